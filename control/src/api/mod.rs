@@ -1,0 +1,310 @@
+//! The CMS REST API (`/api/v1/...`) over HTTPS.
+//!
+//! Shape of a request: the TLS accept loop ([`serve`]) hands each request to
+//! [`handle`], which authenticates it, reads the body (at most 1 MiB), resolves
+//! the path ([`route`]) and runs the operation on a blocking thread (the store
+//! commits to disk, password checks are slow by design) before answering.
+//! Every request leaves an "API trace" in the log, with secrets masked.
+
+pub mod failure;
+pub mod form;
+pub mod route;
+pub mod xml;
+
+mod bulk;
+mod calls;
+mod objects;
+mod system;
+mod trace;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::alarms::Alarms;
+use crate::bridge::BridgeHandle;
+use crate::cdr::CdrSender;
+use crate::store::Store;
+use crate::users::Authenticator;
+use failure::Failure;
+use form::Form;
+use route::{route, RouteError, Target};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Page size when a client gives no `limit` (clients assume 10).
+pub const DEFAULT_LIMIT: usize = 10;
+/// Largest page served, whatever `limit` says.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Everything a request may touch.
+pub struct Api {
+    /// Configuration objects.
+    pub store: Arc<Store>,
+    /// Live calls, legs and participants.
+    pub bridge: Arc<dyn BridgeHandle>,
+    /// Active alarms.
+    pub alarms: Arc<Alarms>,
+    /// CDR delivery (for `cdrCorrelatorIndex`).
+    pub cdr: Arc<CdrSender>,
+    /// Credential checks.
+    pub auth: Authenticator,
+    /// When the bridge started (`uptimeSeconds`).
+    pub started: Instant,
+    trace_seq: AtomicU64,
+}
+
+impl Api {
+    /// The API over these parts.
+    pub fn new(store: Arc<Store>, bridge: Arc<dyn BridgeHandle>, alarms: Arc<Alarms>, cdr: Arc<CdrSender>) -> Arc<Api> {
+        Arc::new(Api {
+            auth: Authenticator::new(store.clone()),
+            store,
+            bridge,
+            alarms,
+            cdr,
+            started: Instant::now(),
+            trace_seq: AtomicU64::new(1),
+        })
+    }
+}
+
+/// A successful answer.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// The XML body, empty for writes.
+    pub body: String,
+    /// `Location` of a created object.
+    pub location: Option<String>,
+}
+
+impl Reply {
+    fn xml(body: String) -> Reply {
+        Reply { body, location: None }
+    }
+
+    fn created(location: String) -> Reply {
+        Reply { body: String::new(), location: Some(location) }
+    }
+
+    fn empty() -> Reply {
+        Reply::default()
+    }
+}
+
+/// `offset` and `limit` of a list GET.
+pub(crate) fn page_of(query: &Form) -> Result<crate::store::Page, Failure> {
+    let number = |name: &'static str, default: usize| -> Result<usize, Failure> {
+        match query.get(name) {
+            None | Some("") => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| Failure::parameter(name, "invalidValue")),
+        }
+    };
+    Ok(crate::store::Page { offset: number("offset", 0)?, limit: number("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT) })
+}
+
+/// Runs one authenticated, parsed request.
+fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &Form) -> Result<Reply, Failure> {
+    use Target::*;
+    match (target, method.clone()) {
+        (Status, Method::GET) => Ok(system::status(api)),
+        (Alarms, Method::GET) => system::alarms(api, query),
+        (Singleton(kind), Method::GET) => Ok(objects::get_singleton(api, kind)),
+        (Singleton(kind), Method::PUT) => objects::put_singleton(api, kind, body),
+        (Singleton(kind), Method::POST) => objects::post_singleton(api, kind, body),
+        (Collection { kind, parent }, Method::GET) => objects::list(api, kind, parent, query),
+        (Collection { kind, parent }, Method::POST) => objects::create(api, kind, parent, body),
+        (Object { kind, parent, id }, Method::GET) => objects::get(api, kind, parent, id),
+        (Object { kind, parent, id }, Method::PUT) => objects::update(api, kind, parent, id, body),
+        (Object { kind, parent, id }, Method::DELETE) => objects::delete(api, kind, parent, id),
+        (MeetingEntryDetail(id), Method::GET) => objects::meeting_entry_detail(api, id),
+        (Calls, Method::GET) => calls::list_calls(api, query),
+        (Calls, Method::POST) => calls::create_call(api, body),
+        (Call(id), Method::GET) => calls::get_call(api, id),
+        (Call(id), Method::PUT) => calls::update_call(api, id, body),
+        (Call(id), Method::DELETE) => calls::delete_call(api, id),
+        (CallLegs { call, participant }, Method::GET) => calls::list_legs(api, call, participant, query),
+        (CallLegs { call: Some(call), participant: None }, Method::POST) => calls::dial(api, call, body),
+        (CallLeg(id), Method::GET) => calls::get_leg(api, id),
+        (CallLeg(id), Method::PUT) => calls::update_leg(api, id, body),
+        (CallLeg(id), Method::DELETE) => calls::delete_leg(api, id),
+        (Participants { call }, Method::GET) => calls::list_participants(api, call, query),
+        (Participant(id), Method::GET) => calls::get_participant(api, id),
+        _ => Err(Failure::MethodNotAllowed),
+    }
+}
+
+/// Credentials from `Authorization: Basic ...`; lenient about the space after
+/// `Basic`, which some clients leave out.
+fn credentials(header: Option<&hyper::header::HeaderValue>) -> Option<(String, String)> {
+    let value = header?.to_str().ok()?.trim();
+    let scheme = value.get(..5)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(value[5..].trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+fn respond(status: u16, body: String, location: Option<String>, challenge: bool) -> Response<Full<Bytes>> {
+    let mut b = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    if !body.is_empty() {
+        b = b.header("content-type", "text/xml");
+    }
+    if let Some(l) = location {
+        b = b.header("location", l);
+    }
+    if challenge {
+        b = b.header("www-authenticate", "Basic realm=\"acano\"");
+    }
+    b.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// Answers one HTTP request.
+pub async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let n = api.trace_seq.fetch_add(1, Ordering::Relaxed);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    tracing::info!("API trace {n}: {method} for \"{}\" (from {})", trace::path_for_log(&path, &raw_query), peer.ip());
+    let creds = credentials(req.headers().get(hyper::header::AUTHORIZATION));
+    let content_type =
+        req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let f = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Failure::TooLarge
+            } else {
+                Failure::parameter("body", "invalidValue")
+            };
+            return finish(n, f.status(), f.body(), None, false);
+        }
+    };
+    if !body.is_empty() {
+        tracing::debug!(
+            "API trace {n}: content data size {}, type \"{content_type}\": {}",
+            body.len(),
+            trace::masked_body(&body)
+        );
+    }
+    let work_api = api.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let authorised = creds.is_some_and(|(u, p)| work_api.auth.check(&u, &p));
+        if !authorised {
+            return Err(None);
+        }
+        let target = route(&path).map_err(|e| {
+            Some(match e {
+                RouteError::Unrecognized => Failure::UnrecognizedObject,
+                RouteError::NoSuchObject(reason) => Failure::DoesNotExist { reason, in_path: true },
+            })
+        })?;
+        let query = Form::parse(raw_query.as_bytes()).map_err(|_| Some(Failure::parameter("query", "invalidValue")))?;
+        let form = if matches!(method, Method::POST | Method::PUT) {
+            Form::parse(&body).map_err(|_| Some(Failure::parameter("body", "invalidValue")))?
+        } else {
+            Form::default()
+        };
+        dispatch(&work_api, &method, target, &query, &form).map_err(Some)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(reply)) => finish(n, 200, reply.body, reply.location, false),
+        Ok(Err(None)) => finish(n, 401, String::new(), None, true),
+        Ok(Err(Some(f))) => finish(n, f.status(), f.body(), None, false),
+        Err(join) => {
+            tracing::error!("API trace {n}: request failed internally: {join}");
+            let f = Failure::Unavailable;
+            finish(n, f.status(), f.body(), None, false)
+        }
+    }
+}
+
+fn finish(n: u64, status: u16, body: String, location: Option<String>, challenge: bool) -> Response<Full<Bytes>> {
+    tracing::info!("API trace {n}: sending {status} response, size {}", body.len());
+    if let Some(l) = &location {
+        tracing::info!("API trace {n}: Location: {l}");
+    }
+    respond(status, body, location, challenge)
+}
+
+/// Serves the API on `listener` with TLS until `shutdown` resolves, then
+/// lets requests in flight finish (up to 10 s).
+pub async fn serve(
+    api: Arc<Api>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("API accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let api = api.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!("TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(api, peer, req).await) }
+            });
+            let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!("API connection from {peer} ended: {e}");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("API connections still open at shutdown"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_with_and_without_space() {
+        let h = hyper::header::HeaderValue::from_static("Basic YWRtaW46cGE6c3M=");
+        assert_eq!(credentials(Some(&h)), Some(("admin".into(), "pa:ss".into())));
+        let h = hyper::header::HeaderValue::from_static("BasicYWRtaW46cGE6c3M=");
+        assert_eq!(credentials(Some(&h)), Some(("admin".into(), "pa:ss".into())));
+        let h = hyper::header::HeaderValue::from_static("Bearer x");
+        assert_eq!(credentials(Some(&h)), None);
+        assert_eq!(credentials(None), None);
+    }
+}

@@ -1,0 +1,52 @@
+//! `system/status` and `system/alarms`: what TMS polls before every action.
+
+use super::failure::Failure;
+use super::form::Form;
+use super::xml::XmlWriter;
+use super::{page_of, Api, Reply};
+use crate::cdr::cms_time;
+
+/// The version string clients see.
+pub const SOFTWARE_VERSION: &str = concat!("confero-", env!("CARGO_PKG_VERSION"));
+
+/// `GET system/status`.
+pub fn status(api: &Api) -> Reply {
+    let c = api.bridge.counters();
+    let cluster_enabled = api.store.all(crate::schema::Kind::CallBridge, None).len() > 1;
+    let mut w = XmlWriter::new();
+    w.open("status", &[])
+        .text("softwareVersion", SOFTWARE_VERSION)
+        .text("uptimeSeconds", &api.started.elapsed().as_secs().to_string())
+        .text("cdrTime", &cms_time(std::time::SystemTime::now()))
+        .text("activated", "true")
+        .text("clusterEnabled", if cluster_enabled { "true" } else { "false" })
+        .text("cdrCorrelatorIndex", &api.cdr.next_index().to_string())
+        .text("callLegsActive", &c.call_legs_active.to_string())
+        .text("callLegsMaxActive", &c.call_legs_max_active.to_string())
+        .text("callLegsCompleted", &c.call_legs_completed.to_string())
+        .text("audioBitRateOutgoing", &c.audio_bit_rate_outgoing.to_string())
+        .text("audioBitRateIncoming", &c.audio_bit_rate_incoming.to_string())
+        .text("videoBitRateOutgoing", &c.video_bit_rate_outgoing.to_string())
+        .text("videoBitRateIncoming", &c.video_bit_rate_incoming.to_string())
+        .close("status");
+    Reply::xml(w.finish())
+}
+
+/// `GET system/alarms`.
+pub fn alarms(api: &Api, query: &Form) -> Result<Reply, Failure> {
+    let page = page_of(query)?;
+    let all = api.alarms.list();
+    let mut w = XmlWriter::new();
+    w.open("alarms", &[("total", &all.len().to_string())]);
+    for a in all.iter().skip(page.offset).take(page.limit) {
+        w.open("alarm", &[("id", &a.id.to_string())])
+            .text("type", a.kind)
+            .text("activeTimeSeconds", &a.since.elapsed().as_secs().to_string());
+        if let Some(r) = a.failure_reason {
+            w.text("failureReason", r);
+        }
+        w.close("alarm");
+    }
+    w.close("alarms");
+    Ok(Reply::xml(w.finish()))
+}

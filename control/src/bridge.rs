@@ -1,0 +1,255 @@
+//! The one seam between the API and live conferences. The API never touches
+//! media or SIP: it asks the call bridge, through [`BridgeHandle`], to start
+//! and end calls, dial and change legs, and to say what is live. The binary
+//! implements this trait; `control` only defines it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::schema::Change;
+
+/// A live call (a conference) as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCall {
+    /// The call's GUID.
+    pub id: Uuid,
+    /// Its name (the space's name when it started).
+    pub name: String,
+    /// The space it is the conference of, if any.
+    pub co_space: Option<Uuid>,
+    /// Correlates the CDRs and distributed instances of one conference.
+    pub call_correlator: Uuid,
+    /// The tenant of its space.
+    pub tenant: Option<Uuid>,
+    /// `meetingScheduler` of the space, shown as `ownerName`.
+    pub owner_name: Option<String>,
+    /// How long it has run.
+    pub duration: Duration,
+    /// Legs now connected or connecting.
+    pub num_call_legs: usize,
+    /// Most legs at once so far.
+    pub max_call_legs: usize,
+    /// Participants on this bridge.
+    pub num_participants_local: usize,
+    /// Call settings a client set (locked, recording, messageText, ...).
+    pub config: BTreeMap<&'static str, String>,
+}
+
+/// What a new call is made of.
+#[derive(Debug, Clone, Default)]
+pub struct NewCall {
+    /// Its name.
+    pub name: String,
+    /// The space, if any.
+    pub co_space: Option<Uuid>,
+    /// The space's tenant.
+    pub tenant: Option<Uuid>,
+    /// The space's `cdrTag`, for the callStart CDR.
+    pub cdr_tag: Option<String>,
+    /// The space's `meetingScheduler`.
+    pub owner_name: Option<String>,
+    /// Checked call settings from the POST.
+    pub config: Vec<Change>,
+}
+
+/// Which way a leg was set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The remote party called us.
+    Incoming,
+    /// We called the remote party.
+    Outgoing,
+}
+
+impl Direction {
+    /// The CMS word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Incoming => "incoming",
+            Direction::Outgoing => "outgoing",
+        }
+    }
+}
+
+/// A leg's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegState {
+    /// Set up has begun.
+    Initial,
+    /// The remote party is being alerted.
+    Ringing,
+    /// Media flows.
+    Connected,
+    /// Held by the remote party.
+    OnHold,
+}
+
+impl LegState {
+    /// The CMS word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegState::Initial => "initial",
+            LegState::Ringing => "ringing",
+            LegState::Connected => "connected",
+            LegState::OnHold => "onHold",
+        }
+    }
+}
+
+/// Live statistics of one media direction of a leg.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamStatus {
+    /// CMS codec name (`opus`, `g711u`, `h264`, ...).
+    pub codec: String,
+    /// Bits per second.
+    pub bit_rate: u64,
+    /// Milliseconds.
+    pub jitter_ms: u32,
+    /// 0.0 – 100.0.
+    pub packet_loss_percentage: f32,
+    /// Milliseconds, when known.
+    pub round_trip_time_ms: Option<u32>,
+    /// Video only.
+    pub width: Option<u32>,
+    /// Video only.
+    pub height: Option<u32>,
+    /// Video only.
+    pub frame_rate: Option<f32>,
+}
+
+/// A live call leg.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCallLeg {
+    /// The leg's GUID.
+    pub id: Uuid,
+    /// The call it is in.
+    pub call: Uuid,
+    /// The participant it belongs to.
+    pub participant: Uuid,
+    /// Display name of the remote party.
+    pub name: String,
+    /// The remote party's address.
+    pub remote_party: String,
+    /// The address before dial transforms.
+    pub original_remote_party: String,
+    /// Which way it was set up.
+    pub direction: Direction,
+    /// Its progress.
+    pub state: LegState,
+    /// How long since it connected.
+    pub duration: Duration,
+    /// Media is SRTP.
+    pub encrypted_media: bool,
+    /// The SRTP suite, when encrypted.
+    pub cipher_suite: Option<String>,
+    /// The SIP Call-ID, when there is one.
+    pub sip_call_id: Option<String>,
+    /// Per-leg settings a client set (chosenLayout, mutes, importance, ...).
+    pub config: BTreeMap<&'static str, String>,
+    /// Received audio.
+    pub rx_audio: Option<StreamStatus>,
+    /// Sent audio.
+    pub tx_audio: Option<StreamStatus>,
+    /// Received video.
+    pub rx_video: Option<StreamStatus>,
+    /// Sent video.
+    pub tx_video: Option<StreamStatus>,
+}
+
+/// A participant: one person (or endpoint) in a call, with one or more legs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveParticipant {
+    /// The participant's GUID.
+    pub id: Uuid,
+    /// The call.
+    pub call: Uuid,
+    /// Display name.
+    pub name: String,
+    /// The participant's URI.
+    pub uri: String,
+    /// Legs on this bridge.
+    pub num_call_legs: usize,
+    /// Progress of its main leg.
+    pub state: LegState,
+    /// Importance, when set.
+    pub importance: Option<u32>,
+}
+
+/// Counters for `system/status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BridgeCounters {
+    /// Legs now active.
+    pub call_legs_active: u64,
+    /// Most legs active at once since start.
+    pub call_legs_max_active: u64,
+    /// Legs that have ended since start.
+    pub call_legs_completed: u64,
+    /// Bits per second, all legs.
+    pub audio_bit_rate_outgoing: u64,
+    /// Bits per second, all legs.
+    pub audio_bit_rate_incoming: u64,
+    /// Bits per second, all legs.
+    pub video_bit_rate_outgoing: u64,
+    /// Bits per second, all legs.
+    pub video_bit_rate_incoming: u64,
+}
+
+/// Why the bridge refused; each maps to a CMS `failureDetails` reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BridgeError {
+    /// No such call.
+    #[error("callDoesNotExist")]
+    CallDoesNotExist,
+    /// No such leg.
+    #[error("callLegDoesNotExist")]
+    CallLegDoesNotExist,
+    /// No such participant.
+    #[error("participantDoesNotExist")]
+    ParticipantDoesNotExist,
+    /// The call's participant limit is reached.
+    #[error("participantLimitReached")]
+    ParticipantLimitReached,
+    /// The bridge is over capacity; clients retry.
+    #[error("overloaded")]
+    Overloaded,
+}
+
+impl BridgeError {
+    /// The `failureDetails` reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            BridgeError::CallDoesNotExist => "callDoesNotExist",
+            BridgeError::CallLegDoesNotExist => "callLegDoesNotExist",
+            BridgeError::ParticipantDoesNotExist => "participantDoesNotExist",
+            BridgeError::ParticipantLimitReached => "participantLimitReached",
+            BridgeError::Overloaded => "callBridgeOverloaded",
+        }
+    }
+}
+
+/// What the API asks of the call bridge.
+pub trait BridgeHandle: Send + Sync + 'static {
+    /// Starts a call.
+    fn create_call(&self, call: NewCall) -> Result<LiveCall, BridgeError>;
+    /// Changes a call's settings.
+    fn update_call(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError>;
+    /// Ends a call and drops every leg.
+    fn end_call(&self, id: Uuid) -> Result<(), BridgeError>;
+    /// Live calls, in the order they started.
+    fn calls(&self) -> Vec<LiveCall>;
+    /// Dials `remote_party` into call `call`; the leg exists at once, in
+    /// state initial, and progresses (or ends) on its own.
+    fn dial(&self, call: Uuid, remote_party: &str, config: &[Change]) -> Result<LiveCallLeg, BridgeError>;
+    /// Changes a leg's settings (mute, layout, importance) live.
+    fn update_call_leg(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError>;
+    /// Hangs up one leg.
+    fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError>;
+    /// Live legs, in the order they started.
+    fn call_legs(&self) -> Vec<LiveCallLeg>;
+    /// Live participants, in the order they joined.
+    fn participants(&self) -> Vec<LiveParticipant>;
+    /// Counters for `system/status`.
+    fn counters(&self) -> BridgeCounters;
+}

@@ -1,0 +1,177 @@
+//! What each configuration object is made of: its paths, its XML element
+//! names, and its fields with their types. The API and the store are generic
+//! over these descriptions, so adding a CMS object is adding a table entry in
+//! [`kinds`], and every object gets the same wire rules (case-insensitive
+//! names, lenient forms, `total`, paging, `failureDetails`) for free.
+
+mod kinds;
+mod validate;
+
+pub use kinds::{spec, LAYOUTS, SPECS};
+pub use validate::{check_value, expand_index_mapping, new_secret, validate_changes, Change, Changes};
+
+/// Every stored object type. Live objects (calls, call legs, participants)
+/// are not here: they belong to the call bridge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    CallBridge,
+    CallProfile,
+    CallLegProfile,
+    CoSpace,
+    AccessMethod,
+    CoSpaceUser,
+    CoSpaceTemplate,
+    AccessMethodTemplate,
+    BulkParameterSet,
+    BulkSync,
+    InboundDialPlanRule,
+    OutboundDialPlanRule,
+    ForwardingDialPlanRule,
+    DialTransform,
+    WebBridge,
+    CdrReceiver,
+    Tenant,
+    User,
+    SystemProfiles,
+    XmppConfiguration,
+    ClusterConfiguration,
+}
+
+impl Kind {
+    /// The stable name used in the database (never changes once written).
+    pub fn db_name(self) -> &'static str {
+        spec(self).element
+    }
+
+    /// The kind stored under `name` in the database.
+    pub fn from_db_name(name: &str) -> Option<Kind> {
+        SPECS.iter().find(|s| s.element == name).map(|s| s.kind)
+    }
+}
+
+/// The shape of a field's value, which decides how it is validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// Free text (names, descriptions).
+    Text,
+    /// `true` / `false`.
+    Bool,
+    /// An integer within bounds.
+    Int(i64, i64),
+    /// One of a fixed set of words; matched case-insensitively, stored as listed.
+    Enum(&'static [&'static str]),
+    /// The id of another object, which must exist.
+    Ref(Kind),
+    /// A URI user part: stored lower-case and unique across spaces and access
+    /// methods; the reason names the conflict (`duplicateCoSpaceUri`, ...).
+    Uri(&'static str),
+    /// A numeric call ID, unique across spaces and access methods.
+    CallId(&'static str),
+    /// Digits only; never logged.
+    Passcode,
+    /// A random base64url token the server makes; a client may set its own, and
+    /// `regenerateSecret=true` replaces it. Never logged.
+    Secret,
+    /// A URI generator for an access method template: exactly one `$`.
+    UriGenerator,
+    /// A bulk mapping with at most one `$index$` (`\$` escapes a dollar).
+    IndexMapping,
+    /// A password or shared secret the client sets; stored, never logged or shown in lists.
+    Password,
+    /// A value the server keeps itself; a client cannot set it.
+    ReadOnly,
+    /// Text set on POST that PUT cannot change (a member's JID).
+    FixedText,
+    /// A SIP domain or domain pattern (`*.example.com`), stored lower-case.
+    Domain,
+    /// A JID, stored lower-case and unique among objects of its kind.
+    Jid(&'static str),
+    /// Text unique among objects of its kind (a call bridge's name).
+    Unique(&'static str),
+    /// An `http://` or `https://` URL.
+    Url,
+}
+
+/// One field of an object.
+#[derive(Debug)]
+pub struct Field {
+    /// The canonical camelCase name used on the wire.
+    pub name: &'static str,
+    /// How values are checked.
+    pub ty: Ty,
+    /// Shown on each item of a list GET (the single GET shows every set field).
+    pub summary: bool,
+    /// Must be given on POST.
+    pub required: bool,
+}
+
+/// Namespaces in which values must be unique across object types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClaimSpace {
+    /// URI user parts of spaces (uri, secondaryUri) and access methods.
+    Uri,
+    /// Numeric call IDs of spaces and access methods.
+    CallId,
+    /// Secrets of spaces and access methods (a guest link names exactly one).
+    Secret,
+    /// User JIDs.
+    Jid,
+    /// Call bridge names.
+    Name,
+}
+
+impl Field {
+    /// The uniqueness namespace this field's values live in, if any.
+    pub fn claim_space(&self) -> Option<(ClaimSpace, &'static str)> {
+        match self.ty {
+            Ty::Uri(reason) => Some((ClaimSpace::Uri, reason)),
+            Ty::CallId(reason) => Some((ClaimSpace::CallId, reason)),
+            Ty::Secret => Some((ClaimSpace::Secret, "duplicateCoSpaceSecret")),
+            Ty::Jid(reason) => Some((ClaimSpace::Jid, reason)),
+            Ty::Unique(reason) => Some((ClaimSpace::Name, reason)),
+            _ => None,
+        }
+    }
+
+    /// True for values that must never appear in a log.
+    pub fn is_secret(&self) -> bool {
+        matches!(self.ty, Ty::Passcode | Ty::Secret | Ty::Password)
+    }
+}
+
+/// How an object type appears in the API.
+#[derive(Debug)]
+pub struct KindSpec {
+    /// Which kind this describes.
+    pub kind: Kind,
+    /// The path under `/api/v1/` (or under the parent object's path), canonical camelCase.
+    pub path: &'static str,
+    /// The list element (`coSpaces`).
+    pub list_element: &'static str,
+    /// The item element (`coSpace`).
+    pub element: &'static str,
+    /// The object this one lives under (access methods under a space).
+    pub parent: Option<Kind>,
+    /// The `failureDetails` reason when an id does not exist.
+    pub missing: &'static str,
+    /// The fields, in the order they are written out.
+    pub fields: &'static [Field],
+    /// Fields searched by `filter=` (case-insensitive substring).
+    pub filter_fields: &'static [&'static str],
+    /// One object with no id (`system/profiles`).
+    pub singleton: bool,
+    /// Clients may POST and DELETE (PUT is allowed on every stored kind).
+    pub creatable: bool,
+}
+
+impl KindSpec {
+    /// The field named `name`, case-insensitively.
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// True when this kind has a server-made secret.
+    pub fn has_secret(&self) -> bool {
+        self.fields.iter().any(|f| f.ty == Ty::Secret)
+    }
+}

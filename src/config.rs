@@ -1,0 +1,75 @@
+//! Settings: embedded defaults, then a TOML file (`--config`), then
+//! environment variables, each overriding the one before. The variable names
+//! are fixed because operators and tests rely on them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The settings file, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    api_listen: Option<String>,
+    sip_listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    admin_user: Option<String>,
+    admin_password: Option<String>,
+}
+
+/// Effective settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the database, certificates and state live.
+    pub data_dir: PathBuf,
+    /// The API's HTTPS listener.
+    pub api_listen: SocketAddr,
+    /// The SIP listener (used once SIP lands).
+    pub sip_listen: SocketAddr,
+    /// A full-chain certificate for the API (PEM); self-signed when absent.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// The API user to create or update at start.
+    pub admin_user: String,
+    /// Its password; when absent and no user exists, one is generated.
+    pub admin_password: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn addr(what: &str, value: &str) -> anyhow::Result<SocketAddr> {
+    value.parse().with_context(|| format!("{what}: {value:?} is not an address:port"))
+}
+
+impl Settings {
+    /// Reads `file` (if given) and the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let f: FileSettings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let data_dir =
+            env("CONFERO_DATA_DIR").map(PathBuf::from).or(f.data_dir).unwrap_or_else(|| "confero-data".into());
+        let api = env("CONFERO_API_LISTEN").or(f.api_listen).unwrap_or_else(|| "127.0.0.1:8445".into());
+        let sip = env("CONFERO_SIP_LISTEN").or(f.sip_listen).unwrap_or_else(|| "127.0.0.1:5060".into());
+        Ok(Settings {
+            data_dir,
+            api_listen: addr("CONFERO_API_LISTEN", &api)?,
+            sip_listen: addr("CONFERO_SIP_LISTEN", &sip)?,
+            tls_cert: env("CONFERO_TLS_CERT").map(PathBuf::from).or(f.tls_cert),
+            tls_key: env("CONFERO_TLS_KEY").map(PathBuf::from).or(f.tls_key),
+            admin_user: env("CONFERO_ADMIN_USER").or(f.admin_user).unwrap_or_else(|| "admin".into()),
+            admin_password: env("CONFERO_ADMIN_PASSWORD").or(f.admin_password),
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! `confero`: the bridge (`confero run`) and its MMP-style admin commands
+//! (`confero user add|list|remove`).
+
+mod bridge;
+mod config;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use confero_control::alarms::Alarms;
+use confero_control::api::{self, Api};
+use confero_control::cdr::CdrSender;
+use confero_control::store::Store;
+use confero_control::users::{self, Role};
+use tracing_subscriber::EnvFilter;
+
+use config::Settings;
+
+#[derive(Parser)]
+#[command(name = "confero", version, about = "A Cisco Meeting Server compatible conferencing bridge")]
+struct Cli {
+    /// Settings file (TOML); environment variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts the bridge and its API.
+    Run,
+    /// API users (MMP `user` commands).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Adds (or updates) a user; the password is read from stdin or a prompt.
+    Add { name: String, role: String },
+    /// Lists users and roles.
+    List,
+    /// Removes a user.
+    Remove { name: String },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    // One crypto provider for the whole process (see ARCHITECTURE.md).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Run => run(settings),
+        Command::User { action } => user(settings, action),
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Confirm password: ")?;
+        if first != second {
+            bail!("passwords do not match");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        bail!("empty password");
+    }
+    Ok(password)
+}
+
+fn user(settings: Settings, action: UserAction) -> anyhow::Result<()> {
+    let store = Store::open(&settings.data_dir).context("opening the store")?;
+    match action {
+        UserAction::Add { name, role } => {
+            let role = Role::parse(&role).with_context(|| format!("role must be admin or api, not {role:?}"))?;
+            if name.is_empty() || name.contains(':') {
+                bail!("a user name must be non-empty and contain no ':'");
+            }
+            let password = read_password()?;
+            users::set_user(&store, &name, role, &password)?;
+            println!("user {name} ({}) saved", role.as_str());
+        }
+        UserAction::List => {
+            for (name, role) in users::list_users(&store)? {
+                println!("{name}\t{role}");
+            }
+        }
+        UserAction::Remove { name } => {
+            if !users::remove_user(&store, &name)? {
+                bail!("no user {name}");
+            }
+            println!("user {name} removed");
+        }
+    }
+    Ok(())
+}
+
+/// Makes sure someone can use the API: the configured admin is created or
+/// updated; with no users at all and no password given, one is generated and
+/// printed once (only its hash is kept).
+fn ensure_admin(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    if let Some(password) = &settings.admin_password {
+        users::set_user(store, &settings.admin_user, Role::Admin, password)?;
+        tracing::info!("API user {} set from configuration (password *****)", settings.admin_user);
+    } else if users::list_users(store)?.is_empty() {
+        let password = confero_control::schema::new_secret();
+        users::set_user(store, &settings.admin_user, Role::Admin, &password)?;
+        println!("Created API user {} with password {password}", settings.admin_user);
+        println!("It is shown only this once; change it with `confero user add {} admin`.", settings.admin_user);
+    }
+    Ok(())
+}
+
+fn run(settings: Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let store = Arc::new(Store::open(&settings.data_dir).context("opening the store")?);
+        ensure_admin(&store, &settings)?;
+        let tls = confero_control::tls::server_config(
+            settings.tls_cert.as_deref(),
+            settings.tls_key.as_deref(),
+            &settings.data_dir,
+        )?;
+        let alarms = Arc::new(Alarms::default());
+        let cdr = CdrSender::new(store.clone(), alarms.clone(), uuid::Uuid::new_v4());
+        tokio::spawn(cdr.clone().run());
+        let bridge = bridge::CallBridge::new(cdr.clone());
+        let api = Api::new(store, bridge, alarms, cdr);
+        let listener = tokio::net::TcpListener::bind(settings.api_listen)
+            .await
+            .with_context(|| format!("binding the API to {}", settings.api_listen))?;
+        tracing::info!("API listening on https://{}/api/v1/", listener.local_addr()?);
+        tracing::info!("SIP (issue #4) is not built yet; {} is reserved for it", settings.sip_listen);
+        api::serve(api, listener, tls, shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+}
