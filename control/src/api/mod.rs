@@ -26,7 +26,8 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+pub use hyper::Method;
+use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -110,6 +111,25 @@ pub(crate) fn page_of(query: &Form) -> Result<crate::store::Page, Failure> {
         }
     };
     Ok(crate::store::Page { offset: number("offset", 0)?, limit: number("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT) })
+}
+
+impl Api {
+    /// Runs one request that has already been authenticated, without HTTP:
+    /// resolves the path, parses query and body, and performs the operation.
+    /// Blocking (it may commit to disk); benches call it directly.
+    pub fn execute(&self, method: &Method, path: &str, query: &str, body: &[u8]) -> Result<Reply, Failure> {
+        let target = route(path).map_err(|e| match e {
+            RouteError::Unrecognized => Failure::UnrecognizedObject,
+            RouteError::NoSuchObject(reason) => Failure::DoesNotExist { reason, in_path: true },
+        })?;
+        let query = Form::parse(query.as_bytes()).map_err(|_| Failure::parameter("query", "invalidValue"))?;
+        let form = if matches!(*method, Method::POST | Method::PUT) {
+            Form::parse(body).map_err(|_| Failure::parameter("body", "invalidValue"))?
+        } else {
+            Form::default()
+        };
+        dispatch(self, method, target, &query, &form)
+    }
 }
 
 /// Runs one authenticated, parsed request.
@@ -205,19 +225,7 @@ pub async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> 
         if !authorised {
             return Err(None);
         }
-        let target = route(&path).map_err(|e| {
-            Some(match e {
-                RouteError::Unrecognized => Failure::UnrecognizedObject,
-                RouteError::NoSuchObject(reason) => Failure::DoesNotExist { reason, in_path: true },
-            })
-        })?;
-        let query = Form::parse(raw_query.as_bytes()).map_err(|_| Some(Failure::parameter("query", "invalidValue")))?;
-        let form = if matches!(method, Method::POST | Method::PUT) {
-            Form::parse(&body).map_err(|_| Some(Failure::parameter("body", "invalidValue")))?
-        } else {
-            Form::default()
-        };
-        dispatch(&work_api, &method, target, &query, &form).map_err(Some)
+        work_api.execute(&method, &path, &raw_query, &body).map_err(Some)
     })
     .await;
     match outcome {

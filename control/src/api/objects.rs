@@ -4,6 +4,8 @@
 //! are small hooks here rather than separate handlers, so every object keeps
 //! the same wire behaviour.
 
+use std::collections::HashSet;
+
 use rand::Rng;
 use uuid::Uuid;
 
@@ -93,7 +95,7 @@ fn write_object(api: &Api, w: &mut XmlWriter, obj: &Object, summary: bool) {
     w.close(s.element);
 }
 
-fn matches_query(api: &Api, s: &KindSpec, o: &Object, query: &Form) -> Result<bool, Failure> {
+fn matches_query(referenced: &HashSet<Uuid>, s: &KindSpec, o: &Object, query: &Form) -> Result<bool, Failure> {
     for (name, value) in query.pairs() {
         let lname = name.to_ascii_lowercase();
         if lname == "filter" {
@@ -102,7 +104,7 @@ fn matches_query(api: &Api, s: &KindSpec, o: &Object, query: &Form) -> Result<bo
                 return Ok(false);
             }
         } else if lname == "usagefilter" {
-            let referenced = api.store.is_referenced(o.id);
+            let referenced = referenced.contains(&o.id);
             match value.to_ascii_lowercase().as_str() {
                 "referenced" if !referenced => return Ok(false),
                 "unreferenced" if referenced => return Ok(false),
@@ -126,12 +128,13 @@ pub fn list(api: &Api, kind: Kind, parent: Option<Uuid>, query: &Form) -> Result
     check_parent(api, kind, parent)?;
     let s = spec(kind);
     let page = page_of(query)?;
-    // Validate filters once (usageFilter values) before scanning.
+    // Worked out before the scan: the store is locked while it runs.
+    let referenced = if query.get("usageFilter").is_some() { api.store.referenced_ids() } else { HashSet::new() };
     let mut bad = None;
     let (total, items) = api.store.list(
         kind,
         parent,
-        |o| match matches_query(api, s, o, query) {
+        |o| match matches_query(&referenced, s, o, query) {
             Ok(keep) => keep,
             Err(f) => {
                 bad.get_or_insert(f);

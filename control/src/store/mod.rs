@@ -160,13 +160,20 @@ impl Store {
         self.list(kind, parent, |_| true, Page { offset: 0, limit: usize::MAX }).1
     }
 
-    /// True when some object refers to `id` through a reference field.
-    pub fn is_referenced(&self, id: Uuid) -> bool {
-        let key = id.to_string();
+    /// The ids some object refers to through a reference field.
+    pub fn referenced_ids(&self) -> std::collections::HashSet<Uuid> {
         let inner = self.lock();
-        inner.objects.values().any(|o| {
-            spec(o.kind).fields.iter().any(|f| matches!(f.ty, Ty::Ref(_)) && o.get(f.name) == Some(key.as_str()))
-        })
+        inner
+            .objects
+            .values()
+            .flat_map(|o| {
+                spec(o.kind)
+                    .fields
+                    .iter()
+                    .filter(|f| matches!(f.ty, Ty::Ref(_)))
+                    .filter_map(|f| o.get(f.name).and_then(|v| Uuid::parse_str(v).ok()))
+            })
+            .collect()
     }
 
     /// Which object owns a unique value (a space or access method by URI or call ID).
@@ -402,7 +409,7 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.get(Kind::CallProfile, cp_id).unwrap().get("participantLimit"), Some("10"));
-        assert!(store.is_referenced(cp_id));
+        assert!(store.referenced_ids().contains(&cp_id));
         let (total, page) = store.list(Kind::CoSpace, None, |_| true, Page { offset: 0, limit: 10 });
         assert_eq!((total, page[0].get("name")), (1, Some("x")));
     }
