@@ -15,7 +15,7 @@ use super::route::location;
 use super::xml::XmlWriter;
 use super::{bulk, page_of, Api, Reply};
 use crate::schema::{spec, validate_changes, Change, ClaimSpace, Kind, KindSpec, Ty};
-use crate::store::{Object, StoreError, SINGLETON_ID};
+use crate::store::{singleton_id, Object, StoreError};
 
 /// Most CDR receivers at once (CMS shows `maximum="4"`).
 pub const MAX_CDR_RECEIVERS: usize = 4;
@@ -282,7 +282,7 @@ pub fn get_singleton(api: &Api, kind: Kind) -> Reply {
 /// `PUT` of a singleton.
 pub fn put_singleton(api: &Api, kind: Kind, form: &Form) -> Result<Reply, Failure> {
     let changes = validate_changes(spec(kind).fields, form, false)?;
-    api.store.update(kind, SINGLETON_ID, &changes).map_err(store_failure)?;
+    api.store.update(kind, singleton_id(kind), &changes).map_err(store_failure)?;
     Ok(Reply::empty())
 }
 

@@ -89,8 +89,10 @@ struct Inner {
     next_seq: u64,
 }
 
-/// The id singletons are stored under.
-pub const SINGLETON_ID: Uuid = Uuid::nil();
+/// The id a singleton kind (`system/profiles`, ...) is stored under: one per kind.
+pub fn singleton_id(kind: Kind) -> Uuid {
+    Uuid::from_u128(0xc0f0_0000_0000_4000_8000_0000_0000_0000 | kind as u128)
+}
 
 impl Store {
     /// Opens the store in `dir`, loading every object.
@@ -119,8 +121,8 @@ impl Store {
 
     /// A singleton (`system/profiles`, ...); empty until first written.
     pub fn singleton(&self, kind: Kind) -> Object {
-        self.get(kind, SINGLETON_ID).unwrap_or_else(|| Object {
-            id: SINGLETON_ID,
+        self.get(kind, singleton_id(kind)).unwrap_or_else(|| Object {
+            id: singleton_id(kind),
             kind,
             parent: None,
             origin: None,
@@ -207,7 +209,7 @@ impl Store {
         let mut inner = self.lock();
         let mut obj = match inner.objects.get(&id) {
             Some(o) if o.kind == kind => o.clone(),
-            None if id == SINGLETON_ID && spec(kind).singleton => {
+            None if spec(kind).singleton && id == singleton_id(kind) => {
                 Object { id, kind, parent: None, origin: None, seq: 0, fields: BTreeMap::new() }
             }
             _ => return Err(StoreError::NotFound(kind)),

@@ -1,0 +1,145 @@
+//! XML snapshot tests: the single GET and the list GET of every object, as a
+//! client sees them. GUIDs are replaced by `GUID-n` in order of appearance and
+//! generated secrets by `SECRET`, so the snapshots are stable. Run with
+//! `UPDATE_SNAPSHOTS=1` to rewrite `tests/snapshots/*.xml`, then review the diff.
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+
+fn normalise(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let bytes = xml.as_bytes();
+    let mut i = 0;
+    while i < xml.len() {
+        if i + 36 <= xml.len() && looks_like_guid(&bytes[i..i + 36]) {
+            let g = xml[i..i + 36].to_string();
+            let n = names.len() + 1;
+            let n = *names.entry(g).or_insert(n);
+            out.push_str(&format!("GUID-{n}"));
+            i += 36;
+        } else {
+            let c = xml[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    // Generated values that differ per run.
+    for (open, close) in [("<secret>", "</secret>"), ("<uptimeSeconds>", "</uptimeSeconds>"), ("<cdrTime>", "</cdrTime>")] {
+        while let Some(s) = out.find(open).map(|s| s + open.len()) {
+            let e = out[s..].find(close).unwrap() + s;
+            if &out[s..e] == "X" {
+                break;
+            }
+            out.replace_range(s..e, "X");
+        }
+    }
+    out
+}
+
+fn looks_like_guid(b: &[u8]) -> bool {
+    b.iter().enumerate().all(|(i, c)| match i {
+        8 | 13 | 18 | 23 => *c == b'-',
+        _ => c.is_ascii_hexdigit() && !c.is_ascii_uppercase(),
+    })
+}
+
+fn check(name: &str, xml: &str) {
+    let got = normalise(xml);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.xml"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("{got}\n")).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing snapshot {}", path.display()));
+    assert_eq!(got, want.trim_end(), "snapshot {name}");
+}
+
+#[test]
+fn every_object_reads_back_as_cms_writes_it() {
+    let c = Confero::start();
+    let tenant = c.create("/api/v1/tenants", "name=Engineering&participantLimit=50");
+    let cp = c.create("/api/v1/callProfiles", "participantLimit=1000&messageBoardEnabled=false&locked=false&recordingMode=manual");
+    let clp = c.create(
+        "/api/v1/callLegProfiles",
+        "name=Default legs&defaultLayout=telepresence&changeLayoutAllowed=true&sipMediaEncryption=required&qualityMain=max720p30",
+    );
+    let space = c.create(
+        "/api/v1/coSpaces",
+        &format!("name=Team Room&uri=Team.Room&secondaryUri=team2&callId=1001&passcode=4321&defaultLayout=allEqual&callProfile={cp}&callLegProfile={clp}&tenant={tenant}&nonMemberAccess=true&cdrTag=eng"),
+    );
+    let am = c.create(
+        &format!("/api/v1/coSpaces/{space}/accessMethods"),
+        &format!("name=Guests&uri=team.guest&callId=1002&passcode=99&scope=public&callLegProfile={clp}"),
+    );
+    let member = c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), "userJid=ann@example.com&canDestroy=true");
+    let tpl = c.create("/api/v1/coSpaceTemplates", &format!("name=Meeting&description=Scheduled meetings&callProfile={cp}"));
+    let amt = c.create(
+        &format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates"),
+        &format!("name=Guest access&uriGenerator=$.guest&callLegProfile={clp}&generateUniqueCallId=true"),
+    );
+    let set = c.create(
+        "/api/v1/cospaceBulkParameterSets",
+        "startIndex=1&endIndex=2&coSpaceUriMapping=room.$index$&coSpaceNameMapping=Room $index$&coSpaceCallIdMapping=5$index$&nonMemberAccess=false",
+    );
+    let sync = c.create("/api/v1/cospaceBulkSyncs", &format!("cospaceBulkParameterSet={set}"));
+    assert!(eventually(|| c.get(&format!("/api/v1/cospaceBulkSyncs/{sync}")).body.contains("complete")));
+    let inbound = c.create("/api/v1/inboundDialPlanRules", "domain=Example.COM&priority=10&resolveToCoSpaces=true&resolveToUsers=false");
+    let outbound = c.create(
+        "/api/v1/outboundDialPlanRules",
+        "domain=*.partner.com&priority=5&sipProxy=proxy.partner.com&localFromDomain=example.com&failureAction=continue&sipControlEncryption=auto",
+    );
+    let fwd = c.create("/api/v1/forwardingDialPlanRules", "matchPattern=*@other.com&destinationDomain=gw.example.com&action=forward&priority=1");
+    let transform = c.create("/api/v1/dialTransforms", "type=strip&match=($1/^9/)&transform=$1&priority=1&action=accept");
+    let web = c.create("/api/v1/webBridges", "url=c2w://wb.example.com:9999&idEntryMode=secure");
+    let cdr = c.create("/api/v1/system/cdrReceivers", "uri=http://127.0.0.1:9/cdr");
+    let user = c.create("/api/v1/users", "userJid=ann@example.com&name=Ann Example&email=ann@example.com");
+    let bridge = c.create("/api/v1/callBridges", "name=CallBridge-Core1&address=https://127.0.0.1:8445&sipDomain=example.com");
+    for (path, body) in [
+        ("/api/v1/system/profiles", format!("callProfile={cp}&callLegProfile={clp}")),
+        ("/api/v1/system/configuration/xmpp", "uniqueName=cb1&domain=example.com&sharedSecret=hush&serverAddressOverride=127.0.0.1:5223".into()),
+        ("/api/v1/system/configuration/cluster", "uniqueName=cb1&participantLimit=200".into()),
+    ] {
+        assert_eq!(c.put(path, &body).status, 200, "{path}");
+    }
+
+    let objects = [
+        ("tenant", format!("/api/v1/tenants/{tenant}"), "/api/v1/tenants".to_string()),
+        ("callProfile", format!("/api/v1/callProfiles/{cp}"), "/api/v1/callProfiles".into()),
+        ("callLegProfile", format!("/api/v1/callLegProfiles/{clp}"), "/api/v1/callLegProfiles".into()),
+        ("coSpace", format!("/api/v1/coSpaces/{space}"), "/api/v1/coSpaces?filter=team".into()),
+        ("accessMethod", format!("/api/v1/coSpaces/{space}/accessMethods/{am}"), format!("/api/v1/coSpaces/{space}/accessMethods")),
+        ("coSpaceUser", format!("/api/v1/coSpaces/{space}/coSpaceUsers/{member}"), format!("/api/v1/coSpaces/{space}/coSpaceUsers")),
+        ("coSpaceTemplate", format!("/api/v1/coSpaceTemplates/{tpl}"), "/api/v1/coSpaceTemplates".into()),
+        ("accessMethodTemplate", format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates/{amt}"), format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates")),
+        ("cospaceBulkParameterSet", format!("/api/v1/cospaceBulkParameterSets/{set}"), "/api/v1/cospaceBulkParameterSets".into()),
+        ("cospaceBulkSync", format!("/api/v1/cospaceBulkSyncs/{sync}"), "/api/v1/cospaceBulkSyncs".into()),
+        ("bulkSpaces", format!("/api/v1/coSpaces/{space}/meetingEntryDetail"), "/api/v1/coSpaces?filter=room.".into()),
+        ("inboundDialPlanRule", format!("/api/v1/inboundDialPlanRules/{inbound}"), "/api/v1/inboundDialPlanRules".into()),
+        ("outboundDialPlanRule", format!("/api/v1/outboundDialPlanRules/{outbound}"), "/api/v1/outboundDialPlanRules".into()),
+        ("forwardingDialPlanRule", format!("/api/v1/forwardingDialPlanRules/{fwd}"), "/api/v1/forwardingDialPlanRules".into()),
+        ("dialTransform", format!("/api/v1/dialTransforms/{transform}"), "/api/v1/dialTransforms".into()),
+        ("webBridge", format!("/api/v1/webBridges/{web}"), "/api/v1/webBridges".into()),
+        ("cdrReceiver", format!("/api/v1/system/cdrReceivers/{cdr}"), "/api/v1/system/cdrReceivers".into()),
+        ("user", format!("/api/v1/users/{user}"), "/api/v1/users".into()),
+        ("callBridge", format!("/api/v1/callBridges/{bridge}"), "/api/v1/callBridges".into()),
+        ("profiles", "/api/v1/system/profiles".into(), "/api/v1/system/alarms".into()),
+        ("xmpp", "/api/v1/system/configuration/xmpp".into(), "/api/v1/participants".into()),
+        ("cluster", "/api/v1/system/configuration/cluster".into(), "/api/v1/callLegs".into()),
+    ];
+    for (name, one, list) in &objects {
+        let a = c.get(one);
+        assert_eq!(a.status, 200, "{one}: {}", a.body);
+        let b = c.get(list);
+        assert_eq!(b.status, 200, "{list}: {}", b.body);
+        check(name, &format!("{}\n{}", a.body, b.body));
+    }
+
+    let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
+    let a = c.get(&format!("/api/v1/calls/{call}")).body;
+    let b = c.get("/api/v1/calls").body;
+    check("call", &format!("{a}\n{b}").replace(&element(&a, "durationSeconds").map(|d| format!("<durationSeconds>{d}<")).unwrap(), "<durationSeconds>X<"));
+    check("status", &c.get("/api/v1/system/status").body);
+}
