@@ -26,7 +26,9 @@ fn normalise(xml: &str) -> String {
         }
     }
     // Generated values that differ per run.
-    for (open, close) in [("<secret>", "</secret>"), ("<uptimeSeconds>", "</uptimeSeconds>"), ("<cdrTime>", "</cdrTime>")] {
+    for (open, close) in
+        [("<secret>", "</secret>"), ("<uptimeSeconds>", "</uptimeSeconds>"), ("<cdrTime>", "</cdrTime>")]
+    {
         while let Some(s) = out.find(open).map(|s| s + open.len()) {
             let e = out[s..].find(close).unwrap() + s;
             if &out[s..e] == "X" {
@@ -61,7 +63,10 @@ fn check(name: &str, xml: &str) {
 fn every_object_reads_back_as_cms_writes_it() {
     let c = Confero::start();
     let tenant = c.create("/api/v1/tenants", "name=Engineering&participantLimit=50");
-    let cp = c.create("/api/v1/callProfiles", "participantLimit=1000&messageBoardEnabled=false&locked=false&recordingMode=manual");
+    let cp = c.create(
+        "/api/v1/callProfiles",
+        "participantLimit=1000&messageBoardEnabled=false&locked=false&recordingMode=manual",
+    );
     let clp = c.create(
         "/api/v1/callLegProfiles",
         "name=Default legs&defaultLayout=telepresence&changeLayoutAllowed=true&sipMediaEncryption=required&qualityMain=max720p30",
@@ -75,7 +80,8 @@ fn every_object_reads_back_as_cms_writes_it() {
         &format!("name=Guests&uri=team.guest&callId=1002&passcode=99&scope=public&callLegProfile={clp}"),
     );
     let member = c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), "userJid=ann@example.com&canDestroy=true");
-    let tpl = c.create("/api/v1/coSpaceTemplates", &format!("name=Meeting&description=Scheduled meetings&callProfile={cp}"));
+    let tpl =
+        c.create("/api/v1/coSpaceTemplates", &format!("name=Meeting&description=Scheduled meetings&callProfile={cp}"));
     let amt = c.create(
         &format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates"),
         &format!("name=Guest access&uriGenerator=$.guest&callLegProfile={clp}&generateUniqueCallId=true"),
@@ -86,20 +92,31 @@ fn every_object_reads_back_as_cms_writes_it() {
     );
     let sync = c.create("/api/v1/cospaceBulkSyncs", &format!("cospaceBulkParameterSet={set}"));
     assert!(eventually(|| c.get(&format!("/api/v1/cospaceBulkSyncs/{sync}")).body.contains("complete")));
-    let inbound = c.create("/api/v1/inboundDialPlanRules", "domain=Example.COM&priority=10&resolveToCoSpaces=true&resolveToUsers=false");
+    let inbound = c.create(
+        "/api/v1/inboundDialPlanRules",
+        "domain=Example.COM&priority=10&resolveToCoSpaces=true&resolveToUsers=false",
+    );
     let outbound = c.create(
         "/api/v1/outboundDialPlanRules",
         "domain=*.partner.com&priority=5&sipProxy=proxy.partner.com&localFromDomain=example.com&failureAction=continue&sipControlEncryption=auto",
     );
-    let fwd = c.create("/api/v1/forwardingDialPlanRules", "matchPattern=*@other.com&destinationDomain=gw.example.com&action=forward&priority=1");
-    let transform = c.create("/api/v1/dialTransforms", "type=strip&match=($1/^9/)&transform=$1&priority=1&action=accept");
+    let fwd = c.create(
+        "/api/v1/forwardingDialPlanRules",
+        "matchPattern=*@other.com&destinationDomain=gw.example.com&action=forward&priority=1",
+    );
+    let transform =
+        c.create("/api/v1/dialTransforms", "type=strip&match=($1/^9/)&transform=$1&priority=1&action=accept");
     let web = c.create("/api/v1/webBridges", "url=c2w://wb.example.com:9999&idEntryMode=secure");
     let cdr = c.create("/api/v1/system/cdrReceivers", "uri=http://127.0.0.1:9/cdr");
     let user = c.create("/api/v1/users", "userJid=ann@example.com&name=Ann Example&email=ann@example.com");
-    let bridge = c.create("/api/v1/callBridges", "name=CallBridge-Core1&address=https://127.0.0.1:8445&sipDomain=example.com");
+    let bridge =
+        c.create("/api/v1/callBridges", "name=CallBridge-Core1&address=https://127.0.0.1:8445&sipDomain=example.com");
     for (path, body) in [
         ("/api/v1/system/profiles", format!("callProfile={cp}&callLegProfile={clp}")),
-        ("/api/v1/system/configuration/xmpp", "uniqueName=cb1&domain=example.com&sharedSecret=hush&serverAddressOverride=127.0.0.1:5223".into()),
+        (
+            "/api/v1/system/configuration/xmpp",
+            "uniqueName=cb1&domain=example.com&sharedSecret=hush&serverAddressOverride=127.0.0.1:5223".into(),
+        ),
         ("/api/v1/system/configuration/cluster", "uniqueName=cb1&participantLimit=200".into()),
     ] {
         assert_eq!(c.put(path, &body).status, 200, "{path}");
@@ -110,16 +127,44 @@ fn every_object_reads_back_as_cms_writes_it() {
         ("callProfile", format!("/api/v1/callProfiles/{cp}"), "/api/v1/callProfiles".into()),
         ("callLegProfile", format!("/api/v1/callLegProfiles/{clp}"), "/api/v1/callLegProfiles".into()),
         ("coSpace", format!("/api/v1/coSpaces/{space}"), "/api/v1/coSpaces?filter=team".into()),
-        ("accessMethod", format!("/api/v1/coSpaces/{space}/accessMethods/{am}"), format!("/api/v1/coSpaces/{space}/accessMethods")),
-        ("coSpaceUser", format!("/api/v1/coSpaces/{space}/coSpaceUsers/{member}"), format!("/api/v1/coSpaces/{space}/coSpaceUsers")),
+        (
+            "accessMethod",
+            format!("/api/v1/coSpaces/{space}/accessMethods/{am}"),
+            format!("/api/v1/coSpaces/{space}/accessMethods"),
+        ),
+        (
+            "coSpaceUser",
+            format!("/api/v1/coSpaces/{space}/coSpaceUsers/{member}"),
+            format!("/api/v1/coSpaces/{space}/coSpaceUsers"),
+        ),
         ("coSpaceTemplate", format!("/api/v1/coSpaceTemplates/{tpl}"), "/api/v1/coSpaceTemplates".into()),
-        ("accessMethodTemplate", format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates/{amt}"), format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates")),
-        ("cospaceBulkParameterSet", format!("/api/v1/cospaceBulkParameterSets/{set}"), "/api/v1/cospaceBulkParameterSets".into()),
+        (
+            "accessMethodTemplate",
+            format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates/{amt}"),
+            format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates"),
+        ),
+        (
+            "cospaceBulkParameterSet",
+            format!("/api/v1/cospaceBulkParameterSets/{set}"),
+            "/api/v1/cospaceBulkParameterSets".into(),
+        ),
         ("cospaceBulkSync", format!("/api/v1/cospaceBulkSyncs/{sync}"), "/api/v1/cospaceBulkSyncs".into()),
         ("bulkSpaces", format!("/api/v1/coSpaces/{space}/meetingEntryDetail"), "/api/v1/coSpaces?filter=room.".into()),
-        ("inboundDialPlanRule", format!("/api/v1/inboundDialPlanRules/{inbound}"), "/api/v1/inboundDialPlanRules".into()),
-        ("outboundDialPlanRule", format!("/api/v1/outboundDialPlanRules/{outbound}"), "/api/v1/outboundDialPlanRules".into()),
-        ("forwardingDialPlanRule", format!("/api/v1/forwardingDialPlanRules/{fwd}"), "/api/v1/forwardingDialPlanRules".into()),
+        (
+            "inboundDialPlanRule",
+            format!("/api/v1/inboundDialPlanRules/{inbound}"),
+            "/api/v1/inboundDialPlanRules".into(),
+        ),
+        (
+            "outboundDialPlanRule",
+            format!("/api/v1/outboundDialPlanRules/{outbound}"),
+            "/api/v1/outboundDialPlanRules".into(),
+        ),
+        (
+            "forwardingDialPlanRule",
+            format!("/api/v1/forwardingDialPlanRules/{fwd}"),
+            "/api/v1/forwardingDialPlanRules".into(),
+        ),
         ("dialTransform", format!("/api/v1/dialTransforms/{transform}"), "/api/v1/dialTransforms".into()),
         ("webBridge", format!("/api/v1/webBridges/{web}"), "/api/v1/webBridges".into()),
         ("cdrReceiver", format!("/api/v1/system/cdrReceivers/{cdr}"), "/api/v1/system/cdrReceivers".into()),
@@ -140,6 +185,12 @@ fn every_object_reads_back_as_cms_writes_it() {
     let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
     let a = c.get(&format!("/api/v1/calls/{call}")).body;
     let b = c.get("/api/v1/calls").body;
-    check("call", &format!("{a}\n{b}").replace(&element(&a, "durationSeconds").map(|d| format!("<durationSeconds>{d}<")).unwrap(), "<durationSeconds>X<"));
+    check(
+        "call",
+        &format!("{a}\n{b}").replace(
+            &element(&a, "durationSeconds").map(|d| format!("<durationSeconds>{d}<")).unwrap(),
+            "<durationSeconds>X<",
+        ),
+    );
     check("status", &c.get("/api/v1/system/status").body);
 }

@@ -1,0 +1,79 @@
+//! CDRs reach a real HTTP receiver; while it is down they are kept, the
+//! `cdrConnectionFailure` alarm is raised, and nothing is lost when it returns.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// A minimal HTTP/1.1 receiver that stores each POST body.
+fn receiver(listener: TcpListener, bodies: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let bodies = bodies.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                length = v.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    bodies.lock().unwrap().push(String::from_utf8(body).unwrap());
+                    out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn cdrs_are_buffered_while_the_receiver_is_down_and_delivered_after() {
+    let c = Confero::start();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    c.create("/api/v1/system/cdrReceivers", &format!("uri=http://127.0.0.1:{port}/cdr"));
+    let space = c.create("/api/v1/coSpaces", "name=CDR Room&uri=cdr&cdrTag=billing-7");
+    let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
+    assert_eq!(c.delete(&format!("/api/v1/calls/{call}")).status, 200);
+
+    assert!(eventually(|| c.get("/api/v1/system/alarms").body.contains("<type>cdrConnectionFailure</type>")));
+
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    receiver(TcpListener::bind(("127.0.0.1", port)).unwrap(), bodies.clone());
+    assert!(eventually(|| bodies.lock().unwrap().iter().any(|b| b.contains("type=\"callEnd\""))));
+    assert!(eventually(|| total(&c.get("/api/v1/system/alarms").body) == 0));
+
+    let all = bodies.lock().unwrap().join("");
+    assert!(all.starts_with("<?xml version=\"1.0\"?><records session=\""), "{all}");
+    let start = all.find("type=\"callStart\"").expect("callStart");
+    let end = all.find("type=\"callEnd\"").expect("callEnd");
+    assert!(start < end);
+    assert!(
+        all.contains(&format!(
+            "<call id=\"{call}\"><name>CDR Room</name><callType>coSpace</callType><coSpace>{space}</coSpace>"
+        )),
+        "{all}"
+    );
+    assert!(all.contains("<cdrTag>billing-7</cdrTag>"));
+    assert!(all.contains("recordIndex=\"1\""));
+    assert_eq!(all.matches("type=\"callStart\"").count(), 1, "no record twice: {all}");
+}
