@@ -157,6 +157,15 @@ impl Store {
         (total, out)
     }
 
+    /// A page of all the objects of `kind` under `parent`, with their number:
+    /// the unfiltered list, which skips to the page instead of scanning.
+    pub fn page(&self, kind: Kind, parent: Option<Uuid>, page: Page) -> (usize, Vec<Object>) {
+        let inner = self.lock();
+        let Some(ids) = inner.lists.get(&(kind, parent)) else { return (0, Vec::new()) };
+        let items = ids.values().skip(page.offset).take(page.limit).filter_map(|id| inner.objects.get(id).cloned());
+        (ids.len(), items.collect())
+    }
+
     /// Every object of `kind` under `parent`, in creation order.
     pub fn all(&self, kind: Kind, parent: Option<Uuid>) -> Vec<Object> {
         self.list(kind, parent, |_| true, Page { offset: 0, limit: usize::MAX }).1
