@@ -25,6 +25,12 @@ impl XmlWriter {
 
     /// `<name a="v" ...>`
     pub fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        self.start_tag(name, attrs);
+        self.buf.push('>');
+        self
+    }
+
+    fn start_tag(&mut self, name: &str, attrs: &[(&str, &str)]) {
         self.buf.push('<');
         self.buf.push_str(name);
         for (k, v) in attrs {
@@ -34,8 +40,6 @@ impl XmlWriter {
             escape_into(&mut self.buf, v);
             self.buf.push('"');
         }
-        self.buf.push('>');
-        self
     }
 
     /// `</name>`
@@ -55,15 +59,7 @@ impl XmlWriter {
 
     /// `<name a="v" />`
     pub fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
-        self.buf.push('<');
-        self.buf.push_str(name);
-        for (k, v) in attrs {
-            self.buf.push(' ');
-            self.buf.push_str(k);
-            self.buf.push_str("=\"");
-            escape_into(&mut self.buf, v);
-            self.buf.push('"');
-        }
+        self.start_tag(name, attrs);
         self.buf.push_str(" />");
         self
     }
