@@ -1,2 +1,10 @@
 //! Confero's media core. It knows nothing of SIP, HTTP, XML or the database
 //! (see ARCHITECTURE.md); the call bridge in `src/` drives it.
+//!
+//! Everything here is sans-IO: parsers take bytes, state machines take the
+//! current time as an argument, and nothing opens a socket or reads a clock.
+//! That keeps the tests deterministic and makes every parser a fuzz target.
+
+pub mod rtcp;
+pub mod rtp;
+pub mod srtp;
