@@ -302,6 +302,19 @@ fn bad_bodies_are_refused_without_losing_anything() {
     assert_eq!(total(&c.get("/api/v1/coSpaces").body), 1);
 }
 
+#[test]
+fn the_pre_1_8_single_cdr_receiver_path_still_works() {
+    let c = Confero::start();
+    assert_eq!(c.get("/api/v1/system/cdrReceiver").body, "<?xml version=\"1.0\"?><cdrReceiver></cdrReceiver>");
+    assert_eq!(c.put("/api/v1/system/cdrReceiver", "url=http://127.0.0.1:9/old").status, 200);
+    let list = c.get("/api/v1/system/cdrReceivers").body;
+    assert_eq!(total(&list), 1);
+    assert!(c.get("/api/v1/system/cdrReceiver").body.contains("<uri>http://127.0.0.1:9/old</uri>"));
+    assert_eq!(c.put("/api/v1/system/cdrReceiver", "url=").status, 200);
+    assert_eq!(total(&c.get("/api/v1/system/cdrReceivers").body), 0);
+    assert_eq!(c.put("/api/v1/system/cdrReceiver", "url=ftp://x").status, 400);
+}
+
 /// A tiny base64 for the hand-made Authorization header.
 mod base64_lite {
     pub fn encode(input: &[u8]) -> String {

@@ -161,10 +161,13 @@ fn concurrent_writers_never_break_uniqueness() {
 }
 
 #[test]
-fn sigterm_shuts_down_cleanly() {
-    let mut c = Confero::start();
-    c.create("/api/v1/coSpaces", "name=x");
-    let status = c.terminate();
-    assert!(status.success(), "{status:?}");
-    assert!(std::fs::read_to_string(&c.log).unwrap().contains("shutting down"));
+fn sigterm_and_sigint_shut_down_cleanly() {
+    for (signal, word) in [("-TERM", "SIGTERM"), ("-INT", "SIGINT")] {
+        let mut c = Confero::start();
+        c.create("/api/v1/coSpaces", "name=x");
+        let status = c.signal(signal);
+        assert!(status.success(), "{signal}: {status:?}");
+        let log = std::fs::read_to_string(&c.log).unwrap();
+        assert!(log.contains(&format!("{word}: shutting down")), "{log}");
+    }
 }

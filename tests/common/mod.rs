@@ -93,8 +93,13 @@ impl Confero {
 
     /// Sends SIGTERM and waits; returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("-TERM")
+    }
+
+    /// Sends `signal` (as `kill` spells it) and waits for the exit.
+    pub fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill").arg(signal).arg(child.id().to_string()).status();
         child.wait().expect("wait")
     }
 

@@ -46,6 +46,11 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_LIMIT: usize = 10;
 /// Largest page served, whatever `limit` says.
 pub const MAX_LIMIT: usize = 1000;
+/// Connections served at once; more wait in the kernel's accept queue, so a
+/// flood of idle connections cannot exhaust memory or file descriptors.
+pub const MAX_CONNECTIONS: usize = 512;
+/// How long a client may take to send a request's headers (slow-loris guard).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a request may touch.
 pub struct Api {
@@ -159,6 +164,8 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (CallLeg(id), Method::DELETE) => calls::delete_leg(api, id),
         (Participants { call }, Method::GET) => calls::list_participants(api, call, query),
         (Participant(id), Method::GET) => calls::get_participant(api, id),
+        (LegacyCdrReceiver, Method::GET) => Ok(objects::get_legacy_cdr_receiver(api)),
+        (LegacyCdrReceiver, Method::PUT) => objects::put_legacy_cdr_receiver(api, body),
         _ => Err(Failure::MethodNotAllowed),
     }
 }
@@ -258,9 +265,12 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -277,6 +287,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {

@@ -319,3 +319,35 @@ pub fn meeting_entry_detail(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     w.close("meetingEntryDetail");
     Ok(Reply::xml(w.finish()))
 }
+
+/// `GET system/cdrReceiver` (before CMS 1.8): the first receiver, or an empty element.
+pub fn get_legacy_cdr_receiver(api: &Api) -> Reply {
+    match api.store.all(Kind::CdrReceiver, None).into_iter().next() {
+        Some(r) => {
+            let mut w = XmlWriter::new();
+            write_object(api, &mut w, &r, false);
+            Reply::xml(w.finish())
+        }
+        None => Reply::xml("<?xml version=\"1.0\"?><cdrReceiver></cdrReceiver>".into()),
+    }
+}
+
+/// `PUT system/cdrReceiver`: sets the first receiver's URI (making it if
+/// needed); an empty `url`/`uri` removes it, as CMS 1.x did.
+pub fn put_legacy_cdr_receiver(api: &Api, form: &Form) -> Result<Reply, Failure> {
+    let form = prepare_form(Kind::CdrReceiver, form);
+    let changes = validate_changes(spec(Kind::CdrReceiver).fields, &form, false)?;
+    let first = api.store.all(Kind::CdrReceiver, None).into_iter().next();
+    let removing = changes.iter().any(|c| c.field.name == "uri" && c.value.is_none());
+    match (first, removing) {
+        (Some(r), true) => api.store.delete(Kind::CdrReceiver, r.id).map_err(store_failure)?,
+        (Some(r), false) => {
+            api.store.update(Kind::CdrReceiver, r.id, &changes).map_err(store_failure)?;
+        }
+        (None, true) => {}
+        (None, false) => {
+            api.store.create(Kind::CdrReceiver, None, &changes).map_err(store_failure)?;
+        }
+    }
+    Ok(Reply::empty())
+}

@@ -34,6 +34,9 @@ pub enum Target {
     Participants { call: Option<Uuid> },
     /// `participants/<id>`.
     Participant(Uuid),
+    /// `system/cdrReceiver`: the single receiver of CMS before 1.8, which
+    /// older scripts still use; it is the first of `system/cdrReceivers`.
+    LegacyCdrReceiver,
 }
 
 /// Why a path names nothing.
@@ -57,6 +60,7 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
     match rest.as_slice() {
         ["system", "status"] => return Ok(Target::Status),
         ["system", "alarms"] => return Ok(Target::Alarms),
+        ["system", "cdrreceiver"] => return Ok(Target::LegacyCdrReceiver),
         ["calls"] => return Ok(Target::Calls),
         ["calls", id] => return Ok(Target::Call(id_of(id, "callDoesNotExist")?)),
         ["calls", id, legs] if is_call_legs(legs) => {
@@ -171,6 +175,7 @@ mod tests {
             Ok(Target::Collection { kind: Kind::BulkParameterSet, parent: None })
         );
         assert_eq!(route("/api/v1/system/status"), Ok(Target::Status));
+        assert_eq!(route("/api/v1/system/cdrReceiver"), Ok(Target::LegacyCdrReceiver));
         assert_eq!(route("/api/v1/system/profiles"), Ok(Target::Singleton(Kind::SystemProfiles)));
         assert_eq!(route("/api/v1/system/configuration/xmpp"), Ok(Target::Singleton(Kind::XmppConfiguration)));
         assert_eq!(
