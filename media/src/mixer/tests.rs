@@ -100,13 +100,18 @@ fn every_receiver_hears_every_other_talker_and_not_itself() {
     let mut call = Call::new(MixerConfig::default());
     let tones = [400.0, 650.0, 950.0];
     let talkers: Vec<_> = tones.iter().map(|&f| call.join(Some(f), AudioFormat::OPUS_MONO)).collect();
-    let listeners = [call.join(None, AudioFormat::OPUS_MONO), call.join(None, AudioFormat::PCMU)];
+    let listeners = [
+        call.join(None, AudioFormat::OPUS_MONO),
+        call.join(None, AudioFormat::OPUS_MONO),
+        call.join(None, AudioFormat::OPUS_STEREO),
+        call.join(None, AudioFormat::PCMU),
+    ];
     for t in 0..60 {
         let (stats, deliveries, _) = call.step();
         if t >= 2 {
             // Three mix-minus encodes, one shared encode per format.
-            assert_eq!((stats.own_encodes, stats.shared_encodes, stats.mixed), (3, 2, 3), "tick {t}");
-            assert_eq!(deliveries.len(), 5);
+            assert_eq!((stats.own_encodes, stats.shared_encodes, stats.mixed), (3, 3, 3), "tick {t}");
+            assert_eq!(deliveries.len(), 7);
         }
     }
     for (i, &talker) in talkers.iter().enumerate() {
