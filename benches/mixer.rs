@@ -16,20 +16,22 @@
 //! - `all_talking_5`: 5 parties all talking (top-3 mixed; all 5 decoded).
 //!
 //! Figures (2-core dev machine shared with other builds, load ≈ 3.6, so
-//! every time is about twice its unloaded value; the unit costs beside them
-//! were measured in the same run: Opus encode 197 µs at complexity 5, 449 µs
-//! at 10, decode 47 µs):
+//! every time is roughly twice its unloaded value and varies ±15 % between
+//! runs; two runs shown. Unit costs measured in the same conditions: Opus
+//! encode 197 µs at complexity 5, 449 µs at 10; decode 47 µs):
 //!
-//! | scenario | tick | encodes + decodes per tick | participants per core |
+//! | scenario | tick | encodes, decodes per tick (mean) | participants per core |
 //! |---|---|---|---|
-//! | `conversation_5` | 594 µs | ≈ 2–3 + 1–2 | 168 |
-//! | `large_200_3_talking` | 908 µs | 4 + 3 | 4 400 |
-//! | `all_talking_5` | 1.02 ms | 4 + 5 | 98 |
+//! | `conversation_5` | 518–594 µs | 2.68, 1.20 | 168–193 |
+//! | `large_200_3_talking` | 814–908 µs | 4, 3 | 4 400–4 900 |
+//! | `all_talking_5` | 839–1 021 µs | 4, 5 | 98–119 |
 //!
-//! Per participant-encode-and-decode, as Janus does it, the same machine at
-//! the same moment would spend 5 × (197 + 47) µs = 1.22 ms per 5-party tick
-//! (82 per core): the 5-party conversation is 2× cheaper, the 200-party
-//! conference 54×, and even everyone talking at once is 1.2× cheaper.
+//! Encoding and decoding once per participant, as Janus does, costs
+//! 197 + 47 µs per participant here (82 per core, in line with Janus's
+//! ≈ 71 unloaded at its settings): the 5-party conversation is 2–2.3× cheaper,
+//! the 200-party conference 54–60×, everyone talking at once 1.2–1.4×. In
+//! the conversation most of the cost is speakers in their hangover, who keep
+//! their own encode for 500 ms after they stop (`hangover_ticks`).
 //!
 //! Reproduce with:
 //!
@@ -40,7 +42,7 @@
 use std::hint::black_box;
 
 use confero_media::codec::{AudioDecoder, AudioEncoder, AudioFormat, OpusConfig, OpusDecoder, OpusEncoder};
-use confero_media::mixer::{FrameInput, Mixer, MixerConfig, ParticipantId, ParticipantSettings};
+use confero_media::mixer::{FrameInput, Mixer, MixerConfig, ParticipantId, ParticipantSettings, TickStats};
 use confero_media::rtp::AudioLevel;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -106,8 +108,8 @@ impl Conference {
         Self { mixer, legs, tick: 0, pcm: vec![0; FRAME] }
     }
 
-    /// One tick: decode what is needed, mix, encode. Returns the encodes.
-    fn tick(&mut self) -> usize {
+    /// One tick: decode what is needed, mix, encode.
+    fn tick(&mut self) -> TickStats {
         let t = self.tick % CYCLE;
         self.tick += 1;
         for (id, decoder, script) in &mut self.legs {
@@ -121,16 +123,22 @@ impl Conference {
             };
             self.mixer.set_input(*id, input).expect("known participant");
         }
-        self.mixer.tick().expect("encodes").stats.encodes()
+        self.mixer.tick().expect("encodes").stats
     }
 }
 
 fn scenario(c: &mut Criterion, name: &str, parties: usize, talking: impl Fn(usize, usize) -> bool) {
     let mut conference = Conference::new(parties, talking);
-    // Run one cycle first so the encoders and speaker state are warm.
+    // Run one cycle first so the encoders and speaker state are warm, and
+    // say how much codec work a tick of this script does on average.
+    let (mut encodes, mut decodes) = (0, 0);
     for _ in 0..CYCLE {
-        conference.tick();
+        let stats = conference.tick();
+        encodes += stats.encodes();
+        decodes += stats.decoded_inputs;
     }
+    let per_tick = |n: usize| n as f64 / CYCLE as f64;
+    eprintln!("{name}: {:.2} encodes and {:.2} decodes per tick", per_tick(encodes), per_tick(decodes));
     let mut group = c.benchmark_group("mixer_tick");
     group.throughput(Throughput::Elements(parties as u64));
     group.bench_function(name, |b| b.iter(|| black_box(conference.tick())));
