@@ -276,3 +276,36 @@ fn switching_between_own_and_shared_stream_keeps_the_sound() {
         assert!(db.abs() < allowed, "frame {t}: {db:.2} dB");
     }
 }
+
+#[test]
+fn membership_errors_and_format_groups() {
+    let mut mixer = Mixer::new(MixerConfig::default());
+    let (a, b) = (ParticipantId(1), ParticipantId(2));
+    mixer.add_participant(a, ParticipantSettings::new(AudioFormat::PCMA)).unwrap();
+    assert_eq!(
+        mixer.add_participant(a, ParticipantSettings::new(AudioFormat::PCMA)),
+        Err(MixerError::DuplicateParticipant(a))
+    );
+    let ptime_40 = AudioFormat { ptime_ms: 40, ..AudioFormat::OPUS_MONO };
+    assert!(matches!(
+        mixer.add_participant(b, ParticipantSettings::new(ptime_40)),
+        Err(MixerError::Codec(CodecError::Format { ptime_ms: 40, .. }))
+    ));
+    mixer.add_participant(b, ParticipantSettings::new(AudioFormat::OPUS_MONO)).unwrap();
+    assert_eq!(mixer.groups.len(), 2);
+    assert_eq!(
+        mixer.set_input(a, FrameInput::Decoded { pcm: &[0; 480], level: None }),
+        Err(MixerError::FrameLength(480))
+    );
+    assert_eq!(
+        mixer.set_input(ParticipantId(7), FrameInput::Silent { level: None }),
+        Err(MixerError::UnknownParticipant(ParticipantId(7)))
+    );
+    // The last PCMA participant leaves: its encoder goes, b's group index follows.
+    mixer.remove_participant(a).unwrap();
+    assert_eq!(mixer.groups.len(), 1);
+    assert_eq!(mixer.len(), 1);
+    let out = mixer.tick().unwrap();
+    assert_eq!(out.deliveries.len(), 1);
+    assert_eq!(out.deliveries[0].kind, StreamKind::Shared(AudioFormat::OPUS_MONO));
+}
