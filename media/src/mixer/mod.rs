@@ -7,7 +7,7 @@
 //! [`Mixer::tick`] and gets back encoded payloads per receiver and events.
 //!
 //! The work per tick is bounded by speakers, not participants:
-//! 1. speakers are chosen from levels alone ([`speakers`]): top-K with an
+//! 1. speakers are chosen from levels alone (`speakers.rs`): top-K with an
 //!    activation delay and a hangover;
 //! 2. the speakers are summed into a 32-bit accumulator: the common mix;
 //! 3. each speaker gets the mix minus itself, through its own limiter and
