@@ -5,7 +5,9 @@
 //! current time as an argument, and nothing opens a socket or reads a clock.
 //! That keeps the tests deterministic and makes every parser a fuzz target.
 
+pub mod codec;
 pub mod jitter;
+pub mod mixer;
 pub mod rtcp;
 pub mod rtp;
 pub mod srtp;

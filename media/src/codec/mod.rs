@@ -1,0 +1,171 @@
+//! Audio codecs behind one small interface: Opus (libopus through
+//! `opusic-sys`), G.711 µ-law and A-law (pure Rust).
+//!
+//! Everything inside the media engine is 48 kHz signed 16-bit PCM in 20 ms
+//! frames ([`FRAME_SAMPLES`] samples per channel, interleaved when stereo).
+//! A codec that runs at another clock rate (G.711 at 8 kHz) resamples at its
+//! edge, so the mixer never sees any other rate.
+//!
+//! Encoders can be [forked](AudioEncoder::fork): the copy continues exactly
+//! where the original stands. The mixer relies on that to hand a listener who
+//! starts to speak an encoder of its own without a seam in its stream.
+//!
+//! G.722 is not implemented yet (issue #3).
+
+mod g711;
+mod opus;
+mod resample;
+#[cfg(test)]
+pub(crate) mod tone;
+
+pub use g711::{G711Decoder, G711Encoder, G711Law};
+pub use opus::{OpusApplication, OpusConfig, OpusDecoder, OpusEncoder};
+pub use resample::{Decimator48To8, Interpolator8To48};
+
+/// The sample rate of all PCM inside the media engine.
+pub const SAMPLE_RATE: u32 = 48_000;
+/// Samples per channel in one 20 ms frame at [`SAMPLE_RATE`].
+pub const FRAME_SAMPLES: usize = 960;
+/// The packet time of one frame, in milliseconds.
+pub const FRAME_MS: u8 = 20;
+/// The largest Opus packet one frame can produce (RFC 6716 §3.4 R2).
+pub const MAX_OPUS_PACKET: usize = 1275;
+
+/// Why a codec could not encode or decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// libopus returned an error code; the text is libopus's own.
+    #[error("libopus: {0}")]
+    Opus(OpusErrorCode),
+    /// A PCM buffer does not hold exactly one frame.
+    #[error("PCM frame of {got} samples, expected {expected}")]
+    FrameLength {
+        /// Samples expected (per frame, all channels).
+        expected: usize,
+        /// Samples given.
+        got: usize,
+    },
+    /// The codec does not support this channel count.
+    #[error("{0} channels are not supported by this codec")]
+    Channels(u8),
+    /// The codec does not support this clock rate or packet time.
+    #[error("clock rate {clock_rate} Hz with {ptime_ms} ms packets is not supported")]
+    Format {
+        /// The requested RTP clock rate.
+        clock_rate: u32,
+        /// The requested packet time.
+        ptime_ms: u8,
+    },
+}
+
+/// A libopus error code (`OPUS_BAD_ARG`, `OPUS_INVALID_PACKET`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpusErrorCode(pub i32);
+
+impl std::fmt::Display for OpusErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(opus::error_text(self.0))
+    }
+}
+
+/// The codecs the mixer can encode a stream with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CodecKind {
+    /// Opus (RFC 6716, RTP clock 48 kHz).
+    Opus,
+    /// G.711 µ-law (PCMU, 8 kHz).
+    Pcmu,
+    /// G.711 A-law (PCMA, 8 kHz).
+    Pcma,
+}
+
+/// What a receiver's audio is encoded as. Receivers with the same format
+/// can share one encoded stream: this is the mixer's encoder group key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AudioFormat {
+    /// The codec.
+    pub codec: CodecKind,
+    /// The RTP clock rate the SDP negotiated (48000 for Opus, 8000 for G.711).
+    pub clock_rate: u32,
+    /// Channels sent: 1, or 2 for stereo Opus.
+    pub channels: u8,
+    /// Packet time in milliseconds; the mixer ticks at 20.
+    pub ptime_ms: u8,
+}
+
+impl AudioFormat {
+    /// Mono Opus, 20 ms: what WebRTC browsers and most SIP endpoints use.
+    pub const OPUS_MONO: Self = Self { codec: CodecKind::Opus, clock_rate: 48_000, channels: 1, ptime_ms: FRAME_MS };
+    /// Stereo Opus, 20 ms.
+    pub const OPUS_STEREO: Self = Self { channels: 2, ..Self::OPUS_MONO };
+    /// G.711 µ-law, 20 ms.
+    pub const PCMU: Self = Self { codec: CodecKind::Pcmu, clock_rate: 8_000, channels: 1, ptime_ms: FRAME_MS };
+    /// G.711 A-law, 20 ms.
+    pub const PCMA: Self = Self { codec: CodecKind::Pcma, ..Self::PCMU };
+
+    /// PCM samples (all channels) in one 48 kHz frame of this format.
+    pub fn frame_len(&self) -> usize {
+        FRAME_SAMPLES * usize::from(self.channels)
+    }
+
+    /// Builds a fresh encoder for this format. `opus` sets the Opus encoder's
+    /// knobs and is ignored for the other codecs.
+    pub fn new_encoder(&self, opus: &OpusConfig) -> Result<Box<dyn AudioEncoder>, CodecError> {
+        if self.ptime_ms != FRAME_MS {
+            return Err(CodecError::Format { clock_rate: self.clock_rate, ptime_ms: self.ptime_ms });
+        }
+        match self.codec {
+            CodecKind::Opus if self.clock_rate == SAMPLE_RATE => {
+                Ok(Box::new(OpusEncoder::new(&OpusConfig { channels: self.channels, ..*opus })?))
+            }
+            CodecKind::Pcmu | CodecKind::Pcma if self.clock_rate == 8_000 => {
+                if self.channels != 1 {
+                    return Err(CodecError::Channels(self.channels));
+                }
+                let law = if self.codec == CodecKind::Pcmu { G711Law::MuLaw } else { G711Law::ALaw };
+                Ok(Box::new(G711Encoder::new(law)))
+            }
+            _ => Err(CodecError::Format { clock_rate: self.clock_rate, ptime_ms: self.ptime_ms }),
+        }
+    }
+}
+
+/// Turns 20 ms of 48 kHz PCM into one RTP payload.
+pub trait AudioEncoder: Send {
+    /// Channels the encoder takes (PCM is interleaved when 2).
+    fn channels(&self) -> u8;
+
+    /// Encodes one frame (`FRAME_SAMPLES * channels` samples), replacing the
+    /// contents of `out` with the payload.
+    fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError>;
+
+    /// An independent encoder in exactly this one's state: fed the same PCM,
+    /// both produce the same bytes from here on.
+    fn fork(&self) -> Box<dyn AudioEncoder>;
+}
+
+/// Turns RTP payloads back into 20 ms of 48 kHz PCM.
+pub trait AudioDecoder: Send {
+    /// Channels the decoder produces (interleaved when 2).
+    fn channels(&self) -> u8;
+
+    /// Decodes one payload into `out` (`FRAME_SAMPLES * channels` samples).
+    fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<(), CodecError>;
+
+    /// Fills `out` for a frame that never arrived (packet loss concealment).
+    fn conceal(&mut self, out: &mut [i16]) -> Result<(), CodecError>;
+
+    /// Recovers a lost frame from the packet that follows it, where the codec
+    /// carries redundancy (Opus in-band FEC); otherwise conceals.
+    fn decode_fec(&mut self, _next_payload: &[u8], out: &mut [i16]) -> Result<(), CodecError> {
+        self.conceal(out)
+    }
+}
+
+fn check_len(expected: usize, got: usize) -> Result<(), CodecError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(CodecError::FrameLength { expected, got })
+    }
+}

@@ -1,0 +1,25 @@
+//! Test signals and their measurement: sine tones in, the Goertzel filter
+//! out. Shared by the codec and mixer tests.
+
+/// `len` samples of a sine at `freq` Hz and peak `amp`, starting at sample
+/// `start` of an endless tone (so consecutive calls join without a seam).
+pub(crate) fn sine(freq: f64, amp: f64, rate: u32, start: usize, len: usize) -> Vec<i16> {
+    (start..start + len)
+        .map(|n| (amp * (2.0 * std::f64::consts::PI * freq * n as f64 / f64::from(rate)).sin()).round() as i16)
+        .collect()
+}
+
+/// The peak amplitude of the `freq` component of `samples` (Goertzel). Exact
+/// when `samples` holds a whole number of the tone's cycles.
+pub(crate) fn goertzel_amplitude(samples: &[i16], freq: f64, rate: u32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    2.0 * power.max(0.0).sqrt() / samples.len() as f64
+}
