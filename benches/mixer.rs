@@ -15,23 +15,8 @@
 //! - `large_200_3_talking`: 200 parties, 3 talking all the time.
 //! - `all_talking_5`: 5 parties all talking (top-3 mixed; all 5 decoded).
 //!
-//! Figures (2-core dev machine shared with other builds, load ≈ 3.6, so
-//! every time is roughly twice its unloaded value and varies ±15 % between
-//! runs; two runs shown. Unit costs measured in the same conditions: Opus
-//! encode 197 µs at complexity 5, 449 µs at 10; decode 47 µs):
-//!
-//! | scenario | tick | encodes, decodes per tick (mean) | participants per core |
-//! |---|---|---|---|
-//! | `conversation_5` | 518–594 µs | 2.68, 1.20 | 168–193 |
-//! | `large_200_3_talking` | 814–908 µs | 4, 3 | 4 400–4 900 |
-//! | `all_talking_5` | 839–1 021 µs | 4, 5 | 98–119 |
-//!
-//! Encoding and decoding once per participant, as Janus does, costs
-//! 197 + 47 µs per participant here (82 per core, in line with Janus's
-//! ≈ 71 unloaded at its settings): the 5-party conversation is 2–2.3× cheaper,
-//! the 200-party conference 54–60×, everyone talking at once 1.2–1.4×. In
-//! the conversation most of the cost is speakers in their hangover, who keep
-//! their own encode for 500 ms after they stop (`hangover_ticks`).
+//! The figures, with the machine's load when they were taken, are in the
+//! README's performance table.
 //!
 //! Reproduce with:
 //!
