@@ -1,26 +1,26 @@
 //! Audio codecs behind one small interface: Opus (libopus through
-//! `opusic-sys`), G.711 µ-law and A-law (pure Rust).
+//! `opusic-sys`), G.711 µ-law and A-law and G.722 (both pure Rust).
 //!
 //! Everything inside the media engine is 48 kHz signed 16-bit PCM in 20 ms
 //! frames ([`FRAME_SAMPLES`] samples per channel, interleaved when stereo).
-//! A codec that runs at another clock rate (G.711 at 8 kHz) resamples at its
+//! A codec that runs at another clock rate (G.711 at 8 kHz, G.722 at 16 kHz) resamples at its
 //! edge, so the mixer never sees any other rate.
 //!
 //! Encoders can be [forked](AudioEncoder::fork): the copy continues exactly
 //! where the original stands. The mixer relies on that to hand a listener who
 //! starts to speak an encoder of its own without a seam in its stream.
-//!
-//! G.722 is not implemented yet (issue #3).
 
 mod g711;
+mod g722;
 mod opus;
 mod resample;
 #[cfg(test)]
 pub(crate) mod tone;
 
 pub use g711::{G711Decoder, G711Encoder, G711Law};
+pub use g722::{G722Decoder, G722Encoder};
 pub use opus::{OpusApplication, OpusConfig, OpusDecoder, OpusEncoder};
-pub use resample::{Decimator48To8, Interpolator8To48};
+pub use resample::{Decimator48To16, Decimator48To8, Interpolator16To48, Interpolator8To48};
 
 /// The sample rate of all PCM inside the media engine.
 pub const SAMPLE_RATE: u32 = 48_000;
@@ -77,6 +77,8 @@ pub enum CodecKind {
     Pcmu,
     /// G.711 A-law (PCMA, 8 kHz).
     Pcma,
+    /// G.722 at 64 kbit/s (16 kHz audio, RTP clock 8000).
+    G722,
 }
 
 /// What a receiver's audio is encoded as. Receivers with the same format
@@ -85,7 +87,8 @@ pub enum CodecKind {
 pub struct AudioFormat {
     /// The codec.
     pub codec: CodecKind,
-    /// The RTP clock rate the SDP negotiated (48000 for Opus, 8000 for G.711).
+    /// The RTP clock rate the SDP negotiated (48000 for Opus, 8000 for G.711
+    /// and for G.722, whose 16 kHz audio RFC 3551 clocks at 8000).
     pub clock_rate: u32,
     /// Channels sent: 1, or 2 for stereo Opus.
     pub channels: u8,
@@ -102,6 +105,8 @@ impl AudioFormat {
     pub const PCMU: Self = Self { codec: CodecKind::Pcmu, clock_rate: 8_000, channels: 1, ptime_ms: FRAME_MS };
     /// G.711 A-law, 20 ms.
     pub const PCMA: Self = Self { codec: CodecKind::Pcma, ..Self::PCMU };
+    /// G.722, 20 ms (SDP `G722/8000`).
+    pub const G722: Self = Self { codec: CodecKind::G722, ..Self::PCMU };
 
     /// PCM samples (all channels) in one 48 kHz frame of this format.
     pub fn frame_len(&self) -> usize {
@@ -124,6 +129,12 @@ impl AudioFormat {
                 }
                 let law = if self.codec == CodecKind::Pcmu { G711Law::MuLaw } else { G711Law::ALaw };
                 Ok(Box::new(G711Encoder::new(law)))
+            }
+            CodecKind::G722 if self.clock_rate == 8_000 => {
+                if self.channels != 1 {
+                    return Err(CodecError::Channels(self.channels));
+                }
+                Ok(Box::new(G722Encoder::new()))
             }
             _ => Err(CodecError::Format { clock_rate: self.clock_rate, ptime_ms: self.ptime_ms }),
         }
