@@ -6,6 +6,7 @@
 //! That keeps the tests deterministic and makes every parser a fuzz target.
 
 pub mod codec;
+pub mod engine;
 pub mod jitter;
 pub mod mixer;
 pub mod rtcp;

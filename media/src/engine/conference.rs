@@ -1,0 +1,346 @@
+//! [`Conference`]: per-endpoint receive and send state around one mixer.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Outgoing, SrtpKeys, TickSummary};
+use crate::codec::{AudioDecoder, AudioFormat, CodecKind, G711Decoder, G711Law, OpusDecoder, FRAME_SAMPLES};
+use crate::jitter::{JitterBuffer, Playout};
+use crate::mixer::{Delivery, FrameInput, Mixer, MixerConfig, ParticipantSettings, StreamKind};
+use crate::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
+use crate::srtp::{SrtpContext, SrtpError};
+
+/// The largest packet we build: header, extension, payload and SRTP tag.
+const PACKET_CAPACITY: usize = 1500;
+
+/// One endpoint's state.
+struct Endpoint {
+    payload_type: u8,
+    audio_level_id: Option<u8>,
+    srtp_in: Option<SrtpContext>,
+    srtp_out: Option<SrtpContext>,
+    jitter: JitterBuffer,
+    decoder: Box<dyn AudioDecoder>,
+    /// Decoder output, all channels.
+    decoded: Vec<i16>,
+    /// The SSRC the endpoint sends with; a new one resets the jitter buffer.
+    remote_ssrc: Option<u32>,
+    /// The level of the newest packet received (RFC 6464), if it had one.
+    level: Option<AudioLevel>,
+    /// This tick's level of what it said, for our outbound extension.
+    tick_level: u8,
+    ssrc: u32,
+    sequence: u16,
+    timestamp: u32,
+    /// RTP timestamp units per tick.
+    timestamp_step: u32,
+    /// No packet went out last tick: the next one carries the marker.
+    after_silence: bool,
+    stats: EndpointStats,
+}
+
+/// One conference's media. See the [module docs](super).
+pub struct Conference {
+    mixer: Mixer,
+    endpoints: HashMap<EndpointId, Endpoint>,
+    /// Ids in attach order, so ticks are deterministic.
+    order: Vec<EndpointId>,
+    /// Mono 48 kHz frame handed to the mixer.
+    pcm: Vec<i16>,
+    /// This tick's deliveries, copied out of the mixer (the payloads are
+    /// shared `Arc`s).
+    deliveries: Vec<Delivery>,
+    speakers: Vec<EndpointId>,
+    /// Packet buffers to reuse.
+    spare: Vec<Vec<u8>>,
+    random: RandomState,
+    random_counter: u64,
+}
+
+impl Conference {
+    /// An empty conference mixing with `config`.
+    pub fn new(config: MixerConfig) -> Self {
+        Self {
+            mixer: Mixer::new(config),
+            endpoints: HashMap::new(),
+            order: Vec::new(),
+            pcm: vec![0; FRAME_SAMPLES],
+            deliveries: Vec::new(),
+            speakers: Vec::new(),
+            spare: Vec::new(),
+            random: RandomState::new(),
+            random_counter: 0,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        self.random_counter += 1;
+        self.random.hash_one(self.random_counter)
+    }
+
+    /// Attaches an endpoint: its jitter buffer, decoder, SRTP contexts and
+    /// outbound RTP line, and a place in the mixer.
+    pub fn attach(&mut self, id: EndpointId, cfg: EndpointConfig) -> Result<(), EngineError> {
+        if self.endpoints.contains_key(&id) {
+            return Err(EngineError::DuplicateEndpoint(id));
+        }
+        let srtp = |keys: &Option<SrtpKeys>| -> Result<Option<SrtpContext>, SrtpError> {
+            keys.as_ref().map(|k| SrtpContext::new(k.profile, &k.key, &k.salt)).transpose()
+        };
+        let (srtp_in, srtp_out) = (srtp(&cfg.srtp_in)?, srtp(&cfg.srtp_out)?);
+        let format = cfg.format;
+        let frame = Duration::from_millis(u64::from(format.ptime_ms));
+        let jitter = JitterBuffer::new(crate::jitter::JitterConfig {
+            clock_rate: format.clock_rate,
+            frame_duration: frame,
+            ..cfg.jitter
+        })?;
+        let decoder = new_decoder(format)?;
+        let settings =
+            ParticipantSettings { format, rx_muted: cfg.rx_muted, tx_muted: cfg.tx_muted, importance: cfg.importance };
+        self.mixer.add_participant(id, settings)?;
+        let r = self.random();
+        let ssrc = cfg.ssrc.unwrap_or(r as u32);
+        let sequence = cfg.initial_sequence.unwrap_or((r >> 32) as u16);
+        let timestamp = cfg.initial_timestamp.unwrap_or(self.random() as u32);
+        let timestamp_step = (u64::from(format.clock_rate) * u64::from(format.ptime_ms) / 1000) as u32;
+        self.endpoints.insert(
+            id,
+            Endpoint {
+                payload_type: cfg.payload_type,
+                audio_level_id: cfg.audio_level_id,
+                srtp_in,
+                srtp_out,
+                jitter,
+                decoder,
+                decoded: vec![0; format.frame_len()],
+                remote_ssrc: None,
+                level: None,
+                tick_level: AudioLevel::SILENCE,
+                ssrc,
+                sequence,
+                timestamp,
+                timestamp_step,
+                after_silence: true,
+                stats: EndpointStats::default(),
+            },
+        );
+        self.order.push(id);
+        Ok(())
+    }
+
+    /// Detaches an endpoint and forgets its state.
+    pub fn detach(&mut self, id: EndpointId) -> Result<(), EngineError> {
+        self.endpoints.remove(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        self.order.retain(|&o| o != id);
+        self.mixer.remove_participant(id)?;
+        Ok(())
+    }
+
+    /// Stops (or resumes) mixing what this endpoint says.
+    pub fn set_rx_muted(&mut self, id: EndpointId, muted: bool) -> Result<(), EngineError> {
+        self.mixer.set_rx_muted(id, muted).map_err(Into::into)
+    }
+
+    /// Stops (or resumes) sending this endpoint audio.
+    pub fn set_tx_muted(&mut self, id: EndpointId, muted: bool) -> Result<(), EngineError> {
+        self.mixer.set_tx_muted(id, muted).map_err(Into::into)
+    }
+
+    /// Sets this endpoint's importance in speaker selection.
+    pub fn set_importance(&mut self, id: EndpointId, importance: i32) -> Result<(), EngineError> {
+        self.mixer.set_importance(id, importance).map_err(Into::into)
+    }
+
+    /// The dominant speaker, if anyone speaks.
+    pub fn active_speaker(&self) -> Option<EndpointId> {
+        self.mixer.active_speaker()
+    }
+
+    /// Attached endpoints.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no endpoint is attached.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// An endpoint's counters.
+    pub fn stats(&self, id: EndpointId) -> Result<EndpointStats, EngineError> {
+        let e = self.endpoints.get(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        Ok(EndpointStats { jitter: e.jitter.stats(), ..e.stats })
+    }
+
+    /// Takes one datagram the endpoint sent, which arrived at `now`: SRTP
+    /// unprotect (in place), RTP parse, payload type check, audio level,
+    /// jitter buffer. A refused packet changes no stream state and is
+    /// counted in [`EndpointStats`].
+    pub fn receive(&mut self, now: Instant, id: EndpointId, packet: &mut Vec<u8>) -> Result<(), EngineError> {
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        let wire_len = packet.len();
+        if let Some(srtp) = &mut e.srtp_in {
+            if let Err(err) = srtp.unprotect_rtp(packet) {
+                match err {
+                    SrtpError::AuthenticationFailed => e.stats.auth_failures += 1,
+                    SrtpError::Replayed(_) | SrtpError::TooOld(_) => e.stats.replays += 1,
+                    _ => e.stats.malformed += 1,
+                }
+                return Err(err.into());
+            }
+        }
+        let rtp = match RtpPacket::parse(packet) {
+            Ok(rtp) => rtp,
+            Err(err) => {
+                e.stats.malformed += 1;
+                return Err(err.into());
+            }
+        };
+        if rtp.payload_type() != e.payload_type {
+            e.stats.wrong_payload_type += 1;
+            return Err(EngineError::PayloadType { expected: e.payload_type, got: rtp.payload_type() });
+        }
+        if e.remote_ssrc != Some(rtp.ssrc()) {
+            if e.remote_ssrc.is_some() {
+                e.jitter.reset();
+            }
+            e.remote_ssrc = Some(rtp.ssrc());
+        }
+        e.level = e.audio_level_id.and_then(|ext| rtp.audio_level(ext));
+        e.jitter.push(now, rtp.sequence_number(), rtp.timestamp(), rtp.payload(), rtp.marker());
+        e.stats.packets_in += 1;
+        e.stats.bytes_in += wire_len as u64;
+        Ok(())
+    }
+
+    /// Runs the 20 ms tick at `now`: plays out every jitter buffer, decodes
+    /// what the mixer needs, mixes, and appends one packet per receiving
+    /// endpoint to `out`. `out` is cleared first; the buffers of what it
+    /// held are reused.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Outgoing>) -> Result<TickSummary, EngineError> {
+        self.spare.extend(out.drain(..).map(|o| o.bytes));
+        let mut summary = TickSummary::default();
+        for id in &self.order {
+            let e = self.endpoints.get_mut(id).expect("order and endpoints agree");
+            let decoded = play_out(now, *id, e, &self.mixer, &mut self.pcm)?;
+            summary.decodes += usize::from(decoded);
+            let input = if decoded {
+                let level = e.level;
+                e.tick_level = level.unwrap_or_else(|| AudioLevel::from_samples(&self.pcm, true)).level;
+                FrameInput::Decoded { pcm: &self.pcm, level }
+            } else {
+                e.tick_level = e.level.map_or(AudioLevel::SILENCE, |l| l.level);
+                FrameInput::Silent { level: e.level }
+            };
+            self.mixer.set_input(*id, input)?;
+        }
+
+        let output = self.mixer.tick()?;
+        summary.encodes = output.stats.encodes();
+        summary.events.extend_from_slice(&output.events);
+        self.deliveries.clear();
+        self.deliveries.extend_from_slice(&output.deliveries);
+        self.speakers.clear();
+        self.speakers.extend(self.mixer.speakers());
+        self.speakers.sort_unstable();
+
+        for id in &self.order {
+            let e = self.endpoints.get_mut(id).expect("order and endpoints agree");
+            let Some(d) = self.deliveries.iter().find(|d| d.receiver == *id) else {
+                e.after_silence = true;
+                e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
+                continue;
+            };
+            // The level of what it hears: the loudest speaker in its stream.
+            let level = self
+                .speakers
+                .iter()
+                .filter(|&&s| !(d.kind == StreamKind::MixMinus && s == *id))
+                .filter_map(|s| self.endpoints.get(s).map(|s| s.tick_level))
+                .min()
+                .unwrap_or(AudioLevel::SILENCE);
+            let e = self.endpoints.get_mut(id).expect("order and endpoints agree");
+            let mut bytes = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY));
+            bytes.clear();
+            packetize(e, &d.payload, level, &mut bytes)?;
+            e.stats.packets_out += 1;
+            e.stats.bytes_out += bytes.len() as u64;
+            summary.packets += 1;
+            out.push(Outgoing { endpoint: *id, bytes });
+        }
+        Ok(summary)
+    }
+}
+
+/// Pops one endpoint's jitter buffer and decodes into `pcm` (mono) if the
+/// mixer needs it. Returns whether `pcm` holds this tick's frame.
+fn play_out(
+    now: Instant,
+    id: EndpointId,
+    e: &mut Endpoint,
+    mixer: &Mixer,
+    pcm: &mut [i16],
+) -> Result<bool, EngineError> {
+    let playout = e.jitter.pop(now);
+    if matches!(playout, Playout::Silence | Playout::Buffering) {
+        e.level = None;
+        return Ok(false);
+    }
+    if !mixer.needs_decode(id, e.level) {
+        return Ok(false);
+    }
+    let result = match playout {
+        Playout::Frame { payload, .. } => e.decoder.decode(payload, &mut e.decoded),
+        Playout::Fec { next_payload } => e.decoder.decode_fec(next_payload, &mut e.decoded),
+        Playout::Conceal => e.decoder.conceal(&mut e.decoded),
+        Playout::Silence | Playout::Buffering => return Ok(false),
+    };
+    if result.is_err() {
+        e.stats.decode_errors += 1;
+        return Ok(false);
+    }
+    if e.decoded.len() == pcm.len() {
+        pcm.copy_from_slice(&e.decoded);
+    } else {
+        for (m, pair) in pcm.iter_mut().zip(e.decoded.chunks_exact(2)) {
+            *m = ((i32::from(pair[0]) + i32::from(pair[1])) / 2) as i16;
+        }
+    }
+    Ok(true)
+}
+
+/// Writes the endpoint's next RTP packet around `payload` into `bytes` and
+/// protects it.
+fn packetize(e: &mut Endpoint, payload: &Arc<[u8]>, level: u8, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
+    let level_byte = [AudioLevel::new(level < AudioLevel::SILENCE, level).to_byte()];
+    let extension = e.audio_level_id.map(|ext| [HeaderExtension::new(ext, &level_byte)]);
+    let header = RtpHeader {
+        marker: e.after_silence,
+        payload_type: e.payload_type,
+        sequence_number: e.sequence,
+        timestamp: e.timestamp,
+        ssrc: e.ssrc,
+        extensions: extension.as_ref().map_or(&[], |x| x.as_slice()),
+        ..RtpHeader::default()
+    };
+    header.write_packet(payload, bytes)?;
+    if let Some(srtp) = &mut e.srtp_out {
+        srtp.protect_rtp(bytes)?;
+    }
+    e.sequence = e.sequence.wrapping_add(1);
+    e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
+    e.after_silence = false;
+    Ok(())
+}
+
+/// A decoder for what the endpoint sends.
+fn new_decoder(format: AudioFormat) -> Result<Box<dyn AudioDecoder>, EngineError> {
+    Ok(match format.codec {
+        CodecKind::Opus => Box::new(OpusDecoder::new(format.channels)?),
+        CodecKind::Pcmu => Box::new(G711Decoder::new(G711Law::MuLaw)),
+        CodecKind::Pcma => Box::new(G711Decoder::new(G711Law::ALaw)),
+    })
+}

@@ -1,0 +1,172 @@
+//! One conference's media, sans-IO: SRTP and RTP in, jitter buffers,
+//! decodes, the mixer, and RTP and SRTP out, one 20 ms tick at a time.
+//!
+//! [`Conference`] glues the crate's parts together for the hot path of
+//! DESIGN.md ("How media flows"). It opens no socket and reads no clock:
+//! the caller hands every received datagram to [`Conference::receive`] with
+//! its arrival time, calls [`Conference::tick`] every 20 ms with the tick
+//! time, and sends the [`Outgoing`] datagrams it gets back.
+
+mod conference;
+
+#[cfg(test)]
+mod tests;
+
+pub use conference::Conference;
+
+use std::time::Duration;
+
+use crate::codec::{AudioFormat, CodecError};
+use crate::jitter::{JitterConfig, JitterConfigError, JitterStats};
+use crate::mixer::{MixerError, MixerEvent};
+use crate::rtp::RtpError;
+use crate::srtp::{SrtpError, SrtpProfile};
+
+/// An endpoint (call leg) in a conference: the mixer's participant id.
+pub use crate::mixer::ParticipantId as EndpointId;
+
+/// SDES (or DTLS-exported) keys for one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// The protection profile.
+    pub profile: SrtpProfile,
+    /// The master key.
+    pub key: Vec<u8>,
+    /// The master salt.
+    pub salt: Vec<u8>,
+}
+
+/// What was negotiated for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// The codec both directions use.
+    pub format: AudioFormat,
+    /// The RTP payload type of that codec, both directions.
+    pub payload_type: u8,
+    /// Keys for what the endpoint sends us; `None`: plain RTP.
+    pub srtp_in: Option<SrtpKeys>,
+    /// Keys for what we send the endpoint; `None`: plain RTP.
+    pub srtp_out: Option<SrtpKeys>,
+    /// The RFC 6464 audio level extension id, if negotiated (both ways).
+    pub audio_level_id: Option<u8>,
+    /// The conference does not hear this endpoint.
+    pub rx_muted: bool,
+    /// This endpoint hears nothing (no packets are sent to it).
+    pub tx_muted: bool,
+    /// Priority in speaker selection.
+    pub importance: i32,
+    /// Our SSRC towards the endpoint; `None`: random.
+    pub ssrc: Option<u32>,
+    /// Our first sequence number; `None`: random.
+    pub initial_sequence: Option<u16>,
+    /// Our first RTP timestamp; `None`: random.
+    pub initial_timestamp: Option<u32>,
+    /// The inbound jitter buffer; `clock_rate` and `frame_duration` are
+    /// taken from `format`.
+    pub jitter: JitterConfig,
+}
+
+impl EndpointConfig {
+    /// Plain RTP, no levels, unmuted, random SSRC and bases. The jitter
+    /// buffer's floor is one frame: it rises at once on a jittery network.
+    pub fn new(format: AudioFormat, payload_type: u8) -> Self {
+        Self {
+            format,
+            payload_type,
+            srtp_in: None,
+            srtp_out: None,
+            audio_level_id: None,
+            rx_muted: false,
+            tx_muted: false,
+            importance: 0,
+            ssrc: None,
+            initial_sequence: None,
+            initial_timestamp: None,
+            jitter: JitterConfig {
+                min_delay: Duration::from_millis(u64::from(format.ptime_ms)),
+                ..JitterConfig::default()
+            },
+        }
+    }
+}
+
+/// Why the conference refused a call or a packet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// No endpoint with this id is attached.
+    #[error("no endpoint {0:?} in this conference")]
+    UnknownEndpoint(EndpointId),
+    /// An endpoint with this id is already attached.
+    #[error("endpoint {0:?} is already in this conference")]
+    DuplicateEndpoint(EndpointId),
+    /// SRTP refused the packet (authentication, replay, malformed) or keys.
+    #[error("SRTP: {0}")]
+    Srtp(#[from] SrtpError),
+    /// The packet is not valid RTP, or ours could not be written.
+    #[error("RTP: {0}")]
+    Rtp(#[from] RtpError),
+    /// The packet's payload type is not the negotiated one.
+    #[error("payload type {got}, expected {expected}")]
+    PayloadType {
+        /// The negotiated payload type.
+        expected: u8,
+        /// The packet's.
+        got: u8,
+    },
+    /// The mixer refused.
+    #[error(transparent)]
+    Mixer(#[from] MixerError),
+    /// A codec could not be built.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The jitter buffer configuration is unusable.
+    #[error(transparent)]
+    Jitter(#[from] JitterConfigError),
+}
+
+/// One datagram to send to an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Who it is for.
+    pub endpoint: EndpointId,
+    /// The (S)RTP packet.
+    pub bytes: Vec<u8>,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickSummary {
+    /// The mixer's events (active speaker changes), in order.
+    pub events: Vec<MixerEvent>,
+    /// Frames decoded (including FEC and concealment).
+    pub decodes: usize,
+    /// Frames encoded.
+    pub encodes: usize,
+    /// Packets produced.
+    pub packets: usize,
+}
+
+/// One endpoint's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// RTP packets accepted.
+    pub packets_in: u64,
+    /// Their bytes on the wire (before SRTP unprotect).
+    pub bytes_in: u64,
+    /// Packets sent.
+    pub packets_out: u64,
+    /// Their bytes on the wire (after SRTP protect).
+    pub bytes_out: u64,
+    /// Packets that failed SRTP authentication.
+    pub auth_failures: u64,
+    /// Packets SRTP refused as replayed or too old.
+    pub replays: u64,
+    /// Packets refused as malformed (SRTP or RTP).
+    pub malformed: u64,
+    /// Packets refused for their payload type.
+    pub wrong_payload_type: u64,
+    /// Frames the decoder failed on (played as silence).
+    pub decode_errors: u64,
+    /// The inbound jitter buffer.
+    pub jitter: JitterStats,
+}

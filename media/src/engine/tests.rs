@@ -1,0 +1,332 @@
+//! End to end through the engine: endpoints with their own Opus encoders send
+//! tones as (S)RTP over a seeded virtual network; each endpoint decodes what
+//! the bridge sends it and listens with a Goertzel filter. Time is injected.
+
+use super::*;
+use crate::codec::tone::{goertzel_amplitude, sine};
+use crate::codec::{AudioDecoder, AudioEncoder, OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES};
+use crate::mixer::MixerConfig;
+use crate::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
+use crate::srtp::SrtpContext;
+use std::time::Instant;
+
+const AMP: f64 = 6000.0;
+const PT: u8 = 111;
+const LEVEL_ID: u8 = 1;
+/// Frames measured at the end of a run (0.5 s: whole cycles of every tone).
+const MEASURED: usize = 25;
+const TICK: Duration = Duration::from_millis(20);
+
+struct Ep {
+    id: EndpointId,
+    /// (frequency, first frame) of each tone it sends.
+    tones: Vec<(f64, usize)>,
+    encoder: OpusEncoder,
+    ear: OpusDecoder,
+    srtp_out: Option<SrtpContext>,
+    srtp_in: Option<SrtpContext>,
+    sends_levels: bool,
+    seq: u16,
+    /// Per tick: 20 ms of what it heard (zeros when nothing came).
+    heard: Vec<i16>,
+    /// (tick, sequence, timestamp, marker) of each packet received.
+    packets: Vec<(usize, u16, u32, bool)>,
+}
+
+struct Net {
+    seed: u64,
+    loss_percent: u64,
+    max_jitter_ms: u64,
+    in_flight: Vec<(Instant, u64, EndpointId, Vec<u8>)>,
+    sent: u64,
+}
+
+impl Net {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.seed ^= self.seed >> 12;
+        self.seed ^= self.seed << 25;
+        self.seed ^= self.seed >> 27;
+        self.seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+struct Harness {
+    conf: Conference,
+    eps: Vec<Ep>,
+    net: Net,
+    start: Instant,
+    tick: usize,
+    out: Vec<Outgoing>,
+    summary: TickSummary,
+}
+
+fn keys(n: u8) -> SrtpKeys {
+    SrtpKeys { profile: SrtpProfile::AesCm128HmacSha1_80, key: vec![n; 16], salt: vec![n ^ 0x5a; 14] }
+}
+
+fn context(k: &SrtpKeys) -> SrtpContext {
+    SrtpContext::new(k.profile, &k.key, &k.salt).unwrap()
+}
+
+impl Harness {
+    fn new(loss_percent: u64, max_jitter_ms: u64) -> Self {
+        Self {
+            conf: Conference::new(MixerConfig::default()),
+            eps: Vec::new(),
+            net: Net { seed: 0x9e37_79b9_7f4a_7c15, loss_percent, max_jitter_ms, in_flight: Vec::new(), sent: 0 },
+            start: Instant::now(),
+            tick: 0,
+            out: Vec::new(),
+            summary: TickSummary::default(),
+        }
+    }
+
+    fn join(&mut self, tones: &[(f64, usize)], srtp: bool, levels: bool) -> EndpointId {
+        let n = self.eps.len() as u8;
+        let id = EndpointId(u64::from(n) + 1);
+        let mut cfg = EndpointConfig::new(AudioFormat::OPUS_MONO, PT);
+        if srtp {
+            cfg.srtp_in = Some(keys(2 * n + 1));
+            cfg.srtp_out = Some(keys(2 * n + 2));
+        }
+        cfg.audio_level_id = levels.then_some(LEVEL_ID);
+        self.conf.attach(id, cfg.clone()).unwrap();
+        self.eps.push(Ep {
+            id,
+            tones: tones.to_vec(),
+            encoder: OpusEncoder::new(&OpusConfig::default()).unwrap(),
+            ear: OpusDecoder::new(1).unwrap(),
+            srtp_out: cfg.srtp_in.as_ref().map(context),
+            srtp_in: cfg.srtp_out.as_ref().map(context),
+            sends_levels: levels,
+            seq: 1000 * u16::from(n),
+            heard: Vec::new(),
+            packets: Vec::new(),
+        });
+        id
+    }
+
+    /// One 20 ms tick: every endpoint sends frame `tick` (captured over the
+    /// last 20 ms) at the tick time, the network delivers what has arrived,
+    /// the bridge ticks, and every endpoint decodes what it got.
+    fn step(&mut self) {
+        let k = self.tick;
+        let now = self.start + TICK * (k as u32 + 1);
+        let mut payload = Vec::new();
+        for e in &mut self.eps {
+            let mut frame = vec![0i16; FRAME_SAMPLES];
+            for &(f, from) in &e.tones {
+                if k >= from {
+                    for (s, t) in frame.iter_mut().zip(sine(f, AMP, 48_000, k * FRAME_SAMPLES, FRAME_SAMPLES)) {
+                        *s += t;
+                    }
+                }
+            }
+            e.encoder.encode(&frame, &mut payload).unwrap();
+            let level = [AudioLevel::from_samples(&frame, true).to_byte()];
+            let ext = [HeaderExtension::new(LEVEL_ID, &level)];
+            let header = RtpHeader {
+                payload_type: PT,
+                sequence_number: e.seq,
+                timestamp: (k * FRAME_SAMPLES) as u32,
+                ssrc: 0x1000 + e.id.0 as u32,
+                extensions: if e.sends_levels { &ext } else { &[] },
+                ..RtpHeader::default()
+            };
+            e.seq = e.seq.wrapping_add(1);
+            let mut bytes = Vec::new();
+            header.write_packet(&payload, &mut bytes).unwrap();
+            if let Some(srtp) = &mut e.srtp_out {
+                srtp.protect_rtp(&mut bytes).unwrap();
+            }
+            let lost = self.net.next() % 100 < self.net.loss_percent;
+            let delay = self.net.next() % (self.net.max_jitter_ms + 1);
+            if !lost {
+                self.net.sent += 1;
+                let arrival = now + Duration::from_millis(delay);
+                self.net.in_flight.push((arrival, self.net.sent, e.id, bytes));
+            }
+        }
+        self.net.in_flight.sort_by_key(|p| (p.0, p.1));
+        let due = self.net.in_flight.iter().take_while(|p| p.0 <= now).count();
+        for (arrival, _, id, mut bytes) in self.net.in_flight.drain(..due) {
+            self.conf.receive(arrival, id, &mut bytes).unwrap();
+        }
+        self.summary = self.conf.tick(now, &mut self.out).unwrap();
+        let mut pcm = vec![0i16; FRAME_SAMPLES];
+        for e in &mut self.eps {
+            let mine: Vec<_> = self.out.iter().filter(|o| o.endpoint == e.id).collect();
+            assert!(mine.len() <= 1, "two packets for {:?} in one tick", e.id);
+            pcm.fill(0);
+            if let Some(o) = mine.first() {
+                let mut bytes = o.bytes.clone();
+                if let Some(srtp) = &mut e.srtp_in {
+                    srtp.unprotect_rtp(&mut bytes).unwrap();
+                }
+                let rtp = RtpPacket::parse(&bytes).unwrap();
+                assert_eq!(rtp.payload_type(), PT);
+                e.packets.push((k, rtp.sequence_number(), rtp.timestamp(), rtp.marker()));
+                e.ear.decode(rtp.payload(), &mut pcm).unwrap();
+            }
+            e.heard.extend_from_slice(&pcm);
+        }
+        self.tick += 1;
+    }
+
+    fn ep(&self, id: EndpointId) -> &Ep {
+        self.eps.iter().find(|e| e.id == id).unwrap()
+    }
+
+    /// dB relative to a talker's own level of `freq` in what `id` heard
+    /// over the last MEASURED frames.
+    fn heard_db(&self, id: EndpointId, freq: f64) -> f64 {
+        let heard = &self.ep(id).heard;
+        let tail = &heard[heard.len() - MEASURED * FRAME_SAMPLES..];
+        20.0 * (goertzel_amplitude(tail, freq, 48_000) / AMP).log10()
+    }
+
+    /// Every endpoint hears every other's tone within `tolerance` dB of
+    /// its sent level, and itself below -30 dB.
+    fn assert_hearing(&self, tones: &[f64], tolerance: f64) {
+        for (i, e) in self.eps.iter().enumerate() {
+            for (j, &f) in tones.iter().enumerate() {
+                let db = self.heard_db(e.id, f);
+                if i == j {
+                    assert!(db < -30.0, "endpoint {i} hears itself at {db:.1} dB");
+                } else {
+                    assert!(db.abs() < tolerance, "endpoint {i} hears {f} Hz at {db:.2} dB");
+                }
+            }
+        }
+    }
+}
+
+const TONES: [f64; 3] = [400.0, 700.0, 1100.0];
+
+#[test]
+fn engine_every_listener_hears_every_other_talker_over_srtp() {
+    let mut h = Harness::new(0, 0);
+    for (i, &f) in TONES.iter().enumerate() {
+        h.join(&[(f, 0)], true, i == 0);
+    }
+    for _ in 0..60 {
+        h.step();
+    }
+    h.assert_hearing(&TONES, 1.0);
+    // Three speakers: three mix-minus encodes, no shared one; three decodes.
+    assert_eq!((h.summary.encodes, h.summary.decodes, h.summary.packets), (3, 3, 3));
+    for e in &h.eps {
+        let stats = h.conf.stats(e.id).unwrap();
+        assert_eq!((stats.packets_in, stats.packets_out, stats.auth_failures), (60, 60, 0));
+        assert!(stats.bytes_in > stats.packets_in * 22 && stats.bytes_out > stats.packets_out * 22);
+        // The first packet carries the marker, no other does.
+        let markers: Vec<_> = e.packets.iter().filter(|p| p.3).map(|p| p.0).collect();
+        assert_eq!(markers, [0]);
+    }
+}
+
+#[test]
+fn engine_keeps_every_receiver_continuous_under_loss_and_jitter() {
+    let mut h = Harness::new(10, 50);
+    for &f in &TONES {
+        h.join(&[(f, 0)], false, false);
+    }
+    for _ in 0..300 {
+        h.step();
+    }
+    for e in &h.eps {
+        let first = e.packets[0].0;
+        assert!(first <= 4, "{:?} starts at tick {first}", e.id);
+        assert_eq!(e.packets.len(), h.tick - first, "{:?} missed ticks", e.id);
+        for w in e.packets.windows(2) {
+            assert_eq!(w[1].0, w[0].0 + 1);
+            assert_eq!(w[1].1, w[0].1.wrapping_add(1));
+            assert_eq!(w[1].2, w[0].2.wrapping_add(FRAME_SAMPLES as u32));
+        }
+        let stats = h.conf.stats(e.id).unwrap();
+        assert!(stats.jitter.concealed + stats.jitter.fec_recovered > 0, "{stats:?}");
+        assert!(stats.jitter.target_delay > Duration::from_millis(20), "{stats:?}");
+    }
+    // Loss costs some level, but every other talker stays clearly audible.
+    for (i, e) in h.eps.iter().enumerate() {
+        for (j, &f) in TONES.iter().enumerate() {
+            let db = h.heard_db(e.id, f);
+            eprintln!("lossy: endpoint {i} hears {f} Hz at {db:.2} dB");
+            if i == j {
+                assert!(db < -30.0);
+            } else {
+                assert!(db > -3.0 && db < 1.0, "endpoint {i} hears {f} Hz at {db:.2} dB");
+            }
+        }
+    }
+}
+
+#[test]
+fn engine_added_latency_is_at_most_40_ms_at_zero_jitter() {
+    const ONSET: usize = 50;
+    const PROBE: f64 = 1000.0;
+    let mut h = Harness::new(0, 0);
+    // The talker is already a speaker (400 Hz); a 1 kHz tone joins at ONSET.
+    h.join(&[(400.0, 0), (PROBE, ONSET)], false, true);
+    let listener = h.join(&[], false, true);
+    h.join(&[], false, false);
+    for _ in 0..ONSET + 10 {
+        h.step();
+    }
+    // The frame received at tick k plays from (k + 1) * 20 ms, so heard
+    // sample i plays at 20 ms + i / 48 ms; source sample n is captured at
+    // n / 48 ms. Windows of 5 ms (whole cycles of both tones) every 1 ms.
+    let heard = &h.ep(listener).heard;
+    let window = 240;
+    let detected = (0..heard.len() - window)
+        .step_by(48)
+        .find(|&i| goertzel_amplitude(&heard[i..i + window], PROBE, 48_000) > AMP / 2.0)
+        .expect("the probe tone is heard")
+        + window;
+    let mouth_to_ear_us = 20_000 + detected as i64 * 1000 / 48 - (ONSET * FRAME_SAMPLES) as i64 * 1000 / 48;
+    let added_us = mouth_to_ear_us - 20_000;
+    eprintln!(
+        "bridge added latency: {:.1} ms (mouth to ear {:.1} ms)",
+        added_us as f64 / 1e3,
+        mouth_to_ear_us as f64 / 1e3
+    );
+    assert!(added_us <= 40_000, "added latency {added_us} µs");
+    assert!(added_us > 0);
+}
+
+#[test]
+fn engine_drops_tampered_srtp_and_refuses_wrong_payload_type() {
+    let mut h = Harness::new(0, 0);
+    let a = h.join(&[(400.0, 0)], true, false);
+    let b = h.join(&[(700.0, 0)], false, false);
+    h.step();
+    let now = h.start + TICK * 2;
+
+    let e = &mut h.eps[0];
+    let header =
+        RtpHeader { payload_type: PT, sequence_number: e.seq, timestamp: 960, ssrc: 0x1001, ..RtpHeader::default() };
+    let mut bytes = Vec::new();
+    header.write_packet(&[1, 2, 3, 4, 5, 6, 7, 8], &mut bytes).unwrap();
+    e.srtp_out.as_mut().unwrap().protect_rtp(&mut bytes).unwrap();
+    let last = bytes.len() - 11;
+    bytes[last] ^= 0x01;
+    let err = h.conf.receive(now, a, &mut bytes).unwrap_err();
+    assert_eq!(err, EngineError::Srtp(crate::srtp::SrtpError::AuthenticationFailed));
+    let stats = h.conf.stats(a).unwrap();
+    assert_eq!((stats.auth_failures, stats.packets_in, stats.jitter.received), (1, 1, 1));
+
+    let mut bytes = Vec::new();
+    let header =
+        RtpHeader { payload_type: 0, sequence_number: 5000, timestamp: 960, ssrc: 0x1002, ..RtpHeader::default() };
+    header.write_packet(&[0xff; 160], &mut bytes).unwrap();
+    let err = h.conf.receive(now, b, &mut bytes).unwrap_err();
+    assert_eq!(err, EngineError::PayloadType { expected: PT, got: 0 });
+    let stats = h.conf.stats(b).unwrap();
+    assert_eq!((stats.wrong_payload_type, stats.packets_in, stats.jitter.received), (1, 1, 1));
+
+    assert_eq!(h.conf.receive(now, EndpointId(99), &mut bytes), Err(EngineError::UnknownEndpoint(EndpointId(99))));
+    h.conf.detach(b).unwrap();
+    assert_eq!(h.conf.detach(b), Err(EngineError::UnknownEndpoint(b)));
+    assert_eq!(h.conf.len(), 1);
+}
