@@ -139,6 +139,21 @@ impl AudioFormat {
             _ => Err(CodecError::Format { clock_rate: self.clock_rate, ptime_ms: self.ptime_ms }),
         }
     }
+
+    /// Builds a fresh decoder for what an endpoint sends in this format.
+    pub fn new_decoder(&self) -> Result<Box<dyn AudioDecoder>, CodecError> {
+        if self.ptime_ms != FRAME_MS {
+            return Err(CodecError::Format { clock_rate: self.clock_rate, ptime_ms: self.ptime_ms });
+        }
+        match self.codec {
+            CodecKind::Opus if self.clock_rate == SAMPLE_RATE => Ok(Box::new(OpusDecoder::new(self.channels)?)),
+            _ if self.channels != 1 => Err(CodecError::Channels(self.channels)),
+            CodecKind::Pcmu if self.clock_rate == 8_000 => Ok(Box::new(G711Decoder::new(G711Law::MuLaw))),
+            CodecKind::Pcma if self.clock_rate == 8_000 => Ok(Box::new(G711Decoder::new(G711Law::ALaw))),
+            CodecKind::G722 if self.clock_rate == 8_000 => Ok(Box::new(G722Decoder::new())),
+            _ => Err(CodecError::Format { clock_rate: self.clock_rate, ptime_ms: self.ptime_ms }),
+        }
+    }
 }
 
 /// Turns 20 ms of 48 kHz PCM into one RTP payload.
@@ -178,5 +193,30 @@ fn check_len(expected: usize, got: usize) -> Result<(), CodecError> {
         Ok(())
     } else {
         Err(CodecError::FrameLength { expected, got })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_has_an_encoder_and_a_decoder_that_agree() {
+        for format in
+            [AudioFormat::OPUS_MONO, AudioFormat::OPUS_STEREO, AudioFormat::PCMU, AudioFormat::PCMA, AudioFormat::G722]
+        {
+            let mut encoder = format.new_encoder(&OpusConfig::default()).expect("encoder");
+            let mut decoder = format.new_decoder().expect("decoder");
+            let pcm = vec![0i16; format.frame_len()];
+            let mut payload = Vec::new();
+            encoder.encode(&pcm, &mut payload).expect("encode");
+            let mut out = vec![1i16; format.frame_len()];
+            decoder.decode(&payload, &mut out).expect("decode");
+            assert!(out.iter().all(|s| s.abs() < 64), "{format:?}: silence stays near silence");
+        }
+        let odd = AudioFormat { ptime_ms: 30, ..AudioFormat::PCMU };
+        assert!(odd.new_decoder().is_err());
+        let stereo_g711 = AudioFormat { channels: 2, ..AudioFormat::PCMU };
+        assert!(matches!(stereo_g711.new_decoder(), Err(CodecError::Channels(2))));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Outgoing, SrtpKeys, TickSummary};
-use crate::codec::{AudioDecoder, AudioFormat, CodecKind, G711Decoder, G711Law, OpusDecoder, FRAME_SAMPLES};
+use crate::codec::{AudioDecoder, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::mixer::{Delivery, FrameInput, Mixer, MixerConfig, ParticipantSettings, StreamKind};
 use crate::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
@@ -97,7 +97,7 @@ impl Conference {
             frame_duration: frame,
             ..cfg.jitter
         })?;
-        let decoder = new_decoder(format)?;
+        let decoder = format.new_decoder()?;
         let settings =
             ParticipantSettings { format, rx_muted: cfg.rx_muted, tx_muted: cfg.tx_muted, importance: cfg.importance };
         self.mixer.add_participant(id, settings)?;
@@ -334,13 +334,4 @@ fn packetize(e: &mut Endpoint, payload: &Arc<[u8]>, level: u8, bytes: &mut Vec<u
     e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
     e.after_silence = false;
     Ok(())
-}
-
-/// A decoder for what the endpoint sends.
-fn new_decoder(format: AudioFormat) -> Result<Box<dyn AudioDecoder>, EngineError> {
-    Ok(match format.codec {
-        CodecKind::Opus => Box::new(OpusDecoder::new(format.channels)?),
-        CodecKind::Pcmu => Box::new(G711Decoder::new(G711Law::MuLaw)),
-        CodecKind::Pcma => Box::new(G711Decoder::new(G711Law::ALaw)),
-    })
 }
