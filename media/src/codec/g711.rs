@@ -7,7 +7,7 @@
 //! the engine's 48 kHz frames down and back up.
 
 use super::resample::{Decimator48To8, Interpolator8To48};
-use super::{check_len, AudioDecoder, AudioEncoder, CodecError, FRAME_SAMPLES};
+use super::{check_len, mono_frame, mono_frame_mut, AudioDecoder, AudioEncoder, CodecError, FRAME_SAMPLES};
 
 /// Samples, and so payload bytes, in 20 ms at 8 kHz.
 const NARROW_FRAME: usize = FRAME_SAMPLES / 6;
@@ -161,8 +161,7 @@ impl AudioEncoder for G711Encoder {
     }
 
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let frame: &[i16; FRAME_SAMPLES] =
-            pcm.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got: pcm.len() })?;
+        let frame = mono_frame(pcm)?;
         let mut narrow = [0i16; NARROW_FRAME];
         self.decimator.process(frame, &mut narrow);
         out.clear();
@@ -197,8 +196,7 @@ impl AudioDecoder for G711Decoder {
 
     fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<(), CodecError> {
         check_len(NARROW_FRAME, payload.len())?;
-        let out: &mut [i16; FRAME_SAMPLES] =
-            out.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got: 0 })?;
+        let out = mono_frame_mut(out)?;
         let mut narrow = [0i16; NARROW_FRAME];
         for (s, &code) in narrow.iter_mut().zip(payload) {
             *s = self.law.decode_sample(code);
@@ -208,9 +206,7 @@ impl AudioDecoder for G711Decoder {
     }
 
     fn conceal(&mut self, out: &mut [i16]) -> Result<(), CodecError> {
-        let len = out.len();
-        let out: &mut [i16; FRAME_SAMPLES] =
-            out.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got: len })?;
+        let out = mono_frame_mut(out)?;
         self.interpolator.process(&[0; NARROW_FRAME], out);
         Ok(())
     }

@@ -36,7 +36,7 @@
 //! 16 kHz and back up.
 
 use super::resample::{Decimator48To16, Interpolator16To48};
-use super::{check_len, AudioDecoder, AudioEncoder, CodecError, FRAME_SAMPLES};
+use super::{check_len, mono_frame, mono_frame_mut, AudioDecoder, AudioEncoder, CodecError, FRAME_SAMPLES};
 
 /// Samples per 20 ms at 16 kHz.
 const WIDE_FRAME: usize = FRAME_SAMPLES / 3;
@@ -385,8 +385,7 @@ impl AudioEncoder for G722Encoder {
     }
 
     fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let frame: &[i16; FRAME_SAMPLES] =
-            pcm.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got: pcm.len() })?;
+        let frame = mono_frame(pcm)?;
         let mut wide = [0i16; WIDE_FRAME];
         self.decimator.process(frame, &mut wide);
         out.clear();
@@ -427,9 +426,7 @@ impl AudioDecoder for G722Decoder {
 
     fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<(), CodecError> {
         check_len(G722_FRAME_BYTES, payload.len())?;
-        let len = out.len();
-        let out: &mut [i16; FRAME_SAMPLES] =
-            out.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got: len })?;
+        let out = mono_frame_mut(out)?;
         let mut wide = [0i16; WIDE_FRAME];
         for (pair, &code) in wide.chunks_exact_mut(2).zip(payload) {
             pair.copy_from_slice(&self.core.decode(code));
@@ -439,9 +436,7 @@ impl AudioDecoder for G722Decoder {
     }
 
     fn conceal(&mut self, out: &mut [i16]) -> Result<(), CodecError> {
-        let len = out.len();
-        let out: &mut [i16; FRAME_SAMPLES] =
-            out.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got: len })?;
+        let out = mono_frame_mut(out)?;
         self.interpolator.process(&[0; WIDE_FRAME], out);
         Ok(())
     }

@@ -156,6 +156,17 @@ impl AudioFormat {
     }
 }
 
+/// `pcm` as exactly one mono 48 kHz frame, or the length error the codecs report.
+pub(crate) fn mono_frame(pcm: &[i16]) -> Result<&[i16; FRAME_SAMPLES], CodecError> {
+    pcm.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got: pcm.len() })
+}
+
+/// `out` as exactly one mono 48 kHz frame to fill, or the length error.
+pub(crate) fn mono_frame_mut(out: &mut [i16]) -> Result<&mut [i16; FRAME_SAMPLES], CodecError> {
+    let got = out.len();
+    out.try_into().map_err(|_| CodecError::FrameLength { expected: FRAME_SAMPLES, got })
+}
+
 /// Turns 20 ms of 48 kHz PCM into one RTP payload.
 pub trait AudioEncoder: Send {
     /// Channels the encoder takes (PCM is interleaved when 2).
