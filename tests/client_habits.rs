@@ -254,7 +254,8 @@ fn errors_are_failure_details_with_the_right_reason_and_code() {
     let a = c.delete(&format!("/api/v1/calls/{missing}"));
     assert_eq!((a.status, a.body.contains("<callDoesNotExist />")), (404, true));
     let a = c.send("POST", "/api/v1/system/status", Some(b"x=1"), true);
-    assert!(a.status >= 400 && a.body.contains("failureDetails"), "{a:?}");
+    assert_eq!((a.status, a.body.contains("<invalidOperation />")), (405, true), "{a:?}");
+    assert!(c.post("/api/v1/system/profiles", "callProfile=").body.contains("<invalidOperation />"));
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub enum Failure {
     Reason(&'static str),
     /// The path names no object type: `unrecognizedObject` (404).
     UnrecognizedObject,
-    /// The verb is not allowed on this path (405 with `unsupportedMethod`... CMS answers 405).
+    /// The verb is not allowed on this path: 405 with `invalidOperation`, the reason CMS gives.
     MethodNotAllowed,
     /// The body is larger than the API accepts (413).
     TooLarge,
@@ -57,7 +57,7 @@ impl Failure {
                 w.empty("unrecognizedObject", &[]);
             }
             Failure::MethodNotAllowed => {
-                w.empty("methodNotSupported", &[]);
+                w.empty("invalidOperation", &[]);
             }
             Failure::TooLarge => {
                 w.empty("requestTooLarge", &[]);
