@@ -9,7 +9,7 @@ use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Outgoing, Sr
 use crate::codec::{AudioDecoder, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::mixer::{Delivery, FrameInput, Mixer, MixerConfig, ParticipantSettings, StreamKind};
-use crate::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
+use crate::rtp::{AudioLevel, HeaderExtension, ReceiveStats, RtpHeader, RtpPacket};
 use crate::srtp::{SrtpContext, SrtpError};
 
 /// The largest packet we build: header, extension, payload and SRTP tag.
@@ -27,6 +27,11 @@ struct Endpoint {
     decoded: Vec<i16>,
     /// The SSRC the endpoint sends with; a new one resets the jitter buffer.
     remote_ssrc: Option<u32>,
+    /// RFC 3550 statistics of what it sends (loss, interarrival jitter), for
+    /// the call leg's `rxAudio` and, later, RTCP receiver reports.
+    receive_stats: Option<ReceiveStats>,
+    /// The clock rate of its RTP timestamps.
+    clock_rate: u32,
     /// The level of the newest packet received (RFC 6464), if it had one.
     level: Option<AudioLevel>,
     /// This tick's level of what it said, for our outbound extension.
@@ -117,6 +122,8 @@ impl Conference {
                 decoder,
                 decoded: vec![0; format.frame_len()],
                 remote_ssrc: None,
+                receive_stats: None,
+                clock_rate: format.clock_rate,
                 level: None,
                 tick_level: AudioLevel::SILENCE,
                 ssrc,
@@ -172,7 +179,9 @@ impl Conference {
     /// An endpoint's counters.
     pub fn stats(&self, id: EndpointId) -> Result<EndpointStats, EngineError> {
         let e = self.endpoints.get(&id).ok_or(EngineError::UnknownEndpoint(id))?;
-        Ok(EndpointStats { jitter: e.jitter.stats(), ..e.stats })
+        let (rx_jitter, rx_lost) =
+            e.receive_stats.as_ref().map_or((Duration::ZERO, 0), |r| (r.jitter_duration(), r.cumulative_lost()));
+        Ok(EndpointStats { jitter: e.jitter.stats(), rx_jitter, rx_lost, ..e.stats })
     }
 
     /// Takes one datagram the endpoint sent, which arrived at `now`: SRTP
@@ -208,6 +217,10 @@ impl Conference {
                 e.jitter.reset();
             }
             e.remote_ssrc = Some(rtp.ssrc());
+            e.receive_stats = Some(ReceiveStats::new(rtp.ssrc(), e.clock_rate));
+        }
+        if let Some(r) = &mut e.receive_stats {
+            r.on_packet(rtp.sequence_number(), rtp.timestamp(), now);
         }
         e.level = e.audio_level_id.and_then(|ext| rtp.audio_level(ext));
         e.jitter.push(now, rtp.sequence_number(), rtp.timestamp(), rtp.payload(), rtp.marker());

@@ -167,6 +167,10 @@ pub struct EndpointStats {
     pub wrong_payload_type: u64,
     /// Frames the decoder failed on (played as silence).
     pub decode_errors: u64,
+    /// RFC 3550 interarrival jitter of what the endpoint sends.
+    pub rx_jitter: Duration,
+    /// RFC 3550 cumulative packets lost from the endpoint (negative with duplicates).
+    pub rx_lost: i64,
     /// The inbound jitter buffer.
     pub jitter: JitterStats,
 }

@@ -247,6 +247,10 @@ fn engine_keeps_every_receiver_continuous_under_loss_and_jitter() {
         let stats = h.conf.stats(e.id).unwrap();
         assert!(stats.jitter.concealed + stats.jitter.fec_recovered > 0, "{stats:?}");
         assert!(stats.jitter.target_delay > Duration::from_millis(20), "{stats:?}");
+        // About a tenth of each talker's packets were lost on the way in, and they arrived with jitter.
+        let lost_share = stats.rx_lost as f64 / (stats.rx_lost as f64 + stats.packets_in as f64);
+        assert!((0.04..0.2).contains(&lost_share), "lost {lost_share:.3}: {stats:?}");
+        assert!(stats.rx_jitter > Duration::from_millis(5), "{stats:?}");
     }
     // Loss costs some level, but every other talker stays clearly audible.
     for (i, e) in h.eps.iter().enumerate() {
