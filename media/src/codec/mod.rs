@@ -94,15 +94,22 @@ pub struct AudioFormat {
     pub channels: u8,
     /// Packet time in milliseconds; the mixer ticks at 20.
     pub ptime_ms: u8,
+    /// Opus bitrate this receiver asked for (SDP `maxaveragebitrate`, or the
+    /// call leg's setting) in bits per second; 0: the mixer's default.
+    /// Part of the group key: receivers at different rates cannot share an
+    /// encode. Ignored by the fixed-rate codecs.
+    pub bitrate: u32,
 }
 
 impl AudioFormat {
     /// Mono Opus, 20 ms: what WebRTC browsers and most SIP endpoints use.
-    pub const OPUS_MONO: Self = Self { codec: CodecKind::Opus, clock_rate: 48_000, channels: 1, ptime_ms: FRAME_MS };
+    pub const OPUS_MONO: Self =
+        Self { codec: CodecKind::Opus, clock_rate: 48_000, channels: 1, ptime_ms: FRAME_MS, bitrate: 0 };
     /// Stereo Opus, 20 ms.
     pub const OPUS_STEREO: Self = Self { channels: 2, ..Self::OPUS_MONO };
     /// G.711 µ-law, 20 ms.
-    pub const PCMU: Self = Self { codec: CodecKind::Pcmu, clock_rate: 8_000, channels: 1, ptime_ms: FRAME_MS };
+    pub const PCMU: Self =
+        Self { codec: CodecKind::Pcmu, clock_rate: 8_000, channels: 1, ptime_ms: FRAME_MS, bitrate: 0 };
     /// G.711 A-law, 20 ms.
     pub const PCMA: Self = Self { codec: CodecKind::Pcma, ..Self::PCMU };
     /// G.722, 20 ms (SDP `G722/8000`).
@@ -121,7 +128,8 @@ impl AudioFormat {
         }
         match self.codec {
             CodecKind::Opus if self.clock_rate == SAMPLE_RATE => {
-                Ok(Box::new(OpusEncoder::new(&OpusConfig { channels: self.channels, ..*opus })?))
+                let bitrate = if self.bitrate > 0 { self.bitrate.clamp(6_000, 510_000) as i32 } else { opus.bitrate };
+                Ok(Box::new(OpusEncoder::new(&OpusConfig { channels: self.channels, bitrate, ..*opus })?))
             }
             CodecKind::Pcmu | CodecKind::Pcma if self.clock_rate == 8_000 => {
                 if self.channels != 1 {

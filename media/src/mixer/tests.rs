@@ -326,3 +326,26 @@ fn agc_brings_a_talker_to_the_target_level() {
         assert!((db - expected).abs() < 0.5, "agc {agc}: heard at {db:.2} dB");
     }
 }
+
+/// A receiver that asked for a lower Opus bitrate gets its own group: one
+/// more shared encode, at its rate, and still the talker's tone.
+#[test]
+fn receivers_at_another_bitrate_share_their_own_encode() {
+    let low = AudioFormat { bitrate: 12_000, ..AudioFormat::OPUS_MONO };
+    let mut call = Call::new(MixerConfig::default());
+    call.join(Some(500.0), AudioFormat::OPUS_MONO);
+    let default: Vec<_> = (0..3).map(|_| call.join(None, AudioFormat::OPUS_MONO)).collect();
+    let slow: Vec<_> = (0..3).map(|_| call.join(None, low)).collect();
+    let mut sizes = (0, 0);
+    for _ in 0..50 {
+        let (stats, deliveries, _) = call.step();
+        assert!(stats.encodes() <= 3, "{stats:?}");
+        let size = |f| deliveries.iter().find(|d| d.kind == StreamKind::Shared(f)).map_or(0, |d| d.payload.len());
+        sizes.0 += size(AudioFormat::OPUS_MONO);
+        sizes.1 += size(low);
+    }
+    assert!(sizes.1 * 2 < sizes.0, "12 kbit/s is not smaller: {sizes:?}");
+    for l in default.iter().chain(&slow) {
+        assert!(call.heard_db(*l, 500.0).abs() < 1.5, "{:.2}", call.heard_db(*l, 500.0));
+    }
+}
