@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::prompt::{Playing, Prompt};
 use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Flow, Outgoing, SrtpKeys, TickSummary};
-use crate::codec::{AudioDecoder, FRAME_SAMPLES};
+use crate::codec::{AudioDecoder, AudioEncoder, AudioFormat, OpusConfig, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::mixer::{Delivery, FrameInput, Mixer, MixerConfig, ParticipantSettings, StreamKind};
 use crate::rtcp::{self, NtpTime, ReceiverReport, RtcpPacket, SenderReport, SourceDescription};
@@ -24,6 +24,18 @@ const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 /// One endpoint's state.
 struct Endpoint {
     payload_type: u8,
+    /// RFC 4733 telephone-event payload type, if negotiated.
+    telephone_event_pt: Option<u8>,
+    /// The RTP timestamp of the last DTMF event reported: one report per
+    /// event, however many packets (and retransmitted ends) carry it.
+    last_event_timestamp: Option<u32>,
+    format: AudioFormat,
+    /// What the API asked for; a prompt overrides both while it plays.
+    rx_muted: bool,
+    tx_muted: bool,
+    /// The lobby: a prompt played with the endpoint's own encoder, in place
+    /// of the conference, which does not hear the endpoint either.
+    prompt: Option<(Playing, Box<dyn AudioEncoder>)>,
     audio_level_id: Option<u8>,
     srtp_in: Option<SrtpContext>,
     srtp_out: Option<SrtpContext>,
@@ -73,6 +85,13 @@ pub struct Conference {
     spare: Vec<Vec<u8>>,
     random: RandomState,
     random_counter: u64,
+    /// Opus settings, for prompt encoders.
+    opus: OpusConfig,
+    /// DTMF digits received since the last `take_dtmf`.
+    dtmf: Vec<(EndpointId, char)>,
+    /// A prompt frame and its encoding.
+    prompt_pcm: Vec<i16>,
+    prompt_payload: Vec<u8>,
     /// Maps the caller's `Instant`s to wall-clock NTP time for sender
     /// reports. Only the differences matter for round-trip times (the
     /// endpoint echoes our own timestamps), so without
@@ -84,6 +103,10 @@ impl Conference {
     /// An empty conference mixing with `config`.
     pub fn new(config: MixerConfig) -> Self {
         Self {
+            opus: config.opus,
+            dtmf: Vec::new(),
+            prompt_pcm: vec![0; FRAME_SAMPLES],
+            prompt_payload: Vec::with_capacity(PACKET_CAPACITY),
             mixer: Mixer::new(config),
             endpoints: HashMap::new(),
             order: Vec::new(),
@@ -143,6 +166,12 @@ impl Conference {
             id,
             Endpoint {
                 payload_type: cfg.payload_type,
+                telephone_event_pt: cfg.telephone_event_pt,
+                last_event_timestamp: None,
+                format,
+                rx_muted: cfg.rx_muted,
+                tx_muted: cfg.tx_muted,
+                prompt: None,
                 audio_level_id: cfg.audio_level_id,
                 srtp_in,
                 srtp_out,
@@ -177,14 +206,57 @@ impl Conference {
         Ok(())
     }
 
-    /// Stops (or resumes) mixing what this endpoint says.
+    /// Stops (or resumes) mixing what this endpoint says. During a prompt
+    /// it is remembered and applied when the prompt is cleared.
     pub fn set_rx_muted(&mut self, id: EndpointId, muted: bool) -> Result<(), EngineError> {
-        self.mixer.set_rx_muted(id, muted).map_err(Into::into)
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        e.rx_muted = muted;
+        if e.prompt.is_none() {
+            self.mixer.set_rx_muted(id, muted)?;
+        }
+        Ok(())
     }
 
-    /// Stops (or resumes) sending this endpoint audio.
+    /// Stops (or resumes) sending this endpoint audio. During a prompt it
+    /// is remembered and applied when the prompt is cleared.
     pub fn set_tx_muted(&mut self, id: EndpointId, muted: bool) -> Result<(), EngineError> {
-        self.mixer.set_tx_muted(id, muted).map_err(Into::into)
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        e.tx_muted = muted;
+        if e.prompt.is_none() {
+            self.mixer.set_tx_muted(id, muted)?;
+        }
+        Ok(())
+    }
+
+    /// Plays `prompt` to the endpoint in place of the conference, which
+    /// stops hearing it too (the lobby of a space with a passcode); `None`
+    /// lets it into the conference with the mutes the API set.
+    pub fn set_prompt(&mut self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), EngineError> {
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        match prompt {
+            Some(p) => {
+                let encoder = match e.prompt.take() {
+                    Some((_, encoder)) => encoder,
+                    None => e.format.new_encoder(&self.opus)?,
+                };
+                e.prompt = Some((Playing::new(p), encoder));
+                self.mixer.set_rx_muted(id, true)?;
+                self.mixer.set_tx_muted(id, true)?;
+            }
+            None => {
+                if e.prompt.take().is_some() {
+                    e.after_silence = true;
+                }
+                self.mixer.set_rx_muted(id, e.rx_muted)?;
+                self.mixer.set_tx_muted(id, e.tx_muted)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The DTMF digits (RFC 4733) received since the last call, in order.
+    pub fn take_dtmf(&mut self) -> std::vec::Drain<'_, (EndpointId, char)> {
+        self.dtmf.drain(..)
     }
 
     /// Sets this endpoint's importance in speaker selection.
@@ -244,7 +316,9 @@ impl Conference {
                 return Err(err.into());
             }
         };
-        if rtp.payload_type() != e.payload_type {
+        // RFC 4733 events share the stream's SSRC and sequence numbers.
+        let is_event = e.telephone_event_pt == Some(rtp.payload_type()) && rtp.payload_type() != e.payload_type;
+        if !is_event && rtp.payload_type() != e.payload_type {
             e.stats.wrong_payload_type += 1;
             return Err(EngineError::PayloadType { expected: e.payload_type, got: rtp.payload_type() });
         }
@@ -257,6 +331,15 @@ impl Conference {
         }
         if let Some(r) = &mut e.receive_stats {
             r.on_packet(rtp.sequence_number(), rtp.timestamp(), now);
+        }
+        if is_event {
+            if let Some(digit) = telephone_event(e, rtp.timestamp(), rtp.payload()) {
+                self.dtmf.push((id, digit));
+            }
+            e.stats.packets_in += 1;
+            e.stats.bytes_in += wire_len as u64;
+            e.stats.last_received = Some(now);
+            return Ok(());
         }
         e.level = e.audio_level_id.and_then(|ext| rtp.audio_level(ext));
         e.jitter.push(now, rtp.sequence_number(), rtp.timestamp(), rtp.payload(), rtp.marker());
@@ -299,6 +382,21 @@ impl Conference {
 
         for id in &self.order {
             let e = self.endpoints.get_mut(id).expect("order and endpoints agree");
+            if let Some((playing, encoder)) = &mut e.prompt {
+                playing.next_frame(&mut self.prompt_pcm);
+                encoder.encode(&self.prompt_pcm, &mut self.prompt_payload)?;
+                summary.encodes += 1;
+                let mut bytes = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY));
+                bytes.clear();
+                let level = AudioLevel::from_samples(&self.prompt_pcm, true).level;
+                packetize(e, &self.prompt_payload, level, &mut bytes)?;
+                e.stats.packets_out += 1;
+                e.stats.bytes_out += bytes.len() as u64;
+                e.octets_sent = e.octets_sent.wrapping_add(self.prompt_payload.len() as u32);
+                summary.packets += 1;
+                out.push(Outgoing { endpoint: *id, flow: Flow::Rtp, bytes });
+                continue;
+            }
             let Some(d) = self.deliveries.iter().find(|d| d.receiver == *id) else {
                 e.after_silence = true;
                 e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
@@ -355,6 +453,24 @@ impl Conference {
         }
         Ok(())
     }
+}
+
+/// An RFC 4733 event packet: the digit, the first time its event (its RTP
+/// timestamp) is seen; events other than 0-9 * # A-D are ignored.
+fn telephone_event(e: &mut Endpoint, timestamp: u32, payload: &[u8]) -> Option<char> {
+    let &event = payload.first()?;
+    if payload.len() < 4 || e.last_event_timestamp == Some(timestamp) {
+        return None;
+    }
+    let digit = match event {
+        0..=9 => char::from(b'0' + event),
+        10 => '*',
+        11 => '#',
+        12..=15 => char::from(b'A' + event - 12),
+        _ => return None,
+    };
+    e.last_event_timestamp = Some(timestamp);
+    Some(digit)
 }
 
 /// `now` on the NTP clock anchored at (`at`, `base`).
@@ -470,7 +586,7 @@ fn play_out(
 
 /// Writes the endpoint's next RTP packet around `payload` into `bytes` and
 /// protects it.
-fn packetize(e: &mut Endpoint, payload: &Arc<[u8]>, level: u8, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
+fn packetize(e: &mut Endpoint, payload: &[u8], level: u8, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
     let level_byte = [AudioLevel::new(level < AudioLevel::SILENCE, level).to_byte()];
     let extension = e.audio_level_id.map(|ext| [HeaderExtension::new(ext, &level_byte)]);
     let header = RtpHeader {

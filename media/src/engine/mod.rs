@@ -8,11 +8,13 @@
 //! time, and sends the [`Outgoing`] datagrams it gets back.
 
 mod conference;
+mod prompt;
 
 #[cfg(test)]
 mod tests;
 
 pub use conference::Conference;
+pub use prompt::Prompt;
 
 use std::time::Duration;
 
@@ -43,6 +45,9 @@ pub struct EndpointConfig {
     pub format: AudioFormat,
     /// The RTP payload type of that codec, both directions.
     pub payload_type: u8,
+    /// The RFC 4733 telephone-event payload type, if negotiated: DTMF
+    /// digits from [`Conference::take_dtmf`].
+    pub telephone_event_pt: Option<u8>,
     /// Keys for what the endpoint sends us; `None`: plain RTP.
     pub srtp_in: Option<SrtpKeys>,
     /// Keys for what we send the endpoint; `None`: plain RTP.
@@ -75,6 +80,7 @@ impl EndpointConfig {
         Self {
             format,
             payload_type,
+            telephone_event_pt: None,
             srtp_in: None,
             srtp_out: None,
             audio_level_id: None,

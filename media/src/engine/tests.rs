@@ -396,3 +396,73 @@ fn engine_sends_reports_and_measures_round_trip_from_the_answer() {
     assert!(h.conf.receive(arrival, a, &mut forged).is_err());
     assert_eq!(h.conf.stats(a).unwrap().rtcp_in, 1);
 }
+
+/// RFC 4733: each event is reported once however many packets carry it
+/// (updates, and the three ends senders repeat), and the audio stream's
+/// loss statistics count the events' sequence numbers as received.
+#[test]
+fn engine_reports_each_telephone_event_once() {
+    let mut conf = Conference::new(MixerConfig::default());
+    let id = EndpointId(1);
+    let mut cfg = EndpointConfig::new(AudioFormat::OPUS_MONO, PT);
+    cfg.telephone_event_pt = Some(101);
+    conf.attach(id, cfg).unwrap();
+    let t0 = Instant::now();
+    let mut seq = 0u16;
+    let mut send = |conf: &mut Conference, pt: u8, ts: u32, payload: &[u8]| {
+        let header =
+            RtpHeader { payload_type: pt, sequence_number: seq, timestamp: ts, ssrc: 7, ..RtpHeader::default() };
+        seq += 1;
+        let mut bytes = Vec::new();
+        header.write_packet(payload, &mut bytes).unwrap();
+        conf.receive(t0 + TICK * u32::from(seq), id, &mut bytes).unwrap();
+    };
+    let mut encoder = OpusEncoder::new(&OpusConfig::default()).unwrap();
+    let mut opus = Vec::new();
+    encoder.encode(&[0; FRAME_SAMPLES], &mut opus).unwrap();
+    for (k, event) in [1u8, 2, 11, 16].into_iter().enumerate() {
+        let ts = 10_000 * (k as u32 + 1);
+        send(&mut conf, PT, ts - 960, &opus);
+        for (duration, end) in [(160u16, false), (320, false), (480, true), (480, true), (480, true)] {
+            let payload = [event, if end { 0x8a } else { 0x0a }, (duration >> 8) as u8, duration as u8];
+            send(&mut conf, 101, ts, &payload);
+        }
+    }
+    let digits: Vec<char> = conf.take_dtmf().map(|(_, d)| d).collect();
+    assert_eq!(digits, ['1', '2', '#'], "event 16 (flash) is not a digit");
+    assert_eq!(conf.take_dtmf().count(), 0);
+    let stats = conf.stats(id).unwrap();
+    assert_eq!((stats.packets_in, stats.rx_lost, stats.wrong_payload_type), (24, 0, 0));
+}
+
+/// The lobby: an endpoint with a prompt hears the prompt, not the
+/// conference, and the conference does not hear it; cleared, it joins with
+/// the mutes the API set meanwhile.
+#[test]
+fn engine_plays_a_prompt_in_place_of_the_conference() {
+    let mut h = Harness::new(0, 0);
+    let guest = h.join(&[(400.0, 0)], false, true);
+    let host = h.join(&[(700.0, 0)], false, true);
+    h.conf.set_prompt(guest, Some(Prompt::enter_passcode())).unwrap();
+    for _ in 0..150 {
+        h.step();
+    }
+    // Three seconds: one whole loop of the prompt; each of its tones sounds
+    // 150 ms of the 3.04 s, so at full level it measures 20·log10(0.15 / 3.04)
+    // = -26 dB over the window.
+    let heard = &h.ep(guest).heard;
+    for f in [523.25, 659.25, 783.99] {
+        let db = 20.0 * (goertzel_amplitude(&heard[..150 * FRAME_SAMPLES], f, 48_000) / 8000.0).log10();
+        assert!((db + 26.2).abs() < 1.5, "prompt tone {f} Hz at {db:.1} dB");
+    }
+    assert!(h.heard_db(guest, 700.0) < -30.0, "the guest hears the conference");
+    assert!(h.heard_db(host, 400.0) < -30.0, "the conference hears the guest");
+
+    h.conf.set_tx_muted(guest, false).unwrap();
+    h.conf.set_prompt(guest, None).unwrap();
+    for _ in 0..100 {
+        h.step();
+    }
+    assert!(h.heard_db(guest, 700.0).abs() < 1.0);
+    assert!(h.heard_db(host, 400.0).abs() < 1.0);
+}

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::engine::{EndpointConfig, EndpointId, EndpointStats, EngineError};
+use crate::engine::{EndpointConfig, EndpointId, EndpointStats, EngineError, Prompt};
 use crate::mixer::MixerConfig;
 
 pub use crate::engine::Conference;
@@ -97,6 +97,15 @@ pub enum MediaEvent {
         /// The new speaker.
         endpoint: Option<EndpointId>,
     },
+    /// A DTMF digit arrived (RFC 4733 telephone-event).
+    Dtmf {
+        /// Its conference.
+        conference: ConferenceId,
+        /// Who pressed it.
+        endpoint: EndpointId,
+        /// 0-9, *, #, A-D.
+        digit: char,
+    },
     /// An endpoint sent nothing for the media timeout.
     MediaTimeout {
         /// Its conference.
@@ -156,6 +165,7 @@ pub(crate) enum Command {
     RxMute(ConferenceId, EndpointId, bool),
     TxMute(ConferenceId, EndpointId, bool),
     Importance(ConferenceId, EndpointId, i32),
+    Prompt(ConferenceId, EndpointId, Option<Prompt>),
     Stop,
 }
 
@@ -342,6 +352,13 @@ impl MediaRuntime {
     pub fn set_importance(&self, id: EndpointId, importance: i32) -> Result<(), RuntimeError> {
         let (conference, index) = self.locate(id)?;
         self.workers[index].send(Command::Importance(conference, id, importance))
+    }
+
+    /// Plays a prompt to the endpoint in place of the conference, which
+    /// stops hearing it (the passcode lobby); `None` lets it in.
+    pub fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError> {
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::Prompt(conference, id, prompt))
     }
 
     /// The endpoint's statistics as of the worker's last publication (at

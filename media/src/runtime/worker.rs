@@ -178,6 +178,11 @@ impl Worker {
                         let _ = r.conference.set_tx_muted(id, on);
                     }
                 }
+                Command::Prompt(c, id, prompt) => {
+                    if let Some(r) = self.rooms.get_mut(&c) {
+                        let _ = r.conference.set_prompt(id, prompt);
+                    }
+                }
                 Command::Importance(c, id, value) => {
                     if let Some(r) = self.rooms.get_mut(&c) {
                         let _ = r.conference.set_importance(id, value);
@@ -250,6 +255,9 @@ impl Worker {
                 self.scratch.extend_from_slice(bytes);
                 if room.conference.receive(now, id, &mut self.scratch).is_err() {
                     self.stats.refused += 1;
+                }
+                for (endpoint, digit) in room.conference.take_dtmf() {
+                    (self.events)(MediaEvent::Dtmf { conference: peer.conference, endpoint, digit });
                 }
             }
             if n < super::BATCH {

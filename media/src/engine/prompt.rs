@@ -1,0 +1,127 @@
+//! Audio the bridge plays to one endpoint instead of the conference: the
+//! lobby of a space with a passcode. Tone prompts are generated here (no
+//! recordings to ship); a spoken prompt is just another clip of PCM.
+
+use std::sync::Arc;
+
+use crate::codec::FRAME_SAMPLES;
+
+/// A clip of 48 kHz mono PCM, played from the start, looping or once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The samples; a whole number of 20 ms frames is not required.
+    pub pcm: Arc<[i16]>,
+    /// Start again at the end, or fall silent.
+    pub looping: bool,
+}
+
+const RATE: f64 = 48_000.0;
+
+/// `ms` of a sine (with 5 ms fades, so no clicks) or of silence (`hz` 0).
+fn tone(out: &mut Vec<i16>, hz: f64, ms: usize, amplitude: f64) {
+    let n = ms * 48;
+    let fade = 240.0;
+    for i in 0..n {
+        let envelope = (i as f64 / fade).min((n - i) as f64 / fade).min(1.0);
+        let v = if hz == 0.0 {
+            0.0
+        } else {
+            amplitude * envelope * (2.0 * std::f64::consts::PI * hz * i as f64 / RATE).sin()
+        };
+        out.push(v as i16);
+    }
+}
+
+impl Prompt {
+    /// "Enter the passcode": three rising tones (C5 E5 G5), then 2.5 s for
+    /// the caller to type, repeated.
+    pub fn enter_passcode() -> Self {
+        let mut pcm = Vec::new();
+        for hz in [523.25, 659.25, 783.99] {
+            tone(&mut pcm, hz, 150, 8000.0);
+            tone(&mut pcm, 0.0, 30, 0.0);
+        }
+        tone(&mut pcm, 0.0, 2500, 0.0);
+        Self { pcm: pcm.into(), looping: true }
+    }
+
+    /// "Wrong passcode, try again": two falling low tones, then the
+    /// passcode prompt again.
+    pub fn wrong_passcode() -> Self {
+        let mut pcm = Vec::new();
+        for hz in [329.63, 261.63] {
+            tone(&mut pcm, hz, 250, 8000.0);
+            tone(&mut pcm, 0.0, 50, 0.0);
+        }
+        tone(&mut pcm, 0.0, 500, 0.0);
+        pcm.extend_from_slice(&Self::enter_passcode().pcm);
+        Self { pcm: pcm.into(), looping: false }
+    }
+}
+
+/// A prompt being played.
+#[derive(Debug, Clone)]
+pub(super) struct Playing {
+    prompt: Prompt,
+    position: usize,
+}
+
+impl Playing {
+    pub(super) fn new(prompt: Prompt) -> Self {
+        Self { prompt, position: 0 }
+    }
+
+    /// The next 20 ms into `frame`; `false` once a one-shot clip has ended
+    /// (then `frame` is silence).
+    pub(super) fn next_frame(&mut self, frame: &mut [i16]) -> bool {
+        let pcm = &self.prompt.pcm;
+        frame.fill(0);
+        if pcm.is_empty() {
+            return false;
+        }
+        let mut filled = 0;
+        while filled < FRAME_SAMPLES.min(frame.len()) {
+            if self.position >= pcm.len() {
+                if !self.prompt.looping {
+                    return filled > 0;
+                }
+                self.position = 0;
+            }
+            let n = (pcm.len() - self.position).min(frame.len() - filled);
+            frame[filled..filled + n].copy_from_slice(&pcm[self.position..self.position + n]);
+            self.position += n;
+            filled += n;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_looping_prompt_wraps_and_a_one_shot_ends() {
+        let mut p = Playing::new(Prompt { pcm: vec![1i16; 1500].into(), looping: true });
+        let mut frame = vec![0i16; FRAME_SAMPLES];
+        for _ in 0..5 {
+            assert!(p.next_frame(&mut frame));
+            assert!(frame.iter().all(|&s| s == 1));
+        }
+        let mut once = Playing::new(Prompt { pcm: vec![1i16; 1500].into(), looping: false });
+        assert!(once.next_frame(&mut frame));
+        assert!(once.next_frame(&mut frame));
+        assert_eq!(frame.iter().filter(|&&s| s == 1).count(), 1500 - FRAME_SAMPLES);
+        assert!(!once.next_frame(&mut frame));
+        assert!(frame.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn tone_prompts_are_audible_and_bounded() {
+        for p in [Prompt::enter_passcode(), Prompt::wrong_passcode()] {
+            let peak = p.pcm.iter().map(|s| s.unsigned_abs()).max().unwrap();
+            assert!((7000..=8000).contains(&peak), "{peak}");
+        }
+        assert!(Prompt::enter_passcode().looping && !Prompt::wrong_passcode().looping);
+    }
+}
