@@ -12,3 +12,4 @@
 
 pub mod message;
 pub mod sdp;
+pub mod transaction;
