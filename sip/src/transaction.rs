@@ -238,7 +238,7 @@ impl TransactionLayer {
         }
         let mut tx = Transaction {
             state: State::Trying,
-            peer: source,
+            peer: response_peer(&request, source),
             last: Vec::new(),
             request: None,
             retransmit_at: None,
@@ -247,7 +247,7 @@ impl TransactionLayer {
         };
         if key.method == Method::Invite {
             let trying = request.response(100, None).to_bytes();
-            self.transmits.push_back(Transmit { peer: source, bytes: trying.clone() });
+            self.transmits.push_back(Transmit { peer: tx.peer, bytes: trying.clone() });
             tx.last = trying;
             tx.state = State::Proceeding;
         }
@@ -423,6 +423,17 @@ impl TransactionLayer {
     pub fn poll_event(&mut self) -> Option<TransactionEvent> {
         self.events.pop_front()
     }
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581): back to
+/// the source address on a stream or when the client asked for rport, else to
+/// the source IP at the Via's port.
+pub fn response_peer(request: &Message, source: Peer) -> Peer {
+    let Some(via) = request.via() else { return source };
+    if source.transport.is_reliable() || via.has_rport() {
+        return source;
+    }
+    Peer { transport: source.transport, addr: SocketAddr::new(source.addr.ip(), via.port.unwrap_or(5060)) }
 }
 
 /// The ACK an INVITE client transaction sends for a non-2xx final response

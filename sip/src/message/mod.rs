@@ -275,6 +275,18 @@ impl Message {
         Ok(Framed::Message(Box::new(message), total))
     }
 
+    /// Reads only the start line and headers of a datagram whose body framing
+    /// is broken, so a request can still be answered 400 (RFC 3261 §18.3).
+    pub fn parse_head_only(bytes: &[u8], limits: &Limits) -> Result<Message, ParseError> {
+        if bytes.len() > limits.max_message {
+            return Err(ParseError::TooLarge(limits.max_message));
+        }
+        let start = bytes.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(bytes.len());
+        let bytes = &bytes[start..];
+        let (head_end, _) = header_end(bytes).ok_or(ParseError::Unterminated)?;
+        Self::parse_head(&bytes[..head_end], limits)
+    }
+
     /// Parses the start line and headers (without the blank line).
     fn parse_head(head: &[u8], limits: &Limits) -> Result<Message, ParseError> {
         let head = std::str::from_utf8(head).map_err(|_| ParseError::HeaderLine)?;
