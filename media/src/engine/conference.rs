@@ -195,6 +195,9 @@ impl Conference {
             },
         );
         self.order.push(id);
+        if let Some(prompt) = cfg.prompt {
+            self.set_prompt(id, Some(prompt))?;
+        }
         Ok(())
     }
 

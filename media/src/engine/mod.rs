@@ -71,6 +71,8 @@ pub struct EndpointConfig {
     /// The inbound jitter buffer; `clock_rate` and `frame_duration` are
     /// taken from `format`.
     pub jitter: JitterConfig,
+    /// Start in the lobby, hearing this prompt (see [`Conference::set_prompt`]).
+    pub prompt: Option<Prompt>,
 }
 
 impl EndpointConfig {
@@ -91,6 +93,7 @@ impl EndpointConfig {
             initial_sequence: None,
             initial_timestamp: None,
             cname: String::from("confero"),
+            prompt: None,
             jitter: JitterConfig {
                 min_delay: Duration::from_millis(u64::from(format.ptime_ms)),
                 ..JitterConfig::default()

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use crate::codec::FRAME_SAMPLES;
 
-/// A clip of 48 kHz mono PCM, played from the start, looping or once.
+/// A clip of 48 kHz mono PCM, played from the start, then looping from a
+/// point or falling silent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {
     /// The samples; a whole number of 20 ms frames is not required.
     pub pcm: Arc<[i16]>,
-    /// Start again at the end, or fall silent.
-    pub looping: bool,
+    /// At the end, go on from this sample; `None`: fall silent.
+    pub loop_from: Option<usize>,
 }
 
 const RATE: f64 = 48_000.0;
@@ -42,11 +43,11 @@ impl Prompt {
             tone(&mut pcm, 0.0, 30, 0.0);
         }
         tone(&mut pcm, 0.0, 2500, 0.0);
-        Self { pcm: pcm.into(), looping: true }
+        Self { pcm: pcm.into(), loop_from: Some(0) }
     }
 
-    /// "Wrong passcode, try again": two falling low tones, then the
-    /// passcode prompt again.
+    /// "Wrong passcode, try again": two falling low tones once, then the
+    /// passcode prompt, repeated.
     pub fn wrong_passcode() -> Self {
         let mut pcm = Vec::new();
         for hz in [329.63, 261.63] {
@@ -54,8 +55,9 @@ impl Prompt {
             tone(&mut pcm, 0.0, 50, 0.0);
         }
         tone(&mut pcm, 0.0, 500, 0.0);
+        let again = pcm.len();
         pcm.extend_from_slice(&Self::enter_passcode().pcm);
-        Self { pcm: pcm.into(), looping: false }
+        Self { pcm: pcm.into(), loop_from: Some(again) }
     }
 }
 
@@ -82,10 +84,10 @@ impl Playing {
         let mut filled = 0;
         while filled < FRAME_SAMPLES.min(frame.len()) {
             if self.position >= pcm.len() {
-                if !self.prompt.looping {
-                    return filled > 0;
+                match self.prompt.loop_from.filter(|&from| from < pcm.len()) {
+                    Some(from) => self.position = from,
+                    None => return filled > 0,
                 }
-                self.position = 0;
             }
             let n = (pcm.len() - self.position).min(frame.len() - filled);
             frame[filled..filled + n].copy_from_slice(&pcm[self.position..self.position + n]);
@@ -102,13 +104,13 @@ mod tests {
 
     #[test]
     fn a_looping_prompt_wraps_and_a_one_shot_ends() {
-        let mut p = Playing::new(Prompt { pcm: vec![1i16; 1500].into(), looping: true });
+        let mut p = Playing::new(Prompt { pcm: vec![1i16; 1500].into(), loop_from: Some(0) });
         let mut frame = vec![0i16; FRAME_SAMPLES];
         for _ in 0..5 {
             assert!(p.next_frame(&mut frame));
             assert!(frame.iter().all(|&s| s == 1));
         }
-        let mut once = Playing::new(Prompt { pcm: vec![1i16; 1500].into(), looping: false });
+        let mut once = Playing::new(Prompt { pcm: vec![1i16; 1500].into(), loop_from: None });
         assert!(once.next_frame(&mut frame));
         assert!(once.next_frame(&mut frame));
         assert_eq!(frame.iter().filter(|&&s| s == 1).count(), 1500 - FRAME_SAMPLES);
@@ -122,6 +124,8 @@ mod tests {
             let peak = p.pcm.iter().map(|s| s.unsigned_abs()).max().unwrap();
             assert!((7000..=8000).contains(&peak), "{peak}");
         }
-        assert!(Prompt::enter_passcode().looping && !Prompt::wrong_passcode().looping);
+        assert_eq!(Prompt::enter_passcode().loop_from, Some(0));
+        let wrong = Prompt::wrong_passcode();
+        assert_eq!(wrong.pcm.len() - wrong.loop_from.unwrap(), Prompt::enter_passcode().pcm.len());
     }
 }

@@ -218,8 +218,7 @@ impl MediaRuntime {
             Arc::new(Mutex::new(Published { workers: vec![RuntimeStats::default(); count], ..Default::default() }));
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
-            let rtp = BatchSocket::bind(SocketAddr::new(config.bind, 0))?;
-            let rtcp = BatchSocket::bind(SocketAddr::new(config.bind, 0))?;
+            let (rtp, rtcp) = bind_pair(config.bind)?;
             let wake_rx = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
             wake_rx.set_nonblocking(true)?;
             let waker = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
@@ -288,6 +287,14 @@ impl MediaRuntime {
             published.endpoints.remove(m);
         }
         self.workers[index].send(Command::End(id))
+    }
+
+    /// The local RTP and RTCP addresses of a conference's endpoints (its
+    /// worker's sockets), for an SDP offer or answer before attaching.
+    pub fn conference_addresses(&self, conference: ConferenceId) -> Result<(SocketAddr, SocketAddr), RuntimeError> {
+        let index =
+            lock(&self.placement).get(&conference).map(|p| p.0).ok_or(RuntimeError::UnknownConference(conference))?;
+        Ok((self.workers[index].local_rtp, self.workers[index].local_rtcp))
     }
 
     /// Attaches an endpoint to a conference; returns the local addresses it
@@ -392,6 +399,22 @@ impl Drop for MediaRuntime {
             }
         }
     }
+}
+
+/// An RTP socket on an even port and an RTCP socket on the next: SIP
+/// endpoints that ignore `a=rtcp` send RTCP to RTP + 1 (RFC 3551 §11).
+fn bind_pair(ip: IpAddr) -> io::Result<(BatchSocket, BatchSocket)> {
+    for _ in 0..100 {
+        let rtp = BatchSocket::bind(SocketAddr::new(ip, 0))?;
+        let port = rtp.local_addr()?.port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        if let Ok(rtcp) = BatchSocket::bind(SocketAddr::new(ip, port + 1)) {
+            return Ok((rtp, rtcp));
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AddrInUse, "no free even/odd port pair for RTP and RTCP"))
 }
 
 /// A poisoned lock only means another thread panicked while holding it;

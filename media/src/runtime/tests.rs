@@ -162,7 +162,9 @@ fn three_phones_over_udp_hear_each_other_and_not_themselves() {
         let spec = p.spec((i == 0).then_some(10), i == 0);
         let a = rt.attach(conf, spec).unwrap();
         p.to = Some(a.local_rtp);
-        assert_ne!(a.local_rtp, a.local_rtcp);
+        assert_eq!(a.local_rtp.port() % 2, 0);
+        assert_eq!(a.local_rtcp.port(), a.local_rtp.port() + 1);
+        assert_eq!(rt.conference_addresses(conf).unwrap(), (a.local_rtp, a.local_rtcp));
     }
     talk(&mut phones, 400);
     let tones = [440.0, 700.0, 1100.0];
