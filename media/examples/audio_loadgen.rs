@@ -23,8 +23,10 @@
 //!
 //! On time, per receiver over the measurement window W: expected = W / 20 ms
 //! frames. Each received packet has an extended sequence number s and an
-//! arrival time a; the receiver's anchor is the minimum of a − s·20 ms over the
-//! window, and a packet is on time when a ≤ anchor + s·20 ms + allowance
+//! arrival time a; the receiver's anchor is the minimum of a − s·20 ms over
+//! the packets that arrived from the window's start on, and frame s's slot is
+//! anchor + s·20 ms. A frame counts when its slot lies in the window and a
+//! packet with its sequence number arrived no later than slot + allowance
 //! (60 ms by default). A receiver passes when its distinct on-time frames are
 //! at least 99 % of expected; a trial passes when every receiver passes.
 //!
@@ -270,15 +272,20 @@ impl Receiver {
         ext
     }
 
-    /// Distinct frames on time (see the module comment).
-    fn on_time(&self, allowance_ns: i64) -> u64 {
+    /// Distinct frames whose slot lies in the window and that came on time
+    /// (see the module comment). Counting by slot rather than by arrival
+    /// keeps the window's edges from costing a frame.
+    fn on_time(&self, window_ns: i64, allowance_ns: i64) -> u64 {
         let Some(anchor) = self.packets.iter().map(|&(s, a)| a - s as i64 * FRAME_NS).min() else {
             return 0;
         };
         let mut seqs: Vec<u64> = self
             .packets
             .iter()
-            .filter(|&&(s, a)| a <= anchor + s as i64 * FRAME_NS + allowance_ns)
+            .filter(|&&(s, a)| {
+                let slot = anchor + s as i64 * FRAME_NS;
+                (0..window_ns).contains(&slot) && a <= slot + allowance_ns
+            })
             .map(|&(s, _)| s)
             .collect();
         seqs.sort_unstable();
@@ -539,7 +546,9 @@ fn main() -> Res<()> {
     }
     eprintln!("loadgen: {n} participants in {rooms} rooms joined in {:.1} s", t_join.elapsed().as_secs_f64());
 
-    let total = args.warmup + args.window;
+    // Packets are kept until the allowance after the window has passed, so
+    // that frames of the window's last slots can still count.
+    let total = args.warmup + args.window + args.allowance;
     let frames = (total.as_nanos() / FRAME.as_nanos()) as usize + 2;
     let schedules: Vec<Vec<u8>> =
         room_sizes.iter().map(|&size| schedule(args.load, size.min(8), frames, &mut rng)).collect();
@@ -562,6 +571,7 @@ fn main() -> Res<()> {
     let start = Instant::now() + Duration::from_millis(5);
     let win_start = start + args.warmup;
     let win_end = win_start + args.window;
+    let run_end = win_end + args.allowance;
     let mut next_bucket: u64 = 0;
     let mut events = Events::with_capacity(1024);
     let mut pkt = Vec::with_capacity(1500);
@@ -570,7 +580,7 @@ fn main() -> Res<()> {
     let mut sends: u64 = 0;
     let mut send_errors: u64 = 0;
     let mut cpu_at_window: Option<u64> = None;
-    let cpu_at_end;
+    let mut cpu_at_end: Option<u64> = None;
     loop {
         let now = Instant::now();
         // Sends that are due.
@@ -630,12 +640,14 @@ fn main() -> Res<()> {
         if cpu_at_window.is_none() && now >= win_start {
             cpu_at_window = Some(cpu_ns());
         }
-        if now >= win_end {
-            cpu_at_end = cpu_ns();
+        if now >= win_end && cpu_at_end.is_none() {
+            cpu_at_end = Some(cpu_ns());
+        }
+        if now >= run_end {
             break;
         }
         let due = start + Duration::from_nanos(next_bucket * bucket_ns);
-        let timeout = due.saturating_duration_since(Instant::now()).min(win_end - now);
+        let timeout = due.saturating_duration_since(Instant::now()).min(run_end - now);
         match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -650,7 +662,7 @@ fn main() -> Res<()> {
                         let Ok(rtp) = RtpPacket::parse(&rbuf[..len]) else { continue };
                         let ext = p.rx.extend(rtp.sequence_number());
                         p.rx.total += 1;
-                        if arrival >= win_start && arrival < win_end {
+                        if arrival >= win_start {
                             p.rx.packets.push((ext, arrival.duration_since(win_start).as_nanos() as i64));
                         }
                     }
@@ -665,7 +677,9 @@ fn main() -> Res<()> {
     // Verdict.
     let expected = (args.window.as_nanos() / FRAME.as_nanos()) as u64;
     let allowance_ns = args.allowance.as_nanos() as i64;
-    let mut ratios: Vec<f64> = parts.iter().map(|p| p.rx.on_time(allowance_ns) as f64 / expected as f64).collect();
+    let window_ns = args.window.as_nanos() as i64;
+    let mut ratios: Vec<f64> =
+        parts.iter().map(|p| p.rx.on_time(window_ns, allowance_ns) as f64 / expected as f64).collect();
     ratios.sort_by(f64::total_cmp);
     let worst = ratios.first().copied().unwrap_or(0.0);
     let failing = ratios.iter().filter(|&&r| r < 0.99).count();
@@ -676,11 +690,14 @@ fn main() -> Res<()> {
     let late_p99 = pct(0.99).copied().unwrap_or(0) as f64 / 1e6;
     let late_p999 = pct(0.999).copied().unwrap_or(0) as f64 / 1e6;
     let late_max = late_ns.last().copied().unwrap_or(0) as f64 / 1e6;
+    let cpu_at_end = cpu_at_end.unwrap_or_else(cpu_ns);
     let busy = (cpu_at_end - cpu_at_window.unwrap_or(cpu_at_end)) as f64 / args.window.as_nanos() as f64;
-    // The generator is behind when its own sends slip by more than 10 ms
-    // (half a frame) for more than 0.1 % of them, or it used nearly all of its
-    // core (then arrival stamps are taken late too).
-    let valid = late_p999 <= 10.0 && busy < 0.95 && send_errors == 0;
+    // The generator is behind when more than 1 % of its sends slip by over
+    // 5 ms (it cannot keep up), when it stalled once for over 40 ms (its
+    // arrival stamps could then be late by most of the 60 ms allowance), or
+    // when it used nearly all of its core. A single short preemption by
+    // another process is not enough to void a trial.
+    let valid = late_p99 <= 5.0 && late_max <= 40.0 && busy < 0.9 && send_errors == 0;
     let pass = valid && failing == 0 && worst >= 0.99;
     println!(
         "result n={n} rooms={rooms} pass={} valid={} worst_ontime={worst:.4} median_ontime={median:.4} \
