@@ -5,15 +5,21 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Outgoing, SrtpKeys, TickSummary};
+use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Flow, Outgoing, SrtpKeys, TickSummary};
 use crate::codec::{AudioDecoder, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::mixer::{Delivery, FrameInput, Mixer, MixerConfig, ParticipantSettings, StreamKind};
+use crate::rtcp::{self, NtpTime, ReceiverReport, RtcpPacket, SenderReport, SourceDescription};
 use crate::rtp::{AudioLevel, HeaderExtension, ReceiveStats, RtpHeader, RtpPacket};
 use crate::srtp::{SrtpContext, SrtpError};
 
 /// The largest packet we build: header, extension, payload and SRTP tag.
 const PACKET_CAPACITY: usize = 1500;
+
+/// The mean interval between our RTCP reports to one endpoint. RFC 3550's
+/// minimum of 5 s; each interval is randomised over 0.5..1.5 of it so the
+/// reports of a large conference do not all fall in the same tick.
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// One endpoint's state.
 struct Endpoint {
@@ -43,6 +49,11 @@ struct Endpoint {
     timestamp_step: u32,
     /// No packet went out last tick: the next one carries the marker.
     after_silence: bool,
+    /// Payload octets sent, for the SR's octet count.
+    octets_sent: u32,
+    /// When our next RTCP report to it is due (`None`: at the first tick).
+    next_report: Option<Instant>,
+    cname: String,
     stats: EndpointStats,
 }
 
@@ -62,6 +73,11 @@ pub struct Conference {
     spare: Vec<Vec<u8>>,
     random: RandomState,
     random_counter: u64,
+    /// Maps the caller's `Instant`s to wall-clock NTP time for sender
+    /// reports. Only the differences matter for round-trip times (the
+    /// endpoint echoes our own timestamps), so without
+    /// [`Conference::set_wallclock`] the first time seen counts as the epoch.
+    wallclock: Option<(Instant, NtpTime)>,
 }
 
 impl Conference {
@@ -77,7 +93,19 @@ impl Conference {
             spare: Vec::new(),
             random: RandomState::new(),
             random_counter: 0,
+            wallclock: None,
         }
+    }
+
+    /// Anchors NTP timestamps: `at` is `since_unix_epoch` on the wall
+    /// clock. The shell calls this once; the engine itself reads no clock.
+    pub fn set_wallclock(&mut self, at: Instant, since_unix_epoch: Duration) {
+        self.wallclock = Some((at, NtpTime::from_unix(since_unix_epoch)));
+    }
+
+    fn ntp(&mut self, now: Instant) -> NtpTime {
+        let (at, base) = *self.wallclock.get_or_insert((now, NtpTime(0)));
+        ntp_at(at, base, now)
     }
 
     fn random(&mut self) -> u64 {
@@ -131,6 +159,9 @@ impl Conference {
                 timestamp,
                 timestamp_step,
                 after_silence: true,
+                octets_sent: 0,
+                next_report: None,
+                cname: cfg.cname,
                 stats: EndpointStats::default(),
             },
         );
@@ -189,6 +220,11 @@ impl Conference {
     /// jitter buffer. A refused packet changes no stream state and is
     /// counted in [`EndpointStats`].
     pub fn receive(&mut self, now: Instant, id: EndpointId, packet: &mut Vec<u8>) -> Result<(), EngineError> {
+        if rtcp::is_rtcp(packet) {
+            let arrival = self.ntp(now);
+            let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+            return receive_rtcp(now, arrival, e, packet);
+        }
         let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
         let wire_len = packet.len();
         if let Some(srtp) = &mut e.srtp_in {
@@ -226,6 +262,7 @@ impl Conference {
         e.jitter.push(now, rtp.sequence_number(), rtp.timestamp(), rtp.payload(), rtp.marker());
         e.stats.packets_in += 1;
         e.stats.bytes_in += wire_len as u64;
+        e.stats.last_received = Some(now);
         Ok(())
     }
 
@@ -281,11 +318,117 @@ impl Conference {
             packetize(e, &d.payload, level, &mut bytes)?;
             e.stats.packets_out += 1;
             e.stats.bytes_out += bytes.len() as u64;
+            e.octets_sent = e.octets_sent.wrapping_add(d.payload.len() as u32);
             summary.packets += 1;
-            out.push(Outgoing { endpoint: *id, bytes });
+            out.push(Outgoing { endpoint: *id, flow: Flow::Rtp, bytes });
         }
+        self.send_reports(now, out)?;
         Ok(summary)
     }
+
+    /// Appends an RTCP compound (SR or RR, and SDES CNAME) for every
+    /// endpoint whose report is due.
+    fn send_reports(&mut self, now: Instant, out: &mut Vec<Outgoing>) -> Result<(), EngineError> {
+        let ntp = self.ntp(now);
+        for i in 0..self.order.len() {
+            let id = self.order[i];
+            let due = self.endpoints.get(&id).and_then(|e| e.next_report).is_none_or(|t| t <= now);
+            if !due {
+                continue;
+            }
+            // 0.5..1.5 of the interval; the first report goes out within one.
+            let spread = RTCP_INTERVAL.mul_f64(0.5 + (self.random() % 1000) as f64 / 1000.0);
+            let e = self.endpoints.get_mut(&id).expect("order and endpoints agree");
+            let first = e.next_report.is_none();
+            e.next_report = Some(now + if first { spread / 2 } else { spread });
+            if first {
+                continue;
+            }
+            let mut bytes = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY));
+            bytes.clear();
+            write_report(now, ntp, e, &mut bytes)?;
+            if let Some(srtp) = &mut e.srtp_out {
+                srtp.protect_rtcp(&mut bytes)?;
+            }
+            e.stats.rtcp_out += 1;
+            out.push(Outgoing { endpoint: id, flow: Flow::Rtcp, bytes });
+        }
+        Ok(())
+    }
+}
+
+/// `now` on the NTP clock anchored at (`at`, `base`).
+fn ntp_at(at: Instant, base: NtpTime, now: Instant) -> NtpTime {
+    let d = now.saturating_duration_since(at);
+    let fraction = (u128::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    NtpTime(base.0.wrapping_add(d.as_secs() << 32).wrapping_add(fraction as u64))
+}
+
+/// Takes an (S)RTCP compound from the endpoint: its sender report (for the
+/// LSR/DLSR of our next report block) and its report block about our
+/// stream (round-trip time, the loss and jitter it sees).
+fn receive_rtcp(now: Instant, arrival: NtpTime, e: &mut Endpoint, packet: &mut Vec<u8>) -> Result<(), EngineError> {
+    if let Some(srtp) = &mut e.srtp_in {
+        if let Err(err) = srtp.unprotect_rtcp(packet) {
+            match err {
+                SrtpError::AuthenticationFailed => e.stats.auth_failures += 1,
+                SrtpError::Replayed(_) | SrtpError::TooOld(_) => e.stats.replays += 1,
+                _ => e.stats.malformed += 1,
+            }
+            return Err(err.into());
+        }
+    }
+    let mut accepted = false;
+    for item in rtcp::compound(packet) {
+        let Ok(item) = item else {
+            e.stats.malformed += 1;
+            break;
+        };
+        accepted = true;
+        let blocks = match &item {
+            RtcpPacket::SenderReport(sr) => {
+                if let Some(r) = e.receive_stats.as_mut().filter(|r| r.ssrc() == sr.ssrc) {
+                    r.on_sender_report(sr.ntp_time, now);
+                }
+                &sr.reports
+            }
+            RtcpPacket::ReceiverReport(rr) => &rr.reports,
+            _ => continue,
+        };
+        for block in blocks.iter().filter(|b| b.ssrc == e.ssrc) {
+            if let Some(rtt) = block.round_trip_time(arrival) {
+                e.stats.round_trip = Some(rtt);
+            }
+            e.stats.tx_fraction_lost = block.fraction_lost;
+            e.stats.tx_jitter =
+                Duration::from_nanos(u64::from(block.jitter) * 1_000_000_000 / u64::from(e.clock_rate.max(1)));
+        }
+    }
+    if accepted {
+        e.stats.rtcp_in += 1;
+        e.stats.last_received = Some(now);
+    }
+    Ok(())
+}
+
+/// Writes our report to one endpoint: an SR if we have sent it media, else
+/// an RR, with a block about its stream once it has sent one, and SDES.
+fn write_report(now: Instant, ntp: NtpTime, e: &mut Endpoint, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
+    let reports: Vec<_> = e.receive_stats.as_mut().and_then(|r| r.report_block(now)).into_iter().collect();
+    let report = if e.stats.packets_out > 0 {
+        RtcpPacket::SenderReport(SenderReport {
+            ssrc: e.ssrc,
+            ntp_time: ntp,
+            rtp_timestamp: e.timestamp,
+            packet_count: e.stats.packets_out as u32,
+            octet_count: e.octets_sent,
+            reports,
+        })
+    } else {
+        RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports })
+    };
+    let sdes = RtcpPacket::SourceDescription(SourceDescription::cname(e.ssrc, &e.cname));
+    Ok(RtcpPacket::write_compound(&[report, sdes], bytes)?)
 }
 
 /// Pops one endpoint's jitter buffer and decodes into `pcm` (mono) if the

@@ -61,6 +61,8 @@ pub struct EndpointConfig {
     pub initial_sequence: Option<u16>,
     /// Our first RTP timestamp; `None`: random.
     pub initial_timestamp: Option<u32>,
+    /// The CNAME in our RTCP SDES (RFC 7022: a random, per-session name).
+    pub cname: String,
     /// The inbound jitter buffer; `clock_rate` and `frame_duration` are
     /// taken from `format`.
     pub jitter: JitterConfig,
@@ -82,6 +84,7 @@ impl EndpointConfig {
             ssrc: None,
             initial_sequence: None,
             initial_timestamp: None,
+            cname: String::from("confero"),
             jitter: JitterConfig {
                 min_delay: Duration::from_millis(u64::from(format.ptime_ms)),
                 ..JitterConfig::default()
@@ -113,6 +116,9 @@ pub enum EngineError {
         /// The packet's.
         got: u8,
     },
+    /// Our RTCP report could not be written.
+    #[error("RTCP: {0}")]
+    Rtcp(#[from] crate::rtcp::RtcpError),
     /// The mixer refused.
     #[error(transparent)]
     Mixer(#[from] MixerError),
@@ -124,12 +130,24 @@ pub enum EngineError {
     Jitter(#[from] JitterConfigError),
 }
 
+/// Which of an endpoint's two flows a datagram belongs to. With RTCP
+/// multiplexing (RFC 5761) both go to the RTP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// (S)RTP media.
+    Rtp,
+    /// (S)RTCP reports.
+    Rtcp,
+}
+
 /// One datagram to send to an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     /// Who it is for.
     pub endpoint: EndpointId,
-    /// The (S)RTP packet.
+    /// Media or reports.
+    pub flow: Flow,
+    /// The (S)RTP or (S)RTCP packet.
     pub bytes: Vec<u8>,
 }
 
@@ -171,6 +189,20 @@ pub struct EndpointStats {
     pub rx_jitter: Duration,
     /// RFC 3550 cumulative packets lost from the endpoint (negative with duplicates).
     pub rx_lost: i64,
+    /// Round-trip time from the endpoint's last report block about our
+    /// stream (RFC 3550 §6.4.1), if it has sent one that echoes our SR.
+    pub round_trip: Option<Duration>,
+    /// The loss the endpoint last reported of what we send, 0..=255 of 256.
+    pub tx_fraction_lost: u8,
+    /// The interarrival jitter the endpoint last reported of what we send.
+    pub tx_jitter: Duration,
+    /// RTCP packets accepted from the endpoint, and sent to it.
+    pub rtcp_in: u64,
+    /// RTCP compounds sent to the endpoint.
+    pub rtcp_out: u64,
+    /// When the endpoint's newest accepted packet (RTP or RTCP) arrived:
+    /// the media-timeout watch reads it.
+    pub last_received: Option<std::time::Instant>,
     /// The inbound jitter buffer.
     pub jitter: JitterStats,
 }

@@ -156,7 +156,7 @@ impl Harness {
         self.summary = self.conf.tick(now, &mut self.out).unwrap();
         let mut pcm = vec![0i16; FRAME_SAMPLES];
         for e in &mut self.eps {
-            let mine: Vec<_> = self.out.iter().filter(|o| o.endpoint == e.id).collect();
+            let mine: Vec<_> = self.out.iter().filter(|o| o.endpoint == e.id && o.flow == Flow::Rtp).collect();
             assert!(mine.len() <= 1, "two packets for {:?} in one tick", e.id);
             pcm.fill(0);
             if let Some(o) = mine.first() {
@@ -333,4 +333,66 @@ fn engine_drops_tampered_srtp_and_refuses_wrong_payload_type() {
     h.conf.detach(b).unwrap();
     assert_eq!(h.conf.detach(b), Err(EngineError::UnknownEndpoint(b)));
     assert_eq!(h.conf.len(), 1);
+}
+
+/// Over SRTCP: the bridge sends each endpoint a sender report (with a
+/// block about the endpoint's stream and an SDES CNAME) about every 5 s;
+/// the endpoint's receiver report echoing it yields the round-trip time,
+/// and the loss and jitter it reports of our stream.
+#[test]
+fn engine_sends_reports_and_measures_round_trip_from_the_answer() {
+    use crate::rtcp::{ReceiverReport, ReportBlock, RtcpPacket};
+    let mut h = Harness::new(0, 0);
+    let a = h.join(&[(400.0, 0)], true, true);
+    h.join(&[(700.0, 0)], true, true);
+    let mut reports = Vec::new();
+    for _ in 0..600 {
+        h.step();
+        let now = h.start + TICK * h.tick as u32;
+        for o in h.out.iter().filter(|o| o.endpoint == a && o.flow == Flow::Rtcp) {
+            reports.push((now, o.bytes.clone()));
+        }
+    }
+    // 12 s: the first report within 2.5 s, then every 2.5..7.5 s.
+    assert!((2..=5).contains(&reports.len()), "{} reports in 12 s", reports.len());
+    let mut srtcp_in = context(&keys(2));
+    let (sent_at, mut bytes) = reports.pop().unwrap();
+    srtcp_in.unprotect_rtcp(&mut bytes).unwrap();
+    let packets = RtcpPacket::parse_compound(&bytes).unwrap();
+    let RtcpPacket::SenderReport(sr) = &packets[0] else { panic!("{packets:?}") };
+    assert_eq!(sr.reports.len(), 1);
+    assert_eq!(sr.reports[0].ssrc, 0x1000 + a.0 as u32);
+    assert_eq!(sr.reports[0].fraction_lost, 0);
+    assert!(sr.packet_count > 0 && sr.octet_count > sr.packet_count);
+    assert!(matches!(&packets[1], RtcpPacket::SourceDescription(s) if s.cname_of(sr.ssrc) == Some("confero")));
+
+    // The endpoint answers 150 ms later, having held the SR for 50 ms: the
+    // round trip is 100 ms. It reports 10 % loss and 480 units of jitter.
+    let block = ReportBlock {
+        ssrc: sr.ssrc,
+        fraction_lost: 26,
+        jitter: 480,
+        last_sender_report: sr.ntp_time.compact(),
+        delay_since_last_sender_report: 65536 / 20,
+        ..ReportBlock::default()
+    };
+    let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: 0x1000 + a.0 as u32, reports: vec![block] });
+    let mut answer = Vec::new();
+    RtcpPacket::write_compound(&[rr], &mut answer).unwrap();
+    let mut srtcp_out = context(&keys(1));
+    srtcp_out.protect_rtcp(&mut answer).unwrap();
+    let arrival = sent_at + Duration::from_millis(150);
+    h.conf.receive(arrival, a, &mut answer).unwrap();
+    let stats = h.conf.stats(a).unwrap();
+    let rtt = stats.round_trip.unwrap();
+    assert!(rtt.abs_diff(Duration::from_millis(100)) < Duration::from_millis(1), "{rtt:?}");
+    assert_eq!((stats.tx_fraction_lost, stats.tx_jitter, stats.rtcp_in), (26, Duration::from_millis(10), 1));
+    assert_eq!(stats.last_received, Some(arrival));
+
+    // A tampered report is refused and counted.
+    let mut forged = answer.clone();
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    assert!(h.conf.receive(arrival, a, &mut forged).is_err());
+    assert_eq!(h.conf.stats(a).unwrap().rtcp_in, 1);
 }

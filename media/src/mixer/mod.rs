@@ -42,6 +42,7 @@
 //!
 //! [fork]: crate::codec::AudioEncoder::fork
 
+mod agc;
 mod limiter;
 mod speakers;
 
@@ -94,6 +95,10 @@ pub struct MixerConfig {
     pub dominant_ticks: u32,
     /// Settings of every Opus encoder the mixer makes.
     pub opus: OpusConfig,
+    /// Automatic gain control of each participant's speech before mixing
+    /// (towards -20 dBFS, within -6..+12 dB). Off by default: it changes
+    /// what people sound like, so it is a conference's choice.
+    pub agc: bool,
 }
 
 impl Default for MixerConfig {
@@ -105,6 +110,7 @@ impl Default for MixerConfig {
             hangover_ticks: 25,
             dominant_ticks: 10,
             opus: OpusConfig::default(),
+            agc: false,
         }
     }
 }
@@ -225,6 +231,7 @@ struct Participant {
     pcm: Box<[i16]>,
     has_pcm: bool,
     own: Option<OwnStream>,
+    agc: agc::Agc,
 }
 
 /// The shared encoder of one format.
@@ -300,6 +307,7 @@ impl Mixer {
             group,
             pcm: vec![0; FRAME_SAMPLES].into_boxed_slice(),
             has_pcm: false,
+            agc: agc::Agc::default(),
             own: None,
         });
         self.activity.push(Activity {
@@ -390,6 +398,9 @@ impl Mixer {
         p.has_pcm = pcm.is_some();
         if let Some(pcm) = pcm {
             p.pcm.copy_from_slice(pcm);
+            if self.config.agc {
+                p.agc.process(&mut p.pcm, level <= self.config.speech_level);
+            }
         }
         self.activity[i].level = level;
         Ok(())

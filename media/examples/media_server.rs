@@ -1,0 +1,127 @@
+//! The media runtime alone, driven over stdin: what `scripts/bench-audio`
+//! runs side by side with Janus AudioBridge until SIP sets calls up
+//! (issue #4). Plain RTP, Opus 48 kHz mono, 20 ms.
+//!
+//! ```text
+//! media_server [--workers N] [--bind IP] [--complexity C] [--bitrate BPS] [--fec on|off] [--dtx on|off]
+//! ```
+//!
+//! It prints `ready`, then answers each stdin line with one stdout line:
+//! - `join ROOM REMOTE_IP:PORT PT [LEVEL_EXT_ID]` → `joined ROOM ENDPOINT LOCAL_IP:PORT`
+//!   (rooms are made on first join; ROOM is any token)
+//! - `leave ENDPOINT` → `left ENDPOINT`
+//! - `stats` → `stats {json}` (runtime counters, as published about once a second)
+//! - `quit` → exits
+//!
+//! and `error TEXT` for anything it cannot do.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use confero_media::codec::AudioFormat;
+use confero_media::engine::{EndpointConfig, EndpointId};
+use confero_media::runtime::{ConferenceId, EndpointSpec, MediaRuntime, RuntimeConfig};
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("media_server: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn on_off(v: &str) -> Result<bool, String> {
+    match v {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on|off, got {v}")),
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut config = RuntimeConfig::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--workers" => config.workers = value.parse().map_err(|e| bad(&e))?,
+            "--bind" => config.bind = value.parse::<IpAddr>().map_err(|e| bad(&e))?,
+            "--complexity" => config.mixer.opus.complexity = value.parse().map_err(|e| bad(&e))?,
+            "--bitrate" => config.mixer.opus.bitrate = value.parse().map_err(|e| bad(&e))?,
+            "--fec" => config.mixer.opus.inband_fec = on_off(&value)?,
+            "--dtx" => config.mixer.opus.dtx = on_off(&value)?,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    let runtime = MediaRuntime::start(config, Arc::new(|_| {})).map_err(|e| e.to_string())?;
+    let mut rooms: HashMap<String, ConferenceId> = HashMap::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "ready").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let answer = match words.as_slice() {
+            [] => continue,
+            ["quit"] => break,
+            ["join", room, remote, pt, rest @ ..] => {
+                join(&runtime, &mut rooms, room, remote, pt, rest.first().copied())
+            }
+            ["leave", id] => id
+                .parse()
+                .map_err(|e| format!("endpoint {id}: {e}"))
+                .and_then(|id| runtime.detach(EndpointId(id)).map_err(|e| e.to_string()))
+                .map(|()| format!("left {id}")),
+            ["stats"] => {
+                let s = runtime.stats();
+                Ok(format!(
+                    "stats {{\"workers\":{},\"datagrams_in\":{},\"datagrams_out\":{},\"unknown_source\":{},\"refused\":{},\"ticks\":{},\"late_ticks\":{}}}",
+                    runtime.workers(),
+                    s.datagrams_in,
+                    s.datagrams_out,
+                    s.unknown_source,
+                    s.refused,
+                    s.ticks,
+                    s.late_ticks
+                ))
+            }
+            _ => Err(format!("unknown command: {line}")),
+        };
+        let text = answer.unwrap_or_else(|e| format!("error {e}"));
+        writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn join(
+    runtime: &MediaRuntime,
+    rooms: &mut HashMap<String, ConferenceId>,
+    room: &str,
+    remote: &str,
+    pt: &str,
+    level_id: Option<&str>,
+) -> Result<String, String> {
+    let remote: SocketAddr = remote.parse().map_err(|e| format!("address {remote}: {e}"))?;
+    let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("payload type {pt}"))?;
+    let level_id = match level_id {
+        Some(x) => {
+            Some(x.parse::<u8>().ok().filter(|i| (1..=14).contains(i)).ok_or_else(|| format!("extension id {x}"))?)
+        }
+        None => None,
+    };
+    let conference = match rooms.get(room) {
+        Some(c) => *c,
+        None => {
+            let c = runtime.create_conference().map_err(|e| e.to_string())?;
+            rooms.insert(room.to_string(), c);
+            c
+        }
+    };
+    let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
+    config.audio_level_id = level_id;
+    let spec = EndpointSpec { config, remote_rtp: remote, remote_rtcp: None };
+    let a = runtime.attach(conference, spec).map_err(|e| e.to_string())?;
+    Ok(format!("joined {room} {} {}", a.id.0, a.local_rtp))
+}

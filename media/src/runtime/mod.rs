@@ -1,0 +1,387 @@
+//! The media runtime: the thin IO shell around [`Conference`]s. It is the
+//! one part of this crate that owns threads, sockets and a clock.
+//!
+//! A small pool of worker threads (about one per core) each owns one RTP
+//! and one RTCP socket and the conferences placed on it. A worker sleeps in
+//! `poll` until a datagram arrives, a command comes, or the next
+//! conference tick is due; it moves datagrams in batches (`recvmmsg`,
+//! `sendmmsg`) and ticks each conference every 20 ms. A conference with no
+//! endpoints is not ticked, so an idle one costs nothing, and no thread is
+//! ever made per conference. CPU-heavy work never runs on tokio's workers:
+//! the async side only sends commands.
+//!
+//! Every endpoint of a worker shares its sockets; packets are told apart by
+//! their source address (symmetric RTP, RFC 4961), latched to the source the
+//! endpoint really uses when it differs from the signalled one (NAT).
+//!
+//! The handle's calls are cheap and thread-safe. `attach` waits for the
+//! worker's answer (under a millisecond: the worker is woken at once).
+
+mod udp;
+mod worker;
+
+pub use udp::{BatchSocket, RecvBatch, SendBatch, BATCH, MAX_DATAGRAM};
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::engine::{EndpointConfig, EndpointId, EndpointStats, EngineError};
+use crate::mixer::MixerConfig;
+
+pub use crate::engine::Conference;
+
+/// Identifies a conference in the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConferenceId(pub u64);
+
+/// How the runtime runs.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Worker threads; 0: one per available core.
+    pub workers: usize,
+    /// The address media sockets bind to (the address SDP advertises).
+    pub bind: IpAddr,
+    /// Mixing settings of every conference.
+    pub mixer: MixerConfig,
+    /// An endpoint that sends nothing (RTP or RTCP) for this long is
+    /// reported with [`MediaEvent::MediaTimeout`].
+    pub media_timeout: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            mixer: MixerConfig::default(),
+            media_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where an endpoint's media goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// Codec, keys, mutes and the rest of the negotiated media.
+    pub config: EndpointConfig,
+    /// Where its RTP goes (and comes from: symmetric RTP).
+    pub remote_rtp: SocketAddr,
+    /// Where its RTCP goes; `None`: multiplexed on the RTP address.
+    pub remote_rtcp: Option<SocketAddr>,
+}
+
+/// An attached endpoint's local addresses, for the SDP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachedEndpoint {
+    /// Its id, for later calls.
+    pub id: EndpointId,
+    /// Where it must send RTP (and multiplexed RTCP).
+    pub local_rtp: SocketAddr,
+    /// Where it must send RTCP when not multiplexed.
+    pub local_rtcp: SocketAddr,
+}
+
+/// What the runtime tells the call bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The conference's dominant speaker changed (`None`: nobody speaks).
+    ActiveSpeaker {
+        /// The conference.
+        conference: ConferenceId,
+        /// The new speaker.
+        endpoint: Option<EndpointId>,
+    },
+    /// An endpoint sent nothing for the media timeout.
+    MediaTimeout {
+        /// Its conference.
+        conference: ConferenceId,
+        /// The silent endpoint.
+        endpoint: EndpointId,
+    },
+}
+
+/// Why the runtime refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// No conference with this id.
+    #[error("no conference {0:?}")]
+    UnknownConference(ConferenceId),
+    /// No endpoint with this id.
+    #[error("no endpoint {0:?}")]
+    UnknownEndpoint(EndpointId),
+    /// The engine refused the endpoint.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The worker is gone (the runtime is shutting down).
+    #[error("media worker stopped")]
+    Stopped,
+    /// A socket could not be opened.
+    #[error("media socket: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Receives the runtime's events; called on a worker thread, so it must
+/// not block (send to a channel).
+pub type EventSink = Arc<dyn Fn(MediaEvent) + Send + Sync>;
+
+/// Runtime-wide counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Datagrams from an address no endpoint uses, dropped.
+    pub unknown_source: u64,
+    /// Datagrams an endpoint's conference refused (SRTP, RTP, payload type).
+    pub refused: u64,
+    /// Conference ticks run.
+    pub ticks: u64,
+    /// Ticks that ran more than a tick late (the worker was overloaded).
+    pub late_ticks: u64,
+}
+
+pub(crate) enum Command {
+    Create(ConferenceId),
+    End(ConferenceId),
+    Attach { conference: ConferenceId, id: EndpointId, spec: Box<EndpointSpec>, reply: Sender<Result<(), EngineError>> },
+    Detach(ConferenceId, EndpointId),
+    SetRemote { id: EndpointId, rtp: SocketAddr, rtcp: Option<SocketAddr> },
+    RxMute(ConferenceId, EndpointId, bool),
+    TxMute(ConferenceId, EndpointId, bool),
+    Importance(ConferenceId, EndpointId, i32),
+    Stop,
+}
+
+/// What workers publish for readers on other threads, refreshed about once
+/// a second.
+#[derive(Default)]
+pub(crate) struct Published {
+    pub endpoints: HashMap<EndpointId, EndpointStats>,
+    pub workers: Vec<RuntimeStats>,
+}
+
+struct WorkerHandle {
+    commands: Sender<Command>,
+    waker: UdpSocket,
+    local_rtp: SocketAddr,
+    local_rtcp: SocketAddr,
+    /// Endpoints placed on it, for choosing where a new conference goes.
+    endpoints: AtomicUsize,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    fn send(&self, command: Command) -> Result<(), RuntimeError> {
+        self.commands.send(command).map_err(|_| RuntimeError::Stopped)?;
+        // A one-byte datagram to the worker's waker socket ends its poll.
+        let _ = self.waker.send(&[1]);
+        Ok(())
+    }
+}
+
+/// The running media engine. Dropping it stops the workers.
+pub struct MediaRuntime {
+    workers: Vec<WorkerHandle>,
+    /// conference → worker index, and its endpoints.
+    placement: Mutex<HashMap<ConferenceId, (usize, Vec<EndpointId>)>>,
+    /// endpoint → conference.
+    endpoints: Mutex<HashMap<EndpointId, ConferenceId>>,
+    next_id: AtomicU64,
+    published: Arc<Mutex<Published>>,
+}
+
+impl MediaRuntime {
+    /// Opens every worker's sockets and starts the workers.
+    pub fn start(config: RuntimeConfig, events: EventSink) -> Result<Self, RuntimeError> {
+        let count = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let published =
+            Arc::new(Mutex::new(Published { workers: vec![RuntimeStats::default(); count], ..Default::default() }));
+        let mut workers = Vec::with_capacity(count);
+        for index in 0..count {
+            let rtp = BatchSocket::bind(SocketAddr::new(config.bind, 0))?;
+            let rtcp = BatchSocket::bind(SocketAddr::new(config.bind, 0))?;
+            let wake_rx = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
+            wake_rx.set_nonblocking(true)?;
+            let waker = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
+            waker.connect(wake_rx.local_addr()?)?;
+            waker.set_nonblocking(true)?;
+            let (local_rtp, local_rtcp) = (rtp.local_addr()?, rtcp.local_addr()?);
+            let (tx, rx) = mpsc::channel();
+            let (config, events, published) = (config.clone(), events.clone(), published.clone());
+            // Built on its own thread: the worker's state (codecs, batch
+            // buffers with raw pointers) never crosses threads.
+            let thread = std::thread::Builder::new()
+                .name(format!("media-{index}"))
+                .spawn(move || worker::Worker::new(index, rtp, rtcp, wake_rx, rx, config, events, published).run())?;
+            workers.push(WorkerHandle {
+                commands: tx,
+                waker,
+                local_rtp,
+                local_rtcp,
+                endpoints: AtomicUsize::new(0),
+                thread: Some(thread),
+            });
+        }
+        Ok(Self {
+            workers,
+            placement: Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            published,
+        })
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Creates a conference on the worker with the fewest endpoints.
+    pub fn create_conference(&self) -> Result<ConferenceId, RuntimeError> {
+        let id = ConferenceId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let mut placement = lock(&self.placement);
+        let (index, _) = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let conferences = placement.values().filter(|(wi, _)| *wi == i).count();
+                (i, (w.endpoints.load(Ordering::Relaxed), conferences))
+            })
+            .min_by_key(|&(_, load)| load)
+            .ok_or(RuntimeError::Stopped)?;
+        self.workers[index].send(Command::Create(id))?;
+        placement.insert(id, (index, Vec::new()));
+        Ok(id)
+    }
+
+    /// Ends a conference and every endpoint in it.
+    pub fn end_conference(&self, id: ConferenceId) -> Result<(), RuntimeError> {
+        let (index, members) = lock(&self.placement).remove(&id).ok_or(RuntimeError::UnknownConference(id))?;
+        let mut endpoints = lock(&self.endpoints);
+        for m in &members {
+            endpoints.remove(m);
+        }
+        self.workers[index].endpoints.fetch_sub(members.len(), Ordering::Relaxed);
+        let mut published = lock(&self.published);
+        for m in &members {
+            published.endpoints.remove(m);
+        }
+        self.workers[index].send(Command::End(id))
+    }
+
+    /// Attaches an endpoint to a conference; returns the local addresses it
+    /// must send to.
+    pub fn attach(&self, conference: ConferenceId, spec: EndpointSpec) -> Result<AttachedEndpoint, RuntimeError> {
+        let index =
+            lock(&self.placement).get(&conference).map(|p| p.0).ok_or(RuntimeError::UnknownConference(conference))?;
+        let id = EndpointId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (reply, answer) = mpsc::channel();
+        let worker = &self.workers[index];
+        worker.send(Command::Attach { conference, id, spec: Box::new(spec), reply })?;
+        answer.recv().map_err(|_| RuntimeError::Stopped)??;
+        let mut placement = lock(&self.placement);
+        let Some((_, members)) = placement.get_mut(&conference) else {
+            // Ended while we waited: the worker dropped it with the rest.
+            return Err(RuntimeError::UnknownConference(conference));
+        };
+        members.push(id);
+        lock(&self.endpoints).insert(id, conference);
+        worker.endpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(AttachedEndpoint { id, local_rtp: worker.local_rtp, local_rtcp: worker.local_rtcp })
+    }
+
+    fn locate(&self, id: EndpointId) -> Result<(ConferenceId, usize), RuntimeError> {
+        let conference = *lock(&self.endpoints).get(&id).ok_or(RuntimeError::UnknownEndpoint(id))?;
+        let index =
+            lock(&self.placement).get(&conference).map(|p| p.0).ok_or(RuntimeError::UnknownConference(conference))?;
+        Ok((conference, index))
+    }
+
+    /// Detaches an endpoint.
+    pub fn detach(&self, id: EndpointId) -> Result<(), RuntimeError> {
+        let (conference, index) = self.locate(id)?;
+        lock(&self.endpoints).remove(&id);
+        if let Some((_, members)) = lock(&self.placement).get_mut(&conference) {
+            members.retain(|m| *m != id);
+        }
+        lock(&self.published).endpoints.remove(&id);
+        self.workers[index].endpoints.fetch_sub(1, Ordering::Relaxed);
+        self.workers[index].send(Command::Detach(conference, id))
+    }
+
+    /// Points an endpoint's media at new addresses (a re-INVITE moved it).
+    pub fn set_remote(&self, id: EndpointId, rtp: SocketAddr, rtcp: Option<SocketAddr>) -> Result<(), RuntimeError> {
+        let (_, index) = self.locate(id)?;
+        self.workers[index].send(Command::SetRemote { id, rtp, rtcp })
+    }
+
+    /// Stops (or resumes) mixing what the endpoint says.
+    pub fn set_rx_muted(&self, id: EndpointId, muted: bool) -> Result<(), RuntimeError> {
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::RxMute(conference, id, muted))
+    }
+
+    /// Stops (or resumes) sending the endpoint audio.
+    pub fn set_tx_muted(&self, id: EndpointId, muted: bool) -> Result<(), RuntimeError> {
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::TxMute(conference, id, muted))
+    }
+
+    /// Sets the endpoint's importance in speaker selection.
+    pub fn set_importance(&self, id: EndpointId, importance: i32) -> Result<(), RuntimeError> {
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::Importance(conference, id, importance))
+    }
+
+    /// The endpoint's statistics as of the worker's last publication (at
+    /// most about a second old); `None` before the first.
+    pub fn endpoint_stats(&self, id: EndpointId) -> Option<EndpointStats> {
+        lock(&self.published).endpoints.get(&id).copied()
+    }
+
+    /// The runtime's counters, summed over workers.
+    pub fn stats(&self) -> RuntimeStats {
+        let published = lock(&self.published);
+        published.workers.iter().fold(RuntimeStats::default(), |a, w| RuntimeStats {
+            datagrams_in: a.datagrams_in + w.datagrams_in,
+            datagrams_out: a.datagrams_out + w.datagrams_out,
+            unknown_source: a.unknown_source + w.unknown_source,
+            refused: a.refused + w.refused,
+            ticks: a.ticks + w.ticks,
+            late_ticks: a.late_ticks + w.late_ticks,
+        })
+    }
+}
+
+impl Drop for MediaRuntime {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            let _ = w.send(Command::Stop);
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it;
+/// the maps stay consistent (every update is a single insert or remove).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+//! The runtime over real UDP on loopback, in real time: endpoints are
+//! sockets with their own Opus encoders and decoders. These check what
+//! arrives and what is heard, never how fast.
+
+use super::*;
+use crate::codec::tone::{goertzel_amplitude, sine};
+use crate::codec::{AudioDecoder, AudioEncoder, AudioFormat, OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES};
+use crate::engine::SrtpKeys;
+use crate::rtcp::{self, RtcpPacket};
+use crate::rtp::{RtpHeader, RtpPacket};
+use crate::srtp::{SrtpContext, SrtpProfile};
+use std::time::Instant;
+
+const PT: u8 = 111;
+const AMP: f64 = 6000.0;
+
+struct Phone {
+    socket: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    encoder: OpusEncoder,
+    ear: OpusDecoder,
+    tone: f64,
+    seq: u16,
+    heard: Vec<i16>,
+    srtp_out: Option<SrtpContext>,
+    srtp_in: Option<SrtpContext>,
+    rtcp_seen: usize,
+    to: Option<SocketAddr>,
+}
+
+fn keys(n: u8) -> SrtpKeys {
+    SrtpKeys { profile: SrtpProfile::AesCm128HmacSha1_80, key: vec![n; 16], salt: vec![n ^ 0x33; 14] }
+}
+
+impl Phone {
+    fn new(tone: f64) -> Self {
+        Self::on("127.0.0.1", tone)
+    }
+
+    fn on(ip: &str, tone: f64) -> Self {
+        let socket = UdpSocket::bind((ip, 0)).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        Self {
+            socket,
+            rtcp: None,
+            encoder: OpusEncoder::new(&OpusConfig::default()).unwrap(),
+            ear: OpusDecoder::new(1).unwrap(),
+            tone,
+            seq: 0,
+            heard: Vec::new(),
+            srtp_out: None,
+            srtp_in: None,
+            rtcp_seen: 0,
+            to: None,
+        }
+    }
+
+    fn spec(&mut self, srtp: Option<u8>, separate_rtcp: bool) -> EndpointSpec {
+        let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, PT);
+        if let Some(n) = srtp {
+            config.srtp_in = Some(keys(n));
+            config.srtp_out = Some(keys(n + 1));
+            self.srtp_out =
+                Some(SrtpContext::new(SrtpProfile::AesCm128HmacSha1_80, &[n; 16], &[n ^ 0x33; 14]).unwrap());
+            self.srtp_in =
+                Some(SrtpContext::new(SrtpProfile::AesCm128HmacSha1_80, &[n + 1; 16], &[(n + 1) ^ 0x33; 14]).unwrap());
+        }
+        let remote_rtcp = separate_rtcp.then(|| {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_nonblocking(true).unwrap();
+            let a = s.local_addr().unwrap();
+            self.rtcp = Some(s);
+            a
+        });
+        EndpointSpec { config, remote_rtp: self.socket.local_addr().unwrap(), remote_rtcp }
+    }
+
+    fn send(&mut self) {
+        let Some(to) = self.to else { return };
+        let k = usize::from(self.seq);
+        let frame = sine(self.tone, AMP, 48_000, k * FRAME_SAMPLES, FRAME_SAMPLES);
+        let mut payload = Vec::new();
+        self.encoder.encode(&frame, &mut payload).unwrap();
+        let header = RtpHeader {
+            payload_type: PT,
+            sequence_number: self.seq,
+            timestamp: (k * FRAME_SAMPLES) as u32,
+            ssrc: 0xabc0 + self.tone as u32,
+            ..RtpHeader::default()
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let mut bytes = Vec::new();
+        header.write_packet(&payload, &mut bytes).unwrap();
+        if let Some(s) = &mut self.srtp_out {
+            s.protect_rtp(&mut bytes).unwrap();
+        }
+        self.socket.send_to(&bytes, to).unwrap();
+    }
+
+    fn listen(&mut self) {
+        let mut buf = [0u8; 1500];
+        let mut pcm = vec![0i16; FRAME_SAMPLES];
+        while let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+            let mut bytes = buf[..n].to_vec();
+            if rtcp::is_rtcp(&bytes) {
+                self.rtcp_seen += 1;
+                continue;
+            }
+            if let Some(s) = &mut self.srtp_in {
+                s.unprotect_rtp(&mut bytes).unwrap();
+            }
+            let rtp = RtpPacket::parse(&bytes).unwrap();
+            self.ear.decode(rtp.payload(), &mut pcm).unwrap();
+            self.heard.extend_from_slice(&pcm);
+        }
+        if let Some(r) = &self.rtcp {
+            while let Ok((n, _)) = r.recv_from(&mut buf) {
+                let mut bytes = buf[..n].to_vec();
+                if let Some(s) = &mut self.srtp_in {
+                    s.unprotect_rtcp(&mut bytes).unwrap();
+                }
+                assert!(matches!(RtcpPacket::parse_compound(&bytes).unwrap()[0], RtcpPacket::SenderReport(_)));
+                self.rtcp_seen += 1;
+            }
+        }
+    }
+
+    /// dB of `freq` in the last half second heard, relative to what was sent.
+    fn heard_db(&self, freq: f64) -> f64 {
+        let tail = &self.heard[self.heard.len().saturating_sub(25 * FRAME_SAMPLES)..];
+        20.0 * (goertzel_amplitude(tail, freq, 48_000) / AMP).log10()
+    }
+}
+
+fn events() -> (EventSink, mpsc::Receiver<MediaEvent>) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    (Arc::new(move |e| drop(lock(&tx).send(e))), rx)
+}
+
+/// Runs the phones in real time for `ticks` × 20 ms.
+fn talk(phones: &mut [Phone], ticks: usize) {
+    let start = Instant::now();
+    for k in 0..ticks {
+        for p in phones.iter_mut() {
+            p.send();
+            p.listen();
+        }
+        let next = start + Duration::from_millis(20 * (k as u64 + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+#[test]
+fn three_phones_over_udp_hear_each_other_and_not_themselves() {
+    let (sink, events) = events();
+    let rt = MediaRuntime::start(RuntimeConfig { workers: 2, ..RuntimeConfig::default() }, sink).unwrap();
+    let conf = rt.create_conference().unwrap();
+    let mut phones: Vec<Phone> = [440.0, 700.0, 1100.0].into_iter().map(Phone::new).collect();
+    for (i, p) in phones.iter_mut().enumerate() {
+        // The first over SRTP with RTCP on its own port; the others plain, muxed.
+        let spec = p.spec((i == 0).then_some(10), i == 0);
+        let a = rt.attach(conf, spec).unwrap();
+        p.to = Some(a.local_rtp);
+        assert_ne!(a.local_rtp, a.local_rtcp);
+    }
+    talk(&mut phones, 400);
+    let tones = [440.0, 700.0, 1100.0];
+    for (i, p) in phones.iter().enumerate() {
+        assert!(p.heard.len() > 300 * FRAME_SAMPLES, "phone {i} heard {} frames", p.heard.len() / FRAME_SAMPLES);
+        for (j, &f) in tones.iter().enumerate() {
+            let db = p.heard_db(f);
+            if i == j {
+                assert!(db < -30.0, "phone {i} hears itself at {db:.1} dB");
+            } else {
+                assert!(db.abs() < 1.5, "phone {i} hears {f} Hz at {db:.2} dB");
+            }
+        }
+        // Reports arrive: to the RTCP port when separate, muxed otherwise.
+        assert!(p.rtcp_seen >= 1, "phone {i} got no RTCP");
+    }
+    let stats = rt.stats();
+    // As published up to a second ago.
+    assert!(stats.ticks >= 300 && stats.datagrams_in >= 900 && stats.datagrams_out >= 900, "{stats:?}");
+    assert_eq!((stats.unknown_source, stats.refused), (0, 0));
+    let a = rt.endpoint_stats(EndpointId(2)).unwrap();
+    assert!(a.packets_in > 300 && a.packets_out > 300 && a.auth_failures == 0, "{a:?}");
+    // Someone was the active speaker.
+    assert!(events.try_iter().any(|e| matches!(e, MediaEvent::ActiveSpeaker { endpoint: Some(_), .. })));
+}
+
+#[test]
+fn a_phone_behind_nat_is_latched_and_a_silent_one_times_out() {
+    let (sink, events) = events();
+    let config = RuntimeConfig { workers: 1, media_timeout: Duration::from_secs(1), ..RuntimeConfig::default() };
+    let rt = MediaRuntime::start(config, sink).unwrap();
+    let conf = rt.create_conference().unwrap();
+    let mut talker = Phone::new(500.0);
+    let mut natted = Phone::new(900.0);
+    // Another host: a NAT'd source is latched only to an endpoint of the
+    // same host that has not yet sent from its signalled address.
+    let mut quiet = Phone::on("127.0.0.2", 0.0);
+    let a = rt.attach(conf, talker.spec(None, false)).unwrap();
+    talker.to = Some(a.local_rtp);
+    let c = rt.attach(conf, quiet.spec(None, false)).unwrap();
+    let mut phones = [talker];
+    talk(&mut phones, 5);
+    // Signalled on one port, sends from another (its NAT's).
+    let mut spec = natted.spec(None, false);
+    spec.remote_rtp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let b = rt.attach(conf, spec).unwrap();
+    natted.to = Some(b.local_rtp);
+    let [talker] = phones;
+    talk(&mut [talker, natted], 150);
+    quiet.listen();
+    let (db500, db900) = (quiet.heard_db(500.0), quiet.heard_db(900.0));
+    assert!(db500.abs() < 1.5 && db900.abs() < 1.5, "{db500:.1} dB, {db900:.1} dB");
+    let timeouts: Vec<_> = events
+        .try_iter()
+        .filter_map(|e| if let MediaEvent::MediaTimeout { endpoint, .. } = e { Some(endpoint) } else { None })
+        .collect();
+    assert_eq!(timeouts, vec![c.id]);
+    assert_eq!(rt.stats().unknown_source, 0);
+
+    // Detached, it gets nothing more; the conference ends cleanly.
+    rt.detach(c.id).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    quiet.listen();
+    let before = quiet.heard.len();
+    std::thread::sleep(Duration::from_millis(200));
+    quiet.listen();
+    assert_eq!(quiet.heard.len(), before);
+    assert!(matches!(rt.detach(c.id), Err(RuntimeError::UnknownEndpoint(_))));
+    rt.end_conference(conf).unwrap();
+    assert!(matches!(rt.attach(conf, quiet.spec(None, false)), Err(RuntimeError::UnknownConference(_))));
+}
