@@ -31,6 +31,7 @@
 //! at least 99 % of expected; a trial passes when every receiver passes.
 //!
 //! Output: progress on stderr, then one `result key=value ...` line on stdout.
+//! `LOADGEN_DEBUG=1` also prints every sequence discontinuity a receiver sees.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -40,6 +41,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use confero_media::codec::{AudioFormat, OpusApplication, OpusConfig, FRAME_SAMPLES};
+use confero_media::rtcp::is_rtcp;
 use confero_media::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -248,6 +250,13 @@ struct Receiver {
     /// (extended sequence, arrival in ns since the window started).
     packets: Vec<(u64, i64)>,
     total: u64,
+    /// The SSRC of the last packet, and how often it changed.
+    ssrc: Option<u32>,
+    ssrc_changes: u64,
+    /// Packets whose sequence number did not follow the previous one.
+    seq_jumps: u64,
+    last_ext: Option<u64>,
+    rtcp: u64,
 }
 
 impl Receiver {
@@ -659,9 +668,30 @@ fn main() -> Res<()> {
                 match p.sock.recv(&mut rbuf) {
                     Ok(len) => {
                         let arrival = Instant::now();
+                        // RTCP shares the port (RFC 5761): not a frame.
+                        if is_rtcp(&rbuf[..len]) {
+                            p.rx.rtcp += 1;
+                            continue;
+                        }
                         let Ok(rtp) = RtpPacket::parse(&rbuf[..len]) else { continue };
                         let ext = p.rx.extend(rtp.sequence_number());
                         p.rx.total += 1;
+                        if p.rx.ssrc.is_some_and(|s| s != rtp.ssrc()) {
+                            p.rx.ssrc_changes += 1;
+                        }
+                        p.rx.ssrc = Some(rtp.ssrc());
+                        if p.rx.last_ext.is_some_and(|l| l + 1 != ext) {
+                            p.rx.seq_jumps += 1;
+                            if std::env::var_os("LOADGEN_DEBUG").is_some() {
+                                eprintln!(
+                                    "rx {}: seq {:?} -> {ext} ssrc {:x}",
+                                    ev.token().0,
+                                    p.rx.last_ext,
+                                    rtp.ssrc()
+                                );
+                            }
+                        }
+                        p.rx.last_ext = Some(ext);
                         if arrival >= win_start {
                             p.rx.packets.push((ext, arrival.duration_since(win_start).as_nanos() as i64));
                         }
@@ -685,6 +715,9 @@ fn main() -> Res<()> {
     let failing = ratios.iter().filter(|&&r| r < 0.99).count();
     let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
     let received: u64 = parts.iter().map(|p| p.rx.total).sum();
+    let ssrc_changes: u64 = parts.iter().map(|p| p.rx.ssrc_changes).sum();
+    let seq_jumps: u64 = parts.iter().map(|p| p.rx.seq_jumps).sum();
+    let rtcp: u64 = parts.iter().map(|p| p.rx.rtcp).sum();
     late_ns.sort_unstable();
     let pct = |q: f64| late_ns.get(((late_ns.len() as f64 * q) as usize).min(late_ns.len().saturating_sub(1)));
     let late_p99 = pct(0.99).copied().unwrap_or(0) as f64 / 1e6;
@@ -702,7 +735,7 @@ fn main() -> Res<()> {
     println!(
         "result n={n} rooms={rooms} pass={} valid={} worst_ontime={worst:.4} median_ontime={median:.4} \
          failing_receivers={failing} expected_frames={expected} sent={sends} send_errors={send_errors} \
-         received={received} gen_busy={busy:.3} gen_late_p99_ms={late_p99:.2} gen_late_p999_ms={late_p999:.2} \
+         received={received} ssrc_changes={ssrc_changes} seq_jumps={seq_jumps} rtcp={rtcp} gen_busy={busy:.3} gen_late_p99_ms={late_p99:.2} gen_late_p999_ms={late_p999:.2} \
          gen_late_max_ms={late_max:.2}",
         u8::from(pass),
         u8::from(valid)
