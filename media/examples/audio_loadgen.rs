@@ -726,11 +726,12 @@ fn main() -> Res<()> {
     let cpu_at_end = cpu_at_end.unwrap_or_else(cpu_ns);
     let busy = (cpu_at_end - cpu_at_window.unwrap_or(cpu_at_end)) as f64 / args.window.as_nanos() as f64;
     // The generator is behind when more than 1 % of its sends slip by over
-    // 5 ms (it cannot keep up), when it stalled once for over 40 ms (its
-    // arrival stamps could then be late by most of the 60 ms allowance), or
-    // when it used nearly all of its core. A single short preemption by
-    // another process is not enough to void a trial.
-    let valid = late_p99 <= 5.0 && late_max <= 40.0 && busy < 0.9 && send_errors == 0;
+    // 20 ms, a whole frame (it cannot keep up), when it stalled once for over
+    // 50 ms (its arrival stamps could then eat most of the 60 ms allowance),
+    // or when it used nearly all of its core. Preemptions of a few ms by
+    // other processes on its core shift its stamps far less than the
+    // allowance, so they do not void a trial.
+    let valid = late_p99 <= 20.0 && late_max <= 50.0 && busy < 0.9 && send_errors == 0;
     let pass = valid && failing == 0 && worst >= 0.99;
     println!(
         "result n={n} rooms={rooms} pass={} valid={} worst_ontime={worst:.4} median_ontime={median:.4} \
