@@ -23,3 +23,11 @@ apt_install() {
 ensure_build_tools() {
   apt_install cmake nasm pkg-config
 }
+
+# Only for scripts/bench-audio: Janus (the AudioBridge it is measured against),
+# espeak-ng for the speech it replays, sox to resample that to 48 kHz, curl to
+# see when Janus is up.
+# Kept apart so that scripts/test never depends on them.
+ensure_bench_peers() {
+  apt_install janus sox espeak-ng curl
+}
