@@ -19,6 +19,8 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     admin_user: Option<String>,
     admin_password: Option<String>,
+    media_address: Option<String>,
+    media_timeout_seconds: Option<u64>,
 }
 
 /// Effective settings.
@@ -38,6 +40,11 @@ pub struct Settings {
     pub admin_user: String,
     /// Its password; when absent and no user exists, one is generated.
     pub admin_password: Option<String>,
+    /// The address media sockets bind to and SDP advertises; the SIP
+    /// listener's address when absent.
+    pub media_address: Option<std::net::IpAddr>,
+    /// A call leg with no media for this long is dropped.
+    pub media_timeout: std::time::Duration,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -70,6 +77,17 @@ impl Settings {
             tls_key: env("CONFERO_TLS_KEY").map(PathBuf::from).or(f.tls_key),
             admin_user: env("CONFERO_ADMIN_USER").or(f.admin_user).unwrap_or_else(|| "admin".into()),
             admin_password: env("CONFERO_ADMIN_PASSWORD").or(f.admin_password),
+            media_address: match env("CONFERO_MEDIA_ADDRESS").or(f.media_address) {
+                Some(a) => Some(a.parse().with_context(|| format!("CONFERO_MEDIA_ADDRESS: {a:?} is not an address"))?),
+                None => None,
+            },
+            media_timeout: std::time::Duration::from_secs(
+                match env("CONFERO_MEDIA_TIMEOUT").map(|v| v.parse::<u64>()) {
+                    Some(Ok(s)) => s,
+                    Some(Err(_)) => anyhow::bail!("CONFERO_MEDIA_TIMEOUT must be whole seconds"),
+                    None => f.media_timeout_seconds.unwrap_or(30),
+                },
+            ),
         })
     }
 }

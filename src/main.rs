@@ -3,9 +3,8 @@
 
 mod bridge;
 mod config;
-// Used by the SIP call bridge once it is wired (issue #4).
-#[allow(dead_code)]
 mod dialplan;
+mod sip;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -143,13 +142,23 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let alarms = Arc::new(Alarms::default());
         let cdr = CdrSender::new(store.clone(), alarms.clone(), uuid::Uuid::new_v4());
         tokio::spawn(cdr.clone().run());
-        let bridge = bridge::CallBridge::new(cdr.clone());
+        let (media_tx, media_events) = tokio::sync::mpsc::unbounded_channel();
+        let sink: confero_media::runtime::EventSink = Arc::new(move |e| {
+            let _ = media_tx.send(e);
+        });
+        let media_config = confero_media::runtime::RuntimeConfig {
+            bind: settings.media_address.unwrap_or_else(|| settings.sip_listen.ip()),
+            media_timeout: settings.media_timeout,
+            ..Default::default()
+        };
+        let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);
+        let bridge = bridge::CallBridge::new(cdr.clone(), store.clone(), media);
+        sip::start(bridge.clone(), settings.sip_listen, tls.clone(), media_events).await?;
         let api = Api::new(store, bridge, alarms, cdr);
         let listener = tokio::net::TcpListener::bind(settings.api_listen)
             .await
             .with_context(|| format!("binding the API to {}", settings.api_listen))?;
         tracing::info!("API listening on https://{}/api/v1/", listener.local_addr()?);
-        tracing::info!("SIP (issue #4) is not built yet; {} is reserved for it", settings.sip_listen);
         api::serve(api, listener, tls, shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(())
