@@ -1,0 +1,221 @@
+//! Real SIP endpoints for the tests: baresip and linphonec, each in its own
+//! directory, sending a tone from a WAV file and recording what it hears.
+//! Every process is killed by PID when dropped.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Writes `seconds` of a stereo 48 kHz sine at `amplitude` (of 32767).
+pub fn write_tone(path: &Path, hz: f64, seconds: u32, amplitude: f64) {
+    let frames = 48_000 * seconds as usize;
+    let mut data = Vec::with_capacity(frames * 4);
+    for i in 0..frames {
+        let v = (amplitude * 32767.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / 48_000.0).sin()) as i16;
+        data.extend_from_slice(&v.to_le_bytes());
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut f = std::fs::File::create(path).expect("tone file");
+    let mut header = Vec::new();
+    header.extend_from_slice(b"RIFF");
+    header.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    header.extend_from_slice(b"WAVEfmt ");
+    header.extend_from_slice(&16u32.to_le_bytes());
+    header.extend_from_slice(&1u16.to_le_bytes());
+    header.extend_from_slice(&2u16.to_le_bytes());
+    header.extend_from_slice(&48_000u32.to_le_bytes());
+    header.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&16u16.to_le_bytes());
+    header.extend_from_slice(b"data");
+    header.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    f.write_all(&header).and_then(|()| f.write_all(&data)).expect("tone file");
+}
+
+/// A WAV file's first channel and its sample rate.
+pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
+    let bytes = std::fs::read(path).expect("wav");
+    let (mut channels, mut rate, mut pos) = (1usize, 8000u32, 12usize);
+    let mut samples = Vec::new();
+    while pos + 8 <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
+        if id == b"fmt " {
+            channels = u16::from_le_bytes([body[2], body[3]]) as usize;
+            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
+        } else if id == b"data" {
+            samples = body.chunks_exact(2 * channels).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
+        }
+        pos += 8 + len + (len & 1);
+    }
+    (samples, rate)
+}
+
+/// The amplitude of `hz` in `samples` (Goertzel), relative to full scale.
+pub fn tone_level_db(samples: &[i16], hz: f64, rate: u32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    let amplitude = 2.0 * power.max(0.0).sqrt() / samples.len().max(1) as f64;
+    20.0 * (amplitude / 32767.0).max(1e-9).log10()
+}
+
+/// A baresip instance that dials one URI and hangs up after `seconds`.
+pub struct Baresip {
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// How a baresip endpoint is set up.
+pub struct BaresipSetup<'a> {
+    /// Its name (the account user).
+    pub name: &'a str,
+    /// The tone it sends.
+    pub tone_hz: f64,
+    /// Its SIP port.
+    pub sip_port: u16,
+    /// First of 20 RTP ports of its own.
+    pub rtp_base: u16,
+    /// `srtp-mand` for mandatory SDES-SRTP.
+    pub mediaenc: Option<&'a str>,
+    /// The audio codec(s) it offers.
+    pub codecs: &'a str,
+}
+
+impl Baresip {
+    /// The config: `account.so` comes last, since it resolves the
+    /// account's codecs and media encryption against the modules loaded
+    /// before it.
+    fn configure(base: &Path, s: &BaresipSetup) -> PathBuf {
+        let dir = base.join(s.name);
+        std::fs::create_dir_all(dir.join("rec")).unwrap();
+        let tone = dir.join("tone.wav");
+        write_tone(&tone, s.tone_hz, 60, 0.25);
+        let config = format!(
+            "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_player aufile,{rec}/out.wav\n\
+             audio_source aufile,{tone}\nrtp_ports {a}-{b}\nmodule_path /usr/lib/baresip/modules\n\
+             module aufile.so\nmodule opus.so\nmodule g711.so\nmodule g722.so\nmodule srtp.so\nmodule sndfile.so\n\
+             snd_path {rec}\nctrl_tcp_listen 127.0.0.1:{ctrl}\nmodule ctrl_tcp.so\nmodule menu.so\n\
+             module account.so\n",
+            sip = s.sip_port,
+            rec = dir.join("rec").display(),
+            tone = tone.display(),
+            a = s.rtp_base,
+            b = s.rtp_base + 19,
+            ctrl = s.sip_port + 1,
+        );
+        std::fs::write(dir.join("config"), config).unwrap();
+        let enc = s.mediaenc.map(|m| format!(";mediaenc={m}")).unwrap_or_default();
+        let account = format!(
+            "<sip:{name}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs={codecs}{enc}\n",
+            name = s.name,
+            port = s.sip_port,
+            codecs = s.codecs
+        );
+        std::fs::write(dir.join("accounts"), account).unwrap();
+        dir
+    }
+
+    /// Starts an endpoint that dials `uri` at once and quits after `seconds`.
+    pub fn dial(base: &Path, setup: &BaresipSetup, uri: &str, seconds: u32) -> Baresip {
+        let dir = Self::configure(base, setup);
+        Self::spawn(dir, &["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+    }
+
+    /// Starts an endpoint that answers calls and quits after `seconds`.
+    pub fn answer(base: &Path, setup: &BaresipSetup, seconds: u32) -> Baresip {
+        let dir = Self::configure(base, setup);
+        Self::spawn(dir, &["-t", &seconds.to_string()])
+    }
+
+    fn spawn(dir: PathBuf, args: &[&str]) -> Baresip {
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("baresip (apt-get install baresip)");
+        Baresip { dir, child: Some(child) }
+    }
+
+    /// Sends DTMF digits over its control socket (RFC 4733 in the call).
+    pub fn send_dtmf(&self, ctrl_port: u16, digits: &str) {
+        for d in digits.chars() {
+            let body = format!("{{\"command\":\"sndcode\",\"params\":\"{d}\",\"token\":\"t\"}}");
+            let netstring = format!("{}:{},", body.len(), body);
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", ctrl_port)) {
+                let _ = s.write_all(netstring.as_bytes());
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+
+    /// Waits for it to quit (killing it after `limit`).
+    pub fn wait(&mut self, limit: Duration) {
+        let Some(mut child) = self.child.take() else { return };
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// What it heard (first channel) and the rate.
+    pub fn heard(&self) -> (Vec<i16>, u32) {
+        let rec = std::fs::read_dir(self.dir.join("rec")).unwrap();
+        let file = rec
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| panic!("no recording in {}; log:\n{}", self.dir.display(), self.log()));
+        read_wav(&file)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A free UDP+TCP port pair base (the port and the next are free now).
+pub fn free_pair() -> u16 {
+    for _ in 0..200 {
+        let Ok(s) = std::net::UdpSocket::bind("127.0.0.1:0") else { continue };
+        let p = s.local_addr().unwrap().port();
+        if p % 2 == 0
+            && p < 65_000
+            && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+        {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}

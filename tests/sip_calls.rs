@@ -1,0 +1,133 @@
+//! SIP endpoints in spaces, against the real binary: baresip (and linphonec)
+//! dial in over SIP/UDP on loopback, send their own tones, and record what
+//! they hear; the API shows their legs while they talk.
+
+mod common;
+mod peers;
+
+use std::time::Duration;
+
+use common::{element, total, Confero};
+use peers::{free_pair, tone_level_db, Baresip, BaresipSetup};
+
+/// Starts Confero with SIP on a known port and a space `room` (call ID 1234).
+fn bridge_with_space(extra: &[(&str, &str)]) -> (Confero, u16, tempfile::TempDir) {
+    let sip = free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let mut env = vec![("CONFERO_SIP_LISTEN", listen.as_str())];
+    env.extend_from_slice(extra);
+    let c = Confero::start_in(dir.path(), &env);
+    (c, sip, dir)
+}
+
+/// The level of each tone in the middle of a recording, where every party
+/// was in the call.
+fn levels(heard: &(Vec<i16>, u32), tones: &[f64], from_s: f64, to_s: f64) -> Vec<f64> {
+    let (samples, rate) = heard;
+    let a = (from_s * f64::from(*rate)) as usize;
+    let b = ((to_s * f64::from(*rate)) as usize).min(samples.len());
+    assert!(b > a + *rate as usize, "recording too short: {} samples at {rate} Hz", samples.len());
+    tones.iter().map(|&f| tone_level_db(&samples[a..b], f, *rate)).collect()
+}
+
+/// Three parties, each hearing the other two and not itself. The tones are
+/// sent at -12 dBFS.
+fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let mut space = "name=Room&uri=room&callId=1234".to_string();
+    if let Some(enc) = profile_encryption {
+        let profile = c.create("/api/v1/callLegProfiles", &format!("sipMediaEncryption={enc}"));
+        space.push_str(&format!("&callLegProfile={profile}"));
+    }
+    c.create("/api/v1/coSpaces", &space);
+    let tones = [440.0, 700.0, 1100.0];
+    let users = ["room", "1234", "ROOM"];
+    let base = if mediaenc.is_some() { 32_200 } else { 32_000 };
+    let mut phones: Vec<Baresip> = tones
+        .iter()
+        .zip(users)
+        .enumerate()
+        .map(|(i, (&tone, user))| {
+            let name = format!("p{i}");
+            let setup = BaresipSetup {
+                name: &name,
+                tone_hz: tone,
+                sip_port: free_pair(),
+                rtp_base: base + 20 * i as u16,
+                mediaenc,
+                codecs: "opus/48000/2",
+            };
+            Baresip::dial(dir.path(), &setup, &format!("sip:{user}@127.0.0.1:{sip}"), 10)
+        })
+        .collect();
+
+    // While they talk: three legs in one call, three participants.
+    assert!(
+        common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 3),
+        "legs: {}\nlog: {}",
+        c.get("/api/v1/callLegs").body,
+        c.log_text()
+    );
+    assert_eq!(total(&c.get("/api/v1/calls").body), 1);
+    assert_eq!(total(&c.get("/api/v1/participants").body), 3);
+    std::thread::sleep(Duration::from_secs(3));
+    let legs = c.get("/api/v1/callLegs").body;
+    let leg = common::ids(&legs)[0].clone();
+    let one = c.get(&format!("/api/v1/callLegs/{leg}")).body;
+    let encrypted = if mediaenc.is_some() { "true" } else { "false" };
+    assert_eq!(element(&one, "encryptedMedia"), Some(encrypted), "{one}");
+    if mediaenc.is_some() {
+        assert_eq!(element(&one, "cipherSuite"), Some("AES_CM_128_HMAC_SHA1_80"), "{one}");
+    }
+    assert!(one.contains("<codec>opus</codec>"), "{one}");
+
+    for p in &mut phones {
+        p.wait(Duration::from_secs(20));
+    }
+    for (i, p) in phones.iter().enumerate() {
+        let heard = p.heard();
+        let db = levels(&heard, &tones, 4.0, 8.0);
+        for (j, level) in db.iter().enumerate() {
+            if i == j {
+                assert!(*level < -40.0, "party {i} hears itself at {level:.1} dB\n{}", p.log());
+            } else {
+                assert!((-16.0..-8.0).contains(level), "party {i} hears {} Hz at {level:.1} dB", tones[j]);
+            }
+        }
+    }
+    // All hung up: the call made by dialling in is gone.
+    assert!(common::eventually(|| total(&c.get("/api/v1/calls").body) == 0), "{}", c.get("/api/v1/calls").body);
+}
+
+#[test]
+fn three_baresip_endpoints_hear_each_other_by_uri_call_id_and_any_case() {
+    three_parties(None, None);
+}
+
+#[test]
+fn three_baresip_endpoints_with_mandatory_srtp() {
+    three_parties(Some("srtp-mand"), Some("required"));
+}
+
+#[test]
+fn an_unknown_space_is_refused_and_a_plain_call_to_an_encrypted_only_space_too() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let profile = c.create("/api/v1/callLegProfiles", "sipMediaEncryption=required");
+    c.create("/api/v1/coSpaces", &format!("name=Secure&uri=secure&callLegProfile={profile}"));
+    let setup = |name| BaresipSetup {
+        name,
+        tone_hz: 500.0,
+        sip_port: free_pair(),
+        rtp_base: 32_400,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+    };
+    let mut nobody = Baresip::dial(dir.path(), &setup("x1"), &format!("sip:nobody@127.0.0.1:{sip}"), 4);
+    let mut plain = Baresip::dial(dir.path(), &setup("x2"), &format!("sip:secure@127.0.0.1:{sip}"), 4);
+    nobody.wait(Duration::from_secs(10));
+    plain.wait(Duration::from_secs(10));
+    assert!(nobody.log().contains("404"), "{}", nobody.log());
+    assert!(plain.log().contains("488"), "{}", plain.log());
+    assert_eq!(total(&c.get("/api/v1/calls").body), 0);
+}
