@@ -26,14 +26,15 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// The passcode a caller must enter: the access method's, else the
-    /// space's. `None` or empty: none.
+    /// The passcode a caller must enter: an access method's own (each
+    /// access method has its own, unset meaning none), else the space's.
+    /// `None` or empty: none.
     pub fn passcode(&self) -> Option<&str> {
-        self.access_method
-            .as_ref()
-            .and_then(|a| a.get("passcode"))
-            .or_else(|| self.space.get("passcode"))
-            .filter(|p| !p.is_empty())
+        match &self.access_method {
+            Some(a) => a.get("passcode"),
+            None => self.space.get("passcode"),
+        }
+        .filter(|p| !p.is_empty())
     }
 
     /// Whether callers who are not members may join (SIP callers never
@@ -337,6 +338,7 @@ mod tests {
             create(&s, Kind::CoSpace, None, &[("name", "Room"), ("uri", "closed"), ("nonMemberAccess", "false")]);
         create(&s, Kind::AccessMethod, Some(space.id), &[("uri", "open")]);
         assert!(!resolve_inbound(&s, "closed", "x").unwrap().admits_non_members());
+        assert_eq!(resolve_inbound(&s, "open", "x").unwrap().passcode(), None);
         assert!(resolve_inbound(&s, "open", "x").unwrap().admits_non_members());
     }
 

@@ -57,6 +57,7 @@ fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
                 rtp_base: base + 20 * i as u16,
                 mediaenc,
                 codecs: "opus/48000/2",
+                ctrl_port: free_pair(),
             };
             Baresip::dial(dir.path(), &setup, &format!("sip:{user}@127.0.0.1:{sip}"), 10)
         })
@@ -122,6 +123,7 @@ fn an_unknown_space_is_refused_and_a_plain_call_to_an_encrypted_only_space_too()
         rtp_base: 32_400,
         mediaenc: None,
         codecs: "opus/48000/2",
+        ctrl_port: free_pair(),
     };
     let mut nobody = Baresip::dial(dir.path(), &setup("x1"), &format!("sip:nobody@127.0.0.1:{sip}"), 4);
     let mut plain = Baresip::dial(dir.path(), &setup("x2"), &format!("sip:secure@127.0.0.1:{sip}"), 4);
@@ -130,4 +132,57 @@ fn an_unknown_space_is_refused_and_a_plain_call_to_an_encrypted_only_space_too()
     assert!(nobody.log().contains("404"), "{}", nobody.log());
     assert!(plain.log().contains("488"), "{}", plain.log());
     assert_eq!(total(&c.get("/api/v1/calls").body), 0);
+}
+
+/// A space with a passcode: the caller hears the tone prompt, not the
+/// meeting, until it sends the right digits and `#` (RFC 4733 from
+/// baresip); a caller who gets it wrong three times is hung up on. An
+/// access method without a passcode lets the host straight in.
+#[test]
+fn a_passcode_admits_the_right_dtmf_and_three_wrong_entries_hang_up() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let space = c.create("/api/v1/coSpaces", "name=Locked&uri=locked&passcode=1234");
+    c.create(&format!("/api/v1/coSpaces/{space}/accessMethods"), "uri=host&name=Host");
+    let setup = |name, tone_hz, rtp_base| BaresipSetup {
+        name,
+        tone_hz,
+        sip_port: free_pair(),
+        rtp_base,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+        ctrl_port: free_pair(),
+    };
+    let (host_setup, guest_setup, wrong_setup) =
+        (setup("host", 700.0, 32_500), setup("guest", 440.0, 32_520), setup("wrong", 1100.0, 32_540));
+    let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:host@127.0.0.1:{sip}"), 14);
+    let mut guest = Baresip::dial(dir.path(), &guest_setup, &format!("sip:locked@127.0.0.1:{sip}"), 14);
+    let mut wrong = Baresip::dial(dir.path(), &wrong_setup, &format!("sip:locked@127.0.0.1:{sip}"), 14);
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 3), "{}", c.log_text());
+    std::thread::sleep(Duration::from_secs(3));
+    guest.send_dtmf(guest_setup.ctrl_port, "1234#");
+    for _ in 0..3 {
+        wrong.send_dtmf(wrong_setup.ctrl_port, "99#");
+    }
+    assert!(
+        common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2),
+        "the wrong caller is still in: {}",
+        c.get("/api/v1/callLegs").body
+    );
+    for p in [&mut host, &mut guest, &mut wrong] {
+        p.wait(Duration::from_secs(25));
+    }
+    assert!(wrong.log().contains("terminated"), "{}", wrong.log());
+    let tones = [523.25, 700.0, 440.0, 1100.0];
+    // Before the passcode: the prompt, not the meeting.
+    let early = levels(&guest.heard(), &tones, 0.5, 3.5);
+    assert!(early[0] > -45.0 && early[1] < -40.0, "guest before the passcode: {early:?}");
+    // After it: the host; and the host hears the guest, never the wrong caller.
+    let late = levels(&guest.heard(), &tones, 8.5, 11.5);
+    let log = c.log_text();
+    let lobby: Vec<&str> = log.lines().filter(|l| l.contains("sip_calls") || l.contains("passcode")).collect();
+    assert!((-16.0..-8.0).contains(&late[1]), "guest after the passcode: {late:?}\n{lobby:#?}");
+    let host_heard = levels(&host.heard(), &tones, 8.5, 11.5);
+    assert!((-16.0..-8.0).contains(&host_heard[2]) && host_heard[3] < -40.0, "host: {host_heard:?}");
+    let host_early = levels(&host.heard(), &tones, 0.5, 3.5);
+    assert!(host_early[2] < -40.0 && host_early[3] < -40.0, "host hears the lobby: {host_early:?}");
 }

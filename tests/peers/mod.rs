@@ -90,6 +90,9 @@ pub struct BaresipSetup<'a> {
     pub mediaenc: Option<&'a str>,
     /// The audio codec(s) it offers.
     pub codecs: &'a str,
+    /// Its ctrl_tcp port (commands while running, e.g. DTMF); baresip's
+    /// own SIP TLS takes `sip_port + 1`.
+    pub ctrl_port: u16,
 }
 
 impl Baresip {
@@ -112,7 +115,7 @@ impl Baresip {
             tone = tone.display(),
             a = s.rtp_base,
             b = s.rtp_base + 19,
-            ctrl = s.sip_port + 1,
+            ctrl = s.ctrl_port,
         );
         std::fs::write(dir.join("config"), config).unwrap();
         let enc = s.mediaenc.map(|m| format!(";mediaenc={m}")).unwrap_or_default();

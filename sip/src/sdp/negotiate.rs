@@ -216,7 +216,7 @@ impl NegotiationError {
 /// Everything chosen from one offered audio section.
 struct Chosen {
     codec: Codec,
-    telephone_event: Option<u8>,
+    telephone_event: Option<(u8, u32)>,
     crypto: Option<CryptoAttribute>,
 }
 
@@ -283,11 +283,17 @@ fn choose_codec(media: &MediaDescription) -> Option<Codec> {
     None
 }
 
-fn telephone_event(media: &MediaDescription, clock_rate: u32) -> Option<u8> {
-    payload_types(media).find(|pt| {
-        rtpmap(media, *pt)
-            .is_some_and(|(name, rate, _)| name.eq_ignore_ascii_case("telephone-event") && rate == clock_rate)
-    })
+/// The offered RFC 4733 telephone-event (payload type, clock rate): the
+/// one at the codec's rate if there is one, else any. Many endpoints
+/// (baresip among them) offer only telephone-event/8000 beside Opus; the
+/// digit is what matters, not the event's clock.
+fn telephone_event(media: &MediaDescription, clock_rate: u32) -> Option<(u8, u32)> {
+    let events: Vec<(u8, u32)> = payload_types(media)
+        .filter_map(|pt| {
+            rtpmap(media, pt).filter(|(name, _, _)| name.eq_ignore_ascii_case("telephone-event")).map(|(_, r, _)| (pt, r))
+        })
+        .collect();
+    events.iter().find(|(_, rate)| *rate == clock_rate).or_else(|| events.first()).copied()
 }
 
 /// Picks codec and crypto for one offered audio section under the policy.
@@ -380,13 +386,12 @@ fn audio_section(
     proto: &str,
     local: &LocalMedia,
     codec: &Codec,
-    telephone_event: Option<u8>,
+    telephone_event: Option<(u8, u32)>,
     rtcp_mux: bool,
     crypto: Option<&CryptoAttribute>,
     direction: Direction,
 ) -> MediaDescription {
     let pt = codec.payload_type;
-    let telephone_event = telephone_event.map(|te| (te, codec.clock_rate));
     let codec = codec.codec;
     let mut formats = vec![pt.to_string()];
     let mut media = MediaDescription {
@@ -482,7 +487,7 @@ pub fn answer(
         remote_rtcp,
         rtcp_mux,
         codec: chosen.codec,
-        telephone_event: chosen.telephone_event,
+        telephone_event: chosen.telephone_event.map(|(pt, _)| pt),
         ptime_ms: ptime(offered),
         direction,
         srtp,
@@ -569,7 +574,7 @@ impl AudioOffer {
             .find(|m| m.kind.eq_ignore_ascii_case("audio") && m.port != 0)
             .ok_or(NegotiationError::NoAudio)?;
         let codec = choose_codec(media).ok_or(NegotiationError::NoCommonCodec)?;
-        let telephone_event = telephone_event(media, codec.clock_rate);
+        let telephone_event = telephone_event(media, codec.clock_rate).map(|(pt, _)| pt);
         let theirs = media.attribute_values("crypto").find_map(CryptoAttribute::parse);
         let srtp = match theirs {
             Some(_) if self.policy == MediaEncryption::Prohibited => {

@@ -86,7 +86,8 @@ fn answers_baresip_with_opus_srtp_and_refuses_video() {
     assert_eq!(media.codec.codec, AudioCodec::Opus);
     assert_eq!(media.codec.payload_type, 96);
     assert_eq!(media.codec.channels, 2);
-    assert_eq!(media.telephone_event, None, "telephone-event/8000 does not go with a 48 kHz codec");
+    // baresip offers telephone-event/8000 only; its DTMF is taken at that clock.
+    assert_eq!(media.telephone_event, Some(101));
     assert!(media.rtcp_mux);
     assert_eq!(media.remote_rtp, "127.0.0.1:10000".parse::<SocketAddr>().unwrap());
     assert_eq!(media.remote_rtcp, media.remote_rtp);
@@ -97,7 +98,8 @@ fn answers_baresip_with_opus_srtp_and_refuses_video() {
     assert_ne!(srtp.local_key, srtp.remote_key);
     let audio = &sdp.media[0];
     assert_eq!(audio.proto, "RTP/SAVP");
-    assert_eq!(audio.formats, ["96"]);
+    assert_eq!(audio.formats, ["96", "101"]);
+    assert!(audio.attribute_values("rtpmap").any(|v| v == "101 telephone-event/8000"));
     let crypto: Vec<_> = audio.attribute_values("crypto").collect();
     assert_eq!(crypto.len(), 1);
     let ours = CryptoAttribute::parse(crypto[0]).unwrap();
