@@ -186,3 +186,66 @@ fn a_passcode_admits_the_right_dtmf_and_three_wrong_entries_hang_up() {
     let host_early = levels(&host.heard(), &tones, 0.5, 3.5);
     assert!(host_early[2] < -40.0 && host_early[3] < -40.0, "host hears the lobby: {host_early:?}");
 }
+
+/// TMS's auto-dial for real: an outbound dial plan rule sends TMS's test
+/// domain to a baresip that answers; the leg connects, shows as a
+/// participant, carries audio both ways with a caller in the space, and is
+/// hung up when TMS deletes the call.
+#[test]
+fn tms_auto_dial_reaches_a_baresip_through_an_outbound_rule_and_hangs_up_with_the_call() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let desk = BaresipSetup {
+        name: "desk.ex90",
+        tone_hz: 700.0,
+        sip_port: free_pair(),
+        rtp_base: 32_600,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+        ctrl_port: free_pair(),
+    };
+    let mut answerer = Baresip::answer(dir.path(), &desk, 30);
+    c.create(
+        "/api/v1/outboundDialPlanRules",
+        &format!("domain=tkratzke.local&sipProxy=127.0.0.1:{}&priority=10", desk.sip_port),
+    );
+    let space = c.create("/api/v1/coSpaces", "name=TMS_Scheduled_Meeting_1&uri=1&callId=1");
+    let call = c.post("/api/v1/calls", &format!("coSpace={space}"));
+    let call_id = common::id_from_location(call.location.as_deref().unwrap());
+    // The body TMS sends, byte for byte (36 bytes).
+    let leg = c.post(&format!("/api/v1/calls/{call_id}/callegs"), "remoteParty=desk.ex90@tkratzke.local");
+    assert_eq!(leg.status, 200, "{}", leg.body);
+    let leg_path = leg.location.unwrap();
+    assert!(
+        common::eventually(|| c.get(&leg_path).body.contains("<state>connected</state>")),
+        "{}\n{}",
+        c.get(&leg_path).body,
+        answerer.log()
+    );
+    let parts = c.get("/api/v1/participants").body;
+    assert_eq!(total(&parts), 1, "{parts}");
+    let one = c.get(&leg_path).body;
+    assert_eq!(element(&one, "remoteParty"), Some("desk.ex90@tkratzke.local"), "{one}");
+    assert_eq!(element(&one, "direction"), Some("outgoing"), "{one}");
+
+    // Someone dials into the space: the two hear each other.
+    let caller = BaresipSetup {
+        name: "caller",
+        tone_hz: 440.0,
+        sip_port: free_pair(),
+        rtp_base: 32_620,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+        ctrl_port: free_pair(),
+    };
+    let mut dialler = Baresip::dial(dir.path(), &caller, &format!("sip:1@127.0.0.1:{sip}"), 8);
+    dialler.wait(Duration::from_secs(20));
+    let heard = levels(&dialler.heard(), &[700.0, 440.0], 3.0, 6.0);
+    assert!((-16.0..-8.0).contains(&heard[0]) && heard[1] < -40.0, "caller hears {heard:?}");
+
+    // TMS ends the meeting: the leg is hung up (baresip sees a BYE long before its 30 s).
+    let deleted = c.delete(&format!("/api/v1/calls/{call_id}"));
+    assert_eq!(deleted.status, 200);
+    assert!(common::eventually(|| answerer.log().contains("terminated")), "{}", answerer.log());
+    assert_eq!(total(&c.get("/api/v1/callLegs").body), 0);
+    answerer.wait(Duration::from_secs(1));
+}

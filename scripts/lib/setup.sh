@@ -24,6 +24,13 @@ ensure_build_tools() {
   apt_install cmake nasm pkg-config
 }
 
+# The SIP peers the integration tests call and are called by (tests/peers):
+# baresip (baresip-core carries every module the tests load), linphonec, and
+# sipp for scripted SIP and scripts/bench-sip.
+ensure_test_peers() {
+  apt_install baresip-core linphone-cli sip-tester
+}
+
 # Only for scripts/bench-audio: Janus (the AudioBridge it is measured against),
 # espeak-ng for the speech it replays, sox to resample that to 48 kHz, curl to
 # see when Janus is up.

@@ -290,7 +290,9 @@ fn choose_codec(media: &MediaDescription) -> Option<Codec> {
 fn telephone_event(media: &MediaDescription, clock_rate: u32) -> Option<(u8, u32)> {
     let events: Vec<(u8, u32)> = payload_types(media)
         .filter_map(|pt| {
-            rtpmap(media, pt).filter(|(name, _, _)| name.eq_ignore_ascii_case("telephone-event")).map(|(_, r, _)| (pt, r))
+            rtpmap(media, pt)
+                .filter(|(name, _, _)| name.eq_ignore_ascii_case("telephone-event"))
+                .map(|(_, r, _)| (pt, r))
         })
         .collect();
     events.iter().find(|(_, rate)| *rate == clock_rate).or_else(|| events.first()).copied()
