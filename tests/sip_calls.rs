@@ -249,3 +249,51 @@ fn tms_auto_dial_reaches_a_baresip_through_an_outbound_rule_and_hangs_up_with_th
     assert_eq!(total(&c.get("/api/v1/callLegs").body), 0);
     answerer.wait(Duration::from_secs(1));
 }
+
+/// linphonec, a second SIP and media stack, joins two baresips: all three
+/// hear each other and not themselves.
+#[test]
+fn linphonec_joins_baresip_endpoints() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let mut linphone =
+        peers::Linphone::call(dir.path(), "lin", free_pair(), 32_700, 1100.0, &format!("sip:room@127.0.0.1:{sip}"));
+    let mut phones: Vec<Baresip> = [(440.0, 32_720), (700.0, 32_740)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (tone_hz, rtp_base))| {
+            let name = format!("b{i}");
+            let setup = BaresipSetup {
+                name: &name,
+                tone_hz,
+                sip_port: free_pair(),
+                rtp_base,
+                mediaenc: None,
+                codecs: "opus/48000/2",
+                ctrl_port: free_pair(),
+            };
+            Baresip::dial(dir.path(), &setup, &format!("sip:room@127.0.0.1:{sip}"), 9)
+        })
+        .collect();
+    assert!(
+        common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 3),
+        "{}\n{}",
+        c.get("/api/v1/callLegs").body,
+        linphone.log()
+    );
+    for p in &mut phones {
+        p.wait(Duration::from_secs(20));
+    }
+    linphone.hang_up();
+    let tones = [440.0, 700.0, 1100.0];
+    let lin = levels(&linphone.heard(), &tones, 3.0, 7.0);
+    assert!(
+        (-16.0..-8.0).contains(&lin[0]) && (-16.0..-8.0).contains(&lin[1]) && lin[2] < -40.0,
+        "linphonec hears {lin:?}"
+    );
+    for (i, p) in phones.iter().enumerate() {
+        let db = levels(&p.heard(), &tones, 3.0, 7.0);
+        assert!((-16.0..-8.0).contains(&db[2]), "baresip {i} hears linphonec at {:.1} dB", db[2]);
+        assert!((-16.0..-8.0).contains(&db[1 - i]) && db[i] < -40.0, "baresip {i} hears {db:?}");
+    }
+}

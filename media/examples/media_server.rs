@@ -121,7 +121,7 @@ fn join(
     };
     let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
     config.audio_level_id = level_id;
-    let spec = EndpointSpec { config, remote_rtp: remote, remote_rtcp: None };
+    let spec = EndpointSpec { config, remote_rtp: remote, remote_rtcp: None, signalling_ip: None };
     let a = runtime.attach(conference, spec).map_err(|e| e.to_string())?;
     Ok(format!("joined {room} {} {}", a.id.0, a.local_rtp))
 }

@@ -64,6 +64,8 @@ struct Leg {
     held: bool,
     /// The CMS name of the negotiated audio codec.
     codec: String,
+    /// Where its SIP comes from: its media may too (see media latching).
+    signalling_ip: Option<std::net::IpAddr>,
     meter: status::RateMeter,
 }
 
@@ -81,6 +83,7 @@ impl Leg {
             session: (rand::random::<u32>().into(), 1),
             held: false,
             codec: String::new(),
+            signalling_ip: None,
             meter: status::RateMeter::default(),
         }
     }

@@ -6,7 +6,7 @@
 //! and [`CallBridge::on_media_event`] with it; API threads reach it by
 //! queueing [`UaCommand`]s.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Instant;
 
 use confero_control::bridge::{BridgeError, LegState, LiveCallLeg, NewCall};
@@ -55,7 +55,7 @@ fn srtp_profile(suite: CryptoSuite) -> SrtpProfile {
 }
 
 /// What the media engine needs from a negotiated stream.
-fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>) -> EndpointSpec {
+fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>, signalling_ip: Option<IpAddr>) -> EndpointSpec {
     let format = match n.codec.codec {
         AudioCodec::Opus => AudioFormat { channels: 1, ..AudioFormat::OPUS_MONO },
         AudioCodec::G722 => AudioFormat::G722,
@@ -70,7 +70,12 @@ fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>) -> EndpointSpec {
         config.srtp_out = Some(SrtpKeys { profile, key: s.local_key.clone(), salt: s.local_salt.clone() });
     }
     config.prompt = prompt;
-    EndpointSpec { config, remote_rtp: n.remote_rtp, remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp) }
+    EndpointSpec {
+        config,
+        remote_rtp: n.remote_rtp,
+        remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp),
+        signalling_ip,
+    }
 }
 
 /// Whether the far end holds the call: it will not take media from us.
@@ -283,7 +288,8 @@ impl CallBridge {
             }
         };
         let prompt = passcode.as_ref().map(|_| Prompt::enter_passcode());
-        let attached = match self.media.attach(conference, endpoint_spec(&negotiated, prompt)) {
+        leg.signalling_ip = Some(ic.source.addr.ip());
+        let attached = match self.media.attach(conference, endpoint_spec(&negotiated, prompt, leg.signalling_ip)) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("SIP call to {user}: media: {e}");
@@ -307,10 +313,11 @@ impl CallBridge {
         leg.live.state = LegState::Connected;
         let id = leg.live.id;
         tracing::info!(
-            "SIP call from {} joined {user} as leg {id} ({}, {})",
+            "SIP call from {} joined {user} as leg {id} ({}, {}, media {})",
             leg.live.remote_party,
             leg.codec,
-            leg.live.cipher_suite.as_deref().unwrap_or("unencrypted")
+            leg.live.cipher_suite.as_deref().unwrap_or("unencrypted"),
+            negotiated.remote_rtp
         );
         self.add_leg(&mut state, leg);
         if let Some(l) = state.legs.iter().find(|l| l.live.id == id) {
@@ -371,7 +378,7 @@ impl CallBridge {
         if let Some(old) = leg.endpoint.take() {
             let _ = self.media.detach(old);
         }
-        match self.media.attach(conference, endpoint_spec(&negotiated, prompt)) {
+        match self.media.attach(conference, endpoint_spec(&negotiated, prompt, leg.signalling_ip)) {
             Ok(a) => {
                 leg.endpoint = Some(a.id);
                 leg.codec = cms_codec(negotiated.codec.codec).to_string();
@@ -538,11 +545,13 @@ impl CallBridge {
             if state.legs.iter().all(|l| l.live.id != id) {
                 return; // hung up before the INVITE went out
             }
+            let destination = dial.destination.addr.ip();
             match ua.dial(now, dial) {
                 Ok(h) => {
                     state.by_sip.insert(h, id);
                     if let Some(l) = state.leg_mut(id) {
                         l.sip = Some(h);
+                        l.signalling_ip = Some(destination);
                     }
                 }
                 Err(_) => {
@@ -615,9 +624,11 @@ impl CallBridge {
             _ => Err("no SDP answer".to_string()),
         };
         let attached = match (negotiated, conference) {
-            (Ok(n), Some(conf)) => {
-                self.media.attach(conf, endpoint_spec(&n, None)).map(|a| (a, n)).map_err(|e| e.to_string())
-            }
+            (Ok(n), Some(conf)) => self
+                .media
+                .attach(conf, endpoint_spec(&n, None, leg.signalling_ip))
+                .map(|a| (a, n))
+                .map_err(|e| e.to_string()),
             (Err(e), _) => Err(e),
             (_, None) => Err("call ended".into()),
         };

@@ -222,3 +222,78 @@ pub fn free_pair() -> u16 {
     }
     panic!("no free port pair");
 }
+
+/// A linphonec (liblinphone) endpoint: a second, independent SIP and media
+/// stack. It plays a tone file and records what it hears.
+pub struct Linphone {
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Linphone {
+    /// Calls `uri` from SIP port `sip_port`, sending a tone.
+    pub fn call(base: &Path, name: &str, sip_port: u16, rtp_port: u16, tone_hz: f64, uri: &str) -> Linphone {
+        let dir = base.join(name);
+        let home = dir.join("home");
+        std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
+        let tone = dir.join("tone.wav");
+        write_tone(&tone, tone_hz, 60, 0.25);
+        let rc = format!(
+            "[sip]\nsip_port={sip_port}\nsip_tcp_port=0\nsip_tls_port=0\nuse_ipv6=0\nipv6_migration_done=1\n\
+             [net]\nnat_address=127.0.0.1\nfirewall_policy=1\n[rtp]\naudio_rtp_port={rtp_port}\n"
+        );
+        std::fs::write(dir.join("rc"), rc).unwrap();
+        let log = std::fs::File::create(dir.join("linphonec.log")).unwrap();
+        let mut child = Command::new("linphonec")
+            .arg("-c")
+            .arg(dir.join("rc"))
+            .env("HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("linphonec (apt-get install linphone-cli)");
+        let commands = format!(
+            "soundcard use files\nplay {}\nrecord {}\ncall {uri}\n",
+            tone.display(),
+            dir.join("rec.wav").display()
+        );
+        child.stdin.as_mut().unwrap().write_all(commands.as_bytes()).unwrap();
+        Linphone { dir, child: Some(child) }
+    }
+
+    /// Hangs up and quits.
+    pub fn hang_up(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        if let Some(stdin) = child.stdin.as_mut() {
+            let _ = stdin.write_all(b"terminate\nquit\n");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// What it heard.
+    pub fn heard(&self) -> (Vec<i16>, u32) {
+        read_wav(&self.dir.join("rec.wav"))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("linphonec.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Linphone {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

@@ -11,8 +11,11 @@
 //! the async side only sends commands.
 //!
 //! Every endpoint of a worker shares its sockets; packets are told apart by
-//! their source address (symmetric RTP, RFC 4961), latched to the source the
-//! endpoint really uses when it differs from the signalled one (NAT).
+//! their source address (symmetric RTP, RFC 4961). A datagram from an
+//! address no endpoint was signalled with is latched to an endpoint that has
+//! not yet sent from its signalled address and whose signalled or signalling
+//! host is the datagram's host (a NAT, or an endpoint advertising an address
+//! it cannot be reached at); with several such, the one attached first.
 //!
 //! The handle's calls are cheap and thread-safe. `attach` waits for the
 //! worker's answer (under a millisecond: the worker is woken at once).
@@ -74,6 +77,11 @@ pub struct EndpointSpec {
     pub remote_rtp: SocketAddr,
     /// Where its RTCP goes; `None`: multiplexed on the RTP address.
     pub remote_rtcp: Option<SocketAddr>,
+    /// The address its signalling came from. Behind a NAT, or with an
+    /// endpoint that advertises an address it cannot be reached at, media
+    /// comes from this host rather than the signalled one; see latching in
+    /// the module docs.
+    pub signalling_ip: Option<IpAddr>,
 }
 
 /// An attached endpoint's local addresses, for the SDP answer.

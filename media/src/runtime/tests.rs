@@ -72,7 +72,7 @@ impl Phone {
             self.rtcp = Some(s);
             a
         });
-        EndpointSpec { config, remote_rtp: self.socket.local_addr().unwrap(), remote_rtcp }
+        EndpointSpec { config, remote_rtp: self.socket.local_addr().unwrap(), remote_rtcp, signalling_ip: None }
     }
 
     fn send(&mut self) {

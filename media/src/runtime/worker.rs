@@ -27,6 +27,8 @@ struct Peer {
     /// Whether a datagram has come from `rtp`; until then a datagram from
     /// the same host on another port (NAT) may take its place.
     latched: bool,
+    /// Where its signalling came from: media may come from there instead.
+    signalling_ip: Option<IpAddr>,
     attached_at: Instant,
     timed_out: bool,
 }
@@ -220,6 +222,7 @@ impl Worker {
                 rtp: spec.remote_rtp,
                 rtcp: spec.remote_rtcp,
                 latched: false,
+                signalling_ip: spec.signalling_ip,
                 attached_at: now,
                 timed_out: false,
             },
@@ -355,10 +358,10 @@ impl Worker {
     }
 }
 
-/// The endpoint a datagram from `from` belongs to. A source no endpoint was
-/// signalled with is latched to the one endpoint expecting media from that
-/// host that has not yet heard from its signalled address (RTP from a NAT
-/// port), if exactly one does.
+/// The endpoint a datagram from `from` belongs to. A source nobody was
+/// signalled with is latched to an endpoint that has not yet sent from its
+/// signalled address and whose signalled or signalling host is the
+/// source's host; with several, the one attached first.
 fn route(
     routes: &mut HashMap<SocketAddr, EndpointId>,
     peers: &mut HashMap<EndpointId, Peer>,
@@ -377,11 +380,10 @@ fn route(
         return None;
     }
     let ip: IpAddr = from.ip();
-    let mut candidates = peers.iter().filter(|(_, p)| !p.latched && p.rtp.ip() == ip);
-    let (&id, _) = candidates.next()?;
-    if candidates.next().is_some() {
-        return None;
-    }
+    let (&id, _) = peers
+        .iter()
+        .filter(|(_, p)| !p.latched && (p.rtp.ip() == ip || p.signalling_ip == Some(ip)))
+        .min_by_key(|(id, p)| (p.attached_at, **id))?;
     let p = peers.get_mut(&id)?;
     routes.remove(&p.rtp);
     p.rtp = from;
