@@ -21,6 +21,7 @@ struct FileSettings {
     admin_password: Option<String>,
     media_address: Option<String>,
     media_timeout_seconds: Option<u64>,
+    max_calls: Option<usize>,
 }
 
 /// Effective settings.
@@ -45,6 +46,8 @@ pub struct Settings {
     pub media_address: Option<std::net::IpAddr>,
     /// A call leg with no media for this long is dropped.
     pub media_timeout: std::time::Duration,
+    /// SIP calls at once; further INVITEs are answered 503.
+    pub max_calls: usize,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -88,6 +91,11 @@ impl Settings {
                     None => f.media_timeout_seconds.unwrap_or(30),
                 },
             ),
+            max_calls: match env("CONFERO_MAX_CALLS").map(|v| v.parse::<usize>()) {
+                Some(Ok(n)) => n,
+                Some(Err(_)) => anyhow::bail!("CONFERO_MAX_CALLS must be a whole number"),
+                None => f.max_calls.unwrap_or(4_000),
+            },
         })
     }
 }

@@ -153,7 +153,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         };
         let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);
         let bridge = bridge::CallBridge::new(cdr.clone(), store.clone(), media);
-        sip::start(bridge.clone(), settings.sip_listen, tls.clone(), media_events).await?;
+        sip::start(bridge.clone(), settings.sip_listen, tls.clone(), media_events, settings.max_calls).await?;
         let api = Api::new(store, bridge, alarms, cdr);
         let listener = tokio::net::TcpListener::bind(settings.api_listen)
             .await

@@ -24,8 +24,6 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::bridge::{CallBridge, UaCommand};
 
-/// The most calls at once; INVITEs beyond get 503.
-const MAX_CALLS: usize = 4_000;
 /// Bytes a stream connection may buffer without completing a message.
 const MAX_BUFFERED: usize = 128 * 1024;
 
@@ -41,11 +39,12 @@ pub async fn start(
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     media_events: UnboundedReceiver<MediaEvent>,
+    max_calls: usize,
 ) -> anyhow::Result<()> {
     let (udp, tcp, tls_listener) = bind(listen).await?;
     let plain = udp.local_addr()?;
     let tls_addr = tls_listener.local_addr()?;
-    let config = UaConfig { local_addr: plain, tls_addr: Some(tls_addr), max_calls: MAX_CALLS, ..UaConfig::default() };
+    let config = UaConfig { local_addr: plain, tls_addr: Some(tls_addr), max_calls, ..UaConfig::default() };
     let ua = UserAgent::new(config, Box::new(rand::rngs::StdRng::from_entropy()));
     let (commands_tx, commands) = unbounded_channel();
     bridge.attach_sip(commands_tx, plain);

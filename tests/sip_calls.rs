@@ -297,3 +297,41 @@ fn linphonec_joins_baresip_endpoints() {
         assert!((-16.0..-8.0).contains(&db[1 - i]) && db[i] < -40.0, "baresip {i} hears {db:?}");
     }
 }
+
+/// `PUT /callLegs/<id> rxAudioMute=true` acts on the media at once: the
+/// others stop hearing that leg; `false` brings it back.
+#[test]
+fn muting_a_leg_through_the_api_silences_it_live() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let setup = |name, tone_hz, rtp_base| BaresipSetup {
+        name,
+        tone_hz,
+        sip_port: free_pair(),
+        rtp_base,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+        ctrl_port: free_pair(),
+    };
+    let talker_setup = setup("talker", 440.0, 32_800);
+    let mut talker = Baresip::dial(dir.path(), &talker_setup, &format!("sip:room@127.0.0.1:{sip}"), 13);
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1));
+    let talker_leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
+    let mut listener =
+        Baresip::dial(dir.path(), &setup("listener", 700.0, 32_820), &format!("sip:room@127.0.0.1:{sip}"), 12);
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(c.put(&format!("/api/v1/callLegs/{talker_leg}"), "rxAudioMute=true").status, 200);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(c.put(&format!("/api/v1/callLegs/{talker_leg}"), "rxAudioMute=false").status, 200);
+    for p in [&mut talker, &mut listener] {
+        p.wait(Duration::from_secs(20));
+    }
+    let heard = listener.heard();
+    let before = levels(&heard, &[440.0], 1.5, 3.5)[0];
+    let muted = levels(&heard, &[440.0], 5.0, 7.5)[0];
+    let after = levels(&heard, &[440.0], 9.0, 11.0)[0];
+    assert!((-16.0..-8.0).contains(&before), "before: {before:.1} dB");
+    assert!(muted < -40.0, "while muted: {muted:.1} dB");
+    assert!((-16.0..-8.0).contains(&after), "after: {after:.1} dB");
+}

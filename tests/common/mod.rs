@@ -83,6 +83,12 @@ impl Confero {
         panic!("confero did not listen on {}; log:\n{}", self.port, self.log_text());
     }
 
+    /// Keeps `dir` (the data directory) until this process is dropped.
+    #[allow(dead_code)]
+    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+        self._temp = Some(dir);
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

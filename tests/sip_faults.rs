@@ -1,0 +1,150 @@
+//! What the bridge does with bad or too much SIP, and with calls whose media
+//! stops: raw SIP over UDP against the real binary.
+
+mod common;
+mod peers;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::{total, Confero};
+use peers::free_pair;
+
+fn bridge(extra: &[(&str, &str)]) -> (Confero, u16) {
+    let sip = free_pair();
+    let listen = format!("127.0.0.1:{sip}");
+    let mut env = vec![("CONFERO_SIP_LISTEN", listen.as_str())];
+    env.extend_from_slice(extra);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Confero::start_in(dir.path(), &env);
+    c.keep_dir(dir);
+    (c, sip)
+}
+
+/// A SIP phone made of a UDP socket.
+struct RawPhone {
+    socket: UdpSocket,
+    bridge: u16,
+}
+
+impl RawPhone {
+    fn new(bridge: u16) -> RawPhone {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        RawPhone { socket, bridge }
+    }
+
+    fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+
+    fn send(&self, text: &str) {
+        self.socket.send_to(text.as_bytes(), ("127.0.0.1", self.bridge)).unwrap();
+    }
+
+    /// The next message whose first line contains `what`, within `limit`.
+    fn expect(&self, what: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 65_536];
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                if text.lines().next().is_some_and(|l| l.contains(what)) {
+                    return Some(text);
+                }
+            }
+        }
+        None
+    }
+
+    fn invite(&self, call_id: &str, user: &str) {
+        let port = self.port();
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+            port + 2
+        );
+        self.send(&format!(
+            "INVITE sip:{user}@127.0.0.1:{b} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1:{port}>;tag=t{call_id}\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:raw@127.0.0.1:{port}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len(),
+            b = self.bridge
+        ));
+    }
+
+    /// Acknowledges a 2xx (its To tag and Contact).
+    fn ack(&self, ok: &str, call_id: &str, user: &str) {
+        let port = self.port();
+        let to = header(ok, "To");
+        self.send(&format!(
+            "ACK sip:{user}@127.0.0.1:{b} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKack{call_id}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1:{port}>;tag=t{call_id}\r\nTo: {to}\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            b = self.bridge
+        ));
+    }
+}
+
+fn header(message: &str, name: &str) -> String {
+    message
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn malformed_sip_gets_400_and_the_bridge_keeps_answering() {
+    let (c, sip) = bridge(&[]);
+    let phone = RawPhone::new(sip);
+    let port = phone.port();
+    // A request whose head can be read but whose Content-Length lies.
+    phone.send(&format!(
+        "INVITE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKbad1\r\n\
+         From: <sip:a@b>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: bad1\r\nCSeq: 1 INVITE\r\nContent-Length: 9999\r\n\r\nv=0\r\n"
+    ));
+    assert!(phone.expect("400", Duration::from_secs(3)).is_some(), "no 400\n{}", c.log_text());
+    // Noise: nothing to answer, and nothing breaks.
+    phone.send("\u{0}\u{1}garbage\r\n\r\n");
+    phone.send(&"X".repeat(70_000)[..60_000]);
+    phone.send(&format!(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKopt\r\nMax-Forwards: 70\r\n\
+         From: <sip:a@b>;tag=2\r\nTo: <sip:127.0.0.1>\r\nCall-ID: opt1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let ok = phone.expect("200", Duration::from_secs(3)).expect("OPTIONS answered");
+    assert!(header(&ok, "Allow").contains("INVITE"), "{ok}");
+    assert_eq!(c.get("/api/v1/system/status").status, 200);
+}
+
+#[test]
+fn invites_over_capacity_get_503_not_a_slower_bridge() {
+    let (c, sip) = bridge(&[("CONFERO_MAX_CALLS", "2")]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let phones: Vec<RawPhone> = (0..3).map(|_| RawPhone::new(sip)).collect();
+    for (i, p) in phones.iter().enumerate().take(2) {
+        p.invite(&format!("cap{i}"), "room");
+        let ok = p.expect("200", Duration::from_secs(3)).expect("the first two are answered");
+        p.ack(&ok, &format!("cap{i}"), "room");
+    }
+    phones[2].invite("cap2", "room");
+    let busy = phones[2].expect("503", Duration::from_secs(3)).expect("the third gets 503");
+    assert!(!header(&busy, "Retry-After").is_empty() || busy.contains("503"), "{busy}");
+    assert_eq!(total(&c.get("/api/v1/callLegs").body), 2);
+}
+
+#[test]
+fn a_leg_with_no_media_is_dropped_after_the_media_timeout() {
+    let (c, sip) = bridge(&[("CONFERO_MEDIA_TIMEOUT", "2")]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let phone = RawPhone::new(sip);
+    phone.invite("quiet1", "room");
+    let ok = phone.expect("200", Duration::from_secs(3)).expect("answered");
+    phone.ack(&ok, "quiet1", "room");
+    assert_eq!(total(&c.get("/api/v1/callLegs").body), 1);
+    // It sends no RTP: within the timeout plus a housekeeping second, a BYE.
+    let bye = phone.expect("BYE", Duration::from_secs(6)).expect("the bridge hangs up");
+    assert!(bye.contains("Call-ID: quiet1"), "{bye}");
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 0));
+}
