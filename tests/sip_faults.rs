@@ -11,14 +11,72 @@ use common::{total, Confero};
 use peers::free_pair;
 
 fn bridge(extra: &[(&str, &str)]) -> (Confero, u16) {
+    let (c, sip, _) = bridge_in(extra);
+    (c, sip)
+}
+
+fn bridge_in(extra: &[(&str, &str)]) -> (Confero, u16, std::path::PathBuf) {
     let sip = free_pair();
     let listen = format!("127.0.0.1:{sip}");
     let mut env = vec![("CONFERO_SIP_LISTEN", listen.as_str())];
     env.extend_from_slice(extra);
     let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
     let mut c = Confero::start_in(dir.path(), &env);
     c.keep_dir(dir);
-    (c, sip)
+    (c, sip, path)
+}
+
+fn options(transport: &str, port: u16) -> String {
+    format!(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport} 127.0.0.1:{port};branch=z9hG4bK{transport}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=9\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o-{transport}\r\n\
+         CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Reads one response head off a stream.
+fn read_head(stream: &mut impl std::io::Read) -> String {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") && got.len() < 65_536 {
+        if stream.read(&mut byte).unwrap_or(0) == 0 {
+            break;
+        }
+        got.push(byte[0]);
+    }
+    String::from_utf8_lossy(&got).to_string()
+}
+
+#[test]
+fn sip_answers_over_tcp_and_over_tls_with_the_bridge_certificate() {
+    use std::io::Write;
+    let (_c, sip, dir) = bridge_in(&[]);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", sip)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    tcp.write_all(options("TCP", port).as_bytes()).unwrap();
+    let head = read_head(&mut tcp);
+    assert!(head.starts_with("SIP/2.0 200"), "{head}");
+
+    // TLS on the next port, trusting only the bridge's own certificate.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pem = std::fs::read(dir.join("api-cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let sock = std::net::TcpStream::connect(("127.0.0.1", sip + 1)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(options("TLS", port).as_bytes()).unwrap();
+    let head = read_head(&mut tls);
+    assert!(head.starts_with("SIP/2.0 200"), "{head}");
+    assert!(head.contains("Call-ID: o-TLS"), "{head}");
 }
 
 /// A SIP phone made of a UDP socket.
