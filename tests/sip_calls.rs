@@ -335,3 +335,44 @@ fn muting_a_leg_through_the_api_silences_it_live() {
     assert!(muted < -40.0, "while muted: {muted:.1} dB");
     assert!((-16.0..-8.0).contains(&after), "after: {after:.1} dB");
 }
+
+/// A re-INVITE from baresip puts its leg on hold and takes it off again:
+/// the API shows the state, and audio flows again after the resume.
+#[test]
+fn hold_and_resume_by_re_invite_show_in_the_leg_state() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let setup = |name, tone_hz, rtp_base| BaresipSetup {
+        name,
+        tone_hz,
+        sip_port: free_pair(),
+        rtp_base,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+        ctrl_port: free_pair(),
+    };
+    let holder_setup = setup("holder", 440.0, 32_860);
+    let mut holder = Baresip::dial(dir.path(), &holder_setup, &format!("sip:room@127.0.0.1:{sip}"), 12);
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1));
+    let leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
+    let mut other = Baresip::dial(dir.path(), &setup("other", 700.0, 32_880), &format!("sip:room@127.0.0.1:{sip}"), 14);
+    std::thread::sleep(Duration::from_secs(2));
+    holder.command(holder_setup.ctrl_port, "hold", "");
+    let path = format!("/api/v1/callLegs/{leg}");
+    assert!(
+        common::eventually(|| c.get(&path).body.contains("<state>onHold</state>")),
+        "{}\n{}",
+        c.get(&path).body,
+        holder.log()
+    );
+    holder.command(holder_setup.ctrl_port, "resume", "");
+    assert!(common::eventually(|| c.get(&path).body.contains("<state>connected</state>")), "{}", c.get(&path).body);
+    for p in [&mut holder, &mut other] {
+        p.wait(Duration::from_secs(20));
+    }
+    // After the resume it hears the other again (the end of its newest recording, which starts at the resume).
+    let (samples, rate) = holder.heard_latest();
+    let end = samples.len() as f64 / f64::from(rate);
+    let heard = levels(&(samples, rate), &[700.0], end - 1.6, end - 0.1)[0];
+    assert!((-16.0..-8.0).contains(&heard), "holder hears the other at {heard:.1} dB after resuming");
+}

@@ -155,6 +155,15 @@ impl Baresip {
         Baresip { dir, child: Some(child) }
     }
 
+    /// Runs one baresip command over its control socket.
+    pub fn command(&self, ctrl_port: u16, command: &str, params: &str) {
+        let body = format!("{{\"command\":\"{command}\",\"params\":\"{params}\",\"token\":\"t\"}}");
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", ctrl_port)) {
+            let _ = s.write_all(format!("{}:{},", body.len(), body).as_bytes());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Sends DTMF digits over its control socket (RFC 4733 in the call).
     pub fn send_dtmf(&self, ctrl_port: u16, digits: &str) {
         for d in digits.chars() {
@@ -190,6 +199,18 @@ impl Baresip {
             .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
             .unwrap_or_else(|| panic!("no recording in {}; log:\n{}", self.dir.display(), self.log()));
         read_wav(&file)
+    }
+
+    /// What it heard in its newest recording (a re-INVITE starts a new one).
+    pub fn heard_latest(&self) -> (Vec<i16>, u32) {
+        let rec = std::fs::read_dir(self.dir.join("rec")).unwrap();
+        let mut files: Vec<PathBuf> = rec
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .collect();
+        files.sort();
+        read_wav(files.last().unwrap_or_else(|| panic!("no recording in {}", self.dir.display())))
     }
 
     pub fn log(&self) -> String {
