@@ -2,6 +2,7 @@
 //! `cdrConnectionFailure` alarm is raised, and nothing is lost when it returns.
 
 mod common;
+mod peers;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -76,4 +77,44 @@ fn cdrs_are_buffered_while_the_receiver_is_down_and_delivered_after() {
     assert!(all.contains("<cdrTag>billing-7</cdrTag>"));
     assert!(all.contains("recordIndex=\"1\""));
     assert_eq!(all.matches("type=\"callStart\"").count(), 1, "no record twice: {all}");
+}
+
+/// A SIP call's life in CDRs: a caller dials into a space and hangs up; the
+/// receiver gets the call's start, the leg's start (incoming, with the
+/// caller as remote party), its update to connected, its end with reason
+/// `remoteTeardown`, and the call's end (a dialled-in call ends with its
+/// last leg), in that order.
+#[test]
+fn a_sip_call_in_and_out_is_told_in_cdrs() {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    receiver(listener, bodies.clone());
+    let sip = peers::free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    c.create("/api/v1/system/cdrReceivers", &format!("uri=http://127.0.0.1:{port}/cdr"));
+    c.create("/api/v1/coSpaces", "name=SIP Room&uri=siproom");
+    let setup = peers::BaresipSetup {
+        name: "caller",
+        tone_hz: 440.0,
+        sip_port: peers::free_pair(),
+        rtp_base: 32_900,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+        ctrl_port: peers::free_pair(),
+    };
+    let mut phone = peers::Baresip::dial(dir.path(), &setup, &format!("sip:siproom@127.0.0.1:{sip}"), 3);
+    phone.wait(std::time::Duration::from_secs(15));
+    assert!(eventually(|| bodies.lock().unwrap().iter().any(|b| b.contains("type=\"callEnd\""))), "{}", c.log_text());
+    let all = bodies.lock().unwrap().join("");
+    let at = |what: &str| all.find(&format!("type=\"{what}\"")).unwrap_or_else(|| panic!("no {what}: {all}"));
+    let order = ["callStart", "callLegStart", "callLegUpdate", "callLegEnd", "callEnd"].map(at);
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{all}");
+    assert!(all.contains("<remoteParty>caller@127.0.0.1:"), "{all}");
+    assert!(all.contains("<direction>incoming</direction>"), "{all}");
+    assert!(all.contains("<state>connected</state>"), "{all}");
+    assert!(all.contains("<reason>remoteTeardown</reason>"), "{all}");
+    assert!(all.contains("<name>SIP Room</name>"), "{all}");
 }
