@@ -206,3 +206,32 @@ fn a_leg_with_no_media_is_dropped_after_the_media_timeout() {
     assert!(bye.contains("Call-ID: quiet1"), "{bye}");
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 0));
 }
+
+/// DTMF by SIP INFO (`application/dtmf-relay`) is the fallback for
+/// endpoints without RFC 4733: three wrong passcodes hang up.
+#[test]
+fn passcode_digits_by_sip_info_count_and_three_wrong_hang_up() {
+    let (c, sip) = bridge(&[]);
+    c.create("/api/v1/coSpaces", "name=Locked&uri=locked&passcode=4321");
+    let phone = RawPhone::new(sip);
+    phone.invite("info1", "locked");
+    let ok = phone.expect("200", Duration::from_secs(3)).expect("answered into the lobby");
+    phone.ack(&ok, "info1", "locked");
+    let to = header(&ok, "To");
+    let port = phone.port();
+    let mut cseq = 2;
+    for digit in ["1", "#", "2", "#", "3", "#"] {
+        let body = format!("Signal={digit}\r\nDuration=160\r\n");
+        phone.send(&format!(
+            "INFO sip:locked@127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKinfo{cseq}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1:{port}>;tag=tinfo1\r\nTo: {to}\r\nCall-ID: info1\r\n\
+             CSeq: {cseq} INFO\r\nContent-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        assert!(phone.expect("200", Duration::from_secs(2)).is_some(), "INFO {digit} not answered");
+        cseq += 1;
+    }
+    let bye = phone.expect("BYE", Duration::from_secs(3)).expect("hung up after three wrong passcodes");
+    assert!(bye.contains("Call-ID: info1"), "{bye}");
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 0));
+}
