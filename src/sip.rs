@@ -26,6 +26,11 @@ use crate::bridge::{CallBridge, UaCommand};
 
 /// Bytes a stream connection may buffer without completing a message.
 const MAX_BUFFERED: usize = 128 * 1024;
+/// A connection holding part of a message gets this long to finish it
+/// (slow-loris guard).
+const PARTIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// An idle connection is closed after this (RFC 5626 keep-alives reset it).
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 enum StreamInput {
     Opened(Peer, UnboundedSender<Vec<u8>>),
@@ -108,9 +113,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     'conn: loop {
+        let patience = if buffer.is_empty() { IDLE_TIMEOUT } else { PARTIAL_TIMEOUT };
         tokio::select! {
-            read = reader.read(&mut chunk) => {
-                let n = match read { Ok(0) | Err(_) => break, Ok(n) => n };
+            read = tokio::time::timeout(patience, reader.read(&mut chunk)) => {
+                let n = match read { Ok(Ok(0) | Err(_)) | Err(_) => break, Ok(Ok(n)) => n };
                 buffer.extend_from_slice(&chunk[..n]);
                 loop {
                     match Message::parse_stream(&buffer, &limits) {
