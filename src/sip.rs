@@ -112,10 +112,16 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to
     let limits = Limits::default();
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
+    // When the message now in the buffer began: it must be complete within
+    // PARTIAL_TIMEOUT however slowly its bytes trickle in.
+    let mut partial_since: Option<tokio::time::Instant> = None;
     'conn: loop {
-        let patience = if buffer.is_empty() { IDLE_TIMEOUT } else { PARTIAL_TIMEOUT };
+        let deadline = match partial_since {
+            Some(t) => t + PARTIAL_TIMEOUT,
+            None => tokio::time::Instant::now() + IDLE_TIMEOUT,
+        };
         tokio::select! {
-            read = tokio::time::timeout(patience, reader.read(&mut chunk)) => {
+            read = tokio::time::timeout_at(deadline, reader.read(&mut chunk)) => {
                 let n = match read { Ok(Ok(0) | Err(_)) | Err(_) => break, Ok(Ok(n)) => n };
                 buffer.extend_from_slice(&chunk[..n]);
                 loop {
@@ -131,6 +137,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to
                     }
                 }
                 if buffer.len() > MAX_BUFFERED { break; }
+                partial_since = match (buffer.is_empty(), partial_since) {
+                    (true, _) => None,
+                    (false, None) => Some(tokio::time::Instant::now()),
+                    (false, since) => since,
+                };
             }
             bytes = outgoing.recv() => {
                 let Some(bytes) = bytes else { break };
