@@ -22,6 +22,7 @@ struct FileSettings {
     media_address: Option<String>,
     media_timeout_seconds: Option<u64>,
     max_calls: Option<usize>,
+    media_workers: Option<usize>,
 }
 
 /// Effective settings.
@@ -48,6 +49,8 @@ pub struct Settings {
     pub media_timeout: std::time::Duration,
     /// SIP calls at once; further INVITEs are answered 503.
     pub max_calls: usize,
+    /// Media worker threads; 0: one per core.
+    pub media_workers: usize,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -95,6 +98,11 @@ impl Settings {
                 Some(Ok(n)) => n,
                 Some(Err(_)) => anyhow::bail!("CONFERO_MAX_CALLS must be a whole number"),
                 None => f.max_calls.unwrap_or(4_000),
+            },
+            media_workers: match env("CONFERO_MEDIA_WORKERS").map(|v| v.parse::<usize>()) {
+                Some(Ok(n)) => n,
+                Some(Err(_)) => anyhow::bail!("CONFERO_MEDIA_WORKERS must be a whole number"),
+                None => f.media_workers.unwrap_or(0),
             },
         })
     }

@@ -149,6 +149,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let media_config = confero_media::runtime::RuntimeConfig {
             bind: settings.media_address.unwrap_or_else(|| settings.sip_listen.ip()),
             media_timeout: settings.media_timeout,
+            workers: settings.media_workers,
             ..Default::default()
         };
         let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);

@@ -64,6 +64,7 @@ fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>, signalling_ip: Opt
     };
     let mut config = EndpointConfig::new(format, n.codec.payload_type);
     config.telephone_event_pt = n.telephone_event;
+    config.audio_level_id = n.audio_level_id;
     if let Some(s) = &n.srtp {
         let profile = srtp_profile(s.suite);
         config.srtp_in = Some(SrtpKeys { profile, key: s.remote_key.clone(), salt: s.remote_salt.clone() });

@@ -180,6 +180,10 @@ pub struct NegotiatedAudio {
     pub direction: Direction,
     /// SRTP, when the stream is encrypted.
     pub srtp: Option<SrtpParams>,
+    /// The RFC 6464 audio-level header extension id (RFC 8285 `a=extmap`),
+    /// when both sides use it: the mixer then picks speakers without
+    /// decoding anyone.
+    pub audio_level_id: Option<u8>,
 }
 
 /// Why an offer or answer cannot give a stream: the caller answers 488 (or,
@@ -296,6 +300,19 @@ fn telephone_event(media: &MediaDescription, clock_rate: u32) -> Option<(u8, u32
         })
         .collect();
     events.iter().find(|(_, rate)| *rate == clock_rate).or_else(|| events.first()).copied()
+}
+
+/// The URI of the RFC 6464 client-to-mixer audio level extension.
+const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The id of an offered or answered `a=extmap:<id>[/<direction>] <audio level URI>`,
+/// if it is one the one-byte header form can carry (1-14).
+fn audio_level_id(media: &MediaDescription) -> Option<u8> {
+    media.attribute_values("extmap").find_map(|v| {
+        let mut words = v.split_whitespace();
+        let id = words.next()?.split('/').next()?.parse::<u8>().ok().filter(|id| (1..=14).contains(id))?;
+        (words.next()? == AUDIO_LEVEL_URI).then_some(id)
+    })
 }
 
 /// Picks codec and crypto for one offered audio section under the policy.
@@ -464,7 +481,7 @@ pub fn answer(
             sdp.media.push(refused(media));
             continue;
         }
-        sdp.media.push(audio_section(
+        let mut section = audio_section(
             &media.proto,
             local,
             &chosen.codec,
@@ -472,7 +489,11 @@ pub fn answer(
             rtcp_mux,
             ours.as_ref(),
             direction,
-        ));
+        );
+        if let Some(id) = audio_level_id(media) {
+            section.push_attribute(format!("extmap:{id} {AUDIO_LEVEL_URI}"));
+        }
+        sdp.media.push(section);
     }
     let srtp = match (chosen.crypto, ours) {
         (Some(theirs), Some(ours)) => Some(SrtpParams {
@@ -490,6 +511,7 @@ pub fn answer(
         rtcp_mux,
         codec: chosen.codec,
         telephone_event: chosen.telephone_event.map(|(pt, _)| pt),
+        audio_level_id: audio_level_id(offered),
         ptime_ms: ptime(offered),
         direction,
         srtp,
@@ -560,6 +582,7 @@ impl AudioOffer {
         }
         media.push_attribute("ptime:20");
         media.push_attribute("rtcp-mux");
+        media.push_attribute(format!("extmap:1 {AUDIO_LEVEL_URI}"));
         for line in &crypto {
             media.push_attribute(format!("crypto:{}", line.to_value()));
         }
@@ -613,6 +636,7 @@ impl AudioOffer {
             ptime_ms: ptime(media),
             direction: combine(answered.reversed(), local),
             srtp,
+            audio_level_id: audio_level_id(media),
         })
     }
 }

@@ -226,3 +226,28 @@ fn our_offer_is_answered_by_our_answer() {
         }
     }
 }
+
+/// RFC 6464 levels (as WebRTC offers them): the answer echoes the offered
+/// extmap id, the negotiated stream carries it, and our own offer has one.
+#[test]
+fn the_audio_level_extension_is_echoed_and_offered() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 4000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n\
+                 a=extmap:2/sendrecv urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+                 a=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n";
+    let (sdp, media) = answer(&parse(offer), &local(), MediaEncryption::Optional, &mut rng).unwrap();
+    assert_eq!(media.audio_level_id, Some(5));
+    let text = sdp.to_text();
+    assert!(text.contains("a=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"), "{text}");
+    assert!(!text.contains("sdes:mid"), "only what we use is echoed: {text}");
+    let (_, plain) = answer(&parse(BARESIP_OFFER), &local(), MediaEncryption::Optional, &mut rng).unwrap();
+    assert_eq!(plain.audio_level_id, None);
+
+    let ours = AudioOffer::new(&local(), MediaEncryption::Optional, &mut rng);
+    assert!(ours.sdp.to_text().contains("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level"));
+    let reply = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 4002 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n\
+                 a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+    assert_eq!(ours.accept(&parse(reply)).unwrap().audio_level_id, Some(1));
+}
