@@ -23,6 +23,9 @@ struct FileSettings {
     media_timeout_seconds: Option<u64>,
     max_calls: Option<usize>,
     media_workers: Option<usize>,
+    opus_complexity: Option<u8>,
+    opus_bitrate: Option<i32>,
+    opus_fec: Option<bool>,
 }
 
 /// Effective settings.
@@ -51,6 +54,12 @@ pub struct Settings {
     pub max_calls: usize,
     /// Media worker threads; 0: one per core.
     pub media_workers: usize,
+    /// The mixer's Opus encoders: complexity 0-10.
+    pub opus_complexity: u8,
+    /// Their bitrate in bit/s (a receiver's SDP may ask for less).
+    pub opus_bitrate: i32,
+    /// Their in-band FEC.
+    pub opus_fec: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -59,6 +68,21 @@ fn env(name: &str) -> Option<String> {
 
 fn addr(what: &str, value: &str) -> anyhow::Result<SocketAddr> {
     value.parse().with_context(|| format!("{what}: {value:?} is not an address:port"))
+}
+
+/// A number from the environment, else the file, else `default`, within `range`.
+fn number<T>(name: &str, file: Option<T>, default: T, range: std::ops::RangeInclusive<T>) -> anyhow::Result<T>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let value = match env(name) {
+        Some(v) => v.parse::<T>().map_err(|_| anyhow::anyhow!("{name}: {v:?} is not a number"))?,
+        None => file.unwrap_or(default),
+    };
+    if !range.contains(&value) {
+        anyhow::bail!("{name} must be within {}..={}, not {value}", range.start(), range.end());
+    }
+    Ok(value)
 }
 
 impl Settings {
@@ -103,6 +127,14 @@ impl Settings {
                 Some(Ok(n)) => n,
                 Some(Err(_)) => anyhow::bail!("CONFERO_MEDIA_WORKERS must be a whole number"),
                 None => f.media_workers.unwrap_or(0),
+            },
+            opus_complexity: number("CONFERO_OPUS_COMPLEXITY", f.opus_complexity, 5, 0..=10)?,
+            opus_bitrate: number("CONFERO_OPUS_BITRATE", f.opus_bitrate, 32_000, 6_000..=510_000)?,
+            opus_fec: match env("CONFERO_OPUS_FEC").as_deref() {
+                Some("on" | "true") => true,
+                Some("off" | "false") => false,
+                Some(other) => anyhow::bail!("CONFERO_OPUS_FEC must be on or off, not {other:?}"),
+                None => f.opus_fec.unwrap_or(true),
             },
         })
     }

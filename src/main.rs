@@ -150,6 +150,15 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             bind: settings.media_address.unwrap_or_else(|| settings.sip_listen.ip()),
             media_timeout: settings.media_timeout,
             workers: settings.media_workers,
+            mixer: confero_media::mixer::MixerConfig {
+                opus: confero_media::codec::OpusConfig {
+                    complexity: settings.opus_complexity,
+                    bitrate: settings.opus_bitrate,
+                    inband_fec: settings.opus_fec,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             ..Default::default()
         };
         let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);

@@ -66,8 +66,19 @@ enum Load {
 }
 
 enum Server {
-    Janus { url: String },
-    Confero { cmd_in: String, cmd_out: String },
+    Janus {
+        url: String,
+    },
+    /// The media engine alone, driven over `media_server`'s stdin protocol.
+    Confero {
+        cmd_in: String,
+        cmd_out: String,
+    },
+    /// The real `confero` binary, each participant calling the space
+    /// `benchroom<R>` over SIP (INVITE with an Opus offer, ACK).
+    ConferoSip {
+        sip: SocketAddr,
+    },
 }
 
 struct Args {
@@ -86,7 +97,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: audio_loadgen --server janus|confero --load small|large|alltalk -n N \
          [--warmup S] [--window S] [--allowance-ms MS] [--level-ext ID|0] [--speech WAV] [--seed N] \
-         [--janus-url URL] [--confero-in FIFO --confero-out FIFO]"
+         [--janus-url URL] [--confero-in FIFO --confero-out FIFO] [--confero-sip IP:PORT]"
     );
     std::process::exit(2)
 }
@@ -109,9 +120,12 @@ fn parse_args() -> Res<Args> {
         Some("janus") => {
             Server::Janus { url: get("janus-url").unwrap_or_else(|| "http://127.0.0.1:8088/janus".into()) }
         }
-        Some("confero") => Server::Confero {
-            cmd_in: get("confero-in").unwrap_or_else(|| usage()),
-            cmd_out: get("confero-out").unwrap_or_else(|| usage()),
+        Some("confero") => match get("confero-sip") {
+            Some(addr) => Server::ConferoSip { sip: addr.parse()? },
+            None => Server::Confero {
+                cmd_in: get("confero-in").unwrap_or_else(|| usage()),
+                cmd_out: get("confero-out").unwrap_or_else(|| usage()),
+            },
         },
         _ => usage(),
     };
@@ -442,6 +456,76 @@ fn confero_join(cmd_in: &str, cmd_out: &str, parts: &[Participant], level_ext: O
     Ok(addrs)
 }
 
+/// Calls every participant into its room's space over SIP: an INVITE with
+/// an Opus offer from the participant's RTP port (with the RFC 6464
+/// extension when levels are on), the 200's SDP for where to send, an ACK.
+/// One signalling socket for all; the calls stay up until the server ends.
+fn confero_sip_join(sip: SocketAddr, parts: &[Participant], level_ext: Option<u8>) -> Res<Vec<SocketAddr>> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let me = socket.local_addr()?;
+    let mut addrs = Vec::with_capacity(parts.len());
+    let mut buf = vec![0u8; 65_536];
+    for (i, p) in parts.iter().enumerate() {
+        let port = p.sock.local_addr()?.port();
+        let ext = level_ext
+            .map(|id| format!("a=extmap:{id} urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"))
+            .unwrap_or_default();
+        let sdp = format!(
+            "v=0\r\no=- {i} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP {PAYLOAD_TYPE}\r\na=rtpmap:{PAYLOAD_TYPE} opus/48000/2\r\n{ext}a=rtcp-mux\r\na=sendrecv\r\n"
+        );
+        let user = format!("benchroom{}", p.room);
+        let call_id = format!("bench{i}-{port}");
+        let head = |method: &str, cseq: &str, to: &str, branch: &str| {
+            format!(
+                "{method} sip:{user}@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{branch};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:p{i}@{me}>;tag=f{i}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
+                 CSeq: {cseq}\r\nContact: <sip:p{i}@{me}>\r\n"
+            )
+        };
+        let invite = format!(
+            "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            head("INVITE", "1 INVITE", &format!("<sip:{user}@{sip}>"), &format!("i{i}")),
+            sdp.len()
+        );
+        socket.send_to(invite.as_bytes(), sip)?;
+        let ok = loop {
+            let (n, _) =
+                socket.recv_from(&mut buf).map_err(|e| format!("no answer to participant {i}'s INVITE: {e}"))?;
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            if !text.contains(&call_id) {
+                continue;
+            }
+            let status = text.split_whitespace().nth(1).unwrap_or("");
+            if status.starts_with('1') {
+                continue;
+            }
+            if status != "200" {
+                return Err(format!("participant {i}: {}", text.lines().next().unwrap_or("")).into());
+            }
+            break text;
+        };
+        let field = |prefix: &str| ok.lines().find_map(|l| l.strip_prefix(prefix).map(str::trim).map(str::to_string));
+        let to = ok
+            .lines()
+            .find_map(|l| {
+                l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("to")).map(|(_, v)| v.trim().to_string())
+            })
+            .ok_or("200 without To")?;
+        let host = field("c=IN IP4 ").ok_or("answer without c=")?;
+        let media_port = field("m=audio ")
+            .and_then(|m| m.split_whitespace().next().map(str::to_string))
+            .ok_or("answer without m=audio")?;
+        let ack = format!("{}Content-Length: 0\r\n\r\n", head("ACK", "1 ACK", &to, &format!("a{i}")));
+        socket.send_to(ack.as_bytes(), sip)?;
+        addrs.push(format!("{host}:{media_port}").parse()?);
+    }
+    // Keep the signalling socket's port from being reused while the calls are up.
+    std::mem::forget(socket);
+    Ok(addrs)
+}
+
 /// Per-room talk schedule: bit m of frame k says whether member m talks.
 fn schedule(load: Load, members: usize, frames: usize, rng: &mut Rng) -> Vec<u8> {
     match load {
@@ -549,6 +633,7 @@ fn main() -> Res<()> {
     let remotes = match &args.server {
         Server::Janus { url } => janus_join(url, &parts, rooms, args.level_ext)?,
         Server::Confero { cmd_in, cmd_out } => confero_join(cmd_in, cmd_out, &parts, args.level_ext)?,
+        Server::ConferoSip { sip } => confero_sip_join(*sip, &parts, args.level_ext)?,
     };
     for (p, r) in parts.iter_mut().zip(&remotes) {
         p.sock.connect(*r)?;
