@@ -159,7 +159,6 @@ fn run(settings: Settings) -> anyhow::Result<()> {
                 },
                 ..Default::default()
             },
-            ..Default::default()
         };
         let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);
         let bridge = bridge::CallBridge::new(cdr.clone(), store.clone(), media);

@@ -219,8 +219,7 @@ fn passcode_digits_by_sip_info_count_and_three_wrong_hang_up() {
     phone.ack(&ok, "info1", "locked");
     let to = header(&ok, "To");
     let port = phone.port();
-    let mut cseq = 2;
-    for digit in ["1", "#", "2", "#", "3", "#"] {
+    for (cseq, digit) in (2..).zip(["1", "#", "2", "#", "3", "#"]) {
         let body = format!("Signal={digit}\r\nDuration=160\r\n");
         phone.send(&format!(
             "INFO sip:locked@127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKinfo{cseq}\r\n\
@@ -229,7 +228,6 @@ fn passcode_digits_by_sip_info_count_and_three_wrong_hang_up() {
             body.len()
         ));
         assert!(phone.expect("200", Duration::from_secs(2)).is_some(), "INFO {digit} not answered");
-        cseq += 1;
     }
     let bye = phone.expect("BYE", Duration::from_secs(3)).expect("hung up after three wrong passcodes");
     assert!(bye.contains("Call-ID: info1"), "{bye}");
