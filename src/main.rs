@@ -3,6 +3,9 @@
 
 mod bridge;
 mod config;
+// Used by the bridge once wired (issue #4).
+#[allow(dead_code)]
+mod sip;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;

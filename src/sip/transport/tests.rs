@@ -1,0 +1,172 @@
+use super::*;
+use confero_sip::sdp::{answer, Direction, LocalMedia, MediaEncryption, SessionDescription};
+use std::time::Duration;
+
+async fn service() -> (SipHandle, mpsc::Receiver<UaEvent>, SipBound) {
+    let listen = SipListen { addr: "127.0.0.1:0".parse().unwrap(), tls: None };
+    start(listen, UaConfig::default()).await.unwrap()
+}
+
+fn options(branch: &str, via_transport: &str, from: SocketAddr) -> String {
+    format!(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{via_transport} {from};branch={branch};rport\r\n\
+         From: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn udp_options_are_answered() {
+    let (_handle, _events, bound) = service().await;
+    let probe = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let text = options("z9hG4bKu1", "UDP", probe.local_addr().unwrap());
+    probe.send_to(text.as_bytes(), bound.udp).await.unwrap();
+    let mut buffer = vec![0; 4096];
+    let (len, _) = tokio::time::timeout(Duration::from_secs(5), probe.recv_from(&mut buffer)).await.unwrap().unwrap();
+    let response = Message::parse(&buffer[..len], &Limits::default()).unwrap();
+    assert_eq!(response.code(), Some(200));
+    // Garbage gets nothing back and does not stop the service.
+    probe.send_to(b"\xff\xfe garbage", bound.udp).await.unwrap();
+    probe.send_to(options("z9hG4bKu2", "UDP", probe.local_addr().unwrap()).as_bytes(), bound.udp).await.unwrap();
+    let (len, _) = tokio::time::timeout(Duration::from_secs(5), probe.recv_from(&mut buffer)).await.unwrap().unwrap();
+    assert_eq!(Message::parse(&buffer[..len], &Limits::default()).unwrap().code(), Some(200));
+}
+
+async fn read_message(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Message {
+    loop {
+        match Message::parse_stream(buffer, &Limits::default()).unwrap() {
+            Framed::Message(message, used) => {
+                buffer.drain(..used);
+                return *message;
+            }
+            Framed::KeepAlive(used) => {
+                buffer.drain(..used);
+                continue;
+            }
+            Framed::Incomplete => {}
+        }
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_buf(buffer)).await.unwrap().unwrap();
+        assert!(read > 0, "connection closed");
+    }
+}
+
+#[tokio::test]
+async fn tcp_invite_in_pieces_is_framed_and_answered_on_the_connection() {
+    let (handle, mut events, bound) = service().await;
+    let mut stream = TcpStream::connect(bound.tcp).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let sdp = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 10000 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:room@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKt1\r\n\
+         From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:room@127.0.0.1>\r\nCall-ID: tcp-1\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:alice@{local};transport=tcp>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let (first, second) = invite.as_bytes().split_at(invite.len() - 10);
+    stream.write_all(b"\r\n\r\n").await.unwrap();
+    stream.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(second).await.unwrap();
+    let mut buffer = Vec::new();
+    assert_eq!(read_message(&mut stream, &mut buffer).await.code(), Some(100));
+    let UaEvent::IncomingCall(incoming) = events.recv().await.unwrap() else { panic!("not a call") };
+    assert_eq!(incoming.source.transport, Transport::Tcp);
+    handle.accept(incoming.call, b"v=0\r\n".to_vec()).await.unwrap();
+    let ok = read_message(&mut stream, &mut buffer).await;
+    assert_eq!(ok.code(), Some(200));
+    assert!(ok.contact().unwrap().uri.ends_with(";transport=tcp"));
+}
+
+/// Stands in for the bridge: answers every call with our SDP answer and
+/// counts calls that end, until `calls` have.
+async fn answering_bridge(handle: SipHandle, mut events: mpsc::Receiver<UaEvent>, calls: usize) -> usize {
+    let local = LocalMedia {
+        address: [127, 0, 0, 1].into(),
+        audio_port: 40000,
+        session_id: 7,
+        session_version: 1,
+        direction: Direction::SendRecv,
+    };
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut ended = 0;
+    while let Some(event) = events.recv().await {
+        match event {
+            UaEvent::IncomingCall(call) => {
+                let offer = SessionDescription::parse(call.offer.as_deref().unwrap_or_default()).ok();
+                let answered = offer.and_then(|o| answer(&o, &local, MediaEncryption::Optional, &mut rng).ok());
+                let _ = match answered {
+                    Some((sdp, _)) => handle.accept(call.call, sdp.to_text().into_bytes()).await,
+                    None => handle.reject(call.call, 488).await,
+                };
+            }
+            UaEvent::Ended { .. } => {
+                ended += 1;
+                if ended == calls {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    ended
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn sipp(args: &[&str], target: SocketAddr) -> std::process::ExitStatus {
+    let port = free_udp_port().to_string();
+    let mut child = tokio::process::Command::new("sipp")
+        .args(args)
+        .args(["-i", "127.0.0.1", "-p", &port, "-nostdin", "-timeout", "20s", "-timeout_error"])
+        .arg(target.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap()
+}
+
+const SIPP_OPTIONS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="options">
+  <send>
+    <![CDATA[
+      OPTIONS sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 OPTIONS
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" />
+</scenario>
+"#;
+
+/// sipp (PEERS.md), when installed: OPTIONS, then three INVITE/ACK/BYE calls
+/// with its built-in UAC scenario. Skipped with a note when sipp is missing.
+#[tokio::test]
+async fn sipp_options_and_calls() {
+    if std::process::Command::new("sipp").arg("-v").output().is_err() {
+        eprintln!("sipp is not installed (apt-get install sip-tester): skipped");
+        return;
+    }
+    let (handle, events, bound) = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("options.xml");
+    std::fs::write(&scenario, SIPP_OPTIONS).unwrap();
+    let status = sipp(&["-sf", scenario.to_str().unwrap(), "-m", "1"], bound.udp).await;
+    assert!(status.success(), "sipp OPTIONS: {status}");
+    let bridge = tokio::spawn(answering_bridge(handle, events, 3));
+    let status = sipp(&["-sn", "uac", "-m", "3", "-r", "10", "-l", "3"], bound.udp).await;
+    assert!(status.success(), "sipp uac: {status}");
+    let ended = tokio::time::timeout(Duration::from_secs(5), bridge).await.unwrap().unwrap();
+    assert_eq!(ended, 3);
+}
