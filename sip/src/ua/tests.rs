@@ -2,6 +2,7 @@ use super::*;
 use crate::message::StartLine;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::time::Duration;
 
 const PEER: &str = "127.0.0.1:5070";
 
@@ -482,4 +483,41 @@ fn two_user_agents_talk() {
     shuttle(&mut a, &mut b, &mut log_a, &mut log_b);
     assert_eq!(log_a.last(), Some(&UaEvent::Ended { call: call_a, reason: EndReason::RemoteHangup }));
     assert_eq!((a.call_count(), b.call_count()), (0, 0));
+}
+
+#[test]
+fn cancel_after_the_answer_gets_200_and_changes_nothing() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let call = incoming(&mut ua, t0, "");
+    ua.accept(t0, call, b"v=0".to_vec()).unwrap();
+    sent(&mut ua);
+    feed(&mut ua, t0, &request("CANCEL", "z9hG4bKinv1", 1, None, "", ""));
+    let out = sent(&mut ua);
+    assert_eq!(first_lines(&out), ["200"]);
+    assert!(events(&mut ua).is_empty());
+    assert_eq!(ua.call_count(), 1);
+}
+
+#[test]
+fn offerless_reinvite_gets_our_offer_and_the_ack_brings_the_answer() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (call, tag, _) = established(&mut ua, t0, "");
+    feed(&mut ua, t0, &request("INVITE", "z9hG4bKre9", 2, Some(&tag), "", ""));
+    sent(&mut ua);
+    assert_eq!(events(&mut ua), [UaEvent::Reoffer { call, offer: None }]);
+    ua.answer_reoffer(t0, call, Ok(b"v=0 our offer".to_vec())).unwrap();
+    assert_eq!(sent(&mut ua)[0].body, b"v=0 our offer");
+    let ack = request("ACK", "z9hG4bKack9", 2, Some(&tag), "Content-Type: application/sdp\r\n", "v=0 their answer");
+    feed(&mut ua, t0, &ack);
+    assert_eq!(events(&mut ua), [UaEvent::Confirmed { call, answer: Some(b"v=0 their answer".to_vec()) }]);
+}
+
+#[test]
+fn max_forwards_zero_gets_483() {
+    let mut ua = ua();
+    feed(&mut ua, Instant::now(), &invite("").replace("Max-Forwards: 70", "Max-Forwards: 0"));
+    assert_eq!(first_lines(&sent(&mut ua)), ["483"]);
+    assert!(events(&mut ua).is_empty());
 }
