@@ -23,3 +23,8 @@ apt_install() {
 ensure_build_tools() {
   apt_install cmake nasm pkg-config
 }
+
+# SIP peers for the SIP tests (PEERS.md): sipp.
+ensure_sip_peers() {
+  apt_install sip-tester
+}

@@ -170,3 +170,43 @@ async fn sipp_options_and_calls() {
     let ended = tokio::time::timeout(Duration::from_secs(5), bridge).await.unwrap().unwrap();
     assert_eq!(ended, 3);
 }
+
+/// TLS with the API's self-signed certificate: a client that trusts it gets
+/// OPTIONS answered on the TLS connection.
+#[tokio::test]
+async fn tls_options_are_answered() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let api = confero_control::tls::server_config(None, None, dir.path()).unwrap();
+    let listen = SipListen {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(("127.0.0.1:0".parse().unwrap(), sip_tls_config(&api))),
+    };
+    let (_handle, _events, bound) = start(listen, UaConfig::default()).await.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(dir.path().join("api-cert.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(bound.tls.unwrap()).await.unwrap();
+    let local = tcp.local_addr().unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let mut stream = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    stream.write_all(options("z9hG4bKtls1", "TLS", local).as_bytes()).await.unwrap();
+    let mut buffer = Vec::new();
+    let response = loop {
+        if let Framed::Message(message, _) = Message::parse_stream(&buffer, &Limits::default()).unwrap() {
+            break message;
+        }
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_buf(&mut buffer)).await.unwrap().unwrap();
+        assert!(read > 0, "connection closed");
+    };
+    assert_eq!(response.code(), Some(200));
+}
