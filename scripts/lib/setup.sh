@@ -24,7 +24,7 @@ ensure_build_tools() {
   apt_install cmake nasm pkg-config
 }
 
-# SIP peers for the SIP tests (PEERS.md): sipp.
+# SIP peers for the SIP tests (PEERS.md): sipp and baresip.
 ensure_sip_peers() {
-  apt_install sip-tester
+  apt_install sip-tester baresip baresip-core
 }

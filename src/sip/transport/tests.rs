@@ -210,3 +210,158 @@ async fn tls_options_are_answered() {
     };
     assert_eq!(response.code(), Some(200));
 }
+
+fn baresip_installed() -> bool {
+    let installed = std::process::Command::new("baresip").arg("-h").output().is_ok();
+    if !installed {
+        eprintln!("baresip is not installed: skipped");
+    }
+    installed
+}
+
+/// A baresip configuration directory (PEERS.md): a 440 Hz tone out, what it
+/// hears to a file, the account `alice` with `params`. Returns its SIP port.
+fn baresip_config(dir: &std::path::Path, params: &str) -> u16 {
+    let port = free_udp_port();
+    let config = format!(
+        "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\naudio_player aufile,{out}\naudio_source ausine,440\n\
+         audio_alert aufile,{out}\nrtp_ports 30200-30260\nmodule_path /usr/lib/baresip/modules\nmodule menu.so\n\
+         module opus.so\nmodule g711.so\nmodule srtp.so\nmodule ausine.so\nmodule aufile.so\nmodule account.so\n",
+        out = dir.join("heard.wav").display()
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    let account = format!("<sip:alice@127.0.0.1:{port}>;regint=0;{params};audio_codecs=opus/48000/2,PCMU/8000\n");
+    std::fs::write(dir.join("accounts"), account).unwrap();
+    port
+}
+
+/// baresip (PEERS.md), when installed, calls us with mandatory SDES-SRTP and
+/// Opus: we answer with our SDP answer (Required policy), it ACKs, and hangs up
+/// when its timer ends. Skipped with a note when baresip is missing.
+#[tokio::test]
+async fn baresip_calls_with_srtp() {
+    if !baresip_installed() {
+        return;
+    }
+    let (handle, mut events, bound) = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    baresip_config(dir.path(), "mediaenc=srtp-mand");
+    let child = tokio::process::Command::new("baresip")
+        .arg("-f")
+        .arg(dir.path())
+        .args(["-t", "3", "-e", &format!("/dial sip:room@{}", bound.udp)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let local = LocalMedia {
+        address: [127, 0, 0, 1].into(),
+        audio_port: 40100,
+        session_id: 9,
+        session_version: 1,
+        direction: Direction::SendRecv,
+    };
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut seen = Vec::new();
+    let deadline = tokio::time::sleep(Duration::from_secs(15));
+    tokio::pin!(deadline);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event.unwrap(),
+            _ = &mut deadline => break,
+        };
+        match &event {
+            UaEvent::IncomingCall(call) => {
+                let offer = SessionDescription::parse(call.offer.as_deref().unwrap_or_default()).unwrap();
+                let (sdp, negotiated) = answer(&offer, &local, MediaEncryption::Required, &mut rng).unwrap();
+                seen.push(format!("{:?} {:?}", negotiated.codec.codec, negotiated.srtp.map(|s| s.suite)));
+                handle.accept(call.call, sdp.to_text().into_bytes()).await.unwrap();
+            }
+            UaEvent::Confirmed { .. } => seen.push("confirmed".into()),
+            UaEvent::Ended { reason, .. } => {
+                seen.push(format!("ended {reason:?}"));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(
+        seen,
+        ["Opus Some(AesCm128HmacSha1_80)", "confirmed", "ended RemoteHangup"],
+        "baresip said:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// We dial baresip (auto-answer, optional SRTP): our offer (RTP/AVP with
+/// best-effort crypto) is answered with SRTP and Opus, we ACK, then hang up.
+#[tokio::test]
+async fn we_dial_baresip() {
+    use confero_sip::sdp::AudioOffer;
+    use confero_sip::ua::Dial;
+    if !baresip_installed() {
+        return;
+    }
+    let (handle, mut events, bound) = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = baresip_config(dir.path(), "mediaenc=srtp;answermode=auto");
+    let child = tokio::process::Command::new("baresip")
+        .arg("-f")
+        .arg(dir.path())
+        .args(["-t", "6"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await; // baresip binds its port
+    let local = LocalMedia {
+        address: [127, 0, 0, 1].into(),
+        audio_port: 40200,
+        session_id: 11,
+        session_version: 1,
+        direction: Direction::SendRecv,
+    };
+    let offer = AudioOffer::new(&local, MediaEncryption::Optional, &mut StdRng::seed_from_u64(5));
+    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let call = handle
+        .dial(Dial {
+            target: format!("sip:alice@{target}"),
+            from: format!("sip:space@{}", bound.udp),
+            display_name: Some("Confero".into()),
+            offer: offer.sdp.to_text().into_bytes(),
+            destination: Peer { transport: Transport::Udp, addr: target },
+            route: None,
+        })
+        .await
+        .unwrap();
+    let mut answered = None;
+    let deadline = tokio::time::sleep(Duration::from_secs(5));
+    tokio::pin!(deadline);
+    while answered.is_none() {
+        let event = tokio::select! {
+            event = events.recv() => event.unwrap(),
+            _ = &mut deadline => break,
+        };
+        if let UaEvent::Answered { call: answered_call, sdp } = event {
+            assert_eq!(answered_call, call);
+            answered = sdp;
+        }
+    }
+    handle.hangup(call).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    let said = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let answer = SessionDescription::parse(&answered.unwrap_or_else(|| panic!("no answer; baresip said:\n{said}")));
+    let negotiated = offer.accept(&answer.unwrap()).unwrap();
+    assert_eq!(negotiated.codec.codec, confero_sip::sdp::AudioCodec::Opus);
+    assert!(negotiated.srtp.is_some(), "baresip takes best-effort SRTP");
+    assert!(said.contains("SRTP is Enabled"), "{said}");
+    // baresip reports a BYE it receives as the session closing with ECONNRESET.
+    assert!(said.contains("Call established") && said.contains("session closed"), "{said}");
+}
