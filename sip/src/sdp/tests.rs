@@ -224,3 +224,22 @@ fn our_offer_is_answered_by_our_answer() {
         }
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes parse or fail without a panic; what parses writes back to itself.
+        #[test]
+        fn sdp_round_trips(lines in proptest::collection::vec(("[a-z]", "[ -~]{0,30}"), 0..30)) {
+            let mut text = String::from("v=0\r\n");
+            for (kind, value) in &lines {
+                text.push_str(&format!("{kind}={value}\r\n"));
+            }
+            if let Ok(sdp) = SessionDescription::parse(text.as_bytes()) {
+                prop_assert_eq!(SessionDescription::parse(sdp.to_text().as_bytes()).unwrap(), sdp);
+            }
+        }
+    }
+}

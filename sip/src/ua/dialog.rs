@@ -128,6 +128,8 @@ pub(super) struct Call {
     pub local_sdp: Option<Vec<u8>>,
     /// The bridge hung up before the call was answered.
     pub cancelled: bool,
+    /// After our CANCEL, when to stop waiting for the INVITE's final response (64·T1).
+    pub cancel_deadline: Option<Instant>,
     /// The last ACK we sent for a 2xx, by CSeq, re-sent when the 2xx repeats.
     pub ack: Option<(u32, Message)>,
 }

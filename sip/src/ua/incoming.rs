@@ -78,6 +78,7 @@ impl UserAgent {
             pending: None,
             local_sdp: None,
             cancelled: false,
+            cancel_deadline: None,
             ack: None,
         };
         self.dialogs.insert((call.call_id.clone(), tag), handle);

@@ -483,7 +483,11 @@ impl UserAgent {
     /// The earliest time [`UserAgent::handle_timeout`] has work.
     pub fn next_timeout(&self) -> Option<Instant> {
         let calls = self.calls.values().flat_map(|c| {
-            [c.retransmit.as_ref().map(|r| r.next_at.min(r.give_up_at)), c.session_timer.as_ref().map(|s| s.at)]
+            [
+                c.retransmit.as_ref().map(|r| r.next_at.min(r.give_up_at)),
+                c.session_timer.as_ref().map(|s| s.at),
+                c.cancel_deadline,
+            ]
         });
         calls.chain([self.transactions.next_timeout()]).flatten().min()
     }
@@ -496,7 +500,12 @@ impl UserAgent {
         let mut gave_up = Vec::new();
         let mut refresh = Vec::new();
         let mut expired = Vec::new();
+        let mut abandoned = Vec::new();
         for (handle, call) in &mut self.calls {
+            if call.cancel_deadline.is_some_and(|at| at <= now) {
+                abandoned.push((*handle, call.invite_key.clone()));
+                continue;
+            }
             if let Some(r) = call.retransmit.as_mut() {
                 if r.give_up_at <= now {
                     let was_2xx = r.rseq.is_none();
@@ -517,6 +526,13 @@ impl UserAgent {
                     expired.push(*handle);
                 }
             }
+        }
+        // Cancelled calls whose callee never sent a final response: forget them, no event (the bridge asked).
+        for (handle, key) in abandoned {
+            if let Some(key) = key {
+                self.transactions.terminate(&key);
+            }
+            self.remove_call(handle);
         }
         for handle in gave_up {
             self.send_bye(now, handle);
@@ -584,6 +600,7 @@ impl UserAgent {
             self.dialogs.remove(&(call.call_id, call.local_tag));
             if let Some(key) = call.invite_key {
                 self.invites.remove(&key);
+                self.requests.remove(&key);
             }
         }
     }

@@ -153,6 +153,7 @@ impl UserAgent {
             pending: None,
             local_sdp: Some(dial.offer),
             cancelled: false,
+            cancel_deadline: None,
             ack: None,
         };
         self.calls.insert(handle, call);
@@ -196,8 +197,10 @@ impl UserAgent {
     }
 
     pub(super) fn send_cancel(&mut self, now: Instant, handle: CallHandle) {
-        let Some(call) = self.calls.get(&handle) else { return };
+        let give_up = now + self.config.timers.t1 * 64;
+        let Some(call) = self.calls.get_mut(&handle) else { return };
         let Some(invite) = call.invite.clone() else { return };
+        call.cancel_deadline = Some(give_up);
         let peer = call.peer;
         let mut cancel = Message::request(Method::Cancel, invite.request_uri().unwrap_or_default());
         for name in ["Via", "Max-Forwards", "From", "To", "Call-ID"] {

@@ -521,3 +521,20 @@ fn max_forwards_zero_gets_483() {
     assert_eq!(first_lines(&sent(&mut ua)), ["483"]);
     assert!(events(&mut ua).is_empty());
 }
+
+#[test]
+fn a_cancelled_call_without_final_response_is_forgotten() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (call, invite) = dial(&mut ua, t0);
+    ua.handle_message(t0, peer(), answer_with(&invite, 180, b""));
+    events(&mut ua);
+    ua.hangup(t0, call).unwrap();
+    assert_eq!(sent(&mut ua)[0].method(), Some(Method::Cancel));
+    ua.handle_timeout(t0 + Duration::from_secs(31));
+    assert_eq!(ua.call_count(), 1);
+    ua.handle_timeout(t0 + Duration::from_secs(32));
+    assert_eq!(ua.call_count(), 0);
+    assert!(events(&mut ua).is_empty());
+    assert_eq!(ua.next_timeout(), None, "nothing left: no transaction, no timer");
+}
