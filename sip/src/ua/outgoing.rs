@@ -69,6 +69,17 @@ impl UserAgent {
                 }
                 self.events.push_back(UaEvent::Answered { call: handle, sdp });
             }
+            422 if !call.cancelled && call.state == CallState::Incoming => {
+                // Our session interval is below the callee's Min-SE: ask again with its minimum (RFC 4028 §7.4).
+                let min_se = response.min_se().filter(|m| *m > 0);
+                let retried = min_se.is_some_and(|min_se| self.retry_invite(now, handle, &key, min_se));
+                if !retried {
+                    self.requests.remove(&key);
+                    self.remove_call(handle);
+                    let reason = "Session Interval Too Small".to_string();
+                    self.events.push_back(UaEvent::Failed { call: handle, code, reason });
+                }
+            }
             _ => {
                 self.requests.remove(&key);
                 let cancelled = call.cancelled;
@@ -82,6 +93,33 @@ impl UserAgent {
                 }
             }
         }
+    }
+
+    /// Sends the INVITE again with a larger session interval, once: a new
+    /// branch and the next CSeq in the same dialog-to-be.
+    fn retry_invite(&mut self, now: Instant, handle: CallHandle, old_key: &TransactionKey, min_se: u32) -> bool {
+        let Some(call) = self.calls.get(&handle) else { return false };
+        let Some(mut invite) = call.invite.clone() else { return false };
+        if invite.get("Session-Expires").is_some_and(|se| se.trim() == min_se.to_string()) {
+            return false; // already asked with that interval
+        }
+        let transport = call.peer.transport;
+        let peer = call.peer;
+        let seq = call.local_cseq + 1;
+        let via = self.via(transport);
+        invite.set("Via", via);
+        invite.set("CSeq", format!("{seq} INVITE"));
+        invite.set("Session-Expires", min_se.to_string());
+        invite.set("Min-SE", min_se.to_string());
+        self.requests.remove(old_key);
+        let Some(key) = self.transactions.send_request(now, invite.clone(), peer) else { return false };
+        self.requests.insert(key.clone(), (handle, Purpose::Invite));
+        if let Some(call) = self.calls.get_mut(&handle) {
+            call.local_cseq = seq;
+            call.invite = Some(invite);
+            call.invite_key = Some(key);
+        }
+        true
     }
 
     /// A 2xx retransmission after the INVITE transaction ended: its ACK was lost.

@@ -538,3 +538,25 @@ fn a_cancelled_call_without_final_response_is_forgotten() {
     assert!(events(&mut ua).is_empty());
     assert_eq!(ua.next_timeout(), None, "nothing left: no transaction, no timer");
 }
+
+#[test]
+fn dial_out_retries_once_after_422() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (call, invite) = dial(&mut ua, t0);
+    let mut too_small = answer_with(&invite, 422, b"");
+    too_small.push("Min-SE", "3600");
+    ua.handle_message(t0, peer(), too_small.clone());
+    let out = sent(&mut ua);
+    assert_eq!(first_lines(&out), ["ACK", "INVITE"]);
+    let retry = &out[1];
+    assert_eq!(retry.get("Session-Expires"), Some("3600"));
+    assert_eq!(retry.cseq().unwrap().seq, 2);
+    assert_eq!(retry.call_id(), invite.call_id());
+    assert_ne!(retry.via().unwrap().branch(), invite.via().unwrap().branch());
+    assert!(events(&mut ua).is_empty());
+    let mut again = answer_with(retry, 422, b"");
+    again.push("Min-SE", "3600");
+    ua.handle_message(t0, peer(), again);
+    assert_eq!(events(&mut ua), [UaEvent::Failed { call, code: 422, reason: "Session Interval Too Small".into() }]);
+}
