@@ -12,13 +12,16 @@ use crate::transaction::TransactionKey;
 impl UserAgent {
     pub(super) fn on_in_dialog(&mut self, now: Instant, handle: CallHandle, key: TransactionKey, request: Message) {
         let method = request.method().unwrap_or(Method::Ack);
-        if let Some(call) = self.calls.get_mut(&handle) {
-            if let Some(seq) = request.cseq().map(|c| c.seq) {
-                if method != Method::Cancel {
-                    call.remote_cseq = Some(seq);
-                }
-            }
+        let seq = request.cseq().map_or(0, |c| c.seq);
+        let Some(call) = self.calls.get_mut(&handle) else { return };
+        // CSeq must grow within a dialog (RFC 3261 §12.2.2): an older request is out of order.
+        if call.remote_cseq.is_some_and(|last| seq < last) {
+            let mut response = request.response(500, None);
+            response.push("Retry-After", "1");
+            self.respond(now, &key, response);
+            return;
         }
+        call.remote_cseq = Some(seq);
         match method {
             Method::Bye => {
                 self.respond_code(now, &key, &request, 200);

@@ -455,7 +455,7 @@ impl UserAgent {
                     self.lose_dialog(now, handle);
                 }
             }
-            Purpose::Bye | Purpose::Cancel | Purpose::Prack | Purpose::Info => {}
+            Purpose::Bye | Purpose::Cancel | Purpose::Prack => {}
         }
     }
 

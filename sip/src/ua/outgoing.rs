@@ -45,7 +45,7 @@ impl UserAgent {
                 self.events.push_back(UaEvent::Ringing { call: handle, code, sdp });
             }
             200..=299 => {
-                if call.state == CallState::Confirmed || call.state == CallState::Terminated {
+                if call.state == CallState::Confirmed {
                     // A retransmission (or a fork): ACK it again.
                     self.send_ack_for_2xx(handle, &response);
                     return;
@@ -167,7 +167,6 @@ impl UserAgent {
         invite.push("Content-Type", "application/sdp");
         invite.body = dial.offer.clone();
         let call = Call {
-            handle,
             role: Role::Uac,
             state: CallState::Incoming,
             peer: dial.destination,

@@ -560,3 +560,13 @@ fn dial_out_retries_once_after_422() {
     ua.handle_message(t0, peer(), again);
     assert_eq!(events(&mut ua), [UaEvent::Failed { call, code: 422, reason: "Session Interval Too Small".into() }]);
 }
+
+#[test]
+fn an_out_of_order_request_in_the_dialog_gets_500() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (_, tag, _) = established(&mut ua, t0, "");
+    feed(&mut ua, t0, &request("INFO", "z9hG4bKn1", 5, Some(&tag), "", ""));
+    feed(&mut ua, t0, &request("INFO", "z9hG4bKn2", 4, Some(&tag), "", ""));
+    assert_eq!(first_lines(&sent(&mut ua)), ["200", "500"]);
+}
