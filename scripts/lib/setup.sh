@@ -24,7 +24,7 @@ ensure_build_tools() {
   apt_install cmake nasm pkg-config
 }
 
-# SIP peers for the SIP tests (PEERS.md): sipp and baresip.
+# SIP peers for the SIP tests (PEERS.md): sipp, baresip and linphonec.
 ensure_sip_peers() {
-  apt_install sip-tester baresip baresip-core
+  apt_install sip-tester baresip baresip-core linphone-cli
 }

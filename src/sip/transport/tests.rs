@@ -365,3 +365,85 @@ async fn we_dial_baresip() {
     // baresip reports a BYE it receives as the session closing with ECONNRESET.
     assert!(said.contains("Call established") && said.contains("session closed"), "{said}");
 }
+
+/// linphonec (PEERS.md), a second independent SIP stack, calls us: its offer
+/// is answered, it ACKs, and its `terminate` ends the call with BYE.
+#[tokio::test]
+async fn linphonec_calls_us() {
+    if std::process::Command::new("linphonec").arg("--version").output().is_err() {
+        eprintln!("linphonec is not installed: skipped");
+        return;
+    }
+    let (handle, mut events, bound) = service().await;
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".local/share/linphone")).unwrap();
+    let port = free_udp_port();
+    let rc = home.path().join("linphonerc");
+    std::fs::write(
+        &rc,
+        format!(
+            "[sip]\nsip_port={port}\nsip_tcp_port=0\nuse_ipv6=0\nipv6_migration_done=1\n\n\
+             [net]\nnat_address=127.0.0.1\nfirewall_policy=1\n\n[rtp]\naudio_rtp_port=30300\n"
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new("linphonec")
+        .arg("-c")
+        .arg(&rc)
+        .env("HOME", home.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stdin.write_all(b"soundcard use files\n").await.unwrap();
+    stdin.write_all(format!("call sip:room@{}\n", bound.udp).as_bytes()).await.unwrap();
+    let local = LocalMedia {
+        address: [127, 0, 0, 1].into(),
+        audio_port: 40300,
+        session_id: 13,
+        session_version: 1,
+        direction: Direction::SendRecv,
+    };
+    let mut rng = StdRng::seed_from_u64(6);
+    let mut seen = Vec::new();
+    let deadline = tokio::time::sleep(Duration::from_secs(15));
+    tokio::pin!(deadline);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event.unwrap(),
+            _ = &mut deadline => break,
+        };
+        match &event {
+            UaEvent::IncomingCall(call) => {
+                let offer = SessionDescription::parse(call.offer.as_deref().unwrap_or_default()).unwrap();
+                let (sdp, negotiated) = answer(&offer, &local, MediaEncryption::Optional, &mut rng).unwrap();
+                seen.push(format!("{:?}", negotiated.codec.codec));
+                handle.accept(call.call, sdp.to_text().into_bytes()).await.unwrap();
+            }
+            UaEvent::Confirmed { .. } => {
+                seen.push("confirmed".into());
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                stdin.write_all(b"terminate\n").await.unwrap();
+            }
+            UaEvent::Ended { reason, .. } => {
+                seen.push(format!("ended {reason:?}"));
+                break;
+            }
+            _ => {}
+        }
+    }
+    let _ = stdin.write_all(b"quit\n").await;
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(
+        seen.iter().skip(1).cloned().collect::<Vec<_>>(),
+        ["confirmed", "ended RemoteHangup"],
+        "seen {seen:?}; linphonec said:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
