@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use confero_sip::message::{Framed, Limits, Message};
 use confero_sip::transaction::{Peer, Transport};
@@ -24,7 +25,11 @@ use tokio::time::Instant;
 /// the kernel's accept queue rather than costing memory here.
 const MAX_CONNECTIONS: usize = 1024;
 /// How long a TLS handshake may take.
-const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long a message may take to arrive once its first byte has (slow-loris guard, as the API's 30 s).
+const PARTIAL_MESSAGE: Duration = Duration::from_secs(30);
+/// How long a connection may stay silent; peers keep theirs open with CRLF pings or calls.
+const IDLE_CONNECTION: Duration = Duration::from_secs(15 * 60);
 
 /// The TLS port next to a SIP port: 5061 for 5060 (RFC 3261 §26.2.2 convention).
 pub fn tls_listen(sip_listen: SocketAddr) -> SocketAddr {
@@ -404,9 +409,14 @@ async fn serve_stream<S>(
                 }
             }
         }
-        match reader.read_buf(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+        let patience = if buffer.is_empty() { IDLE_CONNECTION } else { PARTIAL_MESSAGE };
+        match tokio::time::timeout(patience, reader.read_buf(&mut buffer)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                tracing::debug!(from = %peer.addr, "SIP stream timed out");
+                break;
+            }
         }
     }
     writing.abort();

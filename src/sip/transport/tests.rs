@@ -1,4 +1,5 @@
 use super::*;
+use confero_sip::message::Method;
 use confero_sip::sdp::{answer, Direction, LocalMedia, MediaEncryption, SessionDescription};
 use std::time::Duration;
 
@@ -446,4 +447,50 @@ async fn linphonec_calls_us() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A stream that starts a message and never finishes it is closed after
+/// PARTIAL_MESSAGE (slow-loris guard). The clock is paused: tokio skips ahead.
+#[tokio::test(start_paused = true)]
+async fn a_partial_message_does_not_hold_a_connection() {
+    let (_handle, _events, bound) = service().await;
+    let mut stream = TcpStream::connect(bound.tcp).await.unwrap();
+    stream.write_all(b"OPTIONS sip:bridge@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP").await.unwrap();
+    let started = Instant::now();
+    let mut buffer = Vec::new();
+    let read = stream.read_buf(&mut buffer).await.unwrap_or(0);
+    assert_eq!(read, 0, "closed without an answer");
+    assert!(started.elapsed() >= PARTIAL_MESSAGE);
+}
+
+/// Dial-out over TCP opens a connection to the callee and keeps using it for
+/// the ACK and the BYE.
+#[tokio::test]
+async fn dial_out_over_tcp_opens_a_connection() {
+    let (handle, mut events, _bound) = service().await;
+    let callee = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = callee.local_addr().unwrap();
+    let call = handle
+        .dial(Dial {
+            target: format!("sip:bob@{target};transport=tcp"),
+            from: "sip:space@127.0.0.1".into(),
+            display_name: None,
+            offer: b"v=0\r\n".to_vec(),
+            destination: Peer { transport: Transport::Tcp, addr: target },
+            route: None,
+        })
+        .await
+        .unwrap();
+    let (mut stream, _) = tokio::time::timeout(Duration::from_secs(5), callee.accept()).await.unwrap().unwrap();
+    let mut buffer = Vec::new();
+    let invite = read_message(&mut stream, &mut buffer).await;
+    assert_eq!(invite.method(), Some(Method::Invite));
+    assert_eq!(invite.via().unwrap().transport, "TCP");
+    let mut ok = invite.response(200, Some("bob"));
+    ok.push("Contact", format!("<sip:bob@{target};transport=tcp>"));
+    stream.write_all(&ok.to_bytes()).await.unwrap();
+    assert_eq!(events.recv().await, Some(UaEvent::Answered { call, sdp: None }));
+    assert_eq!(read_message(&mut stream, &mut buffer).await.method(), Some(Method::Ack));
+    handle.hangup(call).await.unwrap();
+    assert_eq!(read_message(&mut stream, &mut buffer).await.method(), Some(Method::Bye));
 }
