@@ -118,10 +118,20 @@ fn free_udp_port() -> u16 {
 }
 
 async fn sipp(args: &[&str], target: SocketAddr) -> std::process::ExitStatus {
+    sipp_with(args, None, target, Duration::from_secs(30)).await
+}
+
+async fn sipp_with(
+    args: &[&str],
+    last_arg: Option<&str>,
+    target: SocketAddr,
+    patience: Duration,
+) -> std::process::ExitStatus {
     let port = free_udp_port().to_string();
     let mut child = tokio::process::Command::new("sipp")
         .args(args)
-        .args(["-i", "127.0.0.1", "-p", &port, "-nostdin", "-timeout", "20s", "-timeout_error"])
+        .args(last_arg)
+        .args(["-i", "127.0.0.1", "-p", &port, "-nostdin", "-timeout", "50s", "-timeout_error"])
         .arg(target.to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -129,7 +139,7 @@ async fn sipp(args: &[&str], target: SocketAddr) -> std::process::ExitStatus {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap()
+    tokio::time::timeout(patience, child.wait()).await.unwrap().unwrap()
 }
 
 const SIPP_OPTIONS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -493,4 +503,31 @@ async fn dial_out_over_tcp_opens_a_connection() {
     assert_eq!(read_message(&mut stream, &mut buffer).await.method(), Some(Method::Ack));
     handle.hangup(call).await.unwrap();
     assert_eq!(read_message(&mut stream, &mut buffer).await.method(), Some(Method::Bye));
+}
+
+/// The issue's signalling goal, by hand: `cargo test -p confero --bin confero
+/// sipp_load -- --ignored --nocapture`. 2,000 calls at 200 per second, each
+/// held 5 s (about 1,000 at once), into the user agent with a bridge that
+/// answers every call. Not run by default: it takes about 15 s of two cores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn sipp_load() {
+    let (handle, events, bound) = service().await;
+    let bridge = tokio::spawn(answering_bridge(handle, events, 2000));
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("stats.csv");
+    let started = std::time::Instant::now();
+    let status = sipp_with(
+        &["-sn", "uac", "-r", "200", "-l", "1100", "-m", "2000", "-d", "5000", "-trace_stat", "-stf"],
+        Some(stats.to_str().unwrap()),
+        bound.udp,
+        Duration::from_secs(60),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let ended = tokio::time::timeout(Duration::from_secs(10), bridge).await.unwrap().unwrap();
+    eprintln!("sipp: {status}; {ended} calls ended in {elapsed:?}");
+    eprintln!("{}", std::fs::read_to_string(&stats).unwrap_or_default().lines().last().unwrap_or_default());
+    assert!(status.success());
+    assert_eq!(ended, 2000);
 }
