@@ -320,6 +320,12 @@ impl TransactionLayer {
         Some(key)
     }
 
+    /// Ends a transaction now, without an event: an INVITE client transaction
+    /// that never got its final response after our CANCEL (RFC 3261 §9.1).
+    pub fn terminate(&mut self, key: &TransactionKey) -> bool {
+        self.transactions.remove(key).is_some()
+    }
+
     /// Sends bytes outside any transaction (the ACK of a 2xx).
     pub fn send_stateless(&mut self, message: &Message, peer: Peer) {
         self.transmits.push_back(Transmit { peer, bytes: message.to_bytes() });

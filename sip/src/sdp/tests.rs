@@ -251,3 +251,22 @@ fn the_audio_level_extension_is_echoed_and_offered() {
                  a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
     assert_eq!(ours.accept(&parse(reply)).unwrap().audio_level_id, Some(1));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes parse or fail without a panic; what parses writes back to itself.
+        #[test]
+        fn sdp_round_trips(lines in proptest::collection::vec(("[a-z]", "[ -~]{0,30}"), 0..30)) {
+            let mut text = String::from("v=0\r\n");
+            for (kind, value) in &lines {
+                text.push_str(&format!("{kind}={value}\r\n"));
+            }
+            if let Ok(sdp) = SessionDescription::parse(text.as_bytes()) {
+                prop_assert_eq!(SessionDescription::parse(sdp.to_text().as_bytes()).unwrap(), sdp);
+            }
+        }
+    }
+}

@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 use crate::message::{Message, Refresher};
 use crate::transaction::{Peer, TransactionKey};
 
-use super::CallHandle;
-
 /// Which side of the INVITE we were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
@@ -28,8 +26,6 @@ pub(super) enum CallState {
     WaitingAck,
     /// The dialog is up.
     Confirmed,
-    /// Over; kept only while its last messages drain.
-    Terminated,
 }
 
 /// What a client transaction was for, to act on its response.
@@ -41,8 +37,6 @@ pub(super) enum Purpose {
     Bye,
     Cancel,
     Prack,
-    #[allow(dead_code)] // INFO is received only so far; sending it (DTMF out) comes with the media runtime
-    Info,
 }
 
 /// An offer/answer exchange in progress inside the dialog.
@@ -96,8 +90,6 @@ pub(super) struct SessionTimer {
 
 #[derive(Debug)]
 pub(super) struct Call {
-    #[allow(dead_code)] // kept for debugging output
-    pub handle: CallHandle,
     pub role: Role,
     pub state: CallState,
     /// Where in-dialog requests go: the INVITE's source (symmetric signalling), or our dial destination.
@@ -128,6 +120,8 @@ pub(super) struct Call {
     pub local_sdp: Option<Vec<u8>>,
     /// The bridge hung up before the call was answered.
     pub cancelled: bool,
+    /// After our CANCEL, when to stop waiting for the INVITE's final response (64·T1).
+    pub cancel_deadline: Option<Instant>,
     /// The last ACK we sent for a 2xx, by CSeq, re-sent when the 2xx repeats.
     pub ack: Option<(u32, Message)>,
 }

@@ -2,6 +2,7 @@ use super::*;
 use crate::message::StartLine;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use std::time::Duration;
 
 const PEER: &str = "127.0.0.1:5070";
 
@@ -482,4 +483,90 @@ fn two_user_agents_talk() {
     shuttle(&mut a, &mut b, &mut log_a, &mut log_b);
     assert_eq!(log_a.last(), Some(&UaEvent::Ended { call: call_a, reason: EndReason::RemoteHangup }));
     assert_eq!((a.call_count(), b.call_count()), (0, 0));
+}
+
+#[test]
+fn cancel_after_the_answer_gets_200_and_changes_nothing() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let call = incoming(&mut ua, t0, "");
+    ua.accept(t0, call, b"v=0".to_vec()).unwrap();
+    sent(&mut ua);
+    feed(&mut ua, t0, &request("CANCEL", "z9hG4bKinv1", 1, None, "", ""));
+    let out = sent(&mut ua);
+    assert_eq!(first_lines(&out), ["200"]);
+    assert!(events(&mut ua).is_empty());
+    assert_eq!(ua.call_count(), 1);
+}
+
+#[test]
+fn offerless_reinvite_gets_our_offer_and_the_ack_brings_the_answer() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (call, tag, _) = established(&mut ua, t0, "");
+    feed(&mut ua, t0, &request("INVITE", "z9hG4bKre9", 2, Some(&tag), "", ""));
+    sent(&mut ua);
+    assert_eq!(events(&mut ua), [UaEvent::Reoffer { call, offer: None }]);
+    ua.answer_reoffer(t0, call, Ok(b"v=0 our offer".to_vec())).unwrap();
+    assert_eq!(sent(&mut ua)[0].body, b"v=0 our offer");
+    let ack = request("ACK", "z9hG4bKack9", 2, Some(&tag), "Content-Type: application/sdp\r\n", "v=0 their answer");
+    feed(&mut ua, t0, &ack);
+    assert_eq!(events(&mut ua), [UaEvent::Confirmed { call, answer: Some(b"v=0 their answer".to_vec()) }]);
+}
+
+#[test]
+fn max_forwards_zero_gets_483() {
+    let mut ua = ua();
+    feed(&mut ua, Instant::now(), &invite("").replace("Max-Forwards: 70", "Max-Forwards: 0"));
+    assert_eq!(first_lines(&sent(&mut ua)), ["483"]);
+    assert!(events(&mut ua).is_empty());
+}
+
+#[test]
+fn a_cancelled_call_without_final_response_is_forgotten() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (call, invite) = dial(&mut ua, t0);
+    ua.handle_message(t0, peer(), answer_with(&invite, 180, b""));
+    events(&mut ua);
+    ua.hangup(t0, call).unwrap();
+    assert_eq!(sent(&mut ua)[0].method(), Some(Method::Cancel));
+    ua.handle_timeout(t0 + Duration::from_secs(31));
+    assert_eq!(ua.call_count(), 1);
+    ua.handle_timeout(t0 + Duration::from_secs(32));
+    assert_eq!(ua.call_count(), 0);
+    assert!(events(&mut ua).is_empty());
+    assert_eq!(ua.next_timeout(), None, "nothing left: no transaction, no timer");
+}
+
+#[test]
+fn dial_out_retries_once_after_422() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (call, invite) = dial(&mut ua, t0);
+    let mut too_small = answer_with(&invite, 422, b"");
+    too_small.push("Min-SE", "3600");
+    ua.handle_message(t0, peer(), too_small.clone());
+    let out = sent(&mut ua);
+    assert_eq!(first_lines(&out), ["ACK", "INVITE"]);
+    let retry = &out[1];
+    assert_eq!(retry.get("Session-Expires"), Some("3600"));
+    assert_eq!(retry.cseq().unwrap().seq, 2);
+    assert_eq!(retry.call_id(), invite.call_id());
+    assert_ne!(retry.via().unwrap().branch(), invite.via().unwrap().branch());
+    assert!(events(&mut ua).is_empty());
+    let mut again = answer_with(retry, 422, b"");
+    again.push("Min-SE", "3600");
+    ua.handle_message(t0, peer(), again);
+    assert_eq!(events(&mut ua), [UaEvent::Failed { call, code: 422, reason: "Session Interval Too Small".into() }]);
+}
+
+#[test]
+fn an_out_of_order_request_in_the_dialog_gets_500() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (_, tag, _) = established(&mut ua, t0, "");
+    feed(&mut ua, t0, &request("INFO", "z9hG4bKn1", 5, Some(&tag), "", ""));
+    feed(&mut ua, t0, &request("INFO", "z9hG4bKn2", 4, Some(&tag), "", ""));
+    assert_eq!(first_lines(&sent(&mut ua)), ["200", "500"]);
 }
