@@ -204,6 +204,7 @@ fn tms_auto_dial_reaches_a_baresip_through_an_outbound_rule_and_hangs_up_with_th
         ctrl_port: free_pair(),
     };
     let mut answerer = Baresip::answer(dir.path(), &desk, 30);
+    answerer.wait_ready();
     c.create(
         "/api/v1/outboundDialPlanRules",
         &format!("domain=tkratzke.local&sipProxy=127.0.0.1:{}&priority=10", desk.sip_port),
@@ -375,4 +376,40 @@ fn hold_and_resume_by_re_invite_show_in_the_leg_state() {
     let end = samples.len() as f64 / f64::from(rate);
     let heard = levels(&(samples, rate), &[700.0], end - 1.6, end - 0.1)[0];
     assert!((-16.0..-8.0).contains(&heard), "holder hears the other at {heard:.1} dB after resuming");
+}
+
+/// `DELETE /callLegs/<id>` hangs up one dialled leg (baresip sees the BYE);
+/// the call, made through the API, stays. The outbound rule's
+/// `localContactDomain` names us in the Contact (here the address the
+/// bridge listens on, where baresip sends its in-dialog requests).
+#[test]
+fn deleting_a_leg_hangs_it_up_and_the_api_call_stays() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let far = BaresipSetup {
+        name: "far",
+        tone_hz: 500.0,
+        sip_port: free_pair(),
+        rtp_base: 32_940,
+        mediaenc: None,
+        codecs: "opus/48000/2",
+        ctrl_port: free_pair(),
+    };
+    let mut answerer = Baresip::answer(dir.path(), &far, 30);
+    answerer.wait_ready();
+    c.create(
+        "/api/v1/outboundDialPlanRules",
+        &format!("domain=far.example&sipProxy=127.0.0.1:{}&localContactDomain=127.0.0.1:{sip}", far.sip_port),
+    );
+    let space = c.create("/api/v1/coSpaces", "name=Out&uri=out");
+    let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
+    let leg = c.post(&format!("/api/v1/calls/{call}/callLegs"), "remoteParty=far@far.example");
+    let leg_path = leg.location.unwrap();
+    assert!(common::eventually(|| c.get(&leg_path).body.contains("<state>connected</state>")), "{}", answerer.log());
+    // Talk a little before hanging up.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(c.delete(&leg_path).status, 200);
+    assert!(common::eventually(|| answerer.log().contains("terminated")), "{}", answerer.log());
+    assert_eq!(c.get(&leg_path).status, 404);
+    assert_eq!(total(&c.get("/api/v1/calls").body), 1, "the API's call stays");
+    answerer.wait(Duration::from_secs(1));
 }

@@ -515,13 +515,14 @@ impl CallBridge {
             .unwrap_or_else(|| "confero".into());
         let mut dials: std::collections::VecDeque<Dial> = routes
             .into_iter()
-            .map(|(target, destination, route, from_domain)| Dial {
+            .map(|(target, destination, route, from_domain, contact_domain)| Dial {
                 target,
                 from: format!("sip:{space_user}@{}", from_domain.unwrap_or_else(|| sip.to_string())),
                 display_name: None,
                 offer: body.clone(),
                 destination,
                 route,
+                contact_domain: contact_domain.clone(),
             })
             .collect();
         let Some(first) = dials.pop_front() else {
@@ -569,7 +570,10 @@ impl CallBridge {
     /// Where to send a dial string: (target URI, next hop, Route header,
     /// From domain) per outbound rule, best first.
     #[allow(clippy::type_complexity)]
-    fn routes(&self, remote_party: &str) -> Result<Vec<(String, Peer, Option<String>, Option<String>)>, &'static str> {
+    fn routes(
+        &self,
+        remote_party: &str,
+    ) -> Result<Vec<(String, Peer, Option<String>, Option<String>, Option<String>)>, &'static str> {
         let dialled = dialplan::transform(&self.store, remote_party).map_err(|_| "callDenied")?;
         let with_scheme = if dialled.contains(':') && dialled.starts_with("sip") {
             dialled.clone()
@@ -597,6 +601,7 @@ impl CallBridge {
                 Peer { transport: Transport::Udp, addr },
                 header,
                 route.local_from_domain.clone(),
+                route.local_contact_domain.clone(),
             ));
         }
         if out.is_empty() {

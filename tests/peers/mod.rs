@@ -176,6 +176,16 @@ impl Baresip {
         }
     }
 
+    /// Waits until it has loaded its modules and accounts and listens.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && !self.log().contains("baresip is ready") {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // It prints that line just before its main loop runs.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     /// Waits for it to quit (killing it after `limit`).
     pub fn wait(&mut self, limit: Duration) {
         let Some(mut child) = self.child.take() else { return };

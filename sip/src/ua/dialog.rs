@@ -90,6 +90,9 @@ pub(super) struct SessionTimer {
 
 #[derive(Debug)]
 pub(super) struct Call {
+    /// Our Contact in this dialog when it is not our own address (an
+    /// outbound rule's `localContactDomain`).
+    pub local_contact: Option<String>,
     pub role: Role,
     pub state: CallState,
     /// Where in-dialog requests go: the INVITE's source (symmetric signalling), or our dial destination.

@@ -124,7 +124,7 @@ impl UserAgent {
         call: CallHandle,
         answer: Result<Vec<u8>, u16>,
     ) -> Result<(), UaError> {
-        let contact = self.contact(self.calls.get(&call).ok_or(UaError::NoCall)?.peer.transport);
+        let contact = self.call_contact(call, self.calls.get(&call).ok_or(UaError::NoCall)?.peer.transport);
         let t1 = self.config.timers.t1;
         let product = self.config.product.clone();
         let c = self.calls.get_mut(&call).ok_or(UaError::NoCall)?;

@@ -52,6 +52,7 @@ impl UserAgent {
         let uri = request.request_uri().unwrap_or_default().to_string();
         let user = SipUri::parse(&uri).and_then(|u| u.user);
         let call = Call {
+            local_contact: None,
             role: Role::Uas,
             state: CallState::Incoming,
             // Symmetric signalling: in-dialog requests and 2xx retransmissions go where responses go.

@@ -216,6 +216,9 @@ pub struct Dial {
     pub destination: Peer,
     /// A Route header value for an outbound proxy (`<sip:proxy;lr>`).
     pub route: Option<String>,
+    /// The domain of our Contact (CMS `localContactDomain`), for peers that
+    /// must reach us by name; `None`: our address.
+    pub contact_domain: Option<String>,
 }
 
 /// Methods we answer, for Allow.
@@ -288,6 +291,14 @@ impl UserAgent {
         match transport {
             Transport::Tls => self.config.tls_addr.unwrap_or(self.config.local_addr),
             _ => self.config.local_addr,
+        }
+    }
+
+    /// Our Contact in one call: its own (localContactDomain) or our address.
+    fn call_contact(&self, handle: CallHandle, transport: Transport) -> String {
+        match self.calls.get(&handle).and_then(|c| c.local_contact.clone()) {
+            Some(contact) => contact,
+            None => self.contact(transport),
         }
     }
 
@@ -555,7 +566,7 @@ impl UserAgent {
     fn in_dialog_request(&mut self, handle: CallHandle, method: Method) -> Option<Message> {
         let transport = self.calls.get(&handle)?.peer.transport;
         let via = self.via(transport);
-        let contact = self.contact(transport);
+        let contact = self.call_contact(handle, transport);
         let product = self.config.product.clone();
         let c = self.calls.get_mut(&handle)?;
         if method != Method::Ack && method != Method::Cancel {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::dialog::{Call, CallState, Purpose, Role};
 use super::{random_token, CallHandle, Dial, UaError, UaEvent, UserAgent, ALLOW, SUPPORTED};
 use crate::message::{Message, Method, SipUri};
-use crate::transaction::TransactionKey;
+use crate::transaction::{TransactionKey, Transport};
 
 impl UserAgent {
     pub(super) fn on_invite_response(
@@ -158,7 +158,11 @@ impl UserAgent {
         if let Some(route) = &dial.route {
             invite.push("Route", route.clone());
         }
-        invite.push("Contact", self.contact(transport));
+        let local_contact = dial.contact_domain.as_ref().map(|domain| {
+            let scheme = if transport == Transport::Tls { "sips" } else { "sip" };
+            format!("<{scheme}:{}@{domain}>", self.config.contact_user)
+        });
+        invite.push("Contact", local_contact.clone().unwrap_or_else(|| self.contact(transport)));
         invite.push("Allow", ALLOW);
         invite.push("Supported", SUPPORTED);
         invite.push("Session-Expires", self.config.session_expires.to_string());
@@ -167,6 +171,7 @@ impl UserAgent {
         invite.push("Content-Type", "application/sdp");
         invite.body = dial.offer.clone();
         let call = Call {
+            local_contact: local_contact.clone(),
             role: Role::Uac,
             state: CallState::Incoming,
             peer: dial.destination,

@@ -336,6 +336,7 @@ fn dial(ua: &mut UserAgent, now: Instant) -> (CallHandle, Message) {
                 offer: b"v=0 offer".to_vec(),
                 destination: peer(),
                 route: None,
+                contact_domain: None,
             },
         )
         .unwrap();
@@ -445,6 +446,7 @@ fn two_user_agents_talk() {
         offer: b"offer".to_vec(),
         destination: to_b,
         route: None,
+        contact_domain: None,
     };
     let call_a = a.dial(t0, dial).unwrap();
     let mut log_a = Vec::new();
@@ -569,4 +571,25 @@ fn an_out_of_order_request_in_the_dialog_gets_500() {
     feed(&mut ua, t0, &request("INFO", "z9hG4bKn1", 5, Some(&tag), "", ""));
     feed(&mut ua, t0, &request("INFO", "z9hG4bKn2", 4, Some(&tag), "", ""));
     assert_eq!(first_lines(&sent(&mut ua)), ["200", "500"]);
+}
+
+/// An outbound rule's `localContactDomain` is our Contact in the INVITE and
+/// in every later request of that dialog.
+#[test]
+fn a_contact_domain_names_us_in_the_dialog() {
+    let t0 = Instant::now();
+    let mut ua = UserAgent::new(UaConfig::default(), Box::new(StdRng::seed_from_u64(9)));
+    let dialled = Dial {
+        target: format!("sip:bob@{PEER}"),
+        from: "sip:space@confero.example".into(),
+        display_name: None,
+        offer: b"v=0 offer".to_vec(),
+        destination: peer(),
+        route: None,
+        contact_domain: Some("bridge.example.com".into()),
+    };
+    let call = ua.dial(t0, dialled).unwrap();
+    let invite = sent(&mut ua).remove(0);
+    assert_eq!(invite.get("Contact"), Some("<sip:confero@bridge.example.com>"));
+    let _ = call;
 }
