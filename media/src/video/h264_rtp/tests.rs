@@ -165,9 +165,24 @@ fn loss_inside_a_frame_drops_it_until_the_next_idr() {
             Assembled::KeyframeNeeded => None,
         })
         .collect();
-    // The last P frame waits in the ring behind nothing: it is already out.
     assert_eq!(frames, vec![true, false, false]);
     assert!(!depacketizer.waiting_for_keyframe());
+}
+
+#[test]
+fn a_hole_is_given_up_once_two_later_frames_are_complete() {
+    // The default window is 32 packets; the request must not wait for 32 more.
+    let mut depacketizer = H264Depacketizer::default();
+    let mut seq = 0;
+    feed(&mut depacketizer, &mut seq, 0, &packets(&mode1(), &[sps(), pps(), slice(NAL_IDR, 100)]));
+    assert_eq!(drain(&mut depacketizer).len(), 1);
+    seq += 1; // lost
+    feed(&mut depacketizer, &mut seq, 3000, &packets(&mode1(), &[slice(NAL_SLICE, 100)]));
+    assert_eq!(drain(&mut depacketizer), vec![], "one frame behind a hole may still be reordering");
+    feed(&mut depacketizer, &mut seq, 6000, &packets(&mode1(), &[slice(NAL_SLICE, 100)]));
+    assert_eq!(drain(&mut depacketizer), vec![Assembled::KeyframeNeeded]);
+    assert_eq!(depacketizer.stats().lost_packets, 1);
+    assert_eq!(depacketizer.stats().dropped_frames, 2);
 }
 
 #[test]
