@@ -1,18 +1,23 @@
-//! SDP (RFC 4566): a lenient line parser and writer, and our audio
-//! offer/answer ([`negotiate`]) with SDES-SRTP ([`crypto`]).
+//! SDP (RFC 4566): a lenient line parser and writer, our audio
+//! offer/answer ([`negotiate`]) with SDES-SRTP ([`crypto`]), and H.264 video
+//! ([`h264`] parameters, [`video`] answers).
 //!
 //! Lines are kept as text in order, so whatever we do not understand survives
 //! a parse/write round trip and never rejects a session. Only the `m=` and `c=`
 //! lines are parsed strictly, because negotiation depends on them.
 
 pub mod crypto;
+pub mod h264;
 pub mod negotiate;
+pub mod video;
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 pub use crypto::{CryptoSuite, SrtpParams};
+pub use h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
 pub use negotiate::{answer, AudioCodec, AudioOffer, Codec, Direction, LocalMedia, MediaEncryption, NegotiatedAudio};
+pub use video::{answer_video, answer_with_video, LocalVideo, NegotiatedVideo};
 
 /// Why a body is not SDP we can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

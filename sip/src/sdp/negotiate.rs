@@ -112,7 +112,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn attribute(self) -> &'static str {
+    pub(super) fn attribute(self) -> &'static str {
         match self {
             Direction::SendRecv => "sendrecv",
             Direction::SendOnly => "sendonly",
@@ -131,7 +131,7 @@ impl Direction {
     }
 
     /// The direction a media section declares (sendrecv when none is given).
-    fn of(media: &MediaDescription, session: &SessionDescription) -> Direction {
+    pub(super) fn of(media: &MediaDescription, session: &SessionDescription) -> Direction {
         for (name, direction) in [
             ("sendonly", Direction::SendOnly),
             ("recvonly", Direction::RecvOnly),
@@ -208,6 +208,12 @@ pub enum NegotiationError {
     /// No usable connection address (a host name, or none at all).
     #[error("no usable connection address")]
     NoConnection,
+    /// No video stream (or only a refused one) in the description.
+    #[error("no video stream offered")]
+    NoVideo,
+    /// No H.264 payload type with a profile and packetization mode we take.
+    #[error("no common video codec")]
+    NoCommonVideoCodec,
 }
 
 impl NegotiationError {
@@ -226,7 +232,7 @@ struct Chosen {
 
 /// Payload type → (encoding name, clock rate, channels) from a=rtpmap, and the
 /// RFC 3551 static types for those without one.
-fn rtpmap(media: &MediaDescription, pt: u8) -> Option<(String, u32, u8)> {
+pub(super) fn rtpmap(media: &MediaDescription, pt: u8) -> Option<(String, u32, u8)> {
     for value in media.attribute_values("rtpmap") {
         let Some((number, encoding)) = value.split_once(' ') else { continue };
         if number.trim().parse::<u8>().ok() != Some(pt) {
@@ -247,7 +253,7 @@ fn rtpmap(media: &MediaDescription, pt: u8) -> Option<(String, u32, u8)> {
 }
 
 /// The fmtp parameters for a payload type.
-fn fmtp(media: &MediaDescription, pt: u8) -> Option<String> {
+pub(super) fn fmtp(media: &MediaDescription, pt: u8) -> Option<String> {
     media.attribute_values("fmtp").find_map(|value| {
         let (number, params) = value.split_once(' ')?;
         (number.trim().parse::<u8>().ok() == Some(pt)).then(|| params.trim().to_string())
@@ -258,7 +264,7 @@ fn fmtp_flag(params: &str, name: &str) -> bool {
     params.split(';').filter_map(|p| p.split_once('=')).any(|(n, v)| n.trim() == name && v.trim() == "1")
 }
 
-fn payload_types(media: &MediaDescription) -> impl Iterator<Item = u8> + '_ {
+pub(super) fn payload_types(media: &MediaDescription) -> impl Iterator<Item = u8> + '_ {
     media.formats.iter().filter_map(|f| f.parse::<u8>().ok()).filter(|pt| *pt < 128)
 }
 
@@ -320,30 +326,49 @@ fn choose(media: &MediaDescription, policy: MediaEncryption) -> Result<Chosen, N
     if media.port == 0 {
         return Err(NegotiationError::NoAudio);
     }
-    let secure = media.is_secure_profile();
-    let offered_crypto = media.attribute_values("crypto").count() > 0;
-    let crypto = media.attribute_values("crypto").find_map(CryptoAttribute::parse);
-    let crypto = match policy {
-        MediaEncryption::Prohibited if secure => return Err(NegotiationError::EncryptionProhibited),
-        MediaEncryption::Prohibited => None,
-        MediaEncryption::Required if crypto.is_none() => {
-            return Err(if offered_crypto {
-                NegotiationError::NoCryptoSuite
-            } else {
-                NegotiationError::EncryptionRequired
-            })
-        }
-        _ if secure && crypto.is_none() => return Err(NegotiationError::NoCryptoSuite),
-        // RTP/AVP with crypto lines is best-effort SRTP: take it when we can.
-        _ => crypto,
-    };
+    let crypto = choose_crypto(media, policy)?;
     let codec = choose_codec(media).ok_or(NegotiationError::NoCommonCodec)?;
     let telephone_event = telephone_event(media, codec.clock_rate);
     Ok(Chosen { codec, telephone_event, crypto })
 }
 
+/// The offered crypto line to answer, under the policy: `None` for plain RTP.
+/// Shared by audio and video, so both streams of a call obey the same rule.
+pub(super) fn choose_crypto(
+    media: &MediaDescription,
+    policy: MediaEncryption,
+) -> Result<Option<CryptoAttribute>, NegotiationError> {
+    let secure = media.is_secure_profile();
+    let offered_crypto = media.attribute_values("crypto").count() > 0;
+    let crypto = media.attribute_values("crypto").find_map(CryptoAttribute::parse);
+    match policy {
+        MediaEncryption::Prohibited if secure => Err(NegotiationError::EncryptionProhibited),
+        MediaEncryption::Prohibited => Ok(None),
+        MediaEncryption::Required if crypto.is_none() => {
+            Err(if offered_crypto { NegotiationError::NoCryptoSuite } else { NegotiationError::EncryptionRequired })
+        }
+        _ if secure && crypto.is_none() => Err(NegotiationError::NoCryptoSuite),
+        // RTP/AVP with crypto lines is best-effort SRTP: take it when we can.
+        _ => Ok(crypto),
+    }
+}
+
+/// The keys both ways from the peer's line and ours.
+pub(super) fn srtp_params(theirs: Option<CryptoAttribute>, ours: Option<&CryptoAttribute>) -> Option<SrtpParams> {
+    match (theirs, ours) {
+        (Some(theirs), Some(ours)) => Some(SrtpParams {
+            suite: theirs.suite,
+            remote_key: theirs.key,
+            remote_salt: theirs.salt,
+            local_key: ours.key.clone(),
+            local_salt: ours.salt.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// Where the peer's RTP and RTCP go, and whether the address says "hold".
-fn remote_addresses(
+pub(super) fn remote_addresses(
     media: &MediaDescription,
     session: &SessionDescription,
     rtcp_mux: bool,
@@ -373,7 +398,7 @@ fn ptime(media: &MediaDescription) -> u8 {
 }
 
 /// Session-level lines of every description we write.
-fn session_lines(local: &LocalMedia) -> Vec<Line> {
+pub(super) fn session_lines(local: &LocalMedia) -> Vec<Line> {
     let line = |kind, value: String| Line { kind, value };
     vec![
         line('v', "0".into()),
@@ -388,7 +413,7 @@ fn session_lines(local: &LocalMedia) -> Vec<Line> {
 }
 
 /// A refused section: same kind and proto, port 0, the first format kept (RFC 3264 §6).
-fn refused(media: &MediaDescription) -> MediaDescription {
+pub(super) fn refused(media: &MediaDescription) -> MediaDescription {
     let formats = media.formats.first().cloned().map_or_else(|| vec!["0".to_string()], |f| vec![f]);
     MediaDescription {
         kind: media.kind.clone(),
@@ -495,16 +520,7 @@ pub fn answer(
         }
         sdp.media.push(section);
     }
-    let srtp = match (chosen.crypto, ours) {
-        (Some(theirs), Some(ours)) => Some(SrtpParams {
-            suite: theirs.suite,
-            remote_key: theirs.key,
-            remote_salt: theirs.salt,
-            local_key: ours.key,
-            local_salt: ours.salt,
-        }),
-        _ => None,
-    };
+    let srtp = srtp_params(chosen.crypto, ours.as_ref());
     let negotiated = NegotiatedAudio {
         remote_rtp,
         remote_rtcp,
@@ -521,7 +537,7 @@ pub fn answer(
 
 /// The direction both sides allow: what the peer offers to do (already seen
 /// from our side) narrowed by what we want.
-fn combine(allowed: Direction, wanted: Direction) -> Direction {
+pub(super) fn combine(allowed: Direction, wanted: Direction) -> Direction {
     let send = matches!(allowed, Direction::SendRecv | Direction::SendOnly)
         && matches!(wanted, Direction::SendRecv | Direction::SendOnly);
     let receive = matches!(allowed, Direction::SendRecv | Direction::RecvOnly)

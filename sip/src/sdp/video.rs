@@ -1,0 +1,361 @@
+//! Answering an offered H.264 video stream (RFC 6184 §8.2.2 offer/answer).
+//!
+//! We answer with the offerer's payload type and profile, packetization mode 1
+//! when offered (FU-A lets a 720p IDR leave in MTU-sized packets) else 0, the
+//! lower of the two levels, and our own `max-fs`/`max-mbps` when they exceed
+//! that level's. What we may send back is bounded by the offer's level and
+//! limits and by our encoder's. `answer()` still refuses video; the bridge opts
+//! in with [`answer_with_video`].
+
+use std::net::SocketAddr;
+
+use rand::RngCore;
+
+use super::crypto::CryptoAttribute;
+use super::h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
+use super::negotiate::{
+    answer, choose_crypto, combine, fmtp, payload_types, remote_addresses, rtpmap, srtp_params, Direction, LocalMedia,
+    MediaEncryption, NegotiatedAudio, NegotiationError,
+};
+use super::{MediaDescription, SessionDescription, SrtpParams};
+
+/// The RTP clock of every video payload format.
+pub const VIDEO_CLOCK_RATE: u32 = 90_000;
+
+/// Our side of a video stream: where we receive, and what we decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalVideo {
+    /// Our RTP port for video.
+    pub port: u16,
+    /// The highest level we decode (and encode).
+    pub level: H264Level,
+    /// The largest frame we decode, in macroblocks.
+    pub max_fs: u32,
+    /// The macroblock rate we decode.
+    pub max_mbps: u32,
+    /// The feedback we honour.
+    pub feedback: RtcpFeedback,
+    /// What we want: sendrecv normally.
+    pub direction: Direction,
+}
+
+impl LocalVideo {
+    /// 720p30 (level 3.1: 3600 macroblocks, 108000 a second), PLI, FIR and
+    /// REMB; no generic NACK until we keep packets to retransmit.
+    pub fn hd720(port: u16) -> LocalVideo {
+        LocalVideo {
+            port,
+            level: H264Level::L3_1,
+            max_fs: H264Level::L3_1.max_fs(),
+            max_mbps: H264Level::L3_1.max_mbps(),
+            feedback: RtcpFeedback { nack: false, pli: true, fir: true, remb: true },
+            direction: Direction::SendRecv,
+        }
+    }
+}
+
+/// What the bridge hands the media engine for one video stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedVideo {
+    /// The H.264 payload type, the offerer's number, both ways.
+    pub payload_type: u8,
+    /// 0 (single NAL unit packets) or 1 (STAP-A and FU-A too).
+    pub packetization_mode: u8,
+    /// The profile-level-id in our answer: the offer's profile at the agreed level.
+    pub profile_level_id: ProfileLevelId,
+    /// The agreed level: the lower of the offer's and ours.
+    pub level: H264Level,
+    /// The largest frame we may send, in macroblocks: the peer's limit capped by our encoder's.
+    pub max_fs: u32,
+    /// The macroblock rate we may send.
+    pub max_mbps: u32,
+    /// The peer's `max-br`, in kbit/s, if it gave one.
+    pub max_br: Option<u32>,
+    /// Where to send RTP.
+    pub remote_rtp: SocketAddr,
+    /// Where to send RTCP.
+    pub remote_rtcp: SocketAddr,
+    /// RTP and RTCP share one port.
+    pub rtcp_mux: bool,
+    /// The feedback both sides have: PLI, FIR (then use FIR for keyframes), REMB.
+    pub feedback: RtcpFeedback,
+    /// The direction from our side.
+    pub direction: Direction,
+    /// SRTP, when the stream is encrypted.
+    pub srtp: Option<SrtpParams>,
+}
+
+impl NegotiatedVideo {
+    /// The largest 16:9 frame in `max_fs`, in pixels (3600 macroblocks: 1280×720).
+    pub fn max_frame_16_9(&self) -> (u32, u32) {
+        // The largest k with 16k × 9k macroblocks inside max_fs.
+        let k = ((f64::from(self.max_fs) / 144.0).sqrt().floor()) as u32;
+        (k * 16 * 16, k * 9 * 16)
+    }
+}
+
+/// An offered H.264 payload type we can take.
+fn h264_payload_types(media: &MediaDescription) -> impl Iterator<Item = (u8, H264Fmtp)> + '_ {
+    payload_types(media).filter_map(|pt| {
+        let (name, rate, _) = rtpmap(media, pt)?;
+        if !name.eq_ignore_ascii_case("H264") || rate != VIDEO_CLOCK_RATE {
+            return None;
+        }
+        let fmtp = match fmtp(media, pt) {
+            Some(params) => H264Fmtp::parse(&params)?,
+            None => H264Fmtp::default(),
+        };
+        (fmtp.packetization_mode <= 1 && fmtp.profile_level_id.is_supported()).then_some((pt, fmtp))
+    })
+}
+
+/// Answers one offered video section: our section and what was agreed.
+/// Errors leave the section to be refused with port 0 (the call goes on
+/// with audio).
+pub fn answer_video(
+    offer: &SessionDescription,
+    offered: &MediaDescription,
+    local: &LocalVideo,
+    policy: MediaEncryption,
+    rng: &mut dyn RngCore,
+) -> Result<(MediaDescription, NegotiatedVideo), NegotiationError> {
+    if offered.port == 0
+        || !offered.kind.eq_ignore_ascii_case("video")
+        || !offered.proto.to_ascii_uppercase().starts_with("RTP/")
+    {
+        return Err(NegotiationError::NoVideo);
+    }
+    let crypto = choose_crypto(offered, policy)?;
+    let (payload_type, theirs) = h264_payload_types(offered)
+        .find(|(_, f)| f.packetization_mode == 1)
+        .or_else(|| h264_payload_types(offered).next())
+        .ok_or(NegotiationError::NoCommonVideoCodec)?;
+    let rtcp_mux = offered.has_attribute("rtcp-mux");
+    let (remote_rtp, remote_rtcp, held) = remote_addresses(offered, offer, rtcp_mux)?;
+    let offered_direction = Direction::of(offered, offer);
+    let offered_direction = if held { combine(offered_direction, Direction::SendOnly) } else { offered_direction };
+    let direction = combine(offered_direction.reversed(), local.direction);
+
+    let level = theirs.profile_level_id.level().min(local.level);
+    let profile_level_id = theirs.profile_level_id.with_level(level);
+    let ours = H264Fmtp {
+        profile_level_id,
+        packetization_mode: theirs.packetization_mode,
+        level_asymmetry_allowed: false,
+        // Only above the level's own values do these say anything (RFC 6184 §8.1).
+        max_fs: (local.max_fs > level.max_fs()).then_some(local.max_fs),
+        max_mbps: (local.max_mbps > level.max_mbps()).then_some(local.max_mbps),
+        max_br: None,
+    };
+    let feedback = RtcpFeedback::of(offered, payload_type).intersect(local.feedback);
+    let our_crypto = crypto.as_ref().map(|c| CryptoAttribute::generate(c.tag, c.suite, rng));
+
+    let mut media = MediaDescription {
+        kind: "video".into(),
+        port: local.port,
+        port_count: None,
+        proto: offered.proto.clone(),
+        formats: vec![payload_type.to_string()],
+        lines: Vec::new(),
+    };
+    media.push_attribute(format!("rtpmap:{payload_type} H264/{VIDEO_CLOCK_RATE}"));
+    media.push_attribute(format!("fmtp:{payload_type} {}", ours.to_value()));
+    for value in feedback.attribute_values(payload_type) {
+        media.push_attribute(value);
+    }
+    if rtcp_mux {
+        media.push_attribute("rtcp-mux");
+    }
+    if let Some(line) = &our_crypto {
+        media.push_attribute(format!("crypto:{}", line.to_value()));
+    }
+    media.push_attribute(direction.attribute());
+
+    let negotiated = NegotiatedVideo {
+        payload_type,
+        packetization_mode: theirs.packetization_mode,
+        profile_level_id,
+        level,
+        max_fs: theirs.frame_size_limit().min(local.max_fs),
+        max_mbps: theirs.macroblock_rate_limit().min(local.max_mbps),
+        max_br: theirs.max_br,
+        remote_rtp,
+        remote_rtcp,
+        rtcp_mux,
+        feedback,
+        direction,
+        srtp: srtp_params(crypto, our_crypto.as_ref()),
+    };
+    Ok((media, negotiated))
+}
+
+/// [`answer`] plus the first offered video section answered with H.264
+/// (`None` and port 0 when it cannot be: the call goes on with audio). The
+/// audio rules, and their errors, are exactly `answer`'s.
+pub fn answer_with_video(
+    offer: &SessionDescription,
+    local: &LocalMedia,
+    video: &LocalVideo,
+    policy: MediaEncryption,
+    rng: &mut dyn RngCore,
+) -> Result<(SessionDescription, NegotiatedAudio, Option<NegotiatedVideo>), NegotiationError> {
+    let (mut sdp, audio) = answer(offer, local, policy, rng)?;
+    let index = offer.media.iter().position(|m| m.kind.eq_ignore_ascii_case("video") && m.port != 0);
+    let Some(index) = index else { return Ok((sdp, audio, None)) };
+    let (Some(offered), Some(slot)) = (offer.media.get(index), sdp.media.get_mut(index)) else {
+        return Ok((sdp, audio, None));
+    };
+    match answer_video(offer, offered, video, policy, rng) {
+        Ok((section, negotiated)) => {
+            *slot = section;
+            Ok((sdp, audio, Some(negotiated)))
+        }
+        Err(_) => Ok((sdp, audio, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+
+    fn local() -> LocalMedia {
+        LocalMedia {
+            address: Ipv4Addr::LOCALHOST.into(),
+            audio_port: 40000,
+            session_id: 42,
+            session_version: 1,
+            direction: Direction::SendRecv,
+        }
+    }
+
+    fn offer(video: &str) -> SessionDescription {
+        let text = format!(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n\
+             m=audio 5000 RTP/AVP 0\r\n{video}"
+        );
+        SessionDescription::parse(text.as_bytes()).unwrap()
+    }
+
+    /// A webrtc-style offer: mode 1 and mode 0 at two levels, feedback, mux, SDES.
+    const TWO_MODES: &str = "m=video 5002 RTP/SAVP 98 97 99\r\n\
+        a=rtpmap:98 VP8/90000\r\n\
+        a=rtpmap:97 H264/90000\r\n\
+        a=fmtp:97 profile-level-id=42e01f;packetization-mode=0\r\n\
+        a=rtpmap:99 H264/90000\r\n\
+        a=fmtp:99 profile-level-id=640028;packetization-mode=1;max-br=4000\r\n\
+        a=rtcp-fb:* ccm fir\r\n\
+        a=rtcp-fb:99 nack\r\n\
+        a=rtcp-fb:99 nack pli\r\n\
+        a=rtcp-fb:99 goog-remb\r\n\
+        a=rtcp-mux\r\n\
+        a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n\
+        a=sendrecv\r\n";
+
+    #[test]
+    fn packetization_mode_1_is_preferred_and_the_level_is_the_lower() {
+        let sdp = offer(TWO_MODES);
+        let mut rng = StdRng::seed_from_u64(1);
+        let (media, video) =
+            answer_video(&sdp, &sdp.media[1], &LocalVideo::hd720(40002), MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!(video.payload_type, 99);
+        assert_eq!(video.packetization_mode, 1);
+        assert_eq!(video.level, H264Level::L3_1);
+        assert_eq!(video.profile_level_id.to_hex(), "64001f", "their profile, our level");
+        // Level 4 allows 8192 macroblocks; our encoder stops at 720p.
+        assert_eq!((video.max_fs, video.max_mbps, video.max_br), (3600, 108_000, Some(4000)));
+        assert_eq!(video.max_frame_16_9(), (1280, 720));
+        assert_eq!(video.feedback, RtcpFeedback { nack: false, pli: true, fir: true, remb: true });
+        assert_eq!(video.remote_rtp, "192.0.2.7:5002".parse().unwrap());
+        assert!(video.rtcp_mux);
+        assert!(video.srtp.is_some());
+        let text = SessionDescription { session: vec![], media: vec![media] }.to_text();
+        assert!(text.starts_with("m=video 40002 RTP/SAVP 99\r\n"), "{text}");
+        for line in [
+            "a=rtpmap:99 H264/90000",
+            "a=fmtp:99 profile-level-id=64001f;packetization-mode=1",
+            "a=rtcp-fb:99 nack pli",
+            "a=rtcp-fb:99 ccm fir",
+            "a=rtcp-fb:99 goog-remb",
+            "a=rtcp-mux",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:",
+            "a=sendrecv",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
+        assert!(!text.contains("rtcp-fb:99 nack\r\n"), "no retransmissions yet");
+    }
+
+    #[test]
+    fn mode_0_when_alone_and_our_limits_above_a_lower_level() {
+        let sdp = offer(
+            "m=video 5002 RTP/AVP 100\r\na=rtpmap:100 H264/90000\r\n\
+             a=fmtp:100 packetization-mode=0;profile-level-id=42801e\r\n",
+        );
+        let mut rng = StdRng::seed_from_u64(1);
+        let (media, video) =
+            answer_video(&sdp, &sdp.media[1], &LocalVideo::hd720(40002), MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!((video.packetization_mode, video.level), (0, H264Level::L3));
+        assert_eq!((video.max_fs, video.max_mbps), (1620, 40_500));
+        assert_eq!(video.feedback, RtcpFeedback::default());
+        assert_eq!(video.remote_rtcp, "192.0.2.7:5003".parse().unwrap());
+        assert!(video.srtp.is_none());
+        // We can take 720p even though the agreed level is 3.
+        let fmtp = media.attribute_values("fmtp").next().unwrap();
+        assert_eq!(fmtp, "100 profile-level-id=42801e;packetization-mode=0;max-fs=3600;max-mbps=108000");
+    }
+
+    #[test]
+    fn what_we_cannot_take_is_refused() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let local = LocalVideo::hd720(40002);
+        for (video, error) in [
+            ("m=video 5002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n", NegotiationError::NoCommonVideoCodec),
+            (
+                "m=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=2\r\n",
+                NegotiationError::NoCommonVideoCodec,
+            ),
+            (
+                "m=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 profile-level-id=f4001f\r\n",
+                NegotiationError::NoCommonVideoCodec,
+            ),
+            ("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n", NegotiationError::NoVideo),
+            ("m=video 5002 RTP/SAVP 96\r\na=rtpmap:96 H264/90000\r\n", NegotiationError::NoCryptoSuite),
+        ] {
+            let sdp = offer(video);
+            let result = answer_video(&sdp, &sdp.media[1], &local, MediaEncryption::Optional, &mut rng);
+            assert_eq!(result.err(), Some(error), "{video}");
+        }
+        let sdp = offer("m=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n");
+        let result = answer_video(&sdp, &sdp.media[1], &local, MediaEncryption::Required, &mut rng);
+        assert_eq!(result.err(), Some(NegotiationError::EncryptionRequired));
+        // No fmtp at all: Baseline level 1, mode 0.
+        let (_, video) = answer_video(&sdp, &sdp.media[1], &local, MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!((video.level, video.packetization_mode, video.max_fs), (H264Level::L1, 0, 99));
+    }
+
+    #[test]
+    fn answer_with_video_fills_the_video_section_and_answer_still_refuses_it() {
+        let sdp = offer(TWO_MODES);
+        let local_video = LocalVideo::hd720(40002);
+        let (plain, _) = answer(&sdp, &local(), MediaEncryption::Optional, &mut StdRng::seed_from_u64(1)).unwrap();
+        assert_eq!(plain.media[1].port, 0);
+        let (with_video, audio, video) =
+            answer_with_video(&sdp, &local(), &local_video, MediaEncryption::Optional, &mut StdRng::seed_from_u64(1))
+                .unwrap();
+        assert_eq!(with_video.media[0], plain.media[0]);
+        assert_eq!(audio.codec.payload_type, 0);
+        assert_eq!(with_video.media[1].port, 40002);
+        assert_eq!(video.map(|v| v.payload_type), Some(99));
+        // A video section we cannot take stays refused, and the call goes on.
+        let sdp = offer("m=video 5002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n");
+        let (answered, _, video) =
+            answer_with_video(&sdp, &local(), &local_video, MediaEncryption::Optional, &mut StdRng::seed_from_u64(1))
+                .unwrap();
+        assert_eq!((answered.media[1].port, video), (0, None));
+    }
+}
