@@ -194,6 +194,9 @@ pub struct TickStats {
     pub own_encodes: usize,
     /// Common-mix encodes (one per format with a listener).
     pub shared_encodes: usize,
+    /// Speakers alone in the mix, sent the cached silence frame instead of
+    /// an encode of their (all-zero) mix-minus.
+    pub silent_mix_minus: usize,
 }
 
 impl TickStats {
@@ -239,6 +242,10 @@ struct Group {
     format: AudioFormat,
     encoder: Box<dyn AudioEncoder>,
     members: usize,
+    /// One frame of digital silence in this format, encoded once: what a
+    /// speaker who is the only one in the mix hears (its mix-minus is
+    /// exactly zero), so that common case costs no encode.
+    silence: Arc<[u8]>,
 }
 
 /// One conference's audio mixer. See the [module docs](self).
@@ -295,7 +302,12 @@ impl Mixer {
             Some(g) => g,
             None => {
                 let encoder = settings.format.new_encoder(&self.config.opus)?;
-                self.groups.push(Group { format: settings.format, encoder, members: 0 });
+                let mut quiet = settings.format.new_encoder(&self.config.opus)?;
+                let mut payload = Vec::new();
+                let mut stereo = vec![0; 2 * FRAME_SAMPLES];
+                encode(quiet.as_mut(), &[0; FRAME_SAMPLES], &mut stereo, &mut payload)?;
+                let silence = Arc::from(payload.as_slice());
+                self.groups.push(Group { format: settings.format, encoder, members: 0, silence });
                 self.groups.len() - 1
             }
         };
@@ -489,8 +501,14 @@ impl Mixer {
             shared[p.group] = Some(Arc::from(self.payload.as_slice()));
         }
 
+        let mixed = out.stats.mixed;
         for p in &mut self.participants {
             let (payload, kind) = match &mut p.own {
+                // Nobody else is in the mix: the mix-minus is exactly zero.
+                Some(_) if mixed - usize::from(p.has_pcm && self.activity[self.index[&p.id]].speaking) == 0 => {
+                    out.stats.silent_mix_minus += 1;
+                    (Arc::clone(&self.groups[p.group].silence), StreamKind::MixMinus)
+                }
                 Some(own) => {
                     for ((m, &acc), &s) in self.minus.iter_mut().zip(&self.acc).zip(p.pcm.iter()) {
                         *m = acc - if p.has_pcm { i32::from(s) } else { 0 };

@@ -349,3 +349,33 @@ fn receivers_at_another_bitrate_share_their_own_encode() {
         assert!(call.heard_db(*l, 500.0).abs() < 1.5, "{:.2}", call.heard_db(*l, 500.0));
     }
 }
+
+/// A speaker alone in the mix hears silence: the cached silence frame, no
+/// encode of its all-zero mix-minus. When a second speaker comes in, both
+/// get their own encodes and hear each other at level.
+#[test]
+fn a_lone_speaker_costs_no_mix_minus_encode() {
+    let mut call = Call::new(MixerConfig::default());
+    let first = call.join(Some(500.0), AudioFormat::OPUS_MONO);
+    let listeners: Vec<_> = (0..3).map(|_| call.join(None, AudioFormat::OPUS_MONO)).collect();
+    for _ in 0..5 {
+        call.step();
+    }
+    let (stats, deliveries, _) = call.step();
+    assert_eq!((stats.own_encodes, stats.shared_encodes, stats.silent_mix_minus), (0, 1, 1), "{stats:?}");
+    assert!(deliveries.iter().any(|d| d.receiver == first && d.kind == StreamKind::MixMinus));
+    for _ in 0..50 {
+        call.step();
+    }
+    assert!(call.heard_db(first, 500.0) < -30.0);
+    assert!(call.heard_db(listeners[0], 500.0).abs() < 1.0);
+
+    let second = call.join(Some(800.0), AudioFormat::OPUS_MONO);
+    for _ in 0..60 {
+        call.step();
+    }
+    let (stats, ..) = call.step();
+    assert_eq!((stats.own_encodes, stats.silent_mix_minus), (2, 0), "{stats:?}");
+    assert!(call.heard_db(first, 800.0).abs() < 1.0, "{:.2}", call.heard_db(first, 800.0));
+    assert!(call.heard_db(second, 500.0).abs() < 1.0);
+}
