@@ -15,3 +15,4 @@ pub mod rtcp;
 pub mod rtp;
 pub mod runtime;
 pub mod srtp;
+pub mod video;

@@ -1,0 +1,8 @@
+//! Video: H.264 in and out, and the composed CMS layouts.
+//!
+//! Like the audio path, each incoming stream is decoded once, each distinct
+//! view (layout, size, whose self pane is skipped) is composed once, and each
+//! view is encoded once per resolution class and shared by its receivers.
+
+pub mod frame;
+pub mod scale;
