@@ -5,4 +5,5 @@
 //! view is encoded once per resolution class and shared by its receivers.
 
 pub mod frame;
+pub mod layout;
 pub mod scale;
