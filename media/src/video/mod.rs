@@ -4,6 +4,7 @@
 //! view (layout, size, whose self pane is skipped) is composed once, and each
 //! view is encoded once per resolution class and shared by its receivers.
 
+pub mod compose;
 pub mod frame;
 pub mod layout;
 pub mod scale;
