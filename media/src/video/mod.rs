@@ -6,5 +6,6 @@
 
 pub mod compose;
 pub mod frame;
+pub mod h264;
 pub mod layout;
 pub mod scale;
