@@ -1,0 +1,294 @@
+//! Composing one conference's views.
+//!
+//! A view is what one receiver sees: a [`ViewKey`] of layout, output size
+//! and the receiver's [`SelfPane`] rule. Receivers with equal keys see the
+//! same picture, so the conference composes it once and encodes it once per
+//! resolution class for all of them — the video twin of the audio mixer's
+//! mix-minus.
+//!
+//! How many distinct views a conference has, per (layout, size), with the
+//! default `skip` self-pane mode: every participant who appears in a pane of
+//! the others' picture sees a view of its own (it must not see itself), and
+//! everyone else shares one. So speakerOnly has two views (the floor holder
+//! sees the previous speaker; everyone else sees the floor holder);
+//! allEqualQuarters has at most five; a layout that shows everyone
+//! (telepresence or allEqual with ten people) has one per participant. In
+//! `self` mode there is one view per (layout, size); in `blank` mode, one per
+//! shown participant plus one.
+//!
+//! Scaling is the expensive part of composing, and distinct views mostly
+//! show the same participants at the same pane sizes; so each participant's
+//! picture is scaled once per pane size per frame and kept until
+//! [`Compositor::begin_frame`], and further views only copy it.
+
+use std::collections::HashMap;
+
+use super::frame::{FrameError, I420Frame, Rect, Yuv};
+use super::layout::{Layout, PaneContent, SelfPane, SelfPaneMode};
+use super::scale::Scaler;
+use crate::mixer::ParticipantId;
+
+/// What one receiver sees; equal keys see equal pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ViewKey {
+    /// The layout (the leg's `chosenLayout`, else the `defaultLayout`).
+    pub layout: Layout,
+    /// Output width in pixels.
+    pub width: u32,
+    /// Output height in pixels.
+    pub height: u32,
+    /// The receiver's self-pane rule, normalised.
+    pub self_pane: SelfPane,
+}
+
+impl ViewKey {
+    /// The view of `receiver` in a conference whose speaker order is
+    /// `order`. Keys of receivers that would see the same picture are equal.
+    pub fn for_receiver(
+        layout: Layout,
+        mode: SelfPaneMode,
+        (width, height): (u32, u32),
+        receiver: ParticipantId,
+        order: &[ParticipantId],
+    ) -> Self {
+        Self { layout, width, height, self_pane: SelfPane::for_receiver(layout, mode, receiver, order) }
+    }
+}
+
+/// One participant's picture scaled for one pane size, with its bars.
+#[derive(Debug)]
+struct ScaledPane {
+    frame: I420Frame,
+    /// The frame generation it was scaled in.
+    generation: u64,
+}
+
+/// Composes views; one per conference (it keeps scratch buffers and the
+/// scaled panes of the current frame).
+#[derive(Debug, Default)]
+pub struct Compositor {
+    scaler: Scaler,
+    panes: Vec<Rect>,
+    contents: Vec<PaneContent>,
+    scaled: HashMap<(ParticipantId, u32, u32), ScaledPane>,
+    generation: u64,
+}
+
+impl Compositor {
+    /// A compositor with nothing cached.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a new output frame: the inputs have changed, so scaled panes
+    /// from the previous frame are stale. Sizes nobody used last frame are
+    /// dropped, so the cache follows the layouts in use.
+    pub fn begin_frame(&mut self) {
+        let previous = self.generation;
+        self.scaled.retain(|_, pane| pane.generation == previous);
+        self.generation += 1;
+    }
+
+    /// Composes `view` into `out` (resized to the view's size). `order` is
+    /// the conference's speaker order ([`SpeakerOrder`](super::layout::SpeakerOrder));
+    /// `input` gives a participant's latest decoded picture, or `None` when it
+    /// has none (video-muted, audio-only, nothing decoded yet), which shows
+    /// the placeholder pane.
+    pub fn compose<'a>(
+        &mut self,
+        view: &ViewKey,
+        order: &[ParticipantId],
+        input: impl Fn(ParticipantId) -> Option<&'a I420Frame>,
+        out: &mut I420Frame,
+    ) -> Result<(), FrameError> {
+        out.resize(view.width, view.height)?;
+        out.fill(Yuv::BLACK);
+        let shown = view.self_pane.shown(order);
+        view.layout.panes(shown, view.width, view.height, &mut self.panes);
+        view.self_pane.contents(order, self.panes.len(), &mut self.contents);
+        // Taken out so the loop can use the scaled-pane cache in `self`.
+        let (panes, contents) = (std::mem::take(&mut self.panes), std::mem::take(&mut self.contents));
+        let result = self.draw_panes(&panes, &contents, input, out);
+        (self.panes, self.contents) = (panes, contents);
+        result
+    }
+
+    fn draw_panes<'a>(
+        &mut self,
+        panes: &[Rect],
+        contents: &[PaneContent],
+        input: impl Fn(ParticipantId) -> Option<&'a I420Frame>,
+        out: &mut I420Frame,
+    ) -> Result<(), FrameError> {
+        for (&rect, &content) in panes.iter().zip(contents) {
+            if rect.width == 0 || rect.height == 0 {
+                continue;
+            }
+            let PaneContent::Participant(id) = content else {
+                // Overlay panes must paint over what is under them.
+                out.fill_rect(rect, Yuv::BLACK);
+                continue;
+            };
+            let Some(picture) = input(id) else {
+                out.draw_placeholder(rect);
+                continue;
+            };
+            let pane = self.scaled_pane(id, picture, rect.width, rect.height)?;
+            out.blit(pane, rect.x, rect.y);
+        }
+        Ok(())
+    }
+
+    /// `picture` scaled (letterboxed) to `width` × `height`, from the cache
+    /// when this frame already has it.
+    fn scaled_pane(
+        &mut self,
+        id: ParticipantId,
+        picture: &I420Frame,
+        width: u32,
+        height: u32,
+    ) -> Result<&I420Frame, FrameError> {
+        let generation = self.generation;
+        let pane = match self.scaled.entry((id, width, height)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(ScaledPane { frame: I420Frame::new(width, height)?, generation: generation.wrapping_sub(1) })
+            }
+        };
+        if pane.generation != generation {
+            let area = pane.frame.rect();
+            self.scaler.scale_letterboxed(picture, &mut pane.frame, area, Yuv::BLACK);
+            pane.generation = generation;
+        }
+        Ok(&pane.frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::layout::SpeakerOrder;
+
+    fn colour(i: u64) -> Yuv {
+        let c = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 255)];
+        let (r, g, b) = c[(i as usize) % c.len()];
+        Yuv::from_rgb(r, g, b)
+    }
+
+    fn inputs(n: u64, w: u32, h: u32) -> HashMap<ParticipantId, I420Frame> {
+        (1..=n)
+            .map(|i| {
+                let mut f = I420Frame::new(w, h).unwrap();
+                f.fill(colour(i));
+                (ParticipantId(i), f)
+            })
+            .collect()
+    }
+
+    fn order(n: u64) -> Vec<ParticipantId> {
+        let mut o = SpeakerOrder::new(1);
+        for i in 1..=n {
+            o.join(ParticipantId(i));
+        }
+        o.order().to_vec()
+    }
+
+    /// The colour at the centre of each pane of `view`, in pane order.
+    fn pane_centres(view: &ViewKey, order: &[ParticipantId], out: &I420Frame) -> Vec<Yuv> {
+        let mut panes = Vec::new();
+        view.layout.panes(view.self_pane.shown(order), view.width, view.height, &mut panes);
+        panes.iter().map(|p| out.pixel(p.centre().0, p.centre().1).unwrap()).collect()
+    }
+
+    #[test]
+    fn all_equal_shows_everyone_but_the_receiver() {
+        let order = order(4);
+        let frames = inputs(4, 640, 360);
+        let mut c = Compositor::new();
+        let mut out = I420Frame::new(2, 2).unwrap();
+        c.begin_frame();
+        let view = ViewKey::for_receiver(Layout::AllEqual, SelfPaneMode::Skip, (1280, 720), ParticipantId(2), &order);
+        c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
+        assert_eq!((out.width(), out.height()), (1280, 720));
+        let centres = pane_centres(&view, &order, &out);
+        assert_eq!(centres, vec![colour(1), colour(3), colour(4), Yuv::BLACK]);
+    }
+
+    #[test]
+    fn telepresence_overlays_the_others_on_the_floor_holder() {
+        let order = order(10);
+        let frames = inputs(10, 1280, 720);
+        let mut c = Compositor::new();
+        let mut out = I420Frame::new(2, 2).unwrap();
+        c.begin_frame();
+        let shared =
+            ViewKey::for_receiver(Layout::Telepresence, SelfPaneMode::Skip, (1280, 720), ParticipantId(10), &order);
+        c.compose(&shared, &order, |p| frames.get(&p), &mut out).unwrap();
+        let centres = pane_centres(&shared, &order, &out);
+        let expected: Vec<Yuv> = (1..=9).map(colour).collect();
+        assert_eq!(centres, expected);
+        // The floor holder sees participant 2 big and 3..=10 small.
+        let own =
+            ViewKey::for_receiver(Layout::Telepresence, SelfPaneMode::Skip, (1280, 720), ParticipantId(1), &order);
+        c.compose(&own, &order, |p| frames.get(&p), &mut out).unwrap();
+        let expected: Vec<Yuv> = (2..=10).map(colour).collect();
+        assert_eq!(pane_centres(&own, &order, &out), expected);
+        // Top-left corner is the big pane.
+        assert_eq!(out.pixel(4, 4), Some(colour(2)));
+    }
+
+    #[test]
+    fn missing_video_gets_the_placeholder_and_blank_mode_a_black_pane() {
+        let order = order(3);
+        let mut frames = inputs(3, 320, 180);
+        frames.remove(&ParticipantId(3));
+        let mut c = Compositor::new();
+        let mut out = I420Frame::new(2, 2).unwrap();
+        c.begin_frame();
+        let view = ViewKey::for_receiver(Layout::AllEqual, SelfPaneMode::Blank, (640, 360), ParticipantId(1), &order);
+        c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
+        let mut panes = Vec::new();
+        view.layout.panes(3, 640, 360, &mut panes);
+        assert_eq!(out.pixel(panes[0].centre().0, panes[0].centre().1), Some(Yuv::BLACK));
+        assert_eq!(out.pixel(panes[1].centre().0, panes[1].centre().1), Some(colour(2)));
+        assert_eq!(out.pixel(panes[2].x + 2, panes[2].y + 2), Some(Yuv::PLACEHOLDER));
+    }
+
+    #[test]
+    fn letterboxes_inputs_of_another_aspect() {
+        let order = order(1);
+        let mut frame = I420Frame::new(480, 480).unwrap();
+        frame.fill(colour(1));
+        let mut c = Compositor::new();
+        let mut out = I420Frame::new(2, 2).unwrap();
+        c.begin_frame();
+        let view = ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown };
+        c.compose(&view, &order, |_| Some(&frame), &mut out).unwrap();
+        assert_eq!(out.pixel(320, 180), Some(colour(1)));
+        assert_eq!(out.pixel(10, 180), Some(Yuv::BLACK));
+    }
+
+    #[test]
+    fn scaled_panes_follow_new_frames() {
+        let order = order(2);
+        let mut frames = inputs(2, 320, 180);
+        let mut c = Compositor::new();
+        let mut out = I420Frame::new(2, 2).unwrap();
+        let view = ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown };
+        c.begin_frame();
+        c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
+        assert_eq!(out.pixel(320, 180), Some(colour(1)));
+        frames.get_mut(&ParticipantId(1)).unwrap().fill(colour(5));
+        c.begin_frame();
+        c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
+        assert_eq!(out.pixel(320, 180), Some(colour(5)));
+    }
+
+    #[test]
+    fn bad_view_sizes_are_errors() {
+        let mut c = Compositor::new();
+        let mut out = I420Frame::new(2, 2).unwrap();
+        let view = ViewKey { layout: Layout::AllEqual, width: 0, height: 360, self_pane: SelfPane::Shown };
+        assert!(c.compose(&view, &[], |_| None, &mut out).is_err());
+    }
+}
