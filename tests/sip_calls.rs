@@ -116,15 +116,7 @@ fn an_unknown_space_is_refused_and_a_plain_call_to_an_encrypted_only_space_too()
     let (c, sip, dir) = bridge_with_space(&[]);
     let profile = c.create("/api/v1/callLegProfiles", "sipMediaEncryption=required");
     c.create("/api/v1/coSpaces", &format!("name=Secure&uri=secure&callLegProfile={profile}"));
-    let setup = |name| BaresipSetup {
-        name,
-        tone_hz: 500.0,
-        sip_port: free_pair(),
-        rtp_base: 32_400,
-        mediaenc: None,
-        codecs: "opus/48000/2",
-        ctrl_port: free_pair(),
-    };
+    let setup = |name| BaresipSetup::opus(name, 500.0, 32_400);
     let mut nobody = Baresip::dial(dir.path(), &setup("x1"), &format!("sip:nobody@127.0.0.1:{sip}"), 4);
     let mut plain = Baresip::dial(dir.path(), &setup("x2"), &format!("sip:secure@127.0.0.1:{sip}"), 4);
     nobody.wait(Duration::from_secs(10));
@@ -143,17 +135,11 @@ fn a_passcode_admits_the_right_dtmf_and_three_wrong_entries_hang_up() {
     let (c, sip, dir) = bridge_with_space(&[]);
     let space = c.create("/api/v1/coSpaces", "name=Locked&uri=locked&passcode=1234");
     c.create(&format!("/api/v1/coSpaces/{space}/accessMethods"), "uri=host&name=Host");
-    let setup = |name, tone_hz, rtp_base| BaresipSetup {
-        name,
-        tone_hz,
-        sip_port: free_pair(),
-        rtp_base,
-        mediaenc: None,
-        codecs: "opus/48000/2",
-        ctrl_port: free_pair(),
-    };
-    let (host_setup, guest_setup, wrong_setup) =
-        (setup("host", 700.0, 32_500), setup("guest", 440.0, 32_520), setup("wrong", 1100.0, 32_540));
+    let (host_setup, guest_setup, wrong_setup) = (
+        BaresipSetup::opus("host", 700.0, 32_500),
+        BaresipSetup::opus("guest", 440.0, 32_520),
+        BaresipSetup::opus("wrong", 1100.0, 32_540),
+    );
     let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:host@127.0.0.1:{sip}"), 14);
     let mut guest = Baresip::dial(dir.path(), &guest_setup, &format!("sip:locked@127.0.0.1:{sip}"), 14);
     let mut wrong = Baresip::dial(dir.path(), &wrong_setup, &format!("sip:locked@127.0.0.1:{sip}"), 14);
@@ -194,15 +180,7 @@ fn a_passcode_admits_the_right_dtmf_and_three_wrong_entries_hang_up() {
 #[test]
 fn tms_auto_dial_reaches_a_baresip_through_an_outbound_rule_and_hangs_up_with_the_call() {
     let (c, sip, dir) = bridge_with_space(&[]);
-    let desk = BaresipSetup {
-        name: "desk.ex90",
-        tone_hz: 700.0,
-        sip_port: free_pair(),
-        rtp_base: 32_600,
-        mediaenc: None,
-        codecs: "opus/48000/2",
-        ctrl_port: free_pair(),
-    };
+    let desk = BaresipSetup::opus("desk.ex90", 700.0, 32_600);
     let mut answerer = Baresip::answer(dir.path(), &desk, 30);
     answerer.wait_ready();
     c.create(
@@ -229,15 +207,7 @@ fn tms_auto_dial_reaches_a_baresip_through_an_outbound_rule_and_hangs_up_with_th
     assert_eq!(element(&one, "direction"), Some("outgoing"), "{one}");
 
     // Someone dials into the space: the two hear each other.
-    let caller = BaresipSetup {
-        name: "caller",
-        tone_hz: 440.0,
-        sip_port: free_pair(),
-        rtp_base: 32_620,
-        mediaenc: None,
-        codecs: "opus/48000/2",
-        ctrl_port: free_pair(),
-    };
+    let caller = BaresipSetup::opus("caller", 440.0, 32_620);
     let mut dialler = Baresip::dial(dir.path(), &caller, &format!("sip:1@127.0.0.1:{sip}"), 8);
     dialler.wait(Duration::from_secs(20));
     let heard = levels(&dialler.heard(), &[700.0, 440.0], 3.0, 6.0);
@@ -264,15 +234,7 @@ fn linphonec_joins_baresip_endpoints() {
         .enumerate()
         .map(|(i, (tone_hz, rtp_base))| {
             let name = format!("b{i}");
-            let setup = BaresipSetup {
-                name: &name,
-                tone_hz,
-                sip_port: free_pair(),
-                rtp_base,
-                mediaenc: None,
-                codecs: "opus/48000/2",
-                ctrl_port: free_pair(),
-            };
+            let setup = BaresipSetup::opus(&name, tone_hz, rtp_base);
             Baresip::dial(dir.path(), &setup, &format!("sip:room@127.0.0.1:{sip}"), 9)
         })
         .collect();
@@ -305,21 +267,16 @@ fn linphonec_joins_baresip_endpoints() {
 fn muting_a_leg_through_the_api_silences_it_live() {
     let (c, sip, dir) = bridge_with_space(&[]);
     c.create("/api/v1/coSpaces", "name=Room&uri=room");
-    let setup = |name, tone_hz, rtp_base| BaresipSetup {
-        name,
-        tone_hz,
-        sip_port: free_pair(),
-        rtp_base,
-        mediaenc: None,
-        codecs: "opus/48000/2",
-        ctrl_port: free_pair(),
-    };
-    let talker_setup = setup("talker", 440.0, 32_800);
+    let talker_setup = BaresipSetup::opus("talker", 440.0, 32_800);
     let mut talker = Baresip::dial(dir.path(), &talker_setup, &format!("sip:room@127.0.0.1:{sip}"), 13);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1));
     let talker_leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
-    let mut listener =
-        Baresip::dial(dir.path(), &setup("listener", 700.0, 32_820), &format!("sip:room@127.0.0.1:{sip}"), 12);
+    let mut listener = Baresip::dial(
+        dir.path(),
+        &BaresipSetup::opus("listener", 700.0, 32_820),
+        &format!("sip:room@127.0.0.1:{sip}"),
+        12,
+    );
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2));
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(c.put(&format!("/api/v1/callLegs/{talker_leg}"), "rxAudioMute=true").status, 200);
@@ -343,20 +300,16 @@ fn muting_a_leg_through_the_api_silences_it_live() {
 fn hold_and_resume_by_re_invite_show_in_the_leg_state() {
     let (c, sip, dir) = bridge_with_space(&[]);
     c.create("/api/v1/coSpaces", "name=Room&uri=room");
-    let setup = |name, tone_hz, rtp_base| BaresipSetup {
-        name,
-        tone_hz,
-        sip_port: free_pair(),
-        rtp_base,
-        mediaenc: None,
-        codecs: "opus/48000/2",
-        ctrl_port: free_pair(),
-    };
-    let holder_setup = setup("holder", 440.0, 32_860);
+    let holder_setup = BaresipSetup::opus("holder", 440.0, 32_860);
     let mut holder = Baresip::dial(dir.path(), &holder_setup, &format!("sip:room@127.0.0.1:{sip}"), 12);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1));
     let leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
-    let mut other = Baresip::dial(dir.path(), &setup("other", 700.0, 32_880), &format!("sip:room@127.0.0.1:{sip}"), 14);
+    let mut other = Baresip::dial(
+        dir.path(),
+        &BaresipSetup::opus("other", 700.0, 32_880),
+        &format!("sip:room@127.0.0.1:{sip}"),
+        14,
+    );
     std::thread::sleep(Duration::from_secs(2));
     holder.command(holder_setup.ctrl_port, "hold", "");
     let path = format!("/api/v1/callLegs/{leg}");
@@ -385,15 +338,7 @@ fn hold_and_resume_by_re_invite_show_in_the_leg_state() {
 #[test]
 fn deleting_a_leg_hangs_it_up_and_the_api_call_stays() {
     let (c, sip, dir) = bridge_with_space(&[]);
-    let far = BaresipSetup {
-        name: "far",
-        tone_hz: 500.0,
-        sip_port: free_pair(),
-        rtp_base: 32_940,
-        mediaenc: None,
-        codecs: "opus/48000/2",
-        ctrl_port: free_pair(),
-    };
+    let far = BaresipSetup::opus("far", 500.0, 32_940);
     let mut answerer = Baresip::answer(dir.path(), &far, 30);
     answerer.wait_ready();
     c.create(

@@ -95,6 +95,22 @@ pub struct BaresipSetup<'a> {
     pub ctrl_port: u16,
 }
 
+impl BaresipSetup<'_> {
+    /// An Opus endpoint without SRTP, on free SIP and control ports, with its
+    /// own block of 20 RTP ports from `rtp_base`.
+    pub fn opus(name: &str, tone_hz: f64, rtp_base: u16) -> BaresipSetup<'_> {
+        BaresipSetup {
+            name,
+            tone_hz,
+            sip_port: free_pair(),
+            rtp_base,
+            mediaenc: None,
+            codecs: "opus/48000/2",
+            ctrl_port: free_pair(),
+        }
+    }
+}
+
 impl Baresip {
     /// The config: `account.so` comes last, since it resolves the
     /// account's codecs and media encryption against the modules loaded
@@ -188,16 +204,9 @@ impl Baresip {
 
     /// Waits for it to quit (killing it after `limit`).
     pub fn wait(&mut self, limit: Duration) {
-        let Some(mut child) = self.child.take() else { return };
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if let Some(child) = self.child.take() {
+            wait_or_kill(child, limit);
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// What it heard (first channel) and the rate.
@@ -230,11 +239,24 @@ impl Baresip {
 
 impl Drop for Baresip {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(child) = self.child.take() {
+            wait_or_kill(child, Duration::ZERO);
         }
     }
+}
+
+/// Waits up to `limit` for a peer to quit on its own, then kills it (by
+/// its PID, through `Child`) and reaps it.
+fn wait_or_kill(mut child: Child, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A free UDP+TCP port pair base (the port and the next are free now).
@@ -299,15 +321,7 @@ impl Linphone {
         if let Some(stdin) = child.stdin.as_mut() {
             let _ = stdin.write_all(b"terminate\nquit\n");
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        wait_or_kill(child, Duration::from_secs(10));
     }
 
     /// What it heard.
@@ -322,9 +336,8 @@ impl Linphone {
 
 impl Drop for Linphone {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(child) = self.child.take() {
+            wait_or_kill(child, Duration::ZERO);
         }
     }
 }
