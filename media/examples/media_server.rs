@@ -77,14 +77,16 @@ fn run() -> Result<(), String> {
             ["stats"] => {
                 let s = runtime.stats();
                 Ok(format!(
-                    "stats {{\"workers\":{},\"datagrams_in\":{},\"datagrams_out\":{},\"unknown_source\":{},\"refused\":{},\"ticks\":{},\"late_ticks\":{}}}",
+                    "stats {{\"workers\":{},\"datagrams_in\":{},\"datagrams_out\":{},\"unknown_source\":{},\"refused\":{},\"ticks\":{},\"late_ticks\":{},\"decodes\":{},\"encodes\":{}}}",
                     runtime.workers(),
                     s.datagrams_in,
                     s.datagrams_out,
                     s.unknown_source,
                     s.refused,
                     s.ticks,
-                    s.late_ticks
+                    s.late_ticks,
+                    s.decodes,
+                    s.encodes
                 ))
             }
             _ => Err(format!("unknown command: {line}")),

@@ -26,6 +26,8 @@ struct Ep {
     srtp_out: Option<SrtpContext>,
     srtp_in: Option<SrtpContext>,
     sends_levels: bool,
+    /// In DTX (silent, sending one packet every this many ticks), if set.
+    dtx_every: Option<usize>,
     seq: u16,
     /// Per tick: 20 ms of what it heard (zeros when nothing came).
     heard: Vec<i16>,
@@ -100,6 +102,7 @@ impl Harness {
             srtp_out: cfg.srtp_in.as_ref().map(context),
             srtp_in: cfg.srtp_out.as_ref().map(context),
             sends_levels: levels,
+            dtx_every: None,
             seq: 1000 * u16::from(n),
             heard: Vec::new(),
             packets: Vec::new(),
@@ -115,6 +118,9 @@ impl Harness {
         let now = self.start + TICK * (k as u32 + 1);
         let mut payload = Vec::new();
         for e in &mut self.eps {
+            if e.dtx_every.is_some_and(|n| !k.is_multiple_of(n)) {
+                continue;
+            }
             let mut frame = vec![0i16; FRAME_SAMPLES];
             for &(f, from) in &e.tones {
                 if k >= from {
@@ -203,6 +209,32 @@ impl Harness {
 }
 
 const TONES: [f64; 3] = [400.0, 700.0, 1100.0];
+
+#[test]
+fn engine_never_decodes_a_silent_listener_in_dtx() {
+    // Two talkers and five listeners in DTX, as a muted browser sends it:
+    // one silent-level packet every 400 ms and nothing in between. The jitter
+    // buffer holds each such packet for a tick or more after a silent tick;
+    // its frame and the loss concealment after it must still be skipped.
+    let mut h = Harness::new(0, 0);
+    h.join(&[(TONES[0], 0)], false, true);
+    h.join(&[(TONES[1], 0)], false, true);
+    for _ in 0..5 {
+        h.join(&[], false, true);
+        h.eps.last_mut().unwrap().dtx_every = Some(20);
+    }
+    let mut decodes = Vec::new();
+    for _ in 0..200 {
+        h.step();
+        decodes.push(h.summary.decodes);
+    }
+    // After the talkers' join (two loud ticks), exactly the two talkers.
+    assert!(decodes[10..].iter().all(|&d| d == 2), "decodes per tick: {decodes:?}");
+    // The listeners hear both talkers.
+    for e in &h.eps[2..] {
+        assert!(h.heard_db(e.id, TONES[0]).abs() < 1.0 && h.heard_db(e.id, TONES[1]).abs() < 1.0);
+    }
+}
 
 #[test]
 fn engine_every_listener_hears_every_other_talker_over_srtp() {

@@ -382,6 +382,11 @@ impl Mixer {
         Ok(())
     }
 
+    /// The level at or above which (RFC 6464 -dBov) a frame is speech.
+    pub fn speech_level(&self) -> u8 {
+        self.config.speech_level
+    }
+
     /// Whether the caller should decode this participant's next frame, given
     /// the RFC 6464 level its packet carries (`None`: it sends no levels).
     /// Yes for speakers, for rx-unmuted senders whose level is speech, and for

@@ -162,6 +162,10 @@ pub struct RuntimeStats {
     pub ticks: u64,
     /// Ticks that ran more than a tick late (the worker was overloaded).
     pub late_ticks: u64,
+    /// Audio frames decoded (frames, FEC and concealment) by the ticks.
+    pub decodes: u64,
+    /// Audio frames encoded by the ticks (shared, mix-minus and prompts).
+    pub encodes: u64,
 }
 
 pub(crate) enum Command {
@@ -392,6 +396,8 @@ impl MediaRuntime {
             refused: a.refused + w.refused,
             ticks: a.ticks + w.ticks,
             late_ticks: a.late_ticks + w.late_ticks,
+            decodes: a.decodes + w.decodes,
+            encodes: a.encodes + w.encodes,
         })
     }
 }

@@ -292,6 +292,8 @@ impl Worker {
             match room.conference.tick(now, &mut room.out) {
                 Ok(summary) => {
                     ticked.push(cid);
+                    self.stats.decodes += summary.decodes as u64;
+                    self.stats.encodes += summary.encodes as u64;
                     for e in summary.events {
                         let MixerEvent::ActiveSpeakerChanged(endpoint) = e;
                         events.push(MediaEvent::ActiveSpeaker { conference: cid, endpoint });
