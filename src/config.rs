@@ -26,6 +26,7 @@ struct FileSettings {
     opus_complexity: Option<u8>,
     opus_bitrate: Option<i32>,
     opus_fec: Option<bool>,
+    video: Option<bool>,
 }
 
 /// Effective settings.
@@ -60,6 +61,8 @@ pub struct Settings {
     pub opus_bitrate: i32,
     /// Their in-band FEC.
     pub opus_fec: bool,
+    /// Answer offered H.264 video (composed layouts); off: audio only.
+    pub video: bool,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -135,6 +138,12 @@ impl Settings {
                 Some("off" | "false") => false,
                 Some(other) => anyhow::bail!("CONFERO_OPUS_FEC must be on or off, not {other:?}"),
                 None => f.opus_fec.unwrap_or(true),
+            },
+            video: match env("CONFERO_VIDEO").as_deref() {
+                Some("on" | "true") => true,
+                Some("off" | "false") => false,
+                Some(other) => anyhow::bail!("CONFERO_VIDEO must be on or off, not {other:?}"),
+                None => f.video.unwrap_or(true),
             },
         })
     }

@@ -162,6 +162,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         };
         let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);
         let bridge = bridge::CallBridge::new(cdr.clone(), store.clone(), media);
+        bridge.set_video_enabled(settings.video);
         sip::start(bridge.clone(), settings.sip_listen, tls.clone(), media_events, settings.max_calls).await?;
         let api = Api::new(store, bridge, alarms, cdr);
         let listener = tokio::net::TcpListener::bind(settings.api_listen)

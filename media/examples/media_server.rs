@@ -7,8 +7,11 @@
 //! ```
 //!
 //! It prints `ready`, then answers each stdin line with one stdout line:
-//! - `join ROOM REMOTE_IP:PORT PT [LEVEL_EXT_ID]` → `joined ROOM ENDPOINT LOCAL_IP:PORT`
-//!   (rooms are made on first join; ROOM is any token)
+//! - `join ROOM REMOTE_IP:PORT PT [LEVEL_EXT_ID] [video=REMOTE_IP:PORT/PT/LAYOUT]`
+//!   → `joined ROOM ENDPOINT LOCAL_IP:PORT [LOCAL_VIDEO_IP:PORT]`
+//!   (rooms are made on first join; ROOM is any token; with `video=` the
+//!   endpoint also sends and receives H.264 at 720p, seeing LAYOUT, a CMS
+//!   layout name, for `scripts/bench-video`)
 //! - `leave ENDPOINT` → `left ENDPOINT`
 //! - `stats` → `stats {json}` (runtime counters, as published about once a second)
 //! - `quit` → exits
@@ -21,8 +24,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use confero_media::codec::AudioFormat;
-use confero_media::engine::{EndpointConfig, EndpointId};
-use confero_media::runtime::{ConferenceId, EndpointSpec, MediaRuntime, RuntimeConfig};
+use confero_media::engine::{EndpointConfig, EndpointId, VideoConfig};
+use confero_media::runtime::{ConferenceId, EndpointSpec, MediaRuntime, RuntimeConfig, VideoSpec};
+use confero_media::video::layout::Layout;
 
 fn main() {
     if let Err(e) = run() {
@@ -67,7 +71,9 @@ fn run() -> Result<(), String> {
             [] => continue,
             ["quit"] => break,
             ["join", room, remote, pt, rest @ ..] => {
-                join(&runtime, &mut rooms, room, remote, pt, rest.first().copied())
+                let video = rest.iter().find_map(|w| w.strip_prefix("video="));
+                let level = rest.iter().copied().find(|w| !w.starts_with("video="));
+                join(&runtime, &mut rooms, room, remote, pt, level, video)
             }
             ["leave", id] => id
                 .parse()
@@ -77,7 +83,7 @@ fn run() -> Result<(), String> {
             ["stats"] => {
                 let s = runtime.stats();
                 Ok(format!(
-                    "stats {{\"workers\":{},\"datagrams_in\":{},\"datagrams_out\":{},\"unknown_source\":{},\"refused\":{},\"ticks\":{},\"late_ticks\":{},\"decodes\":{},\"encodes\":{}}}",
+                    "stats {{\"workers\":{},\"datagrams_in\":{},\"datagrams_out\":{},\"unknown_source\":{},\"refused\":{},\"ticks\":{},\"late_ticks\":{},\"decodes\":{},\"encodes\":{},\"video_ticks\":{},\"video_decodes\":{},\"video_encodes\":{}}}",
                     runtime.workers(),
                     s.datagrams_in,
                     s.datagrams_out,
@@ -86,7 +92,10 @@ fn run() -> Result<(), String> {
                     s.ticks,
                     s.late_ticks,
                     s.decodes,
-                    s.encodes
+                    s.encodes,
+                    s.video_ticks,
+                    s.video_decodes,
+                    s.video_encodes
                 ))
             }
             _ => Err(format!("unknown command: {line}")),
@@ -104,6 +113,7 @@ fn join(
     remote: &str,
     pt: &str,
     level_id: Option<&str>,
+    video: Option<&str>,
 ) -> Result<String, String> {
     let remote: SocketAddr = remote.parse().map_err(|e| format!("address {remote}: {e}"))?;
     let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("payload type {pt}"))?;
@@ -123,7 +133,27 @@ fn join(
     };
     let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
     config.audio_level_id = level_id;
-    let spec = EndpointSpec { config, remote_rtp: remote, remote_rtcp: None, signalling_ip: None };
+    let video = video.map(video_spec).transpose()?;
+    let has_video = video.is_some();
+    let spec = EndpointSpec { config, remote_rtp: remote, remote_rtcp: None, signalling_ip: None, video };
     let a = runtime.attach(conference, spec).map_err(|e| e.to_string())?;
-    Ok(format!("joined {room} {} {}", a.id.0, a.local_rtp))
+    if has_video {
+        Ok(format!("joined {room} {} {} {}", a.id.0, a.local_rtp, a.local_video_rtp))
+    } else {
+        Ok(format!("joined {room} {} {}", a.id.0, a.local_rtp))
+    }
+}
+
+/// `REMOTE_IP:PORT/PT/LAYOUT` → a 720p H.264 stream both ways.
+fn video_spec(text: &str) -> Result<VideoSpec, String> {
+    let mut parts = text.split('/');
+    let (Some(remote), Some(pt), Some(layout), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("video={text}: expected REMOTE_IP:PORT/PT/LAYOUT"));
+    };
+    let remote: SocketAddr = remote.parse().map_err(|e| format!("video address {remote}: {e}"))?;
+    let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("video payload type {pt}"))?;
+    let layout = Layout::from_api(layout).ok_or_else(|| format!("layout {layout}"))?;
+    let mut config = VideoConfig::new(pt);
+    config.layout = layout;
+    Ok(VideoSpec { config, remote_rtp: remote, remote_rtcp: None })
 }

@@ -21,7 +21,7 @@ use confero_control::bridge::{
 use confero_control::cdr::CdrSender;
 use confero_control::schema::Change;
 use confero_control::store::Store;
-use confero_media::engine::EndpointId;
+use confero_media::engine::{EndpointId, VideoSettings};
 use confero_media::runtime::{ConferenceId, MediaRuntime};
 use confero_sip::sdp::{AudioOffer, MediaEncryption};
 use confero_sip::ua::{CallHandle, Dial, UserAgent};
@@ -67,6 +67,12 @@ struct Leg {
     /// Where its SIP comes from: its media may too (see media latching).
     signalling_ip: Option<std::net::IpAddr>,
     meter: status::RateMeter,
+    video_meter: status::VideoMeter,
+    /// What it sees unless it chooses (`chosenLayout`): its profile's or
+    /// its space's `defaultLayout`.
+    default_layout: confero_media::video::layout::Layout,
+    /// It has a video stream.
+    video: bool,
 }
 
 impl Leg {
@@ -85,6 +91,9 @@ impl Leg {
             codec: String::new(),
             signalling_ip: None,
             meter: status::RateMeter::default(),
+            video_meter: status::VideoMeter::default(),
+            default_layout: confero_media::video::layout::Layout::Automatic,
+            video: false,
         }
     }
 }
@@ -118,6 +127,8 @@ pub struct CallBridge {
     sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<UaCommand>>>,
     /// Our SIP address, for From and Contact of calls we make.
     sip_local: Mutex<Option<std::net::SocketAddr>>,
+    /// Whether offered video is answered (`CONFERO_VIDEO`).
+    video_enabled: std::sync::atomic::AtomicBool,
     me: Weak<CallBridge>,
 }
 
@@ -141,12 +152,18 @@ impl CallBridge {
             media,
             sip: Mutex::new(None),
             sip_local: Mutex::new(None),
+            video_enabled: std::sync::atomic::AtomicBool::new(true),
             me: me.clone(),
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answer offered video, or audio only.
+    pub fn set_video_enabled(&self, on: bool) {
+        self.video_enabled.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Connects the SIP task: commands for the user agent go to `commands`;
@@ -322,7 +339,24 @@ impl CallBridge {
         let _ = self.media.set_tx_muted(e, flag("txAudioMute") || leg.held);
         let importance = leg.live.config.get("importance").and_then(|v| v.parse().ok()).unwrap_or(0);
         let _ = self.media.set_importance(e, importance);
+        if leg.video {
+            let settings = VideoSettings {
+                layout: leg_layout(leg, leg.default_layout),
+                rx_muted: flag("rxVideoMute"),
+                tx_muted: flag("txVideoMute") || leg.held,
+            };
+            let _ = self.media.set_video(e, settings);
+        }
     }
+}
+
+/// What a leg sees: its `chosenLayout` if it set one, else `default`.
+fn leg_layout(leg: &Leg, default: confero_media::video::layout::Layout) -> confero_media::video::layout::Layout {
+    leg.live
+        .config
+        .get("chosenLayout")
+        .and_then(|name| confero_media::video::layout::Layout::from_api(name))
+        .unwrap_or(default)
 }
 
 fn count_legs(legs: &[Leg], call: Uuid) -> usize {
@@ -407,6 +441,9 @@ impl BridgeHandle for CallBridge {
                 let (rx, tx) = l.meter.update(now, &stats, &l.codec);
                 live.rx_audio = Some(rx);
                 live.tx_audio = Some(tx);
+                if let Some(v) = &stats.video {
+                    (live.rx_video, live.tx_video) = l.video_meter.update(now, v, stats.round_trip);
+                }
             }
             out.push(live);
         }

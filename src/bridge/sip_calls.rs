@@ -13,13 +13,16 @@ use confero_control::bridge::{BridgeError, LegState, LiveCallLeg, NewCall};
 use confero_control::schema::{Change, Kind};
 use confero_control::store::Object;
 use confero_media::codec::{AudioFormat, CodecKind};
-use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys};
-use confero_media::runtime::{EndpointSpec, MediaEvent};
+use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys, VideoConfig, MAX_VIDEO_SIZE};
+use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent, VideoSpec};
 use confero_media::srtp::SrtpProfile;
+use confero_media::video::h264_rtp::PacketizationMode;
+use confero_media::video::keyframe_request::KeyframeRequestMethod;
+use confero_media::video::layout::Layout;
 use confero_sip::message::SipUri;
 use confero_sip::sdp::{
-    self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, LocalMedia, MediaEncryption, NegotiatedAudio,
-    SessionDescription,
+    self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, LocalMedia, LocalVideo, MediaEncryption,
+    NegotiatedAudio, NegotiatedVideo, SessionDescription, SrtpParams,
 };
 use confero_sip::transaction::{Peer, Transport};
 use confero_sip::ua::{CallHandle, Dial, EndReason, IncomingCall, UaEvent, UserAgent};
@@ -54,6 +57,37 @@ fn srtp_profile(suite: CryptoSuite) -> SrtpProfile {
     }
 }
 
+/// SDES keys each way, as the engine takes them.
+fn srtp_keys(s: &SrtpParams) -> (SrtpKeys, SrtpKeys) {
+    let profile = srtp_profile(s.suite);
+    (
+        SrtpKeys { profile, key: s.remote_key.clone(), salt: s.remote_salt.clone() },
+        SrtpKeys { profile, key: s.local_key.clone(), salt: s.local_salt.clone() },
+    )
+}
+
+/// What the media engine needs from a negotiated video stream.
+fn video_spec(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoSpec {
+    let mut config = VideoConfig::new(n.payload_type);
+    config.packetization_mode =
+        if n.packetization_mode == 0 { PacketizationMode::SingleNalUnit } else { PacketizationMode::NonInterleaved };
+    let (w, h) = n.max_frame_16_9();
+    config.max_size = (w.min(MAX_VIDEO_SIZE.0), h.min(MAX_VIDEO_SIZE.1));
+    if let Some(kbps) = n.max_br {
+        config.bitrate = config.bitrate.min(kbps.saturating_mul(1000));
+    }
+    config.keyframe_method = KeyframeRequestMethod::for_endpoint(n.feedback.fir);
+    if let Some((rx, tx)) = n.srtp.as_ref().map(srtp_keys) {
+        config.srtp_in = Some(rx);
+        config.srtp_out = Some(tx);
+    }
+    config.receives = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::SendOnly);
+    config.sends = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::RecvOnly);
+    config.layout = layout;
+    config.cname = cname.to_string();
+    VideoSpec { config, remote_rtp: n.remote_rtp, remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp) }
+}
+
 /// What the media engine needs from a negotiated stream.
 fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>, signalling_ip: Option<IpAddr>) -> EndpointSpec {
     let format = match n.codec.codec {
@@ -65,10 +99,9 @@ fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>, signalling_ip: Opt
     let mut config = EndpointConfig::new(format, n.codec.payload_type);
     config.telephone_event_pt = n.telephone_event;
     config.audio_level_id = n.audio_level_id;
-    if let Some(s) = &n.srtp {
-        let profile = srtp_profile(s.suite);
-        config.srtp_in = Some(SrtpKeys { profile, key: s.remote_key.clone(), salt: s.remote_salt.clone() });
-        config.srtp_out = Some(SrtpKeys { profile, key: s.local_key.clone(), salt: s.local_salt.clone() });
+    if let Some((rx, tx)) = n.srtp.as_ref().map(srtp_keys) {
+        config.srtp_in = Some(rx);
+        config.srtp_out = Some(tx);
     }
     config.prompt = prompt;
     EndpointSpec {
@@ -76,6 +109,30 @@ fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>, signalling_ip: Opt
         remote_rtp: n.remote_rtp,
         remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp),
         signalling_ip,
+        video: None,
+    }
+}
+
+/// Answers an offer with our audio at `audio` and, when H.264 video is
+/// offered and `video` is given, our video there.
+fn answer_offer(
+    offer: &SessionDescription,
+    audio: SocketAddr,
+    video: Option<SocketAddr>,
+    session: (u64, u64),
+    policy: MediaEncryption,
+) -> Result<(SessionDescription, NegotiatedAudio, Option<NegotiatedVideo>), sdp::negotiate::NegotiationError> {
+    let local = LocalMedia {
+        address: audio.ip(),
+        audio_port: audio.port(),
+        session_id: session.0,
+        session_version: session.1,
+        direction: SdpDirection::SendRecv,
+    };
+    let rng = &mut rand::thread_rng();
+    match video {
+        Some(v) => sdp::answer_with_video(offer, &local, &LocalVideo::hd720(v.port()), policy, rng),
+        None => sdp::answer(offer, &local, policy, rng).map(|(answer, audio)| (answer, audio, None)),
     }
 }
 
@@ -125,6 +182,29 @@ impl CallBridge {
                 .and_then(|o| o.get("sipMediaEncryption").map(str::to_string))
         };
         encryption_policy(from_profile.or_else(system).as_deref())
+    }
+
+    /// Where a conference takes video, unless video is off.
+    fn video_address(&self, conference: ConferenceId) -> Option<SocketAddr> {
+        if !self.video_enabled.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        self.media.conference_video_addresses(conference).ok().map(|(rtp, _)| rtp)
+    }
+
+    /// The layout a new leg sees until it chooses one: its call leg
+    /// profile's `defaultLayout`, else its space's, else the system
+    /// profile's call leg profile's, else `automatic`.
+    fn default_layout(&self, profile: Option<&str>, space: &Object) -> Layout {
+        let from_profile = |id: Option<&str>| {
+            id.and_then(|p| Uuid::parse_str(p).ok())
+                .and_then(|id| self.store.get(Kind::CallLegProfile, id))
+                .and_then(|o| o.get("defaultLayout").and_then(Layout::from_api))
+        };
+        from_profile(profile)
+            .or_else(|| space.get("defaultLayout").and_then(Layout::from_api))
+            .or_else(|| from_profile(self.store.singleton(Kind::SystemProfiles).get("callLegProfile")))
+            .unwrap_or(Layout::Automatic)
     }
 
     /// The live call of a space, or a new one that ends with its last leg.
@@ -272,14 +352,8 @@ impl CallBridge {
             tx_video: None,
         };
         let mut leg = Leg::new(live, policy);
-        let local = LocalMedia {
-            address: rtp.ip(),
-            audio_port: rtp.port(),
-            session_id: leg.session.0,
-            session_version: leg.session.1,
-            direction: SdpDirection::SendRecv,
-        };
-        let (answer, negotiated) = match sdp::answer(&offer, &local, policy, &mut rand::thread_rng()) {
+        let video_at = self.video_address(conference);
+        let (answer, negotiated, video) = match answer_offer(&offer, rtp, video_at, leg.session, policy) {
             Ok(a) => a,
             Err(e) => {
                 tracing::info!("SIP call to {user}: {e}");
@@ -290,7 +364,11 @@ impl CallBridge {
         };
         let prompt = passcode.as_ref().map(|_| Prompt::enter_passcode());
         leg.signalling_ip = Some(ic.source.addr.ip());
-        let attached = match self.media.attach(conference, endpoint_spec(&negotiated, prompt, leg.signalling_ip)) {
+        leg.default_layout = self.default_layout(destination.call_leg_profile(), &destination.space);
+        let mut spec = endpoint_spec(&negotiated, prompt, leg.signalling_ip);
+        spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
+        leg.video = spec.video.is_some();
+        let attached = match self.media.attach(conference, spec) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("SIP call to {user}: media: {e}");
@@ -358,16 +436,10 @@ impl CallBridge {
             return;
         };
         let Ok((rtp, _)) = self.media.conference_addresses(conference) else { return };
+        let video_at = self.video_address(conference);
         let Some(leg) = state.leg_mut(id) else { return };
         leg.session.1 += 1;
-        let local = LocalMedia {
-            address: rtp.ip(),
-            audio_port: rtp.port(),
-            session_id: leg.session.0,
-            session_version: leg.session.1,
-            direction: SdpDirection::SendRecv,
-        };
-        let (answer, negotiated) = match sdp::answer(&offer, &local, leg.policy, &mut rand::thread_rng()) {
+        let (answer, negotiated, video) = match answer_offer(&offer, rtp, video_at, leg.session, leg.policy) {
             Ok(a) => a,
             Err(e) => {
                 let _ = ua.answer_reoffer(now, call, Err(e.status()));
@@ -379,7 +451,10 @@ impl CallBridge {
         if let Some(old) = leg.endpoint.take() {
             let _ = self.media.detach(old);
         }
-        match self.media.attach(conference, endpoint_spec(&negotiated, prompt, leg.signalling_ip)) {
+        let mut spec = endpoint_spec(&negotiated, prompt, leg.signalling_ip);
+        spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
+        leg.video = spec.video.is_some();
+        match self.media.attach(conference, spec) {
             Ok(a) => {
                 leg.endpoint = Some(a.id);
                 leg.codec = cms_codec(negotiated.codec.codec).to_string();

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use confero_control::bridge::StreamStatus;
-use confero_media::engine::EndpointStats;
+use confero_media::engine::{EndpointStats, VideoStats};
 
 /// The shortest interval a bit rate is measured over.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -55,6 +55,53 @@ impl RateMeter {
     }
 }
 
+/// A leg's `rxVideo` / `txVideo`: bit and frame rates over the interval
+/// between reads (at least a second), and the picture sizes.
+#[derive(Debug, Default)]
+pub(super) struct VideoMeter {
+    /// (when, bytes in, bytes out, frames in, frames out) at the last measurement.
+    last: Option<(Instant, [u64; 4])>,
+    bit_rates: (u64, u64),
+    frame_rates: (f32, f32),
+}
+
+impl VideoMeter {
+    /// (rx, tx) status now; each `None` while that direction has carried nothing.
+    pub(super) fn update(
+        &mut self,
+        now: Instant,
+        v: &VideoStats,
+        rtt: Option<Duration>,
+    ) -> (Option<StreamStatus>, Option<StreamStatus>) {
+        let counts = [v.bytes_in, v.bytes_out, v.frames_in, v.frames_out];
+        match self.last {
+            Some((at, then)) => {
+                let elapsed = now.saturating_duration_since(at);
+                if elapsed >= MIN_INTERVAL {
+                    let per_second = |i: usize| counts[i].saturating_sub(then[i]) as f64 / elapsed.as_secs_f64();
+                    self.bit_rates = ((per_second(0) * 8.0) as u64, (per_second(1) * 8.0) as u64);
+                    self.frame_rates = (per_second(2) as f32, per_second(3) as f32);
+                    self.last = Some((now, counts));
+                }
+            }
+            None => self.last = Some((now, counts)),
+        }
+        let rtt = rtt.map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32);
+        let status = |bit_rate: u64, (w, h): (u32, u32), frame_rate: f32| StreamStatus {
+            codec: "h264".to_string(),
+            bit_rate,
+            round_trip_time_ms: rtt,
+            width: Some(w),
+            height: Some(h),
+            frame_rate: Some(frame_rate),
+            ..StreamStatus::default()
+        };
+        let rx = (v.packets_in > 0).then(|| status(self.bit_rates.0, v.rx_size, self.frame_rates.0));
+        let tx = (v.packets_out > 0).then(|| status(self.bit_rates.1, v.tx_size, self.frame_rates.1));
+        (rx, tx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +126,26 @@ mod tests {
         // A read within the second keeps the last rates.
         let (rx, _) = meter.update(t0 + Duration::from_millis(2100), &stats, "opus");
         assert_eq!(rx.bit_rate, 16_000);
+    }
+
+    #[test]
+    fn video_rates_and_sizes_come_from_the_counters() {
+        let mut meter = VideoMeter::default();
+        let t0 = Instant::now();
+        let mut v = VideoStats::default();
+        assert_eq!(meter.update(t0, &v, None), (None, None));
+        v.packets_in = 100;
+        v.bytes_in = 250_000;
+        v.frames_in = 60;
+        v.rx_size = (640, 360);
+        v.packets_out = 100;
+        v.bytes_out = 375_000;
+        v.frames_out = 60;
+        v.tx_size = (1280, 720);
+        let (rx, tx) = meter.update(t0 + Duration::from_secs(2), &v, Some(Duration::from_millis(20)));
+        let (rx, tx) = (rx.unwrap(), tx.unwrap());
+        assert_eq!((rx.codec.as_str(), rx.bit_rate, rx.width, rx.height), ("h264", 1_000_000, Some(640), Some(360)));
+        assert_eq!((tx.bit_rate, tx.width, tx.frame_rate), (1_500_000, Some(1280), Some(30.0)));
+        assert_eq!(rx.round_trip_time_ms, Some(20));
     }
 }

@@ -5,6 +5,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
 use super::prompt::{Playing, Prompt};
+use super::video::{VideoConfig, VideoMix, VideoSettings, VideoStats, VideoTickSummary};
 use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Flow, Outgoing, SrtpKeys, TickSummary};
 use crate::codec::{AudioDecoder, AudioEncoder, AudioFormat, OpusConfig, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
@@ -100,6 +101,8 @@ pub struct Conference {
     /// endpoint echoes our own timestamps), so without
     /// [`Conference::set_wallclock`] the first time seen counts as the epoch.
     wallclock: Option<(Instant, NtpTime)>,
+    /// The conference's video half; it follows the mixer's active speaker.
+    video: VideoMix,
 }
 
 impl Conference {
@@ -121,6 +124,7 @@ impl Conference {
             random: RandomState::new(),
             random_counter: 0,
             wallclock: None,
+            video: VideoMix::new(),
         }
     }
 
@@ -199,6 +203,7 @@ impl Conference {
             },
         );
         self.order.push(id);
+        self.video.join(id);
         if let Some(prompt) = cfg.prompt {
             self.set_prompt(id, Some(prompt))?;
         }
@@ -209,8 +214,52 @@ impl Conference {
     pub fn detach(&mut self, id: EndpointId) -> Result<(), EngineError> {
         self.endpoints.remove(&id).ok_or(EngineError::UnknownEndpoint(id))?;
         self.order.retain(|&o| o != id);
+        self.video.leave(id);
         self.mixer.remove_participant(id)?;
         Ok(())
+    }
+
+    /// Adds video to an attached endpoint (or replaces its video).
+    pub fn attach_video(&mut self, id: EndpointId, config: VideoConfig) -> Result<(), EngineError> {
+        if !self.endpoints.contains_key(&id) {
+            return Err(EngineError::UnknownEndpoint(id));
+        }
+        let random = self.random();
+        self.video.attach(id, config, random)
+    }
+
+    /// Applies the API's video settings (layout, video mutes), live.
+    pub fn set_video_settings(&mut self, id: EndpointId, settings: VideoSettings) -> Result<(), EngineError> {
+        self.video.set_settings(id, settings)
+    }
+
+    /// Whether any endpoint has video (then [`Conference::tick_video`] is due
+    /// every frame time).
+    pub fn has_video(&self) -> bool {
+        !self.video.is_empty()
+    }
+
+    /// An endpoint's video counters, if it has video.
+    pub fn video_stats(&self, id: EndpointId) -> Option<VideoStats> {
+        self.video.stats(id)
+    }
+
+    /// The speaker order the video layouts follow, most recent first.
+    pub fn speaker_order(&self) -> &[EndpointId] {
+        self.video.speaker_order()
+    }
+
+    /// Takes one datagram from the endpoint's video address.
+    pub fn receive_video(&mut self, now: Instant, id: EndpointId, packet: &mut Vec<u8>) -> Result<(), EngineError> {
+        let arrival = self.ntp(now);
+        self.video.receive(now, arrival, id, packet)
+    }
+
+    /// One video frame time: see [`VideoMix::tick`]. `out` is cleared first.
+    pub fn tick_video(&mut self, now: Instant, out: &mut Vec<Outgoing>) -> Result<VideoTickSummary, EngineError> {
+        out.clear();
+        let ntp = self.ntp(now);
+        self.video.tick(now, ntp, out)
     }
 
     /// Stops (or resumes) mixing what this endpoint says. During a prompt
@@ -291,7 +340,13 @@ impl Conference {
         let e = self.endpoints.get(&id).ok_or(EngineError::UnknownEndpoint(id))?;
         let (rx_jitter, rx_lost) =
             e.receive_stats.as_ref().map_or((Duration::ZERO, 0), |r| (r.jitter_duration(), r.cumulative_lost()));
-        Ok(EndpointStats { jitter: e.jitter.stats(), rx_jitter, rx_lost, ..e.stats })
+        let video = self.video.stats(id);
+        // Video keeps a call alive as well as audio does.
+        let last_received = match (e.stats.last_received, video.and_then(|v| v.last_received)) {
+            (Some(a), Some(v)) => Some(a.max(v)),
+            (a, v) => a.or(v),
+        };
+        Ok(EndpointStats { jitter: e.jitter.stats(), rx_jitter, rx_lost, video, last_received, ..e.stats })
     }
 
     /// Takes one datagram the endpoint sent, which arrived at `now`: SRTP
@@ -387,6 +442,7 @@ impl Conference {
 
         let output = self.mixer.tick()?;
         summary.encodes = output.stats.encodes();
+
         summary.events.extend_from_slice(&output.events);
         self.deliveries.clear();
         self.deliveries.extend_from_slice(&output.deliveries);
@@ -395,6 +451,7 @@ impl Conference {
         self.speakers.clear();
         self.speakers.extend(self.mixer.speakers());
         self.speakers.sort_unstable();
+        self.video.speaker_tick(self.mixer.active_speaker());
 
         for id in &self.order {
             let e = self.endpoints.get_mut(id).expect("order and endpoints agree");

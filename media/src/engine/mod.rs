@@ -9,12 +9,14 @@
 
 mod conference;
 mod prompt;
+mod video;
 
 #[cfg(test)]
 mod tests;
 
 pub use conference::Conference;
 pub use prompt::Prompt;
+pub use video::{VideoConfig, VideoMix, VideoSettings, VideoStats, VideoTickSummary, MAX_VIDEO_SIZE};
 
 use std::time::Duration;
 
@@ -137,6 +139,9 @@ pub enum EngineError {
     /// The jitter buffer configuration is unusable.
     #[error(transparent)]
     Jitter(#[from] JitterConfigError),
+    /// Video composition or coding failed.
+    #[error("video: {0}")]
+    Video(String),
 }
 
 /// Which of an endpoint's two flows a datagram belongs to. With RTCP
@@ -147,6 +152,10 @@ pub enum Flow {
     Rtp,
     /// (S)RTCP reports.
     Rtcp,
+    /// Video (S)RTP, to the endpoint's video address.
+    VideoRtp,
+    /// Video (S)RTCP (reports and keyframe requests).
+    VideoRtcp,
 }
 
 /// One datagram to send to an endpoint.
@@ -214,4 +223,6 @@ pub struct EndpointStats {
     pub last_received: Option<std::time::Instant>,
     /// The inbound jitter buffer.
     pub jitter: JitterStats,
+    /// Its video stream's counters, if it has video.
+    pub video: Option<VideoStats>,
 }

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::engine::{EndpointConfig, EndpointId, EndpointStats, EngineError, Prompt};
+use crate::engine::{EndpointConfig, EndpointId, EndpointStats, EngineError, Prompt, VideoConfig, VideoSettings};
 use crate::mixer::MixerConfig;
 
 pub use crate::engine::Conference;
@@ -82,6 +82,19 @@ pub struct EndpointSpec {
     /// comes from this host rather than the signalled one; see latching in
     /// the module docs.
     pub signalling_ip: Option<IpAddr>,
+    /// Its video stream, if it has one.
+    pub video: Option<VideoSpec>,
+}
+
+/// Where an endpoint's video goes, and what was negotiated for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoSpec {
+    /// Codec, keys, layout and the rest of the negotiated video.
+    pub config: VideoConfig,
+    /// Where its video RTP goes (and comes from).
+    pub remote_rtp: SocketAddr,
+    /// Where its video RTCP goes; `None`: multiplexed on the RTP address.
+    pub remote_rtcp: Option<SocketAddr>,
 }
 
 /// An attached endpoint's local addresses, for the SDP answer.
@@ -93,6 +106,10 @@ pub struct AttachedEndpoint {
     pub local_rtp: SocketAddr,
     /// Where it must send RTCP when not multiplexed.
     pub local_rtcp: SocketAddr,
+    /// Where it must send video RTP (and multiplexed video RTCP).
+    pub local_video_rtp: SocketAddr,
+    /// Where it must send video RTCP when not multiplexed.
+    pub local_video_rtcp: SocketAddr,
 }
 
 /// What the runtime tells the call bridge.
@@ -166,6 +183,12 @@ pub struct RuntimeStats {
     pub decodes: u64,
     /// Audio frames encoded by the ticks (shared, mix-minus and prompts).
     pub encodes: u64,
+    /// Video frame times run (conferences with video, 30 a second each).
+    pub video_ticks: u64,
+    /// Video frames decoded.
+    pub video_decodes: u64,
+    /// Video views composed and encoded (one per distinct view per frame).
+    pub video_encodes: u64,
 }
 
 pub(crate) enum Command {
@@ -178,6 +201,7 @@ pub(crate) enum Command {
     TxMute(ConferenceId, EndpointId, bool),
     Importance(ConferenceId, EndpointId, i32),
     Prompt(ConferenceId, EndpointId, Option<Prompt>),
+    Video(ConferenceId, EndpointId, VideoSettings),
     Stop,
 }
 
@@ -194,6 +218,8 @@ struct WorkerHandle {
     waker: UdpSocket,
     local_rtp: SocketAddr,
     local_rtcp: SocketAddr,
+    local_video_rtp: SocketAddr,
+    local_video_rtcp: SocketAddr,
     /// Endpoints placed on it, for choosing where a new conference goes.
     endpoints: AtomicUsize,
     thread: Option<JoinHandle<()>>,
@@ -231,6 +257,10 @@ impl MediaRuntime {
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
             let (rtp, rtcp) = bind_pair(config.bind)?;
+            // Video has a socket pair of its own: SDP gives it its own port,
+            // and a datagram's socket says which stream it belongs to.
+            let (video_rtp, video_rtcp) = bind_pair(config.bind)?;
+            let (local_video_rtp, local_video_rtcp) = (video_rtp.local_addr()?, video_rtcp.local_addr()?);
             let wake_rx = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
             wake_rx.set_nonblocking(true)?;
             let waker = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
@@ -241,14 +271,17 @@ impl MediaRuntime {
             let (config, events, published) = (config.clone(), events.clone(), published.clone());
             // Built on its own thread: the worker's state (codecs, batch
             // buffers with raw pointers) never crosses threads.
-            let thread = std::thread::Builder::new()
-                .name(format!("media-{index}"))
-                .spawn(move || worker::Worker::new(index, rtp, rtcp, wake_rx, rx, config, events, published).run())?;
+            let thread = std::thread::Builder::new().name(format!("media-{index}")).spawn(move || {
+                let sockets = worker::Sockets { rtp, rtcp, video_rtp, video_rtcp, wake: wake_rx };
+                worker::Worker::new(index, sockets, rx, config, events, published).run()
+            })?;
             workers.push(WorkerHandle {
                 commands: tx,
                 waker,
                 local_rtp,
                 local_rtcp,
+                local_video_rtp,
+                local_video_rtcp,
                 endpoints: AtomicUsize::new(0),
                 thread: Some(thread),
             });
@@ -309,6 +342,16 @@ impl MediaRuntime {
         Ok((self.workers[index].local_rtp, self.workers[index].local_rtcp))
     }
 
+    /// The local video RTP and RTCP addresses of a conference's endpoints.
+    pub fn conference_video_addresses(
+        &self,
+        conference: ConferenceId,
+    ) -> Result<(SocketAddr, SocketAddr), RuntimeError> {
+        let index =
+            lock(&self.placement).get(&conference).map(|p| p.0).ok_or(RuntimeError::UnknownConference(conference))?;
+        Ok((self.workers[index].local_video_rtp, self.workers[index].local_video_rtcp))
+    }
+
     /// Attaches an endpoint to a conference; returns the local addresses it
     /// must send to.
     pub fn attach(&self, conference: ConferenceId, spec: EndpointSpec) -> Result<AttachedEndpoint, RuntimeError> {
@@ -327,7 +370,13 @@ impl MediaRuntime {
         members.push(id);
         lock(&self.endpoints).insert(id, conference);
         worker.endpoints.fetch_add(1, Ordering::Relaxed);
-        Ok(AttachedEndpoint { id, local_rtp: worker.local_rtp, local_rtcp: worker.local_rtcp })
+        Ok(AttachedEndpoint {
+            id,
+            local_rtp: worker.local_rtp,
+            local_rtcp: worker.local_rtcp,
+            local_video_rtp: worker.local_video_rtp,
+            local_video_rtcp: worker.local_video_rtcp,
+        })
     }
 
     fn locate(&self, id: EndpointId) -> Result<(ConferenceId, usize), RuntimeError> {
@@ -373,6 +422,12 @@ impl MediaRuntime {
         self.workers[index].send(Command::Importance(conference, id, importance))
     }
 
+    /// Applies the API's video settings (`chosenLayout`, video mutes), live.
+    pub fn set_video(&self, id: EndpointId, settings: VideoSettings) -> Result<(), RuntimeError> {
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::Video(conference, id, settings))
+    }
+
     /// Plays a prompt to the endpoint in place of the conference, which
     /// stops hearing it (the passcode lobby); `None` lets it in.
     pub fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError> {
@@ -398,6 +453,9 @@ impl MediaRuntime {
             late_ticks: a.late_ticks + w.late_ticks,
             decodes: a.decodes + w.decodes,
             encodes: a.encodes + w.encodes,
+            video_ticks: a.video_ticks + w.video_ticks,
+            video_decodes: a.video_decodes + w.video_decodes,
+            video_encodes: a.video_encodes + w.video_encodes,
         })
     }
 }

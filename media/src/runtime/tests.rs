@@ -72,7 +72,13 @@ impl Phone {
             self.rtcp = Some(s);
             a
         });
-        EndpointSpec { config, remote_rtp: self.socket.local_addr().unwrap(), remote_rtcp, signalling_ip: None }
+        EndpointSpec {
+            config,
+            remote_rtp: self.socket.local_addr().unwrap(),
+            remote_rtcp,
+            signalling_ip: None,
+            video: None,
+        }
     }
 
     fn send(&mut self) {

@@ -15,34 +15,73 @@ use crate::engine::{Conference, EndpointId, Flow, Outgoing};
 use crate::mixer::MixerEvent;
 
 const TICK: Duration = Duration::from_millis(20);
+/// A video frame time: 30 frames a second.
+const VIDEO_TICK: Duration = Duration::from_nanos(33_333_333);
 /// How often statistics are published and media timeouts checked.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
-/// Where one endpoint's datagrams go.
-struct Peer {
-    conference: ConferenceId,
+/// Where one of an endpoint's streams (audio or video) sends.
+struct Leg {
     rtp: SocketAddr,
     /// `None`: RTCP is multiplexed on `rtp`.
     rtcp: Option<SocketAddr>,
     /// Whether a datagram has come from `rtp`; until then a datagram from
     /// the same host on another port (NAT) may take its place.
     latched: bool,
+}
+
+/// Which of an endpoint's streams a socket carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Audio,
+    Video,
+}
+
+/// Where one endpoint's datagrams go.
+struct Peer {
+    conference: ConferenceId,
+    audio: Leg,
+    video: Option<Leg>,
     /// Where its signalling came from: media may come from there instead.
     signalling_ip: Option<IpAddr>,
     attached_at: Instant,
     timed_out: bool,
 }
 
+impl Peer {
+    fn leg(&mut self, media: Media) -> Option<&mut Leg> {
+        match media {
+            Media::Audio => Some(&mut self.audio),
+            Media::Video => self.video.as_mut(),
+        }
+    }
+}
+
 struct Room {
     conference: Conference,
     next_tick: Instant,
     out: Vec<Outgoing>,
+    /// The next video frame time, while some endpoint has video.
+    next_video_tick: Option<Instant>,
+    video_out: Vec<Outgoing>,
+}
+
+/// A worker's sockets: an RTP/RTCP pair for audio, one for video, and the
+/// socket its handle wakes it on.
+pub(super) struct Sockets {
+    pub rtp: BatchSocket,
+    pub rtcp: BatchSocket,
+    pub video_rtp: BatchSocket,
+    pub video_rtcp: BatchSocket,
+    pub wake: UdpSocket,
 }
 
 pub(super) struct Worker {
     index: usize,
     rtp: BatchSocket,
     rtcp: BatchSocket,
+    video_rtp: BatchSocket,
+    video_rtcp: BatchSocket,
     wake: UdpSocket,
     commands: Receiver<Command>,
     config: RuntimeConfig,
@@ -52,6 +91,8 @@ pub(super) struct Worker {
     peers: HashMap<EndpointId, Peer>,
     /// Source address → endpoint, for both RTP and RTCP addresses.
     routes: HashMap<SocketAddr, EndpointId>,
+    /// The same for the video sockets.
+    video_routes: HashMap<SocketAddr, EndpointId>,
     stats: RuntimeStats,
     /// A received datagram, handed to the engine (which unprotects in place).
     scratch: Vec<u8>,
@@ -64,18 +105,19 @@ impl Worker {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         index: usize,
-        rtp: BatchSocket,
-        rtcp: BatchSocket,
-        wake: UdpSocket,
+        sockets: Sockets,
         commands: Receiver<Command>,
         config: RuntimeConfig,
         events: EventSink,
         published: Arc<Mutex<Published>>,
     ) -> Self {
+        let Sockets { rtp, rtcp, video_rtp, video_rtcp, wake } = sockets;
         Self {
             index,
             rtp,
             rtcp,
+            video_rtp,
+            video_rtcp,
             wake,
             commands,
             config,
@@ -84,6 +126,7 @@ impl Worker {
             rooms: HashMap::new(),
             peers: HashMap::new(),
             routes: HashMap::new(),
+            video_routes: HashMap::new(),
             stats: RuntimeStats::default(),
             scratch: Vec::with_capacity(super::MAX_DATAGRAM),
             recv: RecvBatch::default(),
@@ -98,12 +141,17 @@ impl Worker {
                 return;
             }
             let now = Instant::now();
-            let deadline = self.rooms.values().filter(|r| !r.conference.is_empty()).map(|r| r.next_tick).min();
+            let audio = self.rooms.values().filter(|r| !r.conference.is_empty()).map(|r| r.next_tick);
+            let video = self.rooms.values().filter_map(|r| r.next_video_tick);
+            let deadline = audio.chain(video).min();
             let deadline = deadline.map_or(self.next_housekeeping, |d| d.min(self.next_housekeeping));
             self.wait(deadline.saturating_duration_since(now));
-            self.receive_all(false);
-            self.receive_all(true);
+            self.receive_all(Media::Audio, false);
+            self.receive_all(Media::Audio, true);
+            self.receive_all(Media::Video, false);
+            self.receive_all(Media::Video, true);
             self.tick_due();
+            self.tick_video_due();
             if Instant::now() >= self.next_housekeeping {
                 self.housekeeping();
             }
@@ -112,11 +160,9 @@ impl Worker {
 
     /// Sleeps until a socket is readable or `timeout` passes.
     fn wait(&self, timeout: Duration) {
-        let mut fds = [self.rtp.inner(), self.rtcp.inner(), &self.wake].map(|s| libc::pollfd {
-            fd: s.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+        let sockets =
+            [self.rtp.inner(), self.rtcp.inner(), self.video_rtp.inner(), self.video_rtcp.inner(), &self.wake];
+        let mut fds = sockets.map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         let spec = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos().into() };
         // SAFETY: `fds` is a valid array of pollfd for the call's duration;
         // an error (EINTR) just means we look again.
@@ -137,7 +183,14 @@ impl Worker {
                     let now = Instant::now();
                     let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                     conference.set_wallclock(now, wall);
-                    self.rooms.insert(id, Room { conference, next_tick: now + TICK, out: Vec::new() });
+                    let room = Room {
+                        conference,
+                        next_tick: now + TICK,
+                        out: Vec::new(),
+                        next_video_tick: None,
+                        video_out: Vec::new(),
+                    };
+                    self.rooms.insert(id, room);
                 }
                 Command::End(id) => {
                     if self.rooms.remove(&id).is_some() {
@@ -161,9 +214,7 @@ impl Worker {
                 Command::SetRemote { id, rtp, rtcp } => {
                     if let Some(p) = self.peers.get_mut(&id) {
                         self.routes.retain(|_, e| *e != id);
-                        p.rtp = rtp;
-                        p.rtcp = rtcp;
-                        p.latched = false;
+                        p.audio = Leg { rtp, rtcp, latched: false };
                         self.routes.insert(rtp, id);
                         if let Some(r) = rtcp {
                             self.routes.insert(r, id);
@@ -183,6 +234,11 @@ impl Worker {
                 Command::Prompt(c, id, prompt) => {
                     if let Some(r) = self.rooms.get_mut(&c) {
                         let _ = r.conference.set_prompt(id, prompt);
+                    }
+                }
+                Command::Video(c, id, settings) => {
+                    if let Some(r) = self.rooms.get_mut(&c) {
+                        let _ = r.conference.set_video_settings(id, settings);
                     }
                 }
                 Command::Importance(c, id, value) => {
@@ -211,6 +267,21 @@ impl Worker {
         if was_idle {
             room.next_tick = now + TICK;
         }
+        let video = match spec.video {
+            Some(v) => {
+                if let Err(e) = room.conference.attach_video(id, v.config) {
+                    let _ = room.conference.detach(id);
+                    return Err(e);
+                }
+                room.next_video_tick.get_or_insert(now + VIDEO_TICK);
+                self.video_routes.insert(v.remote_rtp, id);
+                if let Some(r) = v.remote_rtcp {
+                    self.video_routes.insert(r, id);
+                }
+                Some(Leg { rtp: v.remote_rtp, rtcp: v.remote_rtcp, latched: false })
+            }
+            None => None,
+        };
         self.routes.insert(spec.remote_rtp, id);
         if let Some(r) = spec.remote_rtcp {
             self.routes.insert(r, id);
@@ -219,9 +290,8 @@ impl Worker {
             id,
             Peer {
                 conference,
-                rtp: spec.remote_rtp,
-                rtcp: spec.remote_rtcp,
-                latched: false,
+                audio: Leg { rtp: spec.remote_rtp, rtcp: spec.remote_rtcp, latched: false },
+                video,
                 signalling_ip: spec.signalling_ip,
                 attached_at: now,
                 timed_out: false,
@@ -233,13 +303,19 @@ impl Worker {
     fn forget(&mut self, id: EndpointId) {
         self.peers.remove(&id);
         self.routes.retain(|_, e| *e != id);
+        self.video_routes.retain(|_, e| *e != id);
         lock(&self.published).endpoints.remove(&id);
     }
 
     /// Drains one socket, handing each datagram to its endpoint's conference.
-    fn receive_all(&mut self, rtcp_socket: bool) {
+    fn receive_all(&mut self, media: Media, rtcp_socket: bool) {
         loop {
-            let socket = if rtcp_socket { &self.rtcp } else { &self.rtp };
+            let socket = match (media, rtcp_socket) {
+                (Media::Audio, false) => &self.rtp,
+                (Media::Audio, true) => &self.rtcp,
+                (Media::Video, false) => &self.video_rtp,
+                (Media::Video, true) => &self.video_rtcp,
+            };
             let n = match socket.recv_batch(&mut self.recv) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
@@ -248,7 +324,11 @@ impl Worker {
             for i in 0..n {
                 self.stats.datagrams_in += 1;
                 let Some((bytes, from)) = self.recv.get(i) else { continue };
-                let Some(id) = route(&mut self.routes, &mut self.peers, from, rtcp_socket) else {
+                let routes = match media {
+                    Media::Audio => &mut self.routes,
+                    Media::Video => &mut self.video_routes,
+                };
+                let Some(id) = route(routes, &mut self.peers, from, media, rtcp_socket) else {
                     self.stats.unknown_source += 1;
                     continue;
                 };
@@ -256,7 +336,11 @@ impl Worker {
                 let Some(room) = self.rooms.get_mut(&peer.conference) else { continue };
                 self.scratch.clear();
                 self.scratch.extend_from_slice(bytes);
-                if room.conference.receive(now, id, &mut self.scratch).is_err() {
+                let result = match media {
+                    Media::Audio => room.conference.receive(now, id, &mut self.scratch),
+                    Media::Video => room.conference.receive_video(now, id, &mut self.scratch),
+                };
+                if result.is_err() {
                     self.stats.refused += 1;
                 }
                 for (endpoint, digit) in room.conference.take_dtmf() {
@@ -308,12 +392,11 @@ impl Worker {
         for room in ticked.iter().filter_map(|c| self.rooms.get(c)) {
             for o in &room.out {
                 let Some(peer) = self.peers.get(&o.endpoint) else { continue };
-                if peer.rtp.ip().is_unspecified() || peer.rtp.port() == 0 {
-                    continue; // on hold with c=0.0.0.0, or no port yet
-                }
-                match (o.flow, peer.rtcp) {
-                    (Flow::Rtp, _) | (Flow::Rtcp, None) => rtp_out.push((peer.rtp, &o.bytes)),
-                    (Flow::Rtcp, Some(rtcp)) => rtcp_out.push((rtcp, &o.bytes)),
+                if let Some(to) = destination(&peer.audio, o.flow) {
+                    match o.flow {
+                        Flow::Rtcp if peer.audio.rtcp.is_some() => rtcp_out.push((to, &o.bytes)),
+                        _ => rtp_out.push((to, &o.bytes)),
+                    }
                 }
             }
         }
@@ -327,6 +410,53 @@ impl Worker {
         // reuses the buffers.
         for e in events {
             (self.events)(e);
+        }
+    }
+
+    /// Runs the video frame time of every conference with video that is due,
+    /// and sends what they made.
+    fn tick_video_due(&mut self) {
+        let now = Instant::now();
+        let mut rtp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
+        let mut rtcp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
+        let mut ticked = Vec::new();
+        for (&cid, room) in &mut self.rooms {
+            let Some(next) = room.next_video_tick else { continue };
+            if !room.conference.has_video() {
+                room.next_video_tick = None;
+                continue;
+            }
+            if next > now {
+                continue;
+            }
+            self.stats.video_ticks += 1;
+            // Behind by more than a frame: drop frames rather than bunch them.
+            room.next_video_tick = Some(if now - next > VIDEO_TICK { now + VIDEO_TICK } else { next + VIDEO_TICK });
+            match room.conference.tick_video(now, &mut room.video_out) {
+                Ok(summary) => {
+                    self.stats.video_decodes += summary.decodes as u64;
+                    self.stats.video_encodes += summary.encodes as u64;
+                    ticked.push(cid);
+                }
+                Err(_) => room.video_out.clear(),
+            }
+        }
+        for room in ticked.iter().filter_map(|c| self.rooms.get(c)) {
+            for o in &room.video_out {
+                let Some(leg) = self.peers.get(&o.endpoint).and_then(|p| p.video.as_ref()) else { continue };
+                if let Some(to) = destination(leg, o.flow) {
+                    match o.flow {
+                        Flow::VideoRtcp if leg.rtcp.is_some() => rtcp_out.push((to, &o.bytes)),
+                        _ => rtp_out.push((to, &o.bytes)),
+                    }
+                }
+            }
+        }
+        if !rtp_out.is_empty() {
+            self.stats.datagrams_out += self.video_rtp.send_batch(&mut self.send, &rtp_out) as u64;
+        }
+        if !rtcp_out.is_empty() {
+            self.stats.datagrams_out += self.video_rtcp.send_batch(&mut self.send, &rtcp_out) as u64;
         }
     }
 
@@ -360,20 +490,34 @@ impl Worker {
     }
 }
 
+/// Where a datagram of `flow` to this leg goes: its RTCP address for
+/// reports when it has one, else its RTP address; nowhere while it is on
+/// hold with c=0.0.0.0 or has no port yet.
+fn destination(leg: &Leg, flow: Flow) -> Option<SocketAddr> {
+    if leg.rtp.ip().is_unspecified() || leg.rtp.port() == 0 {
+        return None;
+    }
+    match flow {
+        Flow::Rtcp | Flow::VideoRtcp => Some(leg.rtcp.unwrap_or(leg.rtp)),
+        Flow::Rtp | Flow::VideoRtp => Some(leg.rtp),
+    }
+}
+
 /// The endpoint a datagram from `from` belongs to. A source nobody was
-/// signalled with is latched to an endpoint that has not yet sent from its
-/// signalled address and whose signalled or signalling host is the
-/// source's host; with several, the one attached first.
+/// signalled with is latched to an endpoint whose stream (`media`) has not
+/// yet sent from its signalled address and whose signalled or signalling
+/// host is the source's host; with several, the one attached first.
 fn route(
     routes: &mut HashMap<SocketAddr, EndpointId>,
     peers: &mut HashMap<EndpointId, Peer>,
     from: SocketAddr,
+    media: Media,
     rtcp_socket: bool,
 ) -> Option<EndpointId> {
     if let Some(&id) = routes.get(&from) {
-        if let Some(p) = peers.get_mut(&id) {
-            if p.rtp == from {
-                p.latched = true;
+        if let Some(leg) = peers.get_mut(&id).and_then(|p| p.leg(media)) {
+            if leg.rtp == from {
+                leg.latched = true;
             }
         }
         return Some(id);
@@ -383,13 +527,18 @@ fn route(
     }
     let ip: IpAddr = from.ip();
     let (&id, _) = peers
-        .iter()
-        .filter(|(_, p)| !p.latched && (p.rtp.ip() == ip || p.signalling_ip == Some(ip)))
-        .min_by_key(|(id, p)| (p.attached_at, **id))?;
-    let p = peers.get_mut(&id)?;
-    routes.remove(&p.rtp);
-    p.rtp = from;
-    p.latched = true;
+        .iter_mut()
+        .filter_map(|(id, p)| {
+            let signalling_ip = p.signalling_ip;
+            let attached_at = p.attached_at;
+            p.leg(media).map(|leg| (id, (leg.latched, leg.rtp.ip(), signalling_ip, attached_at)))
+        })
+        .filter(|(_, (latched, rtp_ip, signalling_ip, _))| !latched && (*rtp_ip == ip || *signalling_ip == Some(ip)))
+        .min_by_key(|(id, (_, _, _, attached_at))| (*attached_at, **id))?;
+    let leg = peers.get_mut(&id)?.leg(media)?;
+    routes.remove(&leg.rtp);
+    leg.rtp = from;
+    leg.latched = true;
     routes.insert(from, id);
     Some(id)
 }

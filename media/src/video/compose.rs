@@ -29,7 +29,7 @@ use super::scale::Scaler;
 use crate::mixer::ParticipantId;
 
 /// What one receiver sees; equal keys see equal pictures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ViewKey {
     /// The layout (the leg's `chosenLayout`, else the `defaultLayout`).
     pub layout: Layout,

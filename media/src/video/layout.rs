@@ -360,7 +360,7 @@ pub enum PaneContent {
 
 /// One receiver's self-pane rule, normalised: two receivers with equal
 /// values (and the same layout and size) see the same picture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SelfPane {
     /// Everyone is shown: `self` mode, receivers that are not participants
     /// (a recorder), and `blank`-mode receivers beyond the panes.

@@ -1,0 +1,682 @@
+//! One conference's video, sans-IO: H.264 over (S)RTP in, a decode of only
+//! the streams that some view shows, each distinct view composed once and
+//! encoded once, and its packets fanned out to every receiver of that view.
+//!
+//! Why it is shaped this way (issue #5): an OpenH264 720p encode costs about
+//! 5 ms and a decode about 1.5 ms, so the cost of a conference is its number
+//! of distinct views (encodes) plus its number of visible senders (decodes),
+//! not its number of receivers. A receiver's view is a [`ViewKey`] — layout,
+//! size, self-pane rule — and receivers with equal keys share one encoder and
+//! one packetization; only the RTP header (their SSRC, sequence, timestamp)
+//! and SRTP are per receiver.
+//!
+//! Keyframes: a new encoder starts with an IDR; a receiver that moves to
+//! another view (the speaker order changed, it chose another layout) or
+//! sends PLI/FIR asks its view's encoder for one, and the encoder's
+//! [`KeyframeGate`](crate::video::h264::KeyframeGate) coalesces the requests
+//! to one IDR per 500 ms. Towards senders, loss in a frame or a stream that
+//! comes back into view after being skipped asks for a keyframe through a
+//! [`KeyframeRequestLimiter`] (PLI, or FIR for endpoints that asked for it),
+//! and frames are not decoded until it comes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use super::{EndpointId, EngineError, Flow, Outgoing, SrtpKeys};
+use crate::rtcp::{
+    self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, ReceiverReport, RtcpPacket, SenderReport,
+    SourceDescription,
+};
+use crate::rtp::{ReceiveStats, RtpHeader, RtpPacket};
+use crate::srtp::{SrtpContext, SrtpError};
+use crate::video::compose::{Compositor, ViewKey};
+use crate::video::frame::I420Frame;
+use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
+use crate::video::h264_rtp::{
+    Assembled, DepacketizerConfig, H264Depacketizer, H264Packetizer, PacketizationMode, RtpPayloads,
+};
+use crate::video::keyframe_request::{KeyframeRequest, KeyframeRequestLimiter, KeyframeRequestMethod};
+use crate::video::layout::{Layout, PaneContent, SelfPaneMode, SpeakerOrder};
+
+/// The RTP clock of video.
+const VIDEO_CLOCK: u64 = 90_000;
+/// The largest RTP payload we send: a 1200-byte packet with header and
+/// SRTP tag stays under any path MTU a conferencing network has.
+const MAX_PAYLOAD: usize = 1100;
+/// The largest picture we compose: CMS's `max1080p30` class is not offered;
+/// 720p is what `LocalVideo::hd720` advertises.
+pub const MAX_VIDEO_SIZE: (u32, u32) = (1280, 720);
+/// The mean interval between our RTCP reports on a video stream.
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What was negotiated for one endpoint's video (SDP `m=video`, H.264).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoConfig {
+    /// The H.264 payload type, both ways.
+    pub payload_type: u8,
+    /// Mode 0 or 1 (RFC 6184), both ways.
+    pub packetization_mode: PacketizationMode,
+    /// The largest picture we may send it (from its `max-fs`), capped at
+    /// [`MAX_VIDEO_SIZE`].
+    pub max_size: (u32, u32),
+    /// The bitrate of the view it receives, bits per second.
+    pub bitrate: u32,
+    /// How to ask it for a keyframe: PLI, or FIR when its SDP says `ccm fir`.
+    pub keyframe_method: KeyframeRequestMethod,
+    /// Keys for what it sends us; `None`: plain RTP.
+    pub srtp_in: Option<SrtpKeys>,
+    /// Keys for what we send it.
+    pub srtp_out: Option<SrtpKeys>,
+    /// We send it video (the SDP direction allows it).
+    pub receives: bool,
+    /// It sends us video.
+    pub sends: bool,
+    /// What it sees: the leg's `chosenLayout`, else its `defaultLayout`.
+    pub layout: Layout,
+    /// CMS `panePlacementSelfPaneMode`.
+    pub self_pane: SelfPaneMode,
+    /// Our SSRC towards it; `None`: random.
+    pub ssrc: Option<u32>,
+    /// The CNAME of our RTCP.
+    pub cname: String,
+}
+
+impl VideoConfig {
+    /// 720p at 1.5 Mbit/s both ways, mode 1, PLI, plain RTP, `automatic`.
+    pub fn new(payload_type: u8) -> Self {
+        Self {
+            payload_type,
+            packetization_mode: PacketizationMode::NonInterleaved,
+            max_size: MAX_VIDEO_SIZE,
+            bitrate: H264EncoderConfig::HD_720P30.bitrate,
+            keyframe_method: KeyframeRequestMethod::Pli,
+            srtp_in: None,
+            srtp_out: None,
+            receives: true,
+            sends: true,
+            layout: Layout::Automatic,
+            self_pane: SelfPaneMode::Skip,
+            ssrc: None,
+            cname: String::from("confero"),
+        }
+    }
+}
+
+/// What the API changes on a live video stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoSettings {
+    /// What it sees: the leg's `chosenLayout`, else its `defaultLayout`.
+    pub layout: Layout,
+    /// `rxVideoMute`: the others see its placeholder instead of its video.
+    pub rx_muted: bool,
+    /// `txVideoMute`: it is sent no video.
+    pub tx_muted: bool,
+}
+
+/// One endpoint's video counters, for the call leg's `rxVideo`/`txVideo`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VideoStats {
+    /// RTP packets accepted from it.
+    pub packets_in: u64,
+    /// Their bytes on the wire.
+    pub bytes_in: u64,
+    /// Complete frames assembled from what it sent.
+    pub frames_in: u64,
+    /// Of those, decoded (only while some view shows it).
+    pub frames_decoded: u64,
+    /// The size of the last picture decoded from it.
+    pub rx_size: (u32, u32),
+    /// Packets sent to it.
+    pub packets_out: u64,
+    /// Their bytes on the wire.
+    pub bytes_out: u64,
+    /// Frames sent to it.
+    pub frames_out: u64,
+    /// The size of the view it receives.
+    pub tx_size: (u32, u32),
+    /// Keyframe requests (PLI/FIR) we sent it.
+    pub keyframe_requests_sent: u64,
+    /// Keyframe requests it sent us.
+    pub keyframe_requests_received: u64,
+    /// Packets refused (SRTP, RTP, payload type, depacketizer).
+    pub refused: u64,
+    /// When its newest accepted packet (RTP or RTCP) arrived.
+    pub last_received: Option<Instant>,
+}
+
+/// What one video tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VideoTickSummary {
+    /// Frames decoded.
+    pub decodes: usize,
+    /// Distinct views composed and encoded.
+    pub encodes: usize,
+    /// Packets produced.
+    pub packets: usize,
+}
+
+struct VideoEndpoint {
+    config: VideoConfig,
+    rx_muted: bool,
+    tx_muted: bool,
+    srtp_in: Option<SrtpContext>,
+    srtp_out: Option<SrtpContext>,
+    depacketizer: H264Depacketizer,
+    /// Made on the first frame a view needs: an endpoint nobody sees costs
+    /// no decoder.
+    decoder: Option<H264Decoder>,
+    /// The newest decoded picture.
+    picture: Option<I420Frame>,
+    /// Frames were skipped (it was out of view) or lost: decode nothing
+    /// until the next keyframe.
+    stale: bool,
+    keyframe_requests: KeyframeRequestLimiter,
+    remote_ssrc: Option<u32>,
+    receive_stats: Option<ReceiveStats>,
+    /// The view it received last tick; a change asks for a keyframe.
+    view: Option<ViewKey>,
+    /// It asked for a keyframe (PLI/FIR) since the last tick.
+    wants_keyframe: bool,
+    /// It moved to another view (or is new): it is sent nothing until that
+    /// view's next IDR, since the new encoder's P frames would decode to
+    /// garbage on its side. A frozen picture for up to 500 ms is better.
+    awaiting_keyframe: bool,
+    ssrc: u32,
+    sequence: u16,
+    timestamp_base: u32,
+    last_timestamp: u32,
+    octets_sent: u32,
+    next_report: Option<Instant>,
+    stats: VideoStats,
+}
+
+/// One distinct view's encoder and this tick's packets of it.
+struct View {
+    encoder: H264Encoder,
+    payloads: RtpPayloads,
+    /// Mode-0 packets, made only when a receiver of the view needs them.
+    single_nal_payloads: Option<RtpPayloads>,
+}
+
+/// One conference's video. See the [module docs](self).
+pub struct VideoMix {
+    endpoints: HashMap<EndpointId, VideoEndpoint>,
+    /// Everyone in the conference (video or not: an audio-only participant
+    /// is a placeholder pane), most recent speaker first.
+    speakers: SpeakerOrder,
+    compositor: Compositor,
+    /// Encoders by view; a view nobody receives is dropped.
+    views: HashMap<ViewKey, View>,
+    /// Receivers of each view this tick (ordered, so ticks are deterministic).
+    receivers: BTreeMap<ViewKey, Vec<EndpointId>>,
+    canvas: I420Frame,
+    packetizer: H264Packetizer,
+    single_nal_packetizer: H264Packetizer,
+    /// Who some view shows this tick.
+    visible: Vec<EndpointId>,
+    contents: Vec<PaneContent>,
+    epoch: Option<Instant>,
+}
+
+impl Default for VideoMix {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl VideoMix {
+    /// A conference without video yet.
+    pub fn new() -> Self {
+        Self {
+            endpoints: HashMap::new(),
+            speakers: SpeakerOrder::new(SpeakerOrder::DEFAULT_HOLD_TICKS),
+            compositor: Compositor::new(),
+            views: HashMap::new(),
+            receivers: BTreeMap::new(),
+            canvas: I420Frame::new(2, 2).expect("a 2×2 frame is valid"),
+            packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::NonInterleaved)
+                .expect("the payload size is valid"),
+            single_nal_packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::SingleNalUnit)
+                .expect("the payload size is valid"),
+            visible: Vec::new(),
+            contents: Vec::new(),
+            epoch: None,
+        }
+    }
+
+    /// A participant joined the conference (with or without video).
+    pub fn join(&mut self, id: EndpointId) {
+        self.speakers.join(id);
+    }
+
+    /// A participant left.
+    pub fn leave(&mut self, id: EndpointId) {
+        self.speakers.leave(id);
+        self.endpoints.remove(&id);
+    }
+
+    /// One 20 ms audio tick's active speaker, for the speaker order (with
+    /// its hysteresis, so panes do not flicker).
+    pub fn speaker_tick(&mut self, active: Option<EndpointId>) {
+        self.speakers.tick(active);
+    }
+
+    /// The participants, most recent speaker first.
+    pub fn speaker_order(&self) -> &[EndpointId] {
+        self.speakers.order()
+    }
+
+    /// Whether any endpoint has video.
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+
+    /// Adds (or replaces) an endpoint's video stream. `random` gives the
+    /// SSRC and bases when the config leaves them open.
+    pub fn attach(&mut self, id: EndpointId, config: VideoConfig, random: u64) -> Result<(), EngineError> {
+        let srtp = |keys: &Option<SrtpKeys>| -> Result<Option<SrtpContext>, SrtpError> {
+            keys.as_ref().map(|k| SrtpContext::new(k.profile, &k.key, &k.salt)).transpose()
+        };
+        let (srtp_in, srtp_out) = (srtp(&config.srtp_in)?, srtp(&config.srtp_out)?);
+        self.speakers.join(id);
+        let ssrc = config.ssrc.unwrap_or(random as u32);
+        let endpoint = VideoEndpoint {
+            srtp_in,
+            srtp_out,
+            depacketizer: H264Depacketizer::new(DepacketizerConfig::default()),
+            decoder: None,
+            picture: None,
+            stale: false,
+            keyframe_requests: KeyframeRequestLimiter::new(config.keyframe_method),
+            remote_ssrc: None,
+            receive_stats: None,
+            view: None,
+            wants_keyframe: false,
+            awaiting_keyframe: true,
+            ssrc,
+            sequence: (random >> 32) as u16,
+            timestamp_base: (random >> 16) as u32,
+            last_timestamp: (random >> 16) as u32,
+            octets_sent: 0,
+            next_report: None,
+            stats: VideoStats::default(),
+            rx_muted: false,
+            tx_muted: false,
+            config,
+        };
+        self.endpoints.insert(id, endpoint);
+        Ok(())
+    }
+
+    /// Applies the API's settings (`chosenLayout`, video mutes), live.
+    pub fn set_settings(&mut self, id: EndpointId, settings: VideoSettings) -> Result<(), EngineError> {
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        e.config.layout = settings.layout;
+        e.rx_muted = settings.rx_muted;
+        e.tx_muted = settings.tx_muted;
+        Ok(())
+    }
+
+    /// An endpoint's video counters, if it has video.
+    pub fn stats(&self, id: EndpointId) -> Option<VideoStats> {
+        self.endpoints.get(&id).map(|e| e.stats)
+    }
+
+    /// Takes one video datagram (RTP or RTCP, muxed or not) from `id`.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        arrival: NtpTime,
+        id: EndpointId,
+        packet: &mut Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        if rtcp::is_rtcp(packet) {
+            return receive_rtcp(now, arrival, e, packet);
+        }
+        let wire_len = packet.len();
+        if let Some(srtp) = &mut e.srtp_in {
+            if let Err(err) = srtp.unprotect_rtp(packet) {
+                e.stats.refused += 1;
+                return Err(err.into());
+            }
+        }
+        let rtp = match RtpPacket::parse(packet) {
+            Ok(rtp) => rtp,
+            Err(err) => {
+                e.stats.refused += 1;
+                return Err(err.into());
+            }
+        };
+        if rtp.payload_type() != e.config.payload_type {
+            e.stats.refused += 1;
+            return Err(EngineError::PayloadType { expected: e.config.payload_type, got: rtp.payload_type() });
+        }
+        if e.remote_ssrc != Some(rtp.ssrc()) {
+            // A new source (a re-INVITE, a restarted camera): start afresh.
+            e.remote_ssrc = Some(rtp.ssrc());
+            e.receive_stats = Some(ReceiveStats::new(rtp.ssrc(), VIDEO_CLOCK as u32));
+            e.depacketizer = H264Depacketizer::new(DepacketizerConfig::default());
+        }
+        if let Some(r) = &mut e.receive_stats {
+            r.on_packet(rtp.sequence_number(), rtp.timestamp(), now);
+        }
+        e.stats.last_received = Some(now);
+        if e.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).is_err() {
+            e.stats.refused += 1;
+            return Ok(());
+        }
+        e.stats.packets_in += 1;
+        e.stats.bytes_in += wire_len as u64;
+        Ok(())
+    }
+
+    /// One video frame time at `now`: decodes what is shown, composes and
+    /// encodes each distinct view, and appends every receiver's packets (and
+    /// due RTCP) to `out`. `ntp` is `now` on the NTP clock, for reports.
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        ntp: NtpTime,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<VideoTickSummary, EngineError> {
+        let mut summary = VideoTickSummary::default();
+        let epoch = *self.epoch.get_or_insert(now);
+        self.plan_views();
+        self.take_frames(now, out, &mut summary);
+        self.compositor.begin_frame();
+        let elapsed = now.saturating_duration_since(epoch);
+        let ticks_90k = (elapsed.as_nanos() * u128::from(VIDEO_CLOCK) / 1_000_000_000) as u32;
+        let order = self.speakers.order().to_vec();
+        let receivers = std::mem::take(&mut self.receivers);
+        for (key, ids) in &receivers {
+            let endpoints = &self.endpoints;
+            self.compositor
+                .compose(
+                    key,
+                    &order,
+                    |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()),
+                    &mut self.canvas,
+                )
+                .map_err(|e| EngineError::Video(e.to_string()))?;
+            let view = match self.views.entry(*key) {
+                std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let bitrate = ids.iter().filter_map(|id| self.endpoints.get(id)).map(|e| e.config.bitrate).min();
+                    let config = H264EncoderConfig {
+                        width: key.width,
+                        height: key.height,
+                        bitrate: bitrate.unwrap_or(H264EncoderConfig::HD_720P30.bitrate),
+                        max_fps: 30.0,
+                    };
+                    let encoder = H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))?;
+                    slot.insert(View { encoder, payloads: RtpPayloads::new(), single_nal_payloads: None })
+                }
+            };
+            for id in ids {
+                if let Some(e) = self.endpoints.get_mut(id) {
+                    if e.view != Some(*key) {
+                        e.awaiting_keyframe = true;
+                    }
+                    if e.wants_keyframe || e.awaiting_keyframe {
+                        view.encoder.request_keyframe();
+                    }
+                    e.wants_keyframe = false;
+                    e.view = Some(*key);
+                }
+            }
+            let unit = view.encoder.encode(now, &self.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
+            summary.encodes += 1;
+            let unit_keyframe = unit.keyframe;
+            if unit.data.is_empty() {
+                continue;
+            }
+            self.packetizer
+                .packetize_annex_b(unit.data, &mut view.payloads)
+                .map_err(|e| EngineError::Video(e.to_string()))?;
+            view.single_nal_payloads = None;
+            let needs_mode_0 = ids
+                .iter()
+                .filter_map(|id| self.endpoints.get(id))
+                .any(|e| e.config.packetization_mode == PacketizationMode::SingleNalUnit);
+            if needs_mode_0 {
+                let mut payloads = RtpPayloads::new();
+                // A NAL unit over the payload size cannot go in mode 0: those
+                // receivers miss the frame and will ask for a keyframe.
+                if self.single_nal_packetizer.packetize_annex_b(unit.data, &mut payloads).is_ok() {
+                    view.single_nal_payloads = Some(payloads);
+                }
+            }
+            for id in ids {
+                let Some(e) = self.endpoints.get_mut(id) else { continue };
+                let payloads = match e.config.packetization_mode {
+                    PacketizationMode::NonInterleaved => Some(&view.payloads),
+                    PacketizationMode::SingleNalUnit => view.single_nal_payloads.as_ref(),
+                };
+                let Some(payloads) = payloads else { continue };
+                if e.awaiting_keyframe && !unit_keyframe {
+                    continue;
+                }
+                e.awaiting_keyframe = false;
+                e.last_timestamp = e.timestamp_base.wrapping_add(ticks_90k);
+                e.stats.frames_out += 1;
+                e.stats.tx_size = (key.width, key.height);
+                for (payload, marker) in payloads.iter() {
+                    let mut bytes = Vec::with_capacity(payload.len() + 40);
+                    let header = RtpHeader {
+                        marker,
+                        payload_type: e.config.payload_type,
+                        sequence_number: e.sequence,
+                        timestamp: e.last_timestamp,
+                        ssrc: e.ssrc,
+                        ..RtpHeader::default()
+                    };
+                    header.write_packet(payload, &mut bytes)?;
+                    if let Some(srtp) = &mut e.srtp_out {
+                        srtp.protect_rtp(&mut bytes)?;
+                    }
+                    e.sequence = e.sequence.wrapping_add(1);
+                    e.octets_sent = e.octets_sent.wrapping_add(payload.len() as u32);
+                    e.stats.packets_out += 1;
+                    e.stats.bytes_out += bytes.len() as u64;
+                    summary.packets += 1;
+                    out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtp, bytes });
+                }
+            }
+        }
+        self.views.retain(|key, _| receivers.contains_key(key));
+        self.receivers = receivers;
+        self.send_reports(now, ntp, out)?;
+        Ok(summary)
+    }
+
+    /// Works out each receiver's view and who the views show.
+    fn plan_views(&mut self) {
+        for ids in self.receivers.values_mut() {
+            ids.clear();
+        }
+        let order = self.speakers.order();
+        for (&id, e) in &self.endpoints {
+            if !e.config.receives || e.tx_muted {
+                continue;
+            }
+            let size = (e.config.max_size.0.min(MAX_VIDEO_SIZE.0), e.config.max_size.1.min(MAX_VIDEO_SIZE.1));
+            let key = ViewKey::for_receiver(e.config.layout, e.config.self_pane, size, id, order);
+            self.receivers.entry(key).or_default().push(id);
+        }
+        self.receivers.retain(|_, ids| !ids.is_empty());
+        for ids in self.receivers.values_mut() {
+            ids.sort_unstable();
+        }
+        self.visible.clear();
+        for key in self.receivers.keys() {
+            let shown = key.self_pane.shown(order);
+            let panes = key.layout.pane_count(shown);
+            key.self_pane.contents(order, panes, &mut self.contents);
+            for c in &self.contents {
+                if let PaneContent::Participant(p) = c {
+                    if !self.visible.contains(p) {
+                        self.visible.push(*p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drains every sender's assembled frames: decodes those of visible
+    /// senders, skips the others (and marks them stale), and asks for
+    /// keyframes where a stream is broken or comes back into view.
+    fn take_frames(&mut self, now: Instant, out: &mut Vec<Outgoing>, summary: &mut VideoTickSummary) {
+        for (id, e) in &mut self.endpoints {
+            let visible = !e.rx_muted && self.visible.contains(id);
+            let mut needs_keyframe = false;
+            while let Some(assembled) = e.depacketizer.poll() {
+                let unit = match assembled {
+                    Assembled::Frame(unit) => unit,
+                    Assembled::KeyframeNeeded => {
+                        e.stale = true;
+                        needs_keyframe = true;
+                        continue;
+                    }
+                };
+                e.stats.frames_in += 1;
+                if !visible {
+                    e.stale = true;
+                } else if !e.stale || unit.is_keyframe() {
+                    let decoder = match &mut e.decoder {
+                        Some(d) => Some(d),
+                        None => H264Decoder::new().ok().map(|d| e.decoder.insert(d)),
+                    };
+                    let picture = e.picture.get_or_insert_with(|| I420Frame::new(2, 2).expect("2×2 is valid"));
+                    match decoder.map(|d| d.decode(unit.annex_b(), picture)) {
+                        Some(Ok(decoded)) => {
+                            e.stale = false;
+                            summary.decodes += 1;
+                            if decoded {
+                                e.stats.frames_decoded += 1;
+                                e.stats.rx_size = (picture.width(), picture.height());
+                            }
+                        }
+                        _ => {
+                            e.stale = true;
+                            needs_keyframe = true;
+                        }
+                    }
+                }
+                e.depacketizer.recycle(unit);
+            }
+            if visible && e.stale {
+                needs_keyframe = true;
+            }
+            if needs_keyframe && e.config.sends {
+                if let (Some(request), Some(media_ssrc)) = (e.keyframe_requests.request(now), e.remote_ssrc) {
+                    if let Ok(bytes) = keyframe_request(e, request, media_ssrc) {
+                        e.stats.keyframe_requests_sent += 1;
+                        out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
+                    }
+                }
+            }
+        }
+    }
+
+    /// An SR (or RR) and SDES on every video stream whose report is due.
+    fn send_reports(&mut self, now: Instant, ntp: NtpTime, out: &mut Vec<Outgoing>) -> Result<(), EngineError> {
+        for (id, e) in &mut self.endpoints {
+            if e.next_report.is_some_and(|t| t > now) {
+                continue;
+            }
+            let first = e.next_report.is_none();
+            // 0.75..1.25 of the interval, spread by SSRC; the first within half.
+            let spread = RTCP_INTERVAL.mul_f64(0.75 + f64::from(e.ssrc % 500) / 1000.0);
+            e.next_report = Some(now + if first { spread / 2 } else { spread });
+            if first {
+                continue;
+            }
+            let reports: Vec<_> = e.receive_stats.as_mut().and_then(|r| r.report_block(now)).into_iter().collect();
+            let report = if e.stats.packets_out > 0 {
+                RtcpPacket::SenderReport(SenderReport {
+                    ssrc: e.ssrc,
+                    ntp_time: ntp,
+                    rtp_timestamp: e.last_timestamp,
+                    packet_count: e.stats.packets_out as u32,
+                    octet_count: e.octets_sent,
+                    reports,
+                })
+            } else {
+                RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports })
+            };
+            let sdes = RtcpPacket::SourceDescription(SourceDescription::cname(e.ssrc, &e.config.cname));
+            let mut bytes = Vec::with_capacity(200);
+            RtcpPacket::write_compound(&[report, sdes], &mut bytes)?;
+            if let Some(srtp) = &mut e.srtp_out {
+                srtp.protect_rtcp(&mut bytes)?;
+            }
+            out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
+        }
+        Ok(())
+    }
+}
+
+/// A PLI or FIR to a sender, in a compound with an RR as RFC 4585 wants.
+fn keyframe_request(e: &mut VideoEndpoint, request: KeyframeRequest, media_ssrc: u32) -> Result<Vec<u8>, EngineError> {
+    let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports: Vec::new() });
+    let feedback = match request {
+        KeyframeRequest::Pli => {
+            RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc: e.ssrc, media_ssrc })
+        }
+        KeyframeRequest::Fir { sequence } => RtcpPacket::FullIntraRequest(FullIntraRequest {
+            sender_ssrc: e.ssrc,
+            entries: vec![FirEntry { ssrc: media_ssrc, sequence_number: sequence }],
+        }),
+    };
+    let mut bytes = Vec::with_capacity(64);
+    RtcpPacket::write_compound(&[rr, feedback], &mut bytes)?;
+    if let Some(srtp) = &mut e.srtp_out {
+        srtp.protect_rtcp(&mut bytes)?;
+    }
+    Ok(bytes)
+}
+
+/// RTCP from an endpoint on its video stream: keyframe requests for what we
+/// send it, its SR for our report blocks.
+fn receive_rtcp(
+    now: Instant,
+    _arrival: NtpTime,
+    e: &mut VideoEndpoint,
+    packet: &mut Vec<u8>,
+) -> Result<(), EngineError> {
+    if let Some(srtp) = &mut e.srtp_in {
+        if let Err(err) = srtp.unprotect_rtcp(packet) {
+            e.stats.refused += 1;
+            return Err(err.into());
+        }
+    }
+    for item in rtcp::compound(packet) {
+        let Ok(item) = item else {
+            e.stats.refused += 1;
+            break;
+        };
+        e.stats.last_received = Some(now);
+        match item {
+            RtcpPacket::SenderReport(sr) => {
+                if let Some(r) = e.receive_stats.as_mut().filter(|r| r.ssrc() == sr.ssrc) {
+                    r.on_sender_report(sr.ntp_time, now);
+                }
+            }
+            RtcpPacket::PictureLossIndication(pli) if pli.media_ssrc == e.ssrc => {
+                e.wants_keyframe = true;
+                e.stats.keyframe_requests_received += 1;
+            }
+            RtcpPacket::FullIntraRequest(fir) if fir.entries.iter().any(|f| f.ssrc == e.ssrc) => {
+                e.wants_keyframe = true;
+                e.stats.keyframe_requests_received += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "video_tests.rs"]
+mod tests;

@@ -1,0 +1,325 @@
+//! The conference's video half end to end in one process: real H.264
+//! streams of solid colours in, what each receiver decodes checked pane by
+//! pane. Time is injected; nothing reads a clock.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::rtcp::{PictureLossIndication, ReceiverReport, RtcpPacket};
+use crate::rtp::{RtpHeader, RtpPacket};
+use crate::video::frame::{I420Frame, Rect, Yuv};
+use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
+use crate::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer, H264Packetizer, RtpPayloads};
+
+const PT: u8 = 96;
+const FRAME: Duration = Duration::from_nanos(33_333_333);
+const SOURCE: H264EncoderConfig = H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 30.0 };
+/// What every receiver asks for: small, so the test runs fast.
+const VIEW: (u32, u32) = (320, 180);
+
+/// A camera of one colour and the receiving side of one endpoint.
+struct Party {
+    id: EndpointId,
+    colour: Yuv,
+    encoder: H264Encoder,
+    picture: I420Frame,
+    seq: u16,
+    ssrc: u32,
+    depacketizer: H264Depacketizer,
+    decoder: H264Decoder,
+    seen: I420Frame,
+    frames_seen: usize,
+    keyframes_seen: usize,
+    /// Our SSRC as the mix sends it to this party.
+    mix_ssrc: Option<u32>,
+}
+
+struct Harness {
+    mix: VideoMix,
+    parties: Vec<Party>,
+    start: Instant,
+    frame: u32,
+    out: Vec<Outgoing>,
+    summary: VideoTickSummary,
+}
+
+fn colour(n: usize) -> Yuv {
+    [Yuv::from_rgb(220, 40, 40), Yuv::from_rgb(40, 200, 40), Yuv::from_rgb(40, 40, 220), Yuv::from_rgb(230, 230, 40)]
+        [n % 4]
+}
+
+fn close(a: Yuv, b: Yuv) -> bool {
+    a.y.abs_diff(b.y) <= 24 && a.u.abs_diff(b.u) <= 24 && a.v.abs_diff(b.v) <= 24
+}
+
+impl Harness {
+    fn new(parties: usize, layout: Layout, self_pane: SelfPaneMode) -> Self {
+        let mut h = Self {
+            mix: VideoMix::new(),
+            parties: Vec::new(),
+            start: Instant::now(),
+            frame: 0,
+            out: Vec::new(),
+            summary: VideoTickSummary::default(),
+        };
+        for n in 0..parties {
+            let id = EndpointId(n as u64 + 1);
+            let mut config = VideoConfig::new(PT);
+            config.max_size = VIEW;
+            config.bitrate = 400_000;
+            config.layout = layout;
+            config.self_pane = self_pane;
+            h.mix.join(id);
+            h.mix.attach(id, config, 0x1234_5678_9abc_def0 ^ (n as u64 * 0x1111)).unwrap();
+            let mut picture = I420Frame::new(SOURCE.width, SOURCE.height).unwrap();
+            picture.fill(colour(n));
+            h.parties.push(Party {
+                id,
+                colour: colour(n),
+                encoder: H264Encoder::new(SOURCE).unwrap(),
+                picture,
+                seq: 100 * n as u16,
+                ssrc: 0xabc0 + n as u32,
+                depacketizer: H264Depacketizer::new(DepacketizerConfig::default()),
+                decoder: H264Decoder::new().unwrap(),
+                seen: I420Frame::new(2, 2).unwrap(),
+                frames_seen: 0,
+                keyframes_seen: 0,
+                mix_ssrc: None,
+            });
+        }
+        h
+    }
+
+    fn now(&self) -> Instant {
+        self.start + FRAME * self.frame
+    }
+
+    /// One frame time: every party sends a frame, the mix ticks, every
+    /// party decodes what it got.
+    fn step(&mut self) {
+        let now = self.now();
+        let packetizer = H264Packetizer::new(1100, crate::video::h264_rtp::PacketizationMode::NonInterleaved).unwrap();
+        let mut payloads = RtpPayloads::new();
+        for p in &mut self.parties {
+            let unit = p.encoder.encode(now, &p.picture).unwrap();
+            packetizer.packetize_annex_b(unit.data, &mut payloads).unwrap();
+            for (payload, marker) in payloads.iter() {
+                let header = RtpHeader {
+                    marker,
+                    payload_type: PT,
+                    sequence_number: p.seq,
+                    timestamp: self.frame * 3000,
+                    ssrc: p.ssrc,
+                    ..RtpHeader::default()
+                };
+                p.seq = p.seq.wrapping_add(1);
+                let mut bytes = Vec::new();
+                header.write_packet(payload, &mut bytes).unwrap();
+                self.mix.receive(now, NtpTime(0), p.id, &mut bytes).unwrap();
+            }
+        }
+        self.summary = self.mix.tick(now, NtpTime(0), &mut self.out).unwrap();
+        for o in self.out.drain(..) {
+            let p = self.parties.iter_mut().find(|p| p.id == o.endpoint).unwrap();
+            if o.flow == Flow::VideoRtcp {
+                // A real endpoint answers a keyframe request with an IDR.
+                let pli = rtcp::compound(&o.bytes).any(|r| matches!(r, Ok(RtcpPacket::PictureLossIndication(_))));
+                if pli {
+                    p.encoder.request_keyframe();
+                }
+                continue;
+            }
+            let rtp = RtpPacket::parse(&o.bytes).unwrap();
+            assert_eq!(rtp.payload_type(), PT);
+            p.mix_ssrc = Some(rtp.ssrc());
+            p.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).unwrap();
+            while let Some(a) = p.depacketizer.poll() {
+                if let Assembled::Frame(unit) = a {
+                    p.keyframes_seen += usize::from(unit.is_keyframe());
+                    if p.decoder.decode(unit.annex_b(), &mut p.seen).unwrap_or(false) {
+                        p.frames_seen += 1;
+                    }
+                    p.depacketizer.recycle(unit);
+                }
+            }
+        }
+        self.frame += 1;
+    }
+
+    fn run(&mut self, frames: u32) {
+        for _ in 0..frames {
+            self.step();
+        }
+    }
+
+    /// The colour at the centre of `rect` in what party `n` sees.
+    fn seen_at(&self, n: usize, rect: Rect) -> Yuv {
+        let p = &self.parties[n];
+        p.seen.pixel(rect.x + rect.width / 2, rect.y + rect.height / 2).unwrap()
+    }
+
+    /// Party `n` sees these parties, in this layout's pane order.
+    fn assert_sees(&self, n: usize, layout: Layout, shown: &[usize]) {
+        let mut panes = Vec::new();
+        layout.panes(shown.len(), VIEW.0, VIEW.1, &mut panes);
+        let p = &self.parties[n];
+        assert!(p.frames_seen > 0, "party {n} decoded nothing");
+        assert_eq!((p.seen.width(), p.seen.height()), VIEW);
+        for (&rect, &other) in panes.iter().zip(shown) {
+            let got = self.seen_at(n, rect);
+            assert!(close(got, self.parties[other].colour), "party {n} pane {rect:?}: {got:?}, not party {other}");
+        }
+    }
+}
+
+#[test]
+fn each_receiver_sees_the_others_in_its_layout_and_not_itself() {
+    let mut h = Harness::new(3, Layout::AllEqual, SelfPaneMode::Skip);
+    h.run(12);
+    // Nobody has spoken: the order is the join order; each sees the other two.
+    h.assert_sees(0, Layout::AllEqual, &[1, 2]);
+    h.assert_sees(1, Layout::AllEqual, &[0, 2]);
+    h.assert_sees(2, Layout::AllEqual, &[0, 1]);
+    // Three distinct views (each skips itself), three decodes a frame.
+    assert_eq!((h.summary.encodes, h.summary.decodes), (3, 3));
+    for p in &h.parties {
+        let stats = h.mix.stats(p.id).unwrap();
+        assert_eq!(stats.tx_size, VIEW);
+        assert_eq!(stats.rx_size, (SOURCE.width, SOURCE.height));
+        assert!(stats.frames_out >= 10 && stats.frames_decoded >= 10);
+    }
+}
+
+#[test]
+fn receivers_with_the_same_picture_share_one_encode() {
+    // `self` mode: everyone sees everyone, so one view serves all four.
+    let mut h = Harness::new(4, Layout::AllEqual, SelfPaneMode::ShowSelf);
+    h.run(8);
+    assert_eq!(h.summary.encodes, 1);
+    for n in 0..4 {
+        h.assert_sees(n, Layout::AllEqual, &[0, 1, 2, 3]);
+    }
+}
+
+#[test]
+fn a_chosen_layout_changes_what_one_receiver_sees_live() {
+    let mut h = Harness::new(3, Layout::AllEqual, SelfPaneMode::Skip);
+    h.run(6);
+    let settings = VideoSettings { layout: Layout::SpeakerOnly, rx_muted: false, tx_muted: false };
+    h.mix.set_settings(h.parties[2].id, settings).unwrap();
+    let before = h.parties[2].keyframes_seen;
+    h.run(6);
+    // The floor holder is party 0 (first in the order): party 2 sees it alone.
+    h.assert_sees(2, Layout::SpeakerOnly, &[0]);
+    assert!(h.parties[2].keyframes_seen > before, "a new view starts with an IDR");
+    // The others are unchanged.
+    h.assert_sees(0, Layout::AllEqual, &[1, 2]);
+    h.assert_sees(1, Layout::AllEqual, &[0, 2]);
+}
+
+#[test]
+fn the_speaker_order_follows_the_active_speaker_with_hysteresis() {
+    let mut h = Harness::new(3, Layout::SpeakerOnly, SelfPaneMode::Skip);
+    h.run(4);
+    h.assert_sees(1, Layout::SpeakerOnly, &[0]);
+    // Party 2 speaks: it takes the floor only after the hold time.
+    let id = h.parties[2].id;
+    for _ in 0..(SpeakerOrder::DEFAULT_HOLD_TICKS - 1) {
+        h.mix.speaker_tick(Some(id));
+    }
+    assert_eq!(h.mix.speaker_order()[0], h.parties[0].id);
+    h.mix.speaker_tick(Some(id));
+    assert_eq!(h.mix.speaker_order()[0], id);
+    // Keyframes for the changed views are limited to one per 500 ms.
+    h.run(20);
+    h.assert_sees(1, Layout::SpeakerOnly, &[2]);
+    h.assert_sees(0, Layout::SpeakerOnly, &[2]);
+    // The new floor holder sees the previous one.
+    h.assert_sees(2, Layout::SpeakerOnly, &[0]);
+}
+
+#[test]
+fn a_stream_no_view_shows_is_not_decoded_and_gets_a_keyframe_request_when_shown() {
+    let mut h = Harness::new(3, Layout::SpeakerOnly, SelfPaneMode::Skip);
+    h.run(10);
+    // Party 0 holds the floor and sees party 1; nobody sees party 2.
+    let hidden = h.mix.stats(h.parties[2].id).unwrap();
+    assert_eq!(hidden.frames_decoded, 0);
+    assert!(hidden.frames_in >= 9);
+    assert_eq!(h.summary.decodes, 2);
+    // Party 2 speaks and takes the floor: now it is shown, and it is asked
+    // for a keyframe (its decoder missed everything so far).
+    for _ in 0..SpeakerOrder::DEFAULT_HOLD_TICKS {
+        h.mix.speaker_tick(Some(h.parties[2].id));
+    }
+    let now = h.now();
+    let mut out = Vec::new();
+    h.mix.tick(now, NtpTime(0), &mut out).unwrap();
+    let asked = out.iter().any(|o| {
+        o.endpoint == h.parties[2].id
+            && o.flow == Flow::VideoRtcp
+            && rtcp::compound(&o.bytes).any(|p| matches!(p, Ok(RtcpPacket::PictureLossIndication(_))))
+    });
+    assert!(asked, "no PLI to the stream coming into view");
+    assert_eq!(h.mix.stats(h.parties[2].id).unwrap().keyframe_requests_sent, 1);
+    // It answers with an IDR (within its own 500 ms gate), which is decoded.
+    h.parties[2].encoder.request_keyframe();
+    h.frame += 1;
+    h.run(10);
+    assert!(h.mix.stats(h.parties[2].id).unwrap().frames_decoded > 0);
+    h.assert_sees(0, Layout::SpeakerOnly, &[2]);
+}
+
+#[test]
+fn a_pli_from_a_receiver_makes_its_view_send_an_idr() {
+    let mut h = Harness::new(2, Layout::SpeakerOnly, SelfPaneMode::Skip);
+    h.run(20); // past the 500 ms keyframe gate
+    let before = h.parties[0].keyframes_seen;
+    assert_eq!(before, 1, "only the first frame is an IDR");
+    let media_ssrc = h.parties[0].mix_ssrc.unwrap();
+    let pli = [
+        RtcpPacket::ReceiverReport(ReceiverReport { ssrc: h.parties[0].ssrc, reports: Vec::new() }),
+        RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc: h.parties[0].ssrc, media_ssrc }),
+    ];
+    let mut bytes = Vec::new();
+    RtcpPacket::write_compound(&pli, &mut bytes).unwrap();
+    let now = h.now();
+    h.mix.receive(now, NtpTime(0), h.parties[0].id, &mut bytes).unwrap();
+    h.run(1);
+    assert_eq!(h.parties[0].keyframes_seen, before + 1);
+    assert_eq!(h.parties[1].keyframes_seen, 1, "the other view is not disturbed");
+    assert_eq!(h.mix.stats(h.parties[0].id).unwrap().keyframe_requests_received, 1);
+}
+
+#[test]
+fn video_mutes_show_a_placeholder_and_stop_sending() {
+    let mut h = Harness::new(2, Layout::SpeakerOnly, SelfPaneMode::Skip);
+    h.run(4);
+    let muted = VideoSettings { layout: Layout::SpeakerOnly, rx_muted: true, tx_muted: false };
+    h.mix.set_settings(h.parties[0].id, muted).unwrap();
+    h.run(20);
+    // Party 1 sees party 0's placeholder (dark grey), not its red.
+    let full = Rect::new(0, 0, VIEW.0, VIEW.1);
+    assert!(!close(h.seen_at(1, full), h.parties[0].colour));
+    let sent_before = h.mix.stats(h.parties[1].id).unwrap().frames_out;
+    let off = VideoSettings { layout: Layout::SpeakerOnly, rx_muted: false, tx_muted: true };
+    h.mix.set_settings(h.parties[1].id, off).unwrap();
+    h.run(3);
+    assert_eq!(h.mix.stats(h.parties[1].id).unwrap().frames_out, sent_before);
+}
+
+#[test]
+fn bad_packets_are_refused_and_counted_never_a_panic() {
+    let mut h = Harness::new(2, Layout::AllEqual, SelfPaneMode::Skip);
+    let id = h.parties[0].id;
+    let now = h.now();
+    for junk in [&[][..], &[0x80, 96, 0, 1][..], &[0x80, 97, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0x65][..]] {
+        let mut bytes = junk.to_vec();
+        assert!(h.mix.receive(now, NtpTime(0), id, &mut bytes).is_err());
+    }
+    assert_eq!(h.mix.stats(id).unwrap().refused, 3);
+    assert!(h.mix.receive(now, NtpTime(0), EndpointId(99), &mut vec![0x80, 96]).is_err());
+    h.run(3);
+    h.assert_sees(1, Layout::AllEqual, &[0]);
+}
