@@ -496,8 +496,10 @@ impl VideoMix {
             ids.clear();
         }
         let order = self.speakers.order();
-        for (&id, e) in &self.endpoints {
+        for (&id, e) in &mut self.endpoints {
             if !e.config.receives || e.tx_muted {
+                // When it is sent video again, it starts at an IDR.
+                e.view = None;
                 continue;
             }
             let size = (e.config.max_size.0.min(MAX_VIDEO_SIZE.0), e.config.max_size.1.min(MAX_VIDEO_SIZE.1));
