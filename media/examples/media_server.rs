@@ -83,7 +83,7 @@ fn run() -> Result<(), String> {
             ["stats"] => {
                 let s = runtime.stats();
                 Ok(format!(
-                    "stats {{\"workers\":{},\"datagrams_in\":{},\"datagrams_out\":{},\"unknown_source\":{},\"refused\":{},\"ticks\":{},\"late_ticks\":{},\"decodes\":{},\"encodes\":{},\"video_ticks\":{},\"video_decodes\":{},\"video_encodes\":{}}}",
+                    "stats {{\"workers\":{},\"datagrams_in\":{},\"datagrams_out\":{},\"unknown_source\":{},\"refused\":{},\"ticks\":{},\"late_ticks\":{},\"decodes\":{},\"encodes\":{},\"video_ticks\":{},\"video_decodes\":{},\"video_encodes\":{},\"video_frames_dropped\":{}}}",
                     runtime.workers(),
                     s.datagrams_in,
                     s.datagrams_out,
@@ -95,7 +95,8 @@ fn run() -> Result<(), String> {
                     s.encodes,
                     s.video_ticks,
                     s.video_decodes,
-                    s.video_encodes
+                    s.video_encodes,
+                    s.video_frames_dropped
                 ))
             }
             _ => Err(format!("unknown command: {line}")),

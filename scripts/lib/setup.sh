@@ -25,10 +25,11 @@ ensure_build_tools() {
 }
 
 # The SIP peers the integration tests call and are called by (tests/peers):
-# baresip (baresip-core carries every module the tests load), linphonec, and
+# baresip (baresip-core carries the audio modules; baresip-ffmpeg the avcodec
+# and avformat modules the video test's H.264 cameras need), linphonec, and
 # sipp for scripted SIP and scripts/bench-sip.
 ensure_test_peers() {
-  apt_install baresip-core linphone-cli sip-tester
+  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester
 }
 
 # Only for scripts/bench-audio: Janus (the AudioBridge it is measured against),

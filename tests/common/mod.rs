@@ -203,10 +203,16 @@ pub fn agent() -> reqwest::blocking::Client {
         .expect("client")
 }
 
-/// The text of the first `<name>` element, if any.
+/// The text of the first `<name>` element (with or without attributes), if any.
 pub fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
+    let plain = format!("<{name}>");
+    let with_attributes = format!("<{name} ");
+    let start = match (xml.find(&plain), xml.find(&with_attributes)) {
+        (Some(a), Some(b)) if b < a => b + xml[b..].find('>')? + 1,
+        (Some(a), _) => a + plain.len(),
+        (None, Some(b)) => b + xml[b..].find('>')? + 1,
+        (None, None) => return None,
+    };
     let end = xml[start..].find(&format!("</{name}>"))? + start;
     Some(&xml[start..end])
 }

@@ -70,6 +70,44 @@ pub fn tone_level_db(samples: &[i16], hz: f64, rate: u32) -> f64 {
     20.0 * (amplitude / 32767.0).max(1e-9).log10()
 }
 
+/// An 8-bit RGB picture read from a PNG (baresip's snapshots).
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    rgb: Vec<u8>,
+}
+
+impl Picture {
+    /// Reads a PNG; `None` if it is missing or not complete yet.
+    pub fn read(path: &Path) -> Option<Picture> {
+        let file = std::fs::File::open(path).ok()?;
+        let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let mut reader = decoder.read_info().ok()?;
+        let mut buf = vec![0; reader.output_buffer_size()?];
+        let info = reader.next_frame(&mut buf).ok()?;
+        let channels = info.color_type.samples();
+        let rgb = buf[..info.buffer_size()].chunks_exact(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        Some(Picture { width: info.width, height: info.height, rgb })
+    }
+
+    /// The colour at (x, y).
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = (y * self.width + x) as usize * 3;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// The colour at the middle of a rectangle (x, y, width, height).
+    pub fn centre_of(&self, (x, y, w, h): (u32, u32, u32, u32)) -> [u8; 3] {
+        self.pixel(x + w / 2, y + h / 2)
+    }
+}
+
+/// Whether two colours are within `tolerance` on every channel.
+pub fn similar(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tolerance)
+}
+
 /// A baresip instance that dials one URI and hangs up after `seconds`.
 pub struct Baresip {
     pub dir: PathBuf,
@@ -116,6 +154,12 @@ impl Baresip {
     /// account's codecs and media encryption against the modules loaded
     /// before it.
     fn configure(base: &Path, s: &BaresipSetup) -> PathBuf {
+        Self::configure_with(base, s, "")
+    }
+
+    /// The config with `extra` lines (modules and their settings) before
+    /// `account.so`.
+    fn configure_with(base: &Path, s: &BaresipSetup, extra: &str) -> PathBuf {
         let dir = base.join(s.name);
         std::fs::create_dir_all(dir.join("rec")).unwrap();
         let tone = dir.join("tone.wav");
@@ -125,7 +169,7 @@ impl Baresip {
              audio_source aufile,{tone}\nrtp_ports {a}-{b}\nmodule_path /usr/lib/baresip/modules\n\
              module aufile.so\nmodule opus.so\nmodule g711.so\nmodule g722.so\nmodule srtp.so\nmodule sndfile.so\n\
              snd_path {rec}\nctrl_tcp_listen 127.0.0.1:{ctrl}\nmodule ctrl_tcp.so\nmodule menu.so\n\
-             module account.so\n",
+             {extra}module account.so\n",
             sip = s.sip_port,
             rec = dir.join("rec").display(),
             tone = tone.display(),
@@ -149,6 +193,36 @@ impl Baresip {
     pub fn dial(base: &Path, setup: &BaresipSetup, uri: &str, seconds: u32) -> Baresip {
         let dir = Self::configure(base, setup);
         Self::spawn(dir, &["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+    }
+
+    /// Starts a video endpoint that dials `uri` at once and quits after
+    /// `seconds`: its camera is a solid `rgb` colour (ffmpeg's lavfi
+    /// generator through the avformat module, 320x180 at 15 fps), H.264 by
+    /// libx264, and what it receives is decoded for `snapshot`.
+    pub fn dial_video(base: &Path, setup: &BaresipSetup, rgb: u32, uri: &str, seconds: u32) -> Baresip {
+        let video = format!(
+            "video_source avformat,lavfi,color=c=0x{rgb:06X}:s=320x180:r=15\nvideo_display fakevideo,nil\n\
+             video_size 320x180\nvideo_bitrate 300000\nvideo_fps 15.00\nmodule avcodec.so\nmodule avformat.so\n\
+             module fakevideo.so\nmodule snapshot.so\navcodec_h264enc libx264\navcodec_h264dec h264\n"
+        );
+        let dir = Self::configure_with(base, setup, &video);
+        Self::spawn(dir, &["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+    }
+
+    /// Asks it to save the next picture it decodes (`recv`) or sends
+    /// (`send`) as a PNG at `path`, and waits for the file.
+    pub fn snapshot(&self, ctrl_port: u16, which: &str, path: &Path) -> Option<Picture> {
+        let _ = std::fs::remove_file(path);
+        self.command(ctrl_port, &format!("snapshot_{which}"), &path.display().to_string());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            // libpng writes the file in one go; a partial read just retries.
+            if let Some(p) = Picture::read(path) {
+                return Some(p);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
     }
 
     /// Starts an endpoint that answers calls and quits after `seconds`.

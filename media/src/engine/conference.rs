@@ -255,11 +255,29 @@ impl Conference {
         self.video.receive(now, arrival, id, packet)
     }
 
-    /// One video frame time: see [`VideoMix::tick`]. `out` is cleared first.
+    /// One whole video frame time: see [`VideoMix::tick`]. `out` is cleared first.
     pub fn tick_video(&mut self, now: Instant, out: &mut Vec<Outgoing>) -> Result<VideoTickSummary, EngineError> {
         out.clear();
         let ntp = self.ntp(now);
         self.video.tick(now, ntp, out)
+    }
+
+    /// Starts a video frame time, to be worked through with
+    /// [`Conference::video_step`] between audio ticks (see [`VideoMix::begin_frame`]).
+    pub fn begin_video_frame(&mut self, now: Instant) {
+        let ntp = self.ntp(now);
+        self.video.begin_frame(now, ntp);
+    }
+
+    /// Whether a video frame time has work left.
+    pub fn in_video_frame(&self) -> bool {
+        self.video.in_frame()
+    }
+
+    /// One piece of the video frame time's work, appended to `out`; whether
+    /// work is left (see [`VideoMix::step`]).
+    pub fn video_step(&mut self, out: &mut Vec<Outgoing>, summary: &mut VideoTickSummary) -> Result<bool, EngineError> {
+        self.video.step(out, summary)
     }
 
     /// Stops (or resumes) mixing what this endpoint says. During a prompt

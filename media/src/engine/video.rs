@@ -216,6 +216,21 @@ pub struct VideoMix {
     visible: Vec<EndpointId>,
     contents: Vec<PaneContent>,
     epoch: Option<Instant>,
+    /// The frame time in progress, if any.
+    frame: Option<FrameWork>,
+}
+
+/// What is left of one frame time's work.
+struct FrameWork {
+    now: Instant,
+    ntp: NtpTime,
+    ticks_90k: u32,
+    /// The speaker order the views are laid out by, fixed for the frame.
+    order: Vec<EndpointId>,
+    /// Senders whose frames are still to be taken (popped from the back).
+    senders: Vec<EndpointId>,
+    /// Views still to be encoded (popped from the back).
+    views: Vec<ViewKey>,
 }
 
 impl Default for VideoMix {
@@ -241,6 +256,7 @@ impl VideoMix {
             visible: Vec::new(),
             contents: Vec::new(),
             epoch: None,
+            frame: None,
         }
     }
 
@@ -371,123 +387,180 @@ impl VideoMix {
         Ok(())
     }
 
-    /// One video frame time at `now`: decodes what is shown, composes and
-    /// encodes each distinct view, and appends every receiver's packets (and
-    /// due RTCP) to `out`. `ntp` is `now` on the NTP clock, for reports.
+    /// One whole video frame time at `now`: [`begin_frame`](Self::begin_frame)
+    /// and every [`step`](Self::step). `ntp` is `now` on the NTP clock.
     pub fn tick(
         &mut self,
         now: Instant,
         ntp: NtpTime,
         out: &mut Vec<Outgoing>,
     ) -> Result<VideoTickSummary, EngineError> {
+        self.begin_frame(now, ntp);
         let mut summary = VideoTickSummary::default();
+        while self.step(out, &mut summary)? {}
+        Ok(summary)
+    }
+
+    /// Starts a frame time: works out every receiver's view and who is shown.
+    /// The work itself is done by [`step`](Self::step), one sender's frames
+    /// or one view at a time, so that the caller can run audio ticks in
+    /// between: a frame time's work (about 5 ms per 720p view) must never
+    /// hold audio back. A frame still in progress is abandoned (dropped).
+    pub fn begin_frame(&mut self, now: Instant, ntp: NtpTime) {
         let epoch = *self.epoch.get_or_insert(now);
         self.plan_views();
-        self.take_frames(now, out, &mut summary);
         self.compositor.begin_frame();
         let elapsed = now.saturating_duration_since(epoch);
         let ticks_90k = (elapsed.as_nanos() * u128::from(VIDEO_CLOCK) / 1_000_000_000) as u32;
-        let order = self.speakers.order().to_vec();
-        let receivers = std::mem::take(&mut self.receivers);
-        for (key, ids) in &receivers {
-            let endpoints = &self.endpoints;
-            self.compositor
-                .compose(
-                    key,
-                    &order,
-                    |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()),
-                    &mut self.canvas,
-                )
-                .map_err(|e| EngineError::Video(e.to_string()))?;
-            let view = match self.views.entry(*key) {
-                std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    let bitrate = ids.iter().filter_map(|id| self.endpoints.get(id)).map(|e| e.config.bitrate).min();
-                    let config = H264EncoderConfig {
-                        width: key.width,
-                        height: key.height,
-                        bitrate: bitrate.unwrap_or(H264EncoderConfig::HD_720P30.bitrate),
-                        max_fps: 30.0,
-                    };
-                    let encoder = H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))?;
-                    slot.insert(View { encoder, payloads: RtpPayloads::new(), single_nal_payloads: None })
-                }
-            };
-            for id in ids {
-                if let Some(e) = self.endpoints.get_mut(id) {
-                    if e.view != Some(*key) {
-                        e.awaiting_keyframe = true;
-                    }
-                    if e.wants_keyframe || e.awaiting_keyframe {
-                        view.encoder.request_keyframe();
-                    }
-                    e.wants_keyframe = false;
-                    e.view = Some(*key);
-                }
+        let mut senders: Vec<EndpointId> = self.endpoints.keys().copied().collect();
+        senders.sort_unstable();
+        // Popped from the back: keep them in order.
+        senders.reverse();
+        let mut views: Vec<ViewKey> = self.receivers.keys().copied().collect();
+        views.reverse();
+        self.frame = Some(FrameWork { now, ntp, ticks_90k, order: self.speakers.order().to_vec(), senders, views });
+    }
+
+    /// Whether a frame time has work left.
+    pub fn in_frame(&self) -> bool {
+        self.frame.is_some()
+    }
+
+    /// Does one piece of the current frame time's work: one sender's frames
+    /// (decoded if shown), or one view (composed, encoded, and sent to each of
+    /// its receivers), or at the end the RTCP reports that are due. Returns
+    /// whether work is left.
+    pub fn step(&mut self, out: &mut Vec<Outgoing>, summary: &mut VideoTickSummary) -> Result<bool, EngineError> {
+        let Some(frame) = self.frame.as_mut() else { return Ok(false) };
+        let now = frame.now;
+        if let Some(id) = frame.senders.pop() {
+            let visible = self.visible.contains(&id);
+            if let Some(e) = self.endpoints.get_mut(&id) {
+                take_frames(now, id, e, visible, out, summary);
             }
-            let unit = view.encoder.encode(now, &self.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
-            summary.encodes += 1;
-            let unit_keyframe = unit.keyframe;
-            if unit.data.is_empty() {
-                continue;
+            return Ok(true);
+        }
+        if let Some(key) = frame.views.pop() {
+            let (ticks_90k, order) = (frame.ticks_90k, std::mem::take(&mut frame.order));
+            let result = self.encode_view(now, ticks_90k, &key, &order, out, summary);
+            if let Some(frame) = self.frame.as_mut() {
+                frame.order = order;
             }
-            self.packetizer
-                .packetize_annex_b(unit.data, &mut view.payloads)
-                .map_err(|e| EngineError::Video(e.to_string()))?;
-            view.single_nal_payloads = None;
-            let needs_mode_0 = ids
-                .iter()
-                .filter_map(|id| self.endpoints.get(id))
-                .any(|e| e.config.packetization_mode == PacketizationMode::SingleNalUnit);
-            if needs_mode_0 {
-                let mut payloads = RtpPayloads::new();
-                // A NAL unit over the payload size cannot go in mode 0: those
-                // receivers miss the frame and will ask for a keyframe.
-                if self.single_nal_packetizer.packetize_annex_b(unit.data, &mut payloads).is_ok() {
-                    view.single_nal_payloads = Some(payloads);
-                }
-            }
-            for id in ids {
-                let Some(e) = self.endpoints.get_mut(id) else { continue };
-                let payloads = match e.config.packetization_mode {
-                    PacketizationMode::NonInterleaved => Some(&view.payloads),
-                    PacketizationMode::SingleNalUnit => view.single_nal_payloads.as_ref(),
+            result?;
+            return Ok(true);
+        }
+        let ntp = frame.ntp;
+        self.frame = None;
+        self.views.retain(|key, _| self.receivers.contains_key(key));
+        self.send_reports(now, ntp, out)?;
+        Ok(false)
+    }
+
+    /// Composes one view, encodes it once, and sends it to its receivers.
+    fn encode_view(
+        &mut self,
+        now: Instant,
+        ticks_90k: u32,
+        key: &ViewKey,
+        order: &[EndpointId],
+        out: &mut Vec<Outgoing>,
+        summary: &mut VideoTickSummary,
+    ) -> Result<(), EngineError> {
+        let Some(ids) = self.receivers.get(key) else { return Ok(()) };
+        let endpoints = &self.endpoints;
+        self.compositor
+            .compose(
+                key,
+                order,
+                |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()),
+                &mut self.canvas,
+            )
+            .map_err(|e| EngineError::Video(e.to_string()))?;
+        let view = match self.views.entry(*key) {
+            std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let bitrate = ids.iter().filter_map(|id| self.endpoints.get(id)).map(|e| e.config.bitrate).min();
+                let config = H264EncoderConfig {
+                    width: key.width,
+                    height: key.height,
+                    bitrate: bitrate.unwrap_or(H264EncoderConfig::HD_720P30.bitrate),
+                    max_fps: 30.0,
                 };
-                let Some(payloads) = payloads else { continue };
-                if e.awaiting_keyframe && !unit_keyframe {
-                    continue;
+                let encoder = H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))?;
+                slot.insert(View { encoder, payloads: RtpPayloads::new(), single_nal_payloads: None })
+            }
+        };
+        for id in ids {
+            if let Some(e) = self.endpoints.get_mut(id) {
+                if e.view != Some(*key) {
+                    e.awaiting_keyframe = true;
                 }
-                e.awaiting_keyframe = false;
-                e.last_timestamp = e.timestamp_base.wrapping_add(ticks_90k);
-                e.stats.frames_out += 1;
-                e.stats.tx_size = (key.width, key.height);
-                for (payload, marker) in payloads.iter() {
-                    let mut bytes = Vec::with_capacity(payload.len() + 40);
-                    let header = RtpHeader {
-                        marker,
-                        payload_type: e.config.payload_type,
-                        sequence_number: e.sequence,
-                        timestamp: e.last_timestamp,
-                        ssrc: e.ssrc,
-                        ..RtpHeader::default()
-                    };
-                    header.write_packet(payload, &mut bytes)?;
-                    if let Some(srtp) = &mut e.srtp_out {
-                        srtp.protect_rtp(&mut bytes)?;
-                    }
-                    e.sequence = e.sequence.wrapping_add(1);
-                    e.octets_sent = e.octets_sent.wrapping_add(payload.len() as u32);
-                    e.stats.packets_out += 1;
-                    e.stats.bytes_out += bytes.len() as u64;
-                    summary.packets += 1;
-                    out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtp, bytes });
+                if e.wants_keyframe || e.awaiting_keyframe {
+                    view.encoder.request_keyframe();
                 }
+                e.wants_keyframe = false;
+                e.view = Some(*key);
             }
         }
-        self.views.retain(|key, _| receivers.contains_key(key));
-        self.receivers = receivers;
-        self.send_reports(now, ntp, out)?;
-        Ok(summary)
+        let unit = view.encoder.encode(now, &self.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
+        summary.encodes += 1;
+        let unit_keyframe = unit.keyframe;
+        if unit.data.is_empty() {
+            return Ok(());
+        }
+        self.packetizer
+            .packetize_annex_b(unit.data, &mut view.payloads)
+            .map_err(|e| EngineError::Video(e.to_string()))?;
+        view.single_nal_payloads = None;
+        let needs_mode_0 = ids
+            .iter()
+            .filter_map(|id| self.endpoints.get(id))
+            .any(|e| e.config.packetization_mode == PacketizationMode::SingleNalUnit);
+        if needs_mode_0 {
+            let mut payloads = RtpPayloads::new();
+            // A NAL unit over the payload size cannot go in mode 0: those
+            // receivers miss the frame and will ask for a keyframe.
+            if self.single_nal_packetizer.packetize_annex_b(unit.data, &mut payloads).is_ok() {
+                view.single_nal_payloads = Some(payloads);
+            }
+        }
+        for id in ids {
+            let Some(e) = self.endpoints.get_mut(id) else { continue };
+            let payloads = match e.config.packetization_mode {
+                PacketizationMode::NonInterleaved => Some(&view.payloads),
+                PacketizationMode::SingleNalUnit => view.single_nal_payloads.as_ref(),
+            };
+            let Some(payloads) = payloads else { continue };
+            if e.awaiting_keyframe && !unit_keyframe {
+                continue;
+            }
+            e.awaiting_keyframe = false;
+            e.last_timestamp = e.timestamp_base.wrapping_add(ticks_90k);
+            e.stats.frames_out += 1;
+            e.stats.tx_size = (key.width, key.height);
+            for (payload, marker) in payloads.iter() {
+                let mut bytes = Vec::with_capacity(payload.len() + 40);
+                let header = RtpHeader {
+                    marker,
+                    payload_type: e.config.payload_type,
+                    sequence_number: e.sequence,
+                    timestamp: e.last_timestamp,
+                    ssrc: e.ssrc,
+                    ..RtpHeader::default()
+                };
+                header.write_packet(payload, &mut bytes)?;
+                if let Some(srtp) = &mut e.srtp_out {
+                    srtp.protect_rtp(&mut bytes)?;
+                }
+                e.sequence = e.sequence.wrapping_add(1);
+                e.octets_sent = e.octets_sent.wrapping_add(payload.len() as u32);
+                e.stats.packets_out += 1;
+                e.stats.bytes_out += bytes.len() as u64;
+                summary.packets += 1;
+                out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtp, bytes });
+            }
+        }
+        Ok(())
     }
 
     /// Works out each receiver's view and who the views show.
@@ -519,62 +592,6 @@ impl VideoMix {
                 if let PaneContent::Participant(p) = c {
                     if !self.visible.contains(p) {
                         self.visible.push(*p);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Drains every sender's assembled frames: decodes those of visible
-    /// senders, skips the others (and marks them stale), and asks for
-    /// keyframes where a stream is broken or comes back into view.
-    fn take_frames(&mut self, now: Instant, out: &mut Vec<Outgoing>, summary: &mut VideoTickSummary) {
-        for (id, e) in &mut self.endpoints {
-            let visible = !e.rx_muted && self.visible.contains(id);
-            let mut needs_keyframe = false;
-            while let Some(assembled) = e.depacketizer.poll() {
-                let unit = match assembled {
-                    Assembled::Frame(unit) => unit,
-                    Assembled::KeyframeNeeded => {
-                        e.stale = true;
-                        needs_keyframe = true;
-                        continue;
-                    }
-                };
-                e.stats.frames_in += 1;
-                if !visible {
-                    e.stale = true;
-                } else if !e.stale || unit.is_keyframe() {
-                    let decoder = match &mut e.decoder {
-                        Some(d) => Some(d),
-                        None => H264Decoder::new().ok().map(|d| e.decoder.insert(d)),
-                    };
-                    let picture = e.picture.get_or_insert_with(|| I420Frame::new(2, 2).expect("2×2 is valid"));
-                    match decoder.map(|d| d.decode(unit.annex_b(), picture)) {
-                        Some(Ok(decoded)) => {
-                            e.stale = false;
-                            summary.decodes += 1;
-                            if decoded {
-                                e.stats.frames_decoded += 1;
-                                e.stats.rx_size = (picture.width(), picture.height());
-                            }
-                        }
-                        _ => {
-                            e.stale = true;
-                            needs_keyframe = true;
-                        }
-                    }
-                }
-                e.depacketizer.recycle(unit);
-            }
-            if visible && e.stale {
-                needs_keyframe = true;
-            }
-            if needs_keyframe && e.config.sends {
-                if let (Some(request), Some(media_ssrc)) = (e.keyframe_requests.request(now), e.remote_ssrc) {
-                    if let Ok(bytes) = keyframe_request(e, request, media_ssrc) {
-                        e.stats.keyframe_requests_sent += 1;
-                        out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
                     }
                 }
             }
@@ -616,6 +633,67 @@ impl VideoMix {
             out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
         }
         Ok(())
+    }
+}
+
+/// Drains one sender's assembled frames: decodes them if `visible`, else
+/// skips them (and marks the stream stale); asks for a keyframe where the
+/// stream is broken or comes back into view.
+fn take_frames(
+    now: Instant,
+    id: EndpointId,
+    e: &mut VideoEndpoint,
+    visible: bool,
+    out: &mut Vec<Outgoing>,
+    summary: &mut VideoTickSummary,
+) {
+    let visible = visible && !e.rx_muted;
+    let mut needs_keyframe = false;
+    while let Some(assembled) = e.depacketizer.poll() {
+        let unit = match assembled {
+            Assembled::Frame(unit) => unit,
+            Assembled::KeyframeNeeded => {
+                e.stale = true;
+                needs_keyframe = true;
+                continue;
+            }
+        };
+        e.stats.frames_in += 1;
+        if !visible {
+            e.stale = true;
+        } else if !e.stale || unit.is_keyframe() {
+            let decoder = match &mut e.decoder {
+                Some(d) => Some(d),
+                None => H264Decoder::new().ok().map(|d| e.decoder.insert(d)),
+            };
+            let picture = e.picture.get_or_insert_with(|| I420Frame::new(2, 2).expect("2×2 is valid"));
+            match decoder.map(|d| d.decode(unit.annex_b(), picture)) {
+                Some(Ok(decoded)) => {
+                    e.stale = false;
+                    summary.decodes += 1;
+                    if decoded {
+                        e.stats.frames_decoded += 1;
+                        e.stats.rx_size = (picture.width(), picture.height());
+                    }
+                }
+                _ => {
+                    e.stale = true;
+                    needs_keyframe = true;
+                }
+            }
+        }
+        e.depacketizer.recycle(unit);
+    }
+    if visible && e.stale {
+        needs_keyframe = true;
+    }
+    if needs_keyframe && e.config.sends {
+        if let (Some(request), Some(media_ssrc)) = (e.keyframe_requests.request(now), e.remote_ssrc) {
+            if let Ok(bytes) = keyframe_request(e, request, media_ssrc) {
+                e.stats.keyframe_requests_sent += 1;
+                out.push(Outgoing { endpoint: id, flow: Flow::VideoRtcp, bytes });
+            }
+        }
     }
 }
 

@@ -189,6 +189,9 @@ pub struct RuntimeStats {
     pub video_decodes: u64,
     /// Video views composed and encoded (one per distinct view per frame).
     pub video_encodes: u64,
+    /// Video frame times dropped because the previous one was still being
+    /// worked through (the worker is short of time for video).
+    pub video_frames_dropped: u64,
 }
 
 pub(crate) enum Command {
@@ -456,6 +459,7 @@ impl MediaRuntime {
             video_ticks: a.video_ticks + w.video_ticks,
             video_decodes: a.video_decodes + w.video_decodes,
             video_encodes: a.video_encodes + w.video_encodes,
+            video_frames_dropped: a.video_frames_dropped + w.video_frames_dropped,
         })
     }
 }

@@ -145,13 +145,16 @@ impl Worker {
             let video = self.rooms.values().filter_map(|r| r.next_video_tick);
             let deadline = audio.chain(video).min();
             let deadline = deadline.map_or(self.next_housekeeping, |d| d.min(self.next_housekeeping));
-            self.wait(deadline.saturating_duration_since(now));
+            // Video work in progress: only look for datagrams, do not sleep.
+            let timeout = if self.video_busy() { Duration::ZERO } else { deadline.saturating_duration_since(now) };
+            self.wait(timeout);
             self.receive_all(Media::Audio, false);
             self.receive_all(Media::Audio, true);
             self.receive_all(Media::Video, false);
             self.receive_all(Media::Video, true);
             self.tick_due();
-            self.tick_video_due();
+            self.begin_video_due();
+            self.video_step();
             if Instant::now() >= self.next_housekeeping {
                 self.housekeeping();
             }
@@ -413,14 +416,12 @@ impl Worker {
         }
     }
 
-    /// Runs the video frame time of every conference with video that is due,
-    /// and sends what they made.
-    fn tick_video_due(&mut self) {
+    /// Starts the video frame time of every conference with video that is
+    /// due. A conference still working through its previous frame drops
+    /// this one: video gives way, audio never does.
+    fn begin_video_due(&mut self) {
         let now = Instant::now();
-        let mut rtp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
-        let mut rtcp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
-        let mut ticked = Vec::new();
-        for (&cid, room) in &mut self.rooms {
+        for room in self.rooms.values_mut() {
             let Some(next) = room.next_video_tick else { continue };
             if !room.conference.has_video() {
                 room.next_video_tick = None;
@@ -429,19 +430,39 @@ impl Worker {
             if next > now {
                 continue;
             }
-            self.stats.video_ticks += 1;
             // Behind by more than a frame: drop frames rather than bunch them.
             room.next_video_tick = Some(if now - next > VIDEO_TICK { now + VIDEO_TICK } else { next + VIDEO_TICK });
-            match room.conference.tick_video(now, &mut room.video_out) {
-                Ok(summary) => {
-                    self.stats.video_decodes += summary.decodes as u64;
-                    self.stats.video_encodes += summary.encodes as u64;
-                    ticked.push(cid);
-                }
-                Err(_) => room.video_out.clear(),
+            if room.conference.in_video_frame() {
+                self.stats.video_frames_dropped += 1;
+                continue;
             }
+            self.stats.video_ticks += 1;
+            room.conference.begin_video_frame(now);
         }
-        for room in ticked.iter().filter_map(|c| self.rooms.get(c)) {
+    }
+
+    /// One piece of video work (one sender's frames, or one view) for every
+    /// conference in a frame time, and sends what it made. The loop comes
+    /// back here after receiving and after any audio tick that fell due, so
+    /// audio waits at most one piece (one 720p encode, about 5 ms).
+    fn video_step(&mut self) {
+        let mut rtp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
+        let mut rtcp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
+        let mut stepped = Vec::new();
+        for (&cid, room) in &mut self.rooms {
+            if !room.conference.in_video_frame() {
+                continue;
+            }
+            room.video_out.clear();
+            let mut summary = crate::engine::VideoTickSummary::default();
+            if room.conference.video_step(&mut room.video_out, &mut summary).is_err() {
+                room.video_out.clear();
+            }
+            self.stats.video_decodes += summary.decodes as u64;
+            self.stats.video_encodes += summary.encodes as u64;
+            stepped.push(cid);
+        }
+        for room in stepped.iter().filter_map(|c| self.rooms.get(c)) {
             for o in &room.video_out {
                 let Some(leg) = self.peers.get(&o.endpoint).and_then(|p| p.video.as_ref()) else { continue };
                 if let Some(to) = destination(leg, o.flow) {
@@ -458,6 +479,11 @@ impl Worker {
         if !rtcp_out.is_empty() {
             self.stats.datagrams_out += self.video_rtcp.send_batch(&mut self.send, &rtcp_out) as u64;
         }
+    }
+
+    /// Whether some conference is in the middle of a video frame time.
+    fn video_busy(&self) -> bool {
+        self.rooms.values().any(|r| r.conference.in_video_frame())
     }
 
     /// Publishes statistics and reports endpoints silent for the timeout.

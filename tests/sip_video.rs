@@ -1,0 +1,151 @@
+//! Video calls against the real binary: three baresip endpoints, each with
+//! a camera of one solid colour (H.264 by libx264), dial one space over SIP
+//! on loopback; what each one decodes from Confero is checked pane by pane
+//! in its own PNG snapshots.
+
+mod common;
+mod peers;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{element, Confero};
+use confero_media::video::frame::Rect;
+use confero_media::video::layout::Layout;
+use peers::{free_pair, similar, Baresip, BaresipSetup, Picture};
+
+/// Red, green and blue cameras.
+const COLOURS: [u32; 3] = [0xC83228, 0x28B43C, 0x3C3CC8];
+/// How far a decoded pane may be from what the sender shows itself: two
+/// H.264 generations and a scale apart.
+const TOLERANCE: u8 = 28;
+
+struct Party {
+    phone: Baresip,
+    ctrl: u16,
+    /// Its own camera, as it sees it (its `snapshot_send`).
+    camera: [u8; 3],
+}
+
+/// The rectangles (x, y, width, height) of `layout`'s panes for `shown`
+/// participants in a picture of this size.
+fn panes(layout: Layout, shown: usize, picture: &Picture) -> Vec<(u32, u32, u32, u32)> {
+    let mut out: Vec<Rect> = Vec::new();
+    layout.panes(shown, picture.width, picture.height, &mut out);
+    out.into_iter().map(|r| (r.x, r.y, r.width, r.height)).collect()
+}
+
+/// Snapshots what party `n` receives until its panes show `expected`
+/// (indices of parties, in pane order) or the time is up; the last picture
+/// and whether it matched.
+fn sees(parties: &[Party], n: usize, layout: Layout, expected: &[usize], dir: &Path) -> (bool, String) {
+    let mut last = String::from("no snapshot");
+    for attempt in 0..20 {
+        let path = dir.join(format!("recv-{n}-{attempt}.png"));
+        let Some(picture) = parties[n].phone.snapshot(parties[n].ctrl, "recv", &path) else { continue };
+        let rects = panes(layout, expected.len(), &picture);
+        let got: Vec<[u8; 3]> = rects.iter().map(|&r| picture.centre_of(r)).collect();
+        let ok = got.iter().zip(expected).all(|(&g, &e)| similar(g, parties[e].camera, TOLERANCE));
+        last = format!(
+            "{}x{} panes {rects:?} got {got:?}, want {:?}",
+            picture.width,
+            picture.height,
+            expected.iter().map(|&e| parties[e].camera).collect::<Vec<_>>()
+        );
+        if ok {
+            return (true, last);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    (false, last)
+}
+
+#[test]
+fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_changes_it_live() {
+    let sip = free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    c.create("/api/v1/coSpaces", "name=Video&uri=video");
+    let peers_dir = tempfile::tempdir().unwrap();
+    let uri = format!("sip:video@127.0.0.1:{sip}");
+
+    // One after another, so the speaker order (nobody speaks: silent audio)
+    // is the join order.
+    let mut parties = Vec::new();
+    for (i, &rgb) in COLOURS.iter().enumerate() {
+        let name = format!("v{i}");
+        let setup = BaresipSetup {
+            name: &name,
+            tone_hz: 0.0,
+            sip_port: free_pair(),
+            rtp_base: 33_000 + 20 * i as u16,
+            mediaenc: None,
+            codecs: "opus/48000/2",
+            ctrl_port: free_pair(),
+        };
+        let phone = Baresip::dial_video(peers_dir.path(), &setup, rgb, &uri, 60);
+        phone.wait_ready();
+        let n = i + 1;
+        assert!(
+            common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == n),
+            "party {i} did not join: {}\n{}",
+            c.log_text(),
+            phone.log()
+        );
+        let camera = phone
+            .snapshot(setup.ctrl_port, "send", &peers_dir.path().join(format!("send-{i}.png")))
+            .unwrap_or_else(|| panic!("no send snapshot from party {i}:\n{}", phone.log()))
+            .pixel(160, 90);
+        parties.push(Party { phone, ctrl: setup.ctrl_port, camera });
+    }
+    // The cameras must be told apart for the test to mean anything.
+    for a in 0..3 {
+        for b in a + 1..3 {
+            assert!(!similar(parties[a].camera, parties[b].camera, 2 * TOLERANCE), "cameras too alike");
+        }
+    }
+
+    // `automatic` with two others shown is allEqual: each sees the other two,
+    // in join order, never itself.
+    for (n, others) in [(0, [1, 2]), (1, [0, 2]), (2, [0, 1])] {
+        let (ok, detail) = sees(&parties, n, Layout::AllEqual, &others, peers_dir.path());
+        assert!(ok, "party {n}: {detail}\nconfero log:\n{}", c.log_text());
+    }
+
+    // The legs show video both ways.
+    let legs = c.get("/api/v1/callLegs").body;
+    let first = common::ids(&legs)[0].clone();
+    let leg = c.get(&format!("/api/v1/callLegs/{first}")).body;
+    let rx_video = element(&leg, "rxVideo").unwrap_or_else(|| panic!("no rxVideo: {leg}"));
+    let tx_video = element(&leg, "txVideo").unwrap_or_else(|| panic!("no txVideo: {leg}"));
+    assert_eq!(element(rx_video, "codec"), Some("h264"), "{leg}");
+    assert_eq!((element(rx_video, "width"), element(rx_video, "height")), (Some("320"), Some("180")), "{leg}");
+    assert_eq!(element(tx_video, "codec"), Some("h264"), "{leg}");
+
+    // Party 0 chooses speakerOnly: it sees the floor holder (itself, so the
+    // next in order: party 1) alone; the others keep allEqual.
+    let legs_xml = c.get("/api/v1/callLegs").body;
+    let leg0 = leg_of(&c, &legs_xml, "v0");
+    let answer = c.put(&format!("/api/v1/callLegs/{leg0}"), "chosenLayout=speakerOnly");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (ok, detail) = sees(&parties, 0, Layout::SpeakerOnly, &[1], peers_dir.path());
+    assert!(ok, "after chosenLayout=speakerOnly: {detail}");
+    let (ok, detail) = sees(&parties, 1, Layout::AllEqual, &[0, 2], peers_dir.path());
+    assert!(ok, "party 1 after party 0 chose: {detail}");
+
+    for p in &mut parties {
+        p.phone.wait(Duration::ZERO);
+    }
+}
+
+/// The id of the leg whose remote party starts with `user@`.
+fn leg_of(c: &Confero, list: &str, user: &str) -> String {
+    for id in common::ids(list) {
+        let leg = c.get(&format!("/api/v1/callLegs/{id}")).body;
+        if element(&leg, "remoteParty").is_some_and(|p| p.starts_with(&format!("{user}@"))) {
+            return id;
+        }
+    }
+    panic!("no leg of {user} in {list}");
+}
