@@ -50,7 +50,7 @@ use confero_media::codec::{AudioFormat, OpusApplication, OpusConfig, FRAME_SAMPL
 use confero_media::rtcp::{self, is_rtcp, RtcpPacket};
 use confero_media::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
 use confero_media::video::frame::I420Frame;
-use confero_media::video::h264::{H264Encoder, H264EncoderConfig};
+use confero_media::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use confero_media::video::h264_rtp::{H264Packetizer, PacketizationMode, RtpPayloads};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -282,11 +282,15 @@ fn camera_frame(frame: &mut I420Frame, source: usize, k: usize, rng: &mut Rng) {
 }
 
 /// Encodes and packetizes `frames` frames of each of `sources` sequences.
-fn encode_video(sources: usize, frames: usize, rng: &mut Rng) -> Res<Vec<Vec<VideoFrame>>> {
+/// Also returns what one 720p encode and one decode of these streams cost
+/// on this machine, in ms, as a yardstick for the server's figures.
+fn encode_video(sources: usize, frames: usize, rng: &mut Rng) -> Res<(Vec<Vec<VideoFrame>>, f64, f64)> {
     let packetizer = H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::NonInterleaved)?;
     let mut picture = I420Frame::new(1280, 720)?;
     let mut payloads = RtpPayloads::new();
     let mut all = Vec::with_capacity(sources);
+    let mut encode_time = Duration::ZERO;
+    let mut units: Vec<Vec<u8>> = Vec::new();
     for s in 0..sources {
         let mut enc = H264Encoder::new(H264EncoderConfig::HD_720P30)?;
         let origin = Instant::now();
@@ -294,7 +298,12 @@ fn encode_video(sources: usize, frames: usize, rng: &mut Rng) -> Res<Vec<Vec<Vid
         for k in 0..frames {
             camera_frame(&mut picture, s, k, rng);
             let at = origin + Duration::from_nanos(k as u64 * VIDEO_FRAME_NS);
+            let t = Instant::now();
             let unit = enc.encode(at, &picture)?;
+            encode_time += t.elapsed();
+            if s == 0 {
+                units.push(unit.data.to_vec());
+            }
             if k == 0 && !unit.keyframe {
                 return Err("the encoder's first frame is not an IDR".into());
             }
@@ -308,7 +317,14 @@ fn encode_video(sources: usize, frames: usize, rng: &mut Rng) -> Res<Vec<Vec<Vid
         }
         all.push(seq);
     }
-    Ok(all)
+    let mut decoder = H264Decoder::new()?;
+    let t = Instant::now();
+    for unit in &units {
+        decoder.decode(unit, &mut picture)?;
+    }
+    let decode_ms = t.elapsed().as_secs_f64() * 1e3 / units.len().max(1) as f64;
+    let encode_ms = encode_time.as_secs_f64() * 1e3 / (sources * frames) as f64;
+    Ok((all, encode_ms, decode_ms))
 }
 
 // ---------------------------------------------------------------- receiving
@@ -437,7 +453,7 @@ fn main() -> Res<()> {
     let speech = encode_audio(&synthetic_speech(20, &mut rng), true)?;
     // Digital silence: libopus then sends one DTX packet about every 400 ms.
     let silence: Vec<AudioFrame> = encode_audio(&vec![0i16; 10 * 48_000], false)?.into_iter().skip(50).collect();
-    let video = encode_video(args.sources, args.frames, &mut rng)?;
+    let (video, encode_ms, decode_ms) = encode_video(args.sources, args.frames, &mut rng)?;
     {
         let sent = |f: &[AudioFrame]| f.iter().filter(|x| x.payload.is_some()).count();
         let frames: Vec<&VideoFrame> = video.iter().flatten().collect();
@@ -448,7 +464,8 @@ fn main() -> Res<()> {
             video.iter().map(|s| s[0].payloads.iter().map(|(p, _)| p.len()).sum::<usize>().to_string()).collect();
         eprintln!(
             "loadgen: pre-encoded in {:.1} s: speech {} frames ({} sent), silence {} frames ({} sent: DTX); \
-             video {} sequences x {} frames, {:.2} Mbit/s mean, {:.1} packets/frame, {} skipped, IDR bytes {}",
+             video {} sequences x {} frames, {:.2} Mbit/s mean, {:.1} packets/frame, {} skipped, IDR bytes {}; \
+             on this core one 720p encode takes {encode_ms:.2} ms, one decode {decode_ms:.2} ms",
             t0.elapsed().as_secs_f64(),
             speech.len(),
             sent(&speech),
@@ -807,7 +824,7 @@ fn main() -> Res<()> {
          audio_pps_min={audio_pps_min:.1} audio_pps_median={audio_pps_median:.1} \
          plis={plis} firs={firs} idr_jumps={idr_jumps} video_fps_server={:.2} video_decodes_per_tick={:.2} \
          video_encodes_per_tick={:.2} audio_late_ticks={late_ticks} server_cpu={} sent={sends} \
-         send_errors={send_errors} gen_busy={busy:.3} gen_late_p99_ms={late_p99:.2} gen_late_max_ms={late_max:.2}",
+         send_errors={send_errors} encode_ms={encode_ms:.2} decode_ms={decode_ms:.2} gen_busy={busy:.3} gen_late_p99_ms={late_p99:.2} gen_late_max_ms={late_max:.2}",
         u8::from(pass),
         u8::from(valid),
         vticks as f64 / rooms as f64 / window_s,
