@@ -149,3 +149,58 @@ fn leg_of(c: &Confero, list: &str, user: &str) -> String {
     }
     panic!("no leg of {user} in {list}");
 }
+
+/// TMS's auto-dial to a video endpoint: the call Confero makes offers H.264
+/// beside the audio, the answering baresip's camera reaches a caller in the
+/// space, and the caller's reaches it.
+#[test]
+fn a_dialled_out_video_endpoint_sees_and_is_seen() {
+    let sip = free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    let peers_dir = tempfile::tempdir().unwrap();
+    let desk = BaresipSetup::opus("desk.ex90", 0.0, 33_100);
+    let answerer = Baresip::answer_video(peers_dir.path(), &desk, COLOURS[1], 40);
+    answerer.wait_ready();
+    c.create(
+        "/api/v1/outboundDialPlanRules",
+        &format!("domain=tkratzke.local&sipProxy=127.0.0.1:{}&priority=10", desk.sip_port),
+    );
+    let space = c.create("/api/v1/coSpaces", "name=TMS_Scheduled_Meeting_2&uri=2&callId=2");
+    let call = c.post("/api/v1/calls", &format!("coSpace={space}"));
+    let call_id = common::id_from_location(call.location.as_deref().unwrap());
+    let leg = c.post(&format!("/api/v1/calls/{call_id}/callegs"), "remoteParty=desk.ex90@tkratzke.local");
+    assert_eq!(leg.status, 200, "{}", leg.body);
+    let leg_path = leg.location.unwrap();
+    assert!(
+        common::eventually(|| c.get(&leg_path).body.contains("<state>connected</state>")),
+        "{}\n{}",
+        c.get(&leg_path).body,
+        answerer.log()
+    );
+
+    let caller_setup = BaresipSetup::opus("caller", 0.0, 33_120);
+    let caller =
+        Baresip::dial_video(peers_dir.path(), &caller_setup, COLOURS[0], &format!("sip:2@127.0.0.1:{sip}"), 40);
+    caller.wait_ready();
+    let mut parties = Vec::new();
+    for (phone, ctrl, i) in [(answerer, desk.ctrl_port, 0), (caller, caller_setup.ctrl_port, 1)] {
+        let camera = phone
+            .snapshot(ctrl, "send", &peers_dir.path().join(format!("send-{i}.png")))
+            .unwrap_or_else(|| panic!("no send snapshot from party {i}:\n{}", phone.log()))
+            .pixel(160, 90);
+        parties.push(Party { phone, ctrl, camera });
+    }
+    // Each sees the other alone (automatic with one other shown: speakerOnly).
+    for (n, other) in [(0, 1), (1, 0)] {
+        let (ok, detail) = sees(&parties, n, Layout::SpeakerOnly, &[other], peers_dir.path());
+        assert!(ok, "party {n}: {detail}\nconfero log:\n{}", c.log_text());
+    }
+    let one = c.get(&leg_path).body;
+    let rx_video = element(&one, "rxVideo").unwrap_or_else(|| panic!("no rxVideo on the dialled leg: {one}"));
+    assert_eq!(element(rx_video, "codec"), Some("h264"), "{one}");
+    for p in &mut parties {
+        p.phone.wait(Duration::ZERO);
+    }
+}

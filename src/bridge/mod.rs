@@ -55,6 +55,8 @@ struct Leg {
     lobby: Option<Lobby>,
     /// Our outstanding offer (dial-out), until the answer.
     offer: Option<AudioOffer>,
+    /// Our video offer beside it, when video is on.
+    video_offer: Option<confero_sip::sdp::VideoOffer>,
     /// Routes still to try if this attempt fails (failureAction=continue).
     fallbacks: VecDeque<Dial>,
     policy: MediaEncryption,
@@ -84,6 +86,7 @@ impl Leg {
             endpoint: None,
             lobby: None,
             offer: None,
+            video_offer: None,
             fallbacks: VecDeque::new(),
             policy,
             session: (rand::random::<u32>().into(), 1),

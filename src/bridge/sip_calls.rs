@@ -22,7 +22,7 @@ use confero_media::video::layout::Layout;
 use confero_sip::message::SipUri;
 use confero_sip::sdp::{
     self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, LocalMedia, LocalVideo, MediaEncryption,
-    NegotiatedAudio, NegotiatedVideo, SessionDescription, SrtpParams,
+    NegotiatedAudio, NegotiatedVideo, SessionDescription, SrtpParams, VideoOffer,
 };
 use confero_sip::transaction::{Peer, Transport};
 use confero_sip::ua::{CallHandle, Dial, EndReason, IncomingCall, UaEvent, UserAgent};
@@ -195,14 +195,14 @@ impl CallBridge {
     /// The layout a new leg sees until it chooses one: its call leg
     /// profile's `defaultLayout`, else its space's, else the system
     /// profile's call leg profile's, else `automatic`.
-    fn default_layout(&self, profile: Option<&str>, space: &Object) -> Layout {
+    fn default_layout(&self, profile: Option<&str>, space: Option<&Object>) -> Layout {
         let from_profile = |id: Option<&str>| {
             id.and_then(|p| Uuid::parse_str(p).ok())
                 .and_then(|id| self.store.get(Kind::CallLegProfile, id))
                 .and_then(|o| o.get("defaultLayout").and_then(Layout::from_api))
         };
         from_profile(profile)
-            .or_else(|| space.get("defaultLayout").and_then(Layout::from_api))
+            .or_else(|| space.and_then(|s| s.get("defaultLayout")).and_then(Layout::from_api))
             .or_else(|| from_profile(self.store.singleton(Kind::SystemProfiles).get("callLegProfile")))
             .unwrap_or(Layout::Automatic)
     }
@@ -364,7 +364,7 @@ impl CallBridge {
         };
         let prompt = passcode.as_ref().map(|_| Prompt::enter_passcode());
         leg.signalling_ip = Some(ic.source.addr.ip());
-        leg.default_layout = self.default_layout(destination.call_leg_profile(), &destination.space);
+        leg.default_layout = self.default_layout(destination.call_leg_profile(), Some(&destination.space));
         let mut spec = endpoint_spec(&negotiated, prompt, leg.signalling_ip);
         spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
         leg.video = spec.video.is_some();
@@ -578,16 +578,20 @@ impl CallBridge {
             session_version: session.1,
             direction: SdpDirection::SendRecv,
         };
-        let offer = AudioOffer::new(&local, policy, &mut rand::thread_rng());
+        let mut offer = AudioOffer::new(&local, policy, &mut rand::thread_rng());
+        let video_offer = self
+            .video_address(conference)
+            .map(|v| VideoOffer::add_to(&mut offer.sdp, &LocalVideo::hd720(v.port()), policy, &mut rand::thread_rng()));
         let body = offer.sdp.to_text().into_bytes();
-        let space_user = state
+        let space = state
             .calls
             .iter()
             .find(|c| c.live.id == call)
             .and_then(|c| c.live.co_space)
-            .and_then(|s| self.store.get(Kind::CoSpace, s))
-            .and_then(|s| s.get("uri").map(str::to_string))
-            .unwrap_or_else(|| "confero".into());
+            .and_then(|s| self.store.get(Kind::CoSpace, s));
+        let default_layout = self.default_layout(profile.as_deref(), space.as_ref());
+        let space_user =
+            space.as_ref().and_then(|s| s.get("uri").map(str::to_string)).unwrap_or_else(|| "confero".into());
         let mut dials: std::collections::VecDeque<Dial> = routes
             .into_iter()
             .map(|(target, destination, route, from_domain, contact_domain)| Dial {
@@ -606,6 +610,8 @@ impl CallBridge {
         };
         if let Some(l) = state.leg_mut(id) {
             l.offer = Some(offer);
+            l.video_offer = video_offer;
+            l.default_layout = default_layout;
             l.fallbacks = dials;
         }
         drop(state);
@@ -699,17 +705,22 @@ impl CallBridge {
             .and_then(|l| state.calls.iter().find(|c| c.live.id == l.live.call))
             .map(|c| c.conference);
         let Some(leg) = state.leg_mut(id) else { return };
-        let negotiated = match (leg.offer.take(), sdp_bytes.as_deref().and_then(|b| SessionDescription::parse(b).ok()))
-        {
-            (Some(offer), Some(answer)) => offer.accept(&answer).map_err(|e| e.to_string()),
+        let answer = sdp_bytes.as_deref().and_then(|b| SessionDescription::parse(b).ok());
+        let video = match (leg.video_offer.take(), &answer) {
+            (Some(offer), Some(answer)) => offer.accept(answer),
+            _ => None,
+        };
+        let negotiated = match (leg.offer.take(), &answer) {
+            (Some(offer), Some(answer)) => offer.accept(answer).map_err(|e| e.to_string()),
             _ => Err("no SDP answer".to_string()),
         };
         let attached = match (negotiated, conference) {
-            (Ok(n), Some(conf)) => self
-                .media
-                .attach(conf, endpoint_spec(&n, None, leg.signalling_ip))
-                .map(|a| (a, n))
-                .map_err(|e| e.to_string()),
+            (Ok(n), Some(conf)) => {
+                let mut spec = endpoint_spec(&n, None, leg.signalling_ip);
+                spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
+                leg.video = spec.video.is_some();
+                self.media.attach(conf, spec).map(|a| (a, n)).map_err(|e| e.to_string())
+            }
             (Err(e), _) => Err(e),
             (_, None) => Err("call ended".into()),
         };

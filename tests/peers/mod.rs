@@ -200,13 +200,22 @@ impl Baresip {
     /// generator through the avformat module, 320x180 at 15 fps), H.264 by
     /// libx264, and what it receives is decoded for `snapshot`.
     pub fn dial_video(base: &Path, setup: &BaresipSetup, rgb: u32, uri: &str, seconds: u32) -> Baresip {
-        let video = format!(
+        let dir = Self::configure_with(base, setup, &Self::video_lines(rgb));
+        Self::spawn(dir, &["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+    }
+
+    /// A video endpoint (as [`Baresip::dial_video`]) that answers calls.
+    pub fn answer_video(base: &Path, setup: &BaresipSetup, rgb: u32, seconds: u32) -> Baresip {
+        let dir = Self::configure_with(base, setup, &Self::video_lines(rgb));
+        Self::spawn(dir, &["-t", &seconds.to_string()])
+    }
+
+    fn video_lines(rgb: u32) -> String {
+        format!(
             "video_source avformat,lavfi,color=c=0x{rgb:06X}:s=320x180:r=15\nvideo_display fakevideo,nil\n\
              video_size 320x180\nvideo_bitrate 300000\nvideo_fps 15.00\nmodule avcodec.so\nmodule avformat.so\n\
              module fakevideo.so\nmodule snapshot.so\navcodec_h264enc libx264\navcodec_h264dec h264\n"
-        );
-        let dir = Self::configure_with(base, setup, &video);
-        Self::spawn(dir, &["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+        )
     }
 
     /// Asks it to save the next picture it decodes (`recv`) or sends

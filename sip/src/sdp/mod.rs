@@ -17,7 +17,7 @@ use std::net::IpAddr;
 pub use crypto::{CryptoSuite, SrtpParams};
 pub use h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
 pub use negotiate::{answer, AudioCodec, AudioOffer, Codec, Direction, LocalMedia, MediaEncryption, NegotiatedAudio};
-pub use video::{answer_video, answer_with_video, LocalVideo, NegotiatedVideo};
+pub use video::{answer_video, answer_with_video, LocalVideo, NegotiatedVideo, VideoOffer};
 
 /// Why a body is not SDP we can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

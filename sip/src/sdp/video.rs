@@ -214,6 +214,126 @@ pub fn answer_with_video(
     }
 }
 
+/// Our H.264 offer for a call we make (dial-out): the same video section a
+/// CMS sends, added to the audio offer, and what the answer agreed.
+#[derive(Debug, Clone)]
+pub struct VideoOffer {
+    local: LocalVideo,
+    policy: MediaEncryption,
+    crypto: Vec<CryptoAttribute>,
+}
+
+impl VideoOffer {
+    /// Payload type of our packetization-mode 1 H.264 (offered first).
+    pub const PT_MODE_1: u8 = 97;
+    /// Payload type of our packetization-mode 0 H.264.
+    pub const PT_MODE_0: u8 = 96;
+
+    /// Appends our video section to `offer` (the audio offer's description,
+    /// whose transport profile it copies): constrained baseline at our level
+    /// in modes 1 and 0, our feedback, rtcp-mux, and under `policy` SDES
+    /// crypto lines of its own.
+    pub fn add_to(
+        offer: &mut SessionDescription,
+        local: &LocalVideo,
+        policy: MediaEncryption,
+        rng: &mut dyn RngCore,
+    ) -> VideoOffer {
+        let crypto: Vec<CryptoAttribute> = match policy {
+            MediaEncryption::Prohibited => Vec::new(),
+            _ => crate::sdp::CryptoSuite::OFFER_ORDER
+                .iter()
+                .zip(1..)
+                .map(|(suite, tag)| CryptoAttribute::generate(tag, *suite, rng))
+                .collect(),
+        };
+        let proto = offer.media.first().map_or_else(|| "RTP/AVP".to_string(), |m| m.proto.clone());
+        let mut media = MediaDescription {
+            kind: "video".into(),
+            port: local.port,
+            port_count: None,
+            proto,
+            formats: vec![Self::PT_MODE_1.to_string(), Self::PT_MODE_0.to_string()],
+            lines: Vec::new(),
+        };
+        let profile_level_id = ProfileLevelId::CONSTRAINED_BASELINE_3_1.with_level(local.level);
+        for (pt, mode) in [(Self::PT_MODE_1, 1), (Self::PT_MODE_0, 0)] {
+            let fmtp = H264Fmtp {
+                profile_level_id,
+                packetization_mode: mode,
+                level_asymmetry_allowed: false,
+                max_fs: (local.max_fs > local.level.max_fs()).then_some(local.max_fs),
+                max_mbps: (local.max_mbps > local.level.max_mbps()).then_some(local.max_mbps),
+                max_br: None,
+            };
+            media.push_attribute(format!("rtpmap:{pt} H264/{VIDEO_CLOCK_RATE}"));
+            media.push_attribute(format!("fmtp:{pt} {}", fmtp.to_value()));
+            for value in local.feedback.attribute_values(pt) {
+                media.push_attribute(value);
+            }
+        }
+        media.push_attribute("rtcp-mux");
+        for line in &crypto {
+            media.push_attribute(format!("crypto:{}", line.to_value()));
+        }
+        media.push_attribute(local.direction.attribute());
+        offer.media.push(media);
+        VideoOffer { local: *local, policy, crypto }
+    }
+
+    /// Reads the answer's video section: `None` when video was refused
+    /// (port 0, no section, nothing we offered, keys we cannot use) — the
+    /// call goes on with audio.
+    pub fn accept(&self, answer: &SessionDescription) -> Option<NegotiatedVideo> {
+        let media = answer.media.iter().find(|m| m.kind.eq_ignore_ascii_case("video") && m.port != 0)?;
+        let payload_type = payload_types(media).find(|&pt| pt == Self::PT_MODE_1 || pt == Self::PT_MODE_0)?;
+        let (name, rate, _) = rtpmap(media, payload_type)?;
+        if !name.eq_ignore_ascii_case("H264") || rate != VIDEO_CLOCK_RATE {
+            return None;
+        }
+        let theirs = match fmtp(media, payload_type) {
+            Some(params) => H264Fmtp::parse(&params)?,
+            None => H264Fmtp::default(),
+        };
+        let packetization_mode = if payload_type == Self::PT_MODE_1 { 1 } else { 0 };
+        let srtp = match media.attribute_values("crypto").find_map(CryptoAttribute::parse) {
+            Some(_) if self.policy == MediaEncryption::Prohibited => return None,
+            Some(theirs) => {
+                let ours = self.crypto.iter().find(|c| c.tag == theirs.tag && c.suite == theirs.suite)?;
+                Some(SrtpParams {
+                    suite: theirs.suite,
+                    remote_key: theirs.key,
+                    remote_salt: theirs.salt,
+                    local_key: ours.key.clone(),
+                    local_salt: ours.salt.clone(),
+                })
+            }
+            None if self.policy == MediaEncryption::Required => return None,
+            None => None,
+        };
+        let rtcp_mux = media.has_attribute("rtcp-mux");
+        let (remote_rtp, remote_rtcp, held) = remote_addresses(media, answer, rtcp_mux).ok()?;
+        let answered = Direction::of(media, answer);
+        let answered = if held { combine(answered, Direction::SendOnly) } else { answered };
+        let level = theirs.profile_level_id.level().min(self.local.level);
+        Some(NegotiatedVideo {
+            payload_type,
+            packetization_mode,
+            profile_level_id: theirs.profile_level_id.with_level(level),
+            level,
+            max_fs: theirs.frame_size_limit().min(self.local.max_fs),
+            max_mbps: theirs.macroblock_rate_limit().min(self.local.max_mbps),
+            max_br: theirs.max_br,
+            remote_rtp,
+            remote_rtcp,
+            rtcp_mux,
+            feedback: RtcpFeedback::of(media, payload_type).intersect(self.local.feedback),
+            direction: combine(answered.reversed(), self.local.direction),
+            srtp,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
@@ -357,5 +477,59 @@ mod tests {
             answer_with_video(&sdp, &local(), &local_video, MediaEncryption::Optional, &mut StdRng::seed_from_u64(1))
                 .unwrap();
         assert_eq!((answered.media[1].port, video), (0, None));
+    }
+
+    #[test]
+    fn our_video_offer_is_answered_by_our_own_answer_and_read_back() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let local_video = LocalVideo::hd720(40002);
+        for policy in [MediaEncryption::Optional, MediaEncryption::Required, MediaEncryption::Prohibited] {
+            let offer = crate::sdp::AudioOffer::new(&local(), policy, &mut rng);
+            let mut sdp = offer.sdp.clone();
+            let video_offer = VideoOffer::add_to(&mut sdp, &local_video, policy, &mut rng);
+            let text = sdp.to_text();
+            assert!(text.contains("m=video 40002"), "{text}");
+            assert!(text.contains("a=fmtp:97 profile-level-id=42e01f;packetization-mode=1"), "{text}");
+            assert!(text.contains("a=rtcp-fb:97 nack pli"), "{text}");
+            // The far end (here: our own answerer) takes mode 1.
+            let parsed = SessionDescription::parse(text.as_bytes()).unwrap();
+            let (answer, _, answered) = answer_with_video(&parsed, &local(), &local_video, policy, &mut rng).unwrap();
+            assert_eq!(answered.map(|v| v.payload_type), Some(97));
+            let answer = SessionDescription::parse(answer.to_text().as_bytes()).unwrap();
+            let video = video_offer.accept(&answer).expect("video agreed");
+            assert_eq!((video.payload_type, video.packetization_mode, video.level), (97, 1, H264Level::L3_1));
+            assert_eq!(video.max_frame_16_9(), (1280, 720));
+            assert!(video.feedback.pli);
+            assert_eq!(video.srtp.is_some(), policy != MediaEncryption::Prohibited, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn a_refused_or_foreign_video_answer_leaves_the_call_audio_only() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let mut sdp = crate::sdp::AudioOffer::new(&local(), MediaEncryption::Optional, &mut rng).sdp;
+        let video_offer = VideoOffer::add_to(&mut sdp, &LocalVideo::hd720(40002), MediaEncryption::Optional, &mut rng);
+        let answer = |video: &str| {
+            SessionDescription::parse(
+                format!(
+                    "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+                     m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n{video}"
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        assert!(video_offer.accept(&answer("m=video 0 RTP/AVP 97\r\n")).is_none());
+        assert!(video_offer.accept(&answer("")).is_none());
+        // A payload type we did not offer.
+        let foreign = "m=video 6002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n";
+        assert!(video_offer.accept(&answer(foreign)).is_none());
+        // Mode 0, plain, the far end's lower level.
+        let mode_0 = "m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+                      a=fmtp:96 profile-level-id=42e01e;packetization-mode=0\r\na=sendrecv\r\n";
+        let video = video_offer.accept(&answer(mode_0)).unwrap();
+        assert_eq!((video.payload_type, video.packetization_mode, video.level), (96, 0, H264Level::L3));
+        assert_eq!(video.remote_rtp, "192.0.2.9:6002".parse().unwrap());
+        assert!(video.srtp.is_none());
     }
 }
