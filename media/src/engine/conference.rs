@@ -316,6 +316,7 @@ impl Conference {
                 e.prompt = Some((Playing::new(p), encoder));
                 self.mixer.set_rx_muted(id, true)?;
                 self.mixer.set_tx_muted(id, true)?;
+                self.video.set_lobby(id, true);
             }
             None => {
                 if e.prompt.take().is_some() {
@@ -323,6 +324,7 @@ impl Conference {
                 }
                 self.mixer.set_rx_muted(id, e.rx_muted)?;
                 self.mixer.set_tx_muted(id, e.tx_muted)?;
+                self.video.set_lobby(id, false);
             }
         }
         Ok(())

@@ -214,6 +214,11 @@ pub struct VideoMix {
     single_nal_packetizer: H264Packetizer,
     /// Who some view shows this tick.
     visible: Vec<EndpointId>,
+    /// Participants in the passcode lobby: not shown to the conference, and
+    /// sent none of its video until they are let in.
+    lobby: Vec<EndpointId>,
+    /// The speaker order without the lobby, as this frame lays it out.
+    shown_order: Vec<EndpointId>,
     contents: Vec<PaneContent>,
     epoch: Option<Instant>,
     /// The frame time in progress, if any.
@@ -254,6 +259,8 @@ impl VideoMix {
             single_nal_packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::SingleNalUnit)
                 .expect("the payload size is valid"),
             visible: Vec::new(),
+            lobby: Vec::new(),
+            shown_order: Vec::new(),
             contents: Vec::new(),
             epoch: None,
             frame: None,
@@ -265,8 +272,18 @@ impl VideoMix {
         self.speakers.join(id);
     }
 
+    /// Puts a participant in the passcode lobby (or lets it in): while
+    /// there, nobody sees it and it sees nothing of the conference.
+    pub fn set_lobby(&mut self, id: EndpointId, in_lobby: bool) {
+        self.lobby.retain(|&p| p != id);
+        if in_lobby {
+            self.lobby.push(id);
+        }
+    }
+
     /// A participant left.
     pub fn leave(&mut self, id: EndpointId) {
+        self.lobby.retain(|&p| p != id);
         self.speakers.leave(id);
         self.endpoints.remove(&id);
     }
@@ -418,7 +435,8 @@ impl VideoMix {
         senders.reverse();
         let mut views: Vec<ViewKey> = self.receivers.keys().copied().collect();
         views.reverse();
-        self.frame = Some(FrameWork { now, ntp, ticks_90k, order: self.speakers.order().to_vec(), senders, views });
+        let order = self.shown_order.clone();
+        self.frame = Some(FrameWork { now, ntp, ticks_90k, order, senders, views });
     }
 
     /// Whether a frame time has work left.
@@ -568,9 +586,11 @@ impl VideoMix {
         for ids in self.receivers.values_mut() {
             ids.clear();
         }
-        let order = self.speakers.order();
+        self.shown_order.clear();
+        self.shown_order.extend(self.speakers.order().iter().filter(|p| !self.lobby.contains(p)));
+        let order = &self.shown_order;
         for (&id, e) in &mut self.endpoints {
-            if !e.config.receives || e.tx_muted {
+            if !e.config.receives || e.tx_muted || self.lobby.contains(&id) {
                 // When it is sent video again, it starts at an IDR.
                 e.view = None;
                 continue;

@@ -323,3 +323,20 @@ fn bad_packets_are_refused_and_counted_never_a_panic() {
     h.run(3);
     h.assert_sees(1, Layout::AllEqual, &[0]);
 }
+
+#[test]
+fn a_participant_in_the_lobby_is_not_shown_and_sees_nothing() {
+    let mut h = Harness::new(3, Layout::AllEqual, SelfPaneMode::Skip);
+    h.mix.set_lobby(h.parties[1].id, true);
+    h.run(8);
+    // Party 0 sees only party 2; party 2 only party 0; party 1 nothing.
+    h.assert_sees(0, Layout::AllEqual, &[2]);
+    h.assert_sees(2, Layout::AllEqual, &[0]);
+    assert_eq!(h.mix.stats(h.parties[1].id).unwrap().frames_out, 0);
+    assert_eq!(h.parties[1].frames_seen, 0);
+    // Let in: everyone sees the other two again.
+    h.mix.set_lobby(h.parties[1].id, false);
+    h.run(20);
+    h.assert_sees(0, Layout::AllEqual, &[1, 2]);
+    h.assert_sees(1, Layout::AllEqual, &[0, 2]);
+}
