@@ -34,20 +34,22 @@
 //! `LOADGEN_DEBUG=1` also prints every sequence discontinuity a receiver sees.
 
 use std::collections::HashMap;
-use std::error::Error;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use confero_media::codec::{AudioFormat, OpusApplication, OpusConfig, FRAME_SAMPLES};
+use confero_media::codec::FRAME_SAMPLES;
 use confero_media::rtcp::is_rtcp;
-use confero_media::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
+use confero_media::rtp::{HeaderExtension, RtpHeader, RtpPacket};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{json, Value};
 
-type Res<T> = Result<T, Box<dyn Error>>;
+#[path = "loadgen/shared.rs"]
+mod shared;
+
+use shared::{cpu_ns, encode, synthetic_speech, Frame, Res, Rng};
 
 const FRAME: Duration = Duration::from_millis(20);
 const FRAME_NS: i64 = 20_000_000;
@@ -152,33 +154,6 @@ fn parse_args() -> Res<Args> {
     })
 }
 
-/// splitmix64: reproducible talk schedules without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
-/// One pre-encoded 20 ms frame.
-struct Frame {
-    /// Opus payload; `None` when the encoder said "don't transmit" (DTX).
-    payload: Option<Vec<u8>>,
-    /// RFC 6464 level byte (V flag and -dBov).
-    level: u8,
-}
-
 /// 16-bit PCM mono 48 kHz from a WAV file (the script makes it with espeak-ng
 /// and sox), or `None` when the file is not that.
 fn read_wav(path: &str) -> Res<Vec<i16>> {
@@ -207,54 +182,6 @@ fn read_wav(path: &str) -> Res<Vec<i16>> {
         pos += 8 + len + (len & 1);
     }
     Err("WAV without data".into())
-}
-
-/// A speech-like signal for when no WAV is given: a gliding harmonic voice in
-/// syllables of 120–300 ms with short pauses between words.
-fn synthetic_speech(seconds: usize, rng: &mut Rng) -> Vec<i16> {
-    let n = seconds * 48_000;
-    let mut out = Vec::with_capacity(n);
-    let mut phase = 0.0f64;
-    while out.len() < n {
-        let syl = rng.range(120, 300) as usize * 48;
-        let f0 = 100.0 + rng.below(120) as f64;
-        for i in 0..syl {
-            let env = (std::f64::consts::PI * i as f64 / syl as f64).sin();
-            let f = f0 * (1.0 + 0.1 * (i as f64 / syl as f64));
-            phase += 2.0 * std::f64::consts::PI * f / 48_000.0;
-            let s: f64 = (1..12).map(|h| (phase * h as f64).sin() / h as f64).sum();
-            out.push((s * env * 6000.0) as i16);
-        }
-        if rng.below(3) == 0 {
-            out.extend(std::iter::repeat_n(0i16, rng.range(100, 400) as usize * 48));
-        }
-    }
-    out.truncate(n);
-    out
-}
-
-/// Encodes `pcm` frame by frame as a WebRTC endpoint would send it (Opus VoIP,
-/// 32 kbit/s, FEC, DTX): payloads of 2 bytes or less are not transmitted.
-fn encode(pcm: &[i16], talking: bool) -> Res<Vec<Frame>> {
-    let cfg = OpusConfig {
-        application: OpusApplication::Voip,
-        bitrate: 32_000,
-        complexity: 10,
-        inband_fec: true,
-        dtx: true,
-        packet_loss_percent: 5,
-        ..OpusConfig::default()
-    };
-    let mut enc = AudioFormat::OPUS_MONO.new_encoder(&cfg)?;
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    for chunk in pcm.chunks_exact(FRAME_SAMPLES) {
-        enc.encode(chunk, &mut buf)?;
-        let level = AudioLevel::from_samples(chunk, talking);
-        let level = AudioLevel::new(talking && level.level < 70, level.level);
-        out.push(Frame { payload: (buf.len() > 2).then(|| buf.clone()), level: level.to_byte() });
-    }
-    Ok(out)
 }
 
 /// What each receiver saw inside the measurement window.
@@ -560,14 +487,6 @@ fn schedule(load: Load, members: usize, frames: usize, rng: &mut Rng) -> Vec<u8>
             s
         }
     }
-}
-
-/// This thread's CPU time so far, from the scheduler's own accounting.
-fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
 }
 
 fn main() -> Res<()> {

@@ -41,22 +41,24 @@
 //! Output: progress on stderr, then one `result key=value ...` line on stdout.
 
 use std::collections::{HashMap, HashSet};
-use std::error::Error;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use confero_media::codec::{AudioFormat, OpusApplication, OpusConfig, FRAME_SAMPLES};
+use confero_media::codec::FRAME_SAMPLES;
 use confero_media::rtcp::{self, is_rtcp, RtcpPacket};
-use confero_media::rtp::{AudioLevel, HeaderExtension, RtpHeader, RtpPacket};
+use confero_media::rtp::{HeaderExtension, RtpHeader, RtpPacket};
 use confero_media::video::frame::I420Frame;
 use confero_media::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use confero_media::video::h264_rtp::{H264Packetizer, PacketizationMode, RtpPayloads};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
-type Res<T> = Result<T, Box<dyn Error>>;
+#[path = "loadgen/shared.rs"]
+mod shared;
+
+use shared::{cpu_ns, encode, synthetic_speech, Frame, Res, Rng};
 
 const AUDIO_FRAME_NS: u64 = 20_000_000;
 /// 30 fps.
@@ -138,82 +140,7 @@ fn parse_args() -> Res<Args> {
     })
 }
 
-/// splitmix64: reproducible schedules and pictures without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
 // ---------------------------------------------------------------- audio
-
-/// One pre-encoded 20 ms Opus frame.
-struct AudioFrame {
-    /// `None` when the encoder said "don't transmit" (DTX).
-    payload: Option<Vec<u8>>,
-    /// RFC 6464 level byte (V flag and -dBov).
-    level: u8,
-}
-
-/// A speech-like signal: a gliding harmonic voice in syllables of 120–300 ms
-/// with short pauses between words (as `audio_loadgen` makes it).
-fn synthetic_speech(seconds: usize, rng: &mut Rng) -> Vec<i16> {
-    let n = seconds * 48_000;
-    let mut out = Vec::with_capacity(n);
-    let mut phase = 0.0f64;
-    while out.len() < n {
-        let syl = rng.range(120, 300) as usize * 48;
-        let f0 = 100.0 + rng.below(120) as f64;
-        for i in 0..syl {
-            let env = (std::f64::consts::PI * i as f64 / syl as f64).sin();
-            let f = f0 * (1.0 + 0.1 * (i as f64 / syl as f64));
-            phase += 2.0 * std::f64::consts::PI * f / 48_000.0;
-            let s: f64 = (1..12).map(|h| (phase * h as f64).sin() / h as f64).sum();
-            out.push((s * env * 6000.0) as i16);
-        }
-        if rng.below(3) == 0 {
-            out.extend(std::iter::repeat_n(0i16, rng.range(100, 250) as usize * 48));
-        }
-    }
-    out.truncate(n);
-    out
-}
-
-/// Encodes `pcm` as a WebRTC endpoint sends it (Opus VoIP, 32 kbit/s, FEC,
-/// DTX): payloads of 2 bytes or less are not transmitted.
-fn encode_audio(pcm: &[i16], talking: bool) -> Res<Vec<AudioFrame>> {
-    let cfg = OpusConfig {
-        application: OpusApplication::Voip,
-        bitrate: 32_000,
-        complexity: 10,
-        inband_fec: true,
-        dtx: true,
-        packet_loss_percent: 5,
-        ..OpusConfig::default()
-    };
-    let mut enc = AudioFormat::OPUS_MONO.new_encoder(&cfg)?;
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    for chunk in pcm.chunks_exact(FRAME_SAMPLES) {
-        enc.encode(chunk, &mut buf)?;
-        let level = AudioLevel::from_samples(chunk, talking);
-        let level = AudioLevel::new(talking && level.level < 70, level.level);
-        out.push(AudioFrame { payload: (buf.len() > 2).then(|| buf.clone()), level: level.to_byte() });
-    }
-    Ok(out)
-}
 
 // ---------------------------------------------------------------- video
 
@@ -396,14 +323,6 @@ fn schedule(frames: usize, turn: Duration, room_size: usize, rng: &mut Rng) -> V
     s
 }
 
-/// This thread's CPU time so far, from the scheduler's own accounting.
-fn cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
 /// A process's user + system CPU time in clock ticks (100 Hz on Linux).
 fn process_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -466,12 +385,12 @@ fn main() -> Res<()> {
 
     // Pre-encode once.
     let t0 = Instant::now();
-    let speech = encode_audio(&synthetic_speech(20, &mut rng), true)?;
+    let speech = encode(&synthetic_speech(20, &mut rng), true)?;
     // Digital silence: libopus then sends one DTX packet about every 400 ms.
-    let silence: Vec<AudioFrame> = encode_audio(&vec![0i16; 10 * 48_000], false)?.into_iter().skip(50).collect();
+    let silence: Vec<Frame> = encode(&vec![0i16; 10 * 48_000], false)?.into_iter().skip(50).collect();
     let (video, encode_ms, decode_ms) = encode_video(args.sources, args.frames, &mut rng)?;
     {
-        let sent = |f: &[AudioFrame]| f.iter().filter(|x| x.payload.is_some()).count();
+        let sent = |f: &[Frame]| f.iter().filter(|x| x.payload.is_some()).count();
         let frames: Vec<&VideoFrame> = video.iter().flatten().collect();
         let bytes: usize = frames.iter().flat_map(|f| f.payloads.iter()).map(|(p, _)| p.len()).sum();
         let packets: usize = frames.iter().map(|f| f.payloads.len()).sum();

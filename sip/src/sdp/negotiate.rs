@@ -368,6 +368,33 @@ pub(super) fn srtp_params(theirs: Option<CryptoAttribute>, ours: Option<&CryptoA
 }
 
 /// Where the peer's RTP and RTCP go, and whether the address says "hold".
+/// The keys of an answered media section against the crypto lines we
+/// offered in it, under `policy`: `None` for plain RTP.
+pub(super) fn answered_srtp(
+    media: &MediaDescription,
+    policy: MediaEncryption,
+    offered: &[CryptoAttribute],
+) -> Result<Option<SrtpParams>, NegotiationError> {
+    match media.attribute_values("crypto").find_map(CryptoAttribute::parse) {
+        Some(_) if policy == MediaEncryption::Prohibited => Err(NegotiationError::EncryptionProhibited),
+        Some(theirs) => {
+            let ours = offered
+                .iter()
+                .find(|c| c.tag == theirs.tag && c.suite == theirs.suite)
+                .ok_or(NegotiationError::NoCryptoSuite)?;
+            Ok(Some(SrtpParams {
+                suite: theirs.suite,
+                remote_key: theirs.key,
+                remote_salt: theirs.salt,
+                local_key: ours.key.clone(),
+                local_salt: ours.salt.clone(),
+            }))
+        }
+        None if policy == MediaEncryption::Required => Err(NegotiationError::EncryptionRequired),
+        None => Ok(None),
+    }
+}
+
 pub(super) fn remote_addresses(
     media: &MediaDescription,
     session: &SessionDescription,
@@ -616,28 +643,7 @@ impl AudioOffer {
             .ok_or(NegotiationError::NoAudio)?;
         let codec = choose_codec(media).ok_or(NegotiationError::NoCommonCodec)?;
         let telephone_event = telephone_event(media, codec.clock_rate).map(|(pt, _)| pt);
-        let theirs = media.attribute_values("crypto").find_map(CryptoAttribute::parse);
-        let srtp = match theirs {
-            Some(_) if self.policy == MediaEncryption::Prohibited => {
-                return Err(NegotiationError::EncryptionProhibited)
-            }
-            Some(theirs) => {
-                let ours = self
-                    .crypto
-                    .iter()
-                    .find(|c| c.tag == theirs.tag && c.suite == theirs.suite)
-                    .ok_or(NegotiationError::NoCryptoSuite)?;
-                Some(SrtpParams {
-                    suite: theirs.suite,
-                    remote_key: theirs.key,
-                    remote_salt: theirs.salt,
-                    local_key: ours.key.clone(),
-                    local_salt: ours.salt.clone(),
-                })
-            }
-            None if self.policy == MediaEncryption::Required => return Err(NegotiationError::EncryptionRequired),
-            None => None,
-        };
+        let srtp = answered_srtp(media, self.policy, &self.crypto)?;
         let rtcp_mux = media.has_attribute("rtcp-mux");
         let (remote_rtp, remote_rtcp, held) = remote_addresses(media, answer, rtcp_mux)?;
         let answered = Direction::of(media, answer);

@@ -14,8 +14,8 @@ use rand::RngCore;
 use super::crypto::CryptoAttribute;
 use super::h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
 use super::negotiate::{
-    answer, choose_crypto, combine, fmtp, payload_types, remote_addresses, rtpmap, srtp_params, Direction, LocalMedia,
-    MediaEncryption, NegotiatedAudio, NegotiationError,
+    answer, answered_srtp, choose_crypto, combine, fmtp, payload_types, remote_addresses, rtpmap, srtp_params,
+    Direction, LocalMedia, MediaEncryption, NegotiatedAudio, NegotiationError,
 };
 use super::{MediaDescription, SessionDescription, SrtpParams};
 
@@ -296,21 +296,7 @@ impl VideoOffer {
             None => H264Fmtp::default(),
         };
         let packetization_mode = if payload_type == Self::PT_MODE_1 { 1 } else { 0 };
-        let srtp = match media.attribute_values("crypto").find_map(CryptoAttribute::parse) {
-            Some(_) if self.policy == MediaEncryption::Prohibited => return None,
-            Some(theirs) => {
-                let ours = self.crypto.iter().find(|c| c.tag == theirs.tag && c.suite == theirs.suite)?;
-                Some(SrtpParams {
-                    suite: theirs.suite,
-                    remote_key: theirs.key,
-                    remote_salt: theirs.salt,
-                    local_key: ours.key.clone(),
-                    local_salt: ours.salt.clone(),
-                })
-            }
-            None if self.policy == MediaEncryption::Required => return None,
-            None => None,
-        };
+        let srtp = answered_srtp(media, self.policy, &self.crypto).ok()?;
         let rtcp_mux = media.has_attribute("rtcp-mux");
         let (remote_rtp, remote_rtcp, held) = remote_addresses(media, answer, rtcp_mux).ok()?;
         let answered = Direction::of(media, answer);
