@@ -49,7 +49,7 @@ use serde_json::{json, Value};
 #[path = "loadgen/shared.rs"]
 mod shared;
 
-use shared::{cpu_ns, encode, synthetic_speech, Frame, Res, Rng};
+use shared::{cpu_ns, encode, flags, synthetic_speech, Frame, Res, Rng};
 
 const FRAME: Duration = Duration::from_millis(20);
 const FRAME_NS: i64 = 20_000_000;
@@ -105,15 +105,7 @@ fn usage() -> ! {
 }
 
 fn parse_args() -> Res<Args> {
-    let mut kv: HashMap<String, String> = HashMap::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        if !k.starts_with('-') {
-            usage();
-        }
-        let v = it.next().unwrap_or_else(|| usage());
-        kv.insert(k.trim_start_matches('-').to_string(), v);
-    }
+    let kv = flags(usage);
     let get = |k: &str| kv.get(k).cloned();
     let secs = |k: &str, d: f64| -> Res<Duration> {
         Ok(Duration::from_secs_f64(get(k).map(|v| v.parse::<f64>()).transpose()?.unwrap_or(d)))

@@ -40,7 +40,7 @@
 //!
 //! Output: progress on stderr, then one `result key=value ...` line on stdout.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -58,7 +58,7 @@ use mio::{Events, Interest, Poll, Token};
 #[path = "loadgen/shared.rs"]
 mod shared;
 
-use shared::{cpu_ns, encode, synthetic_speech, Frame, Res, Rng};
+use shared::{cpu_ns, encode, flags, synthetic_speech, Frame, Res, Rng};
 
 const AUDIO_FRAME_NS: u64 = 20_000_000;
 /// 30 fps.
@@ -103,15 +103,7 @@ fn usage() -> ! {
 }
 
 fn parse_args() -> Res<Args> {
-    let mut kv: HashMap<String, String> = HashMap::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        if !k.starts_with('-') {
-            usage();
-        }
-        let v = it.next().unwrap_or_else(|| usage());
-        kv.insert(k.trim_start_matches('-').to_string(), v);
-    }
+    let kv = flags(usage);
     let get = |k: &str| kv.get(k).cloned();
     let secs = |k: &str, d: f64| -> Res<Duration> {
         Ok(Duration::from_secs_f64(get(k).map(|v| v.parse::<f64>()).transpose()?.unwrap_or(d)))

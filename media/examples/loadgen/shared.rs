@@ -8,6 +8,20 @@ use confero_media::rtp::AudioLevel;
 
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// `--key value` pairs from the command line; anything else calls `usage`.
+pub fn flags(usage: fn() -> !) -> std::collections::HashMap<String, String> {
+    let mut kv = std::collections::HashMap::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        if !k.starts_with('-') {
+            usage();
+        }
+        let v = it.next().unwrap_or_else(|| usage());
+        kv.insert(k.trim_start_matches('-').to_string(), v);
+    }
+    kv
+}
+
 /// splitmix64: reproducible schedules and signals without a dependency.
 pub struct Rng(pub u64);
 
