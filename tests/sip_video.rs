@@ -131,6 +131,10 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_changes_it_
     assert_eq!(answer.status, 200, "{}", answer.body);
     let (ok, detail) = sees(&parties, 0, Layout::SpeakerOnly, &[1], peers_dir.path());
     assert!(ok, "after chosenLayout=speakerOnly: {detail}");
+    let status = c.get(&format!("/api/v1/callLegs/{leg0}")).body;
+    assert_eq!(element(&status, "layout"), Some("speakerOnly"), "{status}");
+    let other = c.get(&format!("/api/v1/callLegs/{}", leg_of(&c, &legs_xml, "v1"))).body;
+    assert_eq!(element(&other, "layout"), Some("automatic"), "{other}");
     let (ok, detail) = sees(&parties, 1, Layout::AllEqual, &[0, 2], peers_dir.path());
     assert!(ok, "party 1 after party 0 chose: {detail}");
 

@@ -156,6 +156,9 @@ pub struct LiveCallLeg {
     pub rx_video: Option<StreamStatus>,
     /// Sent video.
     pub tx_video: Option<StreamStatus>,
+    /// The layout it is sent (its `chosenLayout`, else its default), while it
+    /// has video.
+    pub layout: Option<String>,
 }
 
 /// A participant: one person (or endpoint) in a call, with one or more legs.

@@ -448,6 +448,9 @@ impl BridgeHandle for CallBridge {
                     (live.rx_video, live.tx_video) = l.video_meter.update(now, v, stats.round_trip);
                 }
             }
+            if l.video {
+                live.layout = Some(leg_layout(l, l.default_layout).api_name().to_string());
+            }
             out.push(live);
         }
         out

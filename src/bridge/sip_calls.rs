@@ -350,6 +350,7 @@ impl CallBridge {
             tx_audio: None,
             rx_video: None,
             tx_video: None,
+            layout: None,
         };
         let mut leg = Leg::new(live, policy);
         let video_at = self.video_address(conference);
@@ -546,6 +547,7 @@ impl CallBridge {
             tx_audio: None,
             rx_video: None,
             tx_video: None,
+            layout: None,
         };
         let policy = self.policy(profile.as_deref());
         let leg = Leg::new(live.clone(), policy);

@@ -347,7 +347,7 @@ pub fn get_leg(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     if let Some(suite) = &l.cipher_suite {
         w.text("cipherSuite", suite);
     }
-    if let Some(layout) = l.config.get("chosenLayout") {
+    if let Some(layout) = l.layout.as_deref().or(l.config.get("chosenLayout").map(String::as_str)) {
         w.text("layout", layout);
     }
     for (name, s, video) in [
