@@ -63,6 +63,9 @@ struct Room {
     out: Vec<Outgoing>,
     /// The next video frame time, while some endpoint has video.
     next_video_tick: Option<Instant>,
+    /// A frame time fell due while the previous one was unfinished: start the
+    /// next one as soon as that one ends (the worker never idles behind).
+    video_late: bool,
     video_out: Vec<Outgoing>,
 }
 
@@ -191,6 +194,7 @@ impl Worker {
                         next_tick: now + TICK,
                         out: Vec::new(),
                         next_video_tick: None,
+                        video_late: false,
                         video_out: Vec::new(),
                     };
                     self.rooms.insert(id, room);
@@ -434,6 +438,7 @@ impl Worker {
             room.next_video_tick = Some(if now - next > VIDEO_TICK { now + VIDEO_TICK } else { next + VIDEO_TICK });
             if room.conference.in_video_frame() {
                 self.stats.video_frames_dropped += 1;
+                room.video_late = true;
                 continue;
             }
             self.stats.video_ticks += 1;
@@ -455,8 +460,17 @@ impl Worker {
             }
             room.video_out.clear();
             let mut summary = crate::engine::VideoTickSummary::default();
-            if room.conference.video_step(&mut room.video_out, &mut summary).is_err() {
-                room.video_out.clear();
+            match room.conference.video_step(&mut room.video_out, &mut summary) {
+                Ok(true) => {}
+                Ok(false) if room.video_late => {
+                    // Behind: the next frame time starts now, not at the
+                    // next slot, so the worker never idles while video lags.
+                    room.video_late = false;
+                    self.stats.video_ticks += 1;
+                    room.conference.begin_video_frame(Instant::now());
+                }
+                Ok(false) => {}
+                Err(_) => room.video_out.clear(),
             }
             self.stats.video_decodes += summary.decodes as u64;
             self.stats.video_encodes += summary.encodes as u64;
