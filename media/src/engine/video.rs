@@ -48,6 +48,14 @@ const MAX_PAYLOAD: usize = 1100;
 pub const MAX_VIDEO_SIZE: (u32, u32) = (1280, 720);
 /// The mean interval between our RTCP reports on a video stream.
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// The lowest bitrate a view is encoded at, whatever the receivers report.
+const MIN_BITRATE: u32 = 150_000;
+/// A view's encoder is rebuilt for a new bitrate (OpenH264's wrapper has no
+/// live change) only when the target moved by more than this fraction, and
+/// at most once per [`BITRATE_HOLD`]: each rebuild costs an IDR.
+const BITRATE_STEP: f64 = 0.2;
+/// See [`BITRATE_STEP`].
+const BITRATE_HOLD: Duration = Duration::from_secs(2);
 
 /// What was negotiated for one endpoint's video (SDP `m=video`, H.264).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +142,8 @@ pub struct VideoStats {
     pub frames_out: u64,
     /// The size of the view it receives.
     pub tx_size: (u32, u32),
+    /// The bitrate of the view it receives is encoded at, bits per second.
+    pub tx_target_bitrate: u32,
     /// Keyframe requests (PLI/FIR) we sent it.
     pub keyframe_requests_sent: u64,
     /// Keyframe requests it sent us.
@@ -177,6 +187,13 @@ struct VideoEndpoint {
     view: Option<ViewKey>,
     /// It asked for a keyframe (PLI/FIR) since the last tick.
     wants_keyframe: bool,
+    /// Its newest REMB estimate, bits per second.
+    remb: Option<u32>,
+    /// Its newest TMMBR limit for our stream, bits per second.
+    tmmbr: Option<u32>,
+    /// What its loss reports allow: lowered by the loss it reports, raised
+    /// again slowly while it reports little.
+    loss_limit: Option<u32>,
     /// It moved to another view (or is new): it is sent nothing until that
     /// view's next IDR, since the new encoder's P frames would decode to
     /// garbage on its side. A frozen picture for up to 500 ms is better.
@@ -193,6 +210,8 @@ struct VideoEndpoint {
 /// One distinct view's encoder and this tick's packets of it.
 struct View {
     encoder: H264Encoder,
+    /// When the encoder was (re)built, for [`BITRATE_HOLD`].
+    built: Instant,
     payloads: RtpPayloads,
     /// Mode-0 packets, made only when a receiver of the view needs them.
     single_nal_payloads: Option<RtpPayloads>,
@@ -325,6 +344,9 @@ impl VideoMix {
             receive_stats: None,
             view: None,
             wants_keyframe: false,
+            remb: None,
+            tmmbr: None,
+            loss_limit: None,
             awaiting_keyframe: true,
             ssrc,
             sequence: (random >> 32) as u16,
@@ -485,6 +507,20 @@ impl VideoMix {
         summary: &mut VideoTickSummary,
     ) -> Result<(), EngineError> {
         let Some(ids) = self.receivers.get(key) else { return Ok(()) };
+        // The view's bitrate: what its most limited receiver can take.
+        let target = ids
+            .iter()
+            .filter_map(|id| self.endpoints.get(id))
+            .map(|e| {
+                [Some(e.config.bitrate), e.remb, e.tmmbr, e.loss_limit]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(e.config.bitrate)
+            })
+            .min()
+            .unwrap_or(H264EncoderConfig::HD_720P30.bitrate)
+            .max(MIN_BITRATE);
         let endpoints = &self.endpoints;
         self.compositor
             .compose(
@@ -497,17 +533,17 @@ impl VideoMix {
         let view = match self.views.entry(*key) {
             std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                let bitrate = ids.iter().filter_map(|id| self.endpoints.get(id)).map(|e| e.config.bitrate).min();
-                let config = H264EncoderConfig {
-                    width: key.width,
-                    height: key.height,
-                    bitrate: bitrate.unwrap_or(H264EncoderConfig::HD_720P30.bitrate),
-                    max_fps: 30.0,
-                };
-                let encoder = H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))?;
-                slot.insert(View { encoder, payloads: RtpPayloads::new(), single_nal_payloads: None })
+                let encoder = new_encoder(key, target)?;
+                slot.insert(View { encoder, built: now, payloads: RtpPayloads::new(), single_nal_payloads: None })
             }
         };
+        let current = view.encoder.config().bitrate;
+        let moved = (f64::from(target) - f64::from(current)).abs() > BITRATE_STEP * f64::from(current);
+        if moved && now.saturating_duration_since(view.built) >= BITRATE_HOLD {
+            // Its first frame is an IDR, which every receiver of the view can take.
+            view.encoder = new_encoder(key, target)?;
+            view.built = now;
+        }
         for id in ids {
             if let Some(e) = self.endpoints.get_mut(id) {
                 if e.view != Some(*key) {
@@ -556,6 +592,7 @@ impl VideoMix {
             e.last_timestamp = e.timestamp_base.wrapping_add(ticks_90k);
             e.stats.frames_out += 1;
             e.stats.tx_size = (key.width, key.height);
+            e.stats.tx_target_bitrate = view.encoder.config().bitrate;
             for (payload, marker) in payloads.iter() {
                 let mut bytes = Vec::with_capacity(payload.len() + 40);
                 let header = RtpHeader {
@@ -717,6 +754,12 @@ fn take_frames(
     }
 }
 
+/// An encoder for `key`'s picture at `bitrate`.
+fn new_encoder(key: &ViewKey, bitrate: u32) -> Result<H264Encoder, EngineError> {
+    let config = H264EncoderConfig { width: key.width, height: key.height, bitrate, max_fps: 30.0 };
+    H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))
+}
+
 /// A PLI or FIR to a sender, in a compound with an RR as RFC 4585 wants.
 fn keyframe_request(e: &mut VideoEndpoint, request: KeyframeRequest, media_ssrc: u32) -> Result<Vec<u8>, EngineError> {
     let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports: Vec::new() });
@@ -735,6 +778,23 @@ fn keyframe_request(e: &mut VideoEndpoint, request: KeyframeRequest, media_ssrc:
         srtp.protect_rtcp(&mut bytes)?;
     }
     Ok(bytes)
+}
+
+/// A report block about our stream: more than 10 % lost cuts what the
+/// receiver is sent by half the loss; under 2 % lets it grow 5 % a report
+/// back towards the configured bitrate (reports come every second or few).
+fn on_loss_report(e: &mut VideoEndpoint, blocks: &[crate::rtcp::ReportBlock]) {
+    let Some(block) = blocks.iter().find(|b| b.ssrc == e.ssrc) else { return };
+    let loss = f64::from(block.fraction_lost) / 256.0;
+    let current = e.loss_limit.unwrap_or(e.config.bitrate);
+    e.loss_limit = if loss > 0.10 {
+        Some(((f64::from(current) * (1.0 - loss / 2.0)) as u32).max(MIN_BITRATE))
+    } else if loss < 0.02 {
+        let raised = (f64::from(current) * 1.05) as u32;
+        (raised < e.config.bitrate).then_some(raised)
+    } else {
+        Some(current)
+    };
 }
 
 /// RTCP from an endpoint on its video stream: keyframe requests for what we
@@ -762,6 +822,7 @@ fn receive_rtcp(
                 if let Some(r) = e.receive_stats.as_mut().filter(|r| r.ssrc() == sr.ssrc) {
                     r.on_sender_report(sr.ntp_time, now);
                 }
+                on_loss_report(e, &sr.reports);
             }
             RtcpPacket::PictureLossIndication(pli) if pli.media_ssrc == e.ssrc => {
                 e.wants_keyframe = true;
@@ -771,6 +832,15 @@ fn receive_rtcp(
                 e.wants_keyframe = true;
                 e.stats.keyframe_requests_received += 1;
             }
+            // A receiver's estimate of what it can take (it covers the
+            // streams it lists; we send it one).
+            RtcpPacket::Remb(remb) => e.remb = Some(remb.bitrate_bps.min(u64::from(u32::MAX)) as u32),
+            RtcpPacket::Tmmbr(tmmbr) => {
+                if let Some(entry) = tmmbr.entries.iter().find(|t| t.ssrc == e.ssrc) {
+                    e.tmmbr = Some(entry.bitrate_bps.min(u64::from(u32::MAX)) as u32);
+                }
+            }
+            RtcpPacket::ReceiverReport(ReceiverReport { reports, .. }) => on_loss_report(e, &reports),
             _ => {}
         }
     }

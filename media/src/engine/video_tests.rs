@@ -340,3 +340,60 @@ fn a_participant_in_the_lobby_is_not_shown_and_sees_nothing() {
     h.assert_sees(0, Layout::AllEqual, &[1, 2]);
     h.assert_sees(1, Layout::AllEqual, &[0, 2]);
 }
+
+impl Harness {
+    /// Party `n` sends the mix this RTCP compound about the stream it receives.
+    fn send_rtcp(&mut self, n: usize, packets: &[RtcpPacket]) {
+        let mut bytes = Vec::new();
+        RtcpPacket::write_compound(packets, &mut bytes).unwrap();
+        let now = self.now();
+        self.mix.receive(now, NtpTime(0), self.parties[n].id, &mut bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_view_s_bitrate_follows_remb_tmmbr_and_reported_loss() {
+    use crate::rtcp::{Remb, ReportBlock, Tmmbr, TmmbrEntry};
+    let mut h = Harness::new(2, Layout::SpeakerOnly, SelfPaneMode::Skip);
+    h.run(10);
+    let target = |h: &Harness, n: usize| h.mix.stats(h.parties[n].id).unwrap().tx_target_bitrate;
+    assert_eq!((target(&h, 0), target(&h, 1)), (400_000, 400_000));
+    // Party 0 estimates 200 kbit/s: its view's encoder is rebuilt at that rate
+    // once the 2 s hold since it was built has passed; party 1's is not.
+    let (ssrc0, mix0) = (h.parties[0].ssrc, h.parties[0].mix_ssrc.unwrap());
+    h.send_rtcp(
+        0,
+        &[
+            RtcpPacket::ReceiverReport(ReceiverReport { ssrc: ssrc0, reports: Vec::new() }),
+            RtcpPacket::Remb(Remb { sender_ssrc: ssrc0, bitrate_bps: 200_000, ssrcs: vec![mix0] }),
+        ],
+    );
+    h.run(10);
+    assert_eq!(target(&h, 0), 400_000, "rebuilt inside the hold");
+    h.run(55);
+    assert_eq!((target(&h, 0), target(&h, 1)), (200_000, 400_000));
+    h.assert_sees(0, Layout::SpeakerOnly, &[1]);
+    // Party 1 reports 25 % loss twice: each cuts by half the loss (400 → 350 → 306 kbit/s).
+    let (ssrc1, mix1) = (h.parties[1].ssrc, h.parties[1].mix_ssrc.unwrap());
+    let lossy = ReportBlock { ssrc: mix1, fraction_lost: 64, ..ReportBlock::default() };
+    for _ in 0..2 {
+        h.send_rtcp(1, &[RtcpPacket::ReceiverReport(ReceiverReport { ssrc: ssrc1, reports: vec![lossy] })]);
+    }
+    h.run(3);
+    assert_eq!(target(&h, 1), 306_250);
+    // A TMMBR for our stream limits it further; other streams' entries do not count.
+    let entries = vec![
+        TmmbrEntry { ssrc: mix1 ^ 1, bitrate_bps: 100_000, overhead: 40 },
+        TmmbrEntry { ssrc: mix1, bitrate_bps: 180_000, overhead: 40 },
+    ];
+    h.send_rtcp(
+        1,
+        &[
+            RtcpPacket::ReceiverReport(ReceiverReport { ssrc: ssrc1, reports: Vec::new() }),
+            RtcpPacket::Tmmbr(Tmmbr { sender_ssrc: ssrc1, entries }),
+        ],
+    );
+    h.run(65);
+    assert_eq!(target(&h, 1), 180_000);
+    h.assert_sees(1, Layout::SpeakerOnly, &[0]);
+}
