@@ -96,7 +96,7 @@ fn a_sip_call_in_and_out_is_told_in_cdrs() {
     let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
     c.create("/api/v1/system/cdrReceivers", &format!("uri=http://127.0.0.1:{port}/cdr"));
     c.create("/api/v1/coSpaces", "name=SIP Room&uri=siproom");
-    let setup = peers::BaresipSetup::opus("caller", 440.0, 32_900);
+    let setup = peers::BaresipSetup::opus("caller", 440.0, 22_900);
     let mut phone = peers::Baresip::dial(dir.path(), &setup, &format!("sip:siproom@127.0.0.1:{sip}"), 3);
     phone.wait(std::time::Duration::from_secs(15));
     assert!(eventually(|| bodies.lock().unwrap().iter().any(|b| b.contains("type=\"callEnd\""))), "{}", c.log_text());

@@ -43,7 +43,7 @@ fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
     c.create("/api/v1/coSpaces", &space);
     let tones = [440.0, 700.0, 1100.0];
     let users = ["room", "1234", "ROOM"];
-    let base = if mediaenc.is_some() { 32_200 } else { 32_000 };
+    let base = if mediaenc.is_some() { 22_200 } else { 22_000 };
     let mut phones: Vec<Baresip> = tones
         .iter()
         .zip(users)
@@ -116,7 +116,7 @@ fn an_unknown_space_is_refused_and_a_plain_call_to_an_encrypted_only_space_too()
     let (c, sip, dir) = bridge_with_space(&[]);
     let profile = c.create("/api/v1/callLegProfiles", "sipMediaEncryption=required");
     c.create("/api/v1/coSpaces", &format!("name=Secure&uri=secure&callLegProfile={profile}"));
-    let setup = |name| BaresipSetup::opus(name, 500.0, 32_400);
+    let setup = |name| BaresipSetup::opus(name, 500.0, 22_400);
     let mut nobody = Baresip::dial(dir.path(), &setup("x1"), &format!("sip:nobody@127.0.0.1:{sip}"), 4);
     let mut plain = Baresip::dial(dir.path(), &setup("x2"), &format!("sip:secure@127.0.0.1:{sip}"), 4);
     nobody.wait(Duration::from_secs(10));
@@ -136,9 +136,9 @@ fn a_passcode_admits_the_right_dtmf_and_three_wrong_entries_hang_up() {
     let space = c.create("/api/v1/coSpaces", "name=Locked&uri=locked&passcode=1234");
     c.create(&format!("/api/v1/coSpaces/{space}/accessMethods"), "uri=host&name=Host");
     let (host_setup, guest_setup, wrong_setup) = (
-        BaresipSetup::opus("host", 700.0, 32_500),
-        BaresipSetup::opus("guest", 440.0, 32_520),
-        BaresipSetup::opus("wrong", 1100.0, 32_540),
+        BaresipSetup::opus("host", 700.0, 22_500),
+        BaresipSetup::opus("guest", 440.0, 22_520),
+        BaresipSetup::opus("wrong", 1100.0, 22_540),
     );
     let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:host@127.0.0.1:{sip}"), 14);
     let mut guest = Baresip::dial(dir.path(), &guest_setup, &format!("sip:locked@127.0.0.1:{sip}"), 14);
@@ -180,7 +180,7 @@ fn a_passcode_admits_the_right_dtmf_and_three_wrong_entries_hang_up() {
 #[test]
 fn tms_auto_dial_reaches_a_baresip_through_an_outbound_rule_and_hangs_up_with_the_call() {
     let (c, sip, dir) = bridge_with_space(&[]);
-    let desk = BaresipSetup::opus("desk.ex90", 700.0, 32_600);
+    let desk = BaresipSetup::opus("desk.ex90", 700.0, 22_600);
     let mut answerer = Baresip::answer(dir.path(), &desk, 30);
     answerer.wait_ready();
     c.create(
@@ -207,7 +207,7 @@ fn tms_auto_dial_reaches_a_baresip_through_an_outbound_rule_and_hangs_up_with_th
     assert_eq!(element(&one, "direction"), Some("outgoing"), "{one}");
 
     // Someone dials into the space: the two hear each other.
-    let caller = BaresipSetup::opus("caller", 440.0, 32_620);
+    let caller = BaresipSetup::opus("caller", 440.0, 22_620);
     let mut dialler = Baresip::dial(dir.path(), &caller, &format!("sip:1@127.0.0.1:{sip}"), 8);
     dialler.wait(Duration::from_secs(20));
     let heard = levels(&dialler.heard(), &[700.0, 440.0], 3.0, 6.0);
@@ -228,8 +228,8 @@ fn linphonec_joins_baresip_endpoints() {
     let (c, sip, dir) = bridge_with_space(&[]);
     c.create("/api/v1/coSpaces", "name=Room&uri=room");
     let mut linphone =
-        peers::Linphone::call(dir.path(), "lin", free_pair(), 32_700, 1100.0, &format!("sip:room@127.0.0.1:{sip}"));
-    let mut phones: Vec<Baresip> = [(440.0, 32_720), (700.0, 32_740)]
+        peers::Linphone::call(dir.path(), "lin", free_pair(), 22_700, 1100.0, &format!("sip:room@127.0.0.1:{sip}"));
+    let mut phones: Vec<Baresip> = [(440.0, 22_720), (700.0, 22_740)]
         .into_iter()
         .enumerate()
         .map(|(i, (tone_hz, rtp_base))| {
@@ -267,13 +267,13 @@ fn linphonec_joins_baresip_endpoints() {
 fn muting_a_leg_through_the_api_silences_it_live() {
     let (c, sip, dir) = bridge_with_space(&[]);
     c.create("/api/v1/coSpaces", "name=Room&uri=room");
-    let talker_setup = BaresipSetup::opus("talker", 440.0, 32_800);
+    let talker_setup = BaresipSetup::opus("talker", 440.0, 22_800);
     let mut talker = Baresip::dial(dir.path(), &talker_setup, &format!("sip:room@127.0.0.1:{sip}"), 13);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1));
     let talker_leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
     let mut listener = Baresip::dial(
         dir.path(),
-        &BaresipSetup::opus("listener", 700.0, 32_820),
+        &BaresipSetup::opus("listener", 700.0, 22_820),
         &format!("sip:room@127.0.0.1:{sip}"),
         12,
     );
@@ -300,13 +300,13 @@ fn muting_a_leg_through_the_api_silences_it_live() {
 fn hold_and_resume_by_re_invite_show_in_the_leg_state() {
     let (c, sip, dir) = bridge_with_space(&[]);
     c.create("/api/v1/coSpaces", "name=Room&uri=room");
-    let holder_setup = BaresipSetup::opus("holder", 440.0, 32_860);
+    let holder_setup = BaresipSetup::opus("holder", 440.0, 22_860);
     let mut holder = Baresip::dial(dir.path(), &holder_setup, &format!("sip:room@127.0.0.1:{sip}"), 12);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1));
     let leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
     let mut other = Baresip::dial(
         dir.path(),
-        &BaresipSetup::opus("other", 700.0, 32_880),
+        &BaresipSetup::opus("other", 700.0, 22_880),
         &format!("sip:room@127.0.0.1:{sip}"),
         14,
     );
@@ -338,7 +338,7 @@ fn hold_and_resume_by_re_invite_show_in_the_leg_state() {
 #[test]
 fn deleting_a_leg_hangs_it_up_and_the_api_call_stays() {
     let (c, sip, dir) = bridge_with_space(&[]);
-    let far = BaresipSetup::opus("far", 500.0, 32_940);
+    let far = BaresipSetup::opus("far", 500.0, 22_940);
     let mut answerer = Baresip::answer(dir.path(), &far, 30);
     answerer.wait_ready();
     c.create(

@@ -79,7 +79,7 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_changes_it_
             name: &name,
             tone_hz: 0.0,
             sip_port: free_pair(),
-            rtp_base: 33_000 + 20 * i as u16,
+            rtp_base: 23_000 + 20 * i as u16,
             mediaenc: None,
             codecs: "opus/48000/2",
             ctrl_port: free_pair(),
@@ -164,7 +164,7 @@ fn a_dialled_out_video_endpoint_sees_and_is_seen() {
     let listen = format!("127.0.0.1:{sip}");
     let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
     let peers_dir = tempfile::tempdir().unwrap();
-    let desk = BaresipSetup::opus("desk.ex90", 0.0, 33_100);
+    let desk = BaresipSetup::opus("desk.ex90", 0.0, 23_100);
     let answerer = Baresip::answer_video(peers_dir.path(), &desk, COLOURS[1], 40);
     answerer.wait_ready();
     c.create(
@@ -184,7 +184,7 @@ fn a_dialled_out_video_endpoint_sees_and_is_seen() {
         answerer.log()
     );
 
-    let caller_setup = BaresipSetup::opus("caller", 0.0, 33_120);
+    let caller_setup = BaresipSetup::opus("caller", 0.0, 23_120);
     let caller =
         Baresip::dial_video(peers_dir.path(), &caller_setup, COLOURS[0], &format!("sip:2@127.0.0.1:{sip}"), 40);
     caller.wait_ready();

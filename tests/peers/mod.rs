@@ -42,7 +42,12 @@ pub fn read_wav(path: &Path) -> (Vec<i16>, u32) {
     let mut samples = Vec::new();
     while pos + 8 <= bytes.len() {
         let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        let mut len = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        // A writer that was stopped before it closed the file leaves the data
+        // size at 0 (or all ones): the samples are the rest of the file.
+        if id == b"data" && (len == 0 || len == u32::MAX as usize) {
+            len = bytes.len() - (pos + 8);
+        }
         let body = &bytes[pos + 8..(pos + 8 + len).min(bytes.len())];
         if id == b"fmt " {
             channels = u16::from_le_bytes([body[2], body[3]]) as usize;
@@ -122,7 +127,9 @@ pub struct BaresipSetup<'a> {
     pub tone_hz: f64,
     /// Its SIP port.
     pub sip_port: u16,
-    /// First of 20 RTP ports of its own.
+    /// First of 20 RTP ports of its own: keep it below 32768, where the
+    /// kernel's ephemeral range starts, so no socket bound to port 0 (the
+    /// bridge's media sockets, `free_pair`) can take one first.
     pub rtp_base: u16,
     /// `srtp-mand` for mandatory SDES-SRTP.
     pub mediaenc: Option<&'a str>,
@@ -404,7 +411,9 @@ impl Linphone {
         if let Some(stdin) = child.stdin.as_mut() {
             let _ = stdin.write_all(b"terminate\nquit\n");
         }
-        wait_or_kill(child, Duration::from_secs(10));
+        // It closes its recording on the way out; on a loaded machine that
+        // can take a while.
+        wait_or_kill(child, Duration::from_secs(30));
     }
 
     /// What it heard.
