@@ -7,12 +7,16 @@ mod common;
 mod peers;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{element, Confero};
-use confero_media::video::frame::Rect;
+use confero_media::rtcp::is_rtcp;
+use confero_media::rtp::RtpPacket;
+use confero_media::video::frame::{I420Frame, Rect, Yuv};
+use confero_media::video::h264::H264Decoder;
+use confero_media::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer};
 use confero_media::video::layout::Layout;
-use peers::{free_pair, similar, Baresip, BaresipSetup, Picture};
+use peers::{free_pair, similar, Baresip, BaresipSetup, Picture, RawPhone};
 
 /// Red, green and blue cameras.
 const COLOURS: [u32; 3] = [0xC83228, 0x28B43C, 0x3C3CC8];
@@ -207,4 +211,187 @@ fn a_dialled_out_video_endpoint_sees_and_is_seen() {
     for p in &mut parties {
         p.phone.wait(Duration::ZERO);
     }
+}
+
+/// What a raw SIP video phone gets from Confero: the H.264 it is sent,
+/// reassembled and decoded as an endpoint would.
+struct VideoReceiver {
+    socket: std::net::UdpSocket,
+    depacketizer: H264Depacketizer,
+    decoder: H264Decoder,
+    picture: I420Frame,
+    /// Our picture's SSRC, once a packet came.
+    ssrc: Option<u32>,
+    keyframes: usize,
+    decoded: usize,
+}
+
+impl VideoReceiver {
+    fn new(socket: std::net::UdpSocket) -> VideoReceiver {
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        VideoReceiver {
+            socket,
+            depacketizer: H264Depacketizer::new(DepacketizerConfig::default()),
+            decoder: H264Decoder::new().unwrap(),
+            picture: I420Frame::new(2, 2).unwrap(),
+            ssrc: None,
+            keyframes: 0,
+            decoded: 0,
+        }
+    }
+
+    /// Receives for up to `limit`, until `done` holds.
+    fn until(&mut self, limit: Duration, mut done: impl FnMut(&VideoReceiver) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline {
+            if done(self) {
+                return true;
+            }
+            let Ok(n) = self.socket.recv(&mut buf) else { continue };
+            if is_rtcp(&buf[..n]) {
+                continue;
+            }
+            let Ok(rtp) = RtpPacket::parse(&buf[..n]) else { continue };
+            self.ssrc = Some(rtp.ssrc());
+            if self.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).is_err() {
+                continue;
+            }
+            while let Some(out) = self.depacketizer.poll() {
+                if let Assembled::Frame(unit) = out {
+                    self.keyframes += usize::from(unit.is_keyframe());
+                    if self.decoder.decode(unit.annex_b(), &mut self.picture).unwrap_or(false) {
+                        self.decoded += 1;
+                    }
+                    self.depacketizer.recycle(unit);
+                }
+            }
+        }
+        done(self)
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (self.picture.width(), self.picture.height())
+    }
+}
+
+/// The port of the `m=<kind>` line of an SDP body.
+fn media_port(sdp: &str, kind: &str) -> u16 {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix(&format!("m={kind} ")))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no m={kind} in {sdp}"))
+}
+
+/// A video phone of our own (raw SIP over UDP, H.264 decoded with OpenH264)
+/// in a space whose call leg profile says `qualityMain=max480p30`, with a
+/// baresip camera: it is sent 848x480 showing the camera; each RTCP PLI, and
+/// each FIR, it sends gets it an IDR when none comes otherwise; a
+/// `PUT /callLegs/<id> qualityMain=unrestricted` raises it to 1280x720 live.
+#[test]
+fn a_receiver_s_pli_and_fir_get_idrs_and_quality_main_caps_its_picture_live() {
+    let sip = free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    let profile = c.create("/api/v1/callLegProfiles", "qualityMain=max480p30");
+    c.create("/api/v1/coSpaces", &format!("name=Small&uri=small&callLegProfile={profile}"));
+    let peers_dir = tempfile::tempdir().unwrap();
+
+    let setup = BaresipSetup::opus("camera", 0.0, 23_140);
+    let camera = Baresip::dial_video(peers_dir.path(), &setup, COLOURS[0], &format!("sip:small@127.0.0.1:{sip}"), 60);
+    camera.wait_ready();
+    assert!(common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 1), "{}", camera.log());
+    let rgb = camera
+        .snapshot(setup.ctrl_port, "send", &peers_dir.path().join("send.png"))
+        .unwrap_or_else(|| panic!("no send snapshot:\n{}", camera.log()))
+        .pixel(160, 90);
+
+    let phone = RawPhone::new(sip);
+    let audio = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let video = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+         m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+         a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n\
+         a=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm fir\r\na=rtcp-mux\r\n",
+        audio.local_addr().unwrap().port(),
+        video.local_addr().unwrap().port()
+    );
+    phone.invite_with("pli-1", "small", &sdp);
+    let ok = phone.expect("200", Duration::from_secs(5)).unwrap_or_else(|| panic!("no 200:\n{}", c.log_text()));
+    phone.ack(&ok, "pli-1", "small");
+    let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
+    let confero_video = media_port(body, "video");
+    let rtcp_to = if body.contains("a=rtcp-mux") { confero_video } else { confero_video + 1 };
+    let mut rx = VideoReceiver::new(video);
+
+    // qualityMain from the space's call leg profile: 848x480, showing the camera.
+    let want = Yuv::from_rgb(rgb[0], rgb[1], rgb[2]);
+    let shows_camera = |r: &VideoReceiver, size: (u32, u32)| {
+        r.size() == size
+            && r.picture.pixel(size.0 / 2, size.1 / 2).is_some_and(|p| {
+                p.y.abs_diff(want.y) <= TOLERANCE
+                    && p.u.abs_diff(want.u) <= TOLERANCE
+                    && p.v.abs_diff(want.v) <= TOLERANCE
+            })
+    };
+    assert!(
+        rx.until(Duration::from_secs(15), |r| shows_camera(r, (848, 480))),
+        "got {:?} after {} frames ({} keyframes)\n{}",
+        rx.size(),
+        rx.decoded,
+        rx.keyframes,
+        c.log_text()
+    );
+    let leg = leg_of(&c, &c.get("/api/v1/callLegs").body, "raw");
+    // The leg's status says what it is sent (published about once a second).
+    let mut status = String::new();
+    let sent_848 = common::eventually(|| {
+        status = c.get(&format!("/api/v1/callLegs/{leg}")).body;
+        element(&status, "txVideo")
+            .is_some_and(|tx| (element(tx, "width"), element(tx, "height")) == (Some("848"), Some("480")))
+    });
+    assert!(sent_848, "{status}");
+
+    // Left alone, the view is sent no further IDR; each PLI, then each FIR,
+    // gets one (they are 1 s apart, beyond the 500 ms coalescing).
+    let media_ssrc = rx.ssrc.unwrap();
+    let pli = |ssrc: u32| {
+        let mut p = vec![0x81, 206, 0, 2];
+        p.extend_from_slice(&0x5eed_0001u32.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p
+    };
+    let fir = |ssrc: u32, seq: u8| {
+        let mut p = vec![0x84, 206, 0, 4];
+        p.extend_from_slice(&0x5eed_0001u32.to_be_bytes());
+        p.extend_from_slice(&0u32.to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[seq, 0, 0, 0]);
+        p
+    };
+    let before = rx.keyframes;
+    rx.until(Duration::from_secs(3), |_| false);
+    assert_eq!(rx.keyframes, before, "an IDR came without a request");
+    for (n, request) in [pli(media_ssrc), fir(media_ssrc, 1), pli(media_ssrc), fir(media_ssrc, 2)].iter().enumerate() {
+        let before = (rx.keyframes, rx.decoded);
+        rx.socket.send_to(request, ("127.0.0.1", rtcp_to)).unwrap();
+        assert!(
+            rx.until(Duration::from_secs(3), |r| r.keyframes > before.0 && r.decoded > before.1),
+            "request {n} ({}) got no IDR",
+            if n % 2 == 0 { "PLI" } else { "FIR" }
+        );
+        rx.until(Duration::from_secs(1), |_| false);
+    }
+
+    // The leg lifts its profile's cap live.
+    let answer = c.put(&format!("/api/v1/callLegs/{leg}"), "qualityMain=unrestricted");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(rx.until(Duration::from_secs(10), |r| shows_camera(r, (1280, 720))), "got {:?}", rx.size());
+
+    let mut camera = camera;
+    camera.wait(Duration::ZERO);
 }

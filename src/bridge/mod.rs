@@ -21,7 +21,7 @@ use confero_control::bridge::{
 use confero_control::cdr::CdrSender;
 use confero_control::schema::Change;
 use confero_control::store::Store;
-use confero_media::engine::{EndpointId, VideoSettings};
+use confero_media::engine::{EndpointId, VideoSettings, MAX_VIDEO_SIZE};
 use confero_media::runtime::{ConferenceId, MediaRuntime};
 use confero_sip::sdp::{AudioOffer, MediaEncryption};
 use confero_sip::ua::{CallHandle, Dial, UserAgent};
@@ -73,6 +73,8 @@ struct Leg {
     /// What it sees unless it chooses (`chosenLayout`): its profile's or
     /// its space's `defaultLayout`.
     default_layout: confero_media::video::layout::Layout,
+    /// Its call leg profile's `qualityMain`, unless the leg sets its own.
+    quality_main: Option<String>,
     /// It has a video stream.
     video: bool,
 }
@@ -96,6 +98,7 @@ impl Leg {
             meter: status::RateMeter::default(),
             video_meter: status::VideoMeter::default(),
             default_layout: confero_media::video::layout::Layout::Automatic,
+            quality_main: None,
             video: false,
         }
     }
@@ -343,23 +346,37 @@ impl CallBridge {
         let importance = leg.live.config.get("importance").and_then(|v| v.parse().ok()).unwrap_or(0);
         let _ = self.media.set_importance(e, importance);
         if leg.video {
+            let quality = leg.live.config.get("qualityMain").or(leg.quality_main.as_ref());
             let settings = VideoSettings {
                 layout: leg_layout(leg, leg.default_layout),
                 rx_muted: flag("rxVideoMute"),
                 tx_muted: flag("txVideoMute") || leg.held,
+                max_size: quality.and_then(|q| quality_main_size(q)).unwrap_or(MAX_VIDEO_SIZE),
             };
             let _ = self.media.set_video(e, settings);
         }
     }
 }
 
-/// What a leg sees: its `chosenLayout` if it set one, else `default`.
+/// What a leg sees: its `chosenLayout` if it set one, else its own
+/// `defaultLayout` (or the legacy `layout`) if it set one, else `default`.
 fn leg_layout(leg: &Leg, default: confero_media::video::layout::Layout) -> confero_media::video::layout::Layout {
-    leg.live
-        .config
-        .get("chosenLayout")
-        .and_then(|name| confero_media::video::layout::Layout::from_api(name))
+    ["chosenLayout", "defaultLayout", "layout"]
+        .iter()
+        .find_map(|name| leg.live.config.get(*name).and_then(|v| confero_media::video::layout::Layout::from_api(v)))
         .unwrap_or(default)
+}
+
+/// The largest picture a CMS `qualityMain` lets a leg be sent (16:9; all
+/// at 30 fps, which is what Confero sends anyway); `None` for
+/// `unrestricted` or a value we do not know.
+fn quality_main_size(quality: &str) -> Option<(u32, u32)> {
+    match quality {
+        "max1080p30" => Some((1920, 1080)),
+        "max720p30" => Some((1280, 720)),
+        "max480p30" => Some((848, 480)),
+        _ => None,
+    }
 }
 
 fn count_legs(legs: &[Leg], call: Uuid) -> usize {

@@ -166,22 +166,24 @@ fn resolve(host: &str, port: Option<u16>) -> Option<SocketAddr> {
 }
 
 impl CallBridge {
+    /// A call leg profile's `field`, else the system profile's call leg
+    /// profile's.
+    fn profile_field(&self, profile: Option<&str>, field: &str) -> Option<String> {
+        let of = |id: Option<&str>| {
+            id.and_then(|p| Uuid::parse_str(p).ok())
+                .and_then(|id| self.store.get(Kind::CallLegProfile, id))
+                .and_then(|o| o.get(field).map(str::to_string))
+        };
+        of(profile).or_else(|| {
+            let system = self.store.singleton(Kind::SystemProfiles);
+            of(system.get("callLegProfile"))
+        })
+    }
+
     /// The `sipMediaEncryption` of a call leg profile, else of the system
     /// profile's, else optional.
     fn policy(&self, profile: Option<&str>) -> MediaEncryption {
-        let from_profile = profile
-            .and_then(|p| uuid::Uuid::parse_str(p).ok())
-            .and_then(|id| self.store.get(Kind::CallLegProfile, id))
-            .and_then(|o| o.get("sipMediaEncryption").map(str::to_string));
-        let system = || {
-            let profiles = self.store.singleton(Kind::SystemProfiles);
-            profiles
-                .get("callLegProfile")
-                .and_then(|p| uuid::Uuid::parse_str(p).ok())
-                .and_then(|id| self.store.get(Kind::CallLegProfile, id))
-                .and_then(|o| o.get("sipMediaEncryption").map(str::to_string))
-        };
-        encryption_policy(from_profile.or_else(system).as_deref())
+        encryption_policy(self.profile_field(profile, "sipMediaEncryption").as_deref())
     }
 
     /// Where a conference takes video, unless video is off.
@@ -366,6 +368,7 @@ impl CallBridge {
         let prompt = passcode.as_ref().map(|_| Prompt::enter_passcode());
         leg.signalling_ip = Some(ic.source.addr.ip());
         leg.default_layout = self.default_layout(destination.call_leg_profile(), Some(&destination.space));
+        leg.quality_main = self.profile_field(destination.call_leg_profile(), "qualityMain");
         let mut spec = endpoint_spec(&negotiated, prompt, leg.signalling_ip);
         spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
         leg.video = spec.video.is_some();
@@ -402,9 +405,8 @@ impl CallBridge {
         self.add_leg(&mut state, leg);
         if let Some(l) = state.legs.iter().find(|l| l.live.id == id) {
             self.leg_update_cdr(&l.live);
-            if l.held {
-                self.apply_media_settings(l);
-            }
+            // Hold, and the video settings of its profile (`qualityMain`).
+            self.apply_media_settings(l);
         }
     }
 
@@ -592,6 +594,7 @@ impl CallBridge {
             .and_then(|c| c.live.co_space)
             .and_then(|s| self.store.get(Kind::CoSpace, s));
         let default_layout = self.default_layout(profile.as_deref(), space.as_ref());
+        let quality_main = self.profile_field(profile.as_deref(), "qualityMain");
         let space_user =
             space.as_ref().and_then(|s| s.get("uri").map(str::to_string)).unwrap_or_else(|| "confero".into());
         let mut dials: std::collections::VecDeque<Dial> = routes
@@ -614,6 +617,7 @@ impl CallBridge {
             l.offer = Some(offer);
             l.video_offer = video_offer;
             l.default_layout = default_layout;
+            l.quality_main = quality_main;
             l.fallbacks = dials;
         }
         drop(state);

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -432,4 +433,85 @@ impl Drop for Linphone {
             wait_or_kill(child, Duration::ZERO);
         }
     }
+}
+
+/// A SIP phone made of a UDP socket.
+pub struct RawPhone {
+    pub socket: UdpSocket,
+    bridge: u16,
+}
+
+impl RawPhone {
+    pub fn new(bridge: u16) -> RawPhone {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        RawPhone { socket, bridge }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+
+    pub fn send(&self, text: &str) {
+        self.socket.send_to(text.as_bytes(), ("127.0.0.1", self.bridge)).unwrap();
+    }
+
+    /// The next message whose first line contains `what`, within `limit`.
+    pub fn expect(&self, what: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 65_536];
+        while Instant::now() < deadline {
+            if let Ok((n, _)) = self.socket.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                if text.lines().next().is_some_and(|l| l.contains(what)) {
+                    return Some(text);
+                }
+            }
+        }
+        None
+    }
+
+    /// INVITEs `user` offering PCMU at our port + 2.
+    pub fn invite(&self, call_id: &str, user: &str) {
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+            self.port() + 2
+        );
+        self.invite_with(call_id, user, &sdp);
+    }
+
+    /// INVITEs `user` with this SDP offer.
+    pub fn invite_with(&self, call_id: &str, user: &str, sdp: &str) {
+        let port = self.port();
+        self.send(&format!(
+            "INVITE sip:{user}@127.0.0.1:{b} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1:{port}>;tag=t{call_id}\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:raw@127.0.0.1:{port}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len(),
+            b = self.bridge
+        ));
+    }
+
+    /// Acknowledges a 2xx (its To tag and Contact).
+    pub fn ack(&self, ok: &str, call_id: &str, user: &str) {
+        let port = self.port();
+        let to = header(ok, "To");
+        self.send(&format!(
+            "ACK sip:{user}@127.0.0.1:{b} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKack{call_id}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1:{port}>;tag=t{call_id}\r\nTo: {to}\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+            b = self.bridge
+        ));
+    }
+}
+
+/// A header's value in a SIP message (first occurrence, any case).
+pub fn header(message: &str, name: &str) -> String {
+    message
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+        .unwrap_or_default()
+        .to_string()
 }

@@ -119,6 +119,16 @@ pub struct VideoSettings {
     pub rx_muted: bool,
     /// `txVideoMute`: it is sent no video.
     pub tx_muted: bool,
+    /// The largest picture its `qualityMain` allows it to be sent; the
+    /// smaller of this and its SDP limit is what it gets.
+    pub max_size: (u32, u32),
+}
+
+impl VideoSettings {
+    /// `layout`, nothing muted, no cap beyond the SDP's.
+    pub fn new(layout: Layout) -> Self {
+        Self { layout, rx_muted: false, tx_muted: false, max_size: MAX_VIDEO_SIZE }
+    }
 }
 
 /// One endpoint's video counters, for the call leg's `rxVideo`/`txVideo`.
@@ -169,6 +179,8 @@ struct VideoEndpoint {
     config: VideoConfig,
     rx_muted: bool,
     tx_muted: bool,
+    /// Its `qualityMain` cap ([`VideoSettings::max_size`]).
+    quality_cap: (u32, u32),
     srtp_in: Option<SrtpContext>,
     srtp_out: Option<SrtpContext>,
     depacketizer: H264Depacketizer,
@@ -357,6 +369,7 @@ impl VideoMix {
             stats: VideoStats::default(),
             rx_muted: false,
             tx_muted: false,
+            quality_cap: MAX_VIDEO_SIZE,
             config,
         };
         self.endpoints.insert(id, endpoint);
@@ -369,6 +382,7 @@ impl VideoMix {
         e.config.layout = settings.layout;
         e.rx_muted = settings.rx_muted;
         e.tx_muted = settings.tx_muted;
+        e.quality_cap = settings.max_size;
         Ok(())
     }
 
@@ -632,7 +646,7 @@ impl VideoMix {
                 e.view = None;
                 continue;
             }
-            let size = (e.config.max_size.0.min(MAX_VIDEO_SIZE.0), e.config.max_size.1.min(MAX_VIDEO_SIZE.1));
+            let size = view_size(e.config.max_size, e.quality_cap);
             let key = ViewKey::for_receiver(e.config.layout, e.config.self_pane, size, id, order);
             self.receivers.entry(key).or_default().push(id);
         }
@@ -755,6 +769,14 @@ fn take_frames(
 }
 
 /// An encoder for `key`'s picture at `bitrate`.
+/// The picture a receiver is sent: within its SDP limit, its `qualityMain`
+/// cap and [`MAX_VIDEO_SIZE`], each side even and at least 16 pixels (an
+/// H.264 macroblock).
+fn view_size(sdp: (u32, u32), quality: (u32, u32)) -> (u32, u32) {
+    let side = |a: u32, b: u32, max: u32| (a.min(b).min(max).max(16)) & !1;
+    (side(sdp.0, quality.0, MAX_VIDEO_SIZE.0), side(sdp.1, quality.1, MAX_VIDEO_SIZE.1))
+}
+
 fn new_encoder(key: &ViewKey, bitrate: u32) -> Result<H264Encoder, EngineError> {
     let config = H264EncoderConfig { width: key.width, height: key.height, bitrate, max_fps: 30.0 };
     H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))

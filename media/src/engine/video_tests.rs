@@ -206,7 +206,7 @@ fn receivers_with_the_same_picture_share_one_encode() {
 fn a_chosen_layout_changes_what_one_receiver_sees_live() {
     let mut h = Harness::new(3, Layout::AllEqual, SelfPaneMode::Skip);
     h.run(6);
-    let settings = VideoSettings { layout: Layout::SpeakerOnly, rx_muted: false, tx_muted: false };
+    let settings = VideoSettings::new(Layout::SpeakerOnly);
     h.mix.set_settings(h.parties[2].id, settings).unwrap();
     let before = h.parties[2].keyframes_seen;
     h.run(6);
@@ -216,6 +216,25 @@ fn a_chosen_layout_changes_what_one_receiver_sees_live() {
     // The others are unchanged.
     h.assert_sees(0, Layout::AllEqual, &[1, 2]);
     h.assert_sees(1, Layout::AllEqual, &[0, 2]);
+}
+
+#[test]
+fn a_quality_cap_lowers_one_receiver_s_picture_live_and_never_raises_it_past_its_sdp() {
+    let mut h = Harness::new(3, Layout::AllEqual, SelfPaneMode::Skip);
+    h.run(6);
+    assert_eq!((h.parties[2].seen.width(), h.parties[2].seen.height()), VIEW);
+    // qualityMain below its SDP limit: a smaller view of its own.
+    let capped = VideoSettings { max_size: (160, 90), ..VideoSettings::new(Layout::AllEqual) };
+    h.mix.set_settings(h.parties[2].id, capped).unwrap();
+    h.run(20);
+    assert_eq!((h.parties[2].seen.width(), h.parties[2].seen.height()), (160, 90));
+    // The others keep their size.
+    assert_eq!((h.parties[1].seen.width(), h.parties[1].seen.height()), VIEW);
+    // A cap above its SDP limit does not raise it.
+    let loose = VideoSettings { max_size: (1280, 720), ..VideoSettings::new(Layout::AllEqual) };
+    h.mix.set_settings(h.parties[2].id, loose).unwrap();
+    h.run(20);
+    assert_eq!((h.parties[2].seen.width(), h.parties[2].seen.height()), VIEW);
 }
 
 #[test]
@@ -296,14 +315,14 @@ fn a_pli_from_a_receiver_makes_its_view_send_an_idr() {
 fn video_mutes_show_a_placeholder_and_stop_sending() {
     let mut h = Harness::new(2, Layout::SpeakerOnly, SelfPaneMode::Skip);
     h.run(4);
-    let muted = VideoSettings { layout: Layout::SpeakerOnly, rx_muted: true, tx_muted: false };
+    let muted = VideoSettings { rx_muted: true, ..VideoSettings::new(Layout::SpeakerOnly) };
     h.mix.set_settings(h.parties[0].id, muted).unwrap();
     h.run(20);
     // Party 1 sees party 0's placeholder (dark grey), not its red.
     let full = Rect::new(0, 0, VIEW.0, VIEW.1);
     assert!(!close(h.seen_at(1, full), h.parties[0].colour));
     let sent_before = h.mix.stats(h.parties[1].id).unwrap().frames_out;
-    let off = VideoSettings { layout: Layout::SpeakerOnly, rx_muted: false, tx_muted: true };
+    let off = VideoSettings { tx_muted: true, ..VideoSettings::new(Layout::SpeakerOnly) };
     h.mix.set_settings(h.parties[1].id, off).unwrap();
     h.run(3);
     assert_eq!(h.mix.stats(h.parties[1].id).unwrap().frames_out, sent_before);
