@@ -23,6 +23,7 @@ struct FileSettings {
     media_timeout_seconds: Option<u64>,
     max_calls: Option<usize>,
     media_workers: Option<usize>,
+    video_threads: Option<usize>,
     opus_complexity: Option<u8>,
     opus_bitrate: Option<i32>,
     opus_fec: Option<bool>,
@@ -55,6 +56,8 @@ pub struct Settings {
     pub max_calls: usize,
     /// Media worker threads; 0: one per core.
     pub media_workers: usize,
+    /// Threads one conference's video may use at once; 0: one per core.
+    pub video_threads: usize,
     /// The mixer's Opus encoders: complexity 0-10.
     pub opus_complexity: u8,
     /// Their bitrate in bit/s (a receiver's SDP may ask for less).
@@ -130,6 +133,11 @@ impl Settings {
                 Some(Ok(n)) => n,
                 Some(Err(_)) => anyhow::bail!("CONFERO_MEDIA_WORKERS must be a whole number"),
                 None => f.media_workers.unwrap_or(0),
+            },
+            video_threads: match env("CONFERO_VIDEO_THREADS").map(|v| v.parse::<usize>()) {
+                Some(Ok(n)) => n,
+                Some(Err(_)) => anyhow::bail!("CONFERO_VIDEO_THREADS must be a whole number"),
+                None => f.video_threads.unwrap_or(0),
             },
             opus_complexity: number("CONFERO_OPUS_COMPLEXITY", f.opus_complexity, 5, 0..=10)?,
             opus_bitrate: number("CONFERO_OPUS_BITRATE", f.opus_bitrate, 32_000, 6_000..=510_000)?,

@@ -150,6 +150,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             bind: settings.media_address.unwrap_or_else(|| settings.sip_listen.ip()),
             media_timeout: settings.media_timeout,
             workers: settings.media_workers,
+            video_threads: settings.video_threads,
             mixer: confero_media::mixer::MixerConfig {
                 opus: confero_media::codec::OpusConfig {
                     complexity: settings.opus_complexity,

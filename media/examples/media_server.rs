@@ -3,7 +3,7 @@
 //! (issue #4). Plain RTP, Opus 48 kHz mono, 20 ms.
 //!
 //! ```text
-//! media_server [--workers N] [--bind IP] [--complexity C] [--bitrate BPS] [--fec on|off] [--dtx on|off]
+//! media_server [--workers N] [--video-threads N] [--bind IP] [--complexity C] [--bitrate BPS] [--fec on|off] [--dtx on|off]
 //! ```
 //!
 //! It prints `ready`, then answers each stdin line with one stdout line:
@@ -51,6 +51,7 @@ fn run() -> Result<(), String> {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
             "--workers" => config.workers = value.parse().map_err(|e| bad(&e))?,
+            "--video-threads" => config.video_threads = value.parse().map_err(|e| bad(&e))?,
             "--bind" => config.bind = value.parse::<IpAddr>().map_err(|e| bad(&e))?,
             "--complexity" => config.mixer.opus.complexity = value.parse().map_err(|e| bad(&e))?,
             "--bitrate" => config.mixer.opus.bitrate = value.parse().map_err(|e| bad(&e))?,

@@ -269,6 +269,12 @@ impl Conference {
         self.video.begin_frame(now, ntp);
     }
 
+    /// How many threads a video frame time may use at once (see
+    /// [`VideoMix::set_parallelism`]).
+    pub fn set_video_parallelism(&mut self, threads: usize) {
+        self.video.set_parallelism(threads);
+    }
+
     /// Whether a video frame time has work left.
     pub fn in_video_frame(&self) -> bool {
         self.video.in_frame()

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use super::{EndpointId, EngineError, Flow, Outgoing, SrtpKeys};
 use crate::rtcp::{
     self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, ReceiverReport, RtcpPacket, SenderReport,
-    SourceDescription,
+    SourceDescription, Tmmbn, TmmbrEntry,
 };
 use crate::rtp::{ReceiveStats, RtpHeader, RtpPacket};
 use crate::srtp::{SrtpContext, SrtpError};
@@ -175,6 +175,15 @@ pub struct VideoTickSummary {
     pub packets: usize,
 }
 
+impl VideoTickSummary {
+    /// Adds another part of the same tick.
+    pub fn add(&mut self, other: VideoTickSummary) {
+        self.decodes += other.decodes;
+        self.encodes += other.encodes;
+        self.packets += other.packets;
+    }
+}
+
 struct VideoEndpoint {
     config: VideoConfig,
     rx_muted: bool,
@@ -203,6 +212,9 @@ struct VideoEndpoint {
     remb: Option<u32>,
     /// Its newest TMMBR limit for our stream, bits per second.
     tmmbr: Option<u32>,
+    /// The TMMBN owed for its last TMMBR (RFC 5104 4.2.2: the bounding set,
+    /// its own request, since it is the only receiver of our stream to it).
+    tmmbn_due: Option<TmmbrEntry>,
     /// What its loss reports allow: lowered by the loss it reports, raised
     /// again slowly while it reports little.
     loss_limit: Option<u32>,
@@ -224,6 +236,13 @@ struct View {
     encoder: H264Encoder,
     /// When the encoder was (re)built, for [`BITRATE_HOLD`].
     built: Instant,
+    /// The view's picture: each view has its own, so that views compose and
+    /// encode at once on several threads.
+    canvas: I420Frame,
+    /// This frame's access unit, copied out of the encoder (empty: skipped).
+    encoded: Vec<u8>,
+    /// It is an IDR.
+    keyframe: bool,
     payloads: RtpPayloads,
     /// Mode-0 packets, made only when a receiver of the view needs them.
     single_nal_payloads: Option<RtpPayloads>,
@@ -240,7 +259,8 @@ pub struct VideoMix {
     views: HashMap<ViewKey, View>,
     /// Receivers of each view this tick (ordered, so ticks are deterministic).
     receivers: BTreeMap<ViewKey, Vec<EndpointId>>,
-    canvas: I420Frame,
+    /// Threads a frame time's decodes and views may use at once.
+    parallelism: usize,
     packetizer: H264Packetizer,
     single_nal_packetizer: H264Packetizer,
     /// Who some view shows this tick.
@@ -284,7 +304,7 @@ impl VideoMix {
             compositor: Compositor::new(),
             views: HashMap::new(),
             receivers: BTreeMap::new(),
-            canvas: I420Frame::new(2, 2).expect("a 2×2 frame is valid"),
+            parallelism: 1,
             packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::NonInterleaved)
                 .expect("the payload size is valid"),
             single_nal_packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::SingleNalUnit)
@@ -358,6 +378,7 @@ impl VideoMix {
             wants_keyframe: false,
             remb: None,
             tmmbr: None,
+            tmmbn_due: None,
             loss_limit: None,
             awaiting_keyframe: true,
             ssrc,
@@ -487,16 +508,16 @@ impl VideoMix {
     pub fn step(&mut self, out: &mut Vec<Outgoing>, summary: &mut VideoTickSummary) -> Result<bool, EngineError> {
         let Some(frame) = self.frame.as_mut() else { return Ok(false) };
         let now = frame.now;
-        if let Some(id) = frame.senders.pop() {
-            let visible = self.visible.contains(&id);
-            if let Some(e) = self.endpoints.get_mut(&id) {
-                take_frames(now, id, e, visible, out, summary);
-            }
+        let batch = self.parallelism.max(1);
+        if !frame.senders.is_empty() {
+            let senders = frame.senders.split_off(frame.senders.len().saturating_sub(batch));
+            self.take_senders(now, &senders, out, summary);
             return Ok(true);
         }
-        if let Some(key) = frame.views.pop() {
+        if !frame.views.is_empty() {
+            let keys = frame.views.split_off(frame.views.len().saturating_sub(batch));
             let (ticks_90k, order) = (frame.ticks_90k, std::mem::take(&mut frame.order));
-            let result = self.encode_view(now, ticks_90k, &key, &order, out, summary);
+            let result = self.encode_views(now, ticks_90k, &keys, &order, out, summary);
             if let Some(frame) = self.frame.as_mut() {
                 frame.order = order;
             }
@@ -510,17 +531,128 @@ impl VideoMix {
         Ok(false)
     }
 
-    /// Composes one view, encodes it once, and sends it to its receivers.
-    fn encode_view(
+    /// How many threads one step may use: the senders of a step decode,
+    /// and the views of a step compose and encode, each on a thread of its
+    /// own (the caller's and `threads - 1` scoped ones). 1, the default,
+    /// keeps everything on the caller's thread. A frame time's work is the
+    /// same; with `n` threads on `n` free cores it takes about `1/n` of the
+    /// time, so one large room is not held to one core.
+    pub fn set_parallelism(&mut self, threads: usize) {
+        self.parallelism = threads.clamp(1, 64);
+    }
+
+    /// Takes the frames of `senders` (decoded if shown), in parallel.
+    fn take_senders(
+        &mut self,
+        now: Instant,
+        senders: &[EndpointId],
+        out: &mut Vec<Outgoing>,
+        summary: &mut VideoTickSummary,
+    ) {
+        let visible = &self.visible;
+        let mut jobs: Vec<(EndpointId, bool, &mut VideoEndpoint)> = self
+            .endpoints
+            .iter_mut()
+            .filter(|(id, _)| senders.contains(id))
+            .map(|(id, e)| (*id, visible.contains(id), e))
+            .collect();
+        let Some((id, shown, first)) = jobs.pop() else { return };
+        if jobs.is_empty() {
+            take_frames(now, id, first, shown, out, summary);
+            return;
+        }
+        let done = std::thread::scope(|scope| {
+            let others: Vec<_> = jobs
+                .into_iter()
+                .map(|(id, shown, e)| {
+                    scope.spawn(move || {
+                        let (mut out, mut summary) = (Vec::new(), VideoTickSummary::default());
+                        take_frames(now, id, e, shown, &mut out, &mut summary);
+                        (out, summary)
+                    })
+                })
+                .collect();
+            take_frames(now, id, first, shown, out, summary);
+            others.into_iter().map(join).collect::<Vec<_>>()
+        });
+        for (packets, part) in done {
+            out.extend(packets);
+            summary.add(part);
+        }
+    }
+
+    /// Composes and encodes the views `keys` (in parallel), then sends each
+    /// to its receivers.
+    fn encode_views(
         &mut self,
         now: Instant,
         ticks_90k: u32,
-        key: &ViewKey,
+        keys: &[ViewKey],
         order: &[EndpointId],
         out: &mut Vec<Outgoing>,
         summary: &mut VideoTickSummary,
     ) -> Result<(), EngineError> {
-        let Some(ids) = self.receivers.get(key) else { return Ok(()) };
+        let mut jobs: Vec<(ViewKey, View)> = Vec::with_capacity(keys.len());
+        let mut result = Ok(());
+        for key in keys {
+            match self.prepare_view(now, key, order) {
+                Ok(Some(view)) => jobs.push((*key, view)),
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // The parallel part: each view composed from the scaled panes and
+        // encoded, on its own thread.
+        let pictures: Vec<(EndpointId, &I420Frame)> = self
+            .endpoints
+            .iter()
+            .filter(|(_, e)| !e.rx_muted)
+            .filter_map(|(id, e)| e.picture.as_ref().map(|p| (*id, p)))
+            .collect();
+        let compositor = &self.compositor;
+        let encode = |key: &ViewKey, view: &mut View| -> Result<(), EngineError> {
+            let input = |p: EndpointId| pictures.iter().find(|(id, _)| *id == p).map(|(_, f)| *f);
+            compositor.assemble(key, order, input, &mut view.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
+            let unit = view.encoder.encode(now, &view.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
+            view.keyframe = unit.keyframe;
+            view.encoded.clear();
+            view.encoded.extend_from_slice(unit.data);
+            Ok(())
+        };
+        let encoded: Vec<Result<(), EngineError>> = match jobs.split_first_mut() {
+            None => Vec::new(),
+            Some(((key, view), [])) => vec![encode(key, view)],
+            Some(((key, view), rest)) => std::thread::scope(|scope| {
+                let others: Vec<_> = rest.iter_mut().map(|(key, view)| scope.spawn(|| encode(key, view))).collect();
+                let mut all = vec![encode(key, view)];
+                all.extend(others.into_iter().map(join));
+                all
+            }),
+        };
+        drop(pictures);
+        for ((key, mut view), encoded) in jobs.into_iter().zip(encoded) {
+            match encoded {
+                Ok(()) => {
+                    summary.encodes += 1;
+                    if let Err(e) = self.send_view(ticks_90k, &key, &mut view, out, summary) {
+                        result = result.and(Err(e));
+                    }
+                }
+                Err(e) => result = result.and(Err(e)),
+            }
+            self.views.insert(key, view);
+        }
+        result
+    }
+
+    /// The sequential part of a view before its encode: its bitrate, its
+    /// encoder (made, or rebuilt for a new bitrate), its receivers'
+    /// keyframe requests, and its panes scaled. `None`: nobody receives it.
+    fn prepare_view(&mut self, now: Instant, key: &ViewKey, order: &[EndpointId]) -> Result<Option<View>, EngineError> {
+        let Some(ids) = self.receivers.get(key) else { return Ok(None) };
         // The view's bitrate: what its most limited receiver can take.
         let target = ids
             .iter()
@@ -537,25 +669,31 @@ impl VideoMix {
             .max(MIN_BITRATE);
         let endpoints = &self.endpoints;
         self.compositor
-            .compose(
-                key,
-                order,
-                |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()),
-                &mut self.canvas,
-            )
+            .prepare(key, order, |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()))
             .map_err(|e| EngineError::Video(e.to_string()))?;
-        let view = match self.views.entry(*key) {
-            std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let encoder = new_encoder(key, target)?;
-                slot.insert(View { encoder, built: now, payloads: RtpPayloads::new(), single_nal_payloads: None })
-            }
+        let mut view = match self.views.remove(key) {
+            Some(view) => view,
+            None => View {
+                encoder: new_encoder(key, target)?,
+                built: now,
+                canvas: I420Frame::new(key.width, key.height).map_err(|e| EngineError::Video(e.to_string()))?,
+                encoded: Vec::new(),
+                keyframe: false,
+                payloads: RtpPayloads::new(),
+                single_nal_payloads: None,
+            },
         };
         let current = view.encoder.config().bitrate;
         let moved = (f64::from(target) - f64::from(current)).abs() > BITRATE_STEP * f64::from(current);
         if moved && now.saturating_duration_since(view.built) >= BITRATE_HOLD {
             // Its first frame is an IDR, which every receiver of the view can take.
-            view.encoder = new_encoder(key, target)?;
+            match new_encoder(key, target) {
+                Ok(encoder) => view.encoder = encoder,
+                Err(e) => {
+                    self.views.insert(*key, view);
+                    return Err(e);
+                }
+            }
             view.built = now;
         }
         for id in ids {
@@ -570,14 +708,26 @@ impl VideoMix {
                 e.view = Some(*key);
             }
         }
-        let unit = view.encoder.encode(now, &self.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
-        summary.encodes += 1;
-        let unit_keyframe = unit.keyframe;
-        if unit.data.is_empty() {
+        Ok(Some(view))
+    }
+
+    /// Packetizes a view's encoded frame once (per packetization mode) and
+    /// sends it to each of its receivers.
+    fn send_view(
+        &mut self,
+        ticks_90k: u32,
+        key: &ViewKey,
+        view: &mut View,
+        out: &mut Vec<Outgoing>,
+        summary: &mut VideoTickSummary,
+    ) -> Result<(), EngineError> {
+        let Some(ids) = self.receivers.get(key) else { return Ok(()) };
+        let unit_keyframe = view.keyframe;
+        if view.encoded.is_empty() {
             return Ok(());
         }
         self.packetizer
-            .packetize_annex_b(unit.data, &mut view.payloads)
+            .packetize_annex_b(&view.encoded, &mut view.payloads)
             .map_err(|e| EngineError::Video(e.to_string()))?;
         view.single_nal_payloads = None;
         let needs_mode_0 = ids
@@ -588,7 +738,7 @@ impl VideoMix {
             let mut payloads = RtpPayloads::new();
             // A NAL unit over the payload size cannot go in mode 0: those
             // receivers miss the frame and will ask for a keyframe.
-            if self.single_nal_packetizer.packetize_annex_b(unit.data, &mut payloads).is_ok() {
+            if self.single_nal_packetizer.packetize_annex_b(&view.encoded, &mut payloads).is_ok() {
                 view.single_nal_payloads = Some(payloads);
             }
         }
@@ -669,18 +819,22 @@ impl VideoMix {
         }
     }
 
-    /// An SR (or RR) and SDES on every video stream whose report is due.
+    /// An SR (or RR) and SDES on every video stream whose report is due,
+    /// or that is owed a TMMBN (then at once, in the same compound).
     fn send_reports(&mut self, now: Instant, ntp: NtpTime, out: &mut Vec<Outgoing>) -> Result<(), EngineError> {
         for (id, e) in &mut self.endpoints {
-            if e.next_report.is_some_and(|t| t > now) {
+            let tmmbn = e.tmmbn_due.take();
+            if e.next_report.is_some_and(|t| t > now) && tmmbn.is_none() {
                 continue;
             }
-            let first = e.next_report.is_none();
-            // 0.75..1.25 of the interval, spread by SSRC; the first within half.
-            let spread = RTCP_INTERVAL.mul_f64(0.75 + f64::from(e.ssrc % 500) / 1000.0);
-            e.next_report = Some(now + if first { spread / 2 } else { spread });
-            if first {
-                continue;
+            if e.next_report.is_none_or(|t| t <= now) {
+                let first = e.next_report.is_none();
+                // 0.75..1.25 of the interval, spread by SSRC; the first within half.
+                let spread = RTCP_INTERVAL.mul_f64(0.75 + f64::from(e.ssrc % 500) / 1000.0);
+                e.next_report = Some(now + if first { spread / 2 } else { spread });
+                if first && tmmbn.is_none() {
+                    continue;
+                }
             }
             let reports: Vec<_> = e.receive_stats.as_mut().and_then(|r| r.report_block(now)).into_iter().collect();
             let report = if e.stats.packets_out > 0 {
@@ -697,13 +851,25 @@ impl VideoMix {
             };
             let sdes = RtcpPacket::SourceDescription(SourceDescription::cname(e.ssrc, &e.config.cname));
             let mut bytes = Vec::with_capacity(200);
-            RtcpPacket::write_compound(&[report, sdes], &mut bytes)?;
+            let mut packets = vec![report, sdes];
+            if let Some(entry) = tmmbn {
+                packets.push(RtcpPacket::Tmmbn(Tmmbn { sender_ssrc: e.ssrc, entries: vec![entry] }));
+            }
+            RtcpPacket::write_compound(&packets, &mut bytes)?;
             if let Some(srtp) = &mut e.srtp_out {
                 srtp.protect_rtcp(&mut bytes)?;
             }
             out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
         }
         Ok(())
+    }
+}
+
+/// A scoped thread's result; its panic, if any, goes on in the caller.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    match handle.join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
@@ -860,6 +1026,7 @@ fn receive_rtcp(
             RtcpPacket::Tmmbr(tmmbr) => {
                 if let Some(entry) = tmmbr.entries.iter().find(|t| t.ssrc == e.ssrc) {
                     e.tmmbr = Some(entry.bitrate_bps.min(u64::from(u32::MAX)) as u32);
+                    e.tmmbn_due = Some(TmmbrEntry { ssrc: tmmbr.sender_ssrc, ..*entry });
                 }
             }
             RtcpPacket::ReceiverReport(ReceiverReport { reports, .. }) => on_loss_report(e, &reports),

@@ -32,6 +32,8 @@ struct Party {
     keyframes_seen: usize,
     /// Our SSRC as the mix sends it to this party.
     mix_ssrc: Option<u32>,
+    /// TMMBNs the mix sent it.
+    tmmbns: Vec<crate::rtcp::Tmmbn>,
 }
 
 struct Harness {
@@ -86,6 +88,7 @@ impl Harness {
                 frames_seen: 0,
                 keyframes_seen: 0,
                 mix_ssrc: None,
+                tmmbns: Vec::new(),
             });
         }
         h
@@ -124,9 +127,12 @@ impl Harness {
             let p = self.parties.iter_mut().find(|p| p.id == o.endpoint).unwrap();
             if o.flow == Flow::VideoRtcp {
                 // A real endpoint answers a keyframe request with an IDR.
-                let pli = rtcp::compound(&o.bytes).any(|r| matches!(r, Ok(RtcpPacket::PictureLossIndication(_))));
-                if pli {
-                    p.encoder.request_keyframe();
+                for item in rtcp::compound(&o.bytes) {
+                    match item {
+                        Ok(RtcpPacket::PictureLossIndication(_)) => p.encoder.request_keyframe(),
+                        Ok(RtcpPacket::Tmmbn(n)) => p.tmmbns.push(n),
+                        _ => {}
+                    }
                 }
                 continue;
             }
@@ -189,6 +195,25 @@ fn each_receiver_sees_the_others_in_its_layout_and_not_itself() {
         assert_eq!(stats.rx_size, (SOURCE.width, SOURCE.height));
         assert!(stats.frames_out >= 10 && stats.frames_decoded >= 10);
     }
+}
+
+#[test]
+fn decodes_and_views_spread_over_threads_give_the_same_pictures() {
+    // Four parties, three threads: steps of three and of one.
+    let mut h = Harness::new(4, Layout::AllEqual, SelfPaneMode::Skip);
+    h.mix.set_parallelism(3);
+    h.run(12);
+    h.assert_sees(0, Layout::AllEqual, &[1, 2, 3]);
+    h.assert_sees(1, Layout::AllEqual, &[0, 2, 3]);
+    h.assert_sees(2, Layout::AllEqual, &[0, 1, 3]);
+    h.assert_sees(3, Layout::AllEqual, &[0, 1, 2]);
+    assert_eq!((h.summary.encodes, h.summary.decodes), (4, 4));
+    // A PLI still gets its receiver an IDR.
+    let before = h.parties[1].keyframes_seen;
+    let ssrc = h.parties[1].mix_ssrc.unwrap();
+    h.send_rtcp(1, &[RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc: 1, media_ssrc: ssrc })]);
+    h.run(20);
+    assert!(h.parties[1].keyframes_seen > before);
 }
 
 #[test]
@@ -412,7 +437,12 @@ fn a_view_s_bitrate_follows_remb_tmmbr_and_reported_loss() {
             RtcpPacket::Tmmbr(Tmmbr { sender_ssrc: ssrc1, entries }),
         ],
     );
-    h.run(65);
+    // It is answered at once with a TMMBN: the bounding set is its request.
+    h.run(1);
+    let owed = TmmbrEntry { ssrc: ssrc1, bitrate_bps: 180_000, overhead: 40 };
+    assert_eq!(h.parties[1].tmmbns, vec![crate::rtcp::Tmmbn { sender_ssrc: mix1, entries: vec![owed] }]);
+    assert!(h.parties[0].tmmbns.is_empty());
+    h.run(64);
     assert_eq!(target(&h, 1), 180_000);
     h.assert_sees(1, Layout::SpeakerOnly, &[0]);
 }

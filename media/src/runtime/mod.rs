@@ -48,6 +48,11 @@ pub struct ConferenceId(pub u64);
 pub struct RuntimeConfig {
     /// Worker threads; 0: one per available core.
     pub workers: usize,
+    /// Threads one conference's video frame may use at once (its decodes,
+    /// and its views' composing and encoding; see
+    /// [`VideoMix::set_parallelism`](crate::engine::VideoMix::set_parallelism));
+    /// 0: one per available core.
+    pub video_threads: usize,
     /// The address media sockets bind to (the address SDP advertises).
     pub bind: IpAddr,
     /// Mixing settings of every conference.
@@ -61,6 +66,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             workers: 0,
+            video_threads: 0,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             mixer: MixerConfig::default(),
             media_timeout: Duration::from_secs(30),
@@ -250,11 +256,15 @@ pub struct MediaRuntime {
 
 impl MediaRuntime {
     /// Opens every worker's sockets and starts the workers.
-    pub fn start(config: RuntimeConfig, events: EventSink) -> Result<Self, RuntimeError> {
+    pub fn start(mut config: RuntimeConfig, events: EventSink) -> Result<Self, RuntimeError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let count = match config.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => cores,
             n => n,
         };
+        if config.video_threads == 0 {
+            config.video_threads = cores;
+        }
         let published =
             Arc::new(Mutex::new(Published { workers: vec![RuntimeStats::default(); count], ..Default::default() }));
         let mut workers = Vec::with_capacity(count);

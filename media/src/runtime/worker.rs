@@ -186,6 +186,7 @@ impl Worker {
                 Command::Stop => return false,
                 Command::Create(id) => {
                     let mut conference = Conference::new(self.config.mixer);
+                    conference.set_video_parallelism(self.config.video_threads);
                     let now = Instant::now();
                     let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                     conference.set_wallclock(now, wall);

@@ -93,7 +93,8 @@ impl Compositor {
     /// the conference's speaker order ([`SpeakerOrder`](super::layout::SpeakerOrder));
     /// `input` gives a participant's latest decoded picture, or `None` when it
     /// has none (video-muted, audio-only, nothing decoded yet), which shows
-    /// the placeholder pane.
+    /// the placeholder pane. The same as [`prepare`](Self::prepare) then
+    /// [`assemble`](Self::assemble).
     pub fn compose<'a>(
         &mut self,
         view: &ViewKey,
@@ -101,26 +102,59 @@ impl Compositor {
         input: impl Fn(ParticipantId) -> Option<&'a I420Frame>,
         out: &mut I420Frame,
     ) -> Result<(), FrameError> {
-        out.resize(view.width, view.height)?;
-        out.fill(Yuv::BLACK);
+        self.prepare(view, order, &input)?;
+        self.assemble(view, order, input, out)
+    }
+
+    /// Scales, into this frame's cache, every picture `view` shows that is
+    /// not there yet: the part of composing that needs `&mut self`, so that
+    /// several views can then be [assembled](Self::assemble) at once on
+    /// other threads.
+    pub fn prepare<'a>(
+        &mut self,
+        view: &ViewKey,
+        order: &[ParticipantId],
+        input: impl Fn(ParticipantId) -> Option<&'a I420Frame>,
+    ) -> Result<(), FrameError> {
         let shown = view.self_pane.shown(order);
         view.layout.panes(shown, view.width, view.height, &mut self.panes);
         view.self_pane.contents(order, self.panes.len(), &mut self.contents);
         // Taken out so the loop can use the scaled-pane cache in `self`.
         let (panes, contents) = (std::mem::take(&mut self.panes), std::mem::take(&mut self.contents));
-        let result = self.draw_panes(&panes, &contents, input, out);
+        let mut result = Ok(());
+        for (&rect, &content) in panes.iter().zip(&contents) {
+            if rect.width == 0 || rect.height == 0 {
+                continue;
+            }
+            if let (PaneContent::Participant(id), true) = (content, result.is_ok()) {
+                if let Some(picture) = input(id) {
+                    result = self.scaled_pane(id, picture, rect.width, rect.height).map(|_| ());
+                }
+            }
+        }
         (self.panes, self.contents) = (panes, contents);
         result
     }
 
-    fn draw_panes<'a>(
-        &mut self,
-        panes: &[Rect],
-        contents: &[PaneContent],
+    /// Draws `view` into `out` (resized to the view's size) from the panes
+    /// [`prepare`](Self::prepare) scaled this frame; a picture it did not
+    /// scale shows as the placeholder. Takes `&self`: views assemble in
+    /// parallel.
+    pub fn assemble<'a>(
+        &self,
+        view: &ViewKey,
+        order: &[ParticipantId],
         input: impl Fn(ParticipantId) -> Option<&'a I420Frame>,
         out: &mut I420Frame,
     ) -> Result<(), FrameError> {
-        for (&rect, &content) in panes.iter().zip(contents) {
+        out.resize(view.width, view.height)?;
+        out.fill(Yuv::BLACK);
+        let mut panes = Vec::new();
+        let mut contents = Vec::new();
+        let shown = view.self_pane.shown(order);
+        view.layout.panes(shown, view.width, view.height, &mut panes);
+        view.self_pane.contents(order, panes.len(), &mut contents);
+        for (&rect, &content) in panes.iter().zip(&contents) {
             if rect.width == 0 || rect.height == 0 {
                 continue;
             }
@@ -129,12 +163,13 @@ impl Compositor {
                 out.fill_rect(rect, Yuv::BLACK);
                 continue;
             };
-            let Some(picture) = input(id) else {
-                out.draw_placeholder(rect);
-                continue;
-            };
-            let pane = self.scaled_pane(id, picture, rect.width, rect.height)?;
-            out.blit(pane, rect.x, rect.y);
+            let scaled = input(id)
+                .and_then(|_| self.scaled.get(&(id, rect.width, rect.height)))
+                .filter(|pane| pane.generation == self.generation);
+            match scaled {
+                Some(pane) => out.blit(&pane.frame, rect.x, rect.y),
+                None => out.draw_placeholder(rect),
+            }
         }
         Ok(())
     }
