@@ -85,11 +85,18 @@ pub struct NegotiatedVideo {
     pub srtp: Option<SrtpParams>,
 }
 
+/// The frame rate Confero sends video at.
+const SENT_FPS: u32 = 30;
+
 impl NegotiatedVideo {
-    /// The largest 16:9 frame in `max_fs`, in pixels (3600 macroblocks: 1280×720).
+    /// The largest 16:9 frame we may send at 30 fps, the rate we send, in
+    /// pixels: within `max_fs` (3600 macroblocks: 1280×720) and within
+    /// `max_mbps` at 30 frames a second (level 3's 40 500: 1350 macroblocks,
+    /// so 768×432, not level 3's largest frame).
     pub fn max_frame_16_9(&self) -> (u32, u32) {
-        // The largest k with 16k × 9k macroblocks inside max_fs.
-        let k = ((f64::from(self.max_fs) / 144.0).sqrt().floor()) as u32;
+        let macroblocks = self.max_fs.min(self.max_mbps / SENT_FPS);
+        // The largest k with 16k × 9k macroblocks inside that.
+        let k = ((f64::from(macroblocks) / 144.0).sqrt().floor()) as u32;
         (k * 16 * 16, k * 9 * 16)
     }
 }
@@ -407,6 +414,8 @@ mod tests {
             answer_video(&sdp, &sdp.media[1], &LocalVideo::hd720(40002), MediaEncryption::Optional, &mut rng).unwrap();
         assert_eq!((video.packetization_mode, video.level), (0, H264Level::L3));
         assert_eq!((video.max_fs, video.max_mbps), (1620, 40_500));
+        // At our 30 fps level 3 takes 1350 macroblocks a frame: 768x432.
+        assert_eq!(video.max_frame_16_9(), (768, 432));
         assert_eq!(video.feedback, RtcpFeedback::default());
         assert_eq!(video.remote_rtcp, "192.0.2.7:5003".parse().unwrap());
         assert!(video.srtp.is_none());
