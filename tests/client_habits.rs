@@ -253,6 +253,10 @@ fn errors_are_failure_details_with_the_right_reason_and_code() {
     assert!(a.body.contains("<coSpaceDoesNotExist />"));
     let a = c.delete(&format!("/api/v1/calls/{missing}"));
     assert_eq!((a.status, a.body.contains("<callDoesNotExist />")), (404, true));
+    let a = c.put(&format!("/api/v1/participants/{missing}"), "importance=1");
+    assert_eq!((a.status, a.body.contains("<participantDoesNotExist />")), (404, true), "{a:?}");
+    let a = c.put(&format!("/api/v1/participants/{missing}"), "importance=high");
+    assert_eq!((a.status, a.body.contains("parameter=\"importance\"")), (400, true), "{a:?}");
     let a = c.send("POST", "/api/v1/system/status", Some(b"x=1"), true);
     assert_eq!((a.status, a.body.contains("<invalidOperation />")), (405, true), "{a:?}");
     assert!(c.post("/api/v1/system/profiles", "callProfile=").body.contains("<invalidOperation />"));

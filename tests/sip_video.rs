@@ -65,7 +65,7 @@ fn sees(parties: &[Party], n: usize, layout: Layout, expected: &[usize], dir: &P
 }
 
 #[test]
-fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_changes_it_live() {
+fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importance_change_it_live() {
     let sip = free_pair();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{sip}");
@@ -141,6 +141,21 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_changes_it_
     assert_eq!(element(&other, "layout"), Some("automatic"), "{other}");
     let (ok, detail) = sees(&parties, 1, Layout::AllEqual, &[0, 2], peers_dir.path());
     assert!(ok, "party 1 after party 0 chose: {detail}");
+
+    // Meeting Management marks party 2 important (`PUT /participants/<id>
+    // importance=1`): it takes the first pane of everyone else's layout.
+    let participant = common::ids(&c.get("/api/v1/participants").body)
+        .into_iter()
+        .find(|id| {
+            element(&c.get(&format!("/api/v1/participants/{id}")).body, "uri").is_some_and(|u| u.starts_with("v2@"))
+        })
+        .expect("party 2's participant");
+    let answer = c.put(&format!("/api/v1/participants/{participant}"), "importance=1");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (ok, detail) = sees(&parties, 1, Layout::AllEqual, &[2, 0], peers_dir.path());
+    assert!(ok, "party 1 after party 2 was made important: {detail}");
+    let (ok, detail) = sees(&parties, 0, Layout::SpeakerOnly, &[2], peers_dir.path());
+    assert!(ok, "party 0 (speakerOnly) after party 2 was made important: {detail}");
 
     for p in &mut parties {
         p.phone.wait(Duration::ZERO);

@@ -372,6 +372,24 @@ pub fn update_leg(api: &Api, id: Uuid, form: &Form) -> Result<Reply, Failure> {
     Ok(Reply::default())
 }
 
+/// What `PUT /participants/<id>` may change (CMS 2.2+).
+pub static PARTICIPANT_FIELDS: &[Field] =
+    &[f("importance", Ty::Int(0, i32::MAX as i64)), f("nameLabelOverride", Ty::Text)];
+
+/// `PUT /participants/<id>`: importance (Meeting Management's "important"),
+/// applied to the participant's call legs, live.
+pub fn update_participant(api: &Api, id: Uuid, form: &Form) -> Result<Reply, Failure> {
+    let changes = validate_changes(PARTICIPANT_FIELDS, form, false)?;
+    let legs: Vec<Uuid> = api.bridge.call_legs().into_iter().filter(|l| l.participant == id).map(|l| l.id).collect();
+    if legs.is_empty() {
+        return Err(Failure::DoesNotExist { reason: "participantDoesNotExist", in_path: true });
+    }
+    for leg in legs {
+        api.bridge.update_call_leg(leg, &changes).map_err(bridge_failure)?;
+    }
+    Ok(Reply::default())
+}
+
 /// `DELETE /callLegs/<id>`: hang up.
 pub fn delete_leg(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     api.bridge.end_call_leg(id).map_err(bridge_failure)?;

@@ -165,6 +165,7 @@ impl Conference {
         let settings =
             ParticipantSettings { format, rx_muted: cfg.rx_muted, tx_muted: cfg.tx_muted, importance: cfg.importance };
         self.mixer.add_participant(id, settings)?;
+        self.video.set_importance(id, cfg.importance);
         let r = self.random();
         let ssrc = cfg.ssrc.unwrap_or(r as u32);
         let sequence = cfg.initial_sequence.unwrap_or((r >> 32) as u16);
@@ -341,8 +342,10 @@ impl Conference {
         self.dtmf.drain(..)
     }
 
-    /// Sets this endpoint's importance in speaker selection.
+    /// Sets this endpoint's importance in speaker selection and in the video
+    /// layouts (the most prominent panes).
     pub fn set_importance(&mut self, id: EndpointId, importance: i32) -> Result<(), EngineError> {
+        self.video.set_importance(id, importance);
         self.mixer.set_importance(id, importance).map_err(Into::into)
     }
 

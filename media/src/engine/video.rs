@@ -268,6 +268,9 @@ pub struct VideoMix {
     /// Participants in the passcode lobby: not shown to the conference, and
     /// sent none of its video until they are let in.
     lobby: Vec<EndpointId>,
+    /// CMS `importance` of participants that have one (above 0): they come
+    /// first in every layout, the highest first, before the speaker order.
+    importance: HashMap<EndpointId, i32>,
     /// The speaker order without the lobby, as this frame lays it out.
     shown_order: Vec<EndpointId>,
     contents: Vec<PaneContent>,
@@ -311,6 +314,7 @@ impl VideoMix {
                 .expect("the payload size is valid"),
             visible: Vec::new(),
             lobby: Vec::new(),
+            importance: HashMap::new(),
             shown_order: Vec::new(),
             contents: Vec::new(),
             epoch: None,
@@ -332,8 +336,20 @@ impl VideoMix {
         }
     }
 
+    /// Sets a participant's CMS `importance`: participants with one (above
+    /// 0) take the most prominent panes, highest first, whoever speaks; the
+    /// rest follow in speaker order. Applies from the next frame.
+    pub fn set_importance(&mut self, id: EndpointId, importance: i32) {
+        if importance > 0 {
+            self.importance.insert(id, importance);
+        } else {
+            self.importance.remove(&id);
+        }
+    }
+
     /// A participant left.
     pub fn leave(&mut self, id: EndpointId) {
+        self.importance.remove(&id);
         self.lobby.retain(|&p| p != id);
         self.speakers.leave(id);
         self.endpoints.remove(&id);
@@ -789,6 +805,11 @@ impl VideoMix {
         }
         self.shown_order.clear();
         self.shown_order.extend(self.speakers.order().iter().filter(|p| !self.lobby.contains(p)));
+        if !self.importance.is_empty() {
+            // Stable: equally important participants keep the speaker order.
+            let importance = &self.importance;
+            self.shown_order.sort_by_key(|p| std::cmp::Reverse(importance.get(p).copied().unwrap_or(0)));
+        }
         let order = &self.shown_order;
         for (&id, e) in &mut self.endpoints {
             if !e.config.receives || e.tx_muted || self.lobby.contains(&id) {

@@ -284,6 +284,29 @@ fn the_speaker_order_follows_the_active_speaker_with_hysteresis() {
 }
 
 #[test]
+fn an_important_participant_takes_the_first_pane_whoever_speaks() {
+    let mut h = Harness::new(3, Layout::AllEqual, SelfPaneMode::Skip);
+    h.run(6);
+    h.assert_sees(1, Layout::AllEqual, &[0, 2]);
+    h.mix.set_importance(h.parties[2].id, 5);
+    h.run(20);
+    h.assert_sees(1, Layout::AllEqual, &[2, 0]);
+    h.assert_sees(0, Layout::AllEqual, &[2, 1]);
+    // Party 1 speaks: it leads the speaker order, yet party 2 keeps the
+    // first pane; party 2 itself sees the speaker first.
+    for _ in 0..SpeakerOrder::DEFAULT_HOLD_TICKS {
+        h.mix.speaker_tick(Some(h.parties[1].id));
+    }
+    h.run(20);
+    h.assert_sees(0, Layout::AllEqual, &[2, 1]);
+    h.assert_sees(2, Layout::AllEqual, &[1, 0]);
+    // Importance 0 clears it: the speaker order again.
+    h.mix.set_importance(h.parties[2].id, 0);
+    h.run(20);
+    h.assert_sees(0, Layout::AllEqual, &[1, 2]);
+}
+
+#[test]
 fn a_stream_no_view_shows_is_not_decoded_and_gets_a_keyframe_request_when_shown() {
     let mut h = Harness::new(3, Layout::SpeakerOnly, SelfPaneMode::Skip);
     h.run(10);
