@@ -31,6 +31,41 @@ struct Party {
     camera: [u8; 3],
 }
 
+impl Party {
+    /// Starts baresip camera `setup` in colour `rgb` dialling `uri`, waits
+    /// until the bridge has `legs` legs, and notes its camera's colour as it
+    /// sees it itself.
+    fn join(c: &Confero, dir: &Path, setup: &BaresipSetup, rgb: u32, uri: &str, legs: usize) -> Party {
+        let phone = Baresip::dial_video(dir, setup, rgb, uri, 60);
+        phone.wait_ready();
+        assert!(
+            common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == legs),
+            "{} did not join: {}\n{}",
+            setup.name,
+            c.log_text(),
+            phone.log()
+        );
+        Party::seen(phone, setup.ctrl_port, dir, setup.name)
+    }
+
+    /// A party of a running camera: its own camera's colour from its
+    /// `snapshot_send`.
+    fn seen(phone: Baresip, ctrl: u16, dir: &Path, name: &str) -> Party {
+        let camera = phone
+            .snapshot(ctrl, "send", &dir.join(format!("send-{name}.png")))
+            .unwrap_or_else(|| panic!("no send snapshot from {name}:\n{}", phone.log()))
+            .pixel(160, 90);
+        Party { phone, ctrl, camera }
+    }
+}
+
+/// A bridge listening for SIP on a free loopback port, and that port.
+fn video_bridge(dir: &Path) -> (Confero, u16) {
+    let sip = free_pair();
+    let listen = format!("127.0.0.1:{sip}");
+    (Confero::start_in(dir, &[("CONFERO_SIP_LISTEN", listen.as_str())]), sip)
+}
+
 /// The rectangles (x, y, width, height) of `layout`'s panes for `shown`
 /// participants in a picture of this size.
 fn panes(layout: Layout, shown: usize, picture: &Picture) -> Vec<(u32, u32, u32, u32)> {
@@ -66,10 +101,8 @@ fn sees(parties: &[Party], n: usize, layout: Layout, expected: &[usize], dir: &P
 
 #[test]
 fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importance_change_it_live() {
-    let sip = free_pair();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{sip}");
-    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    let (c, sip) = video_bridge(dir.path());
     c.create("/api/v1/coSpaces", "name=Video&uri=video");
     let peers_dir = tempfile::tempdir().unwrap();
     let uri = format!("sip:video@127.0.0.1:{sip}");
@@ -79,29 +112,8 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
     let mut parties = Vec::new();
     for (i, &rgb) in COLOURS.iter().enumerate() {
         let name = format!("v{i}");
-        let setup = BaresipSetup {
-            name: &name,
-            tone_hz: 0.0,
-            sip_port: free_pair(),
-            rtp_base: 23_000 + 20 * i as u16,
-            mediaenc: None,
-            codecs: "opus/48000/2",
-            ctrl_port: free_pair(),
-        };
-        let phone = Baresip::dial_video(peers_dir.path(), &setup, rgb, &uri, 60);
-        phone.wait_ready();
-        let n = i + 1;
-        assert!(
-            common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == n),
-            "party {i} did not join: {}\n{}",
-            c.log_text(),
-            phone.log()
-        );
-        let camera = phone
-            .snapshot(setup.ctrl_port, "send", &peers_dir.path().join(format!("send-{i}.png")))
-            .unwrap_or_else(|| panic!("no send snapshot from party {i}:\n{}", phone.log()))
-            .pixel(160, 90);
-        parties.push(Party { phone, ctrl: setup.ctrl_port, camera });
+        let setup = BaresipSetup::opus(&name, 0.0, 23_000 + 20 * i as u16);
+        parties.push(Party::join(&c, peers_dir.path(), &setup, rgb, &uri, i + 1));
     }
     // The cameras must be told apart for the test to mean anything.
     for a in 0..3 {
@@ -168,29 +180,15 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
 /// encrypted.
 #[test]
 fn two_video_endpoints_see_each_other_over_srtp() {
-    let sip = free_pair();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{sip}");
-    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    let (c, sip) = video_bridge(dir.path());
     c.create("/api/v1/coSpaces", "name=Secure&uri=secure");
     let peers_dir = tempfile::tempdir().unwrap();
     let uri = format!("sip:secure@127.0.0.1:{sip}");
     let mut parties = Vec::new();
     for (i, (name, rgb, rtp_base)) in [("s0", COLOURS[0], 23_160), ("s1", COLOURS[2], 23_180)].into_iter().enumerate() {
         let setup = BaresipSetup { mediaenc: Some("srtp-mand"), ..BaresipSetup::opus(name, 0.0, rtp_base) };
-        let phone = Baresip::dial_video(peers_dir.path(), &setup, rgb, &uri, 40);
-        phone.wait_ready();
-        assert!(
-            common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == i + 1),
-            "{name} did not join: {}\n{}",
-            c.log_text(),
-            phone.log()
-        );
-        let camera = phone
-            .snapshot(setup.ctrl_port, "send", &peers_dir.path().join(format!("send-{i}.png")))
-            .unwrap_or_else(|| panic!("no send snapshot from {name}:\n{}", phone.log()))
-            .pixel(160, 90);
-        parties.push(Party { phone, ctrl: setup.ctrl_port, camera });
+        parties.push(Party::join(&c, peers_dir.path(), &setup, rgb, &uri, i + 1));
     }
     for (n, other) in [(0, 1), (1, 0)] {
         let (ok, detail) = sees(&parties, n, Layout::SpeakerOnly, &[other], peers_dir.path());
@@ -224,10 +222,8 @@ fn leg_of(c: &Confero, list: &str, user: &str) -> String {
 /// space, and the caller's reaches it.
 #[test]
 fn a_dialled_out_video_endpoint_sees_and_is_seen() {
-    let sip = free_pair();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{sip}");
-    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    let (c, sip) = video_bridge(dir.path());
     let peers_dir = tempfile::tempdir().unwrap();
     let desk = BaresipSetup::opus("desk.ex90", 0.0, 23_100);
     let answerer = Baresip::answer_video(peers_dir.path(), &desk, COLOURS[1], 40);
@@ -253,14 +249,10 @@ fn a_dialled_out_video_endpoint_sees_and_is_seen() {
     let caller =
         Baresip::dial_video(peers_dir.path(), &caller_setup, COLOURS[0], &format!("sip:2@127.0.0.1:{sip}"), 40);
     caller.wait_ready();
-    let mut parties = Vec::new();
-    for (phone, ctrl, i) in [(answerer, desk.ctrl_port, 0), (caller, caller_setup.ctrl_port, 1)] {
-        let camera = phone
-            .snapshot(ctrl, "send", &peers_dir.path().join(format!("send-{i}.png")))
-            .unwrap_or_else(|| panic!("no send snapshot from party {i}:\n{}", phone.log()))
-            .pixel(160, 90);
-        parties.push(Party { phone, ctrl, camera });
-    }
+    let mut parties = [
+        Party::seen(answerer, desk.ctrl_port, peers_dir.path(), "desk"),
+        Party::seen(caller, caller_setup.ctrl_port, peers_dir.path(), "caller"),
+    ];
     // Each sees the other alone (automatic with one other shown: speakerOnly).
     for (n, other) in [(0, 1), (1, 0)] {
         let (ok, detail) = sees(&parties, n, Layout::SpeakerOnly, &[other], peers_dir.path());
@@ -352,22 +344,15 @@ fn media_port(sdp: &str, kind: &str) -> u16 {
 /// `PUT /callLegs/<id> qualityMain=unrestricted` raises it to 1280x720 live.
 #[test]
 fn a_receiver_s_pli_and_fir_get_idrs_and_quality_main_caps_its_picture_live() {
-    let sip = free_pair();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{sip}");
-    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    let (c, sip) = video_bridge(dir.path());
     let profile = c.create("/api/v1/callLegProfiles", "qualityMain=max480p30");
     c.create("/api/v1/coSpaces", &format!("name=Small&uri=small&callLegProfile={profile}"));
     let peers_dir = tempfile::tempdir().unwrap();
 
     let setup = BaresipSetup::opus("camera", 0.0, 23_140);
-    let camera = Baresip::dial_video(peers_dir.path(), &setup, COLOURS[0], &format!("sip:small@127.0.0.1:{sip}"), 60);
-    camera.wait_ready();
-    assert!(common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 1), "{}", camera.log());
-    let rgb = camera
-        .snapshot(setup.ctrl_port, "send", &peers_dir.path().join("send.png"))
-        .unwrap_or_else(|| panic!("no send snapshot:\n{}", camera.log()))
-        .pixel(160, 90);
+    let camera = Party::join(&c, peers_dir.path(), &setup, COLOURS[0], &format!("sip:small@127.0.0.1:{sip}"), 1);
+    let rgb = camera.camera;
 
     let phone = RawPhone::new(sip);
     let audio = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -453,6 +438,6 @@ fn a_receiver_s_pli_and_fir_get_idrs_and_quality_main_caps_its_picture_live() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(rx.until(Duration::from_secs(10), |r| shows_camera(r, (1280, 720))), "got {:?}", rx.size());
 
-    let mut camera = camera;
+    let mut camera = camera.phone;
     camera.wait(Duration::ZERO);
 }
