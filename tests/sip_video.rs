@@ -15,7 +15,9 @@ use confero_media::rtp::RtpPacket;
 use confero_media::video::frame::{I420Frame, Rect, Yuv};
 use confero_media::video::h264::H264Decoder;
 use confero_media::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer};
+use confero_media::video::label::label_box;
 use confero_media::video::layout::Layout;
+use confero_media::video::scale::fit_rect;
 use peers::{free_pair, similar, Baresip, BaresipSetup, Picture, RawPhone};
 
 /// Red, green and blue cameras.
@@ -168,6 +170,30 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
     assert!(ok, "party 1 after party 2 was made important: {detail}");
     let (ok, detail) = sees(&parties, 0, Layout::SpeakerOnly, &[2], peers_dir.path());
     assert!(ok, "party 0 (speakerOnly) after party 2 was made important: {detail}");
+
+    // Name labels (`participantLabels`, on by default): party 2's name lies
+    // on its picture in party 1's view, bottom left, on a darkened box; with
+    // `participantLabels=false` on party 1's leg the box is gone.
+    let label_corner = |n: usize, attempt: &str| -> ([u8; 3], [u8; 3]) {
+        let path = peers_dir.path().join(format!("label-{n}-{attempt}.png"));
+        let picture = parties[n].phone.snapshot(parties[n].ctrl, "recv", &path).expect("a snapshot");
+        let pane = panes(Layout::AllEqual, 2, &picture)[0];
+        let local = Rect::new(0, 0, pane.2, pane.3);
+        let (label, _) = label_box(fit_rect(320, 180, local), "v2@127.0.0.1").expect("room for a label");
+        let corner = picture.pixel(pane.0 + label.x + 1, pane.1 + label.y + 1);
+        (corner, parties[2].camera)
+    };
+    let brightness = |c: [u8; 3]| c.iter().map(|&v| u32::from(v)).sum::<u32>();
+    let (corner, camera) = label_corner(1, "on");
+    assert!(brightness(corner) * 10 < brightness(camera) * 6, "no label box: {corner:?} on camera {camera:?}");
+    let answer = c.put(&format!("/api/v1/callLegs/{}", leg_of(&c, &legs_xml, "v1")), "participantLabels=false");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let gone = (0..20).any(|i| {
+        std::thread::sleep(Duration::from_millis(300));
+        let (corner, camera) = label_corner(1, &format!("off-{i}"));
+        similar(corner, camera, TOLERANCE)
+    });
+    assert!(gone, "the label stayed after participantLabels=false");
 
     for p in &mut parties {
         p.phone.wait(Duration::ZERO);

@@ -75,6 +75,8 @@ struct Leg {
     default_layout: confero_media::video::layout::Layout,
     /// Its call leg profile's `qualityMain`, unless the leg sets its own.
     quality_main: Option<String>,
+    /// Its call leg profile's `participantLabels`, unless the leg sets its own.
+    participant_labels: Option<String>,
     /// It has a video stream.
     video: bool,
 }
@@ -99,6 +101,7 @@ impl Leg {
             video_meter: status::VideoMeter::default(),
             default_layout: confero_media::video::layout::Layout::Automatic,
             quality_main: None,
+            participant_labels: None,
             video: false,
         }
     }
@@ -345,16 +348,37 @@ impl CallBridge {
         let _ = self.media.set_tx_muted(e, flag("txAudioMute") || leg.held);
         let importance = leg.live.config.get("importance").and_then(|v| v.parse().ok()).unwrap_or(0);
         let _ = self.media.set_importance(e, importance);
-        if leg.video {
-            let quality = leg.live.config.get("qualityMain").or(leg.quality_main.as_ref());
-            let settings = VideoSettings {
-                layout: leg_layout(leg, leg.default_layout),
-                rx_muted: flag("rxVideoMute"),
-                tx_muted: flag("txVideoMute") || leg.held,
-                max_size: quality.and_then(|q| quality_main_size(q)).unwrap_or(MAX_VIDEO_SIZE),
-            };
-            let _ = self.media.set_video(e, settings);
-        }
+        // Also for a leg without video: its name labels its placeholder pane.
+        let quality = leg.live.config.get("qualityMain").or(leg.quality_main.as_ref());
+        let labels = leg.live.config.get("participantLabels").or(leg.participant_labels.as_ref());
+        let settings = VideoSettings {
+            layout: leg_layout(leg, leg.default_layout),
+            rx_muted: flag("rxVideoMute"),
+            tx_muted: flag("txVideoMute") || leg.held,
+            max_size: quality.and_then(|q| quality_main_size(q)).unwrap_or(MAX_VIDEO_SIZE),
+            labels: labels.is_none_or(|v| v == "true"),
+            label: Some(label_of(leg)),
+        };
+        let _ = self.media.set_video(e, settings);
+    }
+}
+
+/// The name on a leg's panes: its `nameLabelOverride`, else the display
+/// name it called with, else its address without scheme or port.
+fn label_of(leg: &Leg) -> String {
+    if let Some(name) = leg.live.config.get("nameLabelOverride").filter(|n| !n.trim().is_empty()) {
+        return name.clone();
+    }
+    if !leg.live.name.trim().is_empty() {
+        return leg.live.name.clone();
+    }
+    let party = leg.live.remote_party.trim_start_matches("sip:").trim_start_matches("sips:");
+    let (user, host) = party.split_once('@').unwrap_or(("", party));
+    let host = host.split([':', ';']).next().unwrap_or(host);
+    if user.is_empty() {
+        host.to_string()
+    } else {
+        format!("{user}@{host}")
     }
 }
 

@@ -369,6 +369,7 @@ impl CallBridge {
         leg.signalling_ip = Some(ic.source.addr.ip());
         leg.default_layout = self.default_layout(destination.call_leg_profile(), Some(&destination.space));
         leg.quality_main = self.profile_field(destination.call_leg_profile(), "qualityMain");
+        leg.participant_labels = self.profile_field(destination.call_leg_profile(), "participantLabels");
         let mut spec = endpoint_spec(&negotiated, prompt, leg.signalling_ip);
         spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
         leg.video = spec.video.is_some();
@@ -595,6 +596,7 @@ impl CallBridge {
             .and_then(|s| self.store.get(Kind::CoSpace, s));
         let default_layout = self.default_layout(profile.as_deref(), space.as_ref());
         let quality_main = self.profile_field(profile.as_deref(), "qualityMain");
+        let participant_labels = self.profile_field(profile.as_deref(), "participantLabels");
         let space_user =
             space.as_ref().and_then(|s| s.get("uri").map(str::to_string)).unwrap_or_else(|| "confero".into());
         let mut dials: std::collections::VecDeque<Dial> = routes
@@ -618,6 +620,7 @@ impl CallBridge {
             l.video_offer = video_offer;
             l.default_layout = default_layout;
             l.quality_main = quality_main;
+            l.participant_labels = participant_labels;
             l.fallbacks = dials;
         }
         drop(state);

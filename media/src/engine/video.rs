@@ -111,7 +111,7 @@ impl VideoConfig {
 }
 
 /// What the API changes on a live video stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoSettings {
     /// What it sees: the leg's `chosenLayout`, else its `defaultLayout`.
     pub layout: Layout,
@@ -122,12 +122,16 @@ pub struct VideoSettings {
     /// The largest picture its `qualityMain` allows it to be sent; the
     /// smaller of this and its SDP limit is what it gets.
     pub max_size: (u32, u32),
+    /// Its panes carry name labels (`participantLabels`).
+    pub labels: bool,
+    /// Its name, on its panes in the others' views when they have labels.
+    pub label: Option<String>,
 }
 
 impl VideoSettings {
     /// `layout`, nothing muted, no cap beyond the SDP's.
     pub fn new(layout: Layout) -> Self {
-        Self { layout, rx_muted: false, tx_muted: false, max_size: MAX_VIDEO_SIZE }
+        Self { layout, rx_muted: false, tx_muted: false, max_size: MAX_VIDEO_SIZE, labels: true, label: None }
     }
 }
 
@@ -190,6 +194,8 @@ struct VideoEndpoint {
     tx_muted: bool,
     /// Its `qualityMain` cap ([`VideoSettings::max_size`]).
     quality_cap: (u32, u32),
+    /// What it sees has name labels.
+    labels: bool,
     srtp_in: Option<SrtpContext>,
     srtp_out: Option<SrtpContext>,
     depacketizer: H264Depacketizer,
@@ -353,6 +359,7 @@ impl VideoMix {
         self.lobby.retain(|&p| p != id);
         self.speakers.leave(id);
         self.endpoints.remove(&id);
+        self.compositor.set_label(id, None);
     }
 
     /// One 20 ms audio tick's active speaker, for the speaker order (with
@@ -407,19 +414,24 @@ impl VideoMix {
             rx_muted: false,
             tx_muted: false,
             quality_cap: MAX_VIDEO_SIZE,
+            labels: true,
             config,
         };
         self.endpoints.insert(id, endpoint);
         Ok(())
     }
 
-    /// Applies the API's settings (`chosenLayout`, video mutes), live.
+    /// Applies the API's settings (`chosenLayout`, video mutes, quality
+    /// cap, labels), live. The name label applies to a participant without
+    /// video too (on its placeholder pane); the rest needs a video stream.
     pub fn set_settings(&mut self, id: EndpointId, settings: VideoSettings) -> Result<(), EngineError> {
+        self.compositor.set_label(id, settings.label.as_deref());
         let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
         e.config.layout = settings.layout;
         e.rx_muted = settings.rx_muted;
         e.tx_muted = settings.tx_muted;
         e.quality_cap = settings.max_size;
+        e.labels = settings.labels;
         Ok(())
     }
 
@@ -818,7 +830,7 @@ impl VideoMix {
                 continue;
             }
             let size = view_size(e.config.max_size, e.quality_cap);
-            let key = ViewKey::for_receiver(e.config.layout, e.config.self_pane, size, id, order);
+            let key = ViewKey::for_receiver(e.config.layout, e.config.self_pane, size, id, order).with_labels(e.labels);
             self.receivers.entry(key).or_default().push(id);
         }
         self.receivers.retain(|_, ids| !ids.is_empty());

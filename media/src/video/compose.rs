@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 
 use super::frame::{FrameError, I420Frame, Rect, Yuv};
+use super::label::draw_label;
 use super::layout::{Layout, PaneContent, SelfPane, SelfPaneMode};
 use super::scale::Scaler;
 use crate::mixer::ParticipantId;
@@ -39,6 +40,8 @@ pub struct ViewKey {
     pub height: u32,
     /// The receiver's self-pane rule, normalised.
     pub self_pane: SelfPane,
+    /// Panes carry the participants' name labels (CMS `participantLabels`).
+    pub labels: bool,
 }
 
 impl ViewKey {
@@ -51,7 +54,13 @@ impl ViewKey {
         receiver: ParticipantId,
         order: &[ParticipantId],
     ) -> Self {
-        Self { layout, width, height, self_pane: SelfPane::for_receiver(layout, mode, receiver, order) }
+        let self_pane = SelfPane::for_receiver(layout, mode, receiver, order);
+        Self { layout, width, height, self_pane, labels: false }
+    }
+
+    /// The same view with (or without) name labels on its panes.
+    pub fn with_labels(self, labels: bool) -> Self {
+        Self { labels, ..self }
     }
 }
 
@@ -70,14 +79,30 @@ pub struct Compositor {
     scaler: Scaler,
     panes: Vec<Rect>,
     contents: Vec<PaneContent>,
-    scaled: HashMap<(ParticipantId, u32, u32), ScaledPane>,
+    /// Keyed by participant, pane size and whether it is labelled.
+    scaled: HashMap<(ParticipantId, u32, u32, bool), ScaledPane>,
     generation: u64,
+    /// Participants' name labels.
+    labels: HashMap<ParticipantId, String>,
 }
 
 impl Compositor {
     /// A compositor with nothing cached.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets (or, with `None` or an empty name, clears) the name label of a
+    /// participant's panes in views with labels.
+    pub fn set_label(&mut self, id: ParticipantId, label: Option<&str>) {
+        match label.map(str::trim).filter(|l| !l.is_empty()) {
+            Some(l) => {
+                self.labels.insert(id, l.to_string());
+            }
+            None => {
+                self.labels.remove(&id);
+            }
+        }
     }
 
     /// Starts a new output frame: the inputs have changed, so scaled panes
@@ -128,7 +153,7 @@ impl Compositor {
             }
             if let (PaneContent::Participant(id), true) = (content, result.is_ok()) {
                 if let Some(picture) = input(id) {
-                    result = self.scaled_pane(id, picture, rect.width, rect.height).map(|_| ());
+                    result = self.scaled_pane(id, picture, rect.width, rect.height, view.labels).map(|_| ());
                 }
             }
         }
@@ -164,11 +189,16 @@ impl Compositor {
                 continue;
             };
             let scaled = input(id)
-                .and_then(|_| self.scaled.get(&(id, rect.width, rect.height)))
+                .and_then(|_| self.scaled.get(&(id, rect.width, rect.height, view.labels)))
                 .filter(|pane| pane.generation == self.generation);
             match scaled {
                 Some(pane) => out.blit(&pane.frame, rect.x, rect.y),
-                None => out.draw_placeholder(rect),
+                None => {
+                    out.draw_placeholder(rect);
+                    if let Some(label) = self.labels.get(&id).filter(|_| view.labels) {
+                        draw_label(out, rect, label);
+                    }
+                }
             }
         }
         Ok(())
@@ -182,9 +212,10 @@ impl Compositor {
         picture: &I420Frame,
         width: u32,
         height: u32,
+        labelled: bool,
     ) -> Result<&I420Frame, FrameError> {
         let generation = self.generation;
-        let pane = match self.scaled.entry((id, width, height)) {
+        let pane = match self.scaled.entry((id, width, height, labelled)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(ScaledPane { frame: I420Frame::new(width, height)?, generation: generation.wrapping_sub(1) })
@@ -192,7 +223,11 @@ impl Compositor {
         };
         if pane.generation != generation {
             let area = pane.frame.rect();
-            self.scaler.scale_letterboxed(picture, &mut pane.frame, area, Yuv::BLACK);
+            let picture_area = self.scaler.scale_letterboxed(picture, &mut pane.frame, area, Yuv::BLACK);
+            if let Some(label) = self.labels.get(&id).filter(|_| labelled) {
+                // On the picture, not on its bars.
+                draw_label(&mut pane.frame, picture_area, label);
+            }
             pane.generation = generation;
         }
         Ok(&pane.frame)
@@ -290,6 +325,42 @@ mod tests {
     }
 
     #[test]
+    fn labelled_views_show_names_on_video_and_placeholder_panes_and_others_do_not() {
+        use crate::video::label::label_box;
+        let order = order(3);
+        let mut frames = inputs(3, 640, 360);
+        frames.remove(&ParticipantId(3));
+        let mut c = Compositor::new();
+        c.set_label(ParticipantId(2), Some("Bob"));
+        c.set_label(ParticipantId(3), Some("Carol"));
+        let plain = ViewKey::for_receiver(Layout::AllEqual, SelfPaneMode::Skip, (1280, 720), ParticipantId(1), &order);
+        let labelled = plain.with_labels(true);
+        let mut panes = Vec::new();
+        plain.layout.panes(2, 1280, 720, &mut panes);
+        // Bob's label lies on his picture, letterboxed in his pane.
+        let local = Rect::new(0, 0, panes[0].width, panes[0].height);
+        let (bob, _) = label_box(crate::video::scale::fit_rect(640, 360, local), "Bob").unwrap();
+        let bob = Rect::new(bob.x + panes[0].x, bob.y + panes[0].y, bob.width, bob.height);
+        let (carol, _) = label_box(panes[1], "Carol").unwrap();
+        let mut out = I420Frame::new(2, 2).unwrap();
+        c.begin_frame();
+        c.compose(&labelled, &order, |p| frames.get(&p), &mut out).unwrap();
+        // The box's corner is darkened, on video and on the placeholder.
+        assert!(out.pixel(bob.x + 1, bob.y + 1).unwrap().y < colour(2).y);
+        assert!(out.pixel(carol.x + 1, carol.y + 1).unwrap().y < Yuv::PLACEHOLDER.y);
+        assert_eq!(out.pixel(panes[0].centre().0, panes[0].centre().1), Some(colour(2)));
+        // The same frame without labels: nothing drawn there.
+        c.compose(&plain, &order, |p| frames.get(&p), &mut out).unwrap();
+        assert_eq!(out.pixel(bob.x + 1, bob.y + 1), Some(colour(2)));
+        assert_eq!(out.pixel(carol.x + 1, carol.y + 1), Some(Yuv::PLACEHOLDER));
+        // A cleared label is gone.
+        c.set_label(ParticipantId(2), None);
+        c.begin_frame();
+        c.compose(&labelled, &order, |p| frames.get(&p), &mut out).unwrap();
+        assert_eq!(out.pixel(bob.x + 1, bob.y + 1), Some(colour(2)));
+    }
+
+    #[test]
     fn letterboxes_inputs_of_another_aspect() {
         let order = order(1);
         let mut frame = I420Frame::new(480, 480).unwrap();
@@ -297,7 +368,8 @@ mod tests {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
         c.begin_frame();
-        let view = ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown };
+        let view =
+            ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown, labels: false };
         c.compose(&view, &order, |_| Some(&frame), &mut out).unwrap();
         assert_eq!(out.pixel(320, 180), Some(colour(1)));
         assert_eq!(out.pixel(10, 180), Some(Yuv::BLACK));
@@ -309,7 +381,8 @@ mod tests {
         let mut frames = inputs(2, 320, 180);
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
-        let view = ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown };
+        let view =
+            ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown, labels: false };
         c.begin_frame();
         c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
         assert_eq!(out.pixel(320, 180), Some(colour(1)));
@@ -323,7 +396,8 @@ mod tests {
     fn bad_view_sizes_are_errors() {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
-        let view = ViewKey { layout: Layout::AllEqual, width: 0, height: 360, self_pane: SelfPane::Shown };
+        let view =
+            ViewKey { layout: Layout::AllEqual, width: 0, height: 360, self_pane: SelfPane::Shown, labels: false };
         assert!(c.compose(&view, &[], |_| None, &mut out).is_err());
     }
 }

@@ -10,5 +10,6 @@ pub mod frame;
 pub mod h264;
 pub mod h264_rtp;
 pub mod keyframe_request;
+pub mod label;
 pub mod layout;
 pub mod scale;
