@@ -270,10 +270,10 @@ impl Conference {
         self.video.begin_frame(now, ntp);
     }
 
-    /// How many threads a video frame time may use at once (see
-    /// [`VideoMix::set_parallelism`]).
-    pub fn set_video_parallelism(&mut self, threads: usize) {
-        self.video.set_parallelism(threads);
+    /// The thread pool video frame times run their decodes and views on
+    /// (see [`VideoMix::set_pool`]).
+    pub fn set_video_pool(&mut self, pool: Option<std::sync::Arc<rayon::ThreadPool>>) {
+        self.video.set_pool(pool);
     }
 
     /// Whether a video frame time has work left.

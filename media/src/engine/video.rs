@@ -20,7 +20,10 @@
 //! and frames are not decoded until it comes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
 
 use super::{EndpointId, EngineError, Flow, Outgoing, SrtpKeys};
 use crate::rtcp::{
@@ -265,8 +268,9 @@ pub struct VideoMix {
     views: HashMap<ViewKey, View>,
     /// Receivers of each view this tick (ordered, so ticks are deterministic).
     receivers: BTreeMap<ViewKey, Vec<EndpointId>>,
-    /// Threads a frame time's decodes and views may use at once.
-    parallelism: usize,
+    /// Threads a frame time's decodes and views may run on at once; `None`:
+    /// the caller's thread alone.
+    pool: Option<Arc<rayon::ThreadPool>>,
     packetizer: H264Packetizer,
     single_nal_packetizer: H264Packetizer,
     /// Who some view shows this tick.
@@ -313,7 +317,7 @@ impl VideoMix {
             compositor: Compositor::new(),
             views: HashMap::new(),
             receivers: BTreeMap::new(),
-            parallelism: 1,
+            pool: None,
             packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::NonInterleaved)
                 .expect("the payload size is valid"),
             single_nal_packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::SingleNalUnit)
@@ -536,7 +540,7 @@ impl VideoMix {
     pub fn step(&mut self, out: &mut Vec<Outgoing>, summary: &mut VideoTickSummary) -> Result<bool, EngineError> {
         let Some(frame) = self.frame.as_mut() else { return Ok(false) };
         let now = frame.now;
-        let batch = self.parallelism.max(1);
+        let batch = self.pool.as_ref().map_or(1, |p| p.current_num_threads().max(1));
         if !frame.senders.is_empty() {
             let senders = frame.senders.split_off(frame.senders.len().saturating_sub(batch));
             self.take_senders(now, &senders, out, summary);
@@ -559,14 +563,15 @@ impl VideoMix {
         Ok(false)
     }
 
-    /// How many threads one step may use: the senders of a step decode,
-    /// and the views of a step compose and encode, each on a thread of its
-    /// own (the caller's and `threads - 1` scoped ones). 1, the default,
-    /// keeps everything on the caller's thread. A frame time's work is the
-    /// same; with `n` threads on `n` free cores it takes about `1/n` of the
-    /// time, so one large room is not held to one core.
-    pub fn set_parallelism(&mut self, threads: usize) {
-        self.parallelism = threads.clamp(1, 64);
+    /// Runs each step's decodes, and each step's views (composed and
+    /// encoded), on `pool`, as many at once as it has threads; `None`, the
+    /// default, keeps everything on the caller's thread. A frame time's
+    /// work is the same; with `n` threads on `n` free cores it takes about
+    /// `1/n` of the time, so one large room is not held to one core. The
+    /// pool is shared by every conference of a runtime; its threads persist,
+    /// so a frame spawns none.
+    pub fn set_pool(&mut self, pool: Option<Arc<rayon::ThreadPool>>) {
+        self.pool = pool.filter(|p| p.current_num_threads() > 1);
     }
 
     /// Takes the frames of `senders` (decoded if shown), in parallel.
@@ -578,30 +583,29 @@ impl VideoMix {
         summary: &mut VideoTickSummary,
     ) {
         let visible = &self.visible;
-        let mut jobs: Vec<(EndpointId, bool, &mut VideoEndpoint)> = self
+        let jobs: Vec<(EndpointId, bool, &mut VideoEndpoint)> = self
             .endpoints
             .iter_mut()
             .filter(|(id, _)| senders.contains(id))
             .map(|(id, e)| (*id, visible.contains(id), e))
             .collect();
-        let Some((id, shown, first)) = jobs.pop() else { return };
-        if jobs.is_empty() {
-            take_frames(now, id, first, shown, out, summary);
-            return;
-        }
-        let done = std::thread::scope(|scope| {
-            let others: Vec<_> = jobs
-                .into_iter()
+        let pool = match &self.pool {
+            Some(pool) if jobs.len() > 1 => pool,
+            _ => {
+                for (id, shown, e) in jobs {
+                    take_frames(now, id, e, shown, out, summary);
+                }
+                return;
+            }
+        };
+        let done: Vec<(Vec<Outgoing>, VideoTickSummary)> = pool.install(|| {
+            jobs.into_par_iter()
                 .map(|(id, shown, e)| {
-                    scope.spawn(move || {
-                        let (mut out, mut summary) = (Vec::new(), VideoTickSummary::default());
-                        take_frames(now, id, e, shown, &mut out, &mut summary);
-                        (out, summary)
-                    })
+                    let (mut out, mut summary) = (Vec::new(), VideoTickSummary::default());
+                    take_frames(now, id, e, shown, &mut out, &mut summary);
+                    (out, summary)
                 })
-                .collect();
-            take_frames(now, id, first, shown, out, summary);
-            others.into_iter().map(join).collect::<Vec<_>>()
+                .collect()
         });
         for (packets, part) in done {
             out.extend(packets);
@@ -650,15 +654,11 @@ impl VideoMix {
             view.encoded.extend_from_slice(unit.data);
             Ok(())
         };
-        let encoded: Vec<Result<(), EngineError>> = match jobs.split_first_mut() {
-            None => Vec::new(),
-            Some(((key, view), [])) => vec![encode(key, view)],
-            Some(((key, view), rest)) => std::thread::scope(|scope| {
-                let others: Vec<_> = rest.iter_mut().map(|(key, view)| scope.spawn(|| encode(key, view))).collect();
-                let mut all = vec![encode(key, view)];
-                all.extend(others.into_iter().map(join));
-                all
-            }),
+        let encoded: Vec<Result<(), EngineError>> = match &self.pool {
+            Some(pool) if jobs.len() > 1 => {
+                pool.install(|| jobs.par_iter_mut().map(|(key, view)| encode(key, view)).collect())
+            }
+            _ => jobs.iter_mut().map(|(key, view)| encode(key, view)).collect(),
         };
         drop(pictures);
         for ((key, mut view), encoded) in jobs.into_iter().zip(encoded) {
@@ -895,14 +895,6 @@ impl VideoMix {
             out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
         }
         Ok(())
-    }
-}
-
-/// A scoped thread's result; its panic, if any, goes on in the caller.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    match handle.join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 

@@ -201,7 +201,7 @@ fn each_receiver_sees_the_others_in_its_layout_and_not_itself() {
 fn decodes_and_views_spread_over_threads_give_the_same_pictures() {
     // Four parties, three threads: steps of three and of one.
     let mut h = Harness::new(4, Layout::AllEqual, SelfPaneMode::Skip);
-    h.mix.set_parallelism(3);
+    h.mix.set_pool(Some(std::sync::Arc::new(rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap())));
     h.run(12);
     h.assert_sees(0, Layout::AllEqual, &[1, 2, 3]);
     h.assert_sees(1, Layout::AllEqual, &[0, 2, 3]);

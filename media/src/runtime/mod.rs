@@ -48,10 +48,11 @@ pub struct ConferenceId(pub u64);
 pub struct RuntimeConfig {
     /// Worker threads; 0: one per available core.
     pub workers: usize,
-    /// Threads one conference's video frame may use at once (its decodes,
-    /// and its views' composing and encoding; see
-    /// [`VideoMix::set_parallelism`](crate::engine::VideoMix::set_parallelism));
-    /// 0: one per available core.
+    /// Threads of the video pool every worker's conferences share: one
+    /// conference's decodes, and its views' composing and encoding, run on
+    /// up to this many at once (see
+    /// [`VideoMix::set_pool`](crate::engine::VideoMix::set_pool)); 0: one
+    /// per available core; 1: no pool, video runs on the workers alone.
     pub video_threads: usize,
     /// The address media sockets bind to (the address SDP advertises).
     pub bind: IpAddr,
@@ -265,6 +266,16 @@ impl MediaRuntime {
         if config.video_threads == 0 {
             config.video_threads = cores;
         }
+        let video_pool = if config.video_threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(config.video_threads)
+                .thread_name(|i| format!("video-{i}"))
+                .build()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Some(Arc::new(pool))
+        } else {
+            None
+        };
         let published =
             Arc::new(Mutex::new(Published { workers: vec![RuntimeStats::default(); count], ..Default::default() }));
         let mut workers = Vec::with_capacity(count);
@@ -282,11 +293,12 @@ impl MediaRuntime {
             let (local_rtp, local_rtcp) = (rtp.local_addr()?, rtcp.local_addr()?);
             let (tx, rx) = mpsc::channel();
             let (config, events, published) = (config.clone(), events.clone(), published.clone());
+            let video_pool = video_pool.clone();
             // Built on its own thread: the worker's state (codecs, batch
             // buffers with raw pointers) never crosses threads.
             let thread = std::thread::Builder::new().name(format!("media-{index}")).spawn(move || {
                 let sockets = worker::Sockets { rtp, rtcp, video_rtp, video_rtcp, wake: wake_rx };
-                worker::Worker::new(index, sockets, rx, config, events, published).run()
+                worker::Worker::new(index, sockets, rx, config, events, published, video_pool).run()
             })?;
             workers.push(WorkerHandle {
                 commands: tx,

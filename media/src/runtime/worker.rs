@@ -90,6 +90,8 @@ pub(super) struct Worker {
     config: RuntimeConfig,
     events: EventSink,
     published: Arc<Mutex<Published>>,
+    /// The runtime's video thread pool, given to each conference.
+    video_pool: Option<Arc<rayon::ThreadPool>>,
     rooms: HashMap<ConferenceId, Room>,
     peers: HashMap<EndpointId, Peer>,
     /// Source address → endpoint, for both RTP and RTCP addresses.
@@ -113,6 +115,7 @@ impl Worker {
         config: RuntimeConfig,
         events: EventSink,
         published: Arc<Mutex<Published>>,
+        video_pool: Option<Arc<rayon::ThreadPool>>,
     ) -> Self {
         let Sockets { rtp, rtcp, video_rtp, video_rtcp, wake } = sockets;
         Self {
@@ -126,6 +129,7 @@ impl Worker {
             config,
             events,
             published,
+            video_pool,
             rooms: HashMap::new(),
             peers: HashMap::new(),
             routes: HashMap::new(),
@@ -186,7 +190,7 @@ impl Worker {
                 Command::Stop => return false,
                 Command::Create(id) => {
                     let mut conference = Conference::new(self.config.mixer);
-                    conference.set_video_parallelism(self.config.video_threads);
+                    conference.set_video_pool(self.video_pool.clone());
                     let now = Instant::now();
                     let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                     conference.set_wallclock(now, wall);
