@@ -253,6 +253,16 @@ fn errors_are_failure_details_with_the_right_reason_and_code() {
     assert!(a.body.contains("<coSpaceDoesNotExist />"));
     let a = c.delete(&format!("/api/v1/calls/{missing}"));
     assert_eq!((a.status, a.body.contains("<callDoesNotExist />")), (404, true));
+    let a = c.put(&format!("/api/v1/calls/{missing}/participants/*"), "rxAudioMute=true");
+    assert_eq!((a.status, a.body.contains("<callDoesNotExist />")), (404, true), "{a:?}");
+    let space = c.create("/api/v1/coSpaces", "name=Bulk&uri=bulk");
+    let call = common::id_from_location(&c.post("/api/v1/calls", &format!("coSpace={space}")).location.unwrap());
+    let a = c.put(&format!("/api/v1/calls/{call}/participants/*"), "rxAudioMute=true&filterIds=not-an-id");
+    assert_eq!((a.status, a.body.contains("parameter=\"filterIds\"")), (400, true), "{a:?}");
+    let a = c.put(&format!("/api/v1/calls/{call}/participants/*"), "layout=sideways");
+    assert_eq!((a.status, a.body.contains("parameter=\"layout\"")), (400, true), "{a:?}");
+    let a = c.put(&format!("/api/v1/calls/{call}/participants/*"), "txAudioMute=true&mode=selected");
+    assert_eq!(a.status, 200, "{a:?}");
     let a = c.put(&format!("/api/v1/participants/{missing}"), "importance=1");
     assert_eq!((a.status, a.body.contains("<participantDoesNotExist />")), (404, true), "{a:?}");
     let a = c.put(&format!("/api/v1/participants/{missing}"), "importance=high");

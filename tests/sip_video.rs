@@ -158,13 +158,16 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
 
     // Meeting Management marks party 2 important (`PUT /participants/<id>
     // importance=1`): it takes the first pane of everyone else's layout.
-    let participant = common::ids(&c.get("/api/v1/participants").body)
-        .into_iter()
-        .find(|id| {
-            element(&c.get(&format!("/api/v1/participants/{id}")).body, "uri").is_some_and(|u| u.starts_with("v2@"))
-        })
-        .expect("party 2's participant");
-    let answer = c.put(&format!("/api/v1/participants/{participant}"), "importance=1");
+    let participant_of = |user: &str| {
+        common::ids(&c.get("/api/v1/participants").body)
+            .into_iter()
+            .find(|id| {
+                element(&c.get(&format!("/api/v1/participants/{id}")).body, "uri")
+                    .is_some_and(|u| u.starts_with(&format!("{user}@")))
+            })
+            .unwrap_or_else(|| panic!("no participant {user}"))
+    };
+    let answer = c.put(&format!("/api/v1/participants/{}", participant_of("v2")), "importance=1");
     assert_eq!(answer.status, 200, "{}", answer.body);
     let (ok, detail) = sees(&parties, 1, Layout::AllEqual, &[2, 0], peers_dir.path());
     assert!(ok, "party 1 after party 2 was made important: {detail}");
@@ -194,6 +197,20 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
         similar(corner, camera, TOLERANCE)
     });
     assert!(gone, "the label stayed after participantLabels=false");
+
+    // Meeting Management's layout for selected participants
+    // (`PUT /calls/<id>/participants/*`): party 0 alone goes back to
+    // allEqual, where it sees the important party 2 first; party 1 keeps it.
+    let call = element(&c.get(&format!("/api/v1/callLegs/{leg0}")).body, "call").expect("the leg's call").to_string();
+    let answer = c.put(
+        &format!("/api/v1/calls/{call}/participants/*"),
+        &format!("layout=allEqual&mode=selected&filterIds={}", participant_of("v0")),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (ok, detail) = sees(&parties, 0, Layout::AllEqual, &[2, 1], peers_dir.path());
+    assert!(ok, "party 0 after the bulk layout: {detail}");
+    let status = c.get(&format!("/api/v1/callLegs/{}", leg_of(&c, &legs_xml, "v1"))).body;
+    assert_eq!(element(&status, "layout"), Some("automatic"), "{status}");
 
     for p in &mut parties {
         p.phone.wait(Duration::ZERO);

@@ -390,6 +390,66 @@ pub fn update_participant(api: &Api, id: Uuid, form: &Form) -> Result<Reply, Fai
     Ok(Reply::default())
 }
 
+/// What `PUT /calls/<id>/participants/*` takes (CMS 2.4).
+pub static BULK_PARTICIPANT_FIELDS: &[Field] = &[
+    f("rxAudioMute", B),
+    f("txAudioMute", B),
+    f("rxVideoMute", B),
+    f("txVideoMute", B),
+    f("layout", LAYOUT),
+    f("importance", Ty::Int(0, i32::MAX as i64)),
+    f("filterIds", Ty::Text),
+    f("mode", Ty::Enum(&["exclude", "selected"])),
+];
+
+/// At most this many ids in `filterIds`, as CMS.
+const MAX_FILTER_IDS: usize = 20;
+
+/// `PUT /calls/<id>/participants/*` (Meeting Management's "mute all", "layout
+/// for all"): the same change on every participant of the call but those
+/// `filterIds` names (`mode=exclude`, the default), or on those alone
+/// (`mode=selected`). `layout` is each leg's `chosenLayout`.
+pub fn update_call_participants(api: &Api, call: Uuid, form: &Form) -> Result<Reply, Failure> {
+    find_call(api, call)?;
+    let mut filter: Vec<Uuid> = Vec::new();
+    let mut selected = false;
+    let mut changes: Vec<Change> = Vec::new();
+    for change in validate_changes(BULK_PARTICIPANT_FIELDS, form, false)? {
+        let value = change.value.as_deref().unwrap_or_default();
+        match change.field.name {
+            "filterIds" => {
+                for id in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                    filter.push(Uuid::parse_str(id).map_err(|_| Failure::parameter("filterIds", "invalidValue"))?);
+                }
+                if filter.len() > MAX_FILTER_IDS {
+                    return Err(Failure::parameter("filterIds", "invalidValue"));
+                }
+            }
+            "mode" => selected = value == "selected",
+            "layout" => {
+                let chosen = LEG_FIELDS.iter().find(|f| f.name == "chosenLayout").expect("callLegs take chosenLayout");
+                changes.push(Change { field: chosen, value: change.value });
+            }
+            _ => changes.push(change),
+        }
+    }
+    let legs: Vec<Uuid> = api
+        .bridge
+        .call_legs()
+        .into_iter()
+        .filter(|l| l.call == call && filter.contains(&l.participant) == selected)
+        .map(|l| l.id)
+        .collect();
+    for leg in legs {
+        match api.bridge.update_call_leg(leg, &changes) {
+            // A leg that ended meanwhile is not an error of this request.
+            Ok(()) | Err(BridgeError::CallLegDoesNotExist) => {}
+            Err(e) => return Err(bridge_failure(e)),
+        }
+    }
+    Ok(Reply::default())
+}
+
 /// `DELETE /callLegs/<id>`: hang up.
 pub fn delete_leg(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     api.bridge.end_call_leg(id).map_err(bridge_failure)?;

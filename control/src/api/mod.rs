@@ -165,6 +165,7 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (Participants { call }, Method::GET) => calls::list_participants(api, call, query),
         (Participant(id), Method::GET) => calls::get_participant(api, id),
         (Participant(id), Method::PUT) => calls::update_participant(api, id, body),
+        (CallParticipantsBulk(call), Method::PUT) => calls::update_call_participants(api, call, body),
         (LegacyCdrReceiver, Method::GET) => Ok(objects::get_legacy_cdr_receiver(api)),
         (LegacyCdrReceiver, Method::PUT) => objects::put_legacy_cdr_receiver(api, body),
         _ => Err(Failure::MethodNotAllowed),

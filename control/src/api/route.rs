@@ -34,6 +34,8 @@ pub enum Target {
     Participants { call: Option<Uuid> },
     /// `participants/<id>`.
     Participant(Uuid),
+    /// `calls/<id>/participants/*`: every participant of a call at once.
+    CallParticipantsBulk(Uuid),
     /// `system/cdrReceiver`: the single receiver of CMS before 1.8, which
     /// older scripts still use; it is the first of `system/cdrReceivers`.
     LegacyCdrReceiver,
@@ -69,6 +71,7 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         ["calls", id, "participants"] => {
             return Ok(Target::Participants { call: Some(id_of(id, "callDoesNotExist")?) })
         }
+        ["calls", id, "participants", "*"] => return Ok(Target::CallParticipantsBulk(id_of(id, "callDoesNotExist")?)),
         [legs] if is_call_legs(legs) => return Ok(Target::CallLegs { call: None, participant: None }),
         [legs, id] if is_call_legs(legs) => return Ok(Target::CallLeg(id_of(id, "callLegDoesNotExist")?)),
         ["participants"] => return Ok(Target::Participants { call: None }),
