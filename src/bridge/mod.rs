@@ -364,7 +364,8 @@ impl CallBridge {
 }
 
 /// The name on a leg's panes: its `nameLabelOverride`, else the display
-/// name it called with, else its address without scheme or port.
+/// name it called with, else its remote party (already `user@host`, as
+/// `party` made it) without the port.
 fn label_of(leg: &Leg) -> String {
     if let Some(name) = leg.live.config.get("nameLabelOverride").filter(|n| !n.trim().is_empty()) {
         return name.clone();
@@ -372,9 +373,12 @@ fn label_of(leg: &Leg) -> String {
     if !leg.live.name.trim().is_empty() {
         return leg.live.name.clone();
     }
-    let party = leg.live.remote_party.trim_start_matches("sip:").trim_start_matches("sips:");
-    let (user, host) = party.split_once('@').unwrap_or(("", party));
-    let host = host.split([':', ';']).next().unwrap_or(host);
+    let party = leg.live.remote_party.as_str();
+    let (user, host) = party.rsplit_once('@').map_or(("", party), |(u, h)| (u, h));
+    let host = match host.find(']') {
+        Some(end) => &host[..=end], // [IPv6]:port
+        None => host.split(':').next().unwrap_or(host),
+    };
     if user.is_empty() {
         host.to_string()
     } else {
