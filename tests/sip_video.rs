@@ -484,3 +484,143 @@ fn a_receiver_s_pli_and_fir_get_idrs_and_quality_main_caps_its_picture_live() {
     let mut camera = camera.phone;
     camera.wait(Duration::ZERO);
 }
+
+/// The participant whose URI is `user@…`.
+fn participant_of(c: &Confero, user: &str) -> String {
+    common::ids(&c.get("/api/v1/participants").body)
+        .into_iter()
+        .find(|id| {
+            element(&c.get(&format!("/api/v1/participants/{id}")).body, "uri")
+                .is_some_and(|u| u.starts_with(&format!("{user}@")))
+        })
+        .unwrap_or_else(|| panic!("no participant {user}"))
+}
+
+/// The TMMBR limits for `media_ssrc` among the RTCP `socket` receives within
+/// `limit`, until `done` holds for them.
+fn tmmbr_limits(
+    socket: &std::net::UdpSocket,
+    media_ssrc: u32,
+    limit: Duration,
+    done: impl Fn(&[u64]) -> bool,
+) -> Vec<u64> {
+    use confero_media::rtcp::{compound, RtcpPacket};
+    let deadline = Instant::now() + limit;
+    let mut limits = Vec::new();
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline && !done(&limits) {
+        let Ok(n) = socket.recv(&mut buf) else { continue };
+        if !is_rtcp(&buf[..n]) {
+            continue;
+        }
+        for packet in compound(&buf[..n]).flatten() {
+            if let RtcpPacket::Tmmbr(t) = packet {
+                limits.extend(t.entries.iter().filter(|e| e.ssrc == media_ssrc).map(|e| e.bitrate_bps));
+            }
+        }
+    }
+    limits
+}
+
+/// A video phone of our own that offers `ccm tmmbr` and sends a small H.264
+/// camera joins two baresip cameras in a telepresence space last, so that
+/// it is only ever a thumbnail: Confero asks it (RTCP TMMBR) to send far
+/// less than its full rate. Made important through the API, it fills the
+/// others' screens, and the next TMMBR lifts the limit again.
+#[test]
+fn a_participant_shown_only_small_is_asked_for_less_by_tmmbr_and_for_its_full_rate_when_it_grows() {
+    use confero_media::rtp::RtpHeader;
+    use confero_media::video::h264::{H264Encoder, H264EncoderConfig};
+    use confero_media::video::h264_rtp::{H264Packetizer, PacketizationMode, RtpPayloads};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (c, sip) = video_bridge(dir.path());
+    c.create("/api/v1/coSpaces", "name=Tele&uri=tele&defaultLayout=telepresence");
+    let peers_dir = tempfile::tempdir().unwrap();
+    let uri = format!("sip:tele@127.0.0.1:{sip}");
+    let mut cameras = Vec::new();
+    for (i, &rgb) in COLOURS[..2].iter().enumerate() {
+        let name = format!("t{i}");
+        let setup = BaresipSetup::opus(&name, 0.0, 23_200 + 20 * i as u16);
+        cameras.push(Party::join(&c, peers_dir.path(), &setup, rgb, &uri, i + 1));
+    }
+
+    let phone = RawPhone::new(sip);
+    let audio = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let video = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+         m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+         a=fmtp:96 profile-level-id=42e01f;packetization-mode=1;max-br=1200\r\n\
+         a=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm tmmbr\r\na=rtcp-mux\r\n",
+        audio.local_addr().unwrap().port(),
+        video.local_addr().unwrap().port()
+    );
+    phone.invite_with("tmmbr-1", "tele", &sdp);
+    let ok = phone.expect("200", Duration::from_secs(5)).unwrap_or_else(|| panic!("no 200:\n{}", c.log_text()));
+    phone.ack(&ok, "tmmbr-1", "tele");
+    let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
+    assert!(body.contains("a=rtcp-fb:96 ccm tmmbr"), "TMMBR not answered:\n{body}");
+    assert!(body.contains("a=rtcp-mux"), "{body}");
+    video.connect(("127.0.0.1", media_port(body, "video"))).unwrap();
+    video.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+
+    // Its camera: 320x180 of one colour at 15 fps, from a thread of its own.
+    const SSRC: u32 = 0x7a11_0001;
+    let sender = video.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let camera = std::thread::spawn(move || {
+        let config = H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 15.0 };
+        let mut encoder = H264Encoder::new(config).unwrap();
+        let mut picture = I420Frame::new(320, 180).unwrap();
+        picture.fill(Yuv::from_rgb(0xC8, 0xC8, 0x28));
+        let packetizer = H264Packetizer::new(1100, PacketizationMode::NonInterleaved).unwrap();
+        let mut payloads = RtpPayloads::new();
+        let (start, mut seq) = (Instant::now(), 1u16);
+        for k in 0u32.. {
+            if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let unit = encoder.encode(start + Duration::from_millis(u64::from(k) * 66), &picture).unwrap();
+            if !unit.data.is_empty() {
+                packetizer.packetize_annex_b(unit.data, &mut payloads).unwrap();
+                for (payload, marker) in payloads.iter() {
+                    let header = RtpHeader {
+                        marker,
+                        payload_type: 96,
+                        sequence_number: seq,
+                        timestamp: k * 6000,
+                        ssrc: SSRC,
+                        ..RtpHeader::default()
+                    };
+                    let mut bytes = Vec::new();
+                    header.write_packet(payload, &mut bytes).unwrap();
+                    let _ = sender.send(&bytes);
+                    seq = seq.wrapping_add(1);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(66));
+        }
+    });
+
+    // Last to join and silent, it is a thumbnail in both cameras' views: a
+    // limit well under its 1.2 Mbit/s (`max-br`) comes (after the 2 s hold).
+    let small = tmmbr_limits(&video, SSRC, Duration::from_secs(15), |l| !l.is_empty());
+    assert!(!small.is_empty(), "no TMMBR for a participant shown small\n{}", c.log_text());
+    assert!(small.iter().all(|&b| b <= 600_000), "limits {small:?}");
+
+    // Made important, it is the big picture for both cameras: the limit is
+    // lifted to its full rate.
+    let answer = c.put(&format!("/api/v1/participants/{}", participant_of(&c, "raw")), "importance=1");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let grown = tmmbr_limits(&video, SSRC, Duration::from_secs(10), |l| l.contains(&1_200_000));
+    assert!(grown.contains(&1_200_000), "limits after importance: {grown:?}");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    camera.join().unwrap();
+    for mut p in cameras {
+        p.phone.wait(Duration::ZERO);
+    }
+}

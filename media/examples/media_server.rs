@@ -7,11 +7,12 @@
 //! ```
 //!
 //! It prints `ready`, then answers each stdin line with one stdout line:
-//! - `join ROOM REMOTE_IP:PORT PT [LEVEL_EXT_ID] [video=REMOTE_IP:PORT/PT/LAYOUT]`
+//! - `join ROOM REMOTE_IP:PORT PT [LEVEL_EXT_ID] [video=REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]]`
 //!   → `joined ROOM ENDPOINT LOCAL_IP:PORT [LOCAL_VIDEO_IP:PORT]`
 //!   (rooms are made on first join; ROOM is any token; with `video=` the
 //!   endpoint also sends and receives H.264 at 720p, seeing LAYOUT, a CMS
-//!   layout name, for `scripts/bench-video`)
+//!   layout name, for `scripts/bench-video`; `/tmmbr` or `/remb`: it is
+//!   asked to send less while shown small)
 //! - `leave ENDPOINT` → `left ENDPOINT`
 //! - `stats` → `stats {json}` (runtime counters, as published about once a second)
 //! - `quit` → exits
@@ -27,6 +28,7 @@ use confero_media::codec::AudioFormat;
 use confero_media::engine::{EndpointConfig, EndpointId, VideoConfig};
 use confero_media::runtime::{ConferenceId, EndpointSpec, MediaRuntime, RuntimeConfig, VideoSpec};
 use confero_media::video::layout::Layout;
+use confero_media::video::source_rate::BitrateRequestMethod;
 
 fn main() {
     if let Err(e) = run() {
@@ -146,16 +148,25 @@ fn join(
     }
 }
 
-/// `REMOTE_IP:PORT/PT/LAYOUT` → a 720p H.264 stream both ways.
+/// `REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]` → a 720p H.264 stream both
+/// ways; the endpoint is asked to send less while shown small by TMMBR or
+/// REMB when one is named (as if its SDP offered `ccm tmmbr` or `goog-remb`).
 fn video_spec(text: &str) -> Result<VideoSpec, String> {
     let mut parts = text.split('/');
-    let (Some(remote), Some(pt), Some(layout), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("video={text}: expected REMOTE_IP:PORT/PT/LAYOUT"));
+    let (Some(remote), Some(pt), Some(layout)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("video={text}: expected REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]"));
+    };
+    let bitrate_request = match (parts.next(), parts.next()) {
+        (None, None) => BitrateRequestMethod::None,
+        (Some("tmmbr"), None) => BitrateRequestMethod::Tmmbr,
+        (Some("remb"), None) => BitrateRequestMethod::Remb,
+        _ => return Err(format!("video={text}: expected REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]")),
     };
     let remote: SocketAddr = remote.parse().map_err(|e| format!("video address {remote}: {e}"))?;
     let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("video payload type {pt}"))?;
     let layout = Layout::from_api(layout).ok_or_else(|| format!("layout {layout}"))?;
     let mut config = VideoConfig::new(pt);
     config.layout = layout;
+    config.bitrate_request = bitrate_request;
     Ok(VideoSpec { config, remote_rtp: remote, remote_rtcp: None })
 }

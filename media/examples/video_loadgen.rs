@@ -19,6 +19,13 @@
 //! - Keyframe requests are answered: when the server sends PLI or FIR for a
 //!   participant's stream (it does when a stream comes into view, or it lost
 //!   one), that participant's replay jumps to the IDR at its next frame.
+//! - Bitrate limits are honoured as a SIP video endpoint honours them (unless
+//!   `--tmmbr off`): each camera sequence is also encoded at 640x360
+//!   (500 kbit/s) and 320x180 (150 kbit/s), and a TMMBR from the server (it
+//!   sends one while the participant is shown only small) switches the
+//!   participant to the largest of the three within the limit, starting at
+//!   that sequence's IDR; a TMMBN acknowledges it. The participants offer
+//!   TMMBR as `ccm tmmbr` in SDP would (`video=.../tmmbr`).
 //! - Audio follows a realistic speaking pattern: in each room the active
 //!   speaker rotates among members 0, 1 and 2 every few seconds (one talks at
 //!   a time) with speech-like Opus 20 ms frames and the RFC 6464 level (voice
@@ -47,11 +54,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use confero_media::codec::FRAME_SAMPLES;
-use confero_media::rtcp::{self, is_rtcp, RtcpPacket};
+use confero_media::rtcp::{self, is_rtcp, ReceiverReport, RtcpPacket, Tmmbn, TmmbrEntry};
 use confero_media::rtp::{HeaderExtension, RtpHeader, RtpPacket};
 use confero_media::video::frame::I420Frame;
 use confero_media::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use confero_media::video::h264_rtp::{H264Packetizer, PacketizationMode, RtpPayloads};
+use confero_media::video::scale::Scaler;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
@@ -91,13 +99,15 @@ struct Args {
     layout: String,
     server_pid: Option<u32>,
     seed: u64,
+    /// Participants offer TMMBR and honour it.
+    tmmbr: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: video_loadgen --confero-in FIFO --confero-out FIFO -n N (a multiple of 10) [--room-size 10] \
          [--warmup S] [--window S] [--min-fps F] [--turn S] [--sources K] [--frames F] \
-         [--layout NAME] [--server-pid PID] [--seed N]"
+         [--layout NAME] [--server-pid PID] [--seed N] [--tmmbr on|off]"
     );
     std::process::exit(2)
 }
@@ -129,12 +139,27 @@ fn parse_args() -> Res<Args> {
         layout: get("layout").unwrap_or_else(|| "telepresence".into()),
         server_pid: get("server-pid").map(|v| v.parse()).transpose()?,
         seed: get("seed").map(|v| v.parse()).transpose()?.unwrap_or(1),
+        tmmbr: match get("tmmbr").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(format!("--tmmbr {other}: on or off").into()),
+        },
     })
 }
 
 // ---------------------------------------------------------------- audio
 
 // ---------------------------------------------------------------- video
+
+/// The encodings of each camera sequence: width, height, bitrate. The first
+/// is what a participant sends until it is asked for less.
+const VARIANTS: [(u32, u32, u32); 3] = [(1280, 720, 1_500_000), (640, 360, 500_000), (320, 180, 150_000)];
+
+/// The largest variant within a TMMBR limit of `bitrate` (the smallest when
+/// none is).
+fn variant_for(bitrate: u64) -> usize {
+    VARIANTS.iter().position(|v| u64::from(v.2) <= bitrate).unwrap_or(VARIANTS.len() - 1)
+}
 
 /// One pre-encoded, pre-packetized access unit.
 struct VideoFrame {
@@ -201,41 +226,60 @@ fn camera_frame(frame: &mut I420Frame, source: usize, k: usize, rng: &mut Rng) {
     }
 }
 
-/// Encodes and packetizes `frames` frames of each of `sources` sequences.
-/// Also returns what one 720p encode and one decode of these streams cost
-/// on this machine, in ms, as a yardstick for the server's figures.
-fn encode_video(sources: usize, frames: usize, rng: &mut Rng) -> Res<(Vec<Vec<VideoFrame>>, f64, f64)> {
+/// Encodes and packetizes `frames` frames of each of `sources` sequences,
+/// in each of the [`VARIANTS`] (source, then variant, then frame). Also
+/// returns what one 720p encode and one decode of these streams cost on
+/// this machine, in ms, as a yardstick for the server's figures.
+#[allow(clippy::type_complexity)]
+fn encode_video(sources: usize, frames: usize, rng: &mut Rng) -> Res<(Vec<Vec<Vec<VideoFrame>>>, f64, f64)> {
     let packetizer = H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::NonInterleaved)?;
     let mut picture = I420Frame::new(1280, 720)?;
+    let mut smaller: Vec<I420Frame> =
+        VARIANTS[1..].iter().map(|&(w, h, _)| I420Frame::new(w, h)).collect::<Result<_, _>>()?;
+    let mut scaler = Scaler::new();
     let mut payloads = RtpPayloads::new();
     let mut all = Vec::with_capacity(sources);
     let mut encode_time = Duration::ZERO;
     let mut units: Vec<Vec<u8>> = Vec::new();
     for s in 0..sources {
-        let mut enc = H264Encoder::new(H264EncoderConfig::HD_720P30)?;
+        let mut encoders = VARIANTS
+            .iter()
+            .map(|&(width, height, bitrate)| {
+                H264Encoder::new(H264EncoderConfig { width, height, bitrate, max_fps: 30.0 })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let origin = Instant::now();
-        let mut seq = Vec::with_capacity(frames);
+        let mut seqs: Vec<Vec<VideoFrame>> = (0..VARIANTS.len()).map(|_| Vec::with_capacity(frames)).collect();
         for k in 0..frames {
             camera_frame(&mut picture, s, k, rng);
+            for small in &mut smaller {
+                let rect = small.rect();
+                scaler.scale_into(&picture, small, rect);
+            }
             let at = origin + Duration::from_nanos(k as u64 * VIDEO_FRAME_NS);
-            let t = Instant::now();
-            let unit = enc.encode(at, &picture)?;
-            encode_time += t.elapsed();
-            if s == 0 {
-                units.push(unit.data.to_vec());
+            for (v, enc) in encoders.iter_mut().enumerate() {
+                let input = if v == 0 { &picture } else { &smaller[v - 1] };
+                let t = Instant::now();
+                let unit = enc.encode(at, input)?;
+                if v == 0 {
+                    encode_time += t.elapsed();
+                    if s == 0 {
+                        units.push(unit.data.to_vec());
+                    }
+                }
+                if k == 0 && !unit.keyframe {
+                    return Err("the encoder's first frame is not an IDR".into());
+                }
+                let keyframe = unit.keyframe;
+                let mut frame = VideoFrame { payloads: Vec::new(), keyframe };
+                if !unit.data.is_empty() {
+                    packetizer.packetize_annex_b(unit.data, &mut payloads)?;
+                    frame.payloads = payloads.iter().map(|(p, m)| (p.to_vec(), m)).collect();
+                }
+                seqs[v].push(frame);
             }
-            if k == 0 && !unit.keyframe {
-                return Err("the encoder's first frame is not an IDR".into());
-            }
-            let keyframe = unit.keyframe;
-            let mut frame = VideoFrame { payloads: Vec::new(), keyframe };
-            if !unit.data.is_empty() {
-                packetizer.packetize_annex_b(unit.data, &mut payloads)?;
-                frame.payloads = payloads.iter().map(|(p, m)| (p.to_vec(), m)).collect();
-            }
-            seq.push(frame);
         }
-        all.push(seq);
+        all.push(seqs);
     }
     let mut decoder = H264Decoder::new()?;
     let t = Instant::now();
@@ -265,9 +309,11 @@ struct VideoRx {
     first_frame_at: Option<Instant>,
     ssrc: Option<u32>,
     ssrc_changes: u64,
-    /// RTCP from the server: keyframe requests about our stream, and others.
+    /// RTCP from the server: keyframe requests about our stream, bitrate
+    /// limits, and others.
     plis: u64,
     firs: u64,
+    tmmbrs: u64,
     rtcp_other: u64,
 }
 
@@ -295,6 +341,10 @@ struct Participant {
     position: usize,
     /// A PLI/FIR came: the next frame sent is the sequence's IDR.
     want_idr: bool,
+    /// Which of the [`VARIANTS`] it sends.
+    variant: usize,
+    /// TMMBRs that moved it to another variant.
+    switches: u64,
     idr_jumps: u64,
     vrx: VideoRx,
 }
@@ -383,12 +433,12 @@ fn main() -> Res<()> {
     let (video, encode_ms, decode_ms) = encode_video(args.sources, args.frames, &mut rng)?;
     {
         let sent = |f: &[Frame]| f.iter().filter(|x| x.payload.is_some()).count();
-        let frames: Vec<&VideoFrame> = video.iter().flatten().collect();
+        let frames: Vec<&VideoFrame> = video.iter().flat_map(|s| &s[0]).collect();
         let bytes: usize = frames.iter().flat_map(|f| f.payloads.iter()).map(|(p, _)| p.len()).sum();
         let packets: usize = frames.iter().map(|f| f.payloads.len()).sum();
         let skipped = frames.iter().filter(|f| f.payloads.is_empty()).count();
         let idr: Vec<String> =
-            video.iter().map(|s| s[0].payloads.iter().map(|(p, _)| p.len()).sum::<usize>().to_string()).collect();
+            video.iter().map(|s| s[0][0].payloads.iter().map(|(p, _)| p.len()).sum::<usize>().to_string()).collect();
         eprintln!(
             "loadgen: pre-encoded in {:.1} s: speech {} frames ({} sent), silence {} frames ({} sent: DTX); \
              video {} sequences x {} frames, {:.2} Mbit/s mean, {:.1} packets/frame, {} skipped, IDR bytes {}; \
@@ -434,8 +484,10 @@ fn main() -> Res<()> {
                 vseq: rng.next() as u16,
                 vts0: rng.next() as u32,
                 source,
-                position: rng.below(video[source].len() as u64) as usize,
+                position: rng.below(video[source][0].len() as u64) as usize,
                 want_idr: false,
+                variant: 0,
+                switches: 0,
                 idr_jumps: 0,
                 vrx: VideoRx::default(),
             });
@@ -452,8 +504,10 @@ fn main() -> Res<()> {
         let aport = p.asock.local_addr()?.port();
         let vport = p.vsock.local_addr()?.port();
         let answer = control.ask(&format!(
-            "join room{} 127.0.0.1:{aport} {AUDIO_PT} {LEVEL_EXT} video=127.0.0.1:{vport}/{VIDEO_PT}/{}",
-            p.room, args.layout
+            "join room{} 127.0.0.1:{aport} {AUDIO_PT} {LEVEL_EXT} video=127.0.0.1:{vport}/{VIDEO_PT}/{}{}",
+            p.room,
+            args.layout,
+            if args.tmmbr { "/tmmbr" } else { "" }
         ))?;
         let f: Vec<&str> = answer.split_whitespace().collect();
         if f.first() != Some(&"joined") || f.len() < 5 {
@@ -572,7 +626,7 @@ fn main() -> Res<()> {
             let in_window = due >= win_start && due < win_end;
             for &i in &video_buckets[(next_vbucket % VIDEO_BUCKETS) as usize] {
                 let p = &mut parts[i];
-                let seq = &video[p.source];
+                let seq = &video[p.source][p.variant];
                 if p.want_idr {
                     p.want_idr = false;
                     if p.position != 0 {
@@ -659,6 +713,29 @@ fn main() -> Res<()> {
                                 p.vrx.firs += 1;
                                 p.want_idr = true;
                             }
+                            RtcpPacket::Tmmbr(t) if args.tmmbr => {
+                                let Some(entry) = t.entries.iter().find(|e| e.ssrc == p.vssrc) else { continue };
+                                p.vrx.tmmbrs += 1;
+                                let variant = variant_for(entry.bitrate_bps);
+                                if variant != p.variant {
+                                    // An endpoint's encoder restarts at the new size with an IDR.
+                                    p.variant = variant;
+                                    p.want_idr = true;
+                                    p.switches += 1;
+                                }
+                                let ack = [
+                                    RtcpPacket::ReceiverReport(ReceiverReport { ssrc: p.vssrc, reports: Vec::new() }),
+                                    RtcpPacket::Tmmbn(Tmmbn {
+                                        sender_ssrc: p.vssrc,
+                                        entries: vec![TmmbrEntry { ssrc: t.sender_ssrc, ..*entry }],
+                                    }),
+                                ];
+                                let mut bytes = Vec::with_capacity(64);
+                                if RtcpPacket::write_compound(&ack, &mut bytes).is_ok() && p.vsock.send(&bytes).is_err()
+                                {
+                                    send_errors += 1;
+                                }
+                            }
                             _ => p.vrx.rtcp_other += 1,
                         }
                     }
@@ -720,6 +797,8 @@ fn main() -> Res<()> {
     let plis = sum(|p| p.vrx.plis);
     let firs = sum(|p| p.vrx.firs);
     let idr_jumps = sum(|p| p.idr_jumps);
+    let tmmbrs = sum(|p| p.vrx.tmmbrs);
+    let switches = sum(|p| p.switches);
     let broken = sum(|p| p.vrx.frames_broken);
     let ssrc_changes = sum(|p| p.vrx.ssrc_changes);
     let video_packets = sum(|p| p.vrx.packets);
@@ -763,7 +842,7 @@ fn main() -> Res<()> {
          max_fps={max_fps:.2} failing_receivers={failing} never_received={never} server_udp_drops={server_drops} gen_udp_drops={gen_drops} first_frame_s={first_frame_s:.2} \
          broken_frames={broken} ssrc_changes={ssrc_changes} video_packets_rx={video_packets} audio_rx={audio_rx} \
          audio_pps_min={audio_pps_min:.1} audio_pps_median={audio_pps_median:.1} \
-         plis={plis} firs={firs} idr_jumps={idr_jumps} video_fps_server={:.2} video_decodes_per_tick={:.2} \
+         plis={plis} firs={firs} idr_jumps={idr_jumps} tmmbrs={tmmbrs} variant_switches={switches} video_fps_server={:.2} video_decodes_per_tick={:.2} \
          video_encodes_per_tick={:.2} audio_late_ticks={late_ticks} server_cpu={} sent={sends} \
          send_errors={send_errors} encode_ms={encode_ms:.2} decode_ms={decode_ms:.2} gen_busy={busy:.3} gen_late_p99_ms={late_p99:.2} gen_late_max_ms={late_max:.2}",
         u8::from(pass),

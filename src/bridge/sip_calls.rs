@@ -19,6 +19,7 @@ use confero_media::srtp::SrtpProfile;
 use confero_media::video::h264_rtp::PacketizationMode;
 use confero_media::video::keyframe_request::KeyframeRequestMethod;
 use confero_media::video::layout::Layout;
+use confero_media::video::source_rate::BitrateRequestMethod;
 use confero_sip::message::SipUri;
 use confero_sip::sdp::{
     self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, LocalMedia, LocalVideo, MediaEncryption,
@@ -77,6 +78,7 @@ fn video_spec(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoSpec {
         config.bitrate = config.bitrate.min(kbps.saturating_mul(1000));
     }
     config.keyframe_method = KeyframeRequestMethod::for_endpoint(n.feedback.fir);
+    config.bitrate_request = BitrateRequestMethod::for_endpoint(n.feedback.tmmbr, n.feedback.remb);
     if let Some((rx, tx)) = n.srtp.as_ref().map(srtp_keys) {
         config.srtp_in = Some(rx);
         config.srtp_out = Some(tx);

@@ -27,19 +27,20 @@ use rayon::prelude::*;
 
 use super::{EndpointId, EngineError, Flow, Outgoing, SrtpKeys};
 use crate::rtcp::{
-    self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, ReceiverReport, RtcpPacket, SenderReport,
-    SourceDescription, Tmmbn, TmmbrEntry,
+    self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, ReceiverReport, Remb, RtcpPacket, SenderReport,
+    SourceDescription, Tmmbn, Tmmbr, TmmbrEntry,
 };
 use crate::rtp::{ReceiveStats, RtpHeader, RtpPacket};
 use crate::srtp::{SrtpContext, SrtpError};
 use crate::video::compose::{Compositor, ViewKey};
-use crate::video::frame::I420Frame;
+use crate::video::frame::{I420Frame, Rect};
 use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use crate::video::h264_rtp::{
     Assembled, DepacketizerConfig, H264Depacketizer, H264Packetizer, PacketizationMode, RtpPayloads,
 };
 use crate::video::keyframe_request::{KeyframeRequest, KeyframeRequestLimiter, KeyframeRequestMethod};
 use crate::video::layout::{Layout, PaneContent, SelfPaneMode, SpeakerOrder};
+use crate::video::source_rate::{BitrateRequestMethod, SourceRate};
 
 /// The RTP clock of video.
 const VIDEO_CLOCK: u64 = 90_000;
@@ -74,6 +75,10 @@ pub struct VideoConfig {
     pub bitrate: u32,
     /// How to ask it for a keyframe: PLI, or FIR when its SDP says `ccm fir`.
     pub keyframe_method: KeyframeRequestMethod,
+    /// How to ask it to send less while it is shown small (TMMBR when its
+    /// SDP says `ccm tmmbr`, else REMB for `goog-remb`); its full rate is
+    /// [`bitrate`](Self::bitrate).
+    pub bitrate_request: BitrateRequestMethod,
     /// Keys for what it sends us; `None`: plain RTP.
     pub srtp_in: Option<SrtpKeys>,
     /// Keys for what we send it.
@@ -101,6 +106,7 @@ impl VideoConfig {
             max_size: MAX_VIDEO_SIZE,
             bitrate: H264EncoderConfig::HD_720P30.bitrate,
             keyframe_method: KeyframeRequestMethod::Pli,
+            bitrate_request: BitrateRequestMethod::None,
             srtp_in: None,
             srtp_out: None,
             receives: true,
@@ -161,6 +167,9 @@ pub struct VideoStats {
     pub tx_size: (u32, u32),
     /// The bitrate of the view it receives is encoded at, bits per second.
     pub tx_target_bitrate: u32,
+    /// The limit it was last asked to send under (TMMBR/REMB) while shown
+    /// small, bits per second; 0: never asked.
+    pub source_limit: u32,
     /// Keyframe requests (PLI/FIR) we sent it.
     pub keyframe_requests_sent: u64,
     /// Keyframe requests it sent us.
@@ -211,6 +220,8 @@ struct VideoEndpoint {
     /// until the next keyframe.
     stale: bool,
     keyframe_requests: KeyframeRequestLimiter,
+    /// The limit it is asked to keep to while shown small.
+    source_rate: SourceRate,
     remote_ssrc: Option<u32>,
     receive_stats: Option<ReceiveStats>,
     /// The view it received last tick; a change asks for a keyframe.
@@ -273,8 +284,9 @@ pub struct VideoMix {
     pool: Option<Arc<rayon::ThreadPool>>,
     packetizer: H264Packetizer,
     single_nal_packetizer: H264Packetizer,
-    /// Who some view shows this tick.
-    visible: Vec<EndpointId>,
+    /// Who some view shows this tick, with the share of a view's picture
+    /// its largest pane covers.
+    visible: HashMap<EndpointId, f64>,
     /// Participants in the passcode lobby: not shown to the conference, and
     /// sent none of its video until they are let in.
     lobby: Vec<EndpointId>,
@@ -284,6 +296,7 @@ pub struct VideoMix {
     /// The speaker order without the lobby, as this frame lays it out.
     shown_order: Vec<EndpointId>,
     contents: Vec<PaneContent>,
+    rects: Vec<Rect>,
     epoch: Option<Instant>,
     /// The frame time in progress, if any.
     frame: Option<FrameWork>,
@@ -322,11 +335,12 @@ impl VideoMix {
                 .expect("the payload size is valid"),
             single_nal_packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::SingleNalUnit)
                 .expect("the payload size is valid"),
-            visible: Vec::new(),
+            visible: HashMap::new(),
             lobby: Vec::new(),
             importance: HashMap::new(),
             shown_order: Vec::new(),
             contents: Vec::new(),
+            rects: Vec::new(),
             epoch: None,
             frame: None,
         }
@@ -399,6 +413,7 @@ impl VideoMix {
             picture: None,
             stale: false,
             keyframe_requests: KeyframeRequestLimiter::new(config.keyframe_method),
+            source_rate: SourceRate::new(config.bitrate_request, config.bitrate),
             remote_ssrc: None,
             receive_stats: None,
             view: None,
@@ -583,11 +598,11 @@ impl VideoMix {
         summary: &mut VideoTickSummary,
     ) {
         let visible = &self.visible;
-        let jobs: Vec<(EndpointId, bool, &mut VideoEndpoint)> = self
+        let jobs: Vec<(EndpointId, Option<f64>, &mut VideoEndpoint)> = self
             .endpoints
             .iter_mut()
             .filter(|(id, _)| senders.contains(id))
-            .map(|(id, e)| (*id, visible.contains(id), e))
+            .map(|(id, e)| (*id, visible.get(id).copied(), e))
             .collect();
         let pool = match &self.pool {
             Some(pool) if jobs.len() > 1 => pool,
@@ -842,11 +857,13 @@ impl VideoMix {
             let shown = key.self_pane.shown(order);
             let panes = key.layout.pane_count(shown);
             key.self_pane.contents(order, panes, &mut self.contents);
-            for c in &self.contents {
+            key.layout.panes(shown, key.width, key.height, &mut self.rects);
+            let picture = f64::from(key.width) * f64::from(key.height);
+            for (c, rect) in self.contents.iter().zip(&self.rects) {
                 if let PaneContent::Participant(p) = c {
-                    if !self.visible.contains(p) {
-                        self.visible.push(*p);
-                    }
+                    let share = f64::from(rect.width) * f64::from(rect.height) / picture.max(1.0);
+                    let largest = self.visible.entry(*p).or_insert(0.0);
+                    *largest = largest.max(share);
                 }
             }
         }
@@ -898,18 +915,20 @@ impl VideoMix {
     }
 }
 
-/// Drains one sender's assembled frames: decodes them if `visible`, else
-/// skips them (and marks the stream stale); asks for a keyframe where the
-/// stream is broken or comes back into view.
+/// Drains one sender's assembled frames: decodes them if it is shown
+/// (`largest`: the share of a picture its largest pane covers), else skips
+/// them (and marks the stream stale); asks for a keyframe where the stream
+/// is broken or comes back into view, and for a lower bitrate while it is
+/// shown small (a higher one when it grows).
 fn take_frames(
     now: Instant,
     id: EndpointId,
     e: &mut VideoEndpoint,
-    visible: bool,
+    largest: Option<f64>,
     out: &mut Vec<Outgoing>,
     summary: &mut VideoTickSummary,
 ) {
-    let visible = visible && !e.rx_muted;
+    let visible = largest.is_some() && !e.rx_muted;
     let mut needs_keyframe = false;
     while let Some(assembled) = e.depacketizer.poll() {
         let unit = match assembled {
@@ -957,6 +976,37 @@ fn take_frames(
             }
         }
     }
+    if let (true, Some(media_ssrc)) = (e.config.sends, e.remote_ssrc) {
+        let share = if visible { largest.unwrap_or(0.0) } else { 0.0 };
+        if let Some(limit) = e.source_rate.update(now, share) {
+            if let Ok(bytes) = bitrate_request(e, limit, media_ssrc) {
+                e.stats.source_limit = limit;
+                out.push(Outgoing { endpoint: id, flow: Flow::VideoRtcp, bytes });
+            }
+        }
+    }
+}
+
+/// A TMMBR (or REMB) asking the sender of `media_ssrc` to keep under `limit`
+/// bits per second, in a compound led by a receiver report.
+fn bitrate_request(e: &mut VideoEndpoint, limit: u32, media_ssrc: u32) -> Result<Vec<u8>, EngineError> {
+    let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports: Vec::new() });
+    let request = match e.source_rate.method() {
+        BitrateRequestMethod::Remb => {
+            RtcpPacket::Remb(Remb { sender_ssrc: e.ssrc, bitrate_bps: u64::from(limit), ssrcs: vec![media_ssrc] })
+        }
+        _ => RtcpPacket::Tmmbr(Tmmbr {
+            sender_ssrc: e.ssrc,
+            // IPv4 + UDP + RTP headers: what RFC 5104 calls the overhead.
+            entries: vec![TmmbrEntry { ssrc: media_ssrc, bitrate_bps: u64::from(limit), overhead: 40 }],
+        }),
+    };
+    let mut bytes = Vec::with_capacity(64);
+    RtcpPacket::write_compound(&[rr, request], &mut bytes)?;
+    if let Some(srtp) = &mut e.srtp_out {
+        srtp.protect_rtcp(&mut bytes)?;
+    }
+    Ok(bytes)
 }
 
 /// An encoder for `key`'s picture at `bitrate`.
@@ -1055,6 +1105,12 @@ fn receive_rtcp(
                 }
             }
             RtcpPacket::ReceiverReport(ReceiverReport { reports, .. }) => on_loss_report(e, &reports),
+            // The sender took our limit.
+            RtcpPacket::Tmmbn(n) => {
+                if let Some(entry) = n.entries.iter().find(|t| t.ssrc == e.ssrc) {
+                    e.source_rate.on_tmmbn(entry.bitrate_bps);
+                }
+            }
             _ => {}
         }
     }

@@ -34,6 +34,8 @@ struct Party {
     mix_ssrc: Option<u32>,
     /// TMMBNs the mix sent it.
     tmmbns: Vec<crate::rtcp::Tmmbn>,
+    /// Bitrate limits (TMMBR or REMB) the mix asked of its stream.
+    limits: Vec<u64>,
 }
 
 struct Harness {
@@ -56,6 +58,16 @@ fn close(a: Yuv, b: Yuv) -> bool {
 
 impl Harness {
     fn new(parties: usize, layout: Layout, self_pane: SelfPaneMode) -> Self {
+        Self::with(parties, layout, self_pane, |_, _| {})
+    }
+
+    /// As [`new`](Self::new), with party `n`'s config changed by `configure`.
+    fn with(
+        parties: usize,
+        layout: Layout,
+        self_pane: SelfPaneMode,
+        configure: impl Fn(usize, &mut VideoConfig),
+    ) -> Self {
         let mut h = Self {
             mix: VideoMix::new(),
             parties: Vec::new(),
@@ -71,6 +83,7 @@ impl Harness {
             config.bitrate = 400_000;
             config.layout = layout;
             config.self_pane = self_pane;
+            configure(n, &mut config);
             h.mix.join(id);
             h.mix.attach(id, config, 0x1234_5678_9abc_def0 ^ (n as u64 * 0x1111)).unwrap();
             let mut picture = I420Frame::new(SOURCE.width, SOURCE.height).unwrap();
@@ -89,6 +102,7 @@ impl Harness {
                 keyframes_seen: 0,
                 mix_ssrc: None,
                 tmmbns: Vec::new(),
+                limits: Vec::new(),
             });
         }
         h
@@ -131,6 +145,10 @@ impl Harness {
                     match item {
                         Ok(RtcpPacket::PictureLossIndication(_)) => p.encoder.request_keyframe(),
                         Ok(RtcpPacket::Tmmbn(n)) => p.tmmbns.push(n),
+                        Ok(RtcpPacket::Tmmbr(t)) if t.entries.iter().all(|e| e.ssrc == p.ssrc) => {
+                            p.limits.extend(t.entries.iter().map(|e| e.bitrate_bps));
+                        }
+                        Ok(RtcpPacket::Remb(r)) if r.ssrcs == [p.ssrc] => p.limits.push(r.bitrate_bps),
                         _ => {}
                     }
                 }
@@ -468,4 +486,44 @@ fn a_view_s_bitrate_follows_remb_tmmbr_and_reported_loss() {
     h.run(64);
     assert_eq!(target(&h, 1), 180_000);
     h.assert_sees(1, Layout::SpeakerOnly, &[0]);
+}
+
+#[test]
+fn a_sender_shown_only_small_is_asked_for_less_and_for_its_full_rate_when_it_grows() {
+    use crate::video::source_rate::{class_for, LOWER_HOLD};
+    // Parties 0-2 take TMMBR, party 3 only REMB.
+    let mut h = Harness::with(4, Layout::Telepresence, SelfPaneMode::Skip, |n, config| {
+        config.bitrate_request = if n == 3 { BitrateRequestMethod::Remb } else { BitrateRequestMethod::Tmmbr };
+    });
+    let hold = (LOWER_HOLD.as_millis() / FRAME.as_millis()) as u32;
+    h.run(hold + 10);
+    // Party 0 holds the floor (big for the others), party 1 is big in party
+    // 0's view; parties 2 and 3 are only ever thumbnails.
+    let mut panes = Vec::new();
+    Layout::Telepresence.panes(3, VIEW.0, VIEW.1, &mut panes);
+    let thumb = f64::from(panes[1].width * panes[1].height) / f64::from(VIEW.0 * VIEW.1);
+    let small = u64::from(class_for(400_000, thumb));
+    assert!(small < 400_000);
+    for n in [0, 1] {
+        assert!(h.parties[n].limits.is_empty(), "party {n} shown large was asked {:?}", h.parties[n].limits);
+        assert_eq!(h.mix.stats(h.parties[n].id).unwrap().source_limit, 0);
+    }
+    for n in [2, 3] {
+        let limits = &h.parties[n].limits;
+        assert!(!limits.is_empty() && limits.iter().all(|&l| l == small), "party {n}: {limits:?}, not {small}");
+        assert_eq!(u64::from(h.mix.stats(h.parties[n].id).unwrap().source_limit), small);
+    }
+    // Party 2 speaks: its full rate is asked for in the frame it takes the
+    // floor, not after a hold.
+    for _ in 0..SpeakerOrder::DEFAULT_HOLD_TICKS {
+        h.mix.speaker_tick(Some(h.parties[2].id));
+    }
+    h.parties[2].limits.clear();
+    h.run(1);
+    assert_eq!(h.parties[2].limits, vec![400_000]);
+    // Party 1 is now big nowhere (party 2 sees party 0): lowered after the hold.
+    h.run(hold + 10);
+    assert_eq!(h.parties[1].limits.last(), Some(&small));
+    assert_eq!(h.parties[0].limits, Vec::<u64>::new(), "party 0 is big in party 2's view");
+    h.assert_sees(1, Layout::Telepresence, &[2, 0, 3]);
 }

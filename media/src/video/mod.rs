@@ -13,3 +13,4 @@ pub mod keyframe_request;
 pub mod label;
 pub mod layout;
 pub mod scale;
+pub mod source_rate;

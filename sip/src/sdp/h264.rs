@@ -292,6 +292,10 @@ pub struct RtcpFeedback {
     pub fir: bool,
     /// `goog-remb`: receiver estimated maximum bitrate.
     pub remb: bool,
+    /// `ccm tmmbr`: RFC 5104 temporary maximum media bitrate requests (we
+    /// honour them for what we send, and send them to a participant shown
+    /// only small).
+    pub tmmbr: bool,
 }
 
 impl RtcpFeedback {
@@ -310,6 +314,7 @@ impl RtcpFeedback {
                 ["nack", "pli"] => feedback.pli = true,
                 ["ccm", "fir"] => feedback.fir = true,
                 ["goog-remb"] => feedback.remb = true,
+                ["ccm", "tmmbr"] => feedback.tmmbr = true,
                 _ => {}
             }
         }
@@ -323,16 +328,23 @@ impl RtcpFeedback {
             pli: self.pli && other.pli,
             fir: self.fir && other.fir,
             remb: self.remb && other.remb,
+            tmmbr: self.tmmbr && other.tmmbr,
         }
     }
 
     /// The `a=rtcp-fb` values for a payload type.
     pub fn attribute_values(self, payload_type: u8) -> Vec<String> {
-        [(self.nack, "nack"), (self.pli, "nack pli"), (self.fir, "ccm fir"), (self.remb, "goog-remb")]
-            .into_iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, kind)| format!("rtcp-fb:{payload_type} {kind}"))
-            .collect()
+        [
+            (self.nack, "nack"),
+            (self.pli, "nack pli"),
+            (self.fir, "ccm fir"),
+            (self.tmmbr, "ccm tmmbr"),
+            (self.remb, "goog-remb"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, kind)| format!("rtcp-fb:{payload_type} {kind}"))
+        .collect()
     }
 }
 
@@ -399,15 +411,18 @@ mod tests {
     fn rtcp_feedback_for_a_payload_type_or_all() {
         let sdp = super::super::SessionDescription::parse(
             b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 97 98\r\n\
-              a=rtcp-fb:97 nack\r\na=rtcp-fb:97 nack pli\r\na=rtcp-fb:* ccm fir\r\na=rtcp-fb:98 goog-remb\r\n\
+              a=rtcp-fb:97 nack\r\na=rtcp-fb:97 nack pli\r\na=rtcp-fb:* ccm fir\r\na=rtcp-fb:98 goog-remb\r\na=rtcp-fb:98 ccm tmmbr\r\n\
               a=rtcp-fb:97 trr-int 100\r\n",
         )
         .unwrap();
         let media = &sdp.media[0];
         let feedback = RtcpFeedback::of(media, 97);
-        assert_eq!(feedback, RtcpFeedback { nack: true, pli: true, fir: true, remb: false });
-        assert_eq!(RtcpFeedback::of(media, 98), RtcpFeedback { nack: false, pli: false, fir: true, remb: true });
-        let ours = RtcpFeedback { nack: false, pli: true, fir: true, remb: true };
+        assert_eq!(feedback, RtcpFeedback { nack: true, pli: true, fir: true, remb: false, tmmbr: false });
+        assert_eq!(
+            RtcpFeedback::of(media, 98),
+            RtcpFeedback { nack: false, pli: false, fir: true, remb: true, tmmbr: true }
+        );
+        let ours = RtcpFeedback { nack: false, pli: true, fir: true, remb: true, tmmbr: true };
         assert_eq!(feedback.intersect(ours).attribute_values(97), vec!["rtcp-fb:97 nack pli", "rtcp-fb:97 ccm fir"]);
     }
 }

@@ -48,7 +48,7 @@ impl LocalVideo {
             level: H264Level::L3_1,
             max_fs: H264Level::L3_1.max_fs(),
             max_mbps: H264Level::L3_1.max_mbps(),
-            feedback: RtcpFeedback { nack: false, pli: true, fir: true, remb: true },
+            feedback: RtcpFeedback { nack: false, pli: true, fir: true, remb: true, tmmbr: true },
             direction: Direction::SendRecv,
         }
     }
@@ -362,6 +362,7 @@ mod tests {
         a=rtpmap:99 H264/90000\r\n\
         a=fmtp:99 profile-level-id=640028;packetization-mode=1;max-br=4000\r\n\
         a=rtcp-fb:* ccm fir\r\n\
+        a=rtcp-fb:* ccm tmmbr\r\n\
         a=rtcp-fb:99 nack\r\n\
         a=rtcp-fb:99 nack pli\r\n\
         a=rtcp-fb:99 goog-remb\r\n\
@@ -382,7 +383,7 @@ mod tests {
         // Level 4 allows 8192 macroblocks; our encoder stops at 720p.
         assert_eq!((video.max_fs, video.max_mbps, video.max_br), (3600, 108_000, Some(4000)));
         assert_eq!(video.max_frame_16_9(), (1280, 720));
-        assert_eq!(video.feedback, RtcpFeedback { nack: false, pli: true, fir: true, remb: true });
+        assert_eq!(video.feedback, RtcpFeedback { nack: false, pli: true, fir: true, remb: true, tmmbr: true });
         assert_eq!(video.remote_rtp, "192.0.2.7:5002".parse().unwrap());
         assert!(video.rtcp_mux);
         assert!(video.srtp.is_some());
@@ -393,6 +394,7 @@ mod tests {
             "a=fmtp:99 profile-level-id=64001f;packetization-mode=1",
             "a=rtcp-fb:99 nack pli",
             "a=rtcp-fb:99 ccm fir",
+            "a=rtcp-fb:99 ccm tmmbr",
             "a=rtcp-fb:99 goog-remb",
             "a=rtcp-mux",
             "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:",
