@@ -284,8 +284,9 @@ pub struct VideoMix {
     pool: Option<Arc<rayon::ThreadPool>>,
     packetizer: H264Packetizer,
     single_nal_packetizer: H264Packetizer,
-    /// Who some view shows this tick, with the share of a view's picture
-    /// its largest pane covers.
+    /// Who some view shows this tick, with the share of our largest picture
+    /// ([`MAX_VIDEO_SIZE`]) its largest pane covers: what it needs to send
+    /// depends on how many pixels it fills, wherever they are.
     visible: HashMap<EndpointId, f64>,
     /// Participants in the passcode lobby: not shown to the conference, and
     /// sent none of its video until they are let in.
@@ -858,10 +859,10 @@ impl VideoMix {
             let panes = key.layout.pane_count(shown);
             key.self_pane.contents(order, panes, &mut self.contents);
             key.layout.panes(shown, key.width, key.height, &mut self.rects);
-            let picture = f64::from(key.width) * f64::from(key.height);
+            let picture = f64::from(MAX_VIDEO_SIZE.0) * f64::from(MAX_VIDEO_SIZE.1);
             for (c, rect) in self.contents.iter().zip(&self.rects) {
                 if let PaneContent::Participant(p) = c {
-                    let share = f64::from(rect.width) * f64::from(rect.height) / picture.max(1.0);
+                    let share = f64::from(rect.width) * f64::from(rect.height) / picture;
                     let largest = self.visible.entry(*p).or_insert(0.0);
                     *largest = largest.max(share);
                 }
@@ -916,7 +917,7 @@ impl VideoMix {
 }
 
 /// Drains one sender's assembled frames: decodes them if it is shown
-/// (`largest`: the share of a picture its largest pane covers), else skips
+/// (`largest`: the share of a 720p picture its largest pane covers), else skips
 /// them (and marks the stream stale); asks for a keyframe where the stream
 /// is broken or comes back into view, and for a lower bitrate while it is
 /// shown small (a higher one when it grows).

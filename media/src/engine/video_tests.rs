@@ -491,17 +491,20 @@ fn a_view_s_bitrate_follows_remb_tmmbr_and_reported_loss() {
 #[test]
 fn a_sender_shown_only_small_is_asked_for_less_and_for_its_full_rate_when_it_grows() {
     use crate::video::source_rate::{class_for, LOWER_HOLD};
-    // Parties 0-2 take TMMBR, party 3 only REMB.
+    // Parties 0-2 take TMMBR, party 3 only REMB; all are sent 720p (what a
+    // sender needs follows the pixels its pane fills).
+    const HD: (u32, u32) = MAX_VIDEO_SIZE;
     let mut h = Harness::with(4, Layout::Telepresence, SelfPaneMode::Skip, |n, config| {
         config.bitrate_request = if n == 3 { BitrateRequestMethod::Remb } else { BitrateRequestMethod::Tmmbr };
+        config.max_size = HD;
     });
     let hold = (LOWER_HOLD.as_millis() / FRAME.as_millis()) as u32;
     h.run(hold + 10);
     // Party 0 holds the floor (big for the others), party 1 is big in party
     // 0's view; parties 2 and 3 are only ever thumbnails.
     let mut panes = Vec::new();
-    Layout::Telepresence.panes(3, VIEW.0, VIEW.1, &mut panes);
-    let thumb = f64::from(panes[1].width * panes[1].height) / f64::from(VIEW.0 * VIEW.1);
+    Layout::Telepresence.panes(3, HD.0, HD.1, &mut panes);
+    let thumb = f64::from(panes[1].width * panes[1].height) / f64::from(HD.0 * HD.1);
     let small = u64::from(class_for(400_000, thumb));
     assert!(small < 400_000);
     for n in [0, 1] {
@@ -525,5 +528,20 @@ fn a_sender_shown_only_small_is_asked_for_less_and_for_its_full_rate_when_it_gro
     h.run(hold + 10);
     assert_eq!(h.parties[1].limits.last(), Some(&small));
     assert_eq!(h.parties[0].limits, Vec::<u64>::new(), "party 0 is big in party 2's view");
-    h.assert_sees(1, Layout::Telepresence, &[2, 0, 3]);
+}
+
+#[test]
+fn a_sender_filling_a_small_view_is_asked_for_what_that_view_needs() {
+    use crate::video::source_rate::{class_for, LOWER_HOLD};
+    // Two parties, each the other's whole (320x180) picture: a sixteenth of
+    // 720p's pixels, so neither needs to send more than the smallest class.
+    let mut h = Harness::with(2, Layout::SpeakerOnly, SelfPaneMode::Skip, |_, config| {
+        config.bitrate_request = BitrateRequestMethod::Tmmbr;
+    });
+    h.run((LOWER_HOLD.as_millis() / FRAME.as_millis()) as u32 + 10);
+    let share = f64::from(VIEW.0 * VIEW.1) / f64::from(MAX_VIDEO_SIZE.0 * MAX_VIDEO_SIZE.1);
+    for p in &h.parties {
+        assert_eq!(p.limits.last(), Some(&u64::from(class_for(400_000, share))));
+    }
+    h.assert_sees(0, Layout::SpeakerOnly, &[1]);
 }

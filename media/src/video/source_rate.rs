@@ -13,9 +13,10 @@
 //!
 //! The limit comes in classes — the sender's full bitrate halved up to
 //! three times, never under [`MIN_SOURCE_BITRATE`] — from the share of a
-//! view's picture its largest pane covers: twice that share of the full
-//! bitrate, rounded up to a class. A whole-picture pane keeps the full rate;
-//! a quarter pane gets a half; a thumbnail the smallest class.
+//! 720p picture (our largest view) its largest pane covers: twice that
+//! share of the full bitrate, rounded up to a class. A full 720p pane keeps
+//! the full rate; a quarter of one (or all of a 640x360 view) gets a half;
+//! a thumbnail the smallest class.
 
 use std::time::{Duration, Instant};
 
@@ -54,7 +55,7 @@ pub const REPEAT: Duration = Duration::from_secs(1);
 const CLASSES: u32 = 3;
 
 /// The limit class for a sender whose largest pane covers `share` (0..=1)
-/// of a view's picture, `full` being what it may send at most. `share` 0
+/// of a 720p picture, `full` being what it may send at most. `share` 0
 /// (shown nowhere) gets the smallest class: nobody decodes it, and it
 /// comes back with a keyframe when shown.
 pub fn class_for(full: u32, share: f64) -> u32 {
