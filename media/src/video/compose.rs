@@ -173,12 +173,18 @@ impl Compositor {
         out: &mut I420Frame,
     ) -> Result<(), FrameError> {
         out.resize(view.width, view.height)?;
-        out.fill(Yuv::BLACK);
         let mut panes = Vec::new();
         let mut contents = Vec::new();
         let shown = view.self_pane.shown(order);
         view.layout.panes(shown, view.width, view.height, &mut panes);
         view.self_pane.contents(order, panes.len(), &mut contents);
+        // Every pane paints all of its rectangle (picture and bars, the
+        // placeholder, or black), so a view whose first pane is the whole
+        // picture (speakerOnly, telepresence) needs no background: a 720p
+        // fill saved per view and frame.
+        if panes.first() != Some(&out.rect()) {
+            out.fill(Yuv::BLACK);
+        }
         for (&rect, &content) in panes.iter().zip(&contents) {
             if rect.width == 0 || rect.height == 0 {
                 continue;
@@ -305,6 +311,32 @@ mod tests {
         assert_eq!(pane_centres(&own, &order, &out), expected);
         // Top-left corner is the big pane.
         assert_eq!(out.pixel(4, 4), Some(colour(2)));
+    }
+
+    #[test]
+    fn a_full_picture_pane_repaints_a_reused_canvas_everywhere_bars_included() {
+        // No background fill for speakerOnly and telepresence: what the
+        // canvas held before must not show through anywhere, bars included.
+        let order = order(3);
+        let mut frames = inputs(3, 640, 480);
+        frames.remove(&ParticipantId(3));
+        let mut c = Compositor::new();
+        c.begin_frame();
+        for layout in [Layout::SpeakerOnly, Layout::Telepresence] {
+            let mut out = I420Frame::new(640, 360).unwrap();
+            out.fill(Yuv::from_rgb(255, 255, 255));
+            let view = ViewKey::for_receiver(layout, SelfPaneMode::Skip, (640, 360), ParticipantId(1), &order);
+            c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
+            let white = Yuv::from_rgb(255, 255, 255);
+            for y in 0..360 {
+                for x in 0..640 {
+                    assert_ne!(out.pixel(x, y), Some(white), "{layout:?}: old canvas at ({x}, {y})");
+                }
+            }
+            // The 4:3 picture is pillarboxed: black bars at the sides.
+            assert_eq!(out.pixel(2, 180), Some(Yuv::BLACK), "{layout:?}");
+            assert_eq!(out.pixel(320, 100), Some(colour(2)), "{layout:?}");
+        }
     }
 
     #[test]
