@@ -358,3 +358,62 @@ fn deleting_a_leg_hangs_it_up_and_the_api_call_stays() {
     assert_eq!(total(&c.get("/api/v1/calls").body), 1, "the API's call stays");
     answerer.wait(Duration::from_secs(1));
 }
+
+/// `PUT /callLegs/<id> dtmfSequence` (how TMS and admin scripts get through
+/// a far end's voice menu): a phone that offers telephone-event gets the
+/// keys as RFC 4733 events in its audio stream, in order, each with its end,
+/// and `,` pauses a second; a sequence with a key that is not DTMF is
+/// refused with a parameter error; the sequence (often a PIN) is not shown
+/// back.
+#[test]
+fn a_leg_is_sent_its_dtmf_sequence_as_telephone_events_and_a_bad_one_is_refused() {
+    use confero_media::rtp::RtpPacket;
+    use peers::RawPhone;
+    let (c, sip, _dir) = bridge_with_space(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let phone = RawPhone::new(sip);
+    let audio = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    audio.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+         a=fmtp:101 0-15\r\n",
+        audio.local_addr().unwrap().port()
+    );
+    phone.invite_with("dtmf-out-1", "room", &sdp);
+    let ok = phone.expect("200", Duration::from_secs(5)).unwrap_or_else(|| panic!("no 200:\n{}", c.log_text()));
+    phone.ack(&ok, "dtmf-out-1", "room");
+    assert!(ok.contains("telephone-event/8000"), "{ok}");
+    let leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
+
+    let bad = c.put(&format!("/api/v1/callLegs/{leg}"), "dtmfSequence=12x");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("parameter=\"dtmfSequence\" error=\"invalidValue\""), "{}", bad.body);
+
+    let answer = c.put(&format!("/api/v1/callLegs/{leg}"), "dtmfSequence=1%23,9");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // (event, start timestamp, an end came) per event, in arrival order.
+    let mut events: Vec<(u8, u32, bool)> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 2048];
+    while std::time::Instant::now() < deadline && !(events.len() == 3 && events.iter().all(|e| e.2)) {
+        let Ok(n) = audio.recv(&mut buf) else { continue };
+        let Ok(rtp) = RtpPacket::parse(&buf[..n]) else { continue };
+        if rtp.payload_type() != 101 || rtp.payload().len() < 4 {
+            continue;
+        }
+        let (event, end) = (rtp.payload()[0], rtp.payload()[1] & 0x80 != 0);
+        match events.iter_mut().find(|e| e.1 == rtp.timestamp()) {
+            Some(e) => e.2 |= end,
+            None => events.push((event, rtp.timestamp(), end)),
+        }
+    }
+    let keys: Vec<u8> = events.iter().map(|e| e.0).collect();
+    assert_eq!(keys, vec![1, 11, 9], "events {events:?}\n{}", c.log_text());
+    assert!(events.iter().all(|e| e.2), "every event ends: {events:?}");
+    let pause = events[2].1.wrapping_sub(events[1].1);
+    assert!(pause >= 8000, "the comma paused {pause} samples, under a second");
+    let shown = c.get(&format!("/api/v1/callLegs/{leg}")).body;
+    assert!(!shown.contains("dtmfSequence"), "{shown}");
+    assert!(!c.log_text().contains("1#,9"), "the sequence was logged");
+}

@@ -79,6 +79,8 @@ struct Leg {
     participant_labels: Option<String>,
     /// It has a video stream.
     video: bool,
+    /// Its SDP has telephone-event: it can be sent `dtmfSequence`.
+    telephone_event: bool,
 }
 
 impl Leg {
@@ -103,6 +105,7 @@ impl Leg {
             quality_main: None,
             participant_labels: None,
             video: false,
+            telephone_event: false,
         }
     }
 }
@@ -340,6 +343,20 @@ impl CallBridge {
         })
     }
 
+    /// Sends a connected leg its `dtmfSequence` as RFC 4733 telephone-events
+    /// (the digits are not logged: they are often a PIN).
+    fn send_dtmf_sequence(&self, leg: &Leg) {
+        let (Some(e), Some(sequence)) = (leg.endpoint, leg.live.config.get("dtmfSequence")) else { return };
+        if !leg.telephone_event {
+            tracing::info!("call leg {}: dtmfSequence not sent: no telephone-event was negotiated", leg.live.id);
+            return;
+        }
+        match self.media.send_dtmf(e, sequence) {
+            Ok(()) => tracing::info!("call leg {}: dtmfSequence ***** ({} keys) sent", leg.live.id, sequence.len()),
+            Err(err) => tracing::info!("call leg {}: dtmfSequence not sent: {err}", leg.live.id),
+        }
+    }
+
     /// Applies a leg's API settings that act on media.
     fn apply_media_settings(&self, leg: &Leg) {
         let Some(e) = leg.endpoint else { return };
@@ -470,6 +487,11 @@ impl BridgeHandle for CallBridge {
         apply(&mut leg.live.config, changes);
         let leg = state.legs.iter().find(|l| l.live.id == id).ok_or(BridgeError::CallLegDoesNotExist)?;
         self.apply_media_settings(leg);
+        // Each PUT with a `dtmfSequence` sends it once (a leg still ringing
+        // is sent it when it answers).
+        if changes.iter().any(|c| c.field.name == "dtmfSequence" && c.value.is_some()) {
+            self.send_dtmf_sequence(leg);
+        }
         Ok(())
     }
 

@@ -391,6 +391,7 @@ impl CallBridge {
         }
         leg.sip = Some(ic.call);
         leg.endpoint = Some(attached.id);
+        leg.telephone_event = negotiated.telephone_event.is_some();
         leg.codec = cms_codec(negotiated.codec.codec).to_string();
         leg.live.encrypted_media = negotiated.srtp.is_some();
         leg.live.cipher_suite = negotiated.srtp.as_ref().map(|s| s.suite.name().to_string());
@@ -463,6 +464,7 @@ impl CallBridge {
         match self.media.attach(conference, spec) {
             Ok(a) => {
                 leg.endpoint = Some(a.id);
+                leg.telephone_event = negotiated.telephone_event.is_some();
                 leg.codec = cms_codec(negotiated.codec.codec).to_string();
                 leg.live.encrypted_media = negotiated.srtp.is_some();
                 leg.live.cipher_suite = negotiated.srtp.as_ref().map(|s| s.suite.name().to_string());
@@ -738,6 +740,7 @@ impl CallBridge {
         match attached {
             Ok((a, n)) => {
                 leg.endpoint = Some(a.id);
+                leg.telephone_event = n.telephone_event.is_some();
                 leg.codec = cms_codec(n.codec.codec).to_string();
                 leg.live.encrypted_media = n.srtp.is_some();
                 leg.live.cipher_suite = n.srtp.as_ref().map(|s| s.suite.name().to_string());
@@ -746,6 +749,9 @@ impl CallBridge {
                 state.by_endpoint.insert(a.id, id);
                 if let Some(l) = state.legs.iter().find(|l| l.live.id == id) {
                     self.apply_media_settings(l);
+                    // A dial-out's `dtmfSequence` (a PIN for the far end's
+                    // menu) goes once it has answered.
+                    self.send_dtmf_sequence(l);
                 }
             }
             Err(e) => {

@@ -44,7 +44,7 @@ pub static LEG_FIELDS: &[Field] = &[
     f("layout", LAYOUT),
     f("nameLabelOverride", Ty::Text),
     f("importance", Ty::Int(0, i32::MAX as i64)),
-    f("dtmfSequence", Ty::Text),
+    f("dtmfSequence", Ty::Dtmf),
     f("rxAudioMute", B),
     f("txAudioMute", B),
     f("rxVideoMute", B),
@@ -330,6 +330,10 @@ pub fn get_leg(api: &Api, id: Uuid) -> Result<Reply, Failure> {
         .text("direction", l.direction.as_str());
     w.open("configuration", &[]);
     for field in LEG_FIELDS {
+        // `dtmfSequence` is an action (often a PIN), not something to show.
+        if field.is_secret() {
+            continue;
+        }
         if let Some(v) = l.config.get(field.name) {
             w.text(field.name, v);
         }

@@ -90,6 +90,9 @@ pub enum Ty {
     Unique(&'static str),
     /// An `http://` or `https://` URL.
     Url,
+    /// A DTMF sequence to send (`dtmfSequence`): keys 0-9 * # A-D and `,`
+    /// pauses, at most 128. Often a PIN, so never logged.
+    Dtmf,
 }
 
 /// One field of an object.
@@ -135,7 +138,7 @@ impl Field {
 
     /// True for values that must never appear in a log.
     pub fn is_secret(&self) -> bool {
-        matches!(self.ty, Ty::Passcode | Ty::Secret | Ty::Password)
+        matches!(self.ty, Ty::Passcode | Ty::Secret | Ty::Password | Ty::Dtmf)
     }
 }
 

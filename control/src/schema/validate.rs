@@ -102,6 +102,13 @@ pub fn check_value(field: &'static Field, raw: &str) -> Result<String, Failure> 
             }
             v.to_string()
         }
+        Ty::Dtmf => {
+            let v = raw.trim();
+            if v.len() > 128 || !v.chars().all(|c| matches!(c, '0'..='9' | '*' | '#' | 'A'..='D' | 'a'..='d' | ',')) {
+                return Err(invalid());
+            }
+            v.to_string()
+        }
         Ty::Bool => parse_bool(raw).ok_or_else(invalid)?.to_string(),
         Ty::Int(min, max) => {
             let n: i64 = raw.trim().parse().map_err(|_| invalid())?;

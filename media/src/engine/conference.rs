@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
+use super::dtmf::{DtmfError, DtmfSender, EventPacket};
 use super::prompt::{Playing, Prompt};
 use super::video::{VideoConfig, VideoMix, VideoSettings, VideoStats, VideoTickSummary};
 use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Flow, Outgoing, SrtpKeys, TickSummary};
@@ -30,6 +31,8 @@ struct Endpoint {
     /// The RTP timestamp of the last DTMF event reported: one report per
     /// event, however many packets (and retransmitted ends) carry it.
     last_event_timestamp: Option<u32>,
+    /// DTMF we send it (the API's `dtmfSequence`), in place of its audio.
+    dtmf_out: DtmfSender,
     format: AudioFormat,
     /// What the API asked for; a prompt overrides both while it plays.
     rx_muted: bool,
@@ -177,6 +180,7 @@ impl Conference {
                 payload_type: cfg.payload_type,
                 telephone_event_pt: cfg.telephone_event_pt,
                 last_event_timestamp: None,
+                dtmf_out: DtmfSender::new(),
                 format,
                 rx_muted: cfg.rx_muted,
                 tx_muted: cfg.tx_muted,
@@ -337,6 +341,17 @@ impl Conference {
         Ok(())
     }
 
+    /// Queues DTMF keys (`0-9 * # A-D`, `,` a one-second pause) to send the
+    /// endpoint as RFC 4733 telephone-events, after any still waiting.
+    pub fn send_dtmf(&mut self, id: EndpointId, sequence: &str) -> Result<(), EngineError> {
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        if e.telephone_event_pt.is_none() {
+            return Err(DtmfError::NotNegotiated.into());
+        }
+        e.dtmf_out.push(sequence)?;
+        Ok(())
+    }
+
     /// The DTMF digits (RFC 4733) received since the last call, in order.
     pub fn take_dtmf(&mut self) -> std::vec::Drain<'_, (EndpointId, char)> {
         self.dtmf.drain(..)
@@ -484,6 +499,14 @@ impl Conference {
 
         for id in &self.order {
             let e = self.endpoints.get_mut(id).expect("order and endpoints agree");
+            if let (Some(pt), Some(event)) = (e.telephone_event_pt, e.dtmf_out.tick(e.timestamp, e.timestamp_step)) {
+                let mut bytes = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY));
+                bytes.clear();
+                send_event(e, pt, &event, &mut bytes)?;
+                summary.packets += 1;
+                out.push(Outgoing { endpoint: *id, flow: Flow::Rtp, bytes });
+                continue;
+            }
             if let Some((playing, encoder)) = &mut e.prompt {
                 playing.next_frame(&mut self.prompt_pcm);
                 encoder.encode(&self.prompt_pcm, &mut self.prompt_payload)?;
@@ -707,6 +730,29 @@ fn play_out(
         }
     }
     Ok(Played::Decoded)
+}
+
+/// Writes an RFC 4733 event packet (its own payload type, the endpoint's
+/// SSRC and sequence) into `bytes` and protects it; the audio clock runs on.
+fn send_event(e: &mut Endpoint, pt: u8, event: &EventPacket, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
+    let header = RtpHeader {
+        marker: event.marker,
+        payload_type: pt,
+        sequence_number: e.sequence,
+        timestamp: event.timestamp,
+        ssrc: e.ssrc,
+        ..RtpHeader::default()
+    };
+    header.write_packet(&event.payload, bytes)?;
+    if let Some(srtp) = &mut e.srtp_out {
+        srtp.protect_rtp(bytes)?;
+    }
+    e.sequence = e.sequence.wrapping_add(1);
+    e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
+    e.stats.packets_out += 1;
+    e.stats.bytes_out += bytes.len() as u64;
+    e.octets_sent = e.octets_sent.wrapping_add(event.payload.len() as u32);
+    Ok(())
 }
 
 /// Writes the endpoint's next RTP packet around `payload` into `bytes` and

@@ -8,6 +8,7 @@
 //! time, and sends the [`Outgoing`] datagrams it gets back.
 
 mod conference;
+pub mod dtmf;
 mod prompt;
 mod video;
 
@@ -142,6 +143,9 @@ pub enum EngineError {
     /// Video composition or coding failed.
     #[error("video: {0}")]
     Video(String),
+    /// DTMF could not be queued.
+    #[error("DTMF: {0}")]
+    Dtmf(#[from] dtmf::DtmfError),
 }
 
 /// Which of an endpoint's two flows a datagram belongs to. With RTCP

@@ -498,3 +498,50 @@ fn engine_plays_a_prompt_in_place_of_the_conference() {
     assert!(h.heard_db(guest, 700.0).abs() < 1.0);
     assert!(h.heard_db(host, 400.0).abs() < 1.0);
 }
+
+/// `send_dtmf`: the keys go as RFC 4733 events in the endpoint's own RTP
+/// stream (its SSRC, its sequence numbers, between its audio packets), and
+/// a receiver of RFC 4733 (our own) reads back the same keys; an endpoint
+/// without telephone-event, or a bad key, is refused.
+#[test]
+fn dtmf_sent_to_an_endpoint_goes_as_telephone_events_in_its_stream_and_reads_back() {
+    use super::dtmf::{DtmfError, END_REPEATS, TONE_TICKS};
+    let mut conf = Conference::new(MixerConfig::default());
+    let (plain, phone) = (EndpointId(1), EndpointId(2));
+    conf.attach(plain, EndpointConfig::new(AudioFormat::PCMU, 0)).unwrap();
+    let mut cfg = EndpointConfig::new(AudioFormat::PCMU, 0);
+    cfg.telephone_event_pt = Some(101);
+    conf.attach(phone, cfg.clone()).unwrap();
+    assert!(matches!(conf.send_dtmf(plain, "1"), Err(EngineError::Dtmf(DtmfError::NotNegotiated))));
+    assert!(matches!(conf.send_dtmf(phone, "1x"), Err(EngineError::Dtmf(DtmfError::BadKey('x')))));
+    conf.send_dtmf(phone, "1#").unwrap();
+
+    // The far end: an endpoint of another conference that takes events.
+    let mut far = Conference::new(MixerConfig::default());
+    far.attach(EndpointId(9), cfg).unwrap();
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let mut seen: Vec<(u8, u16, u32, bool)> = Vec::new();
+    for k in 0..40u32 {
+        let now = t0 + TICK * k;
+        conf.tick(now, &mut out).unwrap();
+        for o in out.iter_mut().filter(|o| o.endpoint == phone && o.flow == Flow::Rtp) {
+            let rtp = RtpPacket::parse(&o.bytes).unwrap();
+            seen.push((rtp.payload_type(), rtp.sequence_number(), rtp.timestamp(), rtp.marker()));
+            far.receive(now, EndpointId(9), &mut o.bytes).unwrap();
+        }
+        assert!(out
+            .iter()
+            .filter(|o| o.endpoint == plain)
+            .all(|o| RtpPacket::parse(&o.bytes).is_err() || RtpPacket::parse(&o.bytes).unwrap().payload_type() == 0));
+    }
+    let events: Vec<_> = seen.iter().filter(|p| p.0 == 101).collect();
+    assert_eq!(events.len() as u32, 2 * (TONE_TICKS + END_REPEATS));
+    assert_eq!(events.iter().filter(|p| p.3).count(), 2, "one marker per key");
+    assert!(seen.iter().any(|p| p.0 == 0), "audio between and after");
+    for pair in seen.windows(2) {
+        assert_eq!(pair[1].1, pair[0].1.wrapping_add(1), "one sequence for audio and events");
+    }
+    let digits: Vec<char> = far.take_dtmf().map(|(_, d)| d).collect();
+    assert_eq!(digits, ['1', '#']);
+}

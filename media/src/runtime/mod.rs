@@ -210,6 +210,7 @@ pub(crate) enum Command {
     RxMute(ConferenceId, EndpointId, bool),
     TxMute(ConferenceId, EndpointId, bool),
     Importance(ConferenceId, EndpointId, i32),
+    Dtmf(ConferenceId, EndpointId, String),
     Prompt(ConferenceId, EndpointId, Option<Prompt>),
     Video(ConferenceId, EndpointId, VideoSettings),
     Stop,
@@ -445,6 +446,15 @@ impl MediaRuntime {
     pub fn set_importance(&self, id: EndpointId, importance: i32) -> Result<(), RuntimeError> {
         let (conference, index) = self.locate(id)?;
         self.workers[index].send(Command::Importance(conference, id, importance))
+    }
+
+    /// Sends the endpoint DTMF (the API's `dtmfSequence`) as RFC 4733
+    /// telephone-events. The sequence is checked here; an endpoint without
+    /// telephone-event (the caller knows from its SDP) is sent nothing.
+    pub fn send_dtmf(&self, id: EndpointId, sequence: &str) -> Result<(), RuntimeError> {
+        crate::engine::dtmf::check_sequence(sequence).map_err(|e| RuntimeError::Engine(e.into()))?;
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::Dtmf(conference, id, sequence.to_string()))
     }
 
     /// Applies the API's video settings (`chosenLayout`, video mutes), live.

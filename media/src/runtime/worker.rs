@@ -253,6 +253,13 @@ impl Worker {
                         let _ = r.conference.set_video_settings(id, settings);
                     }
                 }
+                Command::Dtmf(c, id, sequence) => {
+                    if let Some(r) = self.rooms.get_mut(&c) {
+                        // Refused only when the endpoint has no telephone-event,
+                        // which the caller knows from its SDP.
+                        let _ = r.conference.send_dtmf(id, &sequence);
+                    }
+                }
                 Command::Importance(c, id, value) => {
                     if let Some(r) = self.rooms.get_mut(&c) {
                         let _ = r.conference.set_importance(id, value);
