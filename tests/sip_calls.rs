@@ -415,5 +415,38 @@ fn a_leg_is_sent_its_dtmf_sequence_as_telephone_events_and_a_bad_one_is_refused(
     assert!(pause >= 8000, "the comma paused {pause} samples, under a second");
     let shown = c.get(&format!("/api/v1/callLegs/{leg}")).body;
     assert!(!shown.contains("dtmfSequence"), "{shown}");
-    assert!(!c.log_text().contains("1#,9"), "the sequence was logged");
+    assert!(!c.log_text().contains("1#,9") && !c.log_text().contains("1%23,9"), "the sequence was logged");
+}
+
+/// A dial-out with a `dtmfSequence` (an audio bridge's PIN, as TMS books
+/// it): once the baresip answers, it receives the keys as RFC 4733 events
+/// (its own log says which).
+#[test]
+fn a_dialled_leg_is_sent_its_dtmf_sequence_once_it_answers() {
+    let (c, _sip, dir) = bridge_with_space(&[]);
+    let far = BaresipSetup::opus("bridge.pin", 0.0, 22_960);
+    let mut answerer = Baresip::answer(dir.path(), &far, 20);
+    answerer.wait_ready();
+    c.create(
+        "/api/v1/outboundDialPlanRules",
+        &format!("domain=pin.example&sipProxy=127.0.0.1:{}&priority=10", far.sip_port),
+    );
+    let space = c.create("/api/v1/coSpaces", "name=Dialler&uri=dialler");
+    let call = c.post("/api/v1/calls", &format!("coSpace={space}"));
+    let call_id = common::id_from_location(call.location.as_deref().unwrap());
+    let leg = c
+        .post(&format!("/api/v1/calls/{call_id}/callLegs"), "remoteParty=bridge.pin@pin.example&dtmfSequence=4%2A7%23");
+    assert_eq!(leg.status, 200, "{}", leg.body);
+    // baresip's log line for an event's end packet.
+    let got = |key: char| format!("received event: '{key}' (end=1)");
+    let all = common::eventually(|| {
+        let log = answerer.log();
+        ['4', '*', '7', '#'].iter().all(|&k| log.contains(&got(k)))
+    });
+    let log = answerer.log();
+    assert!(all, "baresip log:\n{log}\nconfero:\n{}", c.log_text());
+    let order: Vec<usize> = ['4', '*', '7', '#'].iter().filter_map(|&k| log.find(&got(k))).collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "keys out of order:\n{log}");
+    assert!(!c.log_text().contains("4*7#") && !c.log_text().contains("4%2A7%23"), "the PIN was logged");
+    answerer.wait(Duration::ZERO);
 }

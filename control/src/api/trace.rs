@@ -5,7 +5,8 @@
 /// True for parameter names whose values must not be logged.
 fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n.contains("passcode") || n.contains("secret") || n.contains("password") || n == "pin"
+    // `dtmfSequence`: the keys a dial-out sends are often a PIN.
+    n.contains("passcode") || n.contains("secret") || n.contains("password") || n == "pin" || n == "dtmfsequence"
 }
 
 /// A form body with secret values replaced by `*****`. Bytes that are not
@@ -42,5 +43,6 @@ mod tests {
         );
         assert_eq!(masked_body(b"sharedSecret=s&Password=p"), "sharedSecret=*****&Password=*****");
         assert_eq!(path_for_log("/api/v1/coSpaces", "filter=a&passcode=9"), "/api/v1/coSpaces?filter=a&passcode=*****");
+        assert_eq!(masked_body(b"remoteParty=a@b&dtmfSequence=1234%23"), "remoteParty=a@b&dtmfSequence=*****");
     }
 }
