@@ -111,12 +111,7 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
 
     // One after another, so the speaker order (nobody speaks: silent audio)
     // is the join order.
-    let mut parties = Vec::new();
-    for (i, &rgb) in COLOURS.iter().enumerate() {
-        let name = format!("v{i}");
-        let setup = BaresipSetup::opus(&name, 0.0, 23_000 + 20 * i as u16);
-        parties.push(Party::join(&c, peers_dir.path(), &setup, rgb, &uri, i + 1));
-    }
+    let mut parties = cameras(&c, peers_dir.path(), &uri, &COLOURS, "v", 23_000);
     // The cameras must be told apart for the test to mean anything.
     for a in 0..3 {
         for b in a + 1..3 {
@@ -158,15 +153,7 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
 
     // Meeting Management marks party 2 important (`PUT /participants/<id>
     // importance=1`): it takes the first pane of everyone else's layout.
-    let participant_of = |user: &str| {
-        common::ids(&c.get("/api/v1/participants").body)
-            .into_iter()
-            .find(|id| {
-                element(&c.get(&format!("/api/v1/participants/{id}")).body, "uri")
-                    .is_some_and(|u| u.starts_with(&format!("{user}@")))
-            })
-            .unwrap_or_else(|| panic!("no participant {user}"))
-    };
+    let participant_of = |user: &str| participant_of(&c, user);
     let answer = c.put(&format!("/api/v1/participants/{}", participant_of("v2")), "importance=1");
     assert_eq!(answer.status, 200, "{}", answer.body);
     let (ok, detail) = sees(&parties, 1, Layout::AllEqual, &[2, 0], peers_dir.path());
@@ -380,6 +367,64 @@ fn media_port(sdp: &str, kind: &str) -> u16 {
         .unwrap_or_else(|| panic!("no m={kind} in {sdp}"))
 }
 
+/// A raw SIP video phone in a call to `user`: its SIP socket, its audio and
+/// video sockets, and the SDP of Confero's 200. It offers PCMU and H.264
+/// (level 3.1, mode 1, rtcp-mux) with `fmtp_extra` after the packetization
+/// mode and these `a=rtcp-fb` kinds.
+struct RawVideoCall {
+    /// Kept for the call's lifetime: its socket is the phone's SIP address.
+    _phone: RawPhone,
+    _audio: std::net::UdpSocket,
+    video: std::net::UdpSocket,
+    answer: String,
+}
+
+impl RawVideoCall {
+    fn dial(c: &Confero, sip: u16, call_id: &str, user: &str, fmtp_extra: &str, feedback: &[&str]) -> RawVideoCall {
+        let phone = RawPhone::new(sip);
+        let audio = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let video = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let feedback: String = feedback.iter().map(|kind| format!("a=rtcp-fb:96 {kind}\r\n")).collect();
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+             m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+             a=fmtp:96 profile-level-id=42e01f;packetization-mode=1{fmtp_extra}\r\n{feedback}a=rtcp-mux\r\n",
+            audio.local_addr().unwrap().port(),
+            video.local_addr().unwrap().port()
+        );
+        phone.invite_with(call_id, user, &sdp);
+        let ok = phone.expect("200", Duration::from_secs(5)).unwrap_or_else(|| panic!("no 200:\n{}", c.log_text()));
+        phone.ack(&ok, call_id, user);
+        let answer = ok[ok.find("\r\n\r\n").unwrap() + 4..].to_string();
+        RawVideoCall { _phone: phone, _audio: audio, video, answer }
+    }
+
+    /// Where its RTCP about video goes: Confero's video port, or the one
+    /// after it without rtcp-mux.
+    fn rtcp_port(&self) -> u16 {
+        let port = media_port(&self.answer, "video");
+        if self.answer.contains("a=rtcp-mux") {
+            port
+        } else {
+            port + 1
+        }
+    }
+}
+
+/// Baresip cameras in these colours dialling `uri` one after another (so
+/// the speaker order is the join order), named `prefix0`, `prefix1`, … with
+/// RTP ports from `rtp_base`.
+fn cameras(c: &Confero, dir: &Path, uri: &str, colours: &[u32], prefix: &str, rtp_base: u16) -> Vec<Party> {
+    let mut parties = Vec::new();
+    for (i, &rgb) in colours.iter().enumerate() {
+        let name = format!("{prefix}{i}");
+        let setup = BaresipSetup::opus(&name, 0.0, rtp_base + 20 * i as u16);
+        parties.push(Party::join(c, dir, &setup, rgb, uri, i + 1));
+    }
+    parties
+}
+
 /// A video phone of our own (raw SIP over UDP, H.264 decoded with OpenH264)
 /// in a space whose call leg profile says `qualityMain=max480p30`, with a
 /// baresip camera: it is sent 848x480 showing the camera; each RTCP PLI, and
@@ -397,25 +442,9 @@ fn a_receiver_s_pli_and_fir_get_idrs_and_quality_main_caps_its_picture_live() {
     let camera = Party::join(&c, peers_dir.path(), &setup, COLOURS[0], &format!("sip:small@127.0.0.1:{sip}"), 1);
     let rgb = camera.camera;
 
-    let phone = RawPhone::new(sip);
-    let audio = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let video = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
-         m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
-         a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n\
-         a=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm fir\r\na=rtcp-mux\r\n",
-        audio.local_addr().unwrap().port(),
-        video.local_addr().unwrap().port()
-    );
-    phone.invite_with("pli-1", "small", &sdp);
-    let ok = phone.expect("200", Duration::from_secs(5)).unwrap_or_else(|| panic!("no 200:\n{}", c.log_text()));
-    phone.ack(&ok, "pli-1", "small");
-    let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
-    let confero_video = media_port(body, "video");
-    let rtcp_to = if body.contains("a=rtcp-mux") { confero_video } else { confero_video + 1 };
-    let mut rx = VideoReceiver::new(video);
+    let call = RawVideoCall::dial(&c, sip, "pli-1", "small", "", &["nack pli", "ccm fir"]);
+    let rtcp_to = call.rtcp_port();
+    let mut rx = VideoReceiver::new(call.video.try_clone().unwrap());
 
     // qualityMain from the space's call leg profile: 848x480, showing the camera.
     let want = Yuv::from_rgb(rgb[0], rgb[1], rgb[2]);
@@ -538,31 +567,13 @@ fn a_participant_shown_only_small_is_asked_for_less_by_tmmbr_and_for_its_full_ra
     c.create("/api/v1/coSpaces", "name=Tele&uri=tele&defaultLayout=telepresence");
     let peers_dir = tempfile::tempdir().unwrap();
     let uri = format!("sip:tele@127.0.0.1:{sip}");
-    let mut cameras = Vec::new();
-    for (i, &rgb) in COLOURS[..2].iter().enumerate() {
-        let name = format!("t{i}");
-        let setup = BaresipSetup::opus(&name, 0.0, 23_200 + 20 * i as u16);
-        cameras.push(Party::join(&c, peers_dir.path(), &setup, rgb, &uri, i + 1));
-    }
+    let cameras = cameras(&c, peers_dir.path(), &uri, &COLOURS[..2], "t", 23_200);
 
-    let phone = RawPhone::new(sip);
-    let audio = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let video = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
-         m=video {} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
-         a=fmtp:96 profile-level-id=42e01f;packetization-mode=1;max-br=1200\r\n\
-         a=rtcp-fb:96 nack pli\r\na=rtcp-fb:96 ccm tmmbr\r\na=rtcp-mux\r\n",
-        audio.local_addr().unwrap().port(),
-        video.local_addr().unwrap().port()
-    );
-    phone.invite_with("tmmbr-1", "tele", &sdp);
-    let ok = phone.expect("200", Duration::from_secs(5)).unwrap_or_else(|| panic!("no 200:\n{}", c.log_text()));
-    phone.ack(&ok, "tmmbr-1", "tele");
-    let body = &ok[ok.find("\r\n\r\n").unwrap() + 4..];
+    let call = RawVideoCall::dial(&c, sip, "tmmbr-1", "tele", ";max-br=1200", &["nack pli", "ccm tmmbr"]);
+    let body = &call.answer;
     assert!(body.contains("a=rtcp-fb:96 ccm tmmbr"), "TMMBR not answered:\n{body}");
     assert!(body.contains("a=rtcp-mux"), "{body}");
+    let video = &call.video;
     video.connect(("127.0.0.1", media_port(body, "video"))).unwrap();
     video.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
 
@@ -607,7 +618,7 @@ fn a_participant_shown_only_small_is_asked_for_less_by_tmmbr_and_for_its_full_ra
 
     // Last to join and silent, it is a thumbnail in both cameras' views: a
     // limit well under its 1.2 Mbit/s (`max-br`) comes (after the 2 s hold).
-    let small = tmmbr_limits(&video, SSRC, Duration::from_secs(15), |l| !l.is_empty());
+    let small = tmmbr_limits(video, SSRC, Duration::from_secs(15), |l| !l.is_empty());
     assert!(!small.is_empty(), "no TMMBR for a participant shown small\n{}", c.log_text());
     assert!(small.iter().all(|&b| b <= 600_000), "limits {small:?}");
 
@@ -615,7 +626,7 @@ fn a_participant_shown_only_small_is_asked_for_less_by_tmmbr_and_for_its_full_ra
     // lifted to its full rate.
     let answer = c.put(&format!("/api/v1/participants/{}", participant_of(&c, "raw")), "importance=1");
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let grown = tmmbr_limits(&video, SSRC, Duration::from_secs(10), |l| l.contains(&1_200_000));
+    let grown = tmmbr_limits(video, SSRC, Duration::from_secs(10), |l| l.contains(&1_200_000));
     assert!(grown.contains(&1_200_000), "limits after importance: {grown:?}");
 
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
