@@ -991,7 +991,6 @@ fn take_frames(
 /// A TMMBR (or REMB) asking the sender of `media_ssrc` to keep under `limit`
 /// bits per second, in a compound led by a receiver report.
 fn bitrate_request(e: &mut VideoEndpoint, limit: u32, media_ssrc: u32) -> Result<Vec<u8>, EngineError> {
-    let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports: Vec::new() });
     let request = match e.source_rate.method() {
         BitrateRequestMethod::Remb => {
             RtcpPacket::Remb(Remb { sender_ssrc: e.ssrc, bitrate_bps: u64::from(limit), ssrcs: vec![media_ssrc] })
@@ -1002,8 +1001,16 @@ fn bitrate_request(e: &mut VideoEndpoint, limit: u32, media_ssrc: u32) -> Result
             entries: vec![TmmbrEntry { ssrc: media_ssrc, bitrate_bps: u64::from(limit), overhead: 40 }],
         }),
     };
+    feedback_compound(e, request)
+}
+
+/// Feedback to an endpoint about its stream: an RTCP compound led by an
+/// empty receiver report (RFC 3550 compounds start with SR/RR), protected
+/// when the stream is SRTP.
+fn feedback_compound(e: &mut VideoEndpoint, feedback: RtcpPacket) -> Result<Vec<u8>, EngineError> {
+    let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports: Vec::new() });
     let mut bytes = Vec::with_capacity(64);
-    RtcpPacket::write_compound(&[rr, request], &mut bytes)?;
+    RtcpPacket::write_compound(&[rr, feedback], &mut bytes)?;
     if let Some(srtp) = &mut e.srtp_out {
         srtp.protect_rtcp(&mut bytes)?;
     }
@@ -1026,7 +1033,6 @@ fn new_encoder(key: &ViewKey, bitrate: u32) -> Result<H264Encoder, EngineError> 
 
 /// A PLI or FIR to a sender, in a compound with an RR as RFC 4585 wants.
 fn keyframe_request(e: &mut VideoEndpoint, request: KeyframeRequest, media_ssrc: u32) -> Result<Vec<u8>, EngineError> {
-    let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports: Vec::new() });
     let feedback = match request {
         KeyframeRequest::Pli => {
             RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc: e.ssrc, media_ssrc })
@@ -1036,12 +1042,7 @@ fn keyframe_request(e: &mut VideoEndpoint, request: KeyframeRequest, media_ssrc:
             entries: vec![FirEntry { ssrc: media_ssrc, sequence_number: sequence }],
         }),
     };
-    let mut bytes = Vec::with_capacity(64);
-    RtcpPacket::write_compound(&[rr, feedback], &mut bytes)?;
-    if let Some(srtp) = &mut e.srtp_out {
-        srtp.protect_rtcp(&mut bytes)?;
-    }
-    Ok(bytes)
+    feedback_compound(e, feedback)
 }
 
 /// A report block about our stream: more than 10 % lost cuts what the

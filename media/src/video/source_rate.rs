@@ -96,11 +96,6 @@ impl SourceRate {
         self.method
     }
 
-    /// The limit in force (last sent), if any.
-    pub fn requested(&self) -> Option<u32> {
-        self.requested
-    }
-
     /// This frame its largest pane covers `share` of a picture: the limit to
     /// send now, if one is due (new, raised, lowered after the hold, or
     /// repeated).
@@ -183,7 +178,7 @@ mod tests {
         assert_eq!(rate.update(t0, 0.01), None, "smaller, but not yet for long");
         assert_eq!(rate.update(t0 + Duration::from_secs(1), 0.01), None);
         assert_eq!(rate.update(t0 + LOWER_HOLD, 0.01), Some(187_500));
-        assert_eq!(rate.requested(), Some(187_500));
+        assert_eq!(rate.requested, Some(187_500));
         // It speaks: the big pane again, at once.
         assert_eq!(rate.update(t0 + LOWER_HOLD + Duration::from_millis(40), 1.0), Some(FULL));
         // A pause of less than the hold changes nothing.
