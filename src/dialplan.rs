@@ -272,24 +272,7 @@ fn domain_matches(rule: &str, domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use confero_control::api::form::Form;
-    use confero_control::schema::{spec, validate_changes};
-    use confero_control::store::Store;
-
-    /// Creates an object as the API would from a form body.
-    fn create(store: &Store, kind: Kind, parent: Option<uuid::Uuid>, form: &[(&str, &str)]) -> Object {
-        let escape = |v: &str| v.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
-        let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", escape(v))).collect();
-        let form = Form::parse(body.join("&").as_bytes()).unwrap();
-        let changes = validate_changes(spec(kind).fields, &form, true).unwrap();
-        store.create(kind, parent, &changes).unwrap()
-    }
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
+    use crate::testing::{create, store};
 
     #[test]
     fn inbound_resolves_uri_secondary_uri_call_id_and_access_methods_in_any_case() {

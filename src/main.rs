@@ -1,10 +1,7 @@
 //! `confero`: the bridge (`confero run`) and its MMP-style admin commands
 //! (`confero user add|list|remove`).
 
-mod bridge;
 mod config;
-mod dialplan;
-mod sip;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -12,11 +9,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use confero::bridge::{Bridge, BridgeConfig, CallBridge};
 use confero_control::alarms::Alarms;
 use confero_control::api::{self, Api};
 use confero_control::cdr::CdrSender;
 use confero_control::store::Store;
 use confero_control::users::{self, Role};
+use rand::SeedableRng;
 use tracing_subscriber::EnvFilter;
 
 use config::Settings;
@@ -162,19 +161,41 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             },
         };
         let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);
-        let bridge = bridge::CallBridge::new(cdr.clone(), store.clone(), media);
-        bridge.set_video_enabled(settings.video);
-        sip::start(bridge.clone(), settings.sip_listen, tls.clone(), media_events, settings.max_calls).await?;
-        let api = Api::new(store, bridge, alarms, cdr);
+        let (sip_commands, sip_queue) = tokio::sync::mpsc::unbounded_channel();
+        let (sip_events_tx, sip_events) = tokio::sync::mpsc::unbounded_channel();
+        let sip =
+            confero::sip::start(settings.sip_listen, tls.clone(), settings.max_calls, sip_queue, sip_events_tx).await?;
+        let config = BridgeConfig { video: settings.video, sip_local: Some(sip.local_addr()) };
+        let core = Bridge::new(store.clone(), media.clone(), config, Box::new(rand::rngs::StdRng::from_entropy()));
+        let bridge = CallBridge::new(core, cdr.clone(), sip_commands);
+        tokio::spawn(bridge.clone().run(sip_events, media_events));
+        let api = Api::new(store, bridge.clone(), alarms, cdr.clone());
         let listener = tokio::net::TcpListener::bind(settings.api_listen)
             .await
             .with_context(|| format!("binding the API to {}", settings.api_listen))?;
         tracing::info!("API listening on https://{}/api/v1/", listener.local_addr()?);
         api::serve(api, listener, tls, shutdown_signal()).await;
+        // Graceful shutdown: every leg is hung up and told in CDRs, the far
+        // ends' answers to our BYEs and the CDR receivers get a bounded wait,
+        // then the media workers stop.
+        bridge.shutdown();
+        if !sip.drained(SHUTDOWN_SIP_WAIT).await {
+            tracing::warn!("shutdown: SIP calls still ending after {SHUTDOWN_SIP_WAIT:?}");
+        }
+        if !cdr.flush(SHUTDOWN_CDR_WAIT).await {
+            tracing::warn!("shutdown: CDRs still undelivered after {SHUTDOWN_CDR_WAIT:?}");
+        }
+        drop(bridge);
+        drop(media);
         tracing::info!("stopped");
         Ok(())
     })
 }
+
+/// How long a shutdown waits for the far ends to answer our BYEs.
+const SHUTDOWN_SIP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a shutdown waits for CDR receivers to take the last records.
+const SHUTDOWN_CDR_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};

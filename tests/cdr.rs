@@ -110,3 +110,35 @@ fn a_sip_call_in_and_out_is_told_in_cdrs() {
     assert!(all.contains("<reason>remoteTeardown</reason>"), "{all}");
     assert!(all.contains("<name>SIP Room</name>"), "{all}");
 }
+
+/// SIGTERM with three live legs: each caller gets a BYE, and the CDR
+/// receiver has every leg's callLegEnd and the call's callEnd by the time the
+/// process has exited (0).
+#[test]
+fn sigterm_hangs_up_every_leg_and_delivers_the_last_cdrs_before_exiting() {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    receiver(listener, bodies.clone());
+    let sip = peers::free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let mut c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    c.create("/api/v1/system/cdrReceivers", &format!("uri=http://127.0.0.1:{port}/cdr"));
+    c.create("/api/v1/coSpaces", "name=Closing&uri=closing");
+    let uri = format!("sip:closing@127.0.0.1:{sip}");
+    let setups = [("one", 23_400), ("two", 23_420), ("three", 23_440)]
+        .map(|(name, rtp)| peers::BaresipSetup::opus(name, 440.0, rtp));
+    let phones: Vec<peers::Baresip> = setups.iter().map(|s| peers::Baresip::dial(dir.path(), s, &uri, 60)).collect();
+    assert!(eventually(|| total(&c.get("/api/v1/callLegs").body) == 3), "{}", c.log_text());
+
+    let status = c.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    for phone in &phones {
+        assert!(eventually(|| phone.log().contains("session closed")), "no BYE: {}", phone.log());
+    }
+    let all = bodies.lock().unwrap().join("");
+    assert_eq!(all.matches("type=\"callLegEnd\"").count(), 3, "{all}");
+    assert_eq!(all.matches("<reason>localTeardown</reason>").count(), 3, "{all}");
+    assert_eq!(all.matches("type=\"callEnd\"").count(), 1, "{all}");
+}

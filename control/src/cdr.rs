@@ -100,6 +100,23 @@ impl CdrSender {
         self.wake.notify_one();
     }
 
+    /// Waits until every queued record has been delivered, at most `limit`
+    /// (a shutdown's last records). `false`: some are still queued.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let empty = self.queues.lock().unwrap_or_else(|p| p.into_inner()).values().all(VecDeque::is_empty);
+            if empty {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            self.wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Delivers queued records until the process ends.
     pub async fn run(self: Arc<Self>) {
         let mut backoff: HashMap<Uuid, (Duration, tokio::time::Instant)> = HashMap::new();

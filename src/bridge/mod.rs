@@ -1,125 +1,156 @@
-//! The call bridge: the live calls, legs and participants behind the API's
-//! [`BridgeHandle`]. This is where control meets media: SIP calls
-//! (`sip_calls.rs`) become call legs here, each with an endpoint in its
-//! call's conference in the media runtime.
+//! The call bridge: live calls, call legs and participants, where control
+//! meets media.
 //!
-//! State lives under one mutex; nothing slow happens while it is held (SIP
-//! commands go to the SIP task as closures, media commands are channel
-//! sends).
+//! [`Bridge`] is the core, and it is sans-IO: every input carries the time
+//! (`now`), media goes through the [`MediaPort`] it is given, and what it
+//! wants done elsewhere — a SIP command, a CDR, a DNS lookup — comes out of
+//! [`Bridge::poll_output`]. That is what lets `tests/` drive it with SIP user
+//! agents on the other side and a fake media engine, in virtual time.
+//! [`CallBridge`] (`handle.rs`) is its thin shell: a mutex around it, the
+//! API's [`BridgeHandle`](confero_control::bridge::BridgeHandle), and the
+//! event loop that feeds it SIP and media events.
+//!
+//! A leg is one shape whatever carries it (`leg.rs`); the code that knows a
+//! kind of signalling is in its own module (`sip_legs.rs`). Every leg comes
+//! in through [`Bridge::admit`], gets media through [`Bridge::connect`], and
+//! goes through [`Bridge::end_leg`] (which asks its signalling to hang up)
+//! or [`Bridge::drop_leg`] (when its signalling already ended).
 
-mod sip_calls;
-mod status;
+mod cdr;
+mod handle;
+mod leg;
+mod media;
+mod meters;
+mod settings;
+mod sip_legs;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confero_control::api::xml::XmlWriter;
 use confero_control::bridge::{
-    BridgeCounters, BridgeError, BridgeHandle, Direction, LegState, LiveCall, LiveCallLeg, LiveParticipant, NewCall,
+    BridgeCounters, BridgeError, Direction, LegState, LiveCall, LiveCallLeg, LiveParticipant, NewCall,
 };
-use confero_control::cdr::CdrSender;
 use confero_control::schema::Change;
 use confero_control::store::Store;
-use confero_media::engine::{EndpointId, VideoSettings, MAX_VIDEO_SIZE};
-use confero_media::runtime::{ConferenceId, MediaRuntime};
-use confero_sip::sdp::{AudioOffer, MediaEncryption};
-use confero_sip::ua::{CallHandle, Dial, UserAgent};
+use confero_media::engine::{EndpointId, Prompt, VideoSettings};
+use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent};
+use rand::RngCore;
 use uuid::Uuid;
 
-pub use sip_calls::UaCommand;
+pub use cdr::{CdrRecord, LegKind};
+pub use handle::CallBridge;
+pub use media::MediaPort;
+pub use settings::{LegPlace, LegSettings, ProfileChain};
 
-struct Call {
-    live: LiveCall,
-    started: Instant,
-    cdr_tag: Option<String>,
-    legs_completed: usize,
-    conference: ConferenceId,
-    /// Made by a caller dialling a space: it ends with its last leg. Calls
-    /// made through the API stay until deleted.
-    ends_when_empty: bool,
+use crate::sip::{SipCommand, SipEvent};
+use leg::{Call, Leg, Signalling};
+
+/// Wrong passcodes before the bridge hangs up.
+const MAX_PASSCODE_FAILURES: u8 = 3;
+/// Digits kept of a passcode being typed.
+const MAX_PASSCODE_DIGITS: usize = 32;
+
+/// How the bridge is set up.
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Whether offered video is answered (`CONFERO_VIDEO`).
+    pub video: bool,
+    /// Our SIP address, for From and Contact of calls we make; `None`: SIP
+    /// is not running and dial-outs fail.
+    pub sip_local: Option<SocketAddr>,
 }
 
-/// A passcode being entered.
-struct Lobby {
-    passcode: String,
-    entered: String,
-    failures: u8,
+/// A name to look up for a dial-out's next hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The leg that waits for it.
+    pub leg: Uuid,
+    /// The host name.
+    pub host: String,
+    /// The port to pair with its address.
+    pub port: u16,
 }
 
-struct Leg {
-    live: LiveCallLeg,
-    started: Instant,
-    sip: Option<CallHandle>,
-    endpoint: Option<EndpointId>,
-    lobby: Option<Lobby>,
-    /// Our outstanding offer (dial-out), until the answer.
-    offer: Option<AudioOffer>,
-    /// Our video offer beside it, when video is on.
-    video_offer: Option<confero_sip::sdp::VideoOffer>,
-    /// Routes still to try if this attempt fails (failureAction=continue).
-    fallbacks: VecDeque<Dial>,
-    policy: MediaEncryption,
-    /// The o= session id and version of our descriptions in this call.
-    session: (u64, u64),
-    /// On hold by the far end (no media is sent to it).
-    held: bool,
-    /// The CMS name of the negotiated audio codec.
-    codec: String,
-    /// Where its SIP comes from: its media may too (see media latching).
-    signalling_ip: Option<std::net::IpAddr>,
-    meter: status::RateMeter,
-    video_meter: status::VideoMeter,
-    /// What it sees unless it chooses (`chosenLayout`): its profile's or
-    /// its space's `defaultLayout`.
-    default_layout: confero_media::video::layout::Layout,
-    /// Its call leg profile's `qualityMain`, unless the leg sets its own.
-    quality_main: Option<String>,
-    /// Its call leg profile's `participantLabels`, unless the leg sets its own.
-    participant_labels: Option<String>,
-    /// It has a video stream.
-    video: bool,
-    /// Its SDP has telephone-event: it can be sent `dtmfSequence`.
-    telephone_event: bool,
+/// What the bridge wants done outside itself.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A command for a SIP leg's signalling.
+    Sip(SipCommand),
+    /// A call detail record to deliver.
+    Cdr(CdrRecord),
+    /// A DNS lookup; answer with [`Bridge::handle_lookup`].
+    Lookup(Lookup),
 }
 
-impl Leg {
-    fn new(live: LiveCallLeg, policy: MediaEncryption) -> Leg {
-        Leg {
-            live,
-            started: Instant::now(),
-            sip: None,
-            endpoint: None,
-            lobby: None,
-            offer: None,
-            video_offer: None,
-            fallbacks: VecDeque::new(),
-            policy,
-            session: (rand::random::<u32>().into(), 1),
-            held: false,
-            codec: String::new(),
-            signalling_ip: None,
-            meter: status::RateMeter::default(),
-            video_meter: status::VideoMeter::default(),
-            default_layout: confero_media::video::layout::Layout::Automatic,
-            quality_main: None,
-            participant_labels: None,
-            video: false,
-            telephone_event: false,
-        }
-    }
-}
-
-#[derive(Default)]
-struct State {
+/// The live side of the bridge; see the module docs.
+pub struct Bridge {
     calls: Vec<Call>,
     legs: Vec<Leg>,
     counters: BridgeCounters,
-    by_sip: HashMap<CallHandle, Uuid>,
     by_endpoint: HashMap<EndpointId, Uuid>,
+    store: Arc<Store>,
+    media: Arc<dyn MediaPort>,
+    config: BridgeConfig,
+    /// Ids, SDP session ids, SRTP keys (seeded in tests).
+    rng: Box<dyn RngCore + Send>,
+    outputs: VecDeque<Output>,
+    /// Shutting down: no new calls or legs.
+    closing: bool,
 }
 
-impl State {
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge").field("calls", &self.calls.len()).field("legs", &self.legs.len()).finish()
+    }
+}
+
+impl Bridge {
+    /// A bridge over the store (dial plans, spaces, profiles) and a media
+    /// engine; `rng` makes every id and key it needs.
+    pub fn new(
+        store: Arc<Store>,
+        media: Arc<dyn MediaPort>,
+        config: BridgeConfig,
+        rng: Box<dyn RngCore + Send>,
+    ) -> Bridge {
+        Bridge {
+            calls: Vec::new(),
+            legs: Vec::new(),
+            counters: BridgeCounters::default(),
+            by_endpoint: HashMap::new(),
+            store,
+            media,
+            config,
+            rng,
+            outputs: VecDeque::new(),
+            closing: false,
+        }
+    }
+
+    /// The next thing to do outside the bridge.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// A new random (version 4) id.
+    fn new_id(&mut self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    fn cdr(&mut self, record: CdrRecord) {
+        self.outputs.push_back(Output::Cdr(record));
+    }
+
+    fn leg(&self, id: Uuid) -> Option<&Leg> {
+        self.legs.iter().find(|l| l.live.id == id)
+    }
+
     fn leg_mut(&mut self, id: Uuid) -> Option<&mut Leg> {
         self.legs.iter_mut().find(|l| l.live.id == id)
     }
@@ -127,206 +158,31 @@ impl State {
     fn call_mut(&mut self, id: Uuid) -> Option<&mut Call> {
         self.calls.iter_mut().find(|c| c.live.id == id)
     }
-}
 
-/// The live side of the bridge.
-pub struct CallBridge {
-    state: Mutex<State>,
-    cdr: Arc<CdrSender>,
-    store: Arc<Store>,
-    media: Arc<MediaRuntime>,
-    /// The SIP task's command queue, once SIP listens.
-    sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<UaCommand>>>,
-    /// Our SIP address, for From and Contact of calls we make.
-    sip_local: Mutex<Option<std::net::SocketAddr>>,
-    /// Whether offered video is answered (`CONFERO_VIDEO`).
-    video_enabled: std::sync::atomic::AtomicBool,
-    me: Weak<CallBridge>,
-}
-
-fn apply(config: &mut BTreeMap<&'static str, String>, changes: &[Change]) {
-    for c in changes {
-        match &c.value {
-            Some(v) => config.insert(c.field.name, v.clone()),
-            None => config.remove(c.field.name),
-        };
-    }
-}
-
-impl CallBridge {
-    /// A bridge over the store (dial plans, spaces), the media runtime, and
-    /// reporting to `cdr`.
-    pub fn new(cdr: Arc<CdrSender>, store: Arc<Store>, media: Arc<MediaRuntime>) -> Arc<CallBridge> {
-        Arc::new_cyclic(|me| CallBridge {
-            state: Mutex::new(State::default()),
-            cdr,
-            store,
-            media,
-            sip: Mutex::new(None),
-            sip_local: Mutex::new(None),
-            video_enabled: std::sync::atomic::AtomicBool::new(true),
-            me: me.clone(),
-        })
+    fn conference_of(&self, call: Uuid) -> Option<ConferenceId> {
+        self.calls.iter().find(|c| c.live.id == call).map(|c| c.conference)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn count_legs(&self, call: Uuid) -> usize {
+        self.legs.iter().filter(|l| l.live.call == call).count()
     }
 
-    /// Answer offered video, or audio only.
-    pub fn set_video_enabled(&self, on: bool) {
-        self.video_enabled.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
+    // ---- calls ------------------------------------------------------------
 
-    /// Connects the SIP task: commands for the user agent go to `commands`;
-    /// `local` is our SIP address.
-    pub fn attach_sip(&self, commands: tokio::sync::mpsc::UnboundedSender<UaCommand>, local: std::net::SocketAddr) {
-        *self.sip.lock().unwrap_or_else(|p| p.into_inner()) = Some(commands);
-        *self.sip_local.lock().unwrap_or_else(|p| p.into_inner()) = Some(local);
-    }
-
-    /// Runs `command` on the user agent in the SIP task. `false` when SIP
-    /// is not running.
-    fn with_ua(&self, command: impl FnOnce(&mut UserAgent, Instant) + Send + 'static) -> bool {
-        let sip = self.sip.lock().unwrap_or_else(|p| p.into_inner());
-        sip.as_ref().is_some_and(|tx| tx.send(Box::new(command)).is_ok())
-    }
-
-    fn call_start_cdr(&self, call: &Call) {
-        let mut w = XmlWriter::new();
-        let id = call.live.id.to_string();
-        w.open("call", &[("id", &id)]).text("name", &call.live.name);
-        if let Some(o) = &call.live.owner_name {
-            w.text("ownerName", o);
+    fn new_call(&mut self, now: Instant, new: NewCall, ends_when_empty: bool) -> Result<Uuid, BridgeError> {
+        if self.closing {
+            return Err(BridgeError::Overloaded);
         }
-        w.text("callType", if call.live.co_space.is_some() { "coSpace" } else { "adHoc" });
-        if let Some(s) = call.live.co_space {
-            w.text("coSpace", &s.to_string());
-        }
-        w.text("callCorrelator", &call.live.call_correlator.to_string());
-        if let Some(t) = &call.cdr_tag {
-            w.text("cdrTag", t);
-        }
-        w.close("call");
-        self.cdr.emit("callStart", strip_decl(&w.finish()));
-    }
-
-    fn call_end_cdr(&self, call: &Call) {
-        let mut w = XmlWriter::new();
-        w.open("call", &[("id", &call.live.id.to_string())])
-            .text("callLegsCompleted", &call.legs_completed.to_string())
-            .text("callLegsMaxActive", &call.live.max_call_legs.to_string())
-            .text("durationSeconds", &call.started.elapsed().as_secs().to_string())
-            .close("call");
-        self.cdr.emit("callEnd", strip_decl(&w.finish()));
-    }
-
-    fn leg_start_cdr(&self, leg: &LiveCallLeg) {
-        let mut w = XmlWriter::new();
-        w.open("callLeg", &[("id", &leg.id.to_string())])
-            .text("displayName", &leg.name)
-            .text("remoteParty", &leg.remote_party)
-            .text("type", "sip")
-            .text("direction", leg.direction.as_str())
-            .text("call", &leg.call.to_string())
-            .close("callLeg");
-        self.cdr.emit("callLegStart", strip_decl(&w.finish()));
-    }
-
-    /// A leg changed in a way CDR receivers track (connected, media).
-    fn leg_update_cdr(&self, leg: &LiveCallLeg) {
-        let mut w = XmlWriter::new();
-        w.open("callLeg", &[("id", &leg.id.to_string())]).text("state", leg.state.as_str());
-        if leg.state == LegState::Connected {
-            w.text("encryptedMedia", if leg.encrypted_media { "true" } else { "false" });
-        }
-        w.close("callLeg");
-        self.cdr.emit("callLegUpdate", strip_decl(&w.finish()));
-    }
-
-    fn leg_end_cdr(&self, leg: &Leg, reason: &str) {
-        let mut w = XmlWriter::new();
-        w.open("callLeg", &[("id", &leg.live.id.to_string())])
-            .text("reason", reason)
-            .text("durationSeconds", &leg.started.elapsed().as_secs().to_string())
-            .close("callLeg");
-        self.cdr.emit("callLegEnd", strip_decl(&w.finish()));
-    }
-
-    /// Adds a leg to its call, with its CDR and counters.
-    fn add_leg(&self, state: &mut State, leg: Leg) {
-        self.leg_start_cdr(&leg.live);
-        let legs = 1 + count_legs(&state.legs, leg.live.call);
-        if let Some(c) = state.call_mut(leg.live.call) {
-            c.live.max_call_legs = c.live.max_call_legs.max(legs);
-        }
-        if let Some(h) = leg.sip {
-            state.by_sip.insert(h, leg.live.id);
-        }
-        if let Some(e) = leg.endpoint {
-            state.by_endpoint.insert(e, leg.live.id);
-        }
-        state.legs.push(leg);
-        state.counters.call_legs_active += 1;
-        state.counters.call_legs_max_active = state.counters.call_legs_max_active.max(state.counters.call_legs_active);
-    }
-
-    /// Removes leg `id`: its media endpoint, its CDR, the counters; a call
-    /// made by dialling in ends with its last leg. The SIP side is the
-    /// caller's business (hang up first if it is still up).
-    fn drop_leg(&self, state: &mut State, id: Uuid, reason: &str) -> Option<()> {
-        let pos = state.legs.iter().position(|l| l.live.id == id)?;
-        let leg = state.legs.remove(pos);
-        if let Some(h) = leg.sip {
-            state.by_sip.remove(&h);
-        }
-        if let Some(e) = leg.endpoint {
-            state.by_endpoint.remove(&e);
-            let _ = self.media.detach(e);
-        }
-        state.counters.call_legs_active = state.counters.call_legs_active.saturating_sub(1);
-        state.counters.call_legs_completed += 1;
-        if let Some(call) = state.call_mut(leg.live.call) {
-            call.legs_completed += 1;
-        }
-        self.leg_end_cdr(&leg, reason);
-        let call = leg.live.call;
-        let empty_auto = state.calls.iter().any(|c| c.live.id == call && c.ends_when_empty);
-        if empty_auto && count_legs(&state.legs, call) == 0 {
-            self.remove_call(state, call);
-        }
-        Some(())
-    }
-
-    fn remove_call(&self, state: &mut State, id: Uuid) {
-        if let Some(pos) = state.calls.iter().position(|c| c.live.id == id) {
-            let call = state.calls.remove(pos);
-            let _ = self.media.end_conference(call.conference);
-            self.call_end_cdr(&call);
-        }
-    }
-
-    /// Hangs up a leg's SIP dialog (if any) and removes the leg.
-    fn hang_up(&self, state: &mut State, id: Uuid, reason: &str) -> Option<()> {
-        let sip = state.legs.iter().find(|l| l.live.id == id)?.sip;
-        if let Some(h) = sip {
-            self.with_ua(move |ua, now| {
-                let _ = ua.hangup(now, h);
-            });
-        }
-        self.drop_leg(state, id, reason)
-    }
-
-    fn new_call(&self, new: NewCall, ends_when_empty: bool) -> Result<Call, BridgeError> {
         let conference = self.media.create_conference().map_err(|_| BridgeError::Overloaded)?;
         let mut config = BTreeMap::new();
         apply(&mut config, &new.config);
-        Ok(Call {
+        let (id, call_correlator) = (self.new_id(), self.new_id());
+        let call = Call {
             live: LiveCall {
-                id: Uuid::new_v4(),
+                id,
                 name: new.name,
                 co_space: new.co_space,
-                call_correlator: Uuid::new_v4(),
+                call_correlator,
                 tenant: new.tenant,
                 owner_name: new.owner_name,
                 duration: Duration::ZERO,
@@ -335,197 +191,374 @@ impl CallBridge {
                 num_participants_local: 0,
                 config,
             },
-            started: Instant::now(),
+            started: now,
             cdr_tag: new.cdr_tag,
             legs_completed: 0,
             conference,
             ends_when_empty,
-        })
+        };
+        self.cdr(CdrRecord::CallStart {
+            call: id,
+            name: call.live.name.clone(),
+            owner_name: call.live.owner_name.clone(),
+            co_space: call.live.co_space,
+            call_correlator,
+            cdr_tag: call.cdr_tag.clone(),
+        });
+        self.calls.push(call);
+        Ok(id)
+    }
+
+    fn remove_call(&mut self, now: Instant, id: Uuid) {
+        let Some(pos) = self.calls.iter().position(|c| c.live.id == id) else { return };
+        let call = self.calls.remove(pos);
+        let _ = self.media.end_conference(call.conference);
+        self.cdr(CdrRecord::CallEnd {
+            call: id,
+            call_legs_completed: call.legs_completed,
+            call_legs_max_active: call.live.max_call_legs,
+            duration: now.saturating_duration_since(call.started),
+        });
+    }
+
+    /// A call made by dialling in ends when it has no legs left.
+    fn end_if_empty(&mut self, now: Instant, call: Uuid) {
+        let auto = self.calls.iter().any(|c| c.live.id == call && c.ends_when_empty);
+        if auto && self.count_legs(call) == 0 {
+            self.remove_call(now, call);
+        }
+    }
+
+    // ---- the life of a leg ---------------------------------------------------
+
+    /// A new leg's live view, in state initial.
+    fn new_live_leg(&mut self, call: Uuid, direction: Direction, name: String, remote_party: String) -> LiveCallLeg {
+        LiveCallLeg {
+            id: Uuid::nil(),
+            call,
+            participant: self.new_id(),
+            name,
+            original_remote_party: remote_party.clone(),
+            remote_party,
+            direction,
+            state: LegState::Initial,
+            duration: Duration::ZERO,
+            encrypted_media: false,
+            cipher_suite: None,
+            sip_call_id: None,
+            config: BTreeMap::new(),
+            rx_audio: None,
+            tx_audio: None,
+            rx_video: None,
+            tx_video: None,
+            layout: None,
+        }
+    }
+
+    /// Adds a leg to its call: its callLegStart CDR, the counters.
+    fn admit(&mut self, leg: Leg) {
+        self.cdr(CdrRecord::CallLegStart {
+            leg: leg.live.id,
+            call: leg.live.call,
+            display_name: leg.live.name.clone(),
+            remote_party: leg.live.remote_party.clone(),
+            direction: leg.live.direction,
+            kind: leg.kind(),
+        });
+        let legs = 1 + self.count_legs(leg.live.call);
+        if let Some(c) = self.call_mut(leg.live.call) {
+            c.live.max_call_legs = c.live.max_call_legs.max(legs);
+        }
+        if let Some(e) = leg.endpoint {
+            self.by_endpoint.insert(e, leg.live.id);
+        }
+        self.legs.push(leg);
+        self.counters.call_legs_active += 1;
+        self.counters.call_legs_max_active = self.counters.call_legs_max_active.max(self.counters.call_legs_active);
+    }
+
+    /// Connects a leg's media: attaches `spec` to its call's conference in
+    /// place of any endpoint it had (new keys, codec or address), then the
+    /// leg is connected (or on hold) and its settings apply.
+    fn connect(&mut self, now: Instant, id: Uuid, spec: EndpointSpec, media: NegotiatedMedia) -> Result<(), String> {
+        let conference = self.leg(id).and_then(|l| self.conference_of(l.live.call)).ok_or("the call ended")?;
+        let old = self.leg_mut(id).and_then(|l| l.endpoint.take());
+        if let Some(old) = old {
+            self.by_endpoint.remove(&old);
+            let _ = self.media.detach(old);
+        }
+        let attached = self.media.attach(conference, spec).map_err(|e| e.to_string())?;
+        self.by_endpoint.insert(attached.id, id);
+        let Some(leg) = self.leg_mut(id) else { return Err("the leg ended".into()) };
+        leg.endpoint = Some(attached.id);
+        leg.codec = media.codec;
+        leg.telephone_event = media.telephone_event;
+        leg.video = media.video;
+        leg.held = media.held;
+        leg.live.encrypted_media = media.cipher_suite.is_some();
+        leg.live.cipher_suite = media.cipher_suite;
+        let state = if leg.held { LegState::OnHold } else { LegState::Connected };
+        self.set_state(now, id, state);
+        self.apply_media_settings(id);
+        Ok(())
+    }
+
+    /// Ends a leg the bridge decided to end: its signalling is asked to hang
+    /// up, then it is dropped.
+    fn end_leg(&mut self, now: Instant, id: Uuid, reason: &'static str) -> Option<()> {
+        let leg = self.leg(id)?;
+        match &leg.signalling {
+            Signalling::Sip(_) => self.outputs.push_back(Output::Sip(SipCommand::Hangup { leg: id })),
+        }
+        self.drop_leg(now, id, reason)
+    }
+
+    /// Removes a leg whose signalling is over (or was asked to end): its
+    /// media endpoint, its callLegEnd CDR, the counters; a call made by
+    /// dialling in ends with its last leg.
+    fn drop_leg(&mut self, now: Instant, id: Uuid, reason: &'static str) -> Option<()> {
+        let pos = self.legs.iter().position(|l| l.live.id == id)?;
+        let leg = self.legs.remove(pos);
+        if let Some(e) = leg.endpoint {
+            self.by_endpoint.remove(&e);
+            let _ = self.media.detach(e);
+        }
+        self.counters.call_legs_active = self.counters.call_legs_active.saturating_sub(1);
+        self.counters.call_legs_completed += 1;
+        if let Some(call) = self.call_mut(leg.live.call) {
+            call.legs_completed += 1;
+        }
+        self.cdr(CdrRecord::CallLegEnd { leg: id, reason, duration: now.saturating_duration_since(leg.started) });
+        self.end_if_empty(now, leg.live.call);
+        Some(())
+    }
+
+    /// Marks a leg as in `state` and tells CDR receivers.
+    fn set_state(&mut self, _now: Instant, id: Uuid, state: LegState) {
+        let Some(leg) = self.leg_mut(id) else { return };
+        if leg.live.state != state {
+            leg.live.state = state;
+            let record = CdrRecord::CallLegUpdate { leg: id, state, encrypted_media: leg.live.encrypted_media };
+            self.cdr(record);
+        }
+    }
+
+    /// Applies a leg's settings that act on media (mutes, importance, video).
+    fn apply_media_settings(&self, id: Uuid) {
+        let Some(leg) = self.leg(id) else { return };
+        let Some(e) = leg.endpoint else { return };
+        let s = &leg.settings;
+        let _ = self.media.set_rx_muted(e, s.rx_audio_mute);
+        let _ = self.media.set_tx_muted(e, s.tx_audio_mute || leg.held);
+        let _ = self.media.set_importance(e, s.importance);
+        // Also for a leg without video: its name labels its placeholder pane.
+        let video = VideoSettings {
+            layout: s.layout,
+            rx_muted: s.rx_video_mute,
+            tx_muted: s.tx_video_mute || leg.held,
+            max_size: s.max_picture,
+            labels: s.participant_labels,
+            label: Some(leg.label()),
+        };
+        let _ = self.media.set_video(e, video);
     }
 
     /// Sends a connected leg its `dtmfSequence` as RFC 4733 telephone-events
     /// (the digits are not logged: they are often a PIN).
-    fn send_dtmf_sequence(&self, leg: &Leg) {
+    fn send_dtmf_sequence(&self, id: Uuid) {
+        let Some(leg) = self.leg(id) else { return };
         let (Some(e), Some(sequence)) = (leg.endpoint, leg.live.config.get("dtmfSequence")) else { return };
         if !leg.telephone_event {
-            tracing::info!("call leg {}: dtmfSequence not sent: no telephone-event was negotiated", leg.live.id);
+            tracing::info!("call leg {id}: dtmfSequence not sent: no telephone-event was negotiated");
             return;
         }
         match self.media.send_dtmf(e, sequence) {
-            Ok(()) => tracing::info!("call leg {}: dtmfSequence ***** ({} keys) sent", leg.live.id, sequence.len()),
-            Err(err) => tracing::info!("call leg {}: dtmfSequence not sent: {err}", leg.live.id),
+            Ok(()) => tracing::info!("call leg {id}: dtmfSequence ***** ({} keys) sent", sequence.len()),
+            Err(err) => tracing::info!("call leg {id}: dtmfSequence not sent: {err}"),
         }
     }
 
-    /// Applies a leg's API settings that act on media.
-    fn apply_media_settings(&self, leg: &Leg) {
-        let Some(e) = leg.endpoint else { return };
-        let flag = |name: &str| leg.live.config.get(name).is_some_and(|v| v == "true");
-        let _ = self.media.set_rx_muted(e, flag("rxAudioMute"));
-        let _ = self.media.set_tx_muted(e, flag("txAudioMute") || leg.held);
-        let importance = leg.live.config.get("importance").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let _ = self.media.set_importance(e, importance);
-        // Also for a leg without video: its name labels its placeholder pane.
-        let quality = leg.live.config.get("qualityMain").or(leg.quality_main.as_ref());
-        let labels = leg.live.config.get("participantLabels").or(leg.participant_labels.as_ref());
-        let settings = VideoSettings {
-            layout: leg_layout(leg, leg.default_layout),
-            rx_muted: flag("rxVideoMute"),
-            tx_muted: flag("txVideoMute") || leg.held,
-            max_size: quality.and_then(|q| quality_main_size(q)).unwrap_or(MAX_VIDEO_SIZE),
-            labels: labels.is_none_or(|v| v == "true"),
-            label: Some(label_of(leg)),
-        };
-        let _ = self.media.set_video(e, settings);
-    }
-}
-
-/// The name on a leg's panes: its `nameLabelOverride`, else the display
-/// name it called with, else its remote party (already `user@host`, as
-/// `party` made it) without the port.
-fn label_of(leg: &Leg) -> String {
-    if let Some(name) = leg.live.config.get("nameLabelOverride").filter(|n| !n.trim().is_empty()) {
-        return name.clone();
-    }
-    if !leg.live.name.trim().is_empty() {
-        return leg.live.name.clone();
-    }
-    let party = leg.live.remote_party.as_str();
-    let (user, host) = party.rsplit_once('@').map_or(("", party), |(u, h)| (u, h));
-    let host = match host.find(']') {
-        Some(end) => &host[..=end], // [IPv6]:port
-        None => host.split(':').next().unwrap_or(host),
-    };
-    if user.is_empty() {
-        host.to_string()
-    } else {
-        format!("{user}@{host}")
-    }
-}
-
-/// What a leg sees: its `chosenLayout` if it set one, else its own
-/// `defaultLayout` (or the legacy `layout`) if it set one, else `default`.
-fn leg_layout(leg: &Leg, default: confero_media::video::layout::Layout) -> confero_media::video::layout::Layout {
-    ["chosenLayout", "defaultLayout", "layout"]
-        .iter()
-        .find_map(|name| leg.live.config.get(*name).and_then(|v| confero_media::video::layout::Layout::from_api(v)))
-        .unwrap_or(default)
-}
-
-/// The largest picture a CMS `qualityMain` lets a leg be sent (16:9; all
-/// at 30 fps, which is what Confero sends anyway); `None` for
-/// `unrestricted` or a value we do not know.
-fn quality_main_size(quality: &str) -> Option<(u32, u32)> {
-    match quality {
-        "max1080p30" => Some((1920, 1080)),
-        "max720p30" => Some((1280, 720)),
-        "max480p30" => Some((848, 480)),
-        _ => None,
-    }
-}
-
-fn count_legs(legs: &[Leg], call: Uuid) -> usize {
-    legs.iter().filter(|l| l.live.call == call).count()
-}
-
-/// CDR records are elements inside `<records>`, without a declaration.
-fn strip_decl(xml: &str) -> &str {
-    xml.strip_prefix("<?xml version=\"1.0\"?>").unwrap_or(xml)
-}
-
-impl BridgeHandle for CallBridge {
-    fn create_call(&self, new: NewCall) -> Result<LiveCall, BridgeError> {
-        let call = self.new_call(new, false)?;
-        self.call_start_cdr(&call);
-        let live = call.live.clone();
-        self.lock().calls.push(call);
-        Ok(live)
+    /// A digit from a caller, by whatever means it came: the passcode lobby
+    /// collects it.
+    fn digit(&mut self, now: Instant, id: Uuid, digit: char) {
+        let Some(leg) = self.legs.iter_mut().find(|l| l.live.id == id) else { return };
+        let endpoint = leg.endpoint;
+        let Some(lobby) = leg.lobby.as_mut() else { return };
+        if digit != '#' {
+            if lobby.entered.len() < MAX_PASSCODE_DIGITS {
+                lobby.entered.push(digit);
+            }
+            return;
+        }
+        if lobby.entered == lobby.passcode {
+            tracing::info!("call leg {id}: passcode ***** accepted");
+            leg.lobby = None;
+            if let Some(e) = endpoint {
+                let _ = self.media.set_prompt(e, None);
+            }
+            self.apply_media_settings(id);
+            return;
+        }
+        lobby.failures += 1;
+        lobby.entered.clear();
+        let failures = lobby.failures;
+        tracing::info!("call leg {id}: wrong passcode ({failures} of {MAX_PASSCODE_FAILURES})");
+        if failures >= MAX_PASSCODE_FAILURES {
+            self.end_leg(now, id, "localTeardown");
+        } else if let Some(e) = endpoint {
+            let _ = self.media.set_prompt(e, Some(Prompt::wrong_passcode()));
+        }
     }
 
-    fn update_call(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
-        let mut state = self.lock();
-        let call = state.call_mut(id).ok_or(BridgeError::CallDoesNotExist)?;
+    // ---- inputs -------------------------------------------------------------
+
+    /// What a SIP leg's signalling reports.
+    pub fn handle_sip(&mut self, now: Instant, event: SipEvent) {
+        self.on_sip_event(now, event);
+    }
+
+    /// What the media engine reports.
+    pub fn handle_media(&mut self, now: Instant, event: MediaEvent) {
+        match event {
+            MediaEvent::Dtmf { endpoint, digit, .. } => {
+                if let Some(id) = self.by_endpoint.get(&endpoint).copied() {
+                    self.digit(now, id, digit);
+                }
+            }
+            MediaEvent::MediaTimeout { endpoint, .. } => {
+                let Some(id) = self.by_endpoint.get(&endpoint).copied() else { return };
+                if self.leg(id).is_some_and(|l| l.held) {
+                    return; // a held call may be silent
+                }
+                tracing::info!("call leg {id}: no media for the timeout; dropping it");
+                self.end_leg(now, id, "timeout");
+            }
+            MediaEvent::ActiveSpeaker { .. } => {}
+        }
+    }
+
+    /// The answer to an [`Output::Lookup`]: the address, or `None` when the
+    /// name did not resolve.
+    pub fn handle_lookup(&mut self, now: Instant, lookup: &Lookup, addr: Option<SocketAddr>) {
+        self.on_lookup(now, lookup, addr);
+    }
+
+    /// Ends every leg and every call (SIGTERM): each signalling is asked to
+    /// hang up, and every CDR is emitted. New calls are refused from now on.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.closing = true;
+        let legs: Vec<Uuid> = self.legs.iter().map(|l| l.live.id).collect();
+        for id in legs {
+            self.end_leg(now, id, "localTeardown");
+        }
+        let calls: Vec<Uuid> = self.calls.iter().map(|c| c.live.id).collect();
+        for id in calls {
+            self.remove_call(now, id);
+        }
+    }
+
+    // ---- what the API asks (see BridgeHandle) ----------------------------------
+
+    /// Starts a call (`POST /calls`).
+    pub fn create_call(&mut self, now: Instant, new: NewCall) -> Result<LiveCall, BridgeError> {
+        let id = self.new_call(now, new, false)?;
+        self.calls.iter().find(|c| c.live.id == id).map(|c| c.live.clone()).ok_or(BridgeError::CallDoesNotExist)
+    }
+
+    /// Changes a call's settings.
+    pub fn update_call(&mut self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
+        let call = self.call_mut(id).ok_or(BridgeError::CallDoesNotExist)?;
         apply(&mut call.live.config, changes);
         Ok(())
     }
 
-    fn end_call(&self, id: Uuid) -> Result<(), BridgeError> {
-        let mut state = self.lock();
-        if !state.calls.iter().any(|c| c.live.id == id) {
+    /// Ends a call and every leg in it (`DELETE /calls/<id>`).
+    pub fn end_call(&mut self, now: Instant, id: Uuid) -> Result<(), BridgeError> {
+        if !self.calls.iter().any(|c| c.live.id == id) {
             return Err(BridgeError::CallDoesNotExist);
         }
-        let legs: Vec<Uuid> = state.legs.iter().filter(|l| l.live.call == id).map(|l| l.live.id).collect();
+        let legs: Vec<Uuid> = self.legs.iter().filter(|l| l.live.call == id).map(|l| l.live.id).collect();
         for leg in legs {
-            self.hang_up(&mut state, leg, "callDeactivated");
+            self.end_leg(now, leg, "callDeactivated");
         }
-        self.remove_call(&mut state, id);
+        self.remove_call(now, id);
         Ok(())
     }
 
-    fn calls(&self) -> Vec<LiveCall> {
-        let state = self.lock();
-        state
-            .calls
+    /// Live calls, in the order they started.
+    pub fn calls(&self, now: Instant) -> Vec<LiveCall> {
+        self.calls
             .iter()
             .map(|c| {
                 let mut live = c.live.clone();
-                live.duration = c.started.elapsed();
-                live.num_call_legs = count_legs(&state.legs, c.live.id);
+                live.duration = now.saturating_duration_since(c.started);
+                live.num_call_legs = self.count_legs(c.live.id);
                 live.num_participants_local = live.num_call_legs;
                 live
             })
             .collect()
     }
 
-    fn dial(&self, call: Uuid, remote_party: &str, config: &[Change]) -> Result<LiveCallLeg, BridgeError> {
-        self.dial_out(call, remote_party, config)
+    /// Dials `remote_party` into `call` (`POST /calls/<id>/callLegs`).
+    pub fn dial(
+        &mut self,
+        now: Instant,
+        call: Uuid,
+        remote_party: &str,
+        config: &[Change],
+    ) -> Result<LiveCallLeg, BridgeError> {
+        if self.closing {
+            return Err(BridgeError::Overloaded);
+        }
+        self.dial_sip(now, call, remote_party, config)
     }
 
-    fn update_call_leg(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
-        let mut state = self.lock();
-        let leg = state.leg_mut(id).ok_or(BridgeError::CallLegDoesNotExist)?;
+    /// Changes a leg's settings (mutes, layout, importance, DTMF) live.
+    pub fn update_call_leg(&mut self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
+        let leg = self.leg_mut(id).ok_or(BridgeError::CallLegDoesNotExist)?;
         apply(&mut leg.live.config, changes);
-        let leg = state.legs.iter().find(|l| l.live.id == id).ok_or(BridgeError::CallLegDoesNotExist)?;
-        self.apply_media_settings(leg);
+        leg.resolve_settings();
+        self.apply_media_settings(id);
         // Each PUT with a `dtmfSequence` sends it once (a leg still ringing
         // is sent it when it answers).
         if changes.iter().any(|c| c.field.name == "dtmfSequence" && c.value.is_some()) {
-            self.send_dtmf_sequence(leg);
+            self.send_dtmf_sequence(id);
         }
         Ok(())
     }
 
-    fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError> {
-        let mut state = self.lock();
-        self.hang_up(&mut state, id, "localTeardown").ok_or(BridgeError::CallLegDoesNotExist)
+    /// Hangs up one leg (`DELETE /callLegs/<id>`).
+    pub fn end_call_leg(&mut self, now: Instant, id: Uuid) -> Result<(), BridgeError> {
+        self.end_leg(now, id, "localTeardown").ok_or(BridgeError::CallLegDoesNotExist)
     }
 
-    fn call_legs(&self) -> Vec<LiveCallLeg> {
-        let mut state = self.lock();
-        let now = Instant::now();
-        let mut out = Vec::with_capacity(state.legs.len());
-        for l in &mut state.legs {
-            let mut live = l.live.clone();
-            live.duration = l.started.elapsed();
-            if let Some(stats) = l.endpoint.and_then(|e| self.media.endpoint_stats(e)) {
-                let (rx, tx) = l.meter.update(now, &stats, &l.codec);
-                live.rx_audio = Some(rx);
-                live.tx_audio = Some(tx);
-                if let Some(v) = &stats.video {
-                    (live.rx_video, live.tx_video) = l.video_meter.update(now, v, stats.round_trip);
+    /// Live legs, in the order they started, with their media status.
+    pub fn call_legs(&mut self, now: Instant) -> Vec<LiveCallLeg> {
+        let media = self.media.clone();
+        self.legs
+            .iter_mut()
+            .map(|l| {
+                let mut live = l.live.clone();
+                live.duration = now.saturating_duration_since(l.started);
+                if let Some(stats) = l.endpoint.and_then(|e| media.endpoint_stats(e)) {
+                    let (rx, tx) = l.meter.update(now, &stats, l.codec);
+                    live.rx_audio = Some(rx);
+                    live.tx_audio = Some(tx);
+                    if let Some(v) = &stats.video {
+                        (live.rx_video, live.tx_video) = l.video_meter.update(now, v, stats.round_trip);
+                    }
                 }
-            }
-            if l.video {
-                live.layout = Some(leg_layout(l, l.default_layout).api_name().to_string());
-            }
-            out.push(live);
-        }
-        out
+                if l.video {
+                    live.layout = Some(l.settings.layout.api_name().to_string());
+                }
+                live
+            })
+            .collect()
     }
 
-    fn participants(&self) -> Vec<LiveParticipant> {
-        self.lock()
-            .legs
+    /// Live participants, in the order they joined.
+    pub fn participants(&self) -> Vec<LiveParticipant> {
+        self.legs
             .iter()
             .map(|l| LiveParticipant {
                 id: l.live.participant,
@@ -539,37 +572,48 @@ impl BridgeHandle for CallBridge {
             .collect()
     }
 
-    fn counters(&self) -> BridgeCounters {
-        let mut state = self.lock();
-        let now = Instant::now();
+    /// Counters for `system/status`.
+    pub fn counters(&mut self, now: Instant) -> BridgeCounters {
+        let media = self.media.clone();
         let (mut rx, mut tx) = (0, 0);
-        for l in &mut state.legs {
-            if let Some(stats) = l.endpoint.and_then(|e| self.media.endpoint_stats(e)) {
+        for l in &mut self.legs {
+            if let Some(stats) = l.endpoint.and_then(|e| media.endpoint_stats(e)) {
                 let (r, t) = l.meter.update(now, &stats, "");
                 rx += r.bit_rate;
                 tx += t.bit_rate;
             }
         }
-        let mut counters = state.counters;
+        let mut counters = self.counters;
         counters.audio_bit_rate_incoming = rx;
         counters.audio_bit_rate_outgoing = tx;
         counters
     }
-}
 
-/// Marks `leg` as in `state` and tells CDR receivers.
-fn set_leg_state(bridge: &CallBridge, leg: &mut Leg, state: LegState) {
-    if leg.live.state != state {
-        leg.live.state = state;
-        bridge.leg_update_cdr(&leg.live);
+    /// Legs alive.
+    pub fn leg_count(&self) -> usize {
+        self.legs.len()
     }
 }
 
-/// The leg's direction for a SIP call we answered or made.
-fn direction(incoming: bool) -> Direction {
-    if incoming {
-        Direction::Incoming
-    } else {
-        Direction::Outgoing
+/// What a leg's signalling negotiated, beside the endpoint's spec.
+struct NegotiatedMedia {
+    /// The CMS codec name of its audio.
+    codec: &'static str,
+    /// The SRTP suite, when encrypted.
+    cipher_suite: Option<String>,
+    /// The far end holds the call.
+    held: bool,
+    /// Its audio has telephone-event.
+    telephone_event: bool,
+    /// It has a video stream.
+    video: bool,
+}
+
+fn apply(config: &mut BTreeMap<&'static str, String>, changes: &[Change]) {
+    for c in changes {
+        match &c.value {
+            Some(v) => config.insert(c.field.name, v.clone()),
+            None => config.remove(c.field.name),
+        };
     }
 }

@@ -13,14 +13,14 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Byte counters at the last measurement, and the rates it gave.
 #[derive(Debug, Default)]
-pub(super) struct RateMeter {
+pub struct RateMeter {
     last: Option<(Instant, u64, u64)>,
     rates: (u64, u64),
 }
 
 impl RateMeter {
     /// (rx, tx) status now. `codec` is the CMS codec name.
-    pub(super) fn update(&mut self, now: Instant, stats: &EndpointStats, codec: &str) -> (StreamStatus, StreamStatus) {
+    pub fn update(&mut self, now: Instant, stats: &EndpointStats, codec: &str) -> (StreamStatus, StreamStatus) {
         match self.last {
             Some((at, bytes_in, bytes_out)) => {
                 let elapsed = now.saturating_duration_since(at);
@@ -58,7 +58,7 @@ impl RateMeter {
 /// A leg's `rxVideo` / `txVideo`: bit and frame rates over the interval
 /// between reads (at least a second), and the picture sizes.
 #[derive(Debug, Default)]
-pub(super) struct VideoMeter {
+pub struct VideoMeter {
     /// (when, bytes in, bytes out, frames in, frames out) at the last measurement.
     last: Option<(Instant, [u64; 4])>,
     bit_rates: (u64, u64),
@@ -67,7 +67,7 @@ pub(super) struct VideoMeter {
 
 impl VideoMeter {
     /// (rx, tx) status now; each `None` while that direction has carried nothing.
-    pub(super) fn update(
+    pub fn update(
         &mut self,
         now: Instant,
         v: &VideoStats,

@@ -1,11 +1,18 @@
-//! The SIP shell: UDP, TCP and TLS on tokio around the sans-IO user agent
-//! of `confero-sip`. One task owns the user agent; it feeds it datagrams,
-//! framed stream messages, timer expiries, the bridge's commands and the
-//! media runtime's events, then sends what it wants sent and hands its
-//! events to the bridge. Connection tasks only frame bytes.
+//! SIP: the signalling of SIP call legs. `signalling.rs` is the sans-IO
+//! part (the user agent of `confero-sip`, speaking in the bridge's legs);
+//! this file is its tokio shell: UDP, TCP and TLS sockets and one task that
+//! owns the signalling. The task feeds it datagrams, framed stream messages,
+//! timer expiries and the bridge's [`SipCommand`]s, sends what it wants sent
+//! and passes its [`SipEvent`]s to the bridge's event loop. Connection tasks
+//! only frame bytes.
 //!
 //! Listens on `CONFERO_SIP_LISTEN` for UDP and TCP, and on the next port
-//! for TLS (5060 and 5061 by default). Requests we send go over UDP.
+//! for TLS (5060 and 5061 by default), at most [`MAX_CONNECTIONS`] TCP and
+//! TLS connections at once. Requests we send go over UDP.
+
+mod signalling;
+
+pub use signalling::{SipCommand, SipEvent, SipSignalling};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,7 +20,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use confero_media::runtime::MediaEvent;
 use confero_sip::message::{Framed, Limits, Message};
 use confero_sip::transaction::{Peer, Transmit, Transport};
 use confero_sip::ua::{UaConfig, UserAgent};
@@ -21,8 +27,11 @@ use rand::SeedableRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::{oneshot, Semaphore};
 
-use crate::bridge::{CallBridge, UaCommand};
+/// TCP and TLS connections served at once (as the API's); further ones are
+/// closed as they are accepted.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Bytes a stream connection may buffer without completing a message.
 const MAX_BUFFERED: usize = 128 * 1024;
@@ -38,28 +47,53 @@ enum StreamInput {
     Closed(Peer),
 }
 
-/// Binds the listeners and starts the SIP task.
+/// The running SIP task, as `main` sees it.
+pub struct SipShell {
+    local: SocketAddr,
+    drains: UnboundedSender<oneshot::Sender<()>>,
+}
+
+impl SipShell {
+    /// Our UDP and TCP address (TLS is on the next port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Waits until every SIP call has ended (our BYEs answered, or their
+    /// transactions timed out), at most `limit`. `false`: the limit passed.
+    pub async fn drained(&self, limit: std::time::Duration) -> bool {
+        let (done, wait) = oneshot::channel();
+        if self.drains.send(done).is_err() {
+            return true;
+        }
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+}
+
+/// Binds the listeners and starts the SIP task: it carries out `commands`
+/// and reports to `events`.
 pub async fn start(
-    bridge: Arc<CallBridge>,
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
-    media_events: UnboundedReceiver<MediaEvent>,
     max_calls: usize,
-) -> anyhow::Result<()> {
+    commands: UnboundedReceiver<SipCommand>,
+    events: UnboundedSender<SipEvent>,
+) -> anyhow::Result<SipShell> {
     let (udp, tcp, tls_listener) = bind(listen).await?;
     let plain = udp.local_addr()?;
     let tls_addr = tls_listener.local_addr()?;
     let config = UaConfig { local_addr: plain, tls_addr: Some(tls_addr), max_calls, ..UaConfig::default() };
     let ua = UserAgent::new(config, Box::new(rand::rngs::StdRng::from_entropy()));
-    let (commands_tx, commands) = unbounded_channel();
-    bridge.attach_sip(commands_tx, plain);
+    let signalling = SipSignalling::new(ua, Box::new(rand::rngs::StdRng::from_entropy()));
     let (streams_tx, streams) = unbounded_channel();
-    tokio::spawn(accept(tcp, None, streams_tx.clone()));
-    tokio::spawn(accept(tls_listener, Some(tokio_rustls::TlsAcceptor::from(tls)), streams_tx));
-    let task = SipTask { ua, bridge, udp, writers: HashMap::new() };
-    tokio::spawn(task.run(commands, streams, media_events));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::spawn(accept(tcp, None, streams_tx.clone(), slots.clone()));
+    tokio::spawn(accept(tls_listener, Some(tokio_rustls::TlsAcceptor::from(tls)), streams_tx, slots));
+    let (drains, drain_requests) = unbounded_channel();
+    let task = SipTask { signalling, events, udp, writers: HashMap::new(), drain_waiters: Vec::new() };
+    tokio::spawn(task.run(commands, streams, drain_requests));
     tracing::info!("SIP listening on udp/tcp {plain}, tls {tls_addr}");
-    Ok(())
+    Ok(SipShell { local: plain, drains })
 }
 
 /// UDP and TCP on `listen`, TLS on the next port. With port 0 (tests),
@@ -81,12 +115,25 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener, Tcp
     Err(last.unwrap_or_else(|| anyhow::anyhow!("binding SIP to {listen}")))
 }
 
-async fn accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, to_ua: UnboundedSender<StreamInput>) {
+/// Accepts TCP (or TLS) connections while a slot is free; a connection
+/// over the cap is closed at once.
+async fn accept(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    to_ua: UnboundedSender<StreamInput>,
+    slots: Arc<Semaphore>,
+) {
     loop {
         let Ok((stream, addr)) = listener.accept().await else { continue };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("SIP: {MAX_CONNECTIONS} connections already open; {addr} refused");
+            drop(stream);
+            continue;
+        };
         let to_ua = to_ua.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = stream.set_nodelay(true);
             match tls {
                 None => connection(stream, Peer { transport: Transport::Tcp, addr }, to_ua).await,
@@ -153,60 +200,59 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to
 }
 
 struct SipTask {
-    ua: UserAgent,
-    bridge: Arc<CallBridge>,
+    signalling: SipSignalling,
+    events: UnboundedSender<SipEvent>,
     udp: UdpSocket,
     writers: HashMap<SocketAddr, UnboundedSender<Vec<u8>>>,
+    /// Told when no SIP call is left (graceful shutdown).
+    drain_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl SipTask {
     async fn run(
         mut self,
-        mut commands: UnboundedReceiver<UaCommand>,
+        mut commands: UnboundedReceiver<SipCommand>,
         mut streams: UnboundedReceiver<StreamInput>,
-        mut media_events: UnboundedReceiver<MediaEvent>,
+        mut drains: UnboundedReceiver<oneshot::Sender<()>>,
     ) {
         let mut buf = vec![0u8; 65_536];
         loop {
-            let deadline = self.ua.next_timeout().map(tokio::time::Instant::from_std);
+            let deadline = self.signalling.next_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
                 received = self.udp.recv_from(&mut buf) => {
                     if let Ok((n, from)) = received {
-                        self.ua.handle_datagram(Instant::now(), Peer { transport: Transport::Udp, addr: from }, &buf[..n]);
+                        let peer = Peer { transport: Transport::Udp, addr: from };
+                        self.signalling.handle_datagram(Instant::now(), peer, &buf[..n]);
                     }
                 }
                 Some(input) = streams.recv() => match input {
                     StreamInput::Opened(peer, tx) => { self.writers.insert(peer.addr, tx); }
-                    StreamInput::Message(peer, m) => self.ua.handle_message(Instant::now(), peer, *m),
+                    StreamInput::Message(peer, m) => self.signalling.handle_message(Instant::now(), peer, *m),
                     StreamInput::Closed(peer) => { self.writers.remove(&peer.addr); }
                 },
-                Some(command) = commands.recv() => command(&mut self.ua, Instant::now()),
-                Some(event) = media_events.recv() => self.bridge.on_media_event(&mut self.ua, Instant::now(), event),
-                _ = sleep_until(deadline) => self.ua.handle_timeout(Instant::now()),
+                Some(command) = commands.recv() => self.signalling.handle_command(Instant::now(), command),
+                Some(waiter) = drains.recv() => self.drain_waiters.push(waiter),
+                _ = sleep_until(deadline) => self.signalling.handle_timeout(Instant::now()),
             }
             self.flush().await;
+            if !self.drain_waiters.is_empty() && self.signalling.call_count() == 0 {
+                for waiter in self.drain_waiters.drain(..) {
+                    let _ = waiter.send(());
+                }
+            }
         }
     }
 
-    /// Hands the user agent's events to the bridge (which may make more
-    /// work) and sends everything it queued.
+    /// Passes the signalling's events to the bridge and sends everything it
+    /// queued.
     async fn flush(&mut self) {
-        loop {
-            let mut idle = true;
-            while let Some(event) = self.ua.poll_event() {
-                idle = false;
-                self.bridge.on_sip_event(&mut self.ua, Instant::now(), event);
-            }
-            while let Some(t) = self.ua.poll_transmit() {
-                idle = false;
-                self.send(t).await;
-            }
-            if idle {
-                return;
-            }
+        while let Some(event) = self.signalling.poll_event() {
+            let _ = self.events.send(event);
+        }
+        while let Some(t) = self.signalling.poll_transmit() {
+            self.send(t).await;
         }
     }
-
     async fn send(&mut self, t: Transmit) {
         match t.peer.transport {
             Transport::Udp => {

@@ -1,0 +1,154 @@
+//! The bridge's shell: [`CallBridge`] holds the sans-IO [`Bridge`] under a
+//! mutex, serves the API's [`BridgeHandle`] from it, and runs the bridge's
+//! own event loop ([`CallBridge::run`]): SIP events from the SIP task, media
+//! events from the media workers, and the answers of DNS lookups.
+//!
+//! After every input the bridge's outputs are dispatched while the lock is
+//! still held, so they leave in the order they were made; each dispatch is a
+//! channel send or a queue push. Nothing slow runs under the lock: DNS runs
+//! in its own task and comes back as an input, and the media engine's calls
+//! do not wait on its workers.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use confero_control::bridge::{
+    BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall,
+};
+use confero_control::cdr::CdrSender;
+use confero_control::schema::Change;
+use confero_media::runtime::MediaEvent;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use uuid::Uuid;
+
+use super::{Bridge, Lookup, Output};
+use crate::sip::{SipCommand, SipEvent};
+
+/// The live bridge, shared by the API, the SIP task and the media workers.
+pub struct CallBridge {
+    core: Mutex<Bridge>,
+    cdr: Arc<CdrSender>,
+    sip: UnboundedSender<SipCommand>,
+    lookups: UnboundedSender<Lookup>,
+    /// Taken by [`CallBridge::run`].
+    lookup_queue: Mutex<Option<UnboundedReceiver<Lookup>>>,
+}
+
+impl CallBridge {
+    /// Wraps `core`; its SIP commands go to `sip`, its CDRs to `cdr`.
+    pub fn new(core: Bridge, cdr: Arc<CdrSender>, sip: UnboundedSender<SipCommand>) -> Arc<CallBridge> {
+        let (lookups, lookup_queue) = unbounded_channel();
+        Arc::new(CallBridge { core: Mutex::new(core), cdr, sip, lookups, lookup_queue: Mutex::new(Some(lookup_queue)) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Bridge> {
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the bridge at the current time, then dispatches what it
+    /// asked for.
+    fn with<T>(&self, f: impl FnOnce(&mut Bridge, Instant) -> T) -> T {
+        let mut core = self.lock();
+        let out = f(&mut core, Instant::now());
+        while let Some(output) = core.poll_output() {
+            match output {
+                Output::Sip(command) => {
+                    if self.sip.send(command).is_err() {
+                        tracing::debug!("SIP is not running: a command was dropped");
+                    }
+                }
+                Output::Cdr(record) => self.cdr.emit(record.record_type(), &record.to_xml()),
+                Output::Lookup(lookup) => {
+                    let _ = self.lookups.send(lookup);
+                }
+            }
+        }
+        out
+    }
+
+    /// The bridge's event loop: until every input channel closes.
+    pub async fn run(
+        self: Arc<Self>,
+        mut sip_events: UnboundedReceiver<SipEvent>,
+        mut media_events: UnboundedReceiver<MediaEvent>,
+    ) {
+        let Some(mut lookups) = self.lookup_queue.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        let (answers_tx, mut answers) = unbounded_channel::<(Lookup, Option<SocketAddr>)>();
+        loop {
+            tokio::select! {
+                Some(event) = sip_events.recv() => self.with(|b, now| b.handle_sip(now, event)),
+                Some(event) = media_events.recv() => self.with(|b, now| b.handle_media(now, event)),
+                Some(lookup) = lookups.recv() => {
+                    let answers = answers_tx.clone();
+                    tokio::spawn(async move {
+                        let addr = resolve(&lookup.host, lookup.port).await;
+                        let _ = answers.send((lookup, addr));
+                    });
+                }
+                Some((lookup, addr)) = answers.recv() => self.with(|b, now| b.handle_lookup(now, &lookup, addr)),
+                else => return,
+            }
+        }
+    }
+
+    /// Ends every leg and call (each signalling asked to hang up, every CDR
+    /// queued) and refuses new ones: the first step of a graceful shutdown.
+    pub fn shutdown(&self) {
+        let legs = self.with(|b, now| {
+            let legs = b.leg_count();
+            b.shutdown(now);
+            legs
+        });
+        tracing::info!("shutdown: {legs} call legs ended");
+    }
+}
+
+/// A host name's address, IPv4 first (the SIP and media sockets of the
+/// embedded default are IPv4).
+async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    let all: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await.ok()?.collect();
+    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
+}
+
+impl BridgeHandle for CallBridge {
+    fn create_call(&self, new: NewCall) -> Result<LiveCall, BridgeError> {
+        self.with(|b, now| b.create_call(now, new))
+    }
+
+    fn update_call(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
+        self.with(|b, _| b.update_call(id, changes))
+    }
+
+    fn end_call(&self, id: Uuid) -> Result<(), BridgeError> {
+        self.with(|b, now| b.end_call(now, id))
+    }
+
+    fn calls(&self) -> Vec<LiveCall> {
+        self.with(|b, now| b.calls(now))
+    }
+
+    fn dial(&self, call: Uuid, remote_party: &str, config: &[Change]) -> Result<LiveCallLeg, BridgeError> {
+        self.with(|b, now| b.dial(now, call, remote_party, config))
+    }
+
+    fn update_call_leg(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
+        self.with(|b, _| b.update_call_leg(id, changes))
+    }
+
+    fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError> {
+        self.with(|b, now| b.end_call_leg(now, id))
+    }
+
+    fn call_legs(&self) -> Vec<LiveCallLeg> {
+        self.with(|b, now| b.call_legs(now))
+    }
+
+    fn participants(&self) -> Vec<LiveParticipant> {
+        self.with(|b, _| b.participants())
+    }
+
+    fn counters(&self) -> BridgeCounters {
+        self.with(|b, now| b.counters(now))
+    }
+}

@@ -1,0 +1,180 @@
+//! Calls and call legs as the bridge keeps them.
+//!
+//! A [`Leg`] is the same thing to its call, the API and the CDRs whatever
+//! carries it: its live view, its media endpoint, its lobby, its settings and
+//! meters. What differs by kind is its [`Signalling`] part — today SIP; a
+//! browser (`Web`) and a distribution link to another bridge (`Link`) come
+//! with their issues — which only the code of that kind looks inside.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use confero_control::bridge::{LiveCall, LiveCallLeg};
+use confero_media::engine::EndpointId;
+use confero_media::runtime::ConferenceId;
+use confero_sip::sdp::{AudioOffer, MediaEncryption, VideoOffer};
+
+use super::cdr::LegKind;
+use super::meters::{RateMeter, VideoMeter};
+use super::settings::{LegSettings, ProfileChain};
+
+/// A live call: one conference in the media engine.
+pub(super) struct Call {
+    pub live: LiveCall,
+    pub started: Instant,
+    pub cdr_tag: Option<String>,
+    pub legs_completed: usize,
+    pub conference: ConferenceId,
+    /// Made by a caller dialling a space: it ends with its last leg. Calls
+    /// made through the API stay until deleted.
+    pub ends_when_empty: bool,
+}
+
+/// A passcode being entered.
+pub(super) struct Lobby {
+    pub passcode: String,
+    pub entered: String,
+    pub failures: u8,
+}
+
+/// One call leg.
+pub(super) struct Leg {
+    pub live: LiveCallLeg,
+    pub started: Instant,
+    pub signalling: Signalling,
+    pub endpoint: Option<EndpointId>,
+    /// Set while the caller must still enter the space's passcode.
+    pub lobby: Option<Lobby>,
+    /// Its call leg profiles, read when it was admitted.
+    pub profiles: ProfileChain,
+    /// Its own values over its profiles, resolved whenever they change.
+    pub settings: LegSettings,
+    /// On hold by the far end (no media is sent to it).
+    pub held: bool,
+    /// The CMS name of the negotiated audio codec.
+    pub codec: &'static str,
+    pub meter: RateMeter,
+    pub video_meter: VideoMeter,
+    /// It has a video stream.
+    pub video: bool,
+    /// Its audio has telephone-event: it can be sent `dtmfSequence`.
+    pub telephone_event: bool,
+}
+
+impl Leg {
+    pub fn new(live: LiveCallLeg, now: Instant, signalling: Signalling, profiles: ProfileChain) -> Leg {
+        let settings = LegSettings::resolve(&live.config, &profiles);
+        Leg {
+            live,
+            started: now,
+            signalling,
+            endpoint: None,
+            lobby: None,
+            profiles,
+            settings,
+            held: false,
+            codec: "",
+            meter: RateMeter::default(),
+            video_meter: VideoMeter::default(),
+            video: false,
+            telephone_event: false,
+        }
+    }
+
+    /// Resolves its settings again after its own values changed.
+    pub fn resolve_settings(&mut self) {
+        self.settings = LegSettings::resolve(&self.live.config, &self.profiles);
+    }
+
+    /// What carries it, in CDR words.
+    pub fn kind(&self) -> LegKind {
+        match self.signalling {
+            Signalling::Sip(_) => LegKind::Sip,
+        }
+    }
+
+    /// The name on its panes: its `nameLabelOverride`, else the display name
+    /// it called with, else its remote party without the port.
+    pub fn label(&self) -> String {
+        if let Some(name) = &self.settings.name_label_override {
+            return name.clone();
+        }
+        if !self.live.name.trim().is_empty() {
+            return self.live.name.clone();
+        }
+        let party = self.live.remote_party.as_str();
+        let (user, host) = party.rsplit_once('@').map_or(("", party), |(u, h)| (u, h));
+        let host = match host.find(']') {
+            Some(end) => &host[..=end], // [IPv6]:port
+            None => host.split(':').next().unwrap_or(host),
+        };
+        if user.is_empty() {
+            host.to_string()
+        } else {
+            format!("{user}@{host}")
+        }
+    }
+}
+
+/// The part of a leg that depends on what carries it.
+pub(super) enum Signalling {
+    /// A SIP call.
+    Sip(SipLeg),
+}
+
+/// What the bridge keeps of a SIP leg beyond the user agent's dialog.
+pub(super) struct SipLeg {
+    /// Whether SRTP is required, optional or refused.
+    pub policy: MediaEncryption,
+    /// The o= session id and version of our descriptions in this call.
+    pub session: (u64, u64),
+    /// Where its SIP comes from: its media may too (see media latching).
+    pub signalling_ip: Option<IpAddr>,
+    /// Our outstanding audio offer (dial-out), until the answer.
+    pub offer: Option<AudioOffer>,
+    /// Our video offer beside it, when video is on.
+    pub video_offer: Option<VideoOffer>,
+    /// A dial-out's routes not yet tried (`failureAction=continue`).
+    pub routes: VecDeque<Route>,
+    /// The dial-out's INVITE body, the same for every route.
+    pub body: Vec<u8>,
+    /// The user part of our From (the space's URI).
+    pub from_user: String,
+    /// A dial-out has sent at least one INVITE: running out of routes is
+    /// then a SIP failure, not a DNS one.
+    pub dialled: bool,
+}
+
+impl SipLeg {
+    pub fn new(policy: MediaEncryption, session_id: u64) -> SipLeg {
+        SipLeg {
+            policy,
+            session: (session_id, 1),
+            signalling_ip: None,
+            offer: None,
+            video_offer: None,
+            routes: VecDeque::new(),
+            body: Vec::new(),
+            from_user: String::new(),
+            dialled: false,
+        }
+    }
+}
+
+/// One way to reach a dialled party: an outbound dial plan rule applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Route {
+    /// The Request-URI and To.
+    pub target: String,
+    /// The next hop's host (the proxy's, else the target's), to resolve.
+    pub hop_host: String,
+    /// Its port (5060 unless given).
+    pub hop_port: u16,
+    /// A Route header for an outbound proxy.
+    pub route_header: Option<String>,
+    /// The domain of our From (`localFromDomain`); `None`: our address.
+    pub from_domain: Option<String>,
+    /// The domain of our Contact (`localContactDomain`).
+    pub contact_domain: Option<String>,
+}

@@ -1,0 +1,541 @@
+//! SIP calls as call legs: dial-in through the dial plan (and the passcode
+//! lobby), dial-out through dial transforms and outbound rules (the next rule
+//! on failure with `failureAction=continue`), re-INVITEs, DTMF by INFO.
+//!
+//! Everything here speaks SDP and SIP; what is the same for every leg —
+//! admitting it, connecting its media, ending it — is the bridge's.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use confero_control::bridge::{BridgeError, Direction, LegState, LiveCallLeg, NewCall};
+use confero_control::schema::{Change, Kind};
+use confero_control::store::Object;
+use confero_media::codec::{AudioFormat, CodecKind};
+use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys, VideoConfig, MAX_VIDEO_SIZE};
+use confero_media::runtime::{ConferenceId, EndpointSpec, VideoSpec};
+use confero_media::srtp::SrtpProfile;
+use confero_media::video::h264_rtp::PacketizationMode;
+use confero_media::video::keyframe_request::KeyframeRequestMethod;
+use confero_media::video::layout::Layout;
+use confero_media::video::source_rate::BitrateRequestMethod;
+use confero_sip::message::SipUri;
+use confero_sip::sdp::{
+    self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, LocalMedia, LocalVideo, MediaEncryption,
+    NegotiatedAudio, NegotiatedVideo, SessionDescription, SrtpParams, VideoOffer,
+};
+use confero_sip::transaction::{Peer, Transport};
+use confero_sip::ua::{Dial, EndReason, IncomingCall};
+use uuid::Uuid;
+
+use super::leg::{Leg, Lobby, Route, Signalling, SipLeg};
+use super::settings::{LegPlace, ProfileChain};
+use super::{Bridge, Lookup, NegotiatedMedia, Output};
+use crate::dialplan::{self, InboundRefusal};
+use crate::sip::{SipCommand, SipEvent};
+
+/// The CMS codec name of a negotiated codec, for `rxAudio`/`txAudio`.
+fn cms_codec(codec: AudioCodec) -> &'static str {
+    match codec {
+        AudioCodec::Opus => "opus",
+        AudioCodec::G722 => "g722",
+        AudioCodec::Pcmu => "g711u",
+        AudioCodec::Pcma => "g711a",
+    }
+}
+
+fn srtp_profile(suite: CryptoSuite) -> SrtpProfile {
+    match suite {
+        CryptoSuite::AesCm128HmacSha1_80 => SrtpProfile::AesCm128HmacSha1_80,
+        CryptoSuite::AesCm128HmacSha1_32 => SrtpProfile::AesCm128HmacSha1_32,
+        CryptoSuite::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+    }
+}
+
+/// SDES keys each way, as the engine takes them.
+fn srtp_keys(s: &SrtpParams) -> (SrtpKeys, SrtpKeys) {
+    let profile = srtp_profile(s.suite);
+    (
+        SrtpKeys { profile, key: s.remote_key.clone(), salt: s.remote_salt.clone() },
+        SrtpKeys { profile, key: s.local_key.clone(), salt: s.local_salt.clone() },
+    )
+}
+
+/// What the media engine needs from a negotiated video stream.
+fn video_spec(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoSpec {
+    let mut config = VideoConfig::new(n.payload_type);
+    config.packetization_mode =
+        if n.packetization_mode == 0 { PacketizationMode::SingleNalUnit } else { PacketizationMode::NonInterleaved };
+    let (w, h) = n.max_frame_16_9();
+    config.max_size = (w.min(MAX_VIDEO_SIZE.0), h.min(MAX_VIDEO_SIZE.1));
+    if let Some(kbps) = n.max_br {
+        config.bitrate = config.bitrate.min(kbps.saturating_mul(1000));
+    }
+    config.keyframe_method = KeyframeRequestMethod::for_endpoint(n.feedback.fir);
+    config.bitrate_request = BitrateRequestMethod::for_endpoint(n.feedback.tmmbr, n.feedback.remb);
+    if let Some((rx, tx)) = n.srtp.as_ref().map(srtp_keys) {
+        config.srtp_in = Some(rx);
+        config.srtp_out = Some(tx);
+    }
+    config.receives = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::SendOnly);
+    config.sends = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::RecvOnly);
+    config.layout = layout;
+    config.cname = cname.to_string();
+    VideoSpec { config, remote_rtp: n.remote_rtp, remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp) }
+}
+
+/// The endpoint an offer/answer agreed on (audio, and video when
+/// negotiated), and what the bridge keeps of it.
+fn media_of(
+    audio: &NegotiatedAudio,
+    video: Option<&NegotiatedVideo>,
+    layout: Layout,
+    prompt: Option<Prompt>,
+    signalling_ip: Option<IpAddr>,
+) -> (EndpointSpec, NegotiatedMedia) {
+    let format = match audio.codec.codec {
+        AudioCodec::Opus => AudioFormat { channels: 1, ..AudioFormat::OPUS_MONO },
+        AudioCodec::G722 => AudioFormat::G722,
+        AudioCodec::Pcmu => AudioFormat::PCMU,
+        AudioCodec::Pcma => AudioFormat { codec: CodecKind::Pcma, ..AudioFormat::PCMU },
+    };
+    let mut config = EndpointConfig::new(format, audio.codec.payload_type);
+    config.telephone_event_pt = audio.telephone_event;
+    config.audio_level_id = audio.audio_level_id;
+    if let Some((rx, tx)) = audio.srtp.as_ref().map(srtp_keys) {
+        config.srtp_in = Some(rx);
+        config.srtp_out = Some(tx);
+    }
+    config.prompt = prompt;
+    let video = video.map(|v| video_spec(v, layout, &config.cname));
+    let negotiated = NegotiatedMedia {
+        codec: cms_codec(audio.codec.codec),
+        cipher_suite: audio.srtp.as_ref().map(|s| s.suite.name().to_string()),
+        held: is_hold(audio),
+        telephone_event: audio.telephone_event.is_some(),
+        video: video.is_some(),
+    };
+    let spec = EndpointSpec {
+        config,
+        remote_rtp: audio.remote_rtp,
+        remote_rtcp: (!audio.rtcp_mux).then_some(audio.remote_rtcp),
+        signalling_ip,
+        video,
+    };
+    (spec, negotiated)
+}
+
+/// Whether the far end holds the call: it will not take media from us.
+fn is_hold(n: &NegotiatedAudio) -> bool {
+    n.remote_rtp.ip().is_unspecified() || matches!(n.direction, SdpDirection::RecvOnly | SdpDirection::Inactive)
+}
+
+/// `sip:alice@host` → `alice@host`, as CMS shows a remote party.
+fn party(uri: &str) -> String {
+    let uri = uri.trim();
+    let bare = uri.strip_prefix("sip:").or_else(|| uri.strip_prefix("sips:")).unwrap_or(uri);
+    bare.split(';').next().unwrap_or(bare).to_string()
+}
+
+type Answer = (SessionDescription, NegotiatedAudio, Option<NegotiatedVideo>);
+
+impl Bridge {
+    fn sip_leg_mut(&mut self, id: Uuid) -> Option<&mut SipLeg> {
+        self.leg_mut(id).map(|l| match &mut l.signalling {
+            Signalling::Sip(sip) => sip,
+        })
+    }
+
+    fn sip(&mut self, command: SipCommand) {
+        self.outputs.push_back(Output::Sip(command));
+    }
+
+    /// Where a conference takes video, unless video is off.
+    fn video_address(&self, conference: ConferenceId) -> Option<SocketAddr> {
+        if !self.config.video {
+            return None;
+        }
+        self.media.conference_video_addresses(conference).ok().map(|(rtp, _)| rtp)
+    }
+
+    /// Answers an offer with our audio (and video, when H.264 is offered and
+    /// video is on) at the conference's addresses.
+    fn answer_offer(
+        &mut self,
+        conference: ConferenceId,
+        offer: &SessionDescription,
+        session: (u64, u64),
+        policy: MediaEncryption,
+    ) -> Result<Answer, u16> {
+        let (audio, _) = self.media.conference_addresses(conference).map_err(|_| 503u16)?;
+        let local = LocalMedia {
+            address: audio.ip(),
+            audio_port: audio.port(),
+            session_id: session.0,
+            session_version: session.1,
+            direction: SdpDirection::SendRecv,
+        };
+        let video = self.video_address(conference);
+        let rng = &mut *self.rng;
+        let answered = match video {
+            Some(v) => sdp::answer_with_video(offer, &local, &LocalVideo::hd720(v.port()), policy, rng),
+            None => sdp::answer(offer, &local, policy, rng).map(|(answer, audio)| (answer, audio, None)),
+        };
+        answered.map_err(|e| {
+            tracing::info!("SIP offer refused: {e}");
+            e.status()
+        })
+    }
+
+    /// The live call of a space, or a new one that ends with its last leg.
+    fn call_for_space(&mut self, now: Instant, space: &Object) -> Result<Uuid, BridgeError> {
+        if let Some(c) = self.calls.iter().find(|c| c.live.co_space == Some(space.id)) {
+            return Ok(c.live.id);
+        }
+        let new = NewCall {
+            name: space.get("name").unwrap_or_default().to_string(),
+            co_space: Some(space.id),
+            tenant: space.get("tenant").and_then(|t| Uuid::parse_str(t).ok()),
+            cdr_tag: space.get("cdrTag").map(str::to_string),
+            owner_name: None,
+            config: Vec::new(),
+        };
+        self.new_call(now, new, true)
+    }
+
+    pub(super) fn on_sip_event(&mut self, now: Instant, event: SipEvent) {
+        match event {
+            SipEvent::Incoming { leg, call } => self.incoming(now, leg, *call),
+            SipEvent::Ringing { leg } => self.set_state(now, leg, LegState::Ringing),
+            SipEvent::Answered { leg, sdp } => self.answered(now, leg, sdp),
+            SipEvent::Failed { leg, code, reason } => self.failed(now, leg, code, &reason),
+            SipEvent::Reoffer { leg, offer } => self.reoffer(now, leg, offer),
+            SipEvent::Dtmf { leg, digit } => self.digit(now, leg, digit),
+            SipEvent::Ended { leg, reason } => {
+                let why = match reason {
+                    EndReason::RemoteHangup | EndReason::Cancelled => "remoteTeardown",
+                    EndReason::NoAck | EndReason::SessionExpired | EndReason::DialogLost => "timeout",
+                };
+                self.drop_leg(now, leg, why);
+            }
+        }
+    }
+
+    /// A new SIP call: the dial plan finds its space, its offer is answered,
+    /// and it joins the space's call (in the lobby while a passcode is due).
+    fn incoming(&mut self, now: Instant, id: Uuid, ic: IncomingCall) {
+        let reject = |me: &mut Bridge, code: u16| me.sip(SipCommand::Reject { leg: id, code });
+        if self.closing {
+            return reject(self, 503);
+        }
+        let uri = SipUri::parse(&ic.request_uri);
+        let user = ic.user.clone().or_else(|| uri.as_ref().and_then(|u| u.user.clone())).unwrap_or_default();
+        let domain = uri.as_ref().map(|u| u.host.clone()).unwrap_or_default();
+        let destination = match dialplan::resolve_inbound(&self.store, &user, &domain) {
+            Ok(d) => d,
+            Err(InboundRefusal::DomainNotServed | InboundRefusal::NotFound) => {
+                tracing::info!("SIP call to {user}@{domain}: no such space");
+                return reject(self, 404);
+            }
+        };
+        if !destination.admits_non_members() {
+            return reject(self, 403);
+        }
+        let Some(offer) = ic.offer.as_deref().and_then(|o| SessionDescription::parse(o).ok()) else {
+            // An offerless INVITE (we would offer in the 200) is not supported.
+            return reject(self, 488);
+        };
+        let place = LegPlace {
+            own_profile: None,
+            access_method: destination.access_method.as_ref(),
+            space: Some(&destination.space),
+        };
+        let profiles = ProfileChain::resolve(&self.store, place);
+        let passcode = destination.passcode().map(str::to_string);
+        let Ok(call) = self.call_for_space(now, &destination.space) else { return reject(self, 503) };
+        let Some(conference) = self.conference_of(call) else { return reject(self, 503) };
+        let session = (u64::from(self.rng.next_u32()), 1);
+        let policy = profiles.media_encryption();
+        let (answer, audio, video) = match self.answer_offer(conference, &offer, session, policy) {
+            Ok(a) => a,
+            Err(code) => {
+                reject(self, code);
+                return self.end_if_empty(now, call);
+            }
+        };
+        let mut live = self.new_live_leg(
+            call,
+            Direction::Incoming,
+            ic.from.display.clone().unwrap_or_default(),
+            party(&ic.from.uri),
+        );
+        live.id = id;
+        let mut sip = SipLeg::new(policy, session.0);
+        sip.signalling_ip = Some(ic.source.addr.ip());
+        let mut leg = Leg::new(live, now, Signalling::Sip(sip), profiles);
+        leg.lobby = passcode.map(|passcode| Lobby { passcode, entered: String::new(), failures: 0 });
+        let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
+        let (spec, negotiated) =
+            media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(ic.source.addr.ip()));
+        self.admit(leg);
+        match self.connect(now, id, spec, negotiated) {
+            Ok(()) => {
+                self.sip(SipCommand::Accept { leg: id, answer: answer.to_text().into_bytes() });
+                let leg = self.leg(id);
+                tracing::info!(
+                    "SIP call from {} joined {user} as leg {id} ({}, {}, media {})",
+                    leg.map_or("", |l| l.live.remote_party.as_str()),
+                    leg.map_or("", |l| l.codec),
+                    leg.and_then(|l| l.live.cipher_suite.as_deref()).unwrap_or("unencrypted"),
+                    audio.remote_rtp
+                );
+            }
+            Err(e) => {
+                tracing::warn!("SIP call to {user}: media: {e}");
+                reject(self, 500);
+                self.drop_leg(now, id, "mediaFailure");
+            }
+        }
+    }
+
+    /// A new offer in the dialog: hold, resume, a new address or new keys.
+    fn reoffer(&mut self, now: Instant, id: Uuid, offer: Option<Vec<u8>>) {
+        let refuse = |me: &mut Bridge, code: u16| me.sip(SipCommand::AnswerReoffer { leg: id, answer: Err(code) });
+        let Some(offer) = offer.as_deref().and_then(|o| SessionDescription::parse(o).ok()) else {
+            return refuse(self, 488);
+        };
+        let Some(conference) = self.leg(id).and_then(|l| self.conference_of(l.live.call)) else {
+            return refuse(self, 481);
+        };
+        let Some(sip) = self.sip_leg_mut(id) else { return refuse(self, 481) };
+        sip.session.1 += 1;
+        let (session, policy, signalling_ip) = (sip.session, sip.policy, sip.signalling_ip);
+        let (answer, audio, video) = match self.answer_offer(conference, &offer, session, policy) {
+            Ok(a) => a,
+            Err(code) => return refuse(self, code),
+        };
+        let Some(leg) = self.leg(id) else { return };
+        let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
+        let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, signalling_ip);
+        // New keys or codec: a new endpoint in place of the old one.
+        match self.connect(now, id, spec, negotiated) {
+            Ok(()) => self.sip(SipCommand::AnswerReoffer { leg: id, answer: Ok(answer.to_text().into_bytes()) }),
+            Err(e) => {
+                tracing::warn!("call leg {id}: re-INVITE: media: {e}");
+                refuse(self, 500);
+            }
+        }
+    }
+
+    /// `POST /calls/<id>/callLegs`: a SIP leg out, through dial transforms
+    /// and outbound rules. The leg exists at once; a failure to route ends it
+    /// with a reason, as CMS does, rather than failing the request.
+    pub(super) fn dial_sip(
+        &mut self,
+        now: Instant,
+        call: Uuid,
+        remote_party: &str,
+        config: &[Change],
+    ) -> Result<LiveCallLeg, BridgeError> {
+        let conference = self.conference_of(call).ok_or(BridgeError::CallDoesNotExist)?;
+        let mut live = self.new_live_leg(call, Direction::Outgoing, String::new(), remote_party.to_string());
+        live.id = self.new_id();
+        super::apply(&mut live.config, config);
+        let id = live.id;
+        let space = self.calls.iter().find(|c| c.live.id == call).and_then(|c| c.live.co_space);
+        let space = space.and_then(|s| self.store.get(Kind::CoSpace, s));
+        let own_profile = live.config.get("callLegProfile").cloned();
+        let place = LegPlace { own_profile: own_profile.as_deref(), access_method: None, space: space.as_ref() };
+        let profiles = ProfileChain::resolve(&self.store, place);
+        let policy = profiles.media_encryption();
+        let session_id = u64::from(self.rng.next_u32());
+        let mut sip = SipLeg::new(policy, session_id);
+        sip.from_user = space.as_ref().and_then(|s| s.get("uri")).unwrap_or("confero").to_string();
+        self.admit(Leg::new(live.clone(), now, Signalling::Sip(sip), profiles));
+
+        let routes = self.routes(remote_party);
+        let media = self.media.conference_addresses(conference).ok();
+        let (routes, rtp) = match (routes, self.config.sip_local, media) {
+            (Err(reason), ..) => {
+                tracing::info!("call leg {id} to {remote_party}: {reason}");
+                self.drop_leg(now, id, reason);
+                return Ok(live);
+            }
+            (_, None, _) => {
+                self.drop_leg(now, id, "sipTransportUnavailable");
+                return Ok(live);
+            }
+            (_, _, None) => {
+                self.drop_leg(now, id, "mediaUnavailable");
+                return Ok(live);
+            }
+            (Ok(r), Some(_), Some((rtp, _))) => (r, rtp),
+        };
+        let local = LocalMedia {
+            address: rtp.ip(),
+            audio_port: rtp.port(),
+            session_id,
+            session_version: 1,
+            direction: SdpDirection::SendRecv,
+        };
+        let mut offer = AudioOffer::new(&local, policy, &mut *self.rng);
+        let video_offer = self
+            .video_address(conference)
+            .map(|v| VideoOffer::add_to(&mut offer.sdp, &LocalVideo::hd720(v.port()), policy, &mut *self.rng));
+        if let Some(sip) = self.sip_leg_mut(id) {
+            sip.body = offer.sdp.to_text().into_bytes();
+            sip.offer = Some(offer);
+            sip.video_offer = video_offer;
+            sip.routes = routes;
+        }
+        self.next_route(now, id);
+        Ok(live)
+    }
+
+    /// Where to send a dial string: one route per outbound rule, best first.
+    fn routes(&self, remote_party: &str) -> Result<VecDeque<Route>, &'static str> {
+        let dialled = dialplan::transform(&self.store, remote_party).map_err(|_| "callDenied")?;
+        let target = if dialled.contains(':') && dialled.starts_with("sip") {
+            dialled.clone()
+        } else {
+            format!("sip:{dialled}")
+        };
+        let uri = SipUri::parse(&target).ok_or("invalidAddress")?;
+        if uri.user.is_none() && !dialled.contains('@') {
+            return Err("invalidAddress");
+        }
+        let mut out = VecDeque::new();
+        for rule in dialplan::outbound_routes(&self.store, &uri.host) {
+            let (host, port, route_header) = match &rule.sip_proxy {
+                Some(proxy) => {
+                    let p = SipUri::parse(&format!("sip:{proxy}")).ok_or("invalidAddress")?;
+                    (p.host, p.port, Some(format!("<sip:{proxy};lr>")))
+                }
+                None => (uri.host.clone(), uri.port, None),
+            };
+            out.push_back(Route {
+                target: target.clone(),
+                hop_host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                hop_port: port.unwrap_or(5060),
+                route_header,
+                from_domain: rule.local_from_domain,
+                contact_domain: rule.local_contact_domain,
+            });
+        }
+        if out.is_empty() {
+            return Err("dnsFailure");
+        }
+        Ok(out)
+    }
+
+    /// Tries a dial-out's next route: its hop's address is looked up unless
+    /// it is one, then the INVITE goes. No route left ends the leg.
+    fn next_route(&mut self, now: Instant, id: Uuid) {
+        let Some(sip) = self.sip_leg_mut(id) else { return };
+        let Some(route) = sip.routes.front().cloned() else {
+            let reason = if sip.dialled { "sipFailure" } else { "dnsFailure" };
+            self.drop_leg(now, id, reason);
+            return;
+        };
+        match route.hop_host.parse::<IpAddr>() {
+            Ok(ip) => self.invite(now, id, SocketAddr::new(ip, route.hop_port)),
+            // Requests we originate go over UDP, so one address is enough.
+            Err(_) => {
+                self.outputs.push_back(Output::Lookup(Lookup { leg: id, host: route.hop_host, port: route.hop_port }))
+            }
+        }
+    }
+
+    pub(super) fn on_lookup(&mut self, now: Instant, lookup: &Lookup, addr: Option<SocketAddr>) {
+        let waiting = self
+            .sip_leg_mut(lookup.leg)
+            .and_then(|s| s.routes.front())
+            .is_some_and(|r| r.hop_host == lookup.host && r.hop_port == lookup.port);
+        if !waiting {
+            return; // the leg ended meanwhile
+        }
+        match addr {
+            Some(addr) => self.invite(now, lookup.leg, addr),
+            None => {
+                tracing::info!("call leg {}: {} does not resolve", lookup.leg, lookup.host);
+                if let Some(sip) = self.sip_leg_mut(lookup.leg) {
+                    sip.routes.pop_front();
+                }
+                self.next_route(now, lookup.leg);
+            }
+        }
+    }
+
+    /// Sends the INVITE of the leg's current route to `addr`.
+    fn invite(&mut self, _now: Instant, id: Uuid, addr: SocketAddr) {
+        let local = self.config.sip_local;
+        let Some(sip) = self.sip_leg_mut(id) else { return };
+        let Some(route) = sip.routes.pop_front() else { return };
+        sip.dialled = true;
+        sip.signalling_ip = Some(addr.ip());
+        let from_host = route.from_domain.or_else(|| local.map(|l| l.to_string())).unwrap_or_default();
+        let dial = Dial {
+            target: route.target,
+            from: format!("sip:{}@{from_host}", sip.from_user),
+            display_name: None,
+            offer: sip.body.clone(),
+            destination: Peer { transport: Transport::Udp, addr },
+            route: route.route_header,
+            contact_domain: route.contact_domain,
+        };
+        self.sip(SipCommand::Dial { leg: id, dial: Box::new(dial) });
+    }
+
+    /// The far end answered our INVITE.
+    fn answered(&mut self, now: Instant, id: Uuid, sdp_bytes: Option<Vec<u8>>) {
+        let Some(leg) = self.leg_mut(id) else {
+            self.sip(SipCommand::Hangup { leg: id });
+            return;
+        };
+        let layout = leg.settings.layout;
+        let Signalling::Sip(sip) = &mut leg.signalling;
+        let answer = sdp_bytes.as_deref().and_then(|b| SessionDescription::parse(b).ok());
+        let video = match (sip.video_offer.take(), &answer) {
+            (Some(offer), Some(answer)) => offer.accept(answer),
+            _ => None,
+        };
+        let negotiated = match (sip.offer.take(), &answer) {
+            (Some(offer), Some(answer)) => offer.accept(answer).map_err(|e| e.to_string()),
+            _ => Err("no SDP answer".to_string()),
+        };
+        let signalling_ip = sip.signalling_ip;
+        let connected = negotiated.and_then(|audio| {
+            let (spec, media) = media_of(&audio, video.as_ref(), layout, None, signalling_ip);
+            self.connect(now, id, spec, media)
+        });
+        match connected {
+            // A dial-out's `dtmfSequence` (a PIN for the far end's menu)
+            // goes once it has answered.
+            Ok(()) => self.send_dtmf_sequence(id),
+            Err(e) => {
+                tracing::info!("call leg {id}: answer unusable ({e}); hanging up");
+                self.end_leg(now, id, "securityNegotiationFailure");
+            }
+        }
+    }
+
+    /// Our INVITE failed: the next route, or the leg ends.
+    fn failed(&mut self, now: Instant, id: Uuid, code: u16, reason: &str) {
+        if self.leg(id).is_none() {
+            return;
+        }
+        tracing::info!("call leg {id}: {code} {reason}");
+        if code == 0 {
+            // The user agent could not send it at all.
+            self.drop_leg(now, id, "invalidAddress");
+            return;
+        }
+        let has_next = self.sip_leg_mut(id).is_some_and(|s| !s.routes.is_empty());
+        if has_next {
+            self.next_route(now, id);
+        } else {
+            self.drop_leg(now, id, "sipFailure");
+        }
+    }
+}

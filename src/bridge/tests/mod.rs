@@ -1,0 +1,328 @@
+//! The bridge in virtual time: SIP phones on the other side of our user
+//! agent, a fake media engine, no sockets and no sleeps (see `harness.rs`).
+
+mod harness;
+
+use std::time::Duration;
+
+use confero_control::bridge::LegState;
+use confero_control::schema::Kind;
+use confero_media::engine::{EndpointId, Prompt};
+use confero_media::runtime::{ConferenceId, MediaEvent};
+use confero_sip::message::{Message, Method};
+use confero_sip::sdp::Direction;
+use confero_sip::ua::CallHandle;
+
+use super::CdrRecord;
+use crate::testing::{create, set};
+use harness::Harness;
+
+/// The endpoint of the leg phone `p`'s call became: the one whose remote RTP
+/// port is the phone's.
+fn endpoint_of(h: &Harness, p: usize) -> Option<EndpointId> {
+    let port = h.phones[p].addr.port() + 10_000;
+    h.media.state().endpoints.iter().find(|(_, e)| e.spec.remote_rtp.port() == port).map(|(id, _)| *id)
+}
+
+fn conference() -> ConferenceId {
+    ConferenceId(0)
+}
+
+fn dtmf(h: &mut Harness, endpoint: EndpointId, digits: &str) {
+    for digit in digits.chars() {
+        h.media_event(MediaEvent::Dtmf { conference: conference(), endpoint, digit });
+    }
+}
+
+/// Phone `p` sends `digits` by SIP INFO (`application/dtmf-relay`) in the
+/// dialog of its answered call.
+fn info_digits(h: &mut Harness, p: usize, digits: &str) {
+    let ok = h.phones[p]
+        .received
+        .iter()
+        .find(|m| m.code() == Some(200) && m.cseq().is_some_and(|c| c.method == Method::Invite))
+        .cloned()
+        .expect("the bridge answered the phone's INVITE");
+    let target = ok.contact().map(|c| c.uri).expect("a Contact in the 200");
+    for digit in digits.chars() {
+        h.phones[p].crafted_cseq += 1;
+        let n = h.phones[p].crafted_cseq;
+        let mut info = Message::request(Method::Info, target.clone());
+        let addr = h.phones[p].addr;
+        info.push("Via", format!("SIP/2.0/UDP {addr};branch=z9hG4bKinfo{p}x{n}"));
+        info.push("Max-Forwards", "70");
+        info.push("From", ok.get("From").unwrap_or_default().to_string());
+        info.push("To", ok.get("To").unwrap_or_default().to_string());
+        info.push("Call-ID", ok.call_id().unwrap_or_default().to_string());
+        info.push("CSeq", format!("{n} INFO"));
+        info.push("Content-Type", "application/dtmf-relay");
+        info.body = format!("Signal={digit}\r\nDuration=160\r\n").into_bytes();
+        h.raw_from_phone(p, &info.to_bytes());
+    }
+}
+
+fn leg_ends(h: &Harness) -> Vec<&'static str> {
+    h.cdrs
+        .iter()
+        .filter_map(|r| match r {
+            CdrRecord::CallLegEnd { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_caller_reaches_a_space_by_uri_call_id_or_access_method() {
+    let mut h = Harness::new();
+    let space = create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team"), ("callId", "1234")]);
+    create(&h.store, Kind::AccessMethod, Some(space.id), &[("uri", "guests"), ("callId", "5678")]);
+    let mut calls = Vec::new();
+    for user in ["team", "TEAM", "1234", "guests", "5678"] {
+        let p = h.phone();
+        calls.push((p, h.dial_in(p, user)));
+    }
+    for (p, call) in &calls {
+        assert!(h.phones[*p].answered(*call), "phone {p} was answered");
+    }
+    let p = h.phone();
+    let nobody = h.dial_in(p, "nobody");
+    assert_eq!(h.phones[p].failed(nobody), Some(404));
+
+    let live = h.with(|b, now| b.calls(now));
+    assert_eq!(live.len(), 1, "one call for the space");
+    assert_eq!(live[0].co_space, Some(space.id));
+    assert_eq!(live[0].num_call_legs, 5);
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert!(legs.iter().all(|l| l.state == LegState::Connected && l.name.starts_with("Phone ")));
+    assert_eq!(h.media.state().endpoints.len(), 5);
+    assert_eq!(h.cdr_types().iter().filter(|t| **t == "callLegStart").count(), 5);
+    assert_eq!(h.cdr_types()[0], "callStart");
+}
+
+#[test]
+fn the_passcode_lobby_lets_in_the_right_digits_by_rfc_4733_or_info_and_drops_three_wrong() {
+    let mut h = Harness::new();
+    create(&h.store, Kind::CoSpace, None, &[("name", "Locked"), ("uri", "locked"), ("passcode", "4321")]);
+    let (a, b, c) = (h.phone(), h.phone(), h.phone());
+    let (call_a, call_b, call_c) = (h.dial_in(a, "locked"), h.dial_in(b, "locked"), h.dial_in(c, "locked"));
+    assert!(h.phones[a].answered(call_a) && h.phones[b].answered(call_b) && h.phones[c].answered(call_c));
+    let (ea, eb, ec) = (endpoint_of(&h, a).unwrap(), endpoint_of(&h, b).unwrap(), endpoint_of(&h, c).unwrap());
+    let prompt = |h: &Harness, e: EndpointId| h.media.state().endpoints[&e].prompt.clone();
+    for e in [ea, eb, ec] {
+        assert!(prompt(&h, e) == Some(Prompt::enter_passcode()), "in the lobby");
+    }
+
+    // A: the right passcode by RFC 4733 telephone-events.
+    dtmf(&mut h, ea, "4321#");
+    assert!(prompt(&h, ea).is_none(), "let in");
+
+    // B: one wrong by INFO, then the right one by INFO.
+    info_digits(&mut h, b, "99#");
+    assert!(prompt(&h, eb) == Some(Prompt::wrong_passcode()), "told it was wrong");
+    info_digits(&mut h, b, "4321#");
+    assert!(prompt(&h, eb).is_none(), "let in after one wrong");
+
+    // C: three wrong, mixing both ways: hung up.
+    dtmf(&mut h, ec, "1#");
+    info_digits(&mut h, c, "2#");
+    assert!(!h.phones[c].hung_up_on(call_c), "two wrong are allowed");
+    dtmf(&mut h, ec, "3#");
+    assert!(h.phones[c].hung_up_on(call_c), "the third wrong passcode hangs up");
+    assert!(!h.media.state().endpoints.contains_key(&ec));
+    assert_eq!(leg_ends(&h), vec!["localTeardown"]);
+    assert_eq!(h.with(|b, now| b.call_legs(now)).len(), 2);
+}
+
+#[test]
+fn a_dial_out_goes_to_the_next_rule_when_the_first_fails_and_looks_up_names() {
+    let mut h = Harness::new();
+    let (busy, good) = (h.phone(), h.phone());
+    let busy_addr = h.phones[busy].addr.to_string();
+    h.dns.insert("proxy-b.test".into(), h.phones[good].addr.ip());
+    let good_proxy = format!("proxy-b.test:{}", h.phones[good].addr.port());
+    create(
+        &h.store,
+        Kind::OutboundDialPlanRule,
+        None,
+        &[("domain", "example.com"), ("priority", "10"), ("sipProxy", &busy_addr), ("failureAction", "continue")],
+    );
+    create(
+        &h.store,
+        Kind::OutboundDialPlanRule,
+        None,
+        &[("domain", "example.com"), ("priority", "5"), ("sipProxy", &good_proxy), ("localFromDomain", "ours.test")],
+    );
+    let call = h.with(|b, now| b.create_call(now, Default::default())).expect("a call");
+    let leg = h.with(|b, now| b.dial(now, call.id, "bob@example.com", &[])).expect("a leg");
+
+    let (rejected, _) = h.phones[busy].incoming().pop().expect("the first rule's proxy was tried");
+    h.on_phone(busy, |p, now| p.ua.reject(now, rejected, 486)).expect("reject");
+    let (answered, offer) = h.phones[good].incoming().pop().expect("then the second rule's");
+    let answer = h.phones[good].answer(&offer);
+    h.on_phone(good, |p, now| p.ua.accept(now, answered, answer)).expect("accept");
+
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert_eq!(legs.len(), 1);
+    assert_eq!((legs[0].id, legs[0].state), (leg.id, LegState::Connected));
+    let invite = h.phones[good].received.iter().find(|m| m.method() == Some(Method::Invite)).unwrap();
+    assert!(invite.get("From").unwrap_or_default().contains("@ours.test"), "the second rule's From domain");
+    assert!(invite.get("Route").unwrap_or_default().contains("proxy-b.test"));
+    assert_eq!(h.media.state().endpoints.len(), 1);
+    assert!(leg_ends(&h).is_empty());
+}
+
+#[test]
+fn a_dial_out_with_no_route_left_ends_with_the_cms_reason() {
+    let mut h = Harness::new();
+    let call = h.with(|b, now| b.create_call(now, Default::default())).expect("a call");
+    // A name nobody resolves, with no rules: straight to the domain.
+    h.with(|b, now| b.dial(now, call.id, "bob@nowhere.test", &[])).expect("a leg");
+    assert_eq!(leg_ends(&h), vec!["dnsFailure"]);
+    // An address with nobody there: Timer B (64·T1) ends it as a SIP failure.
+    h.with(|b, now| b.dial(now, call.id, "bob@127.0.0.1:5999", &[])).expect("a leg");
+    assert_eq!(h.with(|b, now| b.call_legs(now)).len(), 1);
+    h.advance(Duration::from_secs(40));
+    assert_eq!(leg_ends(&h), vec!["dnsFailure", "sipFailure"]);
+}
+
+#[test]
+fn hold_and_resume_follow_the_far_end_s_offers() {
+    let mut h = Harness::new();
+    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let p = h.phone();
+    let call = h.dial_in(p, "team");
+    let hold = h.phones[p].offer(Direction::SendOnly, 2);
+    h.on_phone(p, |ph, now| ph.ua.reinvite(now, call, hold)).expect("re-INVITE");
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert_eq!(legs[0].state, LegState::OnHold);
+    let e = endpoint_of(&h, p).expect("its endpoint");
+    assert!(h.media.state().endpoints[&e].tx_muted, "nothing is sent to a held leg");
+    // A held call may be silent.
+    h.media_event(MediaEvent::MediaTimeout { conference: conference(), endpoint: e });
+    assert_eq!(h.with(|b, now| b.call_legs(now)).len(), 1);
+
+    let resume = h.phones[p].offer(Direction::SendRecv, 3);
+    h.on_phone(p, |ph, now| ph.ua.reinvite(now, call, resume)).expect("re-INVITE");
+    assert_eq!(h.with(|b, now| b.call_legs(now))[0].state, LegState::Connected);
+    let e = endpoint_of(&h, p).expect("its endpoint");
+    assert!(!h.media.state().endpoints[&e].tx_muted);
+    let updates: Vec<LegState> = h
+        .cdrs
+        .iter()
+        .filter_map(|r| match r {
+            CdrRecord::CallLegUpdate { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updates, vec![LegState::Connected, LegState::OnHold, LegState::Connected]);
+}
+
+#[test]
+fn a_re_invite_moving_the_media_gets_a_new_endpoint_in_place_of_the_old() {
+    let mut h = Harness::new();
+    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let p = h.phone();
+    let call = h.dial_in(p, "team");
+    let old = endpoint_of(&h, p).expect("its endpoint");
+    // The phone moves its media to another port (and new keys with it).
+    let offer = String::from_utf8(h.phones[p].offer(Direction::SendRecv, 2)).unwrap();
+    let moved = offer.replace(&format!("m=audio {} ", h.phones[p].addr.port() + 10_000), "m=audio 31000 ");
+    h.on_phone(p, |ph, now| ph.ua.reinvite(now, call, moved.into_bytes())).expect("re-INVITE");
+    let state = h.media.state();
+    assert_eq!(state.detached, vec![old]);
+    assert_eq!(state.endpoints.len(), 1);
+    let (_, new) = state.endpoints.iter().next().unwrap();
+    assert_eq!(new.spec.remote_rtp.port(), 31000);
+    drop(state);
+    assert!(h.phones[p].events.iter().any(|e| matches!(e, confero_sip::ua::UaEvent::ReofferAnswered { .. })));
+}
+
+#[test]
+fn a_leg_silent_past_the_media_timeout_is_hung_up_and_its_call_ends() {
+    let mut h = Harness::new();
+    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let p = h.phone();
+    let call = h.dial_in(p, "team");
+    let e = endpoint_of(&h, p).expect("its endpoint");
+    h.media_event(MediaEvent::MediaTimeout { conference: conference(), endpoint: e });
+    assert!(h.phones[p].hung_up_on(call), "BYE");
+    assert_eq!(leg_ends(&h), vec!["timeout"]);
+    assert_eq!(h.cdr_types().last(), Some(&"callEnd"), "a dialled-in call ends with its last leg");
+    assert!(h.with(|b, now| b.calls(now)).is_empty());
+}
+
+#[test]
+fn deleting_a_call_hangs_up_every_leg() {
+    let mut h = Harness::new();
+    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let (a, b) = (h.phone(), h.phone());
+    let (call_a, call_b) = (h.dial_in(a, "team"), h.dial_in(b, "team"));
+    let call = h.with(|b, now| b.calls(now))[0].id;
+    h.with(|b, now| b.end_call(now, call)).expect("ended");
+    assert!(h.phones[a].hung_up_on(call_a) && h.phones[b].hung_up_on(call_b));
+    assert_eq!(leg_ends(&h), vec!["callDeactivated", "callDeactivated"]);
+    assert_eq!(h.cdr_types().last(), Some(&"callEnd"));
+    assert!(h.media.state().conferences.is_empty());
+    assert_eq!(h.with(|b, now| b.end_call(now, call)), Err(confero_control::bridge::BridgeError::CallDoesNotExist));
+}
+
+#[test]
+fn calls_over_capacity_get_503() {
+    // The user agent's own gate.
+    let mut h = Harness::with_max_calls(2);
+    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let calls: Vec<(usize, CallHandle)> = (0..3)
+        .map(|_| {
+            let p = h.phone();
+            (p, h.dial_in(p, "team"))
+        })
+        .collect();
+    assert!(h.phones[calls[0].0].answered(calls[0].1) && h.phones[calls[1].0].answered(calls[1].1));
+    assert_eq!(h.phones[calls[2].0].failed(calls[2].1), Some(503));
+
+    // The media engine out of room for a new conference.
+    create(&h.store, Kind::CoSpace, None, &[("name", "Other"), ("uri", "other")]);
+    h.media.state().full = true;
+    let p = h.phone();
+    let c = h.dial_in(p, "other");
+    assert_eq!(h.phones[p].failed(c), Some(503));
+}
+
+#[test]
+fn shutdown_hangs_up_every_leg_and_ends_every_call_in_cdrs() {
+    let mut h = Harness::new();
+    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let calls: Vec<(usize, CallHandle)> = (0..3)
+        .map(|_| {
+            let p = h.phone();
+            (p, h.dial_in(p, "team"))
+        })
+        .collect();
+    h.with(|b, now| b.shutdown(now));
+    for (p, call) in &calls {
+        assert!(h.phones[*p].hung_up_on(*call), "phone {p} got a BYE");
+    }
+    assert_eq!(leg_ends(&h).len(), 3);
+    assert_eq!(h.cdr_types().last(), Some(&"callEnd"));
+    assert_eq!(h.sip.call_count(), 0, "every BYE was answered");
+    let p = h.phone();
+    let late = h.dial_in(p, "team");
+    assert_eq!(h.phones[p].failed(late), Some(503), "no new calls while closing");
+}
+
+#[test]
+fn a_profile_chain_decides_a_dialled_in_leg_s_settings() {
+    let mut h = Harness::new();
+    let profile =
+        create(&h.store, Kind::CallLegProfile, None, &[("rxAudioMute", "true"), ("defaultLayout", "speakerOnly")]);
+    let id = profile.id.to_string();
+    set(&h.store, Kind::SystemProfiles, &[("callLegProfile", &id)]);
+    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let p = h.phone();
+    h.dial_in(p, "team");
+    let e = endpoint_of(&h, p).expect("its endpoint");
+    let state = h.media.state();
+    assert!(state.endpoints[&e].rx_muted, "the system profile's rxAudioMute");
+    let layout = state.endpoints[&e].video.as_ref().map(|v| v.layout);
+    assert_eq!(layout, Some(confero_media::video::layout::Layout::SpeakerOnly));
+}
