@@ -75,14 +75,15 @@ impl CallBridge {
     ) {
         let Some(mut lookups) = self.lookup_queue.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
         let (answers_tx, mut answers) = unbounded_channel::<(Lookup, Option<SocketAddr>)>();
+        let resolver = Arc::new(Resolver::from_system());
         loop {
             tokio::select! {
                 Some(event) = sip_events.recv() => self.with(|b, now| b.handle_sip(now, event)),
                 Some(event) = media_events.recv() => self.with(|b, now| b.handle_media(now, event)),
                 Some(lookup) = lookups.recv() => {
-                    let answers = answers_tx.clone();
+                    let (answers, resolver) = (answers_tx.clone(), resolver.clone());
                     tokio::spawn(async move {
-                        let addr = resolve(&lookup.host, lookup.port).await;
+                        let addr = resolver.lookup(&lookup.host, lookup.port).await;
                         let _ = answers.send((lookup, addr));
                     });
                 }
@@ -104,11 +105,34 @@ impl CallBridge {
     }
 }
 
-/// A host name's address, IPv4 first (the SIP and media sockets of the
-/// embedded default are IPv4).
-async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
-    let all: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await.ok()?.collect();
-    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
+/// Looks up dial-out next hops: hickory over the system's DNS settings and
+/// hosts file, or, where the system has no resolver configuration to read,
+/// the C library's `getaddrinfo` on tokio's blocking pool.
+enum Resolver {
+    Dns(hickory_resolver::TokioResolver),
+    System,
+}
+
+impl Resolver {
+    fn from_system() -> Resolver {
+        match hickory_resolver::Resolver::builder_tokio() {
+            Ok(builder) => Resolver::Dns(builder.build()),
+            Err(e) => {
+                tracing::warn!("DNS: no system resolver configuration ({e}); using getaddrinfo");
+                Resolver::System
+            }
+        }
+    }
+
+    /// A host name's address, IPv4 first (the SIP and media sockets of the
+    /// embedded default are IPv4).
+    async fn lookup(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        let all: Vec<SocketAddr> = match self {
+            Resolver::Dns(dns) => dns.lookup_ip(host).await.ok()?.iter().map(|ip| SocketAddr::new(ip, port)).collect(),
+            Resolver::System => tokio::net::lookup_host((host, port)).await.ok()?.collect(),
+        };
+        all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
+    }
 }
 
 impl BridgeHandle for CallBridge {
