@@ -15,6 +15,7 @@
 use confero_control::schema::{ClaimSpace, Kind};
 use confero_control::store::{Object, Store};
 use regex::Regex;
+use std::sync::Arc;
 
 /// What a dialled user part reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub enum InboundRefusal {
 }
 
 /// Resolves an inbound call's Request-URI `user@domain`.
-pub fn resolve_inbound(store: &Store, user: &str, domain: &str) -> Result<Destination, InboundRefusal> {
+pub fn resolve_inbound(store: &Arc<dyn Store>, user: &str, domain: &str) -> Result<Destination, InboundRefusal> {
     let mut rules = store.all(Kind::InboundDialPlanRule, None);
     if !rules.is_empty() {
         rules.retain(|r| r.get("domain").is_some_and(|d| d.eq_ignore_ascii_case(domain)));
@@ -94,7 +95,7 @@ pub struct Denied;
 /// Applies the dial transforms to what the API asked to dial. The first
 /// rule by priority whose match holds decides: `deny` refuses, `accept` and
 /// `acceptPhone` dial its transform. No matching rule: dialled as given.
-pub fn transform(store: &Store, remote_party: &str) -> Result<String, Denied> {
+pub fn transform(store: &Arc<dyn Store>, remote_party: &str) -> Result<String, Denied> {
     let mut rules = store.all(Kind::DialTransform, None);
     rules.sort_by_key(|r| std::cmp::Reverse(priority(r)));
     for rule in &rules {
@@ -229,7 +230,7 @@ pub struct Route {
 /// The routes for a dial string's domain, best first: the matching rules by
 /// priority, up to and including the first with `failureAction=stop` (the
 /// default). No rules: straight to the domain.
-pub fn outbound_routes(store: &Store, domain: &str) -> Vec<Route> {
+pub fn outbound_routes(store: &Arc<dyn Store>, domain: &str) -> Vec<Route> {
     let rules = store.all(Kind::OutboundDialPlanRule, None);
     if rules.is_empty() {
         return vec![Route {
@@ -274,10 +275,10 @@ mod tests {
     use super::*;
     use confero_control::api::form::Form;
     use confero_control::schema::{spec, validate_changes};
-    use confero_control::store::Store;
+    use confero_control::store::SqliteStore;
 
     /// Creates an object as the API would from a form body.
-    fn create(store: &Store, kind: Kind, parent: Option<uuid::Uuid>, form: &[(&str, &str)]) -> Object {
+    fn create(store: &Arc<dyn Store>, kind: Kind, parent: Option<uuid::Uuid>, form: &[(&str, &str)]) -> Object {
         let escape = |v: &str| v.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
         let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", escape(v))).collect();
         let form = Form::parse(body.join("&").as_bytes()).unwrap();
@@ -285,9 +286,9 @@ mod tests {
         store.create(kind, parent, &changes).unwrap()
     }
 
-    fn store() -> (tempfile::TempDir, Store) {
+    fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
         (dir, store)
     }
 

@@ -133,7 +133,7 @@ impl State {
 pub struct CallBridge {
     state: Mutex<State>,
     cdr: Arc<CdrSender>,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     media: Arc<MediaRuntime>,
     /// The SIP task's command queue, once SIP listens.
     sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<UaCommand>>>,
@@ -156,7 +156,7 @@ fn apply(config: &mut BTreeMap<&'static str, String>, changes: &[Change]) {
 impl CallBridge {
     /// A bridge over the store (dial plans, spaces), the media runtime, and
     /// reporting to `cdr`.
-    pub fn new(cdr: Arc<CdrSender>, store: Arc<Store>, media: Arc<MediaRuntime>) -> Arc<CallBridge> {
+    pub fn new(cdr: Arc<CdrSender>, store: Arc<dyn Store>, media: Arc<MediaRuntime>) -> Arc<CallBridge> {
         Arc::new_cyclic(|me| CallBridge {
             state: Mutex::new(State::default()),
             cdr,
