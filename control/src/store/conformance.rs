@@ -28,6 +28,7 @@ macro_rules! suite {
             crud_of_profiles_and_dial_plan_rules,
             singletons_exist_empty_until_written,
             uris_and_call_ids_are_unique_across_spaces_and_access_methods,
+            secrets_jids_and_bridge_names_are_unique,
             racing_writers_claim_a_uri_once,
             two_instances_on_one_database_share_claims_and_objects,
             references_must_exist,
@@ -169,7 +170,12 @@ pub(crate) fn uris_and_call_ids_are_unique_across_spaces_and_access_methods(open
     let dup = |body: &str| create(&*store, Kind::CoSpace, None, body);
     assert_eq!(dup("name=b&uri=room"), Err(StoreError::Duplicate("duplicateCoSpaceUri")));
     assert_eq!(dup("name=b&uri=ALT"), Err(StoreError::Duplicate("duplicateCoSpaceUri")));
-    assert!(matches!(dup("name=b&secondaryUri=room"), Err(StoreError::Duplicate(_))));
+    assert_eq!(dup("name=b&secondaryUri=room"), Err(StoreError::Duplicate("duplicateCoSpaceSecondaryUri")));
+    assert_eq!(
+        dup("name=b&uri=twice&secondaryUri=twice"),
+        Err(StoreError::Duplicate("duplicateCoSpaceSecondaryUri")),
+        "one space cannot hold a URI twice"
+    );
     assert_eq!(dup("name=b&callId=1"), Err(StoreError::Duplicate("duplicateCoSpaceId")));
     assert!(matches!(create(&*store, Kind::AccessMethod, Some(a.id), "uri=room"), Err(StoreError::Duplicate(_))));
     assert!(matches!(create(&*store, Kind::AccessMethod, Some(a.id), "callId=1"), Err(StoreError::Duplicate(_))));
@@ -186,6 +192,30 @@ pub(crate) fn uris_and_call_ids_are_unique_across_spaces_and_access_methods(open
     assert_eq!(store.claim_owner(ClaimSpace::CallId, "2").map(|o| o.id), Some(am.id));
     store.delete(Kind::CoSpace, a.id).unwrap();
     dup("name=d&uri=moved&secondaryUri=guest&callId=1").expect("a deleted space's values are free");
+}
+
+/// The other unique values: a secret names one space or access method (a
+/// guest link), a JID one user, a name one call bridge.
+pub(crate) fn secrets_jids_and_bridge_names_are_unique(open: Open) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let space = create(&*store, Kind::CoSpace, None, "name=a&secret=Guest-Link_1").unwrap();
+    let dup = Err(StoreError::Duplicate("duplicateCoSpaceSecret"));
+    assert_eq!(create(&*store, Kind::CoSpace, None, "name=b&secret=Guest-Link_1"), dup);
+    assert_eq!(create(&*store, Kind::AccessMethod, Some(space.id), "uri=g&secret=Guest-Link_1"), dup);
+    create(&*store, Kind::CoSpace, None, "name=c&secret=guest-link_1").expect("secrets are case-sensitive");
+    create(&*store, Kind::User, None, "userJid=Bob@Example.com").unwrap();
+    assert_eq!(
+        create(&*store, Kind::User, None, "userJid=bob@example.com"),
+        Err(StoreError::Duplicate("duplicateUserJid"))
+    );
+    let bridge = create(&*store, Kind::CallBridge, None, "name=cb1").unwrap();
+    assert_eq!(
+        create(&*store, Kind::CallBridge, None, "name=cb1"),
+        Err(StoreError::Duplicate("duplicateCallBridgeName"))
+    );
+    update(&*store, Kind::CallBridge, bridge.id, "name=cb2").unwrap();
+    create(&*store, Kind::CallBridge, None, "name=cb1").expect("a renamed bridge frees its name");
 }
 
 /// Threads racing to claim one URI on one store: exactly one wins.
