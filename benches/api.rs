@@ -12,7 +12,7 @@ use confero_control::bridge::{
 };
 use confero_control::cdr::CdrSender;
 use confero_control::schema::Change;
-use confero_control::store::Store;
+use confero_control::store::{SqliteStore, Store};
 use criterion::{criterion_group, criterion_main, Criterion};
 use uuid::Uuid;
 
@@ -57,7 +57,7 @@ fn id_of(location: &str) -> String {
 }
 
 fn api_with_placeholders(dir: &std::path::Path) -> (Arc<Api>, String) {
-    let store = Arc::new(Store::open(dir).expect("store"));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).expect("store"));
     let alarms = Arc::new(Alarms::default());
     let cdr = CdrSender::new(store.clone(), alarms.clone(), Uuid::new_v4());
     let api = Api::new(store, Arc::new(Idle), alarms, cdr);

@@ -61,7 +61,7 @@ pub enum InboundRefusal {
 }
 
 /// Resolves an inbound call's Request-URI `user@domain`.
-pub fn resolve_inbound(store: &Store, user: &str, domain: &str) -> Result<Destination, InboundRefusal> {
+pub fn resolve_inbound(store: &dyn Store, user: &str, domain: &str) -> Result<Destination, InboundRefusal> {
     let mut rules = store.all(Kind::InboundDialPlanRule, None);
     if !rules.is_empty() {
         rules.retain(|r| r.get("domain").is_some_and(|d| d.eq_ignore_ascii_case(domain)));
@@ -94,7 +94,7 @@ pub struct Denied;
 /// Applies the dial transforms to what the API asked to dial. The first
 /// rule by priority whose match holds decides: `deny` refuses, `accept` and
 /// `acceptPhone` dial its transform. No matching rule: dialled as given.
-pub fn transform(store: &Store, remote_party: &str) -> Result<String, Denied> {
+pub fn transform(store: &dyn Store, remote_party: &str) -> Result<String, Denied> {
     let mut rules = store.all(Kind::DialTransform, None);
     rules.sort_by_key(|r| std::cmp::Reverse(priority(r)));
     for rule in &rules {
@@ -229,7 +229,7 @@ pub struct Route {
 /// The routes for a dial string's domain, best first: the matching rules by
 /// priority, up to and including the first with `failureAction=stop` (the
 /// default). No rules: straight to the domain.
-pub fn outbound_routes(store: &Store, domain: &str) -> Vec<Route> {
+pub fn outbound_routes(store: &dyn Store, domain: &str) -> Vec<Route> {
     let rules = store.all(Kind::OutboundDialPlanRule, None);
     if rules.is_empty() {
         return vec![Route {
@@ -278,60 +278,65 @@ mod tests {
     fn inbound_resolves_uri_secondary_uri_call_id_and_access_methods_in_any_case() {
         let (_d, s) = store();
         let space = create(
-            &s,
+            &*s,
             Kind::CoSpace,
             None,
             &[("name", "Room"), ("uri", "Room.One"), ("secondaryUri", "alt"), ("callId", "4242"), ("passcode", "1234")],
         );
         let am = create(
-            &s,
+            &*s,
             Kind::AccessMethod,
             Some(space.id),
             &[("uri", "guest.room"), ("callId", "777"), ("passcode", "99")],
         );
         for user in ["room.one", "ROOM.one", "alt", "4242"] {
-            let d = resolve_inbound(&s, user, "example.com").unwrap();
+            let d = resolve_inbound(&*s, user, "example.com").unwrap();
             assert_eq!((d.space.id, d.access_method.is_none(), d.passcode()), (space.id, true, Some("1234")), "{user}");
         }
         for user in ["Guest.Room", "777"] {
-            let d = resolve_inbound(&s, user, "127.0.0.1").unwrap();
+            let d = resolve_inbound(&*s, user, "127.0.0.1").unwrap();
             assert_eq!(
                 (d.space.id, d.access_method.as_ref().map(|a| a.id), d.passcode()),
                 (space.id, Some(am.id), Some("99"))
             );
         }
-        assert_eq!(resolve_inbound(&s, "nobody", "example.com"), Err(InboundRefusal::NotFound));
+        assert_eq!(resolve_inbound(&*s, "nobody", "example.com"), Err(InboundRefusal::NotFound));
     }
 
     #[test]
     fn with_rules_only_their_domains_resolve() {
         let (_d, s) = store();
-        create(&s, Kind::CoSpace, None, &[("name", "Room"), ("uri", "room")]);
-        create(&s, Kind::InboundDialPlanRule, None, &[("domain", "video.example.com")]);
-        create(&s, Kind::InboundDialPlanRule, None, &[("domain", "users.example.com"), ("resolveTocoSpaces", "false")]);
-        assert!(resolve_inbound(&s, "room", "VIDEO.example.com").is_ok());
-        assert_eq!(resolve_inbound(&s, "room", "other.com"), Err(InboundRefusal::DomainNotServed));
-        assert_eq!(resolve_inbound(&s, "room", "users.example.com"), Err(InboundRefusal::DomainNotServed));
+        create(&*s, Kind::CoSpace, None, &[("name", "Room"), ("uri", "room")]);
+        create(&*s, Kind::InboundDialPlanRule, None, &[("domain", "video.example.com")]);
+        create(
+            &*s,
+            Kind::InboundDialPlanRule,
+            None,
+            &[("domain", "users.example.com"), ("resolveTocoSpaces", "false")],
+        );
+        assert!(resolve_inbound(&*s, "room", "VIDEO.example.com").is_ok());
+        assert_eq!(resolve_inbound(&*s, "room", "other.com"), Err(InboundRefusal::DomainNotServed));
+        assert_eq!(resolve_inbound(&*s, "room", "users.example.com"), Err(InboundRefusal::DomainNotServed));
     }
 
     #[test]
     fn non_member_access_and_profiles_follow_the_access_method_then_the_space() {
         let (_d, s) = store();
         let space =
-            create(&s, Kind::CoSpace, None, &[("name", "Room"), ("uri", "closed"), ("nonMemberAccess", "false")]);
-        create(&s, Kind::AccessMethod, Some(space.id), &[("uri", "open")]);
-        assert!(!resolve_inbound(&s, "closed", "x").unwrap().admits_non_members());
-        assert_eq!(resolve_inbound(&s, "open", "x").unwrap().passcode(), None);
-        assert!(resolve_inbound(&s, "open", "x").unwrap().admits_non_members());
+            create(&*s, Kind::CoSpace, None, &[("name", "Room"), ("uri", "closed"), ("nonMemberAccess", "false")]);
+        create(&*s, Kind::AccessMethod, Some(space.id), &[("uri", "open")]);
+        assert!(!resolve_inbound(&*s, "closed", "x").unwrap().admits_non_members());
+        assert_eq!(resolve_inbound(&*s, "open", "x").unwrap().passcode(), None);
+        assert!(resolve_inbound(&*s, "open", "x").unwrap().admits_non_members());
     }
 
     #[test]
     fn dial_transforms_rewrite_or_deny_by_priority() {
         let (_d, s) = store();
-        assert_eq!(transform(&s, "alice@example.com").unwrap(), "alice@example.com");
+        assert_eq!(transform(&*s, "alice@example.com").unwrap(), "alice@example.com");
         // Cisco's own example: a leading 9 then a number becomes 00-international.
         create(
-            &s,
+            &*s,
             Kind::DialTransform,
             None,
             &[
@@ -343,13 +348,13 @@ mod tests {
             ],
         );
         create(
-            &s,
+            &*s,
             Kind::DialTransform,
             None,
             &[("type", "raw"), ("match", "($1/^666/)"), ("priority", "20"), ("action", "deny")],
         );
         create(
-            &s,
+            &*s,
             Kind::DialTransform,
             None,
             &[
@@ -360,18 +365,18 @@ mod tests {
                 ("action", "acceptPhone"),
             ],
         );
-        assert_eq!(transform(&s, "9+1 555-0100").unwrap(), "0015550100@pstn.example.com");
-        assert_eq!(transform(&s, "666123"), Err(Denied));
-        assert_eq!(transform(&s, "+44 20 7946 0000").unwrap(), "02079460000@uk.example.com");
-        assert_eq!(transform(&s, "bob@example.com").unwrap(), "bob@example.com");
+        assert_eq!(transform(&*s, "9+1 555-0100").unwrap(), "0015550100@pstn.example.com");
+        assert_eq!(transform(&*s, "666123"), Err(Denied));
+        assert_eq!(transform(&*s, "+44 20 7946 0000").unwrap(), "02079460000@uk.example.com");
+        assert_eq!(transform(&*s, "bob@example.com").unwrap(), "bob@example.com");
     }
 
     #[test]
     fn outbound_rules_match_domains_by_priority_until_stop() {
         let (_d, s) = store();
-        assert_eq!(outbound_routes(&s, "example.com").len(), 1);
+        assert_eq!(outbound_routes(&*s, "example.com").len(), 1);
         create(
-            &s,
+            &*s,
             Kind::OutboundDialPlanRule,
             None,
             &[
@@ -382,7 +387,7 @@ mod tests {
             ],
         );
         create(
-            &s,
+            &*s,
             Kind::OutboundDialPlanRule,
             None,
             &[
@@ -394,20 +399,20 @@ mod tests {
             ],
         );
         create(
-            &s,
+            &*s,
             Kind::OutboundDialPlanRule,
             None,
             &[("domain", "*"), ("priority", "1"), ("sipProxy", "127.0.0.1:5090")],
         );
         create(
-            &s,
+            &*s,
             Kind::OutboundDialPlanRule,
             None,
             &[("domain", "*"), ("priority", "0"), ("sipProxy", "127.0.0.1:5099")],
         );
-        let proxies = |d: &str| outbound_routes(&s, d).into_iter().map(|r| r.sip_proxy.unwrap()).collect::<Vec<_>>();
+        let proxies = |d: &str| outbound_routes(&*s, d).into_iter().map(|r| r.sip_proxy.unwrap()).collect::<Vec<_>>();
         assert_eq!(proxies("A.example.com"), ["127.0.0.1:5070", "127.0.0.1:5080", "127.0.0.1:5090"]);
-        assert_eq!(outbound_routes(&s, "a.example.com")[0].local_from_domain.as_deref(), Some("bridge.example.com"));
+        assert_eq!(outbound_routes(&*s, "a.example.com")[0].local_from_domain.as_deref(), Some("bridge.example.com"));
         assert_eq!(proxies("other.org"), ["127.0.0.1:5090"]);
     }
 }

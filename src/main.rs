@@ -13,7 +13,7 @@ use confero::bridge::{Bridge, BridgeConfig, CallBridge};
 use confero_control::alarms::Alarms;
 use confero_control::api::{self, Api};
 use confero_control::cdr::CdrSender;
-use confero_control::store::Store;
+use confero_control::store::{SqliteStore, Store};
 use confero_control::users::{self, Role};
 use rand::SeedableRng;
 use tracing_subscriber::EnvFilter;
@@ -86,7 +86,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 fn user(settings: Settings, action: UserAction) -> anyhow::Result<()> {
-    let store = Store::open(&settings.data_dir).context("opening the store")?;
+    let store = SqliteStore::open(&settings.data_dir).context("opening the store")?;
     match action {
         UserAction::Add { name, role } => {
             let role = Role::parse(&role).with_context(|| format!("role must be admin or api, not {role:?}"))?;
@@ -115,7 +115,7 @@ fn user(settings: Settings, action: UserAction) -> anyhow::Result<()> {
 /// Makes sure someone can use the API: the configured admin is created or
 /// updated; with no users at all and no password given, one is generated and
 /// printed once (only its hash is kept).
-fn ensure_admin(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+fn ensure_admin(store: &dyn Store, settings: &Settings) -> anyhow::Result<()> {
     if let Some(password) = &settings.admin_password {
         users::set_user(store, &settings.admin_user, Role::Admin, password)?;
         tracing::info!("API user {} set from configuration (password *****)", settings.admin_user);
@@ -131,8 +131,8 @@ fn ensure_admin(store: &Store, settings: &Settings) -> anyhow::Result<()> {
 fn run(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let store = Arc::new(Store::open(&settings.data_dir).context("opening the store")?);
-        ensure_admin(&store, &settings)?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.data_dir).context("opening the store")?);
+        ensure_admin(&*store, &settings)?;
         let tls = confero_control::tls::server_config(
             settings.tls_cert.as_deref(),
             settings.tls_key.as_deref(),

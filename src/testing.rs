@@ -3,7 +3,9 @@
 
 use confero_control::api::form::Form;
 use confero_control::schema::{spec, validate_changes, Kind};
-use confero_control::store::{singleton_id, Object, Store};
+use std::sync::Arc;
+
+use confero_control::store::{singleton_id, Object, SqliteStore, Store};
 
 /// The form body of `fields`, every value percent-encoded.
 fn form(fields: &[(&str, &str)]) -> Form {
@@ -13,20 +15,20 @@ fn form(fields: &[(&str, &str)]) -> Form {
 }
 
 /// Creates an object as `POST` would.
-pub fn create(store: &Store, kind: Kind, parent: Option<uuid::Uuid>, fields: &[(&str, &str)]) -> Object {
+pub fn create(store: &dyn Store, kind: Kind, parent: Option<uuid::Uuid>, fields: &[(&str, &str)]) -> Object {
     let changes = validate_changes(spec(kind).fields, &form(fields), true).expect("valid fields");
     store.create(kind, parent, &changes).expect("created")
 }
 
 /// Changes a singleton (`system/profiles`, ...) as `PUT` would.
-pub fn set(store: &Store, kind: Kind, fields: &[(&str, &str)]) -> Object {
+pub fn set(store: &dyn Store, kind: Kind, fields: &[(&str, &str)]) -> Object {
     let changes = validate_changes(spec(kind).fields, &form(fields), false).expect("valid fields");
     store.update(kind, singleton_id(kind), &changes).expect("updated")
 }
 
 /// An empty store in a temporary directory (kept while the guard lives).
-pub fn store() -> (tempfile::TempDir, Store) {
+pub fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Store::open(dir.path()).expect("the store opens");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).expect("the store opens"));
     (dir, store)
 }

@@ -36,7 +36,7 @@ pub struct CdrSender {
     next_index: AtomicU64,
     queues: Mutex<HashMap<Uuid, VecDeque<Arc<Record>>>>,
     wake: Notify,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     alarms: Arc<Alarms>,
     http: reqwest::Client,
 }
@@ -50,7 +50,7 @@ pub fn cms_time(t: std::time::SystemTime) -> String {
 
 impl CdrSender {
     /// A sender for this bridge (`call_bridge` is its id in CDRs).
-    pub fn new(store: Arc<Store>, alarms: Arc<Alarms>, call_bridge: Uuid) -> Arc<CdrSender> {
+    pub fn new(store: Arc<dyn Store>, alarms: Arc<Alarms>, call_bridge: Uuid) -> Arc<CdrSender> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

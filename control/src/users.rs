@@ -12,7 +12,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Pass
 use argon2::Argon2;
 use sha2::{Digest, Sha256};
 
-use crate::store::{Store, StoreError};
+use crate::store::{ApiUser, Store, StoreError};
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,37 +52,37 @@ pub fn hash_password(password: &str) -> Result<String, StoreError> {
 }
 
 /// Creates or updates a user.
-pub fn set_user(store: &Store, name: &str, role: Role, password: &str) -> Result<(), StoreError> {
+pub fn set_user(store: &dyn Store, name: &str, role: Role, password: &str) -> Result<(), StoreError> {
     let hash = hash_password(password)?;
-    store.with_db(|db| db.put_api_user(name, role.as_str(), &hash))
+    store.put_api_user(&ApiUser { name: name.to_string(), role: role.as_str().to_string(), hash })
 }
 
 /// Removes a user; false when there was none.
-pub fn remove_user(store: &Store, name: &str) -> Result<bool, StoreError> {
-    store.with_db(|db| db.remove_api_user(name))
+pub fn remove_user(store: &dyn Store, name: &str) -> Result<bool, StoreError> {
+    store.remove_api_user(name)
 }
 
 /// Users and roles.
-pub fn list_users(store: &Store) -> Result<Vec<(String, String)>, StoreError> {
-    store.with_db(|db| db.api_users())
+pub fn list_users(store: &dyn Store) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(store.api_users()?.into_iter().map(|u| (u.name, u.role)).collect())
 }
 
 /// Checks API credentials.
 pub struct Authenticator {
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     verified: Mutex<HashMap<String, (String, [u8; 32])>>,
 }
 
 impl Authenticator {
     /// Checks against the users in `store`.
-    pub fn new(store: Arc<Store>) -> Authenticator {
+    pub fn new(store: Arc<dyn Store>) -> Authenticator {
         Authenticator { store, verified: Mutex::new(HashMap::new()) }
     }
 
     /// True when `user` exists with `password`. May take tens of
     /// milliseconds the first time: call it off the async workers.
     pub fn check(&self, user: &str, password: &str) -> bool {
-        let Ok(Some((_role, stored))) = self.store.with_db(|db| db.api_user(user)) else { return false };
+        let Ok(Some(ApiUser { hash: stored, .. })) = self.store.api_user(user) else { return false };
         let digest: [u8; 32] = Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
         let key = user.to_ascii_lowercase();
         {
@@ -106,23 +106,24 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqliteStore;
 
     #[test]
     fn add_check_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path()).unwrap());
-        set_user(&store, "admin", Role::Admin, "s3cret").unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        set_user(&*store, "admin", Role::Admin, "s3cret").unwrap();
         let auth = Authenticator::new(store.clone());
         assert!(auth.check("admin", "s3cret"));
         assert!(auth.check("admin", "s3cret"));
         assert!(!auth.check("admin", "wrong"));
         assert!(!auth.check("nobody", "s3cret"));
-        set_user(&store, "admin", Role::Admin, "other").unwrap();
+        set_user(&*store, "admin", Role::Admin, "other").unwrap();
         assert!(!auth.check("admin", "s3cret"));
         assert!(auth.check("admin", "other"));
-        assert!(remove_user(&store, "admin").unwrap());
+        assert!(remove_user(&*store, "admin").unwrap());
         assert!(!auth.check("admin", "other"));
-        let stored = store.with_db(|db| db.api_user("admin")).unwrap();
+        let stored = store.api_user("admin").unwrap();
         assert!(stored.is_none());
     }
 }

@@ -109,14 +109,14 @@ impl CallBridge {
 /// hosts file, or, where the system has no resolver configuration to read,
 /// the C library's `getaddrinfo` on tokio's blocking pool.
 enum Resolver {
-    Dns(hickory_resolver::TokioResolver),
+    Dns(Box<hickory_resolver::TokioResolver>),
     System,
 }
 
 impl Resolver {
     fn from_system() -> Resolver {
         match hickory_resolver::Resolver::builder_tokio() {
-            Ok(builder) => Resolver::Dns(builder.build()),
+            Ok(builder) => Resolver::Dns(Box::new(builder.build())),
             Err(e) => {
                 tracing::warn!("DNS: no system resolver configuration ({e}); using getaddrinfo");
                 Resolver::System

@@ -92,7 +92,7 @@ pub struct Bridge {
     legs: Vec<Leg>,
     counters: BridgeCounters,
     by_endpoint: HashMap<EndpointId, Uuid>,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     media: Arc<dyn MediaPort>,
     config: BridgeConfig,
     /// Ids, SDP session ids, SRTP keys (seeded in tests).
@@ -112,7 +112,7 @@ impl Bridge {
     /// A bridge over the store (dial plans, spaces, profiles) and a media
     /// engine; `rng` makes every id and key it needs.
     pub fn new(
-        store: Arc<Store>,
+        store: Arc<dyn Store>,
         media: Arc<dyn MediaPort>,
         config: BridgeConfig,
         rng: Box<dyn RngCore + Send>,

@@ -48,7 +48,7 @@ pub struct LegPlace<'a> {
 
 impl ProfileChain {
     /// Reads the profiles that apply to a leg at `place`.
-    pub fn resolve(store: &Store, place: LegPlace<'_>) -> ProfileChain {
+    pub fn resolve(store: &dyn Store, place: LegPlace<'_>) -> ProfileChain {
         let profile = |id: Option<&str>| {
             id.and_then(|p| Uuid::parse_str(p).ok()).and_then(|id| store.get(Kind::CallLegProfile, id))
         };
@@ -167,23 +167,27 @@ mod tests {
     fn each_field_falls_through_to_the_next_layer_that_sets_it() {
         let (_dir, store) = store();
         let system_profile =
-            create(&store, Kind::CallLegProfile, None, &[("qualityMain", "max480p30"), ("rxAudioMute", "true")]);
+            create(&*store, Kind::CallLegProfile, None, &[("qualityMain", "max480p30"), ("rxAudioMute", "true")]);
         let system_id = system_profile.id.to_string();
-        set(&store, Kind::SystemProfiles, &[("callLegProfile", &system_id)]);
-        let space_profile = create(&store, Kind::CallLegProfile, None, &[("defaultLayout", "speakerOnly")]);
+        set(&*store, Kind::SystemProfiles, &[("callLegProfile", &system_id)]);
+        let space_profile = create(&*store, Kind::CallLegProfile, None, &[("defaultLayout", "speakerOnly")]);
         let space_profile_id = space_profile.id.to_string();
         let space = create(
-            &store,
+            &*store,
             Kind::CoSpace,
             None,
             &[("name", "s"), ("uri", "s"), ("callLegProfile", &space_profile_id), ("defaultLayout", "allEqual")],
         );
-        let method_profile = create(&store, Kind::CallLegProfile, None, &[("rxAudioMute", "false")]);
+        let method_profile = create(&*store, Kind::CallLegProfile, None, &[("rxAudioMute", "false")]);
         let method_profile_id = method_profile.id.to_string();
-        let method =
-            create(&store, Kind::AccessMethod, Some(space.id), &[("uri", "m"), ("callLegProfile", &method_profile_id)]);
+        let method = create(
+            &*store,
+            Kind::AccessMethod,
+            Some(space.id),
+            &[("uri", "m"), ("callLegProfile", &method_profile_id)],
+        );
         let chain = ProfileChain::resolve(
-            &store,
+            &*store,
             LegPlace { own_profile: None, access_method: Some(&method), space: Some(&space) },
         );
         let settings = LegSettings::resolve(&BTreeMap::new(), &chain);
@@ -196,8 +200,8 @@ mod tests {
         assert!(settings.participant_labels);
 
         // Without its profile, the space's own defaultLayout applies.
-        let bare = create(&store, Kind::CoSpace, None, &[("name", "b"), ("uri", "b"), ("defaultLayout", "allEqual")]);
-        let chain = ProfileChain::resolve(&store, LegPlace { space: Some(&bare), ..LegPlace::default() });
+        let bare = create(&*store, Kind::CoSpace, None, &[("name", "b"), ("uri", "b"), ("defaultLayout", "allEqual")]);
+        let chain = ProfileChain::resolve(&*store, LegPlace { space: Some(&bare), ..LegPlace::default() });
         assert_eq!(LegSettings::resolve(&BTreeMap::new(), &chain).layout, Layout::AllEqual);
         assert!(LegSettings::resolve(&BTreeMap::new(), &chain).rx_audio_mute, "the system profile's mute");
     }

@@ -232,7 +232,7 @@ impl Bridge {
         let uri = SipUri::parse(&ic.request_uri);
         let user = ic.user.clone().or_else(|| uri.as_ref().and_then(|u| u.user.clone())).unwrap_or_default();
         let domain = uri.as_ref().map(|u| u.host.clone()).unwrap_or_default();
-        let destination = match dialplan::resolve_inbound(&self.store, &user, &domain) {
+        let destination = match dialplan::resolve_inbound(&*self.store, &user, &domain) {
             Ok(d) => d,
             Err(InboundRefusal::DomainNotServed | InboundRefusal::NotFound) => {
                 tracing::info!("SIP call to {user}@{domain}: no such space");
@@ -251,7 +251,7 @@ impl Bridge {
             access_method: destination.access_method.as_ref(),
             space: Some(&destination.space),
         };
-        let profiles = ProfileChain::resolve(&self.store, place);
+        let profiles = ProfileChain::resolve(&*self.store, place);
         let passcode = destination.passcode().map(str::to_string);
         let Ok(call) = self.call_for_space(now, &destination.space) else { return reject(self, 503) };
         let Some(conference) = self.conference_of(call) else { return reject(self, 503) };
@@ -347,7 +347,7 @@ impl Bridge {
         let space = space.and_then(|s| self.store.get(Kind::CoSpace, s));
         let own_profile = live.config.get("callLegProfile").cloned();
         let place = LegPlace { own_profile: own_profile.as_deref(), access_method: None, space: space.as_ref() };
-        let profiles = ProfileChain::resolve(&self.store, place);
+        let profiles = ProfileChain::resolve(&*self.store, place);
         let policy = profiles.media_encryption();
         let session_id = u64::from(self.rng.next_u32());
         let mut sip = SipLeg::new(policy, session_id);
@@ -395,7 +395,7 @@ impl Bridge {
 
     /// Where to send a dial string: one route per outbound rule, best first.
     fn routes(&self, remote_party: &str) -> Result<VecDeque<Route>, &'static str> {
-        let dialled = dialplan::transform(&self.store, remote_party).map_err(|_| "callDenied")?;
+        let dialled = dialplan::transform(&*self.store, remote_party).map_err(|_| "callDenied")?;
         let target = if dialled.contains(':') && dialled.starts_with("sip") {
             dialled.clone()
         } else {
@@ -406,7 +406,7 @@ impl Bridge {
             return Err("invalidAddress");
         }
         let mut out = VecDeque::new();
-        for rule in dialplan::outbound_routes(&self.store, &uri.host) {
+        for rule in dialplan::outbound_routes(&*self.store, &uri.host) {
             let (host, port, route_header) = match &rule.sip_proxy {
                 Some(proxy) => {
                     let p = SipUri::parse(&format!("sip:{proxy}")).ok_or("invalidAddress")?;

@@ -5,8 +5,6 @@
 //! spaces an earlier sync of the same set made in one transaction, so a client
 //! never sees half a set.
 
-use std::sync::Arc;
-
 use uuid::Uuid;
 
 use super::Api;
@@ -20,19 +18,19 @@ pub const MAX_RANGE: i64 = 100_000;
 pub fn start(api: &Api, sync: Uuid) {
     let store = api.store.clone();
     std::thread::spawn(move || {
-        let status = run(&store, sync);
-        set_status(&store, sync, status);
+        let status = run(&*store, sync);
+        set_status(&*store, sync, status);
     });
 }
 
-fn set_status(store: &Store, sync: Uuid, status: &str) {
+fn set_status(store: &dyn Store, sync: Uuid, status: &str) {
     let Some(field) = spec(Kind::BulkSync).field("status") else { return };
     if let Err(e) = store.update(Kind::BulkSync, sync, &[Change { field, value: Some(status.to_string()) }]) {
         tracing::warn!("bulk sync {sync}: could not record status {status}: {e}");
     }
 }
 
-fn run(store: &Arc<Store>, sync: Uuid) -> &'static str {
+fn run(store: &dyn Store, sync: Uuid) -> &'static str {
     let Some(job) = store.get(Kind::BulkSync, sync) else { return "failed" };
     let Some(set) = job
         .get("cospaceBulkParameterSet")

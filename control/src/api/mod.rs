@@ -55,7 +55,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Everything a request may touch.
 pub struct Api {
     /// Configuration objects.
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     /// Live calls, legs and participants.
     pub bridge: Arc<dyn BridgeHandle>,
     /// Active alarms.
@@ -71,7 +71,12 @@ pub struct Api {
 
 impl Api {
     /// The API over these parts.
-    pub fn new(store: Arc<Store>, bridge: Arc<dyn BridgeHandle>, alarms: Arc<Alarms>, cdr: Arc<CdrSender>) -> Arc<Api> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bridge: Arc<dyn BridgeHandle>,
+        alarms: Arc<Alarms>,
+        cdr: Arc<CdrSender>,
+    ) -> Arc<Api> {
         Arc::new(Api {
             auth: Authenticator::new(store.clone()),
             store,

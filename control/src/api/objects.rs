@@ -138,7 +138,7 @@ pub fn list(api: &Api, kind: Kind, parent: Option<Uuid>, query: &Form) -> Result
         api.store.list(
             kind,
             parent,
-            |o| match matches_query(&referenced, s, o, query) {
+            &mut |o| match matches_query(&referenced, s, o, query) {
                 Ok(keep) => keep,
                 Err(f) => {
                     bad.get_or_insert(f);

@@ -123,6 +123,20 @@ pub enum ClaimSpace {
     Name,
 }
 
+impl ClaimSpace {
+    /// The stable name of the namespace in a database's claims table (never
+    /// changes once written: the uniqueness constraint is keyed by it).
+    pub fn db_name(self) -> &'static str {
+        match self {
+            ClaimSpace::Uri => "uri",
+            ClaimSpace::CallId => "callId",
+            ClaimSpace::Secret => "secret",
+            ClaimSpace::Jid => "jid",
+            ClaimSpace::Name => "name",
+        }
+    }
+}
+
 impl Field {
     /// The uniqueness namespace this field's values live in, if any.
     pub fn claim_space(&self) -> Option<(ClaimSpace, &'static str)> {

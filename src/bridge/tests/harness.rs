@@ -230,7 +230,7 @@ pub struct Harness {
     pub cdrs: Vec<CdrRecord>,
     /// Names the fake DNS resolves.
     pub dns: HashMap<String, IpAddr>,
-    pub store: Arc<Store>,
+    pub store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
 
@@ -238,7 +238,6 @@ impl Harness {
     /// A bridge whose user agent takes at most `max_calls` calls.
     pub fn with_max_calls(max_calls: usize) -> Harness {
         let (dir, store) = crate::testing::store();
-        let store = Arc::new(store);
         let media = Arc::new(FakeMedia::default());
         let config = BridgeConfig { video: true, sip_local: Some(BRIDGE_SIP) };
         let bridge = Bridge::new(store.clone(), media.clone(), config, Box::new(StdRng::seed_from_u64(1)));

@@ -74,8 +74,8 @@ fn leg_ends(h: &Harness) -> Vec<&'static str> {
 #[test]
 fn a_caller_reaches_a_space_by_uri_call_id_or_access_method() {
     let mut h = Harness::new();
-    let space = create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team"), ("callId", "1234")]);
-    create(&h.store, Kind::AccessMethod, Some(space.id), &[("uri", "guests"), ("callId", "5678")]);
+    let space = create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team"), ("callId", "1234")]);
+    create(&*h.store, Kind::AccessMethod, Some(space.id), &[("uri", "guests"), ("callId", "5678")]);
     let mut calls = Vec::new();
     for user in ["team", "TEAM", "1234", "guests", "5678"] {
         let p = h.phone();
@@ -102,7 +102,7 @@ fn a_caller_reaches_a_space_by_uri_call_id_or_access_method() {
 #[test]
 fn the_passcode_lobby_lets_in_the_right_digits_by_rfc_4733_or_info_and_drops_three_wrong() {
     let mut h = Harness::new();
-    create(&h.store, Kind::CoSpace, None, &[("name", "Locked"), ("uri", "locked"), ("passcode", "4321")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Locked"), ("uri", "locked"), ("passcode", "4321")]);
     let (a, b, c) = (h.phone(), h.phone(), h.phone());
     let (call_a, call_b, call_c) = (h.dial_in(a, "locked"), h.dial_in(b, "locked"), h.dial_in(c, "locked"));
     assert!(h.phones[a].answered(call_a) && h.phones[b].answered(call_b) && h.phones[c].answered(call_c));
@@ -141,13 +141,13 @@ fn a_dial_out_goes_to_the_next_rule_when_the_first_fails_and_looks_up_names() {
     h.dns.insert("proxy-b.test".into(), h.phones[good].addr.ip());
     let good_proxy = format!("proxy-b.test:{}", h.phones[good].addr.port());
     create(
-        &h.store,
+        &*h.store,
         Kind::OutboundDialPlanRule,
         None,
         &[("domain", "example.com"), ("priority", "10"), ("sipProxy", &busy_addr), ("failureAction", "continue")],
     );
     create(
-        &h.store,
+        &*h.store,
         Kind::OutboundDialPlanRule,
         None,
         &[("domain", "example.com"), ("priority", "5"), ("sipProxy", &good_proxy), ("localFromDomain", "ours.test")],
@@ -188,7 +188,7 @@ fn a_dial_out_with_no_route_left_ends_with_the_cms_reason() {
 #[test]
 fn hold_and_resume_follow_the_far_end_s_offers() {
     let mut h = Harness::new();
-    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let p = h.phone();
     let call = h.dial_in(p, "team");
     let hold = h.phones[p].offer(Direction::SendOnly, 2);
@@ -220,7 +220,7 @@ fn hold_and_resume_follow_the_far_end_s_offers() {
 #[test]
 fn a_re_invite_moving_the_media_gets_a_new_endpoint_in_place_of_the_old() {
     let mut h = Harness::new();
-    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let p = h.phone();
     let call = h.dial_in(p, "team");
     let old = endpoint_of(&h, p).expect("its endpoint");
@@ -240,7 +240,7 @@ fn a_re_invite_moving_the_media_gets_a_new_endpoint_in_place_of_the_old() {
 #[test]
 fn a_leg_silent_past_the_media_timeout_is_hung_up_and_its_call_ends() {
     let mut h = Harness::new();
-    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let p = h.phone();
     let call = h.dial_in(p, "team");
     let e = endpoint_of(&h, p).expect("its endpoint");
@@ -254,7 +254,7 @@ fn a_leg_silent_past_the_media_timeout_is_hung_up_and_its_call_ends() {
 #[test]
 fn deleting_a_call_hangs_up_every_leg() {
     let mut h = Harness::new();
-    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let (a, b) = (h.phone(), h.phone());
     let (call_a, call_b) = (h.dial_in(a, "team"), h.dial_in(b, "team"));
     let call = h.with(|b, now| b.calls(now))[0].id;
@@ -270,7 +270,7 @@ fn deleting_a_call_hangs_up_every_leg() {
 fn calls_over_capacity_get_503() {
     // The user agent's own gate.
     let mut h = Harness::with_max_calls(2);
-    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let calls: Vec<(usize, CallHandle)> = (0..3)
         .map(|_| {
             let p = h.phone();
@@ -281,7 +281,7 @@ fn calls_over_capacity_get_503() {
     assert_eq!(h.phones[calls[2].0].failed(calls[2].1), Some(503));
 
     // The media engine out of room for a new conference.
-    create(&h.store, Kind::CoSpace, None, &[("name", "Other"), ("uri", "other")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Other"), ("uri", "other")]);
     h.media.state().full = true;
     let p = h.phone();
     let c = h.dial_in(p, "other");
@@ -291,7 +291,7 @@ fn calls_over_capacity_get_503() {
 #[test]
 fn shutdown_hangs_up_every_leg_and_ends_every_call_in_cdrs() {
     let mut h = Harness::new();
-    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let calls: Vec<(usize, CallHandle)> = (0..3)
         .map(|_| {
             let p = h.phone();
@@ -314,10 +314,10 @@ fn shutdown_hangs_up_every_leg_and_ends_every_call_in_cdrs() {
 fn a_profile_chain_decides_a_dialled_in_leg_s_settings() {
     let mut h = Harness::new();
     let profile =
-        create(&h.store, Kind::CallLegProfile, None, &[("rxAudioMute", "true"), ("defaultLayout", "speakerOnly")]);
+        create(&*h.store, Kind::CallLegProfile, None, &[("rxAudioMute", "true"), ("defaultLayout", "speakerOnly")]);
     let id = profile.id.to_string();
-    set(&h.store, Kind::SystemProfiles, &[("callLegProfile", &id)]);
-    create(&h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    set(&*h.store, Kind::SystemProfiles, &[("callLegProfile", &id)]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let p = h.phone();
     h.dial_in(p, "team");
     let e = endpoint_of(&h, p).expect("its endpoint");

@@ -1,0 +1,116 @@
+//! The in-memory view a backend serves reads from: every object, the lists
+//! in creation order and the claimed unique values. It decides nothing about
+//! writes (the database does); a backend refreshes it from the database when
+//! another process has written, and updates it after each of its own commits.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use uuid::Uuid;
+
+use super::{Object, Page};
+use crate::schema::{spec, ClaimSpace, Kind, Ty};
+
+/// Every stored object, indexed for the API's reads.
+#[derive(Default)]
+pub(super) struct Cache {
+    objects: HashMap<Uuid, Object>,
+    /// Ids per (kind, parent), in creation order.
+    lists: HashMap<(Kind, Option<Uuid>), BTreeMap<u64, Uuid>>,
+    /// Unique values: (namespace, value) → owner.
+    claims: HashMap<(ClaimSpace, String), Uuid>,
+}
+
+impl Cache {
+    /// A view of `objects`, as loaded from the database.
+    pub(super) fn new(objects: Vec<Object>) -> Cache {
+        let mut cache = Cache::default();
+        for o in objects {
+            cache.put(o);
+        }
+        cache
+    }
+
+    /// Records a committed object (new or changed).
+    pub(super) fn put(&mut self, o: Object) {
+        self.remove(o.id);
+        for f in spec(o.kind).fields {
+            if let (Some((space, _)), Some(v)) = (f.claim_space(), o.get(f.name)) {
+                self.claims.insert((space, v.to_string()), o.id);
+            }
+        }
+        self.lists.entry((o.kind, o.parent)).or_default().insert(o.seq, o.id);
+        self.objects.insert(o.id, o);
+    }
+
+    /// Forgets a deleted object.
+    pub(super) fn remove(&mut self, id: Uuid) {
+        let Some(o) = self.objects.remove(&id) else { return };
+        for f in spec(o.kind).fields {
+            if let (Some((space, _)), Some(v)) = (f.claim_space(), o.get(f.name)) {
+                let key = (space, v.to_string());
+                if self.claims.get(&key) == Some(&id) {
+                    self.claims.remove(&key);
+                }
+            }
+        }
+        if let Some(list) = self.lists.get_mut(&(o.kind, o.parent)) {
+            list.remove(&o.seq);
+        }
+    }
+
+    /// See [`super::Store::get`].
+    pub(super) fn get(&self, kind: Kind, id: Uuid) -> Option<Object> {
+        self.objects.get(&id).filter(|o| o.kind == kind).cloned()
+    }
+
+    /// See [`super::Store::list`].
+    pub(super) fn list(
+        &self,
+        kind: Kind,
+        parent: Option<Uuid>,
+        keep: &mut dyn FnMut(&Object) -> bool,
+        page: Page,
+    ) -> (usize, Vec<Object>) {
+        let Some(ids) = self.lists.get(&(kind, parent)) else { return (0, Vec::new()) };
+        let mut total = 0;
+        let mut out = Vec::new();
+        for id in ids.values() {
+            let Some(o) = self.objects.get(id) else { continue };
+            if !keep(o) {
+                continue;
+            }
+            if total >= page.offset && out.len() < page.limit {
+                out.push(o.clone());
+            }
+            total += 1;
+        }
+        (total, out)
+    }
+
+    /// See [`super::Store::page`].
+    pub(super) fn page(&self, kind: Kind, parent: Option<Uuid>, page: Page) -> (usize, Vec<Object>) {
+        let Some(ids) = self.lists.get(&(kind, parent)) else { return (0, Vec::new()) };
+        let items = ids.values().skip(page.offset).take(page.limit).filter_map(|id| self.objects.get(id).cloned());
+        (ids.len(), items.collect())
+    }
+
+    /// See [`super::Store::referenced_ids`].
+    pub(super) fn referenced_ids(&self) -> HashSet<Uuid> {
+        self.objects
+            .values()
+            .flat_map(|o| {
+                spec(o.kind)
+                    .fields
+                    .iter()
+                    .filter(|f| matches!(f.ty, Ty::Ref(_)))
+                    .filter_map(|f| o.get(f.name).and_then(|v| Uuid::parse_str(v).ok()))
+            })
+            .collect()
+    }
+
+    /// See [`super::Store::claim_owner`].
+    pub(super) fn claim_owner(&self, space: ClaimSpace, value: &str) -> Option<Object> {
+        let id = self.claims.get(&(space, value.to_lowercase()))?;
+        self.objects.get(id).cloned()
+    }
+}
