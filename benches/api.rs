@@ -5,14 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confero_control::alarms::Alarms;
-use confero_control::api::{Api, Method};
-use confero_control::bridge::{
-    BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall,
-};
-use confero_control::cdr::CdrSender;
-use confero_control::schema::Change;
-use confero_control::store::{SqliteStore, Store};
+use confero_api::alarms::Alarms;
+use confero_api::bridge::{BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall};
+use confero_api::cdr::CdrSender;
+use confero_api::{Api, Method};
+use confero_store::schema::Change;
+use confero_store::{SqliteStore, Store};
 use criterion::{criterion_group, criterion_main, Criterion};
 use uuid::Uuid;
 

@@ -12,8 +12,8 @@
 //!
 //! Pure functions of the store's objects: no SIP, no sockets.
 
-use confero_control::schema::{ClaimSpace, Kind};
-use confero_control::store::{Object, Store};
+use confero_store::schema::{ClaimSpace, Kind};
+use confero_store::{Object, Store};
 use regex::Regex;
 
 /// What a dialled user part reaches.

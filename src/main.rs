@@ -10,11 +10,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use confero::bridge::{Bridge, BridgeConfig, CallBridge};
-use confero_control::alarms::Alarms;
-use confero_control::api::{self, Api};
-use confero_control::cdr::CdrSender;
-use confero_control::store::{SqliteStore, Store};
-use confero_control::users::{self, Role};
+use confero_api::alarms::Alarms;
+use confero_api::cdr::CdrSender;
+use confero_api::{self as api, Api};
+use confero_https::users::{self, Role};
+use confero_store::{SqliteStore, Store};
 use rand::SeedableRng;
 use tracing_subscriber::EnvFilter;
 
@@ -120,7 +120,7 @@ fn ensure_admin(store: &dyn Store, settings: &Settings) -> anyhow::Result<()> {
         users::set_user(store, &settings.admin_user, Role::Admin, password)?;
         tracing::info!("API user {} set from configuration (password *****)", settings.admin_user);
     } else if users::list_users(store)?.is_empty() {
-        let password = confero_control::schema::new_secret();
+        let password = confero_store::schema::new_secret();
         users::set_user(store, &settings.admin_user, Role::Admin, &password)?;
         println!("Created API user {} with password {password}", settings.admin_user);
         println!("It is shown only this once; change it with `confero user add {} admin`.", settings.admin_user);
@@ -133,7 +133,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.data_dir).context("opening the store")?);
         ensure_admin(&*store, &settings)?;
-        let tls = confero_control::tls::server_config(
+        let tls = confero_https::tls::server_config(
             settings.tls_cert.as_deref(),
             settings.tls_key.as_deref(),
             &settings.data_dir,

@@ -1,11 +1,11 @@
 //! Test helpers shared by the library's unit tests: a store in a temporary
 //! directory and objects made from form bodies, as the API would make them.
 
-use confero_control::api::form::Form;
-use confero_control::schema::{spec, validate_changes, Kind};
+use confero_store::form::Form;
+use confero_store::schema::{spec, validate_changes, Kind};
 use std::sync::Arc;
 
-use confero_control::store::{singleton_id, Object, SqliteStore, Store};
+use confero_store::{singleton_id, Object, SqliteStore, Store};
 
 /// The form body of `fields`, every value percent-encoded.
 fn form(fields: &[(&str, &str)]) -> Form {

@@ -1,6 +1,6 @@
 //! Form bodies and query strings: any bytes give a form or an error, never a panic.
 #![no_main]
-use confero_control::api::form::Form;
+use confero_store::form::Form;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,6 @@
 //! The router: any path resolves to a target or an error, never a panic.
 #![no_main]
-use confero_control::api::route::route;
+use confero_api::route::route;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

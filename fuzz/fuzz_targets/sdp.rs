@@ -5,7 +5,7 @@
 #![no_main]
 use std::net::Ipv4Addr;
 
-use confero_sip::sdp::{answer, Direction, LocalMedia, MediaEncryption, SessionDescription};
+use confero_sdp::{answer, Direction, LocalMedia, MediaEncryption, SessionDescription};
 use libfuzzer_sys::fuzz_target;
 use rand::rngs::StdRng;
 use rand::SeedableRng;

@@ -4,13 +4,11 @@
 //! in virtual time. The tokio shells live in the `confero` binary (`src/sip/`).
 //!
 //! - [`message`]: SIP messages (RFC 3261 §7, §20), parse with limits, write.
-//! - [`sdp`]: SDP (RFC 4566) and our audio offer/answer with SDES-SRTP.
 //! - [`transaction`]: RFC 3261 §17 transactions with the RFC 6026 fixes.
 //! - [`ua`]: the user agent the call bridge drives: calls in and out.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod message;
-pub mod sdp;
 pub mod transaction;
 pub mod ua;

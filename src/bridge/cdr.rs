@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use confero_control::api::xml::XmlWriter;
-use confero_control::bridge::{Direction, LegState};
+use confero_api::bridge::{Direction, LegState};
+use confero_api::xml::XmlWriter;
 use uuid::Uuid;
 
 /// What kind of leg a record is about, in CMS words.

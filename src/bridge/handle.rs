@@ -13,12 +13,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use confero_control::bridge::{
-    BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall,
-};
-use confero_control::cdr::CdrSender;
-use confero_control::schema::Change;
+use confero_api::bridge::{BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall};
+use confero_api::cdr::CdrSender;
 use confero_media::runtime::MediaEvent;
+use confero_store::schema::Change;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use uuid::Uuid;
 

@@ -10,10 +10,10 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use confero_control::bridge::{LiveCall, LiveCallLeg};
+use confero_api::bridge::{LiveCall, LiveCallLeg};
 use confero_media::engine::EndpointId;
 use confero_media::runtime::ConferenceId;
-use confero_sip::sdp::{AudioOffer, MediaEncryption, VideoOffer};
+use confero_sdp::{AudioOffer, MediaEncryption, VideoOffer};
 
 use super::cdr::LegKind;
 use super::meters::{RateMeter, VideoMeter};

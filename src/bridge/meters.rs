@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use confero_control::bridge::StreamStatus;
+use confero_api::bridge::StreamStatus;
 use confero_media::engine::{EndpointStats, VideoStats};
 
 /// The shortest interval a bit rate is measured over.

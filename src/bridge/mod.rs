@@ -7,7 +7,7 @@
 //! [`Bridge::poll_output`]. That is what lets `tests/` drive it with SIP user
 //! agents on the other side and a fake media engine, in virtual time.
 //! [`CallBridge`] (`handle.rs`) is its thin shell: a mutex around it, the
-//! API's [`BridgeHandle`](confero_control::bridge::BridgeHandle), and the
+//! API's [`BridgeHandle`](confero_api::bridge::BridgeHandle), and the
 //! event loop that feeds it SIP and media events.
 //!
 //! A leg is one shape whatever carries it (`leg.rs`); the code that knows a
@@ -31,13 +31,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confero_control::bridge::{
+use confero_api::bridge::{
     BridgeCounters, BridgeError, Direction, LegState, LiveCall, LiveCallLeg, LiveParticipant, NewCall,
 };
-use confero_control::schema::Change;
-use confero_control::store::Store;
 use confero_media::engine::{EndpointId, Prompt, VideoSettings};
 use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent};
+use confero_store::schema::Change;
+use confero_store::Store;
 use rand::RngCore;
 use uuid::Uuid;
 

@@ -14,11 +14,11 @@
 
 use std::collections::BTreeMap;
 
-use confero_control::schema::Kind;
-use confero_control::store::{Object, Store};
 use confero_media::engine::MAX_VIDEO_SIZE;
 use confero_media::video::layout::Layout;
-use confero_sip::sdp::MediaEncryption;
+use confero_sdp::MediaEncryption;
+use confero_store::schema::Kind;
+use confero_store::{Object, Store};
 use uuid::Uuid;
 
 /// The call leg profiles that apply to one leg, most specific first, and the

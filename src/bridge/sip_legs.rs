@@ -9,9 +9,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use confero_control::bridge::{BridgeError, Direction, LegState, LiveCallLeg, NewCall};
-use confero_control::schema::{Change, Kind};
-use confero_control::store::Object;
+use confero_api::bridge::{BridgeError, Direction, LegState, LiveCallLeg, NewCall};
 use confero_media::codec::{AudioFormat, CodecKind};
 use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys, VideoConfig, MAX_VIDEO_SIZE};
 use confero_media::runtime::{ConferenceId, EndpointSpec, VideoSpec};
@@ -20,13 +18,15 @@ use confero_media::video::h264_rtp::PacketizationMode;
 use confero_media::video::keyframe_request::KeyframeRequestMethod;
 use confero_media::video::layout::Layout;
 use confero_media::video::source_rate::BitrateRequestMethod;
-use confero_sip::message::SipUri;
-use confero_sip::sdp::{
+use confero_sdp::{
     self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, LocalMedia, LocalVideo, MediaEncryption,
     NegotiatedAudio, NegotiatedVideo, SessionDescription, SrtpParams, VideoOffer,
 };
+use confero_sip::message::SipUri;
 use confero_sip::transaction::{Peer, Transport};
 use confero_sip::ua::{Dial, EndReason, IncomingCall};
+use confero_store::schema::{Change, Kind};
+use confero_store::Object;
 use uuid::Uuid;
 
 use super::leg::{Leg, Lobby, Route, Signalling, SipLeg};
@@ -179,8 +179,8 @@ impl Bridge {
         let video = self.video_address(conference);
         let rng = &mut *self.rng;
         let answered = match video {
-            Some(v) => sdp::answer_with_video(offer, &local, &LocalVideo::hd720(v.port()), policy, rng),
-            None => sdp::answer(offer, &local, policy, rng).map(|(answer, audio)| (answer, audio, None)),
+            Some(v) => confero_sdp::answer_with_video(offer, &local, &LocalVideo::hd720(v.port()), policy, rng),
+            None => confero_sdp::answer(offer, &local, policy, rng).map(|(answer, audio)| (answer, audio, None)),
         };
         answered.map_err(|e| {
             tracing::info!("SIP offer refused: {e}");

@@ -10,7 +10,7 @@
 //! come back as commands ([`UserAgent::accept`], [`UserAgent::reject`], ...).
 //!
 //! SDP is carried as bytes: what to answer is the bridge's decision (with
-//! [`crate::sdp::answer`]), so this module knows calls, not media. Commands for
+//! `confero_sdp::answer`), so this module knows calls, not media. Commands for
 //! things the bridge asked for raise no event; events are what the peer or a
 //! timer did.
 

@@ -9,13 +9,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use confero_control::store::Store;
 use confero_media::engine::{EndpointId, EndpointStats, Prompt, VideoSettings};
 use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaEvent, RuntimeError};
+use confero_sdp::{self as sdp, AudioOffer, Direction, LocalMedia, MediaEncryption, SessionDescription};
 use confero_sip::message::Message;
-use confero_sip::sdp::{self, AudioOffer, Direction, LocalMedia, MediaEncryption, SessionDescription};
 use confero_sip::transaction::{Peer, Transport};
 use confero_sip::ua::{CallHandle, Dial, UaConfig, UaEvent, UserAgent};
+use confero_store::Store;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 

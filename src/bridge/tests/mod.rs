@@ -5,13 +5,13 @@ mod harness;
 
 use std::time::Duration;
 
-use confero_control::bridge::LegState;
-use confero_control::schema::Kind;
+use confero_api::bridge::LegState;
 use confero_media::engine::{EndpointId, Prompt};
 use confero_media::runtime::{ConferenceId, MediaEvent};
+use confero_sdp::Direction;
 use confero_sip::message::{Message, Method};
-use confero_sip::sdp::Direction;
 use confero_sip::ua::CallHandle;
+use confero_store::schema::Kind;
 
 use super::CdrRecord;
 use crate::testing::{create, set};
@@ -263,7 +263,7 @@ fn deleting_a_call_hangs_up_every_leg() {
     assert_eq!(leg_ends(&h), vec!["callDeactivated", "callDeactivated"]);
     assert_eq!(h.cdr_types().last(), Some(&"callEnd"));
     assert!(h.media.state().conferences.is_empty());
-    assert_eq!(h.with(|b, now| b.end_call(now, call)), Err(confero_control::bridge::BridgeError::CallDoesNotExist));
+    assert_eq!(h.with(|b, now| b.end_call(now, call)), Err(confero_api::bridge::BridgeError::CallDoesNotExist));
 }
 
 #[test]

@@ -6,11 +6,11 @@
 use uuid::Uuid;
 
 use super::failure::Failure;
-use super::form::Form;
 use super::xml::XmlWriter;
 use super::{page_of, Api, Reply};
 use crate::bridge::{BridgeError, LiveCall, LiveCallLeg, LiveParticipant, NewCall, StreamStatus};
-use crate::schema::{spec, validate_changes, Change, Field, Kind, Ty, LAYOUTS};
+use confero_store::form::Form;
+use confero_store::schema::{spec, validate_changes, Change, Field, Kind, Ty, LAYOUTS};
 
 const fn f(name: &'static str, ty: Ty) -> Field {
     Field { name, ty, summary: false, required: false }

@@ -8,32 +8,53 @@ mod kinds;
 mod validate;
 
 pub use kinds::{spec, LAYOUTS, SPECS};
-pub use validate::{check_value, expand_index_mapping, new_secret, validate_changes, Change, Changes};
+pub use validate::{check_value, expand_index_mapping, new_secret, validate_changes, Change, Changes, Invalid};
 
 /// Every stored object type. Live objects (calls, call legs, participants)
 /// are not here: they belong to the call bridge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// A call bridge of the cluster (`/callBridges`).
     CallBridge,
+    /// Call settings shared by spaces (`/callProfiles`).
     CallProfile,
+    /// Call leg settings, inherited field by field (`/callLegProfiles`).
     CallLegProfile,
+    /// A space: a meeting room people dial into (`/coSpaces`).
     CoSpace,
+    /// Another way into a space, with its own URI, call ID and passcode.
     AccessMethod,
+    /// A member of a space.
     CoSpaceUser,
+    /// A template spaces are made from.
     CoSpaceTemplate,
+    /// An access method made with every space from a template.
     AccessMethodTemplate,
+    /// The parameters of a bulk set of generated spaces.
     BulkParameterSet,
+    /// One run making a bulk set's spaces.
     BulkSync,
+    /// Which dialled domains resolve to spaces.
     InboundDialPlanRule,
+    /// Where dial-outs to a domain go.
     OutboundDialPlanRule,
+    /// Calls forwarded rather than answered.
     ForwardingDialPlanRule,
+    /// A rewrite (or refusal) of a dialled string.
     DialTransform,
+    /// A web bridge this call bridge serves.
     WebBridge,
+    /// An HTTP receiver of call detail records.
     CdrReceiver,
+    /// A tenant: spaces, users and profiles kept apart.
     Tenant,
+    /// A user (imported from LDAP).
     User,
+    /// The system-wide profiles (`/system/profiles`).
     SystemProfiles,
+    /// The XMPP server this call bridge attaches to.
     XmppConfiguration,
+    /// This call bridge's place in a cluster.
     ClusterConfiguration,
 }
 

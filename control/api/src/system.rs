@@ -1,10 +1,10 @@
 //! `system/status` and `system/alarms`: what TMS polls before every action.
 
 use super::failure::Failure;
-use super::form::Form;
 use super::xml::XmlWriter;
 use super::{page_of, Api, Reply};
 use crate::cdr::cms_time;
+use confero_store::form::Form;
 
 /// The version string clients see.
 pub const SOFTWARE_VERSION: &str = concat!("confero-", env!("CARGO_PKG_VERSION"));
@@ -12,7 +12,7 @@ pub const SOFTWARE_VERSION: &str = concat!("confero-", env!("CARGO_PKG_VERSION")
 /// `GET system/status`.
 pub fn status(api: &Api) -> Reply {
     let c = api.bridge.counters();
-    let cluster_enabled = api.store.all(crate::schema::Kind::CallBridge, None).len() > 1;
+    let cluster_enabled = api.store.all(confero_store::schema::Kind::CallBridge, None).len() > 1;
     let mut w = XmlWriter::new();
     w.open("status", &[])
         .text("softwareVersion", SOFTWARE_VERSION)

@@ -13,7 +13,7 @@ use std::sync::{Arc, Barrier};
 use uuid::Uuid;
 
 use super::{ApiUser, Object, Page, Store, StoreError};
-use crate::api::form::Form;
+use crate::form::Form;
 use crate::schema::{spec, validate_changes, Change, ClaimSpace, Kind};
 
 /// Opens a backend's database for a directory.
@@ -22,7 +22,7 @@ pub(crate) type Open<'a> = &'a dyn Fn(&Path) -> Arc<dyn Store>;
 /// Makes one `#[test]` per conformance case for the backend `open` opens.
 macro_rules! suite {
     ($open:expr) => {
-        $crate::store::conformance::suite!(@cases $open;
+        $crate::conformance::suite!(@cases $open;
             crud_of_a_space,
             access_methods_live_under_a_space,
             crud_of_profiles_and_dial_plan_rules,
@@ -42,7 +42,7 @@ macro_rules! suite {
         $(
             #[test]
             fn $case() {
-                $crate::store::conformance::$case(&$open);
+                $crate::conformance::$case(&$open);
             }
         )*
     };

@@ -13,9 +13,9 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::alarms::Alarms;
-use crate::api::xml::escape_into;
-use crate::schema::Kind;
-use crate::store::Store;
+use crate::xml::escape_into;
+use confero_store::schema::Kind;
+use confero_store::Store;
 
 /// Records kept per receiver while it is unreachable.
 pub const BUFFER_LIMIT: usize = 100_000;

@@ -248,7 +248,7 @@ impl VideoOffer {
     ) -> VideoOffer {
         let crypto: Vec<CryptoAttribute> = match policy {
             MediaEncryption::Prohibited => Vec::new(),
-            _ => crate::sdp::CryptoSuite::OFFER_ORDER
+            _ => crate::CryptoSuite::OFFER_ORDER
                 .iter()
                 .zip(1..)
                 .map(|(suite, tag)| CryptoAttribute::generate(tag, *suite, rng))
@@ -481,7 +481,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         let local_video = LocalVideo::hd720(40002);
         for policy in [MediaEncryption::Optional, MediaEncryption::Required, MediaEncryption::Prohibited] {
-            let offer = crate::sdp::AudioOffer::new(&local(), policy, &mut rng);
+            let offer = crate::AudioOffer::new(&local(), policy, &mut rng);
             let mut sdp = offer.sdp.clone();
             let video_offer = VideoOffer::add_to(&mut sdp, &local_video, policy, &mut rng);
             let text = sdp.to_text();
@@ -504,7 +504,7 @@ mod tests {
     #[test]
     fn a_refused_or_foreign_video_answer_leaves_the_call_audio_only() {
         let mut rng = StdRng::seed_from_u64(8);
-        let mut sdp = crate::sdp::AudioOffer::new(&local(), MediaEncryption::Optional, &mut rng).sdp;
+        let mut sdp = crate::AudioOffer::new(&local(), MediaEncryption::Optional, &mut rng).sdp;
         let video_offer = VideoOffer::add_to(&mut sdp, &LocalVideo::hd720(40002), MediaEncryption::Optional, &mut rng);
         let answer = |video: &str| {
             SessionDescription::parse(

@@ -6,8 +6,25 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::{Field, Ty};
-use crate::api::failure::Failure;
-use crate::api::form::Form;
+use crate::form::Form;
+
+/// A parameter the schema refuses: what CMS answers as
+/// `<parameterError parameter=".." error=".."/>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parameter {parameter}: {error}")]
+pub struct Invalid {
+    /// The parameter, as the schema names it.
+    pub parameter: String,
+    /// CMS's word for what is wrong: `invalidValue`, `missing`, `valueTooLong`.
+    pub error: &'static str,
+}
+
+impl Invalid {
+    /// `parameter` is refused with `error`.
+    pub fn new(parameter: impl Into<String>, error: &'static str) -> Invalid {
+        Invalid { parameter: parameter.into(), error }
+    }
+}
 
 /// One field to set (`Some`) or unset (`None`).
 #[derive(Debug, Clone)]
@@ -26,13 +43,13 @@ const MAX_TEXT: usize = 2048;
 
 /// Checks `form` against `fields`. On create, required fields must be present
 /// and a secret is made when the object has one and the client gave none.
-pub fn validate_changes(fields: &'static [Field], form: &Form, creating: bool) -> Result<Changes, Failure> {
+pub fn validate_changes(fields: &'static [Field], form: &Form, creating: bool) -> Result<Changes, Invalid> {
     let mut changes: Changes = Vec::new();
     let mut regenerate = false;
     let has_secret = fields.iter().any(|f| f.ty == Ty::Secret);
     for (name, raw) in form.pairs() {
         if name.eq_ignore_ascii_case("regenerateSecret") && has_secret {
-            regenerate = parse_bool(raw).ok_or_else(|| Failure::parameter("regenerateSecret", "invalidValue"))?;
+            regenerate = parse_bool(raw).ok_or_else(|| Invalid::new("regenerateSecret", "invalidValue"))?;
             continue;
         }
         // Unknown names are ignored, as CMS does for parameters of other versions
@@ -55,7 +72,7 @@ pub fn validate_changes(fields: &'static [Field], form: &Form, creating: bool) -
     if creating {
         for f in fields.iter().filter(|f| f.required) {
             if !changes.iter().any(|c| c.field.name == f.name && c.value.is_some()) {
-                return Err(Failure::parameter(f.name, "missing"));
+                return Err(Invalid::new(f.name, "missing"));
             }
         }
     }
@@ -80,10 +97,10 @@ fn parse_bool(raw: &str) -> Option<bool> {
 }
 
 /// Checks and normalises one value for `field` (lower-cases URIs, canonical enum spelling, ...).
-pub fn check_value(field: &'static Field, raw: &str) -> Result<String, Failure> {
-    let invalid = || Failure::parameter(field.name, "invalidValue");
+pub fn check_value(field: &'static Field, raw: &str) -> Result<String, Invalid> {
+    let invalid = || Invalid::new(field.name, "invalidValue");
     if raw.len() > MAX_TEXT {
-        return Err(Failure::parameter(field.name, "valueTooLong"));
+        return Err(Invalid::new(field.name, "valueTooLong"));
     }
     let value = match field.ty {
         Ty::Text | Ty::Password | Ty::FixedText | Ty::Unique(_) => raw.to_string(),
@@ -226,10 +243,7 @@ mod tests {
     fn space_fields() {
         let s = spec(Kind::CoSpace);
         let form = Form::parse(b"&name=Room&uri=APITestURI&callId=123&passcode=12a").unwrap();
-        assert_eq!(
-            validate_changes(s.fields, &form, true).unwrap_err(),
-            Failure::parameter("passcode", "invalidValue")
-        );
+        assert_eq!(validate_changes(s.fields, &form, true).unwrap_err(), Invalid::new("passcode", "invalidValue"));
         let form = Form::parse(b"&name=Room&uri=APITestURI&callId=123").unwrap();
         let changes = validate_changes(s.fields, &form, true).unwrap();
         let uri = changes.iter().find(|c| c.field.name == "uri").unwrap();
@@ -242,10 +256,7 @@ mod tests {
     fn enum_values_are_checked() {
         let s = spec(Kind::CallLegProfile);
         let form = Form::parse(b"defaultLayout=sideways").unwrap();
-        assert_eq!(
-            validate_changes(s.fields, &form, true).unwrap_err(),
-            Failure::parameter("defaultLayout", "invalidValue")
-        );
+        assert_eq!(validate_changes(s.fields, &form, true).unwrap_err(), Invalid::new("defaultLayout", "invalidValue"));
         let form = Form::parse(b"defaultLayout=TELEPRESENCE").unwrap();
         let c = validate_changes(s.fields, &form, true).unwrap();
         assert_eq!(c[0].value.as_deref(), Some("telepresence"));

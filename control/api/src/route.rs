@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::schema::{spec, Kind, SPECS};
+use confero_store::schema::{spec, Kind, SPECS};
 
 /// What a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +17,21 @@ pub enum Target {
     /// A singleton configuration object (`system/profiles`, ...).
     Singleton(Kind),
     /// A list of stored objects, under `parent` for sub-collections.
-    Collection { kind: Kind, parent: Option<Uuid> },
+    Collection {
+        /// The objects' kind.
+        kind: Kind,
+        /// The object they live under (a space's access methods).
+        parent: Option<Uuid>,
+    },
     /// One stored object.
-    Object { kind: Kind, parent: Option<Uuid>, id: Uuid },
+    Object {
+        /// Its kind.
+        kind: Kind,
+        /// The object it lives under, when the path names one.
+        parent: Option<Uuid>,
+        /// Its id.
+        id: Uuid,
+    },
     /// `coSpaces/<id>/meetingEntryDetail`.
     MeetingEntryDetail(Uuid),
     /// `calls`.
@@ -27,11 +39,19 @@ pub enum Target {
     /// `calls/<id>`.
     Call(Uuid),
     /// `callLegs`, `calls/<id>/callLegs` or `participants/<id>/callLegs`.
-    CallLegs { call: Option<Uuid>, participant: Option<Uuid> },
+    CallLegs {
+        /// Only this call's.
+        call: Option<Uuid>,
+        /// Only this participant's.
+        participant: Option<Uuid>,
+    },
     /// `callLegs/<id>`.
     CallLeg(Uuid),
     /// `participants` or `calls/<id>/participants`.
-    Participants { call: Option<Uuid> },
+    Participants {
+        /// Only this call's.
+        call: Option<Uuid>,
+    },
     /// `participants/<id>`.
     Participant(Uuid),
     /// `calls/<id>/participants/*`: every participant of a call at once.

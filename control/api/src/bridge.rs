@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::schema::Change;
+use confero_store::schema::Change;
 
 /// A live call (a conference) as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

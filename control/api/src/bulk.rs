@@ -8,8 +8,8 @@
 use uuid::Uuid;
 
 use super::Api;
-use crate::schema::{expand_index_mapping, spec, validate_changes, Change, Changes, Kind};
-use crate::store::{Store, StoreError};
+use confero_store::schema::{expand_index_mapping, spec, validate_changes, Change, Changes, Kind};
+use confero_store::{Store, StoreError};
 
 /// Largest range one set may span.
 pub const MAX_RANGE: i64 = 100_000;
@@ -77,7 +77,7 @@ fn run(store: &dyn Store, sync: Uuid) -> &'static str {
 }
 
 /// The form a client would have POSTed for space `index`, checked the same way.
-fn space_for(set: &crate::store::Object, index: i64) -> Option<Changes> {
+fn space_for(set: &confero_store::Object, index: i64) -> Option<Changes> {
     let mut pairs: Vec<(&str, String)> = Vec::new();
     for (mapping, field) in [
         ("coSpaceNameMapping", "name"),
@@ -97,12 +97,12 @@ fn space_for(set: &crate::store::Object, index: i64) -> Option<Changes> {
     pairs.push(("nonMemberAccess", set.get("nonMemberAccess").unwrap_or("true").to_string()));
     let fields = spec(Kind::CoSpace).fields;
     let mut changes = Vec::with_capacity(pairs.len() + 1);
-    let form = crate::api::form::Form::default();
+    let form = confero_store::form::Form::default();
     // Secrets and defaults come from the same path as a POST.
     changes.extend(validate_changes(fields, &form, true).ok()?);
     for (name, value) in pairs {
         let field = fields.iter().find(|f| f.name == name)?;
-        let checked = crate::schema::check_value(field, &value).ok()?;
+        let checked = confero_store::schema::check_value(field, &value).ok()?;
         changes.push(Change { field, value: Some(checked) });
     }
     Some(changes)

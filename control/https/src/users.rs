@@ -12,7 +12,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Pass
 use argon2::Argon2;
 use sha2::{Digest, Sha256};
 
-use crate::store::{ApiUser, Store, StoreError};
+use confero_store::{ApiUser, Store, StoreError};
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,7 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqliteStore;
+    use confero_store::SqliteStore;
 
     #[test]
     fn add_check_remove() {

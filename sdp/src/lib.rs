@@ -2,9 +2,16 @@
 //! offer/answer ([`negotiate`]) with SDES-SRTP ([`crypto`]), and H.264 video
 //! ([`h264`] parameters, [`video`] answers).
 //!
+//! A crate of its own, apart from SIP, because WebRTC's JSEP offer/answer
+//! (ICE, DTLS fingerprints, BUNDLE) is SDP too. Sans-IO: randomness (SDES
+//! keys) comes from the caller's RNG; nothing here panics on input.
+//!
 //! Lines are kept as text in order, so whatever we do not understand survives
 //! a parse/write round trip and never rejects a session. Only the `m=` and `c=`
 //! lines are parsed strictly, because negotiation depends on them.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod crypto;
 pub mod h264;

@@ -14,10 +14,13 @@
 //! No promise rests on a mutex inside one process: a backend may keep a read
 //! cache, but every check that decides a write runs inside the database
 //! transaction. [`conformance`] is the suite every backend must pass.
+#![warn(missing_docs)]
 
 mod cache;
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod form;
+pub mod schema;
 mod sqlite;
 
 use std::collections::{BTreeMap, HashSet};

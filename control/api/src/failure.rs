@@ -10,9 +10,19 @@ use super::xml::XmlWriter;
 pub enum Failure {
     /// An object named in the path or a parameter does not exist, e.g.
     /// `coSpaceDoesNotExist` (404 when it is the path's object, 400 when a parameter's).
-    DoesNotExist { reason: &'static str, in_path: bool },
+    DoesNotExist {
+        /// The CMS reason.
+        reason: &'static str,
+        /// The object is the path's own (404), not a parameter's (400).
+        in_path: bool,
+    },
     /// A parameter is missing, malformed or not allowed: `<parameterError parameter=".." error=".." />`.
-    Parameter { parameter: String, error: &'static str },
+    Parameter {
+        /// The parameter's name.
+        parameter: String,
+        /// What is wrong with it (`invalidValue`, `missing`, ...).
+        error: &'static str,
+    },
     /// A named conflict or refusal, e.g. `duplicateCoSpaceUri` (400).
     Reason(&'static str),
     /// The path names no object type: `unrecognizedObject` (404).
@@ -23,6 +33,12 @@ pub enum Failure {
     TooLarge,
     /// Something failed on our side (storage); answered 503 so clients retry.
     Unavailable,
+}
+
+impl From<confero_store::schema::Invalid> for Failure {
+    fn from(invalid: confero_store::schema::Invalid) -> Failure {
+        Failure::Parameter { parameter: invalid.parameter, error: invalid.error }
+    }
 }
 
 impl Failure {

@@ -409,7 +409,7 @@ mod tests {
 
     #[test]
     fn rtcp_feedback_for_a_payload_type_or_all() {
-        let sdp = super::super::SessionDescription::parse(
+        let sdp = crate::SessionDescription::parse(
             b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 97 98\r\n\
               a=rtcp-fb:97 nack\r\na=rtcp-fb:97 nack pli\r\na=rtcp-fb:* ccm fir\r\na=rtcp-fb:98 goog-remb\r\na=rtcp-fb:98 ccm tmmbr\r\n\
               a=rtcp-fb:97 trr-int 100\r\n",

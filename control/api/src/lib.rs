@@ -5,9 +5,12 @@
 //! the path ([`route`]) and runs the operation on a blocking thread (the store
 //! commits to disk, password checks are slow by design) before answering.
 //! Every request leaves an "API trace" in the log, with secrets masked.
+#![warn(missing_docs)]
 
+pub mod alarms;
+pub mod bridge;
+pub mod cdr;
 pub mod failure;
-pub mod form;
 pub mod route;
 pub mod xml;
 
@@ -20,24 +23,22 @@ mod trace;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 pub use hyper::Method;
 use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::alarms::Alarms;
 use crate::bridge::BridgeHandle;
 use crate::cdr::CdrSender;
-use crate::store::Store;
-use crate::users::Authenticator;
+use confero_https::users::Authenticator;
+use confero_store::form::Form;
+use confero_store::Store;
 use failure::Failure;
-use form::Form;
 use route::{route, RouteError, Target};
 
 /// Largest request body accepted.
@@ -46,11 +47,6 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_LIMIT: usize = 10;
 /// Largest page served, whatever `limit` says.
 pub const MAX_LIMIT: usize = 1000;
-/// Connections served at once; more wait in the kernel's accept queue, so a
-/// flood of idle connections cannot exhaust memory or file descriptors.
-pub const MAX_CONNECTIONS: usize = 512;
-/// How long a client may take to send a request's headers (slow-loris guard).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a request may touch.
 pub struct Api {
@@ -113,14 +109,14 @@ impl Reply {
 }
 
 /// `offset` and `limit` of a list GET.
-pub(crate) fn page_of(query: &Form) -> Result<crate::store::Page, Failure> {
+pub(crate) fn page_of(query: &Form) -> Result<confero_store::Page, Failure> {
     let number = |name: &'static str, default: usize| -> Result<usize, Failure> {
         match query.get(name) {
             None | Some("") => Ok(default),
             Some(v) => v.trim().parse().map_err(|_| Failure::parameter(name, "invalidValue")),
         }
     };
-    Ok(crate::store::Page { offset: number("offset", 0)?, limit: number("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT) })
+    Ok(confero_store::Page { offset: number("offset", 0)?, limit: number("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT) })
 }
 
 impl Api {
@@ -179,18 +175,6 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
 
 /// Credentials from `Authorization: Basic ...`; lenient about the space after
 /// `Basic`, which some clients leave out.
-fn credentials(header: Option<&hyper::header::HeaderValue>) -> Option<(String, String)> {
-    let value = header?.to_str().ok()?.trim();
-    let scheme = value.get(..5)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(value[5..].trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
-}
-
 fn respond(status: u16, body: String, location: Option<String>, challenge: bool) -> Response<Full<Bytes>> {
     let mut b = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if !body.is_empty() {
@@ -212,7 +196,7 @@ pub async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> 
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or("").to_string();
     tracing::info!("API trace {n}: {method} for \"{}\" (from {})", trace::path_for_log(&path, &raw_query), peer.ip());
-    let creds = credentials(req.headers().get(hyper::header::AUTHORIZATION));
+    let creds = confero_https::basic_credentials(req.headers().get(hyper::header::AUTHORIZATION));
     let content_type =
         req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -263,74 +247,14 @@ fn finish(n: u64, status: u16, body: String, location: Option<String>, challenge
 }
 
 /// Serves the API on `listener` with TLS until `shutdown` resolves, then
-/// lets requests in flight finish (up to 10 s).
+/// lets requests in flight finish (up to 10 s). The connection cap, the
+/// handshake and header deadlines are the shared scaffold's defaults.
 pub async fn serve(
     api: Arc<Api>,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    tokio::pin!(shutdown);
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("API accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let acceptor = acceptor.clone();
-        let api = api.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!("TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let service = hyper::service::service_fn(move |req| {
-                let api = api.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(api, peer, req).await) }
-            });
-            let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!("API connection from {peer} ended: {e}");
-            }
-        });
-    }
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("API connections still open at shutdown"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_with_and_without_space() {
-        let h = hyper::header::HeaderValue::from_static("Basic YWRtaW46cGE6c3M=");
-        assert_eq!(credentials(Some(&h)), Some(("admin".into(), "pa:ss".into())));
-        let h = hyper::header::HeaderValue::from_static("BasicYWRtaW46cGE6c3M=");
-        assert_eq!(credentials(Some(&h)), Some(("admin".into(), "pa:ss".into())));
-        let h = hyper::header::HeaderValue::from_static("Bearer x");
-        assert_eq!(credentials(Some(&h)), None);
-        assert_eq!(credentials(None), None);
-    }
+    let handler = move |peer, req| handle(api.clone(), peer, req);
+    confero_https::serve("API", listener, tls, confero_https::Limits::default(), shutdown, handler).await;
 }

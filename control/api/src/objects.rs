@@ -10,12 +10,12 @@ use rand::Rng;
 use uuid::Uuid;
 
 use super::failure::Failure;
-use super::form::Form;
 use super::route::location;
 use super::xml::XmlWriter;
 use super::{bulk, page_of, Api, Reply};
-use crate::schema::{spec, validate_changes, Change, ClaimSpace, Kind, KindSpec, Ty};
-use crate::store::{singleton_id, Object, StoreError};
+use confero_store::form::Form;
+use confero_store::schema::{spec, validate_changes, Change, ClaimSpace, Kind, KindSpec, Ty};
+use confero_store::{singleton_id, Object, StoreError};
 
 /// Most CDR receivers at once (CMS shows `maximum="4"`).
 pub const MAX_CDR_RECEIVERS: usize = 4;
