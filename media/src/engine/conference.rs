@@ -1,8 +1,10 @@
 //! [`Conference`]: per-endpoint receive and send state around one mixer.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::dtmf::{DtmfError, DtmfSender, EventPacket};
 use super::prompt::{Playing, Prompt};
@@ -90,8 +92,8 @@ pub struct Conference {
     speakers: Vec<EndpointId>,
     /// Packet buffers to reuse.
     spare: Vec<Vec<u8>>,
-    random: RandomState,
-    random_counter: u64,
+    /// SSRCs, sequence and timestamp bases, and the RTCP report spread.
+    rng: StdRng,
     /// Opus settings, for prompt encoders.
     opus: OpusConfig,
     /// DTMF digits received since the last `take_dtmf`.
@@ -109,8 +111,11 @@ pub struct Conference {
 }
 
 impl Conference {
-    /// An empty conference mixing with `config`.
-    pub fn new(config: MixerConfig) -> Self {
+    /// An empty conference mixing with `config`. `rng` is its only source
+    /// of randomness (SSRCs, sequence and timestamp bases, report times):
+    /// the runtime seeds it from entropy, tests from a constant.
+    pub fn new(config: MixerConfig, mut rng: StdRng) -> Self {
+        let video = VideoMix::new(StdRng::seed_from_u64(rng.gen()));
         Self {
             opus: config.opus,
             dtmf: Vec::new(),
@@ -124,10 +129,9 @@ impl Conference {
             delivery_index: HashMap::new(),
             speakers: Vec::new(),
             spare: Vec::new(),
-            random: RandomState::new(),
-            random_counter: 0,
+            rng,
             wallclock: None,
-            video: VideoMix::new(),
+            video,
         }
     }
 
@@ -140,11 +144,6 @@ impl Conference {
     fn ntp(&mut self, now: Instant) -> NtpTime {
         let (at, base) = *self.wallclock.get_or_insert((now, NtpTime(0)));
         ntp_at(at, base, now)
-    }
-
-    fn random(&mut self) -> u64 {
-        self.random_counter += 1;
-        self.random.hash_one(self.random_counter)
     }
 
     /// Attaches an endpoint: its jitter buffer, decoder, SRTP contexts and
@@ -169,10 +168,9 @@ impl Conference {
             ParticipantSettings { format, rx_muted: cfg.rx_muted, tx_muted: cfg.tx_muted, importance: cfg.importance };
         self.mixer.add_participant(id, settings)?;
         self.video.set_importance(id, cfg.importance);
-        let r = self.random();
-        let ssrc = cfg.ssrc.unwrap_or(r as u32);
-        let sequence = cfg.initial_sequence.unwrap_or((r >> 32) as u16);
-        let timestamp = cfg.initial_timestamp.unwrap_or(self.random() as u32);
+        let ssrc = cfg.ssrc.unwrap_or_else(|| self.rng.gen());
+        let sequence = cfg.initial_sequence.unwrap_or_else(|| self.rng.gen());
+        let timestamp = cfg.initial_timestamp.unwrap_or_else(|| self.rng.gen());
         let timestamp_step = (u64::from(format.clock_rate) * u64::from(format.ptime_ms) / 1000) as u32;
         self.endpoints.insert(
             id,
@@ -229,8 +227,7 @@ impl Conference {
         if !self.endpoints.contains_key(&id) {
             return Err(EngineError::UnknownEndpoint(id));
         }
-        let random = self.random();
-        self.video.attach(id, config, random)
+        self.video.attach(id, config)
     }
 
     /// Applies the API's video settings (layout, video mutes), live.
@@ -560,7 +557,7 @@ impl Conference {
                 continue;
             }
             // 0.5..1.5 of the interval; the first report goes out within one.
-            let spread = RTCP_INTERVAL.mul_f64(0.5 + (self.random() % 1000) as f64 / 1000.0);
+            let spread = RTCP_INTERVAL.mul_f64(self.rng.gen_range(0.5..1.5));
             let e = self.endpoints.get_mut(&id).expect("order and endpoints agree");
             let first = e.next_report.is_none();
             e.next_report = Some(now + if first { spread / 2 } else { spread });

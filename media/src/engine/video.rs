@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::Rng;
 use rayon::prelude::*;
 
 use super::{EndpointId, EngineError, Flow, Outgoing, SrtpKeys};
@@ -301,6 +303,8 @@ pub struct VideoMix {
     epoch: Option<Instant>,
     /// The frame time in progress, if any.
     frame: Option<FrameWork>,
+    /// Our SSRCs and sequence and timestamp bases.
+    rng: StdRng,
 }
 
 /// What is left of one frame time's work.
@@ -316,15 +320,10 @@ struct FrameWork {
     views: Vec<ViewKey>,
 }
 
-impl Default for VideoMix {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl VideoMix {
-    /// A conference without video yet.
-    pub fn new() -> Self {
+    /// A conference without video yet; `rng` gives its SSRCs and bases
+    /// (seeded by the caller: from entropy in the runtime, a constant in tests).
+    pub fn new(rng: StdRng) -> Self {
         Self {
             endpoints: HashMap::new(),
             speakers: SpeakerOrder::new(SpeakerOrder::DEFAULT_HOLD_TICKS),
@@ -344,6 +343,7 @@ impl VideoMix {
             rects: Vec::new(),
             epoch: None,
             frame: None,
+            rng,
         }
     }
 
@@ -397,15 +397,15 @@ impl VideoMix {
         self.endpoints.is_empty()
     }
 
-    /// Adds (or replaces) an endpoint's video stream. `random` gives the
-    /// SSRC and bases when the config leaves them open.
-    pub fn attach(&mut self, id: EndpointId, config: VideoConfig, random: u64) -> Result<(), EngineError> {
+    /// Adds (or replaces) an endpoint's video stream.
+    pub fn attach(&mut self, id: EndpointId, config: VideoConfig) -> Result<(), EngineError> {
         let srtp = |keys: &Option<SrtpKeys>| -> Result<Option<SrtpContext>, SrtpError> {
             keys.as_ref().map(|k| SrtpContext::new(k.profile, &k.key, &k.salt)).transpose()
         };
         let (srtp_in, srtp_out) = (srtp(&config.srtp_in)?, srtp(&config.srtp_out)?);
         self.speakers.join(id);
-        let ssrc = config.ssrc.unwrap_or(random as u32);
+        let ssrc = config.ssrc.unwrap_or_else(|| self.rng.gen());
+        let (sequence, timestamp_base) = (self.rng.gen(), self.rng.gen());
         let endpoint = VideoEndpoint {
             srtp_in,
             srtp_out,
@@ -425,9 +425,9 @@ impl VideoMix {
             loss_limit: None,
             awaiting_keyframe: true,
             ssrc,
-            sequence: (random >> 32) as u16,
-            timestamp_base: (random >> 16) as u32,
-            last_timestamp: (random >> 16) as u32,
+            sequence,
+            timestamp_base,
+            last_timestamp: timestamp_base,
             octets_sent: 0,
             next_report: None,
             stats: VideoStats::default(),

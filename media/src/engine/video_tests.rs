@@ -69,7 +69,7 @@ impl Harness {
         configure: impl Fn(usize, &mut VideoConfig),
     ) -> Self {
         let mut h = Self {
-            mix: VideoMix::new(),
+            mix: VideoMix::new(rand::SeedableRng::seed_from_u64(5)),
             parties: Vec::new(),
             start: Instant::now(),
             frame: 0,
@@ -85,7 +85,7 @@ impl Harness {
             config.self_pane = self_pane;
             configure(n, &mut config);
             h.mix.join(id);
-            h.mix.attach(id, config, 0x1234_5678_9abc_def0 ^ (n as u64 * 0x1111)).unwrap();
+            h.mix.attach(id, config).unwrap();
             let mut picture = I420Frame::new(SOURCE.width, SOURCE.height).unwrap();
             picture.fill(colour(n));
             h.parties.push(Party {

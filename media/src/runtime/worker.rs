@@ -189,7 +189,8 @@ impl Worker {
             match command {
                 Command::Stop => return false,
                 Command::Create(id) => {
-                    let mut conference = Conference::new(self.config.mixer);
+                    let rng = rand::SeedableRng::from_entropy();
+                    let mut conference = Conference::new(self.config.mixer, rng);
                     conference.set_video_pool(self.video_pool.clone());
                     let now = Instant::now();
                     let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
