@@ -27,13 +27,12 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use rayon::prelude::*;
 
+use super::session::{Keying, RtpSession, Source};
 use super::{EndpointId, EngineError, Flow, Outgoing, SrtpKeys};
 use crate::rtcp::{
-    self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, ReceiverReport, Remb, RtcpPacket, SenderReport,
-    SourceDescription, Tmmbn, Tmmbr, TmmbrEntry,
+    self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, Remb, RtcpPacket, Tmmbn, Tmmbr, TmmbrEntry,
 };
-use crate::rtp::{ReceiveStats, RtpHeader, RtpPacket};
-use crate::srtp::{SrtpContext, SrtpError};
+use crate::rtp::RtpPacket;
 use crate::video::compose::{Compositor, ViewKey};
 use crate::video::frame::{I420Frame, Rect};
 use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
@@ -85,6 +84,11 @@ pub struct VideoConfig {
     pub srtp_in: Option<SrtpKeys>,
     /// Keys for what we send it.
     pub srtp_out: Option<SrtpKeys>,
+    /// SRTP whose keys come after attach (DTLS-SRTP), through
+    /// [`VideoMix::set_srtp_keys`]: until then its video is dropped both
+    /// ways and counted ([`VideoStats::unkeyed`]). `srtp_in` and `srtp_out`
+    /// must then be `None`.
+    pub srtp_pending: bool,
     /// We send it video (the SDP direction allows it).
     pub receives: bool,
     /// It sends us video.
@@ -111,6 +115,7 @@ impl VideoConfig {
             bitrate_request: BitrateRequestMethod::None,
             srtp_in: None,
             srtp_out: None,
+            srtp_pending: false,
             receives: true,
             sends: true,
             layout: Layout::Automatic,
@@ -178,6 +183,10 @@ pub struct VideoStats {
     pub keyframe_requests_received: u64,
     /// Packets refused (SRTP, RTP, payload type, depacketizer).
     pub refused: u64,
+    /// Packets dropped, either way, while its SRTP keys were pending.
+    pub unkeyed: u64,
+    /// Round-trip time from its last report block about our stream.
+    pub round_trip: Option<Duration>,
     /// When its newest accepted packet (RTP or RTCP) arrived.
     pub last_received: Option<Instant>,
 }
@@ -210,8 +219,8 @@ struct VideoEndpoint {
     quality_cap: (u32, u32),
     /// What it sees has name labels.
     labels: bool,
-    srtp_in: Option<SrtpContext>,
-    srtp_out: Option<SrtpContext>,
+    /// Our RTP session with it: SSRC, sequence, timestamp, SRTP, reports.
+    session: RtpSession,
     depacketizer: H264Depacketizer,
     /// Made on the first frame a view needs: an endpoint nobody sees costs
     /// no decoder.
@@ -224,8 +233,6 @@ struct VideoEndpoint {
     keyframe_requests: KeyframeRequestLimiter,
     /// The limit it is asked to keep to while shown small.
     source_rate: SourceRate,
-    remote_ssrc: Option<u32>,
-    receive_stats: Option<ReceiveStats>,
     /// The view it received last tick; a change asks for a keyframe.
     view: Option<ViewKey>,
     /// It asked for a keyframe (PLI/FIR) since the last tick.
@@ -244,12 +251,7 @@ struct VideoEndpoint {
     /// view's next IDR, since the new encoder's P frames would decode to
     /// garbage on its side. A frozen picture for up to 500 ms is better.
     awaiting_keyframe: bool,
-    ssrc: u32,
-    sequence: u16,
-    timestamp_base: u32,
-    last_timestamp: u32,
-    octets_sent: u32,
-    next_report: Option<Instant>,
+    /// Receive-side counters; the send side's are the session's.
     stats: VideoStats,
 }
 
@@ -399,24 +401,28 @@ impl VideoMix {
 
     /// Adds (or replaces) an endpoint's video stream.
     pub fn attach(&mut self, id: EndpointId, config: VideoConfig) -> Result<(), EngineError> {
-        let srtp = |keys: &Option<SrtpKeys>| -> Result<Option<SrtpContext>, SrtpError> {
-            keys.as_ref().map(|k| SrtpContext::new(k.profile, &k.key, &k.salt)).transpose()
-        };
-        let (srtp_in, srtp_out) = (srtp(&config.srtp_in)?, srtp(&config.srtp_out)?);
-        self.speakers.join(id);
         let ssrc = config.ssrc.unwrap_or_else(|| self.rng.gen());
         let (sequence, timestamp_base) = (self.rng.gen(), self.rng.gen());
+        let keying = if config.srtp_pending { Keying::Pending } else { Keying::Now };
+        let session = RtpSession::new(
+            ssrc,
+            sequence,
+            timestamp_base,
+            VIDEO_CLOCK as u32,
+            config.cname.clone(),
+            config.srtp_in.as_ref(),
+            config.srtp_out.as_ref(),
+            keying,
+        )?;
+        self.speakers.join(id);
         let endpoint = VideoEndpoint {
-            srtp_in,
-            srtp_out,
+            session,
             depacketizer: H264Depacketizer::new(DepacketizerConfig::default()),
             decoder: None,
             picture: None,
             stale: false,
             keyframe_requests: KeyframeRequestLimiter::new(config.keyframe_method),
             source_rate: SourceRate::new(config.bitrate_request, config.bitrate),
-            remote_ssrc: None,
-            receive_stats: None,
             view: None,
             wants_keyframe: false,
             remb: None,
@@ -424,12 +430,6 @@ impl VideoMix {
             tmmbn_due: None,
             loss_limit: None,
             awaiting_keyframe: true,
-            ssrc,
-            sequence,
-            timestamp_base,
-            last_timestamp: timestamp_base,
-            octets_sent: 0,
-            next_report: None,
             stats: VideoStats::default(),
             rx_muted: false,
             tx_muted: false,
@@ -455,9 +455,27 @@ impl VideoMix {
         Ok(())
     }
 
+    /// Keys an endpoint's video stream after attach (DTLS-SRTP, or new SDES
+    /// keys); until then a stream attached with `srtp_pending` passes nothing.
+    pub fn set_srtp_keys(
+        &mut self,
+        id: EndpointId,
+        inbound: &SrtpKeys,
+        outbound: &SrtpKeys,
+    ) -> Result<(), EngineError> {
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        e.session.set_keys(inbound, outbound)
+    }
+
     /// An endpoint's video counters, if it has video.
     pub fn stats(&self, id: EndpointId) -> Option<VideoStats> {
-        self.endpoints.get(&id).map(|e| e.stats)
+        self.endpoints.get(&id).map(|e| VideoStats {
+            packets_out: e.session.packets_out(),
+            bytes_out: e.session.bytes_out(),
+            unkeyed: e.session.unkeyed(),
+            round_trip: e.session.round_trip(),
+            ..e.stats
+        })
     }
 
     /// Takes one video datagram (RTP or RTCP, muxed or not) from `id`.
@@ -473,11 +491,10 @@ impl VideoMix {
             return receive_rtcp(now, arrival, e, packet);
         }
         let wire_len = packet.len();
-        if let Some(srtp) = &mut e.srtp_in {
-            if let Err(err) = srtp.unprotect_rtp(packet) {
-                e.stats.refused += 1;
-                return Err(err.into());
-            }
+        if let Err(err) = e.session.unprotect_rtp(packet) {
+            // Keys pending: counted by the session.
+            e.stats.refused += u64::from(err != EngineError::KeysPending);
+            return Err(err);
         }
         let rtp = match RtpPacket::parse(packet) {
             Ok(rtp) => rtp,
@@ -490,14 +507,9 @@ impl VideoMix {
             e.stats.refused += 1;
             return Err(EngineError::PayloadType { expected: e.config.payload_type, got: rtp.payload_type() });
         }
-        if e.remote_ssrc != Some(rtp.ssrc()) {
+        if e.session.on_rtp(now, &rtp) != Source::Same {
             // A new source (a re-INVITE, a restarted camera): start afresh.
-            e.remote_ssrc = Some(rtp.ssrc());
-            e.receive_stats = Some(ReceiveStats::new(rtp.ssrc(), VIDEO_CLOCK as u32));
             e.depacketizer = H264Depacketizer::new(DepacketizerConfig::default());
-        }
-        if let Some(r) = &mut e.receive_stats {
-            r.on_packet(rtp.sequence_number(), rtp.timestamp(), now);
         }
         e.stats.last_received = Some(now);
         if e.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).is_err() {
@@ -796,29 +808,19 @@ impl VideoMix {
             if e.awaiting_keyframe && !unit_keyframe {
                 continue;
             }
+            if !e.session.can_send() {
+                e.session.count_unkeyed();
+                continue;
+            }
             e.awaiting_keyframe = false;
-            e.last_timestamp = e.timestamp_base.wrapping_add(ticks_90k);
+            let timestamp = e.session.timestamp_base().wrapping_add(ticks_90k);
+            e.session.set_timestamp(timestamp);
             e.stats.frames_out += 1;
             e.stats.tx_size = (key.width, key.height);
             e.stats.tx_target_bitrate = view.encoder.config().bitrate;
             for (payload, marker) in payloads.iter() {
                 let mut bytes = Vec::with_capacity(payload.len() + 40);
-                let header = RtpHeader {
-                    marker,
-                    payload_type: e.config.payload_type,
-                    sequence_number: e.sequence,
-                    timestamp: e.last_timestamp,
-                    ssrc: e.ssrc,
-                    ..RtpHeader::default()
-                };
-                header.write_packet(payload, &mut bytes)?;
-                if let Some(srtp) = &mut e.srtp_out {
-                    srtp.protect_rtp(&mut bytes)?;
-                }
-                e.sequence = e.sequence.wrapping_add(1);
-                e.octets_sent = e.octets_sent.wrapping_add(payload.len() as u32);
-                e.stats.packets_out += 1;
-                e.stats.bytes_out += bytes.len() as u64;
+                e.session.write_rtp(marker, e.config.payload_type, timestamp, &[], payload, &mut bytes)?;
                 summary.packets += 1;
                 out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtp, bytes });
             }
@@ -875,42 +877,23 @@ impl VideoMix {
     fn send_reports(&mut self, now: Instant, ntp: NtpTime, out: &mut Vec<Outgoing>) -> Result<(), EngineError> {
         for (id, e) in &mut self.endpoints {
             let tmmbn = e.tmmbn_due.take();
-            if e.next_report.is_some_and(|t| t > now) && tmmbn.is_none() {
+            let due = e.session.report_due(now);
+            if !due && tmmbn.is_none() {
                 continue;
             }
-            if e.next_report.is_none_or(|t| t <= now) {
-                let first = e.next_report.is_none();
+            if due {
                 // 0.75..1.25 of the interval, spread by SSRC; the first within half.
-                let spread = RTCP_INTERVAL.mul_f64(0.75 + f64::from(e.ssrc % 500) / 1000.0);
-                e.next_report = Some(now + if first { spread / 2 } else { spread });
-                if first && tmmbn.is_none() {
+                let interval = RTCP_INTERVAL.mul_f64(0.75 + f64::from(e.session.ssrc() % 500) / 1000.0);
+                if e.session.schedule_report(now, interval) && tmmbn.is_none() {
                     continue;
                 }
             }
-            let reports: Vec<_> = e.receive_stats.as_mut().and_then(|r| r.report_block(now)).into_iter().collect();
-            let report = if e.stats.packets_out > 0 {
-                RtcpPacket::SenderReport(SenderReport {
-                    ssrc: e.ssrc,
-                    ntp_time: ntp,
-                    rtp_timestamp: e.last_timestamp,
-                    packet_count: e.stats.packets_out as u32,
-                    octet_count: e.octets_sent,
-                    reports,
-                })
-            } else {
-                RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports })
-            };
-            let sdes = RtcpPacket::SourceDescription(SourceDescription::cname(e.ssrc, &e.config.cname));
+            let tmmbn =
+                tmmbn.map(|entry| RtcpPacket::Tmmbn(Tmmbn { sender_ssrc: e.session.ssrc(), entries: vec![entry] }));
             let mut bytes = Vec::with_capacity(200);
-            let mut packets = vec![report, sdes];
-            if let Some(entry) = tmmbn {
-                packets.push(RtcpPacket::Tmmbn(Tmmbn { sender_ssrc: e.ssrc, entries: vec![entry] }));
+            if e.session.write_report(now, ntp, tmmbn, &mut bytes)? {
+                out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
             }
-            RtcpPacket::write_compound(&packets, &mut bytes)?;
-            if let Some(srtp) = &mut e.srtp_out {
-                srtp.protect_rtcp(&mut bytes)?;
-            }
-            out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
         }
         Ok(())
     }
@@ -970,17 +953,17 @@ fn take_frames(
         needs_keyframe = true;
     }
     if needs_keyframe && e.config.sends {
-        if let (Some(request), Some(media_ssrc)) = (e.keyframe_requests.request(now), e.remote_ssrc) {
-            if let Ok(bytes) = keyframe_request(e, request, media_ssrc) {
+        if let (Some(request), Some(media_ssrc)) = (e.keyframe_requests.request(now), e.session.remote_ssrc()) {
+            if let Ok(Some(bytes)) = keyframe_request(e, request, media_ssrc) {
                 e.stats.keyframe_requests_sent += 1;
                 out.push(Outgoing { endpoint: id, flow: Flow::VideoRtcp, bytes });
             }
         }
     }
-    if let (true, Some(media_ssrc)) = (e.config.sends, e.remote_ssrc) {
+    if let (true, Some(media_ssrc)) = (e.config.sends, e.session.remote_ssrc()) {
         let share = if visible { largest.unwrap_or(0.0) } else { 0.0 };
         if let Some(limit) = e.source_rate.update(now, share) {
-            if let Ok(bytes) = bitrate_request(e, limit, media_ssrc) {
+            if let Ok(Some(bytes)) = bitrate_request(e, limit, media_ssrc) {
                 e.stats.source_limit = limit;
                 out.push(Outgoing { endpoint: id, flow: Flow::VideoRtcp, bytes });
             }
@@ -989,32 +972,21 @@ fn take_frames(
 }
 
 /// A TMMBR (or REMB) asking the sender of `media_ssrc` to keep under `limit`
-/// bits per second, in a compound led by a receiver report.
-fn bitrate_request(e: &mut VideoEndpoint, limit: u32, media_ssrc: u32) -> Result<Vec<u8>, EngineError> {
+/// bits per second, in a compound led by a receiver report; `None` while
+/// keys are pending.
+fn bitrate_request(e: &mut VideoEndpoint, limit: u32, media_ssrc: u32) -> Result<Option<Vec<u8>>, EngineError> {
+    let ssrc = e.session.ssrc();
     let request = match e.source_rate.method() {
         BitrateRequestMethod::Remb => {
-            RtcpPacket::Remb(Remb { sender_ssrc: e.ssrc, bitrate_bps: u64::from(limit), ssrcs: vec![media_ssrc] })
+            RtcpPacket::Remb(Remb { sender_ssrc: ssrc, bitrate_bps: u64::from(limit), ssrcs: vec![media_ssrc] })
         }
         _ => RtcpPacket::Tmmbr(Tmmbr {
-            sender_ssrc: e.ssrc,
+            sender_ssrc: ssrc,
             // IPv4 + UDP + RTP headers: what RFC 5104 calls the overhead.
             entries: vec![TmmbrEntry { ssrc: media_ssrc, bitrate_bps: u64::from(limit), overhead: 40 }],
         }),
     };
-    feedback_compound(e, request)
-}
-
-/// Feedback to an endpoint about its stream: an RTCP compound led by an
-/// empty receiver report (RFC 3550 compounds start with SR/RR), protected
-/// when the stream is SRTP.
-fn feedback_compound(e: &mut VideoEndpoint, feedback: RtcpPacket) -> Result<Vec<u8>, EngineError> {
-    let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports: Vec::new() });
-    let mut bytes = Vec::with_capacity(64);
-    RtcpPacket::write_compound(&[rr, feedback], &mut bytes)?;
-    if let Some(srtp) = &mut e.srtp_out {
-        srtp.protect_rtcp(&mut bytes)?;
-    }
-    Ok(bytes)
+    e.session.write_feedback(request)
 }
 
 /// An encoder for `key`'s picture at `bitrate`.
@@ -1031,25 +1003,28 @@ fn new_encoder(key: &ViewKey, bitrate: u32) -> Result<H264Encoder, EngineError> 
     H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))
 }
 
-/// A PLI or FIR to a sender, in a compound with an RR as RFC 4585 wants.
-fn keyframe_request(e: &mut VideoEndpoint, request: KeyframeRequest, media_ssrc: u32) -> Result<Vec<u8>, EngineError> {
+/// A PLI or FIR to a sender, in a compound with an RR as RFC 4585 wants;
+/// `None` while keys are pending.
+fn keyframe_request(
+    e: &mut VideoEndpoint,
+    request: KeyframeRequest,
+    media_ssrc: u32,
+) -> Result<Option<Vec<u8>>, EngineError> {
+    let sender_ssrc = e.session.ssrc();
     let feedback = match request {
-        KeyframeRequest::Pli => {
-            RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc: e.ssrc, media_ssrc })
-        }
+        KeyframeRequest::Pli => RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc, media_ssrc }),
         KeyframeRequest::Fir { sequence } => RtcpPacket::FullIntraRequest(FullIntraRequest {
-            sender_ssrc: e.ssrc,
+            sender_ssrc,
             entries: vec![FirEntry { ssrc: media_ssrc, sequence_number: sequence }],
         }),
     };
-    feedback_compound(e, feedback)
+    e.session.write_feedback(feedback)
 }
 
 /// A report block about our stream: more than 10 % lost cuts what the
 /// receiver is sent by half the loss; under 2 % lets it grow 5 % a report
 /// back towards the configured bitrate (reports come every second or few).
-fn on_loss_report(e: &mut VideoEndpoint, blocks: &[crate::rtcp::ReportBlock]) {
-    let Some(block) = blocks.iter().find(|b| b.ssrc == e.ssrc) else { return };
+fn on_loss_report(e: &mut VideoEndpoint, block: &crate::rtcp::ReportBlock) {
     let loss = f64::from(block.fraction_lost) / 256.0;
     let current = e.loss_limit.unwrap_or(e.config.bitrate);
     e.loss_limit = if loss > 0.10 {
@@ -1066,15 +1041,13 @@ fn on_loss_report(e: &mut VideoEndpoint, blocks: &[crate::rtcp::ReportBlock]) {
 /// send it, its SR for our report blocks.
 fn receive_rtcp(
     now: Instant,
-    _arrival: NtpTime,
+    arrival: NtpTime,
     e: &mut VideoEndpoint,
     packet: &mut Vec<u8>,
 ) -> Result<(), EngineError> {
-    if let Some(srtp) = &mut e.srtp_in {
-        if let Err(err) = srtp.unprotect_rtcp(packet) {
-            e.stats.refused += 1;
-            return Err(err.into());
-        }
+    if let Err(err) = e.session.unprotect_rtcp(packet) {
+        e.stats.refused += u64::from(err != EngineError::KeysPending);
+        return Err(err);
     }
     for item in rtcp::compound(packet) {
         let Ok(item) = item else {
@@ -1082,18 +1055,17 @@ fn receive_rtcp(
             break;
         };
         e.stats.last_received = Some(now);
+        // SR/RR: the report block about our stream, for its loss.
+        if let Some(block) = e.session.on_rtcp(now, arrival, &item) {
+            on_loss_report(e, &block);
+        }
+        let ssrc = e.session.ssrc();
         match item {
-            RtcpPacket::SenderReport(sr) => {
-                if let Some(r) = e.receive_stats.as_mut().filter(|r| r.ssrc() == sr.ssrc) {
-                    r.on_sender_report(sr.ntp_time, now);
-                }
-                on_loss_report(e, &sr.reports);
-            }
-            RtcpPacket::PictureLossIndication(pli) if pli.media_ssrc == e.ssrc => {
+            RtcpPacket::PictureLossIndication(pli) if pli.media_ssrc == ssrc => {
                 e.wants_keyframe = true;
                 e.stats.keyframe_requests_received += 1;
             }
-            RtcpPacket::FullIntraRequest(fir) if fir.entries.iter().any(|f| f.ssrc == e.ssrc) => {
+            RtcpPacket::FullIntraRequest(fir) if fir.entries.iter().any(|f| f.ssrc == ssrc) => {
                 e.wants_keyframe = true;
                 e.stats.keyframe_requests_received += 1;
             }
@@ -1101,15 +1073,14 @@ fn receive_rtcp(
             // streams it lists; we send it one).
             RtcpPacket::Remb(remb) => e.remb = Some(remb.bitrate_bps.min(u64::from(u32::MAX)) as u32),
             RtcpPacket::Tmmbr(tmmbr) => {
-                if let Some(entry) = tmmbr.entries.iter().find(|t| t.ssrc == e.ssrc) {
+                if let Some(entry) = tmmbr.entries.iter().find(|t| t.ssrc == ssrc) {
                     e.tmmbr = Some(entry.bitrate_bps.min(u64::from(u32::MAX)) as u32);
                     e.tmmbn_due = Some(TmmbrEntry { ssrc: tmmbr.sender_ssrc, ..*entry });
                 }
             }
-            RtcpPacket::ReceiverReport(ReceiverReport { reports, .. }) => on_loss_report(e, &reports),
             // The sender took our limit.
             RtcpPacket::Tmmbn(n) => {
-                if let Some(entry) = n.entries.iter().find(|t| t.ssrc == e.ssrc) {
+                if let Some(entry) = n.entries.iter().find(|t| t.ssrc == ssrc) {
                     e.source_rate.on_tmmbn(entry.bitrate_bps);
                 }
             }

@@ -1,0 +1,378 @@
+//! [`RtpSession`]: one stream's RTP session with one endpoint, the part
+//! audio and video have in common.
+//!
+//! Why one type: each of an endpoint's streams (its audio, its video) needs
+//! the same things — our SSRC, sequence and timestamp; an SRTP and SRTCP
+//! context each way, or the knowledge that keys are still to come; RFC 3550
+//! statistics of what it sends; our SR/RR/SDES report timer; what its report
+//! blocks say of our stream (round-trip time, loss, jitter). Written once, a
+//! fix or a new keying path (DTLS-SRTP, [`RtpSession::set_keys`]) reaches
+//! both halves of the engine at once. What each half does with the media —
+//! jitter buffer and mixer, depacketizer and views — stays with it.
+
+use std::time::{Duration, Instant};
+
+use super::{EngineError, SrtpKeys};
+use crate::rtcp::{NtpTime, ReceiverReport, ReportBlock, RtcpPacket, SenderReport, SourceDescription};
+use crate::rtp::{HeaderExtension, ReceiveStats, RtpHeader, RtpPacket};
+use crate::srtp::{SrtpContext, SrtpError};
+
+/// How a stream is protected, as negotiated at attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keying {
+    /// Use these contexts now (SDES keys, or plain RTP where `None`).
+    Now,
+    /// SRTP whose keys come later (DTLS-SRTP): nothing passes either way
+    /// until [`RtpSession::set_keys`].
+    Pending,
+}
+
+/// What a new RTP packet's SSRC means for the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The source we already had.
+    Same,
+    /// The first source seen.
+    First,
+    /// Another source took over (a re-INVITE, a restarted camera).
+    Changed,
+}
+
+/// Our side of one stream's RTP session with one endpoint. See the
+/// [module docs](self).
+pub(super) struct RtpSession {
+    ssrc: u32,
+    sequence: u16,
+    /// The first timestamp of our stream (video counts from it).
+    timestamp_base: u32,
+    /// Our stream's RTP timestamp now, for the SR.
+    timestamp: u32,
+    clock_rate: u32,
+    cname: String,
+    srtp_in: Option<SrtpContext>,
+    srtp_out: Option<SrtpContext>,
+    /// SRTP keys are still to come: drop everything, both ways.
+    keys_pending: bool,
+    remote_ssrc: Option<u32>,
+    receive_stats: Option<ReceiveStats>,
+    /// When our next report is due (`None`: not yet scheduled).
+    next_report: Option<Instant>,
+    packets_out: u64,
+    bytes_out: u64,
+    /// Payload octets sent, for the SR's octet count.
+    octets_out: u32,
+    rtcp_out: u64,
+    /// Packets dropped, either way, while keys were pending.
+    unkeyed: u64,
+    /// From the endpoint's report blocks about our stream.
+    round_trip: Option<Duration>,
+    tx_fraction_lost: u8,
+    tx_jitter: Duration,
+}
+
+impl RtpSession {
+    /// A session sending as `ssrc` from `sequence` and `timestamp`, on
+    /// `clock_rate`, with these keys each way (`None`: plain) or keys to come.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        ssrc: u32,
+        sequence: u16,
+        timestamp: u32,
+        clock_rate: u32,
+        cname: String,
+        srtp_in: Option<&SrtpKeys>,
+        srtp_out: Option<&SrtpKeys>,
+        keying: Keying,
+    ) -> Result<Self, EngineError> {
+        if keying == Keying::Pending && (srtp_in.is_some() || srtp_out.is_some()) {
+            return Err(EngineError::KeysConflict);
+        }
+        Ok(Self {
+            ssrc,
+            sequence,
+            timestamp_base: timestamp,
+            timestamp,
+            clock_rate,
+            cname,
+            srtp_in: srtp_in.map(context).transpose()?,
+            srtp_out: srtp_out.map(context).transpose()?,
+            keys_pending: keying == Keying::Pending,
+            remote_ssrc: None,
+            receive_stats: None,
+            next_report: None,
+            packets_out: 0,
+            bytes_out: 0,
+            octets_out: 0,
+            rtcp_out: 0,
+            unkeyed: 0,
+            round_trip: None,
+            tx_fraction_lost: 0,
+            tx_jitter: Duration::ZERO,
+        })
+    }
+
+    /// Keys the stream (DTLS-SRTP, or new SDES keys): media flows from now on,
+    /// protected with fresh contexts each way.
+    pub(super) fn set_keys(&mut self, inbound: &SrtpKeys, outbound: &SrtpKeys) -> Result<(), EngineError> {
+        let (srtp_in, srtp_out) = (context(inbound)?, context(outbound)?);
+        self.srtp_in = Some(srtp_in);
+        self.srtp_out = Some(srtp_out);
+        self.keys_pending = false;
+        Ok(())
+    }
+
+    /// Whether anything may be sent: not while keys are pending. A packet
+    /// not built for this reason is counted with [`RtpSession::count_unkeyed`].
+    pub(super) fn can_send(&self) -> bool {
+        !self.keys_pending
+    }
+
+    /// Counts a packet dropped because keys are pending.
+    pub(super) fn count_unkeyed(&mut self) {
+        self.unkeyed += 1;
+    }
+
+    /// Our SSRC.
+    pub(super) fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// The endpoint's SSRC, once it has sent.
+    pub(super) fn remote_ssrc(&self) -> Option<u32> {
+        self.remote_ssrc
+    }
+
+    /// The first timestamp of our stream.
+    pub(super) fn timestamp_base(&self) -> u32 {
+        self.timestamp_base
+    }
+
+    /// Our stream's RTP timestamp now.
+    pub(super) fn timestamp(&self) -> u32 {
+        self.timestamp
+    }
+
+    /// Moves our stream's clock on by `step` (audio: one tick, sent or not).
+    pub(super) fn advance_timestamp(&mut self, step: u32) {
+        self.timestamp = self.timestamp.wrapping_add(step);
+    }
+
+    /// Sets our stream's clock (video: the frame time's timestamp).
+    pub(super) fn set_timestamp(&mut self, timestamp: u32) {
+        self.timestamp = timestamp;
+    }
+
+    /// Unprotects (in place) an RTP packet the endpoint sent. Refused while
+    /// keys are pending ([`EngineError::KeysPending`], counted).
+    pub(super) fn unprotect_rtp(&mut self, packet: &mut Vec<u8>) -> Result<(), EngineError> {
+        if self.keys_pending {
+            self.unkeyed += 1;
+            return Err(EngineError::KeysPending);
+        }
+        if let Some(srtp) = &mut self.srtp_in {
+            srtp.unprotect_rtp(packet)?;
+        }
+        Ok(())
+    }
+
+    /// Unprotects (in place) an RTCP compound the endpoint sent. Refused
+    /// while keys are pending ([`EngineError::KeysPending`], counted).
+    pub(super) fn unprotect_rtcp(&mut self, packet: &mut Vec<u8>) -> Result<(), EngineError> {
+        if self.keys_pending {
+            self.unkeyed += 1;
+            return Err(EngineError::KeysPending);
+        }
+        if let Some(srtp) = &mut self.srtp_in {
+            srtp.unprotect_rtcp(packet)?;
+        }
+        Ok(())
+    }
+
+    /// Takes an accepted RTP packet into the receive statistics; says
+    /// whether its source is new.
+    pub(super) fn on_rtp(&mut self, now: Instant, rtp: &RtpPacket<'_>) -> Source {
+        let source = match self.remote_ssrc {
+            Some(s) if s == rtp.ssrc() => Source::Same,
+            Some(_) => Source::Changed,
+            None => Source::First,
+        };
+        if source != Source::Same {
+            self.remote_ssrc = Some(rtp.ssrc());
+            self.receive_stats = Some(ReceiveStats::new(rtp.ssrc(), self.clock_rate));
+        }
+        if let Some(r) = &mut self.receive_stats {
+            r.on_packet(rtp.sequence_number(), rtp.timestamp(), now);
+        }
+        source
+    }
+
+    /// Takes one packet of an accepted RTCP compound: an SR feeds our next
+    /// report block's LSR/DLSR, and a report block about our stream (which
+    /// arrived at `arrival` on the NTP clock) gives the round-trip time and
+    /// the loss and jitter the endpoint sees. Returns that block.
+    pub(super) fn on_rtcp(&mut self, now: Instant, arrival: NtpTime, packet: &RtcpPacket) -> Option<ReportBlock> {
+        let blocks = match packet {
+            RtcpPacket::SenderReport(sr) => {
+                if let Some(r) = self.receive_stats.as_mut().filter(|r| r.ssrc() == sr.ssrc) {
+                    r.on_sender_report(sr.ntp_time, now);
+                }
+                &sr.reports
+            }
+            RtcpPacket::ReceiverReport(rr) => &rr.reports,
+            _ => return None,
+        };
+        let mut ours = None;
+        for block in blocks.iter().filter(|b| b.ssrc == self.ssrc) {
+            if let Some(rtt) = block.round_trip_time(arrival) {
+                self.round_trip = Some(rtt);
+            }
+            self.tx_fraction_lost = block.fraction_lost;
+            self.tx_jitter =
+                Duration::from_nanos(u64::from(block.jitter) * 1_000_000_000 / u64::from(self.clock_rate.max(1)));
+            ours = ours.or(Some(*block));
+        }
+        ours
+    }
+
+    /// Writes our next RTP packet (our SSRC and sequence) around `payload`
+    /// into `bytes` and protects it. The caller has checked
+    /// [`can_send`](Self::can_send).
+    pub(super) fn write_rtp(
+        &mut self,
+        marker: bool,
+        payload_type: u8,
+        timestamp: u32,
+        extensions: &[HeaderExtension<'_>],
+        payload: &[u8],
+        bytes: &mut Vec<u8>,
+    ) -> Result<(), EngineError> {
+        let header = RtpHeader {
+            marker,
+            payload_type,
+            sequence_number: self.sequence,
+            timestamp,
+            ssrc: self.ssrc,
+            extensions,
+            ..RtpHeader::default()
+        };
+        header.write_packet(payload, bytes)?;
+        if let Some(srtp) = &mut self.srtp_out {
+            srtp.protect_rtp(bytes)?;
+        }
+        self.sequence = self.sequence.wrapping_add(1);
+        self.packets_out += 1;
+        self.bytes_out += bytes.len() as u64;
+        self.octets_out = self.octets_out.wrapping_add(payload.len() as u32);
+        Ok(())
+    }
+
+    /// Whether our regular report is due at `now`.
+    pub(super) fn report_due(&self, now: Instant) -> bool {
+        self.next_report.is_none_or(|t| t <= now)
+    }
+
+    /// Schedules the next report `interval` from `now` (the first within
+    /// half of it); returns whether this was the first, which sends nothing
+    /// (we have nothing to report yet).
+    pub(super) fn schedule_report(&mut self, now: Instant, interval: Duration) -> bool {
+        let first = self.next_report.is_none();
+        self.next_report = Some(now + if first { interval / 2 } else { interval });
+        first
+    }
+
+    /// Writes our report into `bytes`: an SR if we have sent media, else an
+    /// RR, with a block about the endpoint's stream once it has sent one,
+    /// SDES CNAME, then `extra` (a TMMBN), protected. `false`, and nothing
+    /// written, while keys are pending.
+    pub(super) fn write_report(
+        &mut self,
+        now: Instant,
+        ntp: NtpTime,
+        extra: Option<RtcpPacket>,
+        bytes: &mut Vec<u8>,
+    ) -> Result<bool, EngineError> {
+        if self.keys_pending {
+            self.unkeyed += 1;
+            return Ok(false);
+        }
+        let reports: Vec<_> = self.receive_stats.as_mut().and_then(|r| r.report_block(now)).into_iter().collect();
+        let report = if self.packets_out > 0 {
+            RtcpPacket::SenderReport(SenderReport {
+                ssrc: self.ssrc,
+                ntp_time: ntp,
+                rtp_timestamp: self.timestamp,
+                packet_count: self.packets_out as u32,
+                octet_count: self.octets_out,
+                reports,
+            })
+        } else {
+            RtcpPacket::ReceiverReport(ReceiverReport { ssrc: self.ssrc, reports })
+        };
+        let sdes = RtcpPacket::SourceDescription(SourceDescription::cname(self.ssrc, &self.cname));
+        let mut packets = vec![report, sdes];
+        packets.extend(extra);
+        RtcpPacket::write_compound(&packets, bytes)?;
+        if let Some(srtp) = &mut self.srtp_out {
+            srtp.protect_rtcp(bytes)?;
+        }
+        self.rtcp_out += 1;
+        Ok(true)
+    }
+
+    /// Feedback to the endpoint about its stream (PLI, FIR, TMMBR, REMB): an
+    /// RTCP compound led by an empty receiver report (RFC 3550 compounds
+    /// start with SR/RR), protected. `None` while keys are pending.
+    pub(super) fn write_feedback(&mut self, feedback: RtcpPacket) -> Result<Option<Vec<u8>>, EngineError> {
+        if self.keys_pending {
+            self.unkeyed += 1;
+            return Ok(None);
+        }
+        let rr = RtcpPacket::ReceiverReport(ReceiverReport { ssrc: self.ssrc, reports: Vec::new() });
+        let mut bytes = Vec::with_capacity(64);
+        RtcpPacket::write_compound(&[rr, feedback], &mut bytes)?;
+        if let Some(srtp) = &mut self.srtp_out {
+            srtp.protect_rtcp(&mut bytes)?;
+        }
+        self.rtcp_out += 1;
+        Ok(Some(bytes))
+    }
+
+    /// RTP packets sent.
+    pub(super) fn packets_out(&self) -> u64 {
+        self.packets_out
+    }
+
+    /// Their bytes on the wire.
+    pub(super) fn bytes_out(&self) -> u64 {
+        self.bytes_out
+    }
+
+    /// RTCP compounds sent.
+    pub(super) fn rtcp_out(&self) -> u64 {
+        self.rtcp_out
+    }
+
+    /// Packets dropped, either way, while keys were pending.
+    pub(super) fn unkeyed(&self) -> u64 {
+        self.unkeyed
+    }
+
+    /// RFC 3550 interarrival jitter and cumulative loss of what the endpoint sends.
+    pub(super) fn rx_jitter_and_loss(&self) -> (Duration, i64) {
+        self.receive_stats.as_ref().map_or((Duration::ZERO, 0), |r| (r.jitter_duration(), r.cumulative_lost()))
+    }
+
+    /// The round-trip time from its last report block about our stream.
+    pub(super) fn round_trip(&self) -> Option<Duration> {
+        self.round_trip
+    }
+
+    /// The loss (of 256) and jitter it last reported of our stream.
+    pub(super) fn tx_loss_and_jitter(&self) -> (u8, Duration) {
+        (self.tx_fraction_lost, self.tx_jitter)
+    }
+}
+
+fn context(keys: &SrtpKeys) -> Result<SrtpContext, SrtpError> {
+    SrtpContext::new(keys.profile, &keys.key, &keys.salt)
+}
