@@ -5,6 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::engine::Flow;
+use crate::rtcp;
 use crate::rtcp::{PictureLossIndication, ReceiverReport, RtcpPacket};
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::video::frame::{I420Frame, Rect, Yuv};

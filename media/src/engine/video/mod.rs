@@ -18,6 +18,15 @@
 //! comes back into view after being skipped asks for a keyframe through a
 //! [`KeyframeRequestLimiter`] (PLI, or FIR for endpoints that asked for it),
 //! and frames are not decoded until it comes.
+//!
+//! The parts: [`endpoint`] is one endpoint's stream around its RTP session
+//! (receiving, its frames, feedback to it, our reports), [`view`] the views
+//! and their encoders, [`rate`] what bitrate each view is encoded at and
+//! what each sender is asked to send.
+
+mod endpoint;
+mod rate;
+mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -27,19 +36,17 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use rayon::prelude::*;
 
-use super::session::{Keying, RtpSession, Source};
-use super::{EndpointId, EngineError, Flow, Outgoing, SrtpKeys};
-use crate::rtcp::{
-    self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, Remb, RtcpPacket, Tmmbn, Tmmbr, TmmbrEntry,
-};
-use crate::rtp::RtpPacket;
+use self::endpoint::{take_frames, VideoEndpoint};
+use self::rate::ReceiverRate;
+use self::view::{view_size, View};
+use super::session::{Keying, RtpSession};
+use super::{EndpointId, EngineError, Outgoing, SrtpKeys};
+use crate::rtcp::NtpTime;
 use crate::video::compose::{Compositor, ViewKey};
-use crate::video::frame::{I420Frame, Rect};
-use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
-use crate::video::h264_rtp::{
-    Assembled, DepacketizerConfig, H264Depacketizer, H264Packetizer, PacketizationMode, RtpPayloads,
-};
-use crate::video::keyframe_request::{KeyframeRequest, KeyframeRequestLimiter, KeyframeRequestMethod};
+use crate::video::frame::Rect;
+use crate::video::h264::H264EncoderConfig;
+use crate::video::h264_rtp::{DepacketizerConfig, H264Depacketizer, H264Packetizer, PacketizationMode};
+use crate::video::keyframe_request::{KeyframeRequestLimiter, KeyframeRequestMethod};
 use crate::video::layout::{Layout, PaneContent, SelfPaneMode, SpeakerOrder};
 use crate::video::source_rate::{BitrateRequestMethod, SourceRate};
 
@@ -51,16 +58,6 @@ const MAX_PAYLOAD: usize = 1100;
 /// The largest picture we compose: CMS's `max1080p30` class is not offered;
 /// 720p is what `LocalVideo::hd720` advertises.
 pub const MAX_VIDEO_SIZE: (u32, u32) = (1280, 720);
-/// The mean interval between our RTCP reports on a video stream.
-const RTCP_INTERVAL: Duration = Duration::from_secs(5);
-/// The lowest bitrate a view is encoded at, whatever the receivers report.
-const MIN_BITRATE: u32 = 150_000;
-/// A view's encoder is rebuilt for a new bitrate (OpenH264's wrapper has no
-/// live change) only when the target moved by more than this fraction, and
-/// at most once per [`BITRATE_HOLD`]: each rebuild costs an IDR.
-const BITRATE_STEP: f64 = 0.2;
-/// See [`BITRATE_STEP`].
-const BITRATE_HOLD: Duration = Duration::from_secs(2);
 
 /// What was negotiated for one endpoint's video (SDP `m=video`, H.264).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,67 +206,6 @@ impl VideoTickSummary {
         self.encodes += other.encodes;
         self.packets += other.packets;
     }
-}
-
-struct VideoEndpoint {
-    config: VideoConfig,
-    rx_muted: bool,
-    tx_muted: bool,
-    /// Its `qualityMain` cap ([`VideoSettings::max_size`]).
-    quality_cap: (u32, u32),
-    /// What it sees has name labels.
-    labels: bool,
-    /// Our RTP session with it: SSRC, sequence, timestamp, SRTP, reports.
-    session: RtpSession,
-    depacketizer: H264Depacketizer,
-    /// Made on the first frame a view needs: an endpoint nobody sees costs
-    /// no decoder.
-    decoder: Option<H264Decoder>,
-    /// The newest decoded picture.
-    picture: Option<I420Frame>,
-    /// Frames were skipped (it was out of view) or lost: decode nothing
-    /// until the next keyframe.
-    stale: bool,
-    keyframe_requests: KeyframeRequestLimiter,
-    /// The limit it is asked to keep to while shown small.
-    source_rate: SourceRate,
-    /// The view it received last tick; a change asks for a keyframe.
-    view: Option<ViewKey>,
-    /// It asked for a keyframe (PLI/FIR) since the last tick.
-    wants_keyframe: bool,
-    /// Its newest REMB estimate, bits per second.
-    remb: Option<u32>,
-    /// Its newest TMMBR limit for our stream, bits per second.
-    tmmbr: Option<u32>,
-    /// The TMMBN owed for its last TMMBR (RFC 5104 4.2.2: the bounding set,
-    /// its own request, since it is the only receiver of our stream to it).
-    tmmbn_due: Option<TmmbrEntry>,
-    /// What its loss reports allow: lowered by the loss it reports, raised
-    /// again slowly while it reports little.
-    loss_limit: Option<u32>,
-    /// It moved to another view (or is new): it is sent nothing until that
-    /// view's next IDR, since the new encoder's P frames would decode to
-    /// garbage on its side. A frozen picture for up to 500 ms is better.
-    awaiting_keyframe: bool,
-    /// Receive-side counters; the send side's are the session's.
-    stats: VideoStats,
-}
-
-/// One distinct view's encoder and this tick's packets of it.
-struct View {
-    encoder: H264Encoder,
-    /// When the encoder was (re)built, for [`BITRATE_HOLD`].
-    built: Instant,
-    /// The view's picture: each view has its own, so that views compose and
-    /// encode at once on several threads.
-    canvas: I420Frame,
-    /// This frame's access unit, copied out of the encoder (empty: skipped).
-    encoded: Vec<u8>,
-    /// It is an IDR.
-    keyframe: bool,
-    payloads: RtpPayloads,
-    /// Mode-0 packets, made only when a receiver of the view needs them.
-    single_nal_payloads: Option<RtpPayloads>,
 }
 
 /// One conference's video. See the [module docs](self).
@@ -425,10 +361,7 @@ impl VideoMix {
             source_rate: SourceRate::new(config.bitrate_request, config.bitrate),
             view: None,
             wants_keyframe: false,
-            remb: None,
-            tmmbr: None,
-            tmmbn_due: None,
-            loss_limit: None,
+            rate: ReceiverRate::new(config.bitrate),
             awaiting_keyframe: true,
             stats: VideoStats::default(),
             rx_muted: false,
@@ -487,38 +420,7 @@ impl VideoMix {
         packet: &mut Vec<u8>,
     ) -> Result<(), EngineError> {
         let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
-        if rtcp::is_rtcp(packet) {
-            return receive_rtcp(now, arrival, e, packet);
-        }
-        let wire_len = packet.len();
-        if let Err(err) = e.session.unprotect_rtp(packet) {
-            // Keys pending: counted by the session.
-            e.stats.refused += u64::from(err != EngineError::KeysPending);
-            return Err(err);
-        }
-        let rtp = match RtpPacket::parse(packet) {
-            Ok(rtp) => rtp,
-            Err(err) => {
-                e.stats.refused += 1;
-                return Err(err.into());
-            }
-        };
-        if rtp.payload_type() != e.config.payload_type {
-            e.stats.refused += 1;
-            return Err(EngineError::PayloadType { expected: e.config.payload_type, got: rtp.payload_type() });
-        }
-        if e.session.on_rtp(now, &rtp) != Source::Same {
-            // A new source (a re-INVITE, a restarted camera): start afresh.
-            e.depacketizer = H264Depacketizer::new(DepacketizerConfig::default());
-        }
-        e.stats.last_received = Some(now);
-        if e.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).is_err() {
-            e.stats.refused += 1;
-            return Ok(());
-        }
-        e.stats.packets_in += 1;
-        e.stats.bytes_in += wire_len as u64;
-        Ok(())
+        e.receive(now, arrival, packet)
     }
 
     /// One whole video frame time at `now`: [`begin_frame`](Self::begin_frame)
@@ -641,193 +543,6 @@ impl VideoMix {
         }
     }
 
-    /// Composes and encodes the views `keys` (in parallel), then sends each
-    /// to its receivers.
-    fn encode_views(
-        &mut self,
-        now: Instant,
-        ticks_90k: u32,
-        keys: &[ViewKey],
-        order: &[EndpointId],
-        out: &mut Vec<Outgoing>,
-        summary: &mut VideoTickSummary,
-    ) -> Result<(), EngineError> {
-        let mut jobs: Vec<(ViewKey, View)> = Vec::with_capacity(keys.len());
-        let mut result = Ok(());
-        for key in keys {
-            match self.prepare_view(now, key, order) {
-                Ok(Some(view)) => jobs.push((*key, view)),
-                Ok(None) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        // The parallel part: each view composed from the scaled panes and
-        // encoded, on its own thread.
-        let pictures: Vec<(EndpointId, &I420Frame)> = self
-            .endpoints
-            .iter()
-            .filter(|(_, e)| !e.rx_muted)
-            .filter_map(|(id, e)| e.picture.as_ref().map(|p| (*id, p)))
-            .collect();
-        let compositor = &self.compositor;
-        let encode = |key: &ViewKey, view: &mut View| -> Result<(), EngineError> {
-            let input = |p: EndpointId| pictures.iter().find(|(id, _)| *id == p).map(|(_, f)| *f);
-            compositor.assemble(key, order, input, &mut view.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
-            let unit = view.encoder.encode(now, &view.canvas).map_err(|e| EngineError::Video(e.to_string()))?;
-            view.keyframe = unit.keyframe;
-            view.encoded.clear();
-            view.encoded.extend_from_slice(unit.data);
-            Ok(())
-        };
-        let encoded: Vec<Result<(), EngineError>> = match &self.pool {
-            Some(pool) if jobs.len() > 1 => {
-                pool.install(|| jobs.par_iter_mut().map(|(key, view)| encode(key, view)).collect())
-            }
-            _ => jobs.iter_mut().map(|(key, view)| encode(key, view)).collect(),
-        };
-        drop(pictures);
-        for ((key, mut view), encoded) in jobs.into_iter().zip(encoded) {
-            match encoded {
-                Ok(()) => {
-                    summary.encodes += 1;
-                    if let Err(e) = self.send_view(ticks_90k, &key, &mut view, out, summary) {
-                        result = result.and(Err(e));
-                    }
-                }
-                Err(e) => result = result.and(Err(e)),
-            }
-            self.views.insert(key, view);
-        }
-        result
-    }
-
-    /// The sequential part of a view before its encode: its bitrate, its
-    /// encoder (made, or rebuilt for a new bitrate), its receivers'
-    /// keyframe requests, and its panes scaled. `None`: nobody receives it.
-    fn prepare_view(&mut self, now: Instant, key: &ViewKey, order: &[EndpointId]) -> Result<Option<View>, EngineError> {
-        let Some(ids) = self.receivers.get(key) else { return Ok(None) };
-        // The view's bitrate: what its most limited receiver can take.
-        let target = ids
-            .iter()
-            .filter_map(|id| self.endpoints.get(id))
-            .map(|e| {
-                [Some(e.config.bitrate), e.remb, e.tmmbr, e.loss_limit]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                    .unwrap_or(e.config.bitrate)
-            })
-            .min()
-            .unwrap_or(H264EncoderConfig::HD_720P30.bitrate)
-            .max(MIN_BITRATE);
-        let endpoints = &self.endpoints;
-        self.compositor
-            .prepare(key, order, |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()))
-            .map_err(|e| EngineError::Video(e.to_string()))?;
-        let mut view = match self.views.remove(key) {
-            Some(view) => view,
-            None => View {
-                encoder: new_encoder(key, target)?,
-                built: now,
-                canvas: I420Frame::new(key.width, key.height).map_err(|e| EngineError::Video(e.to_string()))?,
-                encoded: Vec::new(),
-                keyframe: false,
-                payloads: RtpPayloads::new(),
-                single_nal_payloads: None,
-            },
-        };
-        let current = view.encoder.config().bitrate;
-        let moved = (f64::from(target) - f64::from(current)).abs() > BITRATE_STEP * f64::from(current);
-        if moved && now.saturating_duration_since(view.built) >= BITRATE_HOLD {
-            // Its first frame is an IDR, which every receiver of the view can take.
-            match new_encoder(key, target) {
-                Ok(encoder) => view.encoder = encoder,
-                Err(e) => {
-                    self.views.insert(*key, view);
-                    return Err(e);
-                }
-            }
-            view.built = now;
-        }
-        for id in ids {
-            if let Some(e) = self.endpoints.get_mut(id) {
-                if e.view != Some(*key) {
-                    e.awaiting_keyframe = true;
-                }
-                if e.wants_keyframe || e.awaiting_keyframe {
-                    view.encoder.request_keyframe();
-                }
-                e.wants_keyframe = false;
-                e.view = Some(*key);
-            }
-        }
-        Ok(Some(view))
-    }
-
-    /// Packetizes a view's encoded frame once (per packetization mode) and
-    /// sends it to each of its receivers.
-    fn send_view(
-        &mut self,
-        ticks_90k: u32,
-        key: &ViewKey,
-        view: &mut View,
-        out: &mut Vec<Outgoing>,
-        summary: &mut VideoTickSummary,
-    ) -> Result<(), EngineError> {
-        let Some(ids) = self.receivers.get(key) else { return Ok(()) };
-        let unit_keyframe = view.keyframe;
-        if view.encoded.is_empty() {
-            return Ok(());
-        }
-        self.packetizer
-            .packetize_annex_b(&view.encoded, &mut view.payloads)
-            .map_err(|e| EngineError::Video(e.to_string()))?;
-        view.single_nal_payloads = None;
-        let needs_mode_0 = ids
-            .iter()
-            .filter_map(|id| self.endpoints.get(id))
-            .any(|e| e.config.packetization_mode == PacketizationMode::SingleNalUnit);
-        if needs_mode_0 {
-            let mut payloads = RtpPayloads::new();
-            // A NAL unit over the payload size cannot go in mode 0: those
-            // receivers miss the frame and will ask for a keyframe.
-            if self.single_nal_packetizer.packetize_annex_b(&view.encoded, &mut payloads).is_ok() {
-                view.single_nal_payloads = Some(payloads);
-            }
-        }
-        for id in ids {
-            let Some(e) = self.endpoints.get_mut(id) else { continue };
-            let payloads = match e.config.packetization_mode {
-                PacketizationMode::NonInterleaved => Some(&view.payloads),
-                PacketizationMode::SingleNalUnit => view.single_nal_payloads.as_ref(),
-            };
-            let Some(payloads) = payloads else { continue };
-            if e.awaiting_keyframe && !unit_keyframe {
-                continue;
-            }
-            if !e.session.can_send() {
-                e.session.count_unkeyed();
-                continue;
-            }
-            e.awaiting_keyframe = false;
-            let timestamp = e.session.timestamp_base().wrapping_add(ticks_90k);
-            e.session.set_timestamp(timestamp);
-            e.stats.frames_out += 1;
-            e.stats.tx_size = (key.width, key.height);
-            e.stats.tx_target_bitrate = view.encoder.config().bitrate;
-            for (payload, marker) in payloads.iter() {
-                let mut bytes = Vec::with_capacity(payload.len() + 40);
-                e.session.write_rtp(marker, e.config.payload_type, timestamp, &[], payload, &mut bytes)?;
-                summary.packets += 1;
-                out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtp, bytes });
-            }
-        }
-        Ok(())
-    }
-
     /// Works out each receiver's view and who the views show.
     fn plan_views(&mut self) {
         for ids in self.receivers.values_mut() {
@@ -876,220 +591,13 @@ impl VideoMix {
     /// or that is owed a TMMBN (then at once, in the same compound).
     fn send_reports(&mut self, now: Instant, ntp: NtpTime, out: &mut Vec<Outgoing>) -> Result<(), EngineError> {
         for (id, e) in &mut self.endpoints {
-            let tmmbn = e.tmmbn_due.take();
-            let due = e.session.report_due(now);
-            if !due && tmmbn.is_none() {
-                continue;
-            }
-            if due {
-                // 0.75..1.25 of the interval, spread by SSRC; the first within half.
-                let interval = RTCP_INTERVAL.mul_f64(0.75 + f64::from(e.session.ssrc() % 500) / 1000.0);
-                if e.session.schedule_report(now, interval) && tmmbn.is_none() {
-                    continue;
-                }
-            }
-            let tmmbn =
-                tmmbn.map(|entry| RtcpPacket::Tmmbn(Tmmbn { sender_ssrc: e.session.ssrc(), entries: vec![entry] }));
-            let mut bytes = Vec::with_capacity(200);
-            if e.session.write_report(now, ntp, tmmbn, &mut bytes)? {
-                out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtcp, bytes });
+            if let Some(bytes) = e.report(now, ntp)? {
+                out.push(Outgoing { endpoint: *id, flow: super::Flow::VideoRtcp, bytes });
             }
         }
         Ok(())
     }
 }
 
-/// Drains one sender's assembled frames: decodes them if it is shown
-/// (`largest`: the share of a 720p picture its largest pane covers), else skips
-/// them (and marks the stream stale); asks for a keyframe where the stream
-/// is broken or comes back into view, and for a lower bitrate while it is
-/// shown small (a higher one when it grows).
-fn take_frames(
-    now: Instant,
-    id: EndpointId,
-    e: &mut VideoEndpoint,
-    largest: Option<f64>,
-    out: &mut Vec<Outgoing>,
-    summary: &mut VideoTickSummary,
-) {
-    let visible = largest.is_some() && !e.rx_muted;
-    let mut needs_keyframe = false;
-    while let Some(assembled) = e.depacketizer.poll() {
-        let unit = match assembled {
-            Assembled::Frame(unit) => unit,
-            Assembled::KeyframeNeeded => {
-                e.stale = true;
-                needs_keyframe = true;
-                continue;
-            }
-        };
-        e.stats.frames_in += 1;
-        if !visible {
-            e.stale = true;
-        } else if !e.stale || unit.is_keyframe() {
-            let decoder = match &mut e.decoder {
-                Some(d) => Some(d),
-                None => H264Decoder::new().ok().map(|d| e.decoder.insert(d)),
-            };
-            let picture = e.picture.get_or_insert_with(|| I420Frame::new(2, 2).expect("2×2 is valid"));
-            match decoder.map(|d| d.decode(unit.annex_b(), picture)) {
-                Some(Ok(decoded)) => {
-                    e.stale = false;
-                    summary.decodes += 1;
-                    if decoded {
-                        e.stats.frames_decoded += 1;
-                        e.stats.rx_size = (picture.width(), picture.height());
-                    }
-                }
-                _ => {
-                    e.stale = true;
-                    needs_keyframe = true;
-                }
-            }
-        }
-        e.depacketizer.recycle(unit);
-    }
-    if visible && e.stale {
-        needs_keyframe = true;
-    }
-    if needs_keyframe && e.config.sends {
-        if let (Some(request), Some(media_ssrc)) = (e.keyframe_requests.request(now), e.session.remote_ssrc()) {
-            if let Ok(Some(bytes)) = keyframe_request(e, request, media_ssrc) {
-                e.stats.keyframe_requests_sent += 1;
-                out.push(Outgoing { endpoint: id, flow: Flow::VideoRtcp, bytes });
-            }
-        }
-    }
-    if let (true, Some(media_ssrc)) = (e.config.sends, e.session.remote_ssrc()) {
-        let share = if visible { largest.unwrap_or(0.0) } else { 0.0 };
-        if let Some(limit) = e.source_rate.update(now, share) {
-            if let Ok(Some(bytes)) = bitrate_request(e, limit, media_ssrc) {
-                e.stats.source_limit = limit;
-                out.push(Outgoing { endpoint: id, flow: Flow::VideoRtcp, bytes });
-            }
-        }
-    }
-}
-
-/// A TMMBR (or REMB) asking the sender of `media_ssrc` to keep under `limit`
-/// bits per second, in a compound led by a receiver report; `None` while
-/// keys are pending.
-fn bitrate_request(e: &mut VideoEndpoint, limit: u32, media_ssrc: u32) -> Result<Option<Vec<u8>>, EngineError> {
-    let ssrc = e.session.ssrc();
-    let request = match e.source_rate.method() {
-        BitrateRequestMethod::Remb => {
-            RtcpPacket::Remb(Remb { sender_ssrc: ssrc, bitrate_bps: u64::from(limit), ssrcs: vec![media_ssrc] })
-        }
-        _ => RtcpPacket::Tmmbr(Tmmbr {
-            sender_ssrc: ssrc,
-            // IPv4 + UDP + RTP headers: what RFC 5104 calls the overhead.
-            entries: vec![TmmbrEntry { ssrc: media_ssrc, bitrate_bps: u64::from(limit), overhead: 40 }],
-        }),
-    };
-    e.session.write_feedback(request)
-}
-
-/// An encoder for `key`'s picture at `bitrate`.
-/// The picture a receiver is sent: within its SDP limit, its `qualityMain`
-/// cap and [`MAX_VIDEO_SIZE`], each side even and at least 16 pixels (an
-/// H.264 macroblock).
-fn view_size(sdp: (u32, u32), quality: (u32, u32)) -> (u32, u32) {
-    let side = |a: u32, b: u32, max: u32| (a.min(b).min(max).max(16)) & !1;
-    (side(sdp.0, quality.0, MAX_VIDEO_SIZE.0), side(sdp.1, quality.1, MAX_VIDEO_SIZE.1))
-}
-
-fn new_encoder(key: &ViewKey, bitrate: u32) -> Result<H264Encoder, EngineError> {
-    let config = H264EncoderConfig { width: key.width, height: key.height, bitrate, max_fps: 30.0 };
-    H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))
-}
-
-/// A PLI or FIR to a sender, in a compound with an RR as RFC 4585 wants;
-/// `None` while keys are pending.
-fn keyframe_request(
-    e: &mut VideoEndpoint,
-    request: KeyframeRequest,
-    media_ssrc: u32,
-) -> Result<Option<Vec<u8>>, EngineError> {
-    let sender_ssrc = e.session.ssrc();
-    let feedback = match request {
-        KeyframeRequest::Pli => RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc, media_ssrc }),
-        KeyframeRequest::Fir { sequence } => RtcpPacket::FullIntraRequest(FullIntraRequest {
-            sender_ssrc,
-            entries: vec![FirEntry { ssrc: media_ssrc, sequence_number: sequence }],
-        }),
-    };
-    e.session.write_feedback(feedback)
-}
-
-/// A report block about our stream: more than 10 % lost cuts what the
-/// receiver is sent by half the loss; under 2 % lets it grow 5 % a report
-/// back towards the configured bitrate (reports come every second or few).
-fn on_loss_report(e: &mut VideoEndpoint, block: &crate::rtcp::ReportBlock) {
-    let loss = f64::from(block.fraction_lost) / 256.0;
-    let current = e.loss_limit.unwrap_or(e.config.bitrate);
-    e.loss_limit = if loss > 0.10 {
-        Some(((f64::from(current) * (1.0 - loss / 2.0)) as u32).max(MIN_BITRATE))
-    } else if loss < 0.02 {
-        let raised = (f64::from(current) * 1.05) as u32;
-        (raised < e.config.bitrate).then_some(raised)
-    } else {
-        Some(current)
-    };
-}
-
-/// RTCP from an endpoint on its video stream: keyframe requests for what we
-/// send it, its SR for our report blocks.
-fn receive_rtcp(
-    now: Instant,
-    arrival: NtpTime,
-    e: &mut VideoEndpoint,
-    packet: &mut Vec<u8>,
-) -> Result<(), EngineError> {
-    if let Err(err) = e.session.unprotect_rtcp(packet) {
-        e.stats.refused += u64::from(err != EngineError::KeysPending);
-        return Err(err);
-    }
-    for item in rtcp::compound(packet) {
-        let Ok(item) = item else {
-            e.stats.refused += 1;
-            break;
-        };
-        e.stats.last_received = Some(now);
-        // SR/RR: the report block about our stream, for its loss.
-        if let Some(block) = e.session.on_rtcp(now, arrival, &item) {
-            on_loss_report(e, &block);
-        }
-        let ssrc = e.session.ssrc();
-        match item {
-            RtcpPacket::PictureLossIndication(pli) if pli.media_ssrc == ssrc => {
-                e.wants_keyframe = true;
-                e.stats.keyframe_requests_received += 1;
-            }
-            RtcpPacket::FullIntraRequest(fir) if fir.entries.iter().any(|f| f.ssrc == ssrc) => {
-                e.wants_keyframe = true;
-                e.stats.keyframe_requests_received += 1;
-            }
-            // A receiver's estimate of what it can take (it covers the
-            // streams it lists; we send it one).
-            RtcpPacket::Remb(remb) => e.remb = Some(remb.bitrate_bps.min(u64::from(u32::MAX)) as u32),
-            RtcpPacket::Tmmbr(tmmbr) => {
-                if let Some(entry) = tmmbr.entries.iter().find(|t| t.ssrc == ssrc) {
-                    e.tmmbr = Some(entry.bitrate_bps.min(u64::from(u32::MAX)) as u32);
-                    e.tmmbn_due = Some(TmmbrEntry { ssrc: tmmbr.sender_ssrc, ..*entry });
-                }
-            }
-            // The sender took our limit.
-            RtcpPacket::Tmmbn(n) => {
-                if let Some(entry) = n.entries.iter().find(|t| t.ssrc == ssrc) {
-                    e.source_rate.on_tmmbn(entry.bitrate_bps);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-#[path = "video_tests.rs"]
 mod tests;
