@@ -14,7 +14,7 @@ use confero_control::schema::{Change, Kind};
 use confero_control::store::Object;
 use confero_media::codec::{AudioFormat, CodecKind};
 use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys, VideoConfig, MAX_VIDEO_SIZE};
-use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent, VideoSpec};
+use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent, MediaTransport, RtpAddresses, RtpTransport};
 use confero_media::srtp::SrtpProfile;
 use confero_media::video::h264_rtp::PacketizationMode;
 use confero_media::video::keyframe_request::KeyframeRequestMethod;
@@ -67,8 +67,17 @@ fn srtp_keys(s: &SrtpParams) -> (SrtpKeys, SrtpKeys) {
     )
 }
 
+/// Adds a negotiated video stream, if any, to an endpoint's spec.
+fn add_video(spec: &mut EndpointSpec, n: Option<&NegotiatedVideo>, layout: Layout) {
+    let Some(n) = n else { return };
+    spec.video = Some(video_config(n, layout, &spec.config.cname));
+    if let MediaTransport::Rtp(t) = &mut spec.transport {
+        t.video = Some(RtpAddresses { rtp: n.remote_rtp, rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp) });
+    }
+}
+
 /// What the media engine needs from a negotiated video stream.
-fn video_spec(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoSpec {
+fn video_config(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoConfig {
     let mut config = VideoConfig::new(n.payload_type);
     config.packetization_mode =
         if n.packetization_mode == 0 { PacketizationMode::SingleNalUnit } else { PacketizationMode::NonInterleaved };
@@ -87,7 +96,7 @@ fn video_spec(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoSpec {
     config.sends = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::RecvOnly);
     config.layout = layout;
     config.cname = cname.to_string();
-    VideoSpec { config, remote_rtp: n.remote_rtp, remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp) }
+    config
 }
 
 /// What the media engine needs from a negotiated stream.
@@ -106,12 +115,11 @@ fn endpoint_spec(n: &NegotiatedAudio, prompt: Option<Prompt>, signalling_ip: Opt
         config.srtp_out = Some(tx);
     }
     config.prompt = prompt;
+    let audio = RtpAddresses { rtp: n.remote_rtp, rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp) };
     EndpointSpec {
         config,
-        remote_rtp: n.remote_rtp,
-        remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp),
-        signalling_ip,
         video: None,
+        transport: MediaTransport::Rtp(RtpTransport { audio, video: None, signalling_ip }),
     }
 }
 
@@ -294,6 +302,16 @@ impl CallBridge {
                 }
                 self.drop_leg(&mut state, id, "timeout");
             }
+            MediaEvent::AttachFailed { endpoint, reason, .. } => {
+                let mut state = self.lock();
+                let Some(id) = state.by_endpoint.get(&endpoint).copied() else { return };
+                tracing::warn!("call leg {id}: media refused: {reason}; dropping it");
+                if let Some(h) = state.leg_mut(id).and_then(|l| l.sip.take()) {
+                    state.by_sip.remove(&h);
+                    let _ = ua.hangup(now, h);
+                }
+                self.drop_leg(&mut state, id, "mediaNegotiationFailure");
+            }
             MediaEvent::ActiveSpeaker { .. } => {}
         }
     }
@@ -373,7 +391,7 @@ impl CallBridge {
         leg.quality_main = self.profile_field(destination.call_leg_profile(), "qualityMain");
         leg.participant_labels = self.profile_field(destination.call_leg_profile(), "participantLabels");
         let mut spec = endpoint_spec(&negotiated, prompt, leg.signalling_ip);
-        spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
+        add_video(&mut spec, video.as_ref(), leg.default_layout);
         leg.video = spec.video.is_some();
         let attached = match self.media.attach(conference, spec) {
             Ok(a) => a,
@@ -459,7 +477,7 @@ impl CallBridge {
             let _ = self.media.detach(old);
         }
         let mut spec = endpoint_spec(&negotiated, prompt, leg.signalling_ip);
-        spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
+        add_video(&mut spec, video.as_ref(), leg.default_layout);
         leg.video = spec.video.is_some();
         match self.media.attach(conference, spec) {
             Ok(a) => {
@@ -730,7 +748,7 @@ impl CallBridge {
         let attached = match (negotiated, conference) {
             (Ok(n), Some(conf)) => {
                 let mut spec = endpoint_spec(&n, None, leg.signalling_ip);
-                spec.video = video.as_ref().map(|v| video_spec(v, leg.default_layout, &spec.config.cname));
+                add_video(&mut spec, video.as_ref(), leg.default_layout);
                 leg.video = spec.video.is_some();
                 self.media.attach(conf, spec).map(|a| (a, n)).map_err(|e| e.to_string())
             }
