@@ -208,7 +208,9 @@ impl VideoTickSummary {
     }
 }
 
-/// One conference's video. See the [module docs](self).
+/// One conference's video: only the senders some view shows are decoded,
+/// each distinct view is composed and encoded once and shared by its
+/// receivers (why: `engine/video/mod.rs`).
 pub struct VideoMix {
     endpoints: HashMap<EndpointId, VideoEndpoint>,
     /// Everyone in the conference (video or not: an audio-only participant
