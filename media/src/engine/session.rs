@@ -376,3 +376,84 @@ impl RtpSession {
 fn context(keys: &SrtpKeys) -> Result<SrtpContext, SrtpError> {
     SrtpContext::new(keys.profile, &keys.key, &keys.salt)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::srtp::SrtpProfile;
+
+    fn keys(n: u8) -> SrtpKeys {
+        SrtpKeys { profile: SrtpProfile::AesCm128HmacSha1_80, key: vec![n; 16], salt: vec![n; 14] }
+    }
+
+    fn session(keying: Keying) -> RtpSession {
+        RtpSession::new(0x1234, 100, 5000, 48_000, "confero".into(), None, None, keying).unwrap()
+    }
+
+    fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let header = RtpHeader { payload_type: 111, sequence_number: seq, ssrc, ..RtpHeader::default() };
+        header.write_packet(&[1, 2, 3], &mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn with_keys_pending_nothing_passes_either_way_and_each_drop_is_counted() {
+        let mut s = session(Keying::Pending);
+        let now = Instant::now();
+        assert!(!s.can_send());
+        assert_eq!(s.unprotect_rtp(&mut rtp(7, 1)), Err(EngineError::KeysPending));
+        assert_eq!(s.unprotect_rtcp(&mut vec![0x80, 201, 0, 1, 0, 0, 0, 7]), Err(EngineError::KeysPending));
+        assert_eq!(s.write_report(now, NtpTime(0), None, &mut Vec::new()), Ok(false));
+        let pli =
+            RtcpPacket::PictureLossIndication(crate::rtcp::PictureLossIndication { sender_ssrc: 1, media_ssrc: 7 });
+        assert_eq!(s.write_feedback(pli), Ok(None));
+        assert_eq!((s.unkeyed(), s.rtcp_out()), (4, 0));
+
+        s.set_keys(&keys(1), &keys(2)).unwrap();
+        assert!(s.can_send());
+        let mut bytes = Vec::new();
+        s.write_rtp(true, 111, s.timestamp(), &[], &[9; 20], &mut bytes).unwrap();
+        let mut peer = context(&keys(2)).unwrap();
+        peer.unprotect_rtp(&mut bytes).unwrap();
+        let packet = RtpPacket::parse(&bytes).unwrap();
+        assert_eq!((packet.ssrc(), packet.sequence_number(), packet.timestamp()), (0x1234, 100, 5000));
+        assert_eq!((s.packets_out(), s.bytes_out()), (1, 12 + 20 + 10));
+    }
+
+    #[test]
+    fn keys_given_for_a_pending_stream_are_refused() {
+        let k = keys(1);
+        let refused = RtpSession::new(1, 0, 0, 90_000, String::new(), Some(&k), None, Keying::Pending);
+        assert!(matches!(refused, Err(EngineError::KeysConflict)));
+    }
+
+    #[test]
+    fn the_first_report_is_scheduled_within_half_an_interval_and_sends_nothing() {
+        let mut s = session(Keying::Now);
+        let now = Instant::now();
+        let interval = Duration::from_secs(4);
+        assert!(s.report_due(now));
+        assert!(s.schedule_report(now, interval));
+        assert!(!s.report_due(now + Duration::from_millis(1999)));
+        assert!(s.report_due(now + Duration::from_secs(2)));
+        assert!(!s.schedule_report(now + Duration::from_secs(2), interval));
+        assert!(!s.report_due(now + Duration::from_millis(5999)));
+    }
+
+    #[test]
+    fn a_new_source_restarts_the_receive_statistics() {
+        let mut s = session(Keying::Now);
+        let now = Instant::now();
+        let b = rtp(8, 500);
+        assert_eq!(s.on_rtp(now, &RtpPacket::parse(&rtp(7, 1)).unwrap()), Source::First);
+        assert_eq!(s.on_rtp(now, &RtpPacket::parse(&rtp(7, 10)).unwrap()), Source::Same);
+        let lossy = s.rx_jitter_and_loss();
+        assert_eq!(s.on_rtp(now, &RtpPacket::parse(&b).unwrap()), Source::Changed);
+        let mut fresh = session(Keying::Now);
+        fresh.on_rtp(now, &RtpPacket::parse(&b).unwrap());
+        assert_eq!(s.remote_ssrc(), Some(8));
+        assert_eq!(s.rx_jitter_and_loss(), fresh.rx_jitter_and_loss());
+        assert_ne!(s.rx_jitter_and_loss(), lossy);
+    }
+}
