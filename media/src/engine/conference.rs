@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 
 use super::dtmf::{DtmfError, DtmfSender, EventPacket};
 use super::prompt::{Playing, Prompt};
-use super::session::{Keying, RtpSession, Source};
+use super::session::{Keying, OurStream, RtpSession, Source};
 use super::video::{VideoConfig, VideoMix, VideoSettings, VideoStats, VideoTickSummary};
 use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Flow, MediaKind, Outgoing, SrtpKeys, TickSummary};
 use crate::codec::{AudioDecoder, AudioEncoder, AudioFormat, OpusConfig, FRAME_SAMPLES};
@@ -150,17 +150,9 @@ impl Conference {
         let ssrc = cfg.ssrc.unwrap_or_else(|| self.rng.gen());
         let sequence = cfg.initial_sequence.unwrap_or_else(|| self.rng.gen());
         let timestamp = cfg.initial_timestamp.unwrap_or_else(|| self.rng.gen());
-        let keying = if cfg.srtp_pending { Keying::Pending } else { Keying::Now };
-        let session = RtpSession::new(
-            ssrc,
-            sequence,
-            timestamp,
-            format.clock_rate,
-            cfg.cname,
-            cfg.srtp_in.as_ref(),
-            cfg.srtp_out.as_ref(),
-            keying,
-        )?;
+        let keying = Keying::from_config(cfg.srtp_in.as_ref(), cfg.srtp_out.as_ref(), cfg.srtp_pending)?;
+        let ours = OurStream { ssrc, sequence, timestamp, clock_rate: format.clock_rate, cname: cfg.cname };
+        let session = RtpSession::new(ours, keying)?;
         let settings =
             ParticipantSettings { format, rx_muted: cfg.rx_muted, tx_muted: cfg.tx_muted, importance: cfg.importance };
         self.mixer.add_participant(id, settings)?;

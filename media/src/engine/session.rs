@@ -17,14 +17,49 @@ use crate::rtcp::{NtpTime, ReceiverReport, ReportBlock, RtcpPacket, SenderReport
 use crate::rtp::{HeaderExtension, ReceiveStats, RtpHeader, RtpPacket};
 use crate::srtp::{SrtpContext, SrtpError};
 
+/// What our side of a new session sends as.
+pub(super) struct OurStream {
+    /// Our SSRC.
+    pub(super) ssrc: u32,
+    /// Our first sequence number.
+    pub(super) sequence: u16,
+    /// Our first RTP timestamp.
+    pub(super) timestamp: u32,
+    /// The RTP clock of the stream (both ways).
+    pub(super) clock_rate: u32,
+    /// The CNAME of our SDES.
+    pub(super) cname: String,
+}
+
 /// How a stream is protected, as negotiated at attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Keying {
-    /// Use these contexts now (SDES keys, or plain RTP where `None`).
-    Now,
+pub(super) enum Keying<'a> {
+    /// These keys each way now (SDES); `None`: plain RTP that way.
+    Now {
+        /// For what the endpoint sends.
+        inbound: Option<&'a SrtpKeys>,
+        /// For what we send it.
+        outbound: Option<&'a SrtpKeys>,
+    },
     /// SRTP whose keys come later (DTLS-SRTP): nothing passes either way
     /// until [`RtpSession::set_keys`].
     Pending,
+}
+
+impl<'a> Keying<'a> {
+    /// From a stream config: the keys it gives, or keys to come
+    /// (`pending`); both at once is the caller's mistake, refused.
+    pub(super) fn from_config(
+        inbound: Option<&'a SrtpKeys>,
+        outbound: Option<&'a SrtpKeys>,
+        pending: bool,
+    ) -> Result<Self, EngineError> {
+        match (pending, inbound.is_some() || outbound.is_some()) {
+            (true, true) => Err(EngineError::KeysConflict),
+            (true, false) => Ok(Self::Pending),
+            (false, _) => Ok(Self::Now { inbound, outbound }),
+        }
+    }
 }
 
 /// What a new RTP packet's SSRC means for the stream.
@@ -71,22 +106,15 @@ pub(super) struct RtpSession {
 }
 
 impl RtpSession {
-    /// A session sending as `ssrc` from `sequence` and `timestamp`, on
-    /// `clock_rate`, with these keys each way (`None`: plain) or keys to come.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        ssrc: u32,
-        sequence: u16,
-        timestamp: u32,
-        clock_rate: u32,
-        cname: String,
-        srtp_in: Option<&SrtpKeys>,
-        srtp_out: Option<&SrtpKeys>,
-        keying: Keying,
-    ) -> Result<Self, EngineError> {
-        if keying == Keying::Pending && (srtp_in.is_some() || srtp_out.is_some()) {
-            return Err(EngineError::KeysConflict);
-        }
+    /// A session sending as `ours`, keyed as `keying` says.
+    pub(super) fn new(ours: OurStream, keying: Keying<'_>) -> Result<Self, EngineError> {
+        let OurStream { ssrc, sequence, timestamp, clock_rate, cname } = ours;
+        let (srtp_in, srtp_out, keys_pending) = match keying {
+            Keying::Now { inbound, outbound } => {
+                (inbound.map(context).transpose()?, outbound.map(context).transpose()?, false)
+            }
+            Keying::Pending => (None, None, true),
+        };
         Ok(Self {
             ssrc,
             sequence,
@@ -94,9 +122,9 @@ impl RtpSession {
             timestamp,
             clock_rate,
             cname,
-            srtp_in: srtp_in.map(context).transpose()?,
-            srtp_out: srtp_out.map(context).transpose()?,
-            keys_pending: keying == Keying::Pending,
+            srtp_in,
+            srtp_out,
+            keys_pending,
             remote_ssrc: None,
             receive_stats: None,
             next_report: None,
@@ -386,9 +414,13 @@ mod tests {
         SrtpKeys { profile: SrtpProfile::AesCm128HmacSha1_80, key: vec![n; 16], salt: vec![n; 14] }
     }
 
-    fn session(keying: Keying) -> RtpSession {
-        RtpSession::new(0x1234, 100, 5000, 48_000, "confero".into(), None, None, keying).unwrap()
+    fn session(keying: Keying<'_>) -> RtpSession {
+        let ours =
+            OurStream { ssrc: 0x1234, sequence: 100, timestamp: 5000, clock_rate: 48_000, cname: "confero".into() };
+        RtpSession::new(ours, keying).unwrap()
     }
+
+    const PLAIN: Keying<'static> = Keying::Now { inbound: None, outbound: None };
 
     fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
         let mut bytes = Vec::new();
@@ -424,13 +456,14 @@ mod tests {
     #[test]
     fn keys_given_for_a_pending_stream_are_refused() {
         let k = keys(1);
-        let refused = RtpSession::new(1, 0, 0, 90_000, String::new(), Some(&k), None, Keying::Pending);
-        assert!(matches!(refused, Err(EngineError::KeysConflict)));
+        assert_eq!(Keying::from_config(Some(&k), None, true), Err(EngineError::KeysConflict));
+        assert_eq!(Keying::from_config(None, None, true), Ok(Keying::Pending));
+        assert_eq!(Keying::from_config(Some(&k), None, false), Ok(Keying::Now { inbound: Some(&k), outbound: None }));
     }
 
     #[test]
     fn the_first_report_is_scheduled_within_half_an_interval_and_sends_nothing() {
-        let mut s = session(Keying::Now);
+        let mut s = session(PLAIN);
         let now = Instant::now();
         let interval = Duration::from_secs(4);
         assert!(s.report_due(now));
@@ -443,14 +476,14 @@ mod tests {
 
     #[test]
     fn a_new_source_restarts_the_receive_statistics() {
-        let mut s = session(Keying::Now);
+        let mut s = session(PLAIN);
         let now = Instant::now();
         let b = rtp(8, 500);
         assert_eq!(s.on_rtp(now, &RtpPacket::parse(&rtp(7, 1)).unwrap()), Source::First);
         assert_eq!(s.on_rtp(now, &RtpPacket::parse(&rtp(7, 10)).unwrap()), Source::Same);
         let lossy = s.rx_jitter_and_loss();
         assert_eq!(s.on_rtp(now, &RtpPacket::parse(&b).unwrap()), Source::Changed);
-        let mut fresh = session(Keying::Now);
+        let mut fresh = session(PLAIN);
         fresh.on_rtp(now, &RtpPacket::parse(&b).unwrap());
         assert_eq!(s.remote_ssrc(), Some(8));
         assert_eq!(s.rx_jitter_and_loss(), fresh.rx_jitter_and_loss());

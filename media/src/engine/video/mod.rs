@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use self::endpoint::{take_frames, VideoEndpoint};
 use self::rate::ReceiverRate;
 use self::view::{view_size, View};
-use super::session::{Keying, RtpSession};
+use super::session::{Keying, OurStream, RtpSession};
 use super::{EndpointId, EngineError, Outgoing, SrtpKeys};
 use crate::rtcp::NtpTime;
 use crate::video::compose::{Compositor, ViewKey};
@@ -341,17 +341,10 @@ impl VideoMix {
     pub fn attach(&mut self, id: EndpointId, config: VideoConfig) -> Result<(), EngineError> {
         let ssrc = config.ssrc.unwrap_or_else(|| self.rng.gen());
         let (sequence, timestamp_base) = (self.rng.gen(), self.rng.gen());
-        let keying = if config.srtp_pending { Keying::Pending } else { Keying::Now };
-        let session = RtpSession::new(
-            ssrc,
-            sequence,
-            timestamp_base,
-            VIDEO_CLOCK as u32,
-            config.cname.clone(),
-            config.srtp_in.as_ref(),
-            config.srtp_out.as_ref(),
-            keying,
-        )?;
+        let keying = Keying::from_config(config.srtp_in.as_ref(), config.srtp_out.as_ref(), config.srtp_pending)?;
+        let clock_rate = VIDEO_CLOCK as u32;
+        let ours = OurStream { ssrc, sequence, timestamp: timestamp_base, clock_rate, cname: config.cname.clone() };
+        let session = RtpSession::new(ours, keying)?;
         self.speakers.join(id);
         let endpoint = VideoEndpoint {
             session,
