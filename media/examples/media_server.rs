@@ -26,7 +26,9 @@ use std::sync::Arc;
 
 use confero_media::codec::AudioFormat;
 use confero_media::engine::{EndpointConfig, EndpointId, VideoConfig};
-use confero_media::runtime::{ConferenceId, EndpointSpec, MediaRuntime, RuntimeConfig, VideoSpec};
+use confero_media::runtime::{
+    ConferenceId, EndpointSpec, MediaRuntime, MediaTransport, RtpAddresses, RtpTransport, RuntimeConfig,
+};
 use confero_media::video::layout::Layout;
 use confero_media::video::source_rate::BitrateRequestMethod;
 
@@ -137,9 +139,16 @@ fn join(
     };
     let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
     config.audio_level_id = level_id;
-    let video = video.map(video_spec).transpose()?;
+    let mut transport = RtpTransport::new(remote);
+    let video = match video.map(video_spec).transpose()? {
+        Some((video, remote)) => {
+            transport.video = Some(RtpAddresses { rtp: remote, rtcp: None });
+            Some(video)
+        }
+        None => None,
+    };
     let has_video = video.is_some();
-    let spec = EndpointSpec { config, remote_rtp: remote, remote_rtcp: None, signalling_ip: None, video };
+    let spec = EndpointSpec { config, video, transport: MediaTransport::Rtp(transport) };
     let a = runtime.attach(conference, spec).map_err(|e| e.to_string())?;
     if has_video {
         Ok(format!("joined {room} {} {} {}", a.id.0, a.local_rtp, a.local_video_rtp))
@@ -151,7 +160,7 @@ fn join(
 /// `REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]` → a 720p H.264 stream both
 /// ways; the endpoint is asked to send less while shown small by TMMBR or
 /// REMB when one is named (as if its SDP offered `ccm tmmbr` or `goog-remb`).
-fn video_spec(text: &str) -> Result<VideoSpec, String> {
+fn video_spec(text: &str) -> Result<(VideoConfig, SocketAddr), String> {
     let mut parts = text.split('/');
     let (Some(remote), Some(pt), Some(layout)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(format!("video={text}: expected REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]"));
@@ -168,5 +177,5 @@ fn video_spec(text: &str) -> Result<VideoSpec, String> {
     let mut config = VideoConfig::new(pt);
     config.layout = layout;
     config.bitrate_request = bitrate_request;
-    Ok(VideoSpec { config, remote_rtp: remote, remote_rtcp: None })
+    Ok((config, remote))
 }

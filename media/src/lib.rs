@@ -7,6 +7,8 @@
 //! parser a fuzz target. `runtime` is the thin shell that does: worker
 //! threads, UDP sockets and the clock.
 
+#![warn(missing_docs)]
+
 pub mod codec;
 pub mod engine;
 pub mod jitter;

@@ -433,6 +433,11 @@ impl Bridge {
                 tracing::info!("call leg {id}: no media for the timeout; dropping it");
                 self.end_leg(now, id, "timeout");
             }
+            MediaEvent::AttachFailed { endpoint, reason, .. } => {
+                let Some(id) = self.by_endpoint.get(&endpoint).copied() else { return };
+                tracing::warn!("call leg {id}: the media engine refused it: {reason}");
+                self.end_leg(now, id, "mediaNegotiationFailure");
+            }
             MediaEvent::ActiveSpeaker { .. } => {}
         }
     }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use confero_api::bridge::{BridgeError, Direction, LegState, LiveCallLeg, NewCall};
 use confero_media::codec::{AudioFormat, CodecKind};
 use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys, VideoConfig, MAX_VIDEO_SIZE};
-use confero_media::runtime::{ConferenceId, EndpointSpec, VideoSpec};
+use confero_media::runtime::{ConferenceId, EndpointSpec, MediaTransport, RtpAddresses, RtpTransport};
 use confero_media::srtp::SrtpProfile;
 use confero_media::video::h264_rtp::PacketizationMode;
 use confero_media::video::keyframe_request::KeyframeRequestMethod;
@@ -63,7 +63,7 @@ fn srtp_keys(s: &SrtpParams) -> (SrtpKeys, SrtpKeys) {
 }
 
 /// What the media engine needs from a negotiated video stream.
-fn video_spec(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoSpec {
+fn video_config(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoConfig {
     let mut config = VideoConfig::new(n.payload_type);
     config.packetization_mode =
         if n.packetization_mode == 0 { PacketizationMode::SingleNalUnit } else { PacketizationMode::NonInterleaved };
@@ -82,7 +82,7 @@ fn video_spec(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoSpec {
     config.sends = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::RecvOnly);
     config.layout = layout;
     config.cname = cname.to_string();
-    VideoSpec { config, remote_rtp: n.remote_rtp, remote_rtcp: (!n.rtcp_mux).then_some(n.remote_rtcp) }
+    config
 }
 
 /// The endpoint an offer/answer agreed on (audio, and video when
@@ -108,7 +108,6 @@ fn media_of(
         config.srtp_out = Some(tx);
     }
     config.prompt = prompt;
-    let video = video.map(|v| video_spec(v, layout, &config.cname));
     let negotiated = NegotiatedMedia {
         codec: cms_codec(audio.codec.codec),
         cipher_suite: audio.srtp.as_ref().map(|s| s.suite.name().to_string()),
@@ -116,13 +115,14 @@ fn media_of(
         telephone_event: audio.telephone_event.is_some(),
         video: video.is_some(),
     };
-    let spec = EndpointSpec {
-        config,
-        remote_rtp: audio.remote_rtp,
-        remote_rtcp: (!audio.rtcp_mux).then_some(audio.remote_rtcp),
+    // Plain (S)RTP to the signalled addresses, each stream on its own port.
+    let transport = RtpTransport {
+        audio: RtpAddresses { rtp: audio.remote_rtp, rtcp: (!audio.rtcp_mux).then_some(audio.remote_rtcp) },
+        video: video.map(|v| RtpAddresses { rtp: v.remote_rtp, rtcp: (!v.rtcp_mux).then_some(v.remote_rtcp) }),
         signalling_ip,
-        video,
     };
+    let video = video.map(|v| video_config(v, layout, &config.cname));
+    let spec = EndpointSpec { config, video, transport: MediaTransport::Rtp(transport) };
     (spec, negotiated)
 }
 
@@ -294,7 +294,7 @@ impl Bridge {
             Err(e) => {
                 tracing::warn!("SIP call to {user}: media: {e}");
                 reject(self, 500);
-                self.drop_leg(now, id, "mediaFailure");
+                self.drop_leg(now, id, "mediaNegotiationFailure");
             }
         }
     }

@@ -1,19 +1,22 @@
 //! [`Conference`]: per-endpoint receive and send state around one mixer.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::dtmf::{DtmfError, DtmfSender, EventPacket};
 use super::prompt::{Playing, Prompt};
+use super::session::{Keying, OurStream, RtpSession, Source};
 use super::video::{VideoConfig, VideoMix, VideoSettings, VideoStats, VideoTickSummary};
-use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Flow, Outgoing, SrtpKeys, TickSummary};
+use super::{EndpointConfig, EndpointId, EndpointStats, EngineError, Flow, MediaKind, Outgoing, SrtpKeys, TickSummary};
 use crate::codec::{AudioDecoder, AudioEncoder, AudioFormat, OpusConfig, FRAME_SAMPLES};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::mixer::{Delivery, FrameInput, Mixer, MixerConfig, ParticipantSettings, StreamKind};
-use crate::rtcp::{self, NtpTime, ReceiverReport, RtcpPacket, SenderReport, SourceDescription};
-use crate::rtp::{AudioLevel, HeaderExtension, ReceiveStats, RtpHeader, RtpPacket};
-use crate::srtp::{SrtpContext, SrtpError};
+use crate::rtcp::{self, NtpTime};
+use crate::rtp::{AudioLevel, HeaderExtension, RtpPacket};
+use crate::srtp::SrtpError;
 
 /// The largest packet we build: header, extension, payload and SRTP tag.
 const PACKET_CAPACITY: usize = 1500;
@@ -41,35 +44,21 @@ struct Endpoint {
     /// of the conference, which does not hear the endpoint either.
     prompt: Option<(Playing, Box<dyn AudioEncoder>)>,
     audio_level_id: Option<u8>,
-    srtp_in: Option<SrtpContext>,
-    srtp_out: Option<SrtpContext>,
+    /// Our RTP session with it: SSRC, sequence, timestamp, SRTP, reports.
+    session: RtpSession,
     jitter: JitterBuffer,
     decoder: Box<dyn AudioDecoder>,
     /// Decoder output, all channels.
     decoded: Vec<i16>,
-    /// The SSRC the endpoint sends with; a new one resets the jitter buffer.
-    remote_ssrc: Option<u32>,
-    /// RFC 3550 statistics of what it sends (loss, interarrival jitter), for
-    /// the call leg's `rxAudio` and, later, RTCP receiver reports.
-    receive_stats: Option<ReceiveStats>,
-    /// The clock rate of its RTP timestamps.
-    clock_rate: u32,
     /// The level of the newest packet received (RFC 6464), if it had one.
     level: Option<AudioLevel>,
     /// This tick's level of what it said, for our outbound extension.
     tick_level: u8,
-    ssrc: u32,
-    sequence: u16,
-    timestamp: u32,
     /// RTP timestamp units per tick.
     timestamp_step: u32,
     /// No packet went out last tick: the next one carries the marker.
     after_silence: bool,
-    /// Payload octets sent, for the SR's octet count.
-    octets_sent: u32,
-    /// When our next RTCP report to it is due (`None`: at the first tick).
-    next_report: Option<Instant>,
-    cname: String,
+    /// Receive-side counters; the send side's are the session's.
     stats: EndpointStats,
 }
 
@@ -90,8 +79,8 @@ pub struct Conference {
     speakers: Vec<EndpointId>,
     /// Packet buffers to reuse.
     spare: Vec<Vec<u8>>,
-    random: RandomState,
-    random_counter: u64,
+    /// SSRCs, sequence and timestamp bases, and the RTCP report spread.
+    rng: StdRng,
     /// Opus settings, for prompt encoders.
     opus: OpusConfig,
     /// DTMF digits received since the last `take_dtmf`.
@@ -109,8 +98,11 @@ pub struct Conference {
 }
 
 impl Conference {
-    /// An empty conference mixing with `config`.
-    pub fn new(config: MixerConfig) -> Self {
+    /// An empty conference mixing with `config`. `rng` is its only source
+    /// of randomness (SSRCs, sequence and timestamp bases, report times):
+    /// the runtime seeds it from entropy, tests from a constant.
+    pub fn new(config: MixerConfig, mut rng: StdRng) -> Self {
+        let video = VideoMix::new(StdRng::seed_from_u64(rng.gen()));
         Self {
             opus: config.opus,
             dtmf: Vec::new(),
@@ -124,10 +116,9 @@ impl Conference {
             delivery_index: HashMap::new(),
             speakers: Vec::new(),
             spare: Vec::new(),
-            random: RandomState::new(),
-            random_counter: 0,
+            rng,
             wallclock: None,
-            video: VideoMix::new(),
+            video,
         }
     }
 
@@ -142,21 +133,12 @@ impl Conference {
         ntp_at(at, base, now)
     }
 
-    fn random(&mut self) -> u64 {
-        self.random_counter += 1;
-        self.random.hash_one(self.random_counter)
-    }
-
     /// Attaches an endpoint: its jitter buffer, decoder, SRTP contexts and
     /// outbound RTP line, and a place in the mixer.
     pub fn attach(&mut self, id: EndpointId, cfg: EndpointConfig) -> Result<(), EngineError> {
         if self.endpoints.contains_key(&id) {
             return Err(EngineError::DuplicateEndpoint(id));
         }
-        let srtp = |keys: &Option<SrtpKeys>| -> Result<Option<SrtpContext>, SrtpError> {
-            keys.as_ref().map(|k| SrtpContext::new(k.profile, &k.key, &k.salt)).transpose()
-        };
-        let (srtp_in, srtp_out) = (srtp(&cfg.srtp_in)?, srtp(&cfg.srtp_out)?);
         let format = cfg.format;
         let frame = Duration::from_millis(u64::from(format.ptime_ms));
         let jitter = JitterBuffer::new(crate::jitter::JitterConfig {
@@ -165,14 +147,16 @@ impl Conference {
             ..cfg.jitter
         })?;
         let decoder = format.new_decoder()?;
+        let ssrc = cfg.ssrc.unwrap_or_else(|| self.rng.gen());
+        let sequence = cfg.initial_sequence.unwrap_or_else(|| self.rng.gen());
+        let timestamp = cfg.initial_timestamp.unwrap_or_else(|| self.rng.gen());
+        let keying = Keying::from_config(cfg.srtp_in.as_ref(), cfg.srtp_out.as_ref(), cfg.srtp_pending)?;
+        let ours = OurStream { ssrc, sequence, timestamp, clock_rate: format.clock_rate, cname: cfg.cname };
+        let session = RtpSession::new(ours, keying)?;
         let settings =
             ParticipantSettings { format, rx_muted: cfg.rx_muted, tx_muted: cfg.tx_muted, importance: cfg.importance };
         self.mixer.add_participant(id, settings)?;
         self.video.set_importance(id, cfg.importance);
-        let r = self.random();
-        let ssrc = cfg.ssrc.unwrap_or(r as u32);
-        let sequence = cfg.initial_sequence.unwrap_or((r >> 32) as u16);
-        let timestamp = cfg.initial_timestamp.unwrap_or(self.random() as u32);
         let timestamp_step = (u64::from(format.clock_rate) * u64::from(format.ptime_ms) / 1000) as u32;
         self.endpoints.insert(
             id,
@@ -186,24 +170,14 @@ impl Conference {
                 tx_muted: cfg.tx_muted,
                 prompt: None,
                 audio_level_id: cfg.audio_level_id,
-                srtp_in,
-                srtp_out,
+                session,
                 jitter,
                 decoder,
                 decoded: vec![0; format.frame_len()],
-                remote_ssrc: None,
-                receive_stats: None,
-                clock_rate: format.clock_rate,
                 level: None,
                 tick_level: AudioLevel::SILENCE,
-                ssrc,
-                sequence,
-                timestamp,
                 timestamp_step,
                 after_silence: true,
-                octets_sent: 0,
-                next_report: None,
-                cname: cfg.cname,
                 stats: EndpointStats::default(),
             },
         );
@@ -229,8 +203,27 @@ impl Conference {
         if !self.endpoints.contains_key(&id) {
             return Err(EngineError::UnknownEndpoint(id));
         }
-        let random = self.random();
-        self.video.attach(id, config, random)
+        self.video.attach(id, config)
+    }
+
+    /// Keys one of an endpoint's streams after attach (DTLS-SRTP, or new
+    /// SDES keys): until keys come to a stream attached with
+    /// `srtp_pending`, its media is dropped both ways, never passed or sent
+    /// in clear.
+    pub fn set_srtp_keys(
+        &mut self,
+        id: EndpointId,
+        media: MediaKind,
+        inbound: &SrtpKeys,
+        outbound: &SrtpKeys,
+    ) -> Result<(), EngineError> {
+        match media {
+            MediaKind::Audio => {
+                let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+                e.session.set_keys(inbound, outbound)
+            }
+            MediaKind::Video => self.video.set_srtp_keys(id, inbound, outbound),
+        }
     }
 
     /// Applies the API's video settings (layout, video mutes), live.
@@ -382,15 +375,29 @@ impl Conference {
     /// An endpoint's counters.
     pub fn stats(&self, id: EndpointId) -> Result<EndpointStats, EngineError> {
         let e = self.endpoints.get(&id).ok_or(EngineError::UnknownEndpoint(id))?;
-        let (rx_jitter, rx_lost) =
-            e.receive_stats.as_ref().map_or((Duration::ZERO, 0), |r| (r.jitter_duration(), r.cumulative_lost()));
+        let (rx_jitter, rx_lost) = e.session.rx_jitter_and_loss();
+        let (tx_fraction_lost, tx_jitter) = e.session.tx_loss_and_jitter();
         let video = self.video.stats(id);
         // Video keeps a call alive as well as audio does.
         let last_received = match (e.stats.last_received, video.and_then(|v| v.last_received)) {
             (Some(a), Some(v)) => Some(a.max(v)),
             (a, v) => a.or(v),
         };
-        Ok(EndpointStats { jitter: e.jitter.stats(), rx_jitter, rx_lost, video, last_received, ..e.stats })
+        Ok(EndpointStats {
+            jitter: e.jitter.stats(),
+            rx_jitter,
+            rx_lost,
+            packets_out: e.session.packets_out(),
+            bytes_out: e.session.bytes_out(),
+            rtcp_out: e.session.rtcp_out(),
+            unkeyed: e.session.unkeyed(),
+            round_trip: e.session.round_trip(),
+            tx_fraction_lost,
+            tx_jitter,
+            video,
+            last_received,
+            ..e.stats
+        })
     }
 
     /// Takes one datagram the endpoint sent, which arrived at `now`: SRTP
@@ -405,15 +412,9 @@ impl Conference {
         }
         let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
         let wire_len = packet.len();
-        if let Some(srtp) = &mut e.srtp_in {
-            if let Err(err) = srtp.unprotect_rtp(packet) {
-                match err {
-                    SrtpError::AuthenticationFailed => e.stats.auth_failures += 1,
-                    SrtpError::Replayed(_) | SrtpError::TooOld(_) => e.stats.replays += 1,
-                    _ => e.stats.malformed += 1,
-                }
-                return Err(err.into());
-            }
+        if let Err(err) = e.session.unprotect_rtp(packet) {
+            count_refusal(&mut e.stats, &err);
+            return Err(err);
         }
         let rtp = match RtpPacket::parse(packet) {
             Ok(rtp) => rtp,
@@ -428,15 +429,9 @@ impl Conference {
             e.stats.wrong_payload_type += 1;
             return Err(EngineError::PayloadType { expected: e.payload_type, got: rtp.payload_type() });
         }
-        if e.remote_ssrc != Some(rtp.ssrc()) {
-            if e.remote_ssrc.is_some() {
-                e.jitter.reset();
-            }
-            e.remote_ssrc = Some(rtp.ssrc());
-            e.receive_stats = Some(ReceiveStats::new(rtp.ssrc(), e.clock_rate));
-        }
-        if let Some(r) = &mut e.receive_stats {
-            r.on_packet(rtp.sequence_number(), rtp.timestamp(), now);
+        // A new source (after a first) starts the jitter buffer afresh.
+        if e.session.on_rtp(now, &rtp) == Source::Changed {
+            e.jitter.reset();
         }
         if is_event {
             if let Some(digit) = telephone_event(e, rtp.timestamp(), rtp.payload()) {
@@ -499,7 +494,18 @@ impl Conference {
 
         for id in &self.order {
             let e = self.endpoints.get_mut(id).expect("order and endpoints agree");
-            if let (Some(pt), Some(event)) = (e.telephone_event_pt, e.dtmf_out.tick(e.timestamp, e.timestamp_step)) {
+            if !e.session.can_send() {
+                // Keys pending: nothing goes out in clear; the clock runs on.
+                if e.prompt.is_some() || self.delivery_index.contains_key(id) {
+                    e.session.count_unkeyed();
+                }
+                e.after_silence = true;
+                e.session.advance_timestamp(e.timestamp_step);
+                continue;
+            }
+            if let (Some(pt), Some(event)) =
+                (e.telephone_event_pt, e.dtmf_out.tick(e.session.timestamp(), e.timestamp_step))
+            {
                 let mut bytes = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY));
                 bytes.clear();
                 send_event(e, pt, &event, &mut bytes)?;
@@ -515,16 +521,13 @@ impl Conference {
                 bytes.clear();
                 let level = AudioLevel::from_samples(&self.prompt_pcm, true).level;
                 packetize(e, &self.prompt_payload, level, &mut bytes)?;
-                e.stats.packets_out += 1;
-                e.stats.bytes_out += bytes.len() as u64;
-                e.octets_sent = e.octets_sent.wrapping_add(self.prompt_payload.len() as u32);
                 summary.packets += 1;
                 out.push(Outgoing { endpoint: *id, flow: Flow::Rtp, bytes });
                 continue;
             }
             let Some(d) = self.delivery_index.get(id).map(|&i| &self.deliveries[i]) else {
                 e.after_silence = true;
-                e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
+                e.session.advance_timestamp(e.timestamp_step);
                 continue;
             };
             // The level of what it hears: the loudest speaker in its stream.
@@ -539,9 +542,6 @@ impl Conference {
             let mut bytes = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY));
             bytes.clear();
             packetize(e, &d.payload, level, &mut bytes)?;
-            e.stats.packets_out += 1;
-            e.stats.bytes_out += bytes.len() as u64;
-            e.octets_sent = e.octets_sent.wrapping_add(d.payload.len() as u32);
             summary.packets += 1;
             out.push(Outgoing { endpoint: *id, flow: Flow::Rtp, bytes });
         }
@@ -553,30 +553,36 @@ impl Conference {
     /// endpoint whose report is due.
     fn send_reports(&mut self, now: Instant, out: &mut Vec<Outgoing>) -> Result<(), EngineError> {
         let ntp = self.ntp(now);
-        for i in 0..self.order.len() {
-            let id = self.order[i];
-            let due = self.endpoints.get(&id).and_then(|e| e.next_report).is_none_or(|t| t <= now);
-            if !due {
+        for id in &self.order {
+            let e = self.endpoints.get_mut(id).expect("order and endpoints agree");
+            if !e.session.report_due(now) {
                 continue;
             }
             // 0.5..1.5 of the interval; the first report goes out within one.
-            let spread = RTCP_INTERVAL.mul_f64(0.5 + (self.random() % 1000) as f64 / 1000.0);
-            let e = self.endpoints.get_mut(&id).expect("order and endpoints agree");
-            let first = e.next_report.is_none();
-            e.next_report = Some(now + if first { spread / 2 } else { spread });
-            if first {
+            let interval = RTCP_INTERVAL.mul_f64(self.rng.gen_range(0.5..1.5));
+            if e.session.schedule_report(now, interval) {
                 continue;
             }
             let mut bytes = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(PACKET_CAPACITY));
             bytes.clear();
-            write_report(now, ntp, e, &mut bytes)?;
-            if let Some(srtp) = &mut e.srtp_out {
-                srtp.protect_rtcp(&mut bytes)?;
+            if e.session.write_report(now, ntp, None, &mut bytes)? {
+                out.push(Outgoing { endpoint: *id, flow: Flow::Rtcp, bytes });
+            } else {
+                self.spare.push(bytes);
             }
-            e.stats.rtcp_out += 1;
-            out.push(Outgoing { endpoint: id, flow: Flow::Rtcp, bytes });
         }
         Ok(())
+    }
+}
+
+/// Counts a refused packet under its reason.
+fn count_refusal(stats: &mut EndpointStats, err: &EngineError) {
+    match err {
+        EngineError::Srtp(SrtpError::AuthenticationFailed) => stats.auth_failures += 1,
+        EngineError::Srtp(SrtpError::Replayed(_) | SrtpError::TooOld(_)) => stats.replays += 1,
+        // Counted by the session.
+        EngineError::KeysPending => {}
+        _ => stats.malformed += 1,
     }
 }
 
@@ -609,15 +615,9 @@ fn ntp_at(at: Instant, base: NtpTime, now: Instant) -> NtpTime {
 /// LSR/DLSR of our next report block) and its report block about our
 /// stream (round-trip time, the loss and jitter it sees).
 fn receive_rtcp(now: Instant, arrival: NtpTime, e: &mut Endpoint, packet: &mut Vec<u8>) -> Result<(), EngineError> {
-    if let Some(srtp) = &mut e.srtp_in {
-        if let Err(err) = srtp.unprotect_rtcp(packet) {
-            match err {
-                SrtpError::AuthenticationFailed => e.stats.auth_failures += 1,
-                SrtpError::Replayed(_) | SrtpError::TooOld(_) => e.stats.replays += 1,
-                _ => e.stats.malformed += 1,
-            }
-            return Err(err.into());
-        }
+    if let Err(err) = e.session.unprotect_rtcp(packet) {
+        count_refusal(&mut e.stats, &err);
+        return Err(err);
     }
     let mut accepted = false;
     for item in rtcp::compound(packet) {
@@ -626,50 +626,13 @@ fn receive_rtcp(now: Instant, arrival: NtpTime, e: &mut Endpoint, packet: &mut V
             break;
         };
         accepted = true;
-        let blocks = match &item {
-            RtcpPacket::SenderReport(sr) => {
-                if let Some(r) = e.receive_stats.as_mut().filter(|r| r.ssrc() == sr.ssrc) {
-                    r.on_sender_report(sr.ntp_time, now);
-                }
-                &sr.reports
-            }
-            RtcpPacket::ReceiverReport(rr) => &rr.reports,
-            _ => continue,
-        };
-        for block in blocks.iter().filter(|b| b.ssrc == e.ssrc) {
-            if let Some(rtt) = block.round_trip_time(arrival) {
-                e.stats.round_trip = Some(rtt);
-            }
-            e.stats.tx_fraction_lost = block.fraction_lost;
-            e.stats.tx_jitter =
-                Duration::from_nanos(u64::from(block.jitter) * 1_000_000_000 / u64::from(e.clock_rate.max(1)));
-        }
+        e.session.on_rtcp(now, arrival, &item);
     }
     if accepted {
         e.stats.rtcp_in += 1;
         e.stats.last_received = Some(now);
     }
     Ok(())
-}
-
-/// Writes our report to one endpoint: an SR if we have sent it media, else
-/// an RR, with a block about its stream once it has sent one, and SDES.
-fn write_report(now: Instant, ntp: NtpTime, e: &mut Endpoint, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
-    let reports: Vec<_> = e.receive_stats.as_mut().and_then(|r| r.report_block(now)).into_iter().collect();
-    let report = if e.stats.packets_out > 0 {
-        RtcpPacket::SenderReport(SenderReport {
-            ssrc: e.ssrc,
-            ntp_time: ntp,
-            rtp_timestamp: e.timestamp,
-            packet_count: e.stats.packets_out as u32,
-            octet_count: e.octets_sent,
-            reports,
-        })
-    } else {
-        RtcpPacket::ReceiverReport(ReceiverReport { ssrc: e.ssrc, reports })
-    };
-    let sdes = RtcpPacket::SourceDescription(SourceDescription::cname(e.ssrc, &e.cname));
-    Ok(RtcpPacket::write_compound(&[report, sdes], bytes)?)
 }
 
 /// What one endpoint's tick played.
@@ -735,23 +698,8 @@ fn play_out(
 /// Writes an RFC 4733 event packet (its own payload type, the endpoint's
 /// SSRC and sequence) into `bytes` and protects it; the audio clock runs on.
 fn send_event(e: &mut Endpoint, pt: u8, event: &EventPacket, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
-    let header = RtpHeader {
-        marker: event.marker,
-        payload_type: pt,
-        sequence_number: e.sequence,
-        timestamp: event.timestamp,
-        ssrc: e.ssrc,
-        ..RtpHeader::default()
-    };
-    header.write_packet(&event.payload, bytes)?;
-    if let Some(srtp) = &mut e.srtp_out {
-        srtp.protect_rtp(bytes)?;
-    }
-    e.sequence = e.sequence.wrapping_add(1);
-    e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
-    e.stats.packets_out += 1;
-    e.stats.bytes_out += bytes.len() as u64;
-    e.octets_sent = e.octets_sent.wrapping_add(event.payload.len() as u32);
+    e.session.write_rtp(event.marker, pt, event.timestamp, &[], &event.payload, bytes)?;
+    e.session.advance_timestamp(e.timestamp_step);
     Ok(())
 }
 
@@ -760,21 +708,10 @@ fn send_event(e: &mut Endpoint, pt: u8, event: &EventPacket, bytes: &mut Vec<u8>
 fn packetize(e: &mut Endpoint, payload: &[u8], level: u8, bytes: &mut Vec<u8>) -> Result<(), EngineError> {
     let level_byte = [AudioLevel::new(level < AudioLevel::SILENCE, level).to_byte()];
     let extension = e.audio_level_id.map(|ext| [HeaderExtension::new(ext, &level_byte)]);
-    let header = RtpHeader {
-        marker: e.after_silence,
-        payload_type: e.payload_type,
-        sequence_number: e.sequence,
-        timestamp: e.timestamp,
-        ssrc: e.ssrc,
-        extensions: extension.as_ref().map_or(&[], |x| x.as_slice()),
-        ..RtpHeader::default()
-    };
-    header.write_packet(payload, bytes)?;
-    if let Some(srtp) = &mut e.srtp_out {
-        srtp.protect_rtp(bytes)?;
-    }
-    e.sequence = e.sequence.wrapping_add(1);
-    e.timestamp = e.timestamp.wrapping_add(e.timestamp_step);
+    let extensions = extension.as_ref().map_or(&[][..], |x| x.as_slice());
+    let timestamp = e.session.timestamp();
+    e.session.write_rtp(e.after_silence, e.payload_type, timestamp, extensions, payload, bytes)?;
+    e.session.advance_timestamp(e.timestamp_step);
     e.after_silence = false;
     Ok(())
 }

@@ -10,6 +10,7 @@
 mod conference;
 pub mod dtmf;
 mod prompt;
+mod session;
 mod video;
 
 #[cfg(test)]
@@ -55,6 +56,11 @@ pub struct EndpointConfig {
     pub srtp_in: Option<SrtpKeys>,
     /// Keys for what we send the endpoint; `None`: plain RTP.
     pub srtp_out: Option<SrtpKeys>,
+    /// SRTP whose keys come after attach (DTLS-SRTP), through
+    /// [`Conference::set_srtp_keys`]: until then its media is dropped both
+    /// ways and counted ([`EndpointStats::unkeyed`]), never passed or sent
+    /// in clear. `srtp_in` and `srtp_out` must then be `None`.
+    pub srtp_pending: bool,
     /// The RFC 6464 audio level extension id, if negotiated (both ways).
     pub audio_level_id: Option<u8>,
     /// The conference does not hear this endpoint.
@@ -88,6 +94,7 @@ impl EndpointConfig {
             telephone_event_pt: None,
             srtp_in: None,
             srtp_out: None,
+            srtp_pending: false,
             audio_level_id: None,
             rx_muted: false,
             tx_muted: false,
@@ -143,9 +150,26 @@ pub enum EngineError {
     /// Video composition or coding failed.
     #[error("video: {0}")]
     Video(String),
+    /// The stream's SRTP keys have not been set yet (DTLS-SRTP): the packet
+    /// was dropped.
+    #[error("SRTP keys pending")]
+    KeysPending,
+    /// Keys were given at attach for a stream whose keys are pending.
+    #[error("SRTP keys given for a stream whose keys come later")]
+    KeysConflict,
     /// DTMF could not be queued.
     #[error("DTMF: {0}")]
     Dtmf(#[from] dtmf::DtmfError),
+}
+
+/// One of an endpoint's streams, each its own RTP session (its own SSRC,
+/// sequence, keys and reports), for calls that address one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// The audio stream (`m=audio`).
+    Audio,
+    /// The video stream (`m=video`).
+    Video,
 }
 
 /// Which of an endpoint's two flows a datagram belongs to. With RTCP
@@ -203,6 +227,8 @@ pub struct EndpointStats {
     pub replays: u64,
     /// Packets refused as malformed (SRTP or RTP).
     pub malformed: u64,
+    /// Packets dropped, either way, while its SRTP keys were pending.
+    pub unkeyed: u64,
     /// Packets refused for their payload type.
     pub wrong_payload_type: u64,
     /// Frames the decoder failed on (played as silence).

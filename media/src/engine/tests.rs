@@ -74,7 +74,7 @@ fn context(k: &SrtpKeys) -> SrtpContext {
 impl Harness {
     fn new(loss_percent: u64, max_jitter_ms: u64) -> Self {
         Self {
-            conf: Conference::new(MixerConfig::default()),
+            conf: Conference::new(MixerConfig::default(), rand::SeedableRng::seed_from_u64(7)),
             eps: Vec::new(),
             net: Net { seed: 0x9e37_79b9_7f4a_7c15, loss_percent, max_jitter_ms, in_flight: Vec::new(), sent: 0 },
             start: Instant::now(),
@@ -85,22 +85,31 @@ impl Harness {
     }
 
     fn join(&mut self, tones: &[(f64, usize)], srtp: bool, levels: bool) -> EndpointId {
+        self.join_keyed(tones, srtp, levels, false)
+    }
+
+    /// As [`join`](Self::join); with `pending`, the endpoint has its SRTP
+    /// keys (as after a DTLS handshake) but the conference gets them only
+    /// from [`Conference::set_srtp_keys`].
+    fn join_keyed(&mut self, tones: &[(f64, usize)], srtp: bool, levels: bool, pending: bool) -> EndpointId {
         let n = self.eps.len() as u8;
         let id = EndpointId(u64::from(n) + 1);
         let mut cfg = EndpointConfig::new(AudioFormat::OPUS_MONO, PT);
-        if srtp {
-            cfg.srtp_in = Some(keys(2 * n + 1));
-            cfg.srtp_out = Some(keys(2 * n + 2));
+        let (srtp_in, srtp_out) = (keys(2 * n + 1), keys(2 * n + 2));
+        if srtp && !pending {
+            cfg.srtp_in = Some(srtp_in.clone());
+            cfg.srtp_out = Some(srtp_out.clone());
         }
+        cfg.srtp_pending = pending;
         cfg.audio_level_id = levels.then_some(LEVEL_ID);
-        self.conf.attach(id, cfg.clone()).unwrap();
+        self.conf.attach(id, cfg).unwrap();
         self.eps.push(Ep {
             id,
             tones: tones.to_vec(),
             encoder: OpusEncoder::new(&OpusConfig::default()).unwrap(),
             ear: OpusDecoder::new(1).unwrap(),
-            srtp_out: cfg.srtp_in.as_ref().map(context),
-            srtp_in: cfg.srtp_out.as_ref().map(context),
+            srtp_out: (srtp || pending).then(|| context(&srtp_in)),
+            srtp_in: (srtp || pending).then(|| context(&srtp_out)),
             sends_levels: levels,
             dtx_every: None,
             seq: 1000 * u16::from(n),
@@ -157,7 +166,11 @@ impl Harness {
         self.net.in_flight.sort_by_key(|p| (p.0, p.1));
         let due = self.net.in_flight.iter().take_while(|p| p.0 <= now).count();
         for (arrival, _, id, mut bytes) in self.net.in_flight.drain(..due) {
-            self.conf.receive(arrival, id, &mut bytes).unwrap();
+            // An endpoint whose keys are pending is refused, and counted.
+            match self.conf.receive(arrival, id, &mut bytes) {
+                Ok(()) | Err(EngineError::KeysPending) => {}
+                Err(e) => panic!("{id:?}: {e}"),
+            }
         }
         self.summary = self.conf.tick(now, &mut self.out).unwrap();
         let mut pcm = vec![0i16; FRAME_SAMPLES];
@@ -434,7 +447,7 @@ fn engine_sends_reports_and_measures_round_trip_from_the_answer() {
 /// loss statistics count the events' sequence numbers as received.
 #[test]
 fn engine_reports_each_telephone_event_once() {
-    let mut conf = Conference::new(MixerConfig::default());
+    let mut conf = Conference::new(MixerConfig::default(), rand::SeedableRng::seed_from_u64(7));
     let id = EndpointId(1);
     let mut cfg = EndpointConfig::new(AudioFormat::OPUS_MONO, PT);
     cfg.telephone_event_pt = Some(101);
@@ -506,7 +519,7 @@ fn engine_plays_a_prompt_in_place_of_the_conference() {
 #[test]
 fn dtmf_sent_to_an_endpoint_goes_as_telephone_events_in_its_stream_and_reads_back() {
     use super::dtmf::{DtmfError, END_REPEATS, TONE_TICKS};
-    let mut conf = Conference::new(MixerConfig::default());
+    let mut conf = Conference::new(MixerConfig::default(), rand::SeedableRng::seed_from_u64(7));
     let (plain, phone) = (EndpointId(1), EndpointId(2));
     conf.attach(plain, EndpointConfig::new(AudioFormat::PCMU, 0)).unwrap();
     let mut cfg = EndpointConfig::new(AudioFormat::PCMU, 0);
@@ -517,7 +530,7 @@ fn dtmf_sent_to_an_endpoint_goes_as_telephone_events_in_its_stream_and_reads_bac
     conf.send_dtmf(phone, "1#").unwrap();
 
     // The far end: an endpoint of another conference that takes events.
-    let mut far = Conference::new(MixerConfig::default());
+    let mut far = Conference::new(MixerConfig::default(), rand::SeedableRng::seed_from_u64(7));
     far.attach(EndpointId(9), cfg).unwrap();
     let t0 = Instant::now();
     let mut out = Vec::new();
@@ -544,4 +557,47 @@ fn dtmf_sent_to_an_endpoint_goes_as_telephone_events_in_its_stream_and_reads_bac
     }
     let digits: Vec<char> = far.take_dtmf().map(|(_, d)| d).collect();
     assert_eq!(digits, ['1', '#']);
+}
+
+/// DTLS-SRTP: an endpoint attached with its keys pending gets nothing (no
+/// RTP, no RTCP, nothing in clear) and is not mixed; what it sends is
+/// dropped and counted. Once its keys are set, media flows both ways.
+#[test]
+fn engine_passes_nothing_while_keys_are_pending_and_flows_once_they_are_set() {
+    let mut h = Harness::new(0, 0);
+    let a = h.join(&[(400.0, 0)], false, false);
+    let b = h.join_keyed(&[(700.0, 0)], true, false, true);
+    // 5 s: past the first RTCP report's time.
+    for _ in 0..250 {
+        h.step();
+        assert!(!h.out.iter().any(|o| o.endpoint == b), "sent to {b:?} before its keys");
+    }
+    assert!(h.heard_db(a, 700.0) < -30.0, "the conference hears a stream with pending keys");
+    let stats = h.conf.stats(b).unwrap();
+    assert_eq!((stats.packets_in, stats.packets_out, stats.rtcp_out, stats.jitter.received), (0, 0, 0, 0));
+    assert!(stats.unkeyed >= 250, "{stats:?}");
+    assert_eq!(stats.auth_failures + stats.malformed, 0);
+
+    h.conf.set_srtp_keys(b, MediaKind::Audio, &keys(3), &keys(4)).unwrap();
+    for _ in 0..100 {
+        h.step();
+    }
+    assert!(h.heard_db(a, 700.0).abs() < 1.5, "a hears {:.1} dB", h.heard_db(a, 700.0));
+    assert!(h.heard_db(b, 400.0).abs() < 1.5, "b hears {:.1} dB", h.heard_db(b, 400.0));
+    assert_eq!(
+        h.conf.set_srtp_keys(EndpointId(99), MediaKind::Audio, &keys(3), &keys(4)),
+        Err(EngineError::UnknownEndpoint(EndpointId(99)))
+    );
+}
+
+/// Keys given at attach for a stream whose keys are to come later is a
+/// caller's mistake, refused.
+#[test]
+fn engine_refuses_keys_at_attach_for_a_stream_whose_keys_are_pending() {
+    let mut conf = Conference::new(MixerConfig::default(), rand::SeedableRng::seed_from_u64(7));
+    let mut cfg = EndpointConfig::new(AudioFormat::OPUS_MONO, PT);
+    cfg.srtp_in = Some(keys(1));
+    cfg.srtp_pending = true;
+    assert_eq!(conf.attach(EndpointId(1), cfg), Err(EngineError::KeysConflict));
+    assert!(conf.is_empty());
 }

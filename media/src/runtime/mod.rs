@@ -17,8 +17,11 @@
 //! host is the datagram's host (a NAT, or an endpoint advertising an address
 //! it cannot be reached at); with several such, the one attached first.
 //!
-//! The handle's calls are cheap and thread-safe. `attach` waits for the
-//! worker's answer (under a millisecond: the worker is woken at once).
+//! The handle's calls are cheap, thread-safe and never wait for a worker:
+//! they send it a command and return (signalling calls them under locks).
+//! `attach` allocates the endpoint's id and answers with its worker's
+//! addresses at once; if the worker's engine then refuses the endpoint,
+//! [`MediaEvent::AttachFailed`] says so.
 
 mod udp;
 mod worker;
@@ -34,8 +37,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::engine::{EndpointConfig, EndpointId, EndpointStats, EngineError, Prompt, VideoConfig, VideoSettings};
+use crate::engine::{
+    EndpointConfig, EndpointId, EndpointStats, EngineError, MediaKind, Prompt, SrtpKeys, VideoConfig, VideoSettings,
+};
 use crate::mixer::MixerConfig;
+use crate::srtp::SrtpContext;
 
 pub use crate::engine::Conference;
 
@@ -75,33 +81,60 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Where an endpoint's media goes.
+/// An endpoint to attach: what was negotiated for its streams, and the
+/// transport they travel on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointSpec {
-    /// Codec, keys, mutes and the rest of the negotiated media.
+    /// Codec, keys, mutes and the rest of the negotiated audio.
     pub config: EndpointConfig,
-    /// Where its RTP goes (and comes from: symmetric RTP).
-    pub remote_rtp: SocketAddr,
-    /// Where its RTCP goes; `None`: multiplexed on the RTP address.
-    pub remote_rtcp: Option<SocketAddr>,
+    /// Codec, keys, layout and the rest of the negotiated video, if it has video.
+    pub video: Option<VideoConfig>,
+    /// How its media travels and where it goes.
+    pub transport: MediaTransport,
+}
+
+/// How an endpoint's media travels. Keys are not the transport's business
+/// (SDES keys are in the stream configs; DTLS-SRTP keys come later through
+/// [`MediaRuntime::set_srtp_keys`]), and neither is a socket per stream:
+/// ICE, where the address is learnt from connectivity checks and a browser
+/// sends audio, video, RTCP, STUN and DTLS on one 5-tuple (BUNDLE), will be
+/// another variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaTransport {
+    /// Plain (S)RTP over UDP to the addresses signalled in SDP (SIP).
+    Rtp(RtpTransport),
+}
+
+/// Plain (S)RTP to signalled addresses, with latching (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpTransport {
+    /// Where its audio goes (and comes from: symmetric RTP).
+    pub audio: RtpAddresses,
+    /// Where its video goes, when it has video (its own `m=video` port).
+    pub video: Option<RtpAddresses>,
     /// The address its signalling came from. Behind a NAT, or with an
     /// endpoint that advertises an address it cannot be reached at, media
     /// comes from this host rather than the signalled one; see latching in
     /// the module docs.
     pub signalling_ip: Option<IpAddr>,
-    /// Its video stream, if it has one.
-    pub video: Option<VideoSpec>,
 }
 
-/// Where an endpoint's video goes, and what was negotiated for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VideoSpec {
-    /// Codec, keys, layout and the rest of the negotiated video.
-    pub config: VideoConfig,
-    /// Where its video RTP goes (and comes from).
-    pub remote_rtp: SocketAddr,
-    /// Where its video RTCP goes; `None`: multiplexed on the RTP address.
-    pub remote_rtcp: Option<SocketAddr>,
+impl RtpTransport {
+    /// Audio to `rtp` (RTCP multiplexed on it), no video, no signalling
+    /// address.
+    pub fn new(rtp: SocketAddr) -> Self {
+        Self { audio: RtpAddresses { rtp, rtcp: None }, video: None, signalling_ip: None }
+    }
+}
+
+/// One stream's signalled addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpAddresses {
+    /// Where its RTP goes (and comes from).
+    pub rtp: SocketAddr,
+    /// Where its RTCP goes; `None`: multiplexed on the RTP address (RFC 5761).
+    pub rtcp: Option<SocketAddr>,
 }
 
 /// An attached endpoint's local addresses, for the SDP answer.
@@ -145,6 +178,18 @@ pub enum MediaEvent {
         /// The silent endpoint.
         endpoint: EndpointId,
     },
+    /// The worker's engine refused an endpoint [`MediaRuntime::attach`]
+    /// answered for (a codec or SRTP context could not be made, keys
+    /// conflict): it has no media. Its id stays known to the handle until
+    /// [`MediaRuntime::detach`] or the conference ends.
+    AttachFailed {
+        /// Its conference.
+        conference: ConferenceId,
+        /// The refused endpoint.
+        endpoint: EndpointId,
+        /// Why, for logs and the call leg's failure reason.
+        reason: String,
+    },
 }
 
 /// Why the runtime refused.
@@ -165,6 +210,9 @@ pub enum RuntimeError {
     /// A socket could not be opened.
     #[error("media socket: {0}")]
     Io(#[from] io::Error),
+    /// The endpoint has video but its transport gives no address for it.
+    #[error("video without a video address")]
+    NoVideoAddress,
 }
 
 /// Receives the runtime's events; called on a worker thread, so it must
@@ -204,7 +252,8 @@ pub struct RuntimeStats {
 pub(crate) enum Command {
     Create(ConferenceId),
     End(ConferenceId),
-    Attach { conference: ConferenceId, id: EndpointId, spec: Box<EndpointSpec>, reply: Sender<Result<(), EngineError>> },
+    Attach { conference: ConferenceId, id: EndpointId, spec: Box<EndpointSpec> },
+    Keys { conference: ConferenceId, id: EndpointId, media: MediaKind, keys: Box<(SrtpKeys, SrtpKeys)> },
     Detach(ConferenceId, EndpointId),
     SetRemote { id: EndpointId, rtp: SocketAddr, rtcp: Option<SocketAddr> },
     RxMute(ConferenceId, EndpointId, bool),
@@ -378,21 +427,22 @@ impl MediaRuntime {
         Ok((self.workers[index].local_video_rtp, self.workers[index].local_video_rtcp))
     }
 
-    /// Attaches an endpoint to a conference; returns the local addresses it
-    /// must send to.
+    /// Attaches an endpoint to a conference; returns its id and the local
+    /// addresses it must send to (its worker's sockets) at once, without
+    /// waiting for the worker. If the worker's engine refuses the endpoint,
+    /// [`MediaEvent::AttachFailed`] follows through the event sink.
     pub fn attach(&self, conference: ConferenceId, spec: EndpointSpec) -> Result<AttachedEndpoint, RuntimeError> {
-        let index =
-            lock(&self.placement).get(&conference).map(|p| p.0).ok_or(RuntimeError::UnknownConference(conference))?;
-        let id = EndpointId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let (reply, answer) = mpsc::channel();
-        let worker = &self.workers[index];
-        worker.send(Command::Attach { conference, id, spec: Box::new(spec), reply })?;
-        answer.recv().map_err(|_| RuntimeError::Stopped)??;
+        let MediaTransport::Rtp(transport) = &spec.transport;
+        if spec.video.is_some() && transport.video.is_none() {
+            return Err(RuntimeError::NoVideoAddress);
+        }
+        // Held while the command is queued, so that an `end_conference`
+        // racing with us queues its `End` after our `Attach`, never before.
         let mut placement = lock(&self.placement);
-        let Some((_, members)) = placement.get_mut(&conference) else {
-            // Ended while we waited: the worker dropped it with the rest.
-            return Err(RuntimeError::UnknownConference(conference));
-        };
+        let (index, members) = placement.get_mut(&conference).ok_or(RuntimeError::UnknownConference(conference))?;
+        let id = EndpointId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let worker = &self.workers[*index];
+        worker.send(Command::Attach { conference, id, spec: Box::new(spec) })?;
         members.push(id);
         lock(&self.endpoints).insert(id, conference);
         worker.endpoints.fetch_add(1, Ordering::Relaxed);
@@ -428,6 +478,23 @@ impl MediaRuntime {
     pub fn set_remote(&self, id: EndpointId, rtp: SocketAddr, rtcp: Option<SocketAddr>) -> Result<(), RuntimeError> {
         let (_, index) = self.locate(id)?;
         self.workers[index].send(Command::SetRemote { id, rtp, rtcp })
+    }
+
+    /// Keys one of an endpoint's streams after attach: DTLS-SRTP's exported
+    /// keys, or new SDES keys. A stream attached with `srtp_pending` passes
+    /// nothing either way until then. The keys are checked here.
+    pub fn set_srtp_keys(
+        &self,
+        id: EndpointId,
+        media: MediaKind,
+        inbound: SrtpKeys,
+        outbound: SrtpKeys,
+    ) -> Result<(), RuntimeError> {
+        for k in [&inbound, &outbound] {
+            SrtpContext::new(k.profile, &k.key, &k.salt).map_err(|e| RuntimeError::Engine(e.into()))?;
+        }
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::Keys { conference, id, media, keys: Box::new((inbound, outbound)) })
     }
 
     /// Stops (or resumes) mixing what the endpoint says.

@@ -72,13 +72,9 @@ impl Phone {
             self.rtcp = Some(s);
             a
         });
-        EndpointSpec {
-            config,
-            remote_rtp: self.socket.local_addr().unwrap(),
-            remote_rtcp,
-            signalling_ip: None,
-            video: None,
-        }
+        let mut transport = RtpTransport::new(self.socket.local_addr().unwrap());
+        transport.audio.rtcp = remote_rtcp;
+        EndpointSpec { config, video: None, transport: MediaTransport::Rtp(transport) }
     }
 
     fn send(&mut self) {
@@ -215,7 +211,8 @@ fn a_phone_behind_nat_is_latched_and_a_silent_one_times_out() {
     talk(&mut phones, 5);
     // Signalled on one port, sends from another (its NAT's).
     let mut spec = natted.spec(None, false);
-    spec.remote_rtp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let MediaTransport::Rtp(transport) = &mut spec.transport;
+    transport.audio.rtp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let b = rt.attach(conf, spec).unwrap();
     natted.to = Some(b.local_rtp);
     let [talker] = phones;
@@ -241,4 +238,59 @@ fn a_phone_behind_nat_is_latched_and_a_silent_one_times_out() {
     assert!(matches!(rt.detach(c.id), Err(RuntimeError::UnknownEndpoint(_))));
     rt.end_conference(conf).unwrap();
     assert!(matches!(rt.attach(conf, quiet.spec(None, false)), Err(RuntimeError::UnknownConference(_))));
+}
+
+/// `attach` answers at once with the worker's addresses; an endpoint the
+/// worker's engine then refuses is reported through the event sink.
+#[test]
+fn attach_answers_at_once_and_a_refused_endpoint_is_reported_as_an_event() {
+    let (sink, events) = events();
+    let rt = MediaRuntime::start(RuntimeConfig { workers: 1, ..RuntimeConfig::default() }, sink).unwrap();
+    let conf = rt.create_conference().unwrap();
+    let mut phone = Phone::new(440.0);
+    // Keys at attach for a stream whose keys are to come later: refused.
+    let mut spec = phone.spec(Some(10), false);
+    spec.config.srtp_pending = true;
+    let a = rt.attach(conf, spec).unwrap();
+    assert_eq!(rt.conference_addresses(conf).unwrap(), (a.local_rtp, a.local_rtcp));
+    let event = events.recv_timeout(Duration::from_secs(5)).unwrap();
+    let MediaEvent::AttachFailed { conference, endpoint, reason } = event else { panic!("{event:?}") };
+    assert_eq!((conference, endpoint), (conf, a.id));
+    assert!(reason.contains("SRTP keys"), "{reason}");
+    rt.detach(a.id).unwrap();
+
+    // Video needs an address.
+    let mut spec = phone.spec(None, false);
+    spec.video = Some(VideoConfig::new(96));
+    assert!(matches!(rt.attach(conf, spec), Err(RuntimeError::NoVideoAddress)));
+}
+
+/// DTLS-SRTP through the runtime: a phone attached with its keys pending
+/// gets nothing and is not heard; once its keys are set, both hear.
+#[test]
+fn a_phone_whose_keys_come_later_is_heard_and_hears_once_they_are_set() {
+    let (sink, _events) = events();
+    let rt = MediaRuntime::start(RuntimeConfig { workers: 1, ..RuntimeConfig::default() }, sink).unwrap();
+    let conf = rt.create_conference().unwrap();
+    let mut plain = Phone::new(500.0);
+    let mut keyed = Phone::new(900.0);
+    let a = rt.attach(conf, plain.spec(None, false)).unwrap();
+    plain.to = Some(a.local_rtp);
+    let mut spec = keyed.spec(Some(20), false);
+    let (inbound, outbound) = (spec.config.srtp_in.take().unwrap(), spec.config.srtp_out.take().unwrap());
+    spec.config.srtp_pending = true;
+    let b = rt.attach(conf, spec).unwrap();
+    keyed.to = Some(b.local_rtp);
+    let mut phones = [plain, keyed];
+    talk(&mut phones, 75);
+    // Anything sent in clear would fail the phone's SRTP unprotect.
+    assert_eq!((phones[1].heard.len(), phones[1].rtcp_seen), (0, 0));
+    assert!(phones[0].heard_db(900.0) < -30.0, "heard at {:.1} dB before keys", phones[0].heard_db(900.0));
+
+    rt.set_srtp_keys(b.id, MediaKind::Audio, inbound, outbound).unwrap();
+    talk(&mut phones, 150);
+    let (db900, db500) = (phones[0].heard_db(900.0), phones[1].heard_db(500.0));
+    assert!(db900.abs() < 1.5 && db500.abs() < 1.5, "{db900:.1} dB, {db500:.1} dB");
+    let bad = SrtpKeys { profile: SrtpProfile::AesCm128HmacSha1_80, key: vec![1; 3], salt: vec![1; 14] };
+    assert!(matches!(rt.set_srtp_keys(b.id, MediaKind::Audio, bad.clone(), bad), Err(RuntimeError::Engine(_))));
 }

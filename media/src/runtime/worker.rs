@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{
-    lock, BatchSocket, Command, ConferenceId, EndpointSpec, EventSink, MediaEvent, Published, RecvBatch, RuntimeConfig,
-    RuntimeStats, SendBatch,
+    lock, BatchSocket, Command, ConferenceId, EndpointSpec, EventSink, MediaEvent, MediaTransport, Published,
+    RecvBatch, RtpAddresses, RuntimeConfig, RuntimeStats, SendBatch,
 };
 use crate::engine::{Conference, EndpointId, Flow, Outgoing};
 use crate::mixer::MixerEvent;
@@ -155,6 +155,11 @@ impl Worker {
             // Video work in progress: only look for datagrams, do not sleep.
             let timeout = if self.video_busy() { Duration::ZERO } else { deadline.saturating_duration_since(now) };
             self.wait(timeout);
+            // A command that woke us (an attach) goes before the datagrams
+            // that came with it: the endpoint's first packets are its own.
+            if !self.take_commands() {
+                return;
+            }
             self.receive_all(Media::Audio, false);
             self.receive_all(Media::Audio, true);
             self.receive_all(Media::Video, false);
@@ -189,7 +194,8 @@ impl Worker {
             match command {
                 Command::Stop => return false,
                 Command::Create(id) => {
-                    let mut conference = Conference::new(self.config.mixer);
+                    let rng = rand::SeedableRng::from_entropy();
+                    let mut conference = Conference::new(self.config.mixer, rng);
                     conference.set_video_pool(self.video_pool.clone());
                     let now = Instant::now();
                     let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -213,9 +219,17 @@ impl Worker {
                         }
                     }
                 }
-                Command::Attach { conference, id, spec, reply } => {
-                    let result = self.attach(conference, id, *spec);
-                    let _ = reply.send(result);
+                Command::Attach { conference, id, spec } => {
+                    if let Err(e) = self.attach(conference, id, *spec) {
+                        let reason = e.to_string();
+                        (self.events)(MediaEvent::AttachFailed { conference, endpoint: id, reason });
+                    }
+                }
+                Command::Keys { conference, id, media, keys } => {
+                    if let Some(r) = self.rooms.get_mut(&conference) {
+                        // Refused only for an endpoint already gone.
+                        let _ = r.conference.set_srtp_keys(id, media, &keys.0, &keys.1);
+                    }
                 }
                 Command::Detach(conference, id) => {
                     if let Some(room) = self.rooms.get_mut(&conference) {
@@ -276,8 +290,10 @@ impl Worker {
         id: EndpointId,
         spec: EndpointSpec,
     ) -> Result<(), crate::engine::EngineError> {
+        let MediaTransport::Rtp(transport) = spec.transport;
         let Some(room) = self.rooms.get_mut(&conference) else {
-            // Ended meanwhile; the handle reports it.
+            // Unreachable: the handle queues an attach before the `End` of
+            // its conference, under the lock `end_conference` takes.
             return Ok(());
         };
         let was_idle = room.conference.is_empty();
@@ -286,32 +302,34 @@ impl Worker {
         if was_idle {
             room.next_tick = now + TICK;
         }
-        let video = match spec.video {
-            Some(v) => {
-                if let Err(e) = room.conference.attach_video(id, v.config) {
+        // The handle checked that video comes with its addresses.
+        let video = match (spec.video, transport.video) {
+            (Some(config), Some(RtpAddresses { rtp, rtcp })) => {
+                if let Err(e) = room.conference.attach_video(id, config) {
                     let _ = room.conference.detach(id);
                     return Err(e);
                 }
                 room.next_video_tick.get_or_insert(now + VIDEO_TICK);
-                self.video_routes.insert(v.remote_rtp, id);
-                if let Some(r) = v.remote_rtcp {
+                self.video_routes.insert(rtp, id);
+                if let Some(r) = rtcp {
                     self.video_routes.insert(r, id);
                 }
-                Some(Leg { rtp: v.remote_rtp, rtcp: v.remote_rtcp, latched: false })
+                Some(Leg { rtp, rtcp, latched: false })
             }
-            None => None,
+            _ => None,
         };
-        self.routes.insert(spec.remote_rtp, id);
-        if let Some(r) = spec.remote_rtcp {
+        let RtpAddresses { rtp, rtcp } = transport.audio;
+        self.routes.insert(rtp, id);
+        if let Some(r) = rtcp {
             self.routes.insert(r, id);
         }
         self.peers.insert(
             id,
             Peer {
                 conference,
-                audio: Leg { rtp: spec.remote_rtp, rtcp: spec.remote_rtcp, latched: false },
+                audio: Leg { rtp, rtcp, latched: false },
                 video,
-                signalling_ip: spec.signalling_ip,
+                signalling_ip: transport.signalling_ip,
                 attached_at: now,
                 timed_out: false,
             },

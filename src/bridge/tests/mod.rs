@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use confero_api::bridge::LegState;
 use confero_media::engine::{EndpointId, Prompt};
-use confero_media::runtime::{ConferenceId, MediaEvent};
+use confero_media::runtime::{ConferenceId, MediaEvent, MediaTransport};
 use confero_sdp::Direction;
 use confero_sip::message::{Message, Method};
 use confero_sip::ua::CallHandle;
@@ -17,11 +17,19 @@ use super::CdrRecord;
 use crate::testing::{create, set};
 use harness::Harness;
 
+/// Where an endpoint's audio goes.
+fn remote_audio(e: &harness::FakeEndpoint) -> Option<std::net::SocketAddr> {
+    match &e.spec.transport {
+        MediaTransport::Rtp(t) => Some(t.audio.rtp),
+        _ => None,
+    }
+}
+
 /// The endpoint of the leg phone `p`'s call became: the one whose remote RTP
 /// port is the phone's.
 fn endpoint_of(h: &Harness, p: usize) -> Option<EndpointId> {
     let port = h.phones[p].addr.port() + 10_000;
-    h.media.state().endpoints.iter().find(|(_, e)| e.spec.remote_rtp.port() == port).map(|(id, _)| *id)
+    h.media.state().endpoints.iter().find(|(_, e)| remote_audio(e).map(|a| a.port()) == Some(port)).map(|(id, _)| *id)
 }
 
 fn conference() -> ConferenceId {
@@ -232,7 +240,7 @@ fn a_re_invite_moving_the_media_gets_a_new_endpoint_in_place_of_the_old() {
     assert_eq!(state.detached, vec![old]);
     assert_eq!(state.endpoints.len(), 1);
     let (_, new) = state.endpoints.iter().next().unwrap();
-    assert_eq!(new.spec.remote_rtp.port(), 31000);
+    assert_eq!(remote_audio(new).map(|a| a.port()), Some(31000));
     drop(state);
     assert!(h.phones[p].events.iter().any(|e| matches!(e, confero_sip::ua::UaEvent::ReofferAnswered { .. })));
 }
@@ -325,4 +333,16 @@ fn a_profile_chain_decides_a_dialled_in_leg_s_settings() {
     assert!(state.endpoints[&e].rx_muted, "the system profile's rxAudioMute");
     let layout = state.endpoints[&e].video.as_ref().map(|v| v.layout);
     assert_eq!(layout, Some(confero_media::video::layout::Layout::SpeakerOnly));
+}
+
+#[test]
+fn a_leg_whose_endpoint_the_media_engine_refuses_is_hung_up() {
+    let mut h = Harness::new();
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let p = h.phone();
+    let call = h.dial_in(p, "team");
+    let e = endpoint_of(&h, p).expect("its endpoint");
+    h.media_event(MediaEvent::AttachFailed { conference: conference(), endpoint: e, reason: "refused".into() });
+    assert!(h.phones[p].hung_up_on(call), "BYE");
+    assert_eq!(leg_ends(&h), vec!["mediaNegotiationFailure"]);
 }

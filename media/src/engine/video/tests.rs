@@ -5,6 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::engine::Flow;
+use crate::rtcp;
 use crate::rtcp::{PictureLossIndication, ReceiverReport, RtcpPacket};
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::video::frame::{I420Frame, Rect, Yuv};
@@ -36,6 +38,10 @@ struct Party {
     tmmbns: Vec<crate::rtcp::Tmmbn>,
     /// Bitrate limits (TMMBR or REMB) the mix asked of its stream.
     limits: Vec<u64>,
+    /// Its SRTP contexts (what it sends, what it receives), if it uses SRTP.
+    srtp: Option<(crate::srtp::SrtpContext, crate::srtp::SrtpContext)>,
+    /// Packets (RTP or RTCP) the mix sent it.
+    received: usize,
 }
 
 struct Harness {
@@ -69,7 +75,7 @@ impl Harness {
         configure: impl Fn(usize, &mut VideoConfig),
     ) -> Self {
         let mut h = Self {
-            mix: VideoMix::new(),
+            mix: VideoMix::new(rand::SeedableRng::seed_from_u64(5)),
             parties: Vec::new(),
             start: Instant::now(),
             frame: 0,
@@ -85,7 +91,7 @@ impl Harness {
             config.self_pane = self_pane;
             configure(n, &mut config);
             h.mix.join(id);
-            h.mix.attach(id, config, 0x1234_5678_9abc_def0 ^ (n as u64 * 0x1111)).unwrap();
+            h.mix.attach(id, config).unwrap();
             let mut picture = I420Frame::new(SOURCE.width, SOURCE.height).unwrap();
             picture.fill(colour(n));
             h.parties.push(Party {
@@ -103,6 +109,8 @@ impl Harness {
                 mix_ssrc: None,
                 tmmbns: Vec::new(),
                 limits: Vec::new(),
+                srtp: None,
+                received: 0,
             });
         }
         h
@@ -133,12 +141,26 @@ impl Harness {
                 p.seq = p.seq.wrapping_add(1);
                 let mut bytes = Vec::new();
                 header.write_packet(payload, &mut bytes).unwrap();
-                self.mix.receive(now, NtpTime(0), p.id, &mut bytes).unwrap();
+                if let Some((out, _)) = &mut p.srtp {
+                    out.protect_rtp(&mut bytes).unwrap();
+                }
+                // A party whose keys are pending is refused, and counted.
+                match self.mix.receive(now, NtpTime(0), p.id, &mut bytes) {
+                    Ok(()) | Err(EngineError::KeysPending) => {}
+                    Err(e) => panic!("{:?}: {e}", p.id),
+                }
             }
         }
         self.summary = self.mix.tick(now, NtpTime(0), &mut self.out).unwrap();
-        for o in self.out.drain(..) {
+        for mut o in self.out.drain(..) {
             let p = self.parties.iter_mut().find(|p| p.id == o.endpoint).unwrap();
+            p.received += 1;
+            if let Some((_, srtp_in)) = &mut p.srtp {
+                match o.flow {
+                    Flow::VideoRtcp => srtp_in.unprotect_rtcp(&mut o.bytes).unwrap(),
+                    _ => srtp_in.unprotect_rtp(&mut o.bytes).unwrap(),
+                }
+            }
             if o.flow == Flow::VideoRtcp {
                 // A real endpoint answers a keyframe request with an IDR.
                 for item in rtcp::compound(&o.bytes) {
@@ -544,4 +566,33 @@ fn a_sender_filling_a_small_view_is_asked_for_what_that_view_needs() {
         assert_eq!(p.limits.last(), Some(&u64::from(class_for(400_000, share))));
     }
     h.assert_sees(0, Layout::SpeakerOnly, &[1]);
+}
+
+/// DTLS-SRTP: a party attached with its keys pending is sent nothing (no
+/// video, no RTCP, nothing in clear) and not shown; what it sends is
+/// dropped and counted. Once its keys are set, video flows both ways.
+#[test]
+fn a_party_with_pending_keys_gets_nothing_and_is_not_shown_until_its_keys_are_set() {
+    use crate::engine::SrtpKeys;
+    use crate::srtp::{SrtpContext, SrtpProfile};
+    let keys = |n: u8| SrtpKeys { profile: SrtpProfile::AesCm128HmacSha1_80, key: vec![n; 16], salt: vec![n; 14] };
+    let context = |k: &SrtpKeys| SrtpContext::new(k.profile, &k.key, &k.salt).unwrap();
+    let mut h = Harness::with(2, Layout::AllEqual, SelfPaneMode::Skip, |n, c| c.srtp_pending = n == 1);
+    h.parties[1].srtp = Some((context(&keys(1)), context(&keys(2))));
+    // 6 s: past the first RTCP report's time.
+    h.run(180);
+    assert_eq!(h.parties[1].received, 0, "sent to a party before its keys");
+    let stats = h.mix.stats(h.parties[1].id).unwrap();
+    assert_eq!((stats.packets_in, stats.frames_in, stats.packets_out), (0, 0, 0));
+    assert!(stats.unkeyed >= 180, "{stats:?}");
+    assert_eq!(stats.refused, 0);
+    // Party 0 sees party 1's placeholder, not its colour.
+    let mut panes = Vec::new();
+    Layout::AllEqual.panes(1, VIEW.0, VIEW.1, &mut panes);
+    assert!(!close(h.seen_at(0, panes[0]), h.parties[1].colour));
+
+    h.mix.set_srtp_keys(h.parties[1].id, &keys(1), &keys(2)).unwrap();
+    h.run(30);
+    h.assert_sees(0, Layout::AllEqual, &[1]);
+    h.assert_sees(1, Layout::AllEqual, &[0]);
 }
