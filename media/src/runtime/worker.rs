@@ -11,7 +11,7 @@ use super::{
     lock, BatchSocket, Command, ConferenceId, EndpointSpec, EventSink, MediaEvent, MediaTransport, Published,
     RecvBatch, RtpAddresses, RuntimeConfig, RuntimeStats, SendBatch,
 };
-use crate::engine::{Conference, EndpointId, Flow, Outgoing};
+use crate::engine::{Conference, EndpointId, Flow, MediaKind, Outgoing};
 use crate::mixer::MixerEvent;
 
 const TICK: Duration = Duration::from_millis(20);
@@ -21,7 +21,7 @@ const VIDEO_TICK: Duration = Duration::from_nanos(33_333_333);
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// Where one of an endpoint's streams (audio or video) sends.
-struct Leg {
+struct StreamRoute {
     rtp: SocketAddr,
     /// `None`: RTCP is multiplexed on `rtp`.
     rtcp: Option<SocketAddr>,
@@ -30,34 +30,27 @@ struct Leg {
     latched: bool,
 }
 
-/// Which of an endpoint's streams a socket carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Media {
-    Audio,
-    Video,
-}
-
 /// Where one endpoint's datagrams go.
-struct Peer {
+struct Remote {
     conference: ConferenceId,
-    audio: Leg,
-    video: Option<Leg>,
+    audio: StreamRoute,
+    video: Option<StreamRoute>,
     /// Where its signalling came from: media may come from there instead.
     signalling_ip: Option<IpAddr>,
     attached_at: Instant,
     timed_out: bool,
 }
 
-impl Peer {
-    fn leg(&mut self, media: Media) -> Option<&mut Leg> {
+impl Remote {
+    fn stream(&mut self, media: MediaKind) -> Option<&mut StreamRoute> {
         match media {
-            Media::Audio => Some(&mut self.audio),
-            Media::Video => self.video.as_mut(),
+            MediaKind::Audio => Some(&mut self.audio),
+            MediaKind::Video => self.video.as_mut(),
         }
     }
 }
 
-struct Room {
+struct HostedConference {
     conference: Conference,
     next_tick: Instant,
     out: Vec<Outgoing>,
@@ -92,8 +85,8 @@ pub(super) struct Worker {
     published: Arc<Mutex<Published>>,
     /// The runtime's video thread pool, given to each conference.
     video_pool: Option<Arc<rayon::ThreadPool>>,
-    rooms: HashMap<ConferenceId, Room>,
-    peers: HashMap<EndpointId, Peer>,
+    hosted: HashMap<ConferenceId, HostedConference>,
+    remotes: HashMap<EndpointId, Remote>,
     /// Source address → endpoint, for both RTP and RTCP addresses.
     routes: HashMap<SocketAddr, EndpointId>,
     /// The same for the video sockets.
@@ -130,8 +123,8 @@ impl Worker {
             events,
             published,
             video_pool,
-            rooms: HashMap::new(),
-            peers: HashMap::new(),
+            hosted: HashMap::new(),
+            remotes: HashMap::new(),
             routes: HashMap::new(),
             video_routes: HashMap::new(),
             stats: RuntimeStats::default(),
@@ -148,8 +141,8 @@ impl Worker {
                 return;
             }
             let now = Instant::now();
-            let audio = self.rooms.values().filter(|r| !r.conference.is_empty()).map(|r| r.next_tick);
-            let video = self.rooms.values().filter_map(|r| r.next_video_tick);
+            let audio = self.hosted.values().filter(|r| !r.conference.is_empty()).map(|r| r.next_tick);
+            let video = self.hosted.values().filter_map(|r| r.next_video_tick);
             let deadline = audio.chain(video).min();
             let deadline = deadline.map_or(self.next_housekeeping, |d| d.min(self.next_housekeeping));
             // Video work in progress: only look for datagrams, do not sleep.
@@ -160,10 +153,10 @@ impl Worker {
             if !self.take_commands() {
                 return;
             }
-            self.receive_all(Media::Audio, false);
-            self.receive_all(Media::Audio, true);
-            self.receive_all(Media::Video, false);
-            self.receive_all(Media::Video, true);
+            self.receive_all(MediaKind::Audio, false);
+            self.receive_all(MediaKind::Audio, true);
+            self.receive_all(MediaKind::Video, false);
+            self.receive_all(MediaKind::Video, true);
             self.tick_due();
             self.begin_video_due();
             self.video_step();
@@ -200,7 +193,7 @@ impl Worker {
                     let now = Instant::now();
                     let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                     conference.set_wallclock(now, wall);
-                    let room = Room {
+                    let hosted = HostedConference {
                         conference,
                         next_tick: now + TICK,
                         out: Vec::new(),
@@ -208,12 +201,12 @@ impl Worker {
                         video_late: false,
                         video_out: Vec::new(),
                     };
-                    self.rooms.insert(id, room);
+                    self.hosted.insert(id, hosted);
                 }
                 Command::End(id) => {
-                    if self.rooms.remove(&id).is_some() {
+                    if self.hosted.remove(&id).is_some() {
                         let gone: Vec<_> =
-                            self.peers.iter().filter(|(_, p)| p.conference == id).map(|(e, _)| *e).collect();
+                            self.remotes.iter().filter(|(_, p)| p.conference == id).map(|(e, _)| *e).collect();
                         for e in gone {
                             self.forget(e);
                         }
@@ -226,21 +219,21 @@ impl Worker {
                     }
                 }
                 Command::Keys { conference, id, media, keys } => {
-                    if let Some(r) = self.rooms.get_mut(&conference) {
+                    if let Some(r) = self.hosted.get_mut(&conference) {
                         // Refused only for an endpoint already gone.
                         let _ = r.conference.set_srtp_keys(id, media, &keys.0, &keys.1);
                     }
                 }
                 Command::Detach(conference, id) => {
-                    if let Some(room) = self.rooms.get_mut(&conference) {
-                        let _ = room.conference.detach(id);
+                    if let Some(hosted) = self.hosted.get_mut(&conference) {
+                        let _ = hosted.conference.detach(id);
                     }
                     self.forget(id);
                 }
                 Command::SetRemote { id, rtp, rtcp } => {
-                    if let Some(p) = self.peers.get_mut(&id) {
+                    if let Some(p) = self.remotes.get_mut(&id) {
                         self.routes.retain(|_, e| *e != id);
-                        p.audio = Leg { rtp, rtcp, latched: false };
+                        p.audio = StreamRoute { rtp, rtcp, latched: false };
                         self.routes.insert(rtp, id);
                         if let Some(r) = rtcp {
                             self.routes.insert(r, id);
@@ -248,34 +241,34 @@ impl Worker {
                     }
                 }
                 Command::RxMute(c, id, on) => {
-                    if let Some(r) = self.rooms.get_mut(&c) {
+                    if let Some(r) = self.hosted.get_mut(&c) {
                         let _ = r.conference.set_rx_muted(id, on);
                     }
                 }
                 Command::TxMute(c, id, on) => {
-                    if let Some(r) = self.rooms.get_mut(&c) {
+                    if let Some(r) = self.hosted.get_mut(&c) {
                         let _ = r.conference.set_tx_muted(id, on);
                     }
                 }
                 Command::Prompt(c, id, prompt) => {
-                    if let Some(r) = self.rooms.get_mut(&c) {
+                    if let Some(r) = self.hosted.get_mut(&c) {
                         let _ = r.conference.set_prompt(id, prompt);
                     }
                 }
                 Command::Video(c, id, settings) => {
-                    if let Some(r) = self.rooms.get_mut(&c) {
+                    if let Some(r) = self.hosted.get_mut(&c) {
                         let _ = r.conference.set_video_settings(id, settings);
                     }
                 }
                 Command::Dtmf(c, id, sequence) => {
-                    if let Some(r) = self.rooms.get_mut(&c) {
+                    if let Some(r) = self.hosted.get_mut(&c) {
                         // Refused only when the endpoint has no telephone-event,
                         // which the caller knows from its SDP.
                         let _ = r.conference.send_dtmf(id, &sequence);
                     }
                 }
                 Command::Importance(c, id, value) => {
-                    if let Some(r) = self.rooms.get_mut(&c) {
+                    if let Some(r) = self.hosted.get_mut(&c) {
                         let _ = r.conference.set_importance(id, value);
                     }
                 }
@@ -291,30 +284,30 @@ impl Worker {
         spec: EndpointSpec,
     ) -> Result<(), crate::engine::EngineError> {
         let MediaTransport::Rtp(transport) = spec.transport;
-        let Some(room) = self.rooms.get_mut(&conference) else {
+        let Some(hosted) = self.hosted.get_mut(&conference) else {
             // Unreachable: the handle queues an attach before the `End` of
             // its conference, under the lock `end_conference` takes.
             return Ok(());
         };
-        let was_idle = room.conference.is_empty();
-        room.conference.attach(id, spec.config)?;
+        let was_idle = hosted.conference.is_empty();
+        hosted.conference.attach(id, spec.config)?;
         let now = Instant::now();
         if was_idle {
-            room.next_tick = now + TICK;
+            hosted.next_tick = now + TICK;
         }
         // The handle checked that video comes with its addresses.
         let video = match (spec.video, transport.video) {
             (Some(config), Some(RtpAddresses { rtp, rtcp })) => {
-                if let Err(e) = room.conference.attach_video(id, config) {
-                    let _ = room.conference.detach(id);
+                if let Err(e) = hosted.conference.attach_video(id, config) {
+                    let _ = hosted.conference.detach(id);
                     return Err(e);
                 }
-                room.next_video_tick.get_or_insert(now + VIDEO_TICK);
+                hosted.next_video_tick.get_or_insert(now + VIDEO_TICK);
                 self.video_routes.insert(rtp, id);
                 if let Some(r) = rtcp {
                     self.video_routes.insert(r, id);
                 }
-                Some(Leg { rtp, rtcp, latched: false })
+                Some(StreamRoute { rtp, rtcp, latched: false })
             }
             _ => None,
         };
@@ -323,11 +316,11 @@ impl Worker {
         if let Some(r) = rtcp {
             self.routes.insert(r, id);
         }
-        self.peers.insert(
+        self.remotes.insert(
             id,
-            Peer {
+            Remote {
                 conference,
-                audio: Leg { rtp, rtcp, latched: false },
+                audio: StreamRoute { rtp, rtcp, latched: false },
                 video,
                 signalling_ip: transport.signalling_ip,
                 attached_at: now,
@@ -338,20 +331,20 @@ impl Worker {
     }
 
     fn forget(&mut self, id: EndpointId) {
-        self.peers.remove(&id);
+        self.remotes.remove(&id);
         self.routes.retain(|_, e| *e != id);
         self.video_routes.retain(|_, e| *e != id);
         lock(&self.published).endpoints.remove(&id);
     }
 
     /// Drains one socket, handing each datagram to its endpoint's conference.
-    fn receive_all(&mut self, media: Media, rtcp_socket: bool) {
+    fn receive_all(&mut self, media: MediaKind, rtcp_socket: bool) {
         loop {
             let socket = match (media, rtcp_socket) {
-                (Media::Audio, false) => &self.rtp,
-                (Media::Audio, true) => &self.rtcp,
-                (Media::Video, false) => &self.video_rtp,
-                (Media::Video, true) => &self.video_rtcp,
+                (MediaKind::Audio, false) => &self.rtp,
+                (MediaKind::Audio, true) => &self.rtcp,
+                (MediaKind::Video, false) => &self.video_rtp,
+                (MediaKind::Video, true) => &self.video_rtcp,
             };
             let n = match socket.recv_batch(&mut self.recv) {
                 Ok(0) | Err(_) => return,
@@ -362,26 +355,26 @@ impl Worker {
                 self.stats.datagrams_in += 1;
                 let Some((bytes, from)) = self.recv.get(i) else { continue };
                 let routes = match media {
-                    Media::Audio => &mut self.routes,
-                    Media::Video => &mut self.video_routes,
+                    MediaKind::Audio => &mut self.routes,
+                    MediaKind::Video => &mut self.video_routes,
                 };
-                let Some(id) = route(routes, &mut self.peers, from, media, rtcp_socket) else {
+                let Some(id) = route(routes, &mut self.remotes, from, media, rtcp_socket) else {
                     self.stats.unknown_source += 1;
                     continue;
                 };
-                let Some(peer) = self.peers.get(&id) else { continue };
-                let Some(room) = self.rooms.get_mut(&peer.conference) else { continue };
+                let Some(remote) = self.remotes.get(&id) else { continue };
+                let Some(hosted) = self.hosted.get_mut(&remote.conference) else { continue };
                 self.scratch.clear();
                 self.scratch.extend_from_slice(bytes);
                 let result = match media {
-                    Media::Audio => room.conference.receive(now, id, &mut self.scratch),
-                    Media::Video => room.conference.receive_video(now, id, &mut self.scratch),
+                    MediaKind::Audio => hosted.conference.receive(now, id, &mut self.scratch),
+                    MediaKind::Video => hosted.conference.receive_video(now, id, &mut self.scratch),
                 };
                 if result.is_err() {
                     self.stats.refused += 1;
                 }
-                for (endpoint, digit) in room.conference.take_dtmf() {
-                    (self.events)(MediaEvent::Dtmf { conference: peer.conference, endpoint, digit });
+                for (endpoint, digit) in hosted.conference.take_dtmf() {
+                    (self.events)(MediaEvent::Dtmf { conference: remote.conference, endpoint, digit });
                 }
             }
             if n < super::BATCH {
@@ -398,19 +391,19 @@ impl Worker {
         let mut rtcp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
         let mut events = Vec::new();
         let mut ticked = Vec::new();
-        for (&cid, room) in &mut self.rooms {
-            if room.conference.is_empty() || room.next_tick > now {
+        for (&cid, hosted) in &mut self.hosted {
+            if hosted.conference.is_empty() || hosted.next_tick > now {
                 continue;
             }
             self.stats.ticks += 1;
             // More than a tick behind: an overloaded worker. Catching up
             // would only bunch packets; skip to now and count it.
-            if now - room.next_tick > TICK {
+            if now - hosted.next_tick > TICK {
                 self.stats.late_ticks += 1;
-                room.next_tick = now;
+                hosted.next_tick = now;
             }
-            room.next_tick += TICK;
-            match room.conference.tick(now, &mut room.out) {
+            hosted.next_tick += TICK;
+            match hosted.conference.tick(now, &mut hosted.out) {
                 Ok(summary) => {
                     ticked.push(cid);
                     self.stats.decodes += summary.decodes as u64;
@@ -421,17 +414,17 @@ impl Worker {
                     }
                 }
                 Err(_) => {
-                    room.out.clear();
+                    hosted.out.clear();
                     continue;
                 }
             }
         }
-        for room in ticked.iter().filter_map(|c| self.rooms.get(c)) {
-            for o in &room.out {
-                let Some(peer) = self.peers.get(&o.endpoint) else { continue };
-                if let Some(to) = destination(&peer.audio, o.flow) {
+        for hosted in ticked.iter().filter_map(|c| self.hosted.get(c)) {
+            for o in &hosted.out {
+                let Some(remote) = self.remotes.get(&o.endpoint) else { continue };
+                if let Some(to) = destination(&remote.audio, o.flow) {
                     match o.flow {
-                        Flow::Rtcp if peer.audio.rtcp.is_some() => rtcp_out.push((to, &o.bytes)),
+                        Flow::Rtcp if remote.audio.rtcp.is_some() => rtcp_out.push((to, &o.bytes)),
                         _ => rtp_out.push((to, &o.bytes)),
                     }
                 }
@@ -443,7 +436,7 @@ impl Worker {
         if !rtcp_out.is_empty() {
             self.stats.datagrams_out += self.rtcp.send_batch(&mut self.send, &rtcp_out) as u64;
         }
-        // What was sent stays in each room's `out` until its next tick
+        // What was sent stays in each hosted's `out` until its next tick
         // reuses the buffers.
         for e in events {
             (self.events)(e);
@@ -455,24 +448,24 @@ impl Worker {
     /// this one: video gives way, audio never does.
     fn begin_video_due(&mut self) {
         let now = Instant::now();
-        for room in self.rooms.values_mut() {
-            let Some(next) = room.next_video_tick else { continue };
-            if !room.conference.has_video() {
-                room.next_video_tick = None;
+        for hosted in self.hosted.values_mut() {
+            let Some(next) = hosted.next_video_tick else { continue };
+            if !hosted.conference.has_video() {
+                hosted.next_video_tick = None;
                 continue;
             }
             if next > now {
                 continue;
             }
             // Behind by more than a frame: drop frames rather than bunch them.
-            room.next_video_tick = Some(if now - next > VIDEO_TICK { now + VIDEO_TICK } else { next + VIDEO_TICK });
-            if room.conference.in_video_frame() {
+            hosted.next_video_tick = Some(if now - next > VIDEO_TICK { now + VIDEO_TICK } else { next + VIDEO_TICK });
+            if hosted.conference.in_video_frame() {
                 self.stats.video_frames_dropped += 1;
-                room.video_late = true;
+                hosted.video_late = true;
                 continue;
             }
             self.stats.video_ticks += 1;
-            room.conference.begin_video_frame(now);
+            hosted.conference.begin_video_frame(now);
         }
     }
 
@@ -484,34 +477,34 @@ impl Worker {
         let mut rtp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
         let mut rtcp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
         let mut stepped = Vec::new();
-        for (&cid, room) in &mut self.rooms {
-            if !room.conference.in_video_frame() {
+        for (&cid, hosted) in &mut self.hosted {
+            if !hosted.conference.in_video_frame() {
                 continue;
             }
-            room.video_out.clear();
+            hosted.video_out.clear();
             let mut summary = crate::engine::VideoTickSummary::default();
-            match room.conference.video_step(&mut room.video_out, &mut summary) {
+            match hosted.conference.video_step(&mut hosted.video_out, &mut summary) {
                 Ok(true) => {}
-                Ok(false) if room.video_late => {
+                Ok(false) if hosted.video_late => {
                     // Behind: the next frame time starts now, not at the
                     // next slot, so the worker never idles while video lags.
-                    room.video_late = false;
+                    hosted.video_late = false;
                     self.stats.video_ticks += 1;
-                    room.conference.begin_video_frame(Instant::now());
+                    hosted.conference.begin_video_frame(Instant::now());
                 }
                 Ok(false) => {}
-                Err(_) => room.video_out.clear(),
+                Err(_) => hosted.video_out.clear(),
             }
             self.stats.video_decodes += summary.decodes as u64;
             self.stats.video_encodes += summary.encodes as u64;
             stepped.push(cid);
         }
-        for room in stepped.iter().filter_map(|c| self.rooms.get(c)) {
-            for o in &room.video_out {
-                let Some(leg) = self.peers.get(&o.endpoint).and_then(|p| p.video.as_ref()) else { continue };
-                if let Some(to) = destination(leg, o.flow) {
+        for hosted in stepped.iter().filter_map(|c| self.hosted.get(c)) {
+            for o in &hosted.video_out {
+                let Some(stream) = self.remotes.get(&o.endpoint).and_then(|p| p.video.as_ref()) else { continue };
+                if let Some(to) = destination(stream, o.flow) {
                     match o.flow {
-                        Flow::VideoRtcp if leg.rtcp.is_some() => rtcp_out.push((to, &o.bytes)),
+                        Flow::VideoRtcp if stream.rtcp.is_some() => rtcp_out.push((to, &o.bytes)),
                         _ => rtp_out.push((to, &o.bytes)),
                     }
                 }
@@ -527,7 +520,7 @@ impl Worker {
 
     /// Whether some conference is in the middle of a video frame time.
     fn video_busy(&self) -> bool {
-        self.rooms.values().any(|r| r.conference.in_video_frame())
+        self.hosted.values().any(|r| r.conference.in_video_frame())
     }
 
     /// Publishes statistics and reports endpoints silent for the timeout.
@@ -536,18 +529,18 @@ impl Worker {
         self.next_housekeeping = now + HOUSEKEEPING;
         let mut timeouts = Vec::new();
         let mut published = lock(&self.published);
-        for (&id, peer) in &mut self.peers {
-            let Some(room) = self.rooms.get(&peer.conference) else { continue };
-            let Ok(stats) = room.conference.stats(id) else { continue };
+        for (&id, remote) in &mut self.remotes {
+            let Some(hosted) = self.hosted.get(&remote.conference) else { continue };
+            let Ok(stats) = hosted.conference.stats(id) else { continue };
             published.endpoints.insert(id, stats);
-            let last = stats.last_received.unwrap_or(peer.attached_at);
-            if !peer.timed_out && now.saturating_duration_since(last) >= self.config.media_timeout {
-                peer.timed_out = true;
-                timeouts.push(MediaEvent::MediaTimeout { conference: peer.conference, endpoint: id });
-            } else if peer.timed_out
+            let last = stats.last_received.unwrap_or(remote.attached_at);
+            if !remote.timed_out && now.saturating_duration_since(last) >= self.config.media_timeout {
+                remote.timed_out = true;
+                timeouts.push(MediaEvent::MediaTimeout { conference: remote.conference, endpoint: id });
+            } else if remote.timed_out
                 && stats.last_received.is_some_and(|t| now.saturating_duration_since(t) < HOUSEKEEPING * 2)
             {
-                peer.timed_out = false;
+                remote.timed_out = false;
             }
         }
         if let Some(w) = published.workers.get_mut(self.index) {
@@ -560,16 +553,16 @@ impl Worker {
     }
 }
 
-/// Where a datagram of `flow` to this leg goes: its RTCP address for
+/// Where a datagram of `flow` to this stream goes: its RTCP address for
 /// reports when it has one, else its RTP address; nowhere while it is on
 /// hold with c=0.0.0.0 or has no port yet.
-fn destination(leg: &Leg, flow: Flow) -> Option<SocketAddr> {
-    if leg.rtp.ip().is_unspecified() || leg.rtp.port() == 0 {
+fn destination(stream: &StreamRoute, flow: Flow) -> Option<SocketAddr> {
+    if stream.rtp.ip().is_unspecified() || stream.rtp.port() == 0 {
         return None;
     }
     match flow {
-        Flow::Rtcp | Flow::VideoRtcp => Some(leg.rtcp.unwrap_or(leg.rtp)),
-        Flow::Rtp | Flow::VideoRtp => Some(leg.rtp),
+        Flow::Rtcp | Flow::VideoRtcp => Some(stream.rtcp.unwrap_or(stream.rtp)),
+        Flow::Rtp | Flow::VideoRtp => Some(stream.rtp),
     }
 }
 
@@ -579,15 +572,15 @@ fn destination(leg: &Leg, flow: Flow) -> Option<SocketAddr> {
 /// host is the source's host; with several, the one attached first.
 fn route(
     routes: &mut HashMap<SocketAddr, EndpointId>,
-    peers: &mut HashMap<EndpointId, Peer>,
+    remotes: &mut HashMap<EndpointId, Remote>,
     from: SocketAddr,
-    media: Media,
+    media: MediaKind,
     rtcp_socket: bool,
 ) -> Option<EndpointId> {
     if let Some(&id) = routes.get(&from) {
-        if let Some(leg) = peers.get_mut(&id).and_then(|p| p.leg(media)) {
-            if leg.rtp == from {
-                leg.latched = true;
+        if let Some(stream) = remotes.get_mut(&id).and_then(|p| p.stream(media)) {
+            if stream.rtp == from {
+                stream.latched = true;
             }
         }
         return Some(id);
@@ -596,19 +589,19 @@ fn route(
         return None;
     }
     let ip: IpAddr = from.ip();
-    let (&id, _) = peers
+    let (&id, _) = remotes
         .iter_mut()
         .filter_map(|(id, p)| {
             let signalling_ip = p.signalling_ip;
             let attached_at = p.attached_at;
-            p.leg(media).map(|leg| (id, (leg.latched, leg.rtp.ip(), signalling_ip, attached_at)))
+            p.stream(media).map(|stream| (id, (stream.latched, stream.rtp.ip(), signalling_ip, attached_at)))
         })
         .filter(|(_, (latched, rtp_ip, signalling_ip, _))| !latched && (*rtp_ip == ip || *signalling_ip == Some(ip)))
         .min_by_key(|(id, (_, _, _, attached_at))| (*attached_at, **id))?;
-    let leg = peers.get_mut(&id)?.leg(media)?;
-    routes.remove(&leg.rtp);
-    leg.rtp = from;
-    leg.latched = true;
+    let stream = remotes.get_mut(&id)?.stream(media)?;
+    routes.remove(&stream.rtp);
+    stream.rtp = from;
+    stream.latched = true;
     routes.insert(from, id);
     Some(id)
 }
