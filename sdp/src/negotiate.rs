@@ -1,8 +1,8 @@
 //! Audio offer/answer (RFC 3264) for the bridge: one audio stream, our codec
 //! preference, the offerer's payload type numbers, RFC 4733 telephone-events,
 //! rtcp-mux when offered, hold by direction, and SDES-SRTP under the
-//! `sipMediaEncryption` policy. Video and any other stream are refused with
-//! port 0 until the video issue lands.
+//! `sipMediaEncryption` policy. [`answer`] refuses every other stream with
+//! port 0; [`crate::answer_with_video`] adds the first H.264 video stream.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -3,7 +3,7 @@
 //!
 //! A small pool of worker threads (about one per core) each owns one RTP
 //! and one RTCP socket and the conferences placed on it. A worker sleeps in
-//! `poll` until a datagram arrives, a command comes, or the next
+//! `ppoll` until a datagram arrives, a command comes, or the next
 //! conference tick is due; it moves datagrams in batches (`recvmmsg`,
 //! `sendmmsg`) and ticks each conference every 20 ms. A conference with no
 //! endpoints is not ticked, so an idle one costs nothing, and no thread is
