@@ -10,8 +10,10 @@ use uuid::Uuid;
 use super::{Object, Page};
 use crate::schema::{spec, ClaimSpace, Kind, Ty};
 
-/// Every stored object, indexed for the API's reads.
-#[derive(Default)]
+/// Every stored object, indexed for the API's reads. `Clone` so a backend can
+/// publish immutable snapshots of it and copy one when it must.
+#[derive(Default, Clone)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(super) struct Cache {
     objects: HashMap<Uuid, Object>,
     /// Ids per (kind, parent), in creation order.
@@ -53,8 +55,14 @@ impl Cache {
                 }
             }
         }
-        if let Some(list) = self.lists.get_mut(&(o.kind, o.parent)) {
+        let key = (o.kind, o.parent);
+        if let Some(list) = self.lists.get_mut(&key) {
             list.remove(&o.seq);
+            // Gone with its last member, as a reload would have it (and a
+            // deleted space's access methods leave nothing behind).
+            if list.is_empty() {
+                self.lists.remove(&key);
+            }
         }
     }
 

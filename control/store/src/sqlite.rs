@@ -9,15 +9,27 @@
 //! write lock spans every connection to the file, so two processes on one data
 //! directory keep the same promises as two threads of one.
 //!
-//! Reads come from a [`Cache`] of every object. `PRAGMA data_version` tells
-//! when another connection has committed; the cache is then reloaded, so a
-//! process sees the others' writes on its next read.
+//! Reads never wait for a write. The call bridge resolves dial plans (store
+//! reads) on its signalling path, while a write can hold its transaction for
+//! a commit's fsync, a bulk sync of thousands of spaces, or up to the busy
+//! timeout while another process writes. So reads are served from an
+//! immutable [`Snapshot`] of a [`Cache`] of every object, behind a lock held
+//! only to clone or swap an `Arc`; the write path publishes a new snapshot
+//! after each commit, before it returns (a process reads its own writes).
+//!
+//! Other processes' commits are seen through a read-only connection of its
+//! own: `PRAGMA data_version` says whether anyone committed, and the
+//! `store_version` counter (bumped by triggers on every change to `objects`,
+//! whoever makes it) says whether the snapshot already shows that commit, so
+//! our own writes never cost a reload. When it does not, one reader reloads on
+//! a third connection while the others keep answering from the old snapshot.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
+use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::cache::Cache;
@@ -28,23 +40,71 @@ use crate::schema::{spec, Change, ClaimSpace, Kind, Ty};
 /// has been filled from the objects (databases made before it existed).
 const SCHEMA_VERSION: i64 = 1;
 
-/// The SQLite store.
+/// How long the write connection waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite store: three connections, each behind its own lock, and the
+/// current snapshot. No lock a read needs is ever held by a write. Locks are
+/// taken in this order only: `writer`, `check`, `reload`, then `view`.
 pub struct SqliteStore {
-    inner: Mutex<Connected>,
+    /// Held for a whole write transaction, fsync and busy waits included.
+    writer: Mutex<Writer>,
+    /// Read-only: held by a read only for `PRAGMA data_version` and, when it
+    /// changed, one indexed row; also serves the API-user reads. It never
+    /// waits for a busy database (no busy timeout): a read that cannot check
+    /// answers from the snapshot it has.
+    check: Mutex<Check>,
+    /// Read-only: held for a whole reload, and only ever `try_lock`ed by
+    /// reads, so one reader reloads while the others keep answering.
+    reload: Mutex<Connection>,
+    /// What reads are served from; the lock is held only to clone or swap the `Arc`.
+    view: RwLock<Arc<Snapshot>>,
 }
 
-/// The connection and the read view it keeps current.
-struct Connected {
-    conn: Connection,
+/// Every object as of one committed state. Never changed once published
+/// (the writer only changes one no reader can reach any more).
+#[derive(Clone)]
+struct Snapshot {
+    /// The `store_version` counter of the state it shows.
+    version: i64,
     cache: Cache,
-    /// The `data_version` the cache was loaded at; `None` forces a reload.
-    data_version: Option<i64>,
+}
+
+/// The write connection, and what lets a write update a snapshot in place.
+struct Writer {
+    conn: Connection,
+    /// The snapshot this writer last published.
+    published: Option<Arc<Snapshot>>,
+    /// The snapshot `published` replaced, with the changes that turn it into
+    /// `published`. Readers only hold a snapshot for the length of one read,
+    /// so by the next write it is usually unshared: the writer replays those
+    /// changes and its own onto it instead of copying the whole cache
+    /// (double buffering: O(changed objects) per write, two caches in memory).
+    spare: Option<(Arc<Snapshot>, Vec<Committed>)>,
+}
+
+/// The freshness check's connection, and what it last saw.
+struct Check {
+    conn: Connection,
+    /// `PRAGMA data_version` and the `store_version` counter as last read:
+    /// while the former is unchanged nobody has committed, so neither has the latter.
+    seen: Option<(i64, i64)>,
 }
 
 /// What a committed transaction changed, for the cache.
+#[derive(Clone)]
 enum Committed {
     Put(Object),
     Removed(Uuid),
+}
+
+impl Committed {
+    fn apply_to(&self, cache: &mut Cache) {
+        match self {
+            Committed::Put(o) => cache.put(o.clone()),
+            Committed::Removed(id) => cache.remove(*id),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -53,83 +113,213 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Locks a mutex whose holder may have panicked. Nothing here relies on
+/// state a panic could leave half-done without also being re-checked (see
+/// [`SqliteStore::lock_writer`]).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) `confero.db` in `dir`, loading every object.
     /// Several stores, in one process or several, may open the same directory.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
-        let mut conn = Connection::open(dir.join("confero.db"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let path = dir.join("confero.db");
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut conn)?;
-        let mut connected = Connected { conn, cache: Cache::default(), data_version: None };
-        connected.refresh()?;
-        Ok(SqliteStore { inner: Mutex::new(connected) })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connected> {
-        // A panic between a commit and its cache update would leave the view
-        // behind the database: reload it rather than trust it.
-        self.inner.lock().unwrap_or_else(|poisoned| {
-            self.inner.clear_poison();
-            let mut connected = poisoned.into_inner();
-            connected.data_version = None;
-            connected
+        let read_only = || {
+            Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )
+        };
+        let check = read_only()?;
+        check.busy_timeout(Duration::ZERO)?;
+        // The reload connection keeps rusqlite's default busy timeout: only
+        // the one reader that reloads can wait on it.
+        let reload = read_only()?;
+        let snapshot = Arc::new(load_snapshot(&reload)?);
+        Ok(SqliteStore {
+            writer: Mutex::new(Writer { conn, published: None, spare: None }),
+            check: Mutex::new(Check { conn: check, seen: None }),
+            reload: Mutex::new(reload),
+            view: RwLock::new(snapshot),
         })
     }
 
-    /// Runs `read` on a view that includes every commit so far, or on the
-    /// last good view if the database cannot be read.
-    fn read<T>(&self, read: impl FnOnce(&Cache) -> T) -> T {
-        let mut connected = self.lock();
-        if let Err(e) = connected.refresh() {
-            tracing::warn!("store: serving the last view: {e}");
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|poisoned| {
+            self.writer.clear_poison();
+            let mut writer = poisoned.into_inner();
+            // A panic may have left the spare half-updated: forget it. A
+            // commit whose snapshot was never published is caught by the
+            // version check of the next read or write.
+            writer.published = None;
+            writer.spare = None;
+            writer
+        })
+    }
+
+    /// The current snapshot.
+    fn current(&self) -> Arc<Snapshot> {
+        self.view.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Makes `snapshot` current unless a newer one already is; false if not
+    /// installed. The old snapshot is dropped after the lock is released, so
+    /// freeing a whole cache never happens under it.
+    fn install(&self, snapshot: &Arc<Snapshot>) -> bool {
+        let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        if view.version > snapshot.version {
+            return false;
         }
-        read(&connected.cache)
+        let old = std::mem::replace(&mut *view, snapshot.clone());
+        drop(view);
+        drop(old);
+        true
+    }
+
+    /// Runs `read` on a snapshot that includes every commit so far (of this
+    /// process or another), unless another reader is reloading it or the
+    /// database cannot be read: then on the last one, without waiting.
+    fn read<T>(&self, read: impl FnOnce(&Cache) -> T) -> T {
+        let snapshot = self.current();
+        let snapshot = match self.latest_version() {
+            Ok(latest) if latest > snapshot.version => self.reload(latest).unwrap_or(snapshot),
+            Ok(_) => snapshot,
+            Err(e) => {
+                tracing::warn!("store: serving the last view: {e}");
+                snapshot
+            }
+        };
+        read(&snapshot.cache)
+    }
+
+    /// The `store_version` counter of the latest commit of any connection.
+    fn latest_version(&self) -> Result<i64, StoreError> {
+        let mut check = lock(&self.check);
+        // `data_version` before the counter: a commit between the two leaves
+        // a newer counter beside an older `data_version`, which only costs a
+        // re-read next time (the other order could hide that commit).
+        let data_version: i64 = check.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        match check.seen {
+            Some((seen, counter)) if seen == data_version => Ok(counter),
+            _ => {
+                let counter = version(&check.conn)?;
+                check.seen = Some((data_version, counter));
+                Ok(counter)
+            }
+        }
+    }
+
+    /// A snapshot at `latest` or newer, loaded by this reader; `None` when
+    /// another reader is already loading one (this one answers from the
+    /// snapshot it has rather than wait) or the load failed.
+    fn reload(&self, latest: i64) -> Option<Arc<Snapshot>> {
+        let conn = match self.reload.try_lock() {
+            Ok(conn) => conn,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        // Another reader (or a write) may have got there first.
+        let current = self.current();
+        if current.version >= latest {
+            return Some(current);
+        }
+        match load_snapshot(&conn) {
+            Ok(snapshot) => {
+                let snapshot = Arc::new(snapshot);
+                self.install(&snapshot);
+                Some(snapshot)
+            }
+            Err(e) => {
+                tracing::warn!("store: serving the last view: {e}");
+                None
+            }
+        }
     }
 
     /// Runs `write` in one immediate transaction (holding SQLite's write lock
     /// from the start, so its checks see the latest commit of any process),
-    /// commits, then brings the cache up to date.
+    /// commits, then publishes the snapshot with its changes before returning.
     fn write<T>(
         &self,
         write: impl FnOnce(&Connection) -> Result<(T, Vec<Committed>), StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connected = self.lock();
-        let Connected { conn, cache, data_version } = &mut *connected;
+        let mut writer = self.lock_writer();
+        let Writer { conn, published, spare } = &mut *writer;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        refresh(&tx, cache, data_version)?;
+        // Nobody can commit until this transaction ends, so the counter names
+        // the state its changes apply to; the current snapshot is that state
+        // unless another process committed since it was loaded.
+        let before = version(&tx)?;
+        let current = self.current();
+        let loaded = if current.version == before {
+            None
+        } else {
+            Some(Snapshot { version: before, cache: Cache::new(load(&tx)?) })
+        };
         let (out, committed) = write(&tx)?;
+        let after = version(&tx)?;
         tx.commit()?;
-        for c in committed {
-            match c {
-                Committed::Put(o) => cache.put(o),
-                Committed::Removed(id) => cache.remove(id),
+
+        let (mut next, previous) = match loaded {
+            Some(loaded) => (loaded, None),
+            None => {
+                let reusable = published.as_ref().is_some_and(|p| Arc::ptr_eq(p, &current));
+                let updated = match spare.take() {
+                    Some((old, pending)) if reusable => Arc::try_unwrap(old).ok().map(|mut old| {
+                        for c in &pending {
+                            c.apply_to(&mut old.cache);
+                        }
+                        old
+                    }),
+                    _ => None,
+                };
+                // A reader still holds the spare, or there is none (first
+                // write, or a reload replaced the writer's snapshot): copy.
+                (updated.unwrap_or_else(|| (*current).clone()), Some(current))
             }
+        };
+        for c in &committed {
+            c.apply_to(&mut next.cache);
+        }
+        next.version = after;
+        let next = Arc::new(next);
+        if self.install(&next) {
+            *spare = previous.map(|previous| (previous, committed));
+            *published = Some(next);
+        } else {
+            // A reader already loaded a newer state; the next write copies it.
+            *spare = None;
+            *published = None;
         }
         Ok(out)
     }
 }
 
-impl Connected {
-    fn refresh(&mut self) -> Result<(), StoreError> {
-        refresh(&self.conn, &mut self.cache, &mut self.data_version)
-    }
+/// The `store_version` counter as `conn` sees it.
+fn version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT n FROM store_version WHERE id = 0", [], |r| r.get(0))?)
 }
 
-/// Reloads `cache` when another connection has committed since it was loaded.
-fn refresh(conn: &Connection, cache: &mut Cache, seen: &mut Option<i64>) -> Result<(), StoreError> {
-    let now: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-    if *seen != Some(now) {
-        *cache = Cache::new(load(conn)?);
-        *seen = Some(now);
-    }
-    Ok(())
+/// Every object and the counter, read in one transaction so they agree.
+fn load_snapshot(conn: &Connection) -> Result<Snapshot, StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let version = version(&tx)?;
+    let cache = Cache::new(load(&tx)?);
+    tx.commit()?;
+    Ok(Snapshot { version, cache })
 }
 
 /// Creates the tables, and fills `claims` from the objects of a database made
-/// before uniqueness was a constraint. Runs under the write lock, so processes
+/// before uniqueness was a constraint. The `store_version` counter is bumped
+/// by triggers, so a change to `objects` by anyone (an older Confero, the
+/// `sqlite3` shell) shows as a new version and is reloaded. Runs under the write lock, so processes
 /// opening one directory at once migrate it once.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -157,7 +347,18 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              name TEXT PRIMARY KEY COLLATE NOCASE,
              role TEXT NOT NULL,
              hash TEXT NOT NULL
-         );",
+         );
+         CREATE TABLE IF NOT EXISTS store_version (
+             id INTEGER PRIMARY KEY CHECK (id = 0),
+             n INTEGER NOT NULL
+         );
+         INSERT OR IGNORE INTO store_version (id, n) VALUES (0, 0);
+         CREATE TRIGGER IF NOT EXISTS objects_inserted AFTER INSERT ON objects
+             BEGIN UPDATE store_version SET n = n + 1; END;
+         CREATE TRIGGER IF NOT EXISTS objects_updated AFTER UPDATE ON objects
+             BEGIN UPDATE store_version SET n = n + 1; END;
+         CREATE TRIGGER IF NOT EXISTS objects_deleted AFTER DELETE ON objects
+             BEGIN UPDATE store_version SET n = n + 1; END;",
     )?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
@@ -405,8 +606,8 @@ impl Store for SqliteStore {
     }
 
     fn api_user(&self, name: &str) -> Result<Option<ApiUser>, StoreError> {
-        Ok(self
-            .lock()
+        // On the check connection: a login never waits for a write either.
+        Ok(lock(&self.check)
             .conn
             .query_row("SELECT name, role, hash FROM api_users WHERE name = ?1", params![name], |r| {
                 Ok(ApiUser { name: r.get(0)?, role: r.get(1)?, hash: r.get(2)? })
@@ -415,7 +616,7 @@ impl Store for SqliteStore {
     }
 
     fn put_api_user(&self, user: &ApiUser) -> Result<(), StoreError> {
-        self.lock().conn.execute(
+        self.lock_writer().conn.execute(
             "INSERT OR REPLACE INTO api_users (name, role, hash) VALUES (?1, ?2, ?3)",
             params![user.name, user.role, user.hash],
         )?;
@@ -423,12 +624,12 @@ impl Store for SqliteStore {
     }
 
     fn remove_api_user(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.lock().conn.execute("DELETE FROM api_users WHERE name = ?1", params![name])? > 0)
+        Ok(self.lock_writer().conn.execute("DELETE FROM api_users WHERE name = ?1", params![name])? > 0)
     }
 
     fn api_users(&self) -> Result<Vec<ApiUser>, StoreError> {
-        let connected = self.lock();
-        let mut stmt = connected.conn.prepare("SELECT name, role, hash FROM api_users ORDER BY name")?;
+        let check = lock(&self.check);
+        let mut stmt = check.conn.prepare("SELECT name, role, hash FROM api_users ORDER BY name")?;
         let rows = stmt.query_map([], |r| Ok(ApiUser { name: r.get(0)?, role: r.get(1)?, hash: r.get(2)? }))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -436,10 +637,15 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::sync::{mpsc, Arc};
+    use std::time::Instant;
 
     use super::super::conformance;
     use super::*;
+
+    fn space(name: &str) -> Vec<Change> {
+        conformance::changes(Kind::CoSpace, &format!("name={name}&uri={name}"))
+    }
 
     fn open(dir: &Path) -> Arc<dyn Store> {
         Arc::new(SqliteStore::open(dir).expect("open the SQLite store"))
@@ -462,5 +668,103 @@ mod tests {
             Err(StoreError::Duplicate("duplicateCoSpaceUri"))
         );
         assert_eq!(store.claim_owner(ClaimSpace::Uri, "OLD").map(|o| o.id), Some(space.id));
+    }
+
+    /// The call bridge's dial plan lookups must not wait for a write: while
+    /// another process holds SQLite's write lock with a write of its own in
+    /// progress, and this store's own write sits in the busy timeout holding
+    /// its write path, reads still answer (from the last snapshot); once the
+    /// other process commits, the next read sees its write.
+    #[test]
+    fn reads_answer_while_a_write_is_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let mine = store.create(Kind::CoSpace, None, &space("mine")).unwrap();
+
+        let other = Connection::open(dir.path().join("confero.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let theirs = Uuid::new_v4();
+        other
+            .execute(
+                "INSERT INTO objects (id, kind, parent, origin, seq, fields) VALUES (?1, ?2, NULL, NULL, 1000, ?3)",
+                params![theirs.to_string(), Kind::CoSpace.db_name(), r#"{"name":"theirs"}"#],
+            )
+            .unwrap();
+
+        let queued = {
+            let store = store.clone();
+            std::thread::spawn(move || store.create(Kind::CoSpace, None, &space("queued")))
+        };
+        // Setting the scene, not a timing assertion: wait until that write holds the write path.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.writer.try_lock().is_ok() {
+            assert!(Instant::now() < deadline, "the queued write never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+
+        let (answer, answered) = mpsc::channel();
+        {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let _ = answer.send((
+                    store.get(Kind::CoSpace, mine.id).map(|o| o.id),
+                    store.get(Kind::CoSpace, theirs),
+                    store.claim_owner(ClaimSpace::Uri, "MINE").map(|o| o.id),
+                    store.all(Kind::CoSpace, None).len(),
+                ));
+            });
+        }
+        let reads = answered.recv_timeout(Duration::from_secs(2)).expect("reads answer while a write is in flight");
+        assert_eq!(reads, (Some(mine.id), None, Some(mine.id), 1), "an uncommitted write is not seen");
+        assert!(store.writer.try_lock().is_err(), "the queued write was still in flight during the reads");
+
+        other.execute_batch("COMMIT").unwrap();
+        assert_eq!(
+            store.get(Kind::CoSpace, theirs).and_then(|o| o.get("name").map(str::to_owned)).as_deref(),
+            Some("theirs")
+        );
+        let queued = queued.join().unwrap().expect("the queued write commits once the lock is free");
+        assert_eq!(store.get(Kind::CoSpace, queued.id), Some(queued));
+        assert_eq!(store.all(Kind::CoSpace, None).len(), 3);
+    }
+
+    /// Each write publishes exactly the committed state (updated in place on
+    /// the spare snapshot, or copied when a reader still holds it), and the
+    /// read after it is served from that snapshot rather than a reload.
+    #[test]
+    fn every_write_publishes_the_committed_state_without_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let db = Connection::open(dir.path().join("confero.db")).unwrap();
+        let published_as_committed = |store: &SqliteStore| {
+            let view = store.current();
+            let committed = load_snapshot(&db).unwrap();
+            assert_eq!((view.version, &view.cache), (committed.version, &committed.cache));
+            let _ = store.get(Kind::CoSpace, Uuid::nil());
+            assert!(Arc::ptr_eq(&store.current(), &view), "a read after an own write does not reload");
+        };
+        let a = store.create(Kind::CoSpace, None, &space("a")).unwrap();
+        published_as_committed(&store);
+        let b = store.create(Kind::CoSpace, None, &space("b")).unwrap();
+        published_as_committed(&store);
+        let guest = conformance::changes(Kind::AccessMethod, "uri=guest&callId=7");
+        store.create(Kind::AccessMethod, Some(b.id), &guest).unwrap();
+        published_as_committed(&store);
+        store.update(Kind::CoSpace, a.id, &space("renamed")).unwrap();
+        published_as_committed(&store);
+        let held = store.current();
+        store.update(Kind::CoSpace, b.id, &conformance::changes(Kind::CoSpace, "uri=")).unwrap();
+        published_as_committed(&store);
+        store.delete(Kind::CoSpace, b.id).unwrap();
+        published_as_committed(&store);
+        drop(held);
+        let origin = Uuid::new_v4();
+        let batch: Vec<_> = (1..=4).map(|i| space(&format!("g{i}"))).collect();
+        store.replace_generated(Kind::CoSpace, origin, &batch).unwrap();
+        published_as_committed(&store);
+        store.replace_generated(Kind::CoSpace, origin, &batch[..2]).unwrap();
+        published_as_committed(&store);
+        store.delete(Kind::CoSpace, a.id).unwrap();
+        published_as_committed(&store);
     }
 }
