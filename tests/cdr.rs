@@ -47,6 +47,23 @@ fn receiver(listener: TcpListener, bodies: Arc<Mutex<Vec<String>>>) {
     });
 }
 
+/// Confero with SIP on a known port, reporting CDRs to a receiver of ours,
+/// and a space made from `space` (a form body): the bridge, its SIP port, its
+/// data directory and what the receiver has been sent.
+fn sip_bridge_reporting_cdrs(space: &str) -> (Confero, u16, tempfile::TempDir, Arc<Mutex<Vec<String>>>) {
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    receiver(listener, bodies.clone());
+    let sip = peers::free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    c.create("/api/v1/system/cdrReceivers", &format!("uri=http://127.0.0.1:{port}/cdr"));
+    c.create("/api/v1/coSpaces", space);
+    (c, sip, dir, bodies)
+}
+
 #[test]
 fn cdrs_are_buffered_while_the_receiver_is_down_and_delivered_after() {
     let c = Confero::start();
@@ -86,16 +103,7 @@ fn cdrs_are_buffered_while_the_receiver_is_down_and_delivered_after() {
 /// last leg), in that order.
 #[test]
 fn a_sip_call_in_and_out_is_told_in_cdrs() {
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    receiver(listener, bodies.clone());
-    let sip = peers::free_pair();
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{sip}");
-    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
-    c.create("/api/v1/system/cdrReceivers", &format!("uri=http://127.0.0.1:{port}/cdr"));
-    c.create("/api/v1/coSpaces", "name=SIP Room&uri=siproom");
+    let (c, sip, dir, bodies) = sip_bridge_reporting_cdrs("name=SIP Room&uri=siproom");
     let setup = peers::BaresipSetup::opus("caller", 440.0, 22_900);
     let mut phone = peers::Baresip::dial(dir.path(), &setup, &format!("sip:siproom@127.0.0.1:{sip}"), 3);
     phone.wait(std::time::Duration::from_secs(15));
@@ -116,16 +124,7 @@ fn a_sip_call_in_and_out_is_told_in_cdrs() {
 /// process has exited (0).
 #[test]
 fn sigterm_hangs_up_every_leg_and_delivers_the_last_cdrs_before_exiting() {
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    receiver(listener, bodies.clone());
-    let sip = peers::free_pair();
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{sip}");
-    let mut c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
-    c.create("/api/v1/system/cdrReceivers", &format!("uri=http://127.0.0.1:{port}/cdr"));
-    c.create("/api/v1/coSpaces", "name=Closing&uri=closing");
+    let (mut c, sip, dir, bodies) = sip_bridge_reporting_cdrs("name=Closing&uri=closing");
     let uri = format!("sip:closing@127.0.0.1:{sip}");
     let setups = [("one", 23_400), ("two", 23_420), ("three", 23_440)]
         .map(|(name, rtp)| peers::BaresipSetup::opus(name, 440.0, rtp));

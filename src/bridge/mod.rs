@@ -280,7 +280,7 @@ impl Bridge {
     /// Connects a leg's media: attaches `spec` to its call's conference in
     /// place of any endpoint it had (new keys, codec or address), then the
     /// leg is connected (or on hold) and its settings apply.
-    fn connect(&mut self, now: Instant, id: Uuid, spec: EndpointSpec, media: NegotiatedMedia) -> Result<(), String> {
+    fn connect(&mut self, id: Uuid, spec: EndpointSpec, media: NegotiatedMedia) -> Result<(), String> {
         let conference = self.leg(id).and_then(|l| self.conference_of(l.live.call)).ok_or("the call ended")?;
         let old = self.leg_mut(id).and_then(|l| l.endpoint.take());
         if let Some(old) = old {
@@ -298,7 +298,7 @@ impl Bridge {
         leg.live.encrypted_media = media.cipher_suite.is_some();
         leg.live.cipher_suite = media.cipher_suite;
         let state = if leg.held { LegState::OnHold } else { LegState::Connected };
-        self.set_state(now, id, state);
+        self.set_state(id, state);
         self.apply_media_settings(id);
         Ok(())
     }
@@ -334,7 +334,7 @@ impl Bridge {
     }
 
     /// Marks a leg as in `state` and tells CDR receivers.
-    fn set_state(&mut self, _now: Instant, id: Uuid, state: LegState) {
+    fn set_state(&mut self, id: Uuid, state: LegState) {
         let Some(leg) = self.leg_mut(id) else { return };
         if leg.live.state != state {
             leg.live.state = state;

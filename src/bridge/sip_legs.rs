@@ -207,10 +207,10 @@ impl Bridge {
     pub(super) fn on_sip_event(&mut self, now: Instant, event: SipEvent) {
         match event {
             SipEvent::Incoming { leg, call } => self.incoming(now, leg, *call),
-            SipEvent::Ringing { leg } => self.set_state(now, leg, LegState::Ringing),
+            SipEvent::Ringing { leg } => self.set_state(leg, LegState::Ringing),
             SipEvent::Answered { leg, sdp } => self.answered(now, leg, sdp),
             SipEvent::Failed { leg, code, reason } => self.failed(now, leg, code, &reason),
-            SipEvent::Reoffer { leg, offer } => self.reoffer(now, leg, offer),
+            SipEvent::Reoffer { leg, offer } => self.reoffer(leg, offer),
             SipEvent::Dtmf { leg, digit } => self.digit(now, leg, digit),
             SipEvent::Ended { leg, reason } => {
                 let why = match reason {
@@ -279,7 +279,7 @@ impl Bridge {
         let (spec, negotiated) =
             media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(ic.source.addr.ip()));
         self.admit(leg);
-        match self.connect(now, id, spec, negotiated) {
+        match self.connect(id, spec, negotiated) {
             Ok(()) => {
                 self.sip(SipCommand::Accept { leg: id, answer: answer.to_text().into_bytes() });
                 let leg = self.leg(id);
@@ -300,7 +300,7 @@ impl Bridge {
     }
 
     /// A new offer in the dialog: hold, resume, a new address or new keys.
-    fn reoffer(&mut self, now: Instant, id: Uuid, offer: Option<Vec<u8>>) {
+    fn reoffer(&mut self, id: Uuid, offer: Option<Vec<u8>>) {
         let refuse = |me: &mut Bridge, code: u16| me.sip(SipCommand::AnswerReoffer { leg: id, answer: Err(code) });
         let Some(offer) = offer.as_deref().and_then(|o| SessionDescription::parse(o).ok()) else {
             return refuse(self, 488);
@@ -319,7 +319,7 @@ impl Bridge {
         let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
         let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, signalling_ip);
         // New keys or codec: a new endpoint in place of the old one.
-        match self.connect(now, id, spec, negotiated) {
+        match self.connect(id, spec, negotiated) {
             Ok(()) => self.sip(SipCommand::AnswerReoffer { leg: id, answer: Ok(answer.to_text().into_bytes()) }),
             Err(e) => {
                 tracing::warn!("call leg {id}: re-INVITE: media: {e}");
@@ -439,7 +439,7 @@ impl Bridge {
             return;
         };
         match route.hop_host.parse::<IpAddr>() {
-            Ok(ip) => self.invite(now, id, SocketAddr::new(ip, route.hop_port)),
+            Ok(ip) => self.invite(id, SocketAddr::new(ip, route.hop_port)),
             // Requests we originate go over UDP, so one address is enough.
             Err(_) => {
                 self.outputs.push_back(Output::Lookup(Lookup { leg: id, host: route.hop_host, port: route.hop_port }))
@@ -456,7 +456,7 @@ impl Bridge {
             return; // the leg ended meanwhile
         }
         match addr {
-            Some(addr) => self.invite(now, lookup.leg, addr),
+            Some(addr) => self.invite(lookup.leg, addr),
             None => {
                 tracing::info!("call leg {}: {} does not resolve", lookup.leg, lookup.host);
                 if let Some(sip) = self.sip_leg_mut(lookup.leg) {
@@ -468,7 +468,7 @@ impl Bridge {
     }
 
     /// Sends the INVITE of the leg's current route to `addr`.
-    fn invite(&mut self, _now: Instant, id: Uuid, addr: SocketAddr) {
+    fn invite(&mut self, id: Uuid, addr: SocketAddr) {
         let local = self.config.sip_local;
         let Some(sip) = self.sip_leg_mut(id) else { return };
         let Some(route) = sip.routes.pop_front() else { return };
@@ -507,7 +507,7 @@ impl Bridge {
         let signalling_ip = sip.signalling_ip;
         let connected = negotiated.and_then(|audio| {
             let (spec, media) = media_of(&audio, video.as_ref(), layout, None, signalling_ip);
-            self.connect(now, id, spec, media)
+            self.connect(id, spec, media)
         });
         match connected {
             // A dial-out's `dtmfSequence` (a PIN for the far end's menu)

@@ -69,6 +69,15 @@ fn info_digits(h: &mut Harness, p: usize, digits: &str) {
     }
 }
 
+/// A space `team` with one phone dialled in: the phone and its call.
+fn one_caller(h: &mut Harness) -> (usize, CallHandle) {
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let p = h.phone();
+    let call = h.dial_in(p, "team");
+    assert!(h.phones[p].answered(call), "the phone was answered");
+    (p, call)
+}
+
 fn leg_ends(h: &Harness) -> Vec<&'static str> {
     h.cdrs
         .iter()
@@ -196,9 +205,7 @@ fn a_dial_out_with_no_route_left_ends_with_the_cms_reason() {
 #[test]
 fn hold_and_resume_follow_the_far_end_s_offers() {
     let mut h = Harness::new();
-    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
-    let p = h.phone();
-    let call = h.dial_in(p, "team");
+    let (p, call) = one_caller(&mut h);
     let hold = h.phones[p].offer(Direction::SendOnly, 2);
     h.on_phone(p, |ph, now| ph.ua.reinvite(now, call, hold)).expect("re-INVITE");
     let legs = h.with(|b, now| b.call_legs(now));
@@ -228,9 +235,7 @@ fn hold_and_resume_follow_the_far_end_s_offers() {
 #[test]
 fn a_re_invite_moving_the_media_gets_a_new_endpoint_in_place_of_the_old() {
     let mut h = Harness::new();
-    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
-    let p = h.phone();
-    let call = h.dial_in(p, "team");
+    let (p, call) = one_caller(&mut h);
     let old = endpoint_of(&h, p).expect("its endpoint");
     // The phone moves its media to another port (and new keys with it).
     let offer = String::from_utf8(h.phones[p].offer(Direction::SendRecv, 2)).unwrap();
@@ -248,9 +253,7 @@ fn a_re_invite_moving_the_media_gets_a_new_endpoint_in_place_of_the_old() {
 #[test]
 fn a_leg_silent_past_the_media_timeout_is_hung_up_and_its_call_ends() {
     let mut h = Harness::new();
-    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
-    let p = h.phone();
-    let call = h.dial_in(p, "team");
+    let (p, call) = one_caller(&mut h);
     let e = endpoint_of(&h, p).expect("its endpoint");
     h.media_event(MediaEvent::MediaTimeout { conference: conference(), endpoint: e });
     assert!(h.phones[p].hung_up_on(call), "BYE");
@@ -338,9 +341,7 @@ fn a_profile_chain_decides_a_dialled_in_leg_s_settings() {
 #[test]
 fn a_leg_whose_endpoint_the_media_engine_refuses_is_hung_up() {
     let mut h = Harness::new();
-    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
-    let p = h.phone();
-    let call = h.dial_in(p, "team");
+    let (p, call) = one_caller(&mut h);
     let e = endpoint_of(&h, p).expect("its endpoint");
     h.media_event(MediaEvent::AttachFailed { conference: conference(), endpoint: e, reason: "refused".into() });
     assert!(h.phones[p].hung_up_on(call), "BYE");
