@@ -8,7 +8,8 @@
 //!
 //! Listens on `CONFERO_SIP_LISTEN` for UDP and TCP, and on the next port
 //! for TLS (5060 and 5061 by default), at most [`MAX_CONNECTIONS`] TCP and
-//! TLS connections at once. Requests we send go over UDP.
+//! TLS connections at once (more wait in the kernel's accept queue).
+//! Requests we send go over UDP.
 
 mod signalling;
 
@@ -115,8 +116,9 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener, Tcp
     Err(last.unwrap_or_else(|| anyhow::anyhow!("binding SIP to {listen}")))
 }
 
-/// Accepts TCP (or TLS) connections while a slot is free; a connection
-/// over the cap is closed at once.
+/// Accepts TCP (or TLS) connections while a slot is free; past the cap,
+/// further connections wait in the kernel's accept queue (as the API's do),
+/// so a flood of idle connections cannot exhaust memory or descriptors.
 async fn accept(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -124,11 +126,15 @@ async fn accept(
     slots: Arc<Semaphore>,
 ) {
     loop {
-        let Ok((stream, addr)) = listener.accept().await else { continue };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("SIP: {MAX_CONNECTIONS} connections already open; {addr} refused");
-            drop(stream);
-            continue;
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, say: do not spin on it.
+                tracing::warn!("SIP: accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let to_ua = to_ua.clone();
         let tls = tls.clone();
@@ -273,5 +279,43 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the cap a connection is not served until one closes.
+    #[tokio::test]
+    async fn connections_past_the_cap_wait_until_one_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (tx, mut opened) = unbounded_channel();
+        tokio::spawn(accept(listener, None, tx, Arc::new(Semaphore::new(2))));
+        let first = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let _second = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let _third = tokio::net::TcpStream::connect(addr).await.expect("connect (the kernel queues it)");
+        // Kept, as the SIP task keeps each connection's writer: dropping it
+        // ends the connection.
+        let mut served = Vec::new();
+        let wait = std::time::Duration::from_secs(5);
+        for _ in 0..2 {
+            let input = tokio::time::timeout(wait, opened.recv()).await.expect("served within the cap");
+            assert!(matches!(input, Some(StreamInput::Opened(..))));
+            served.push(input);
+        }
+        let third = tokio::time::timeout(std::time::Duration::from_millis(300), opened.recv()).await;
+        assert!(third.is_err(), "a third connection is served past the cap of two");
+        drop(first);
+        // The first connection's task reports it closed, then the third is served.
+        let mut got_third = false;
+        while let Ok(Some(input)) = tokio::time::timeout(wait, opened.recv()).await {
+            if matches!(input, StreamInput::Opened(..)) {
+                got_third = true;
+                break;
+            }
+        }
+        assert!(got_third, "the third connection is served once one closes");
     }
 }
