@@ -70,8 +70,10 @@ impl XmlWriter {
     }
 }
 
-/// Escapes the five XML special characters and drops control characters that
-/// XML 1.0 cannot carry at all (a name set through the API may contain them).
+/// Escapes the five XML special characters and drops every character XML
+/// 1.0 cannot carry at all (control characters, U+FFFE, U+FFFF): the API
+/// refuses them, but a value stored before it did, or by another path, must
+/// not make a whole list unreadable.
 pub fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
@@ -80,9 +82,8 @@ pub fn escape_into(out: &mut String, s: &str) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
+            c if confero_store::schema::is_xml_char(c) => out.push(c),
+            _ => {}
         }
     }
 }
@@ -118,9 +119,9 @@ mod tests {
     }
 
     #[test]
-    fn drops_control_characters() {
+    fn drops_what_xml_cannot_carry() {
         let mut s = String::new();
-        escape_into(&mut s, "a\u{1}b");
-        assert_eq!(s, "ab");
+        escape_into(&mut s, "a\u{1}b\u{FFFE}c\u{FFFF}d\te\u{10348}");
+        assert_eq!(s, "abcd\te\u{10348}");
     }
 }

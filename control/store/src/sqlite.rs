@@ -113,6 +113,29 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// The database holds password hashes and every passcode and secret: the
+/// data directory is the owner's alone (0700) and so is the database (0600,
+/// which SQLite gives its `-wal` and `-shm` files too). Applied on every
+/// open, so a directory made by an older version is tightened.
+fn keep_private(dir: &Path, db: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let fail = |p: &Path, e: std::io::Error| StoreError::Backend(format!("{}: {e}", p.display()));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| fail(dir, e))?;
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(db).map_err(|e| fail(db, e))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(|e| fail(&file, e))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, db);
+    Ok(())
+}
+
 /// Locks a mutex whose holder may have panicked. Nothing here relies on
 /// state a panic could leave half-done without also being re-checked (see
 /// [`SqliteStore::lock_writer`]).
@@ -126,6 +149,7 @@ impl SqliteStore {
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
         let path = dir.join("confero.db");
+        keep_private(dir, &path)?;
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -642,6 +666,28 @@ mod tests {
 
     use super::super::conformance;
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_the_database_are_the_owner_s_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("made");
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("0755");
+        let store = SqliteStore::open(&data).expect("opens");
+        let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("confero.db")), 0o600);
+        drop(store);
+        // An older, world-readable database is tightened on open.
+        std::fs::set_permissions(data.join("confero.db"), std::fs::Permissions::from_mode(0o644)).expect("0644");
+        let _store = SqliteStore::open(&data).expect("opens again");
+        assert_eq!(mode(&data.join("confero.db")), 0o600);
+        if data.join("confero.db-wal").exists() {
+            assert_eq!(mode(&data.join("confero.db-wal")), 0o600);
+        }
+    }
 
     fn space(name: &str) -> Vec<Change> {
         conformance::changes(Kind::CoSpace, &format!("name={name}&uri={name}"))

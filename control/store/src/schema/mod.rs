@@ -8,7 +8,9 @@ mod kinds;
 mod validate;
 
 pub use kinds::{spec, LAYOUTS, SPECS};
-pub use validate::{check_value, expand_index_mapping, new_secret, validate_changes, Change, Changes, Invalid};
+pub use validate::{
+    check_value, expand_index_mapping, is_xml_char, new_secret, validate_changes, Change, Changes, Invalid,
+};
 
 /// Every stored object type. Live objects (calls, call legs, participants)
 /// are not here: they belong to the call bridge.

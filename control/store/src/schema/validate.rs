@@ -58,7 +58,9 @@ pub fn validate_changes(fields: &'static [Field], form: &Form, creating: bool) -
         if field.ty == Ty::ReadOnly || (field.ty == Ty::FixedText && !creating) {
             continue;
         }
-        let value = if raw.is_empty() { None } else { Some(check_value(field, raw)?) };
+        // Whitespace alone is no value: stored as text it would be an empty
+        // passcode or call ID that looks set (and blocks other spaces).
+        let value = if raw.trim().is_empty() { None } else { Some(check_value(field, raw)?) };
         changes.retain(|c| c.field.name != field.name);
         changes.push(Change { field, value });
     }
@@ -77,6 +79,12 @@ pub fn validate_changes(fields: &'static [Field], form: &Form, creating: bool) -
         }
     }
     Ok(changes)
+}
+
+/// Whether XML 1.0 can carry `c` (its `Char` production; tab, LF and CR are
+/// the only control characters it allows).
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// 16 random bytes as unpadded base64url: about 22 characters, as CMS makes them.
@@ -101,6 +109,11 @@ pub fn check_value(field: &'static Field, raw: &str) -> Result<String, Invalid> 
     let invalid = || Invalid::new(field.name, "invalidValue");
     if raw.len() > MAX_TEXT {
         return Err(Invalid::new(field.name, "valueTooLong"));
+    }
+    // Every value is written back in XML: one that XML 1.0 cannot carry would
+    // make every list it appears in unreadable for every client.
+    if !raw.chars().all(is_xml_char) {
+        return Err(invalid());
     }
     let value = match field.ty {
         Ty::Text | Ty::Password | Ty::FixedText | Ty::Unique(_) => raw.to_string(),
