@@ -18,6 +18,7 @@
 //! to its handler with the peer's address.
 #![warn(missing_docs)]
 
+pub mod throttle;
 pub mod tls;
 pub mod users;
 
