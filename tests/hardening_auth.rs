@@ -102,3 +102,85 @@ fn repeated_wrong_passwords_from_one_source_are_throttled_with_an_alarm_and_a_lo
     assert_eq!(warnings, 1, "{log}");
     assert!(!log.contains("guess-0"), "a password was logged");
 }
+
+/// A TLS connection to `c` that trusts its self-signed certificate.
+fn tls_to(c: &Confero) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(c.data_dir.join("api-cert.pem")).expect("cert") {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", c.port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Writes `bytes` (completing the handshake) and reads until the server
+/// closes; the answer and how long the server took to close.
+fn send_and_read(c: &Confero, bytes: &[u8]) -> (Vec<u8>, Duration) {
+    use std::io::{Read, Write};
+    let mut tls = tls_to(c);
+    let started = Instant::now();
+    tls.write_all(bytes).expect("write");
+    tls.flush().expect("flush");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                panic!("still open after {:?}", started.elapsed())
+            }
+            Err(_) => break,
+        }
+    }
+    (got, started.elapsed())
+}
+
+/// With 1 s deadlines: a connection that sends nothing after its handshake is
+/// closed, a body that never completes is answered 408 and closed, and the
+/// HTTP/2 preface gets no HTTP/2 service.
+#[test]
+fn silent_connections_slow_bodies_and_http2_prior_knowledge_are_not_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c =
+        Confero::start_in(dir.path(), &[("CONFERO_API_IDLE_TIMEOUT", "1"), ("CONFERO_API_REQUEST_TIMEOUT", "1")]);
+    c.keep_dir(dir);
+    let (got, took) = send_and_read(&c, b"");
+    assert!(got.is_empty() && took < Duration::from_secs(5), "{took:?} {got:?}");
+    let auth = format!("Basic {}", base64_of(&format!("{USER}:{PASSWORD}")));
+    let slow = format!(
+        "POST /api/v1/coSpaces HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\ncontent-length: 100\r\n\r\nname="
+    );
+    let (got, took) = send_and_read(&c, slow.as_bytes());
+    assert!(
+        got.starts_with(b"HTTP/1.1 408") && took < Duration::from_secs(5),
+        "{took:?} {}",
+        String::from_utf8_lossy(&got)
+    );
+    let (got, took) = send_and_read(&c, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0");
+    assert!(got.is_empty() || got.starts_with(b"HTTP/1.1 4"), "HTTP/2 served: {got:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(c.get("/api/v1/system/status").status, 200);
+}
+
+fn base64_of(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

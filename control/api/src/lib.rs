@@ -275,14 +275,15 @@ fn finish(n: u64, status: u16, body: String, location: Option<String>, challenge
 }
 
 /// Serves the API on `listener` with TLS until `shutdown` resolves, then
-/// lets requests in flight finish (up to 10 s). The connection cap, the
-/// handshake and header deadlines are the shared scaffold's defaults.
+/// lets requests in flight finish, keeping to `limits` (the connection cap
+/// and deadlines of the shared scaffold).
 pub async fn serve(
     api: Arc<Api>,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    limits: confero_https::Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let handler = move |peer, req| handle(api.clone(), peer, req);
-    confero_https::serve("API", listener, tls, confero_https::Limits::default(), shutdown, handler).await;
+    confero_https::serve("API", listener, tls, limits, shutdown, handler).await;
 }
