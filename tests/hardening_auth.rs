@@ -70,6 +70,7 @@ fn a_hundred_concurrent_wrong_passwords_neither_exhaust_memory_nor_starve_a_righ
     let statuses: Vec<u16> = attackers.into_iter().map(|t| t.join().expect("attacker")).collect();
     assert!(statuses.iter().all(|s| *s == 401 || *s == 503), "{statuses:?}");
     peak = peak.max(rss_kb(c.pid()));
+    eprintln!("peak RSS {peak} kB; a right login answered in {waited:?}");
     assert!(peak < 200 * 1024, "RSS peaked at {peak} kB");
     // Unknown names cost a check too: they wait in the same gate.
     assert_eq!(c.send_with("GET", "/api/v1/system/status", None, Some(("nobody", "x")), None).status, 401);
