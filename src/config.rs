@@ -21,6 +21,8 @@ struct FileSettings {
     admin_password: Option<String>,
     media_address: Option<String>,
     media_timeout_seconds: Option<u64>,
+    api_idle_timeout_seconds: Option<u64>,
+    api_request_timeout_seconds: Option<u64>,
     max_calls: Option<usize>,
     media_workers: Option<usize>,
     video_threads: Option<usize>,
@@ -52,6 +54,10 @@ pub struct Settings {
     pub media_address: Option<std::net::IpAddr>,
     /// A call leg with no media for this long is dropped.
     pub media_timeout: std::time::Duration,
+    /// An API connection with no request in progress is closed after this.
+    pub api_idle_timeout: std::time::Duration,
+    /// An API request (body included) taking longer is answered 408.
+    pub api_request_timeout: std::time::Duration,
     /// SIP calls at once; further INVITEs are answered 503.
     pub max_calls: usize,
     /// Media worker threads; 0: one per core.
@@ -66,6 +72,20 @@ pub struct Settings {
     pub opus_fec: bool,
     /// Answer offered H.264 video (composed layouts); off: audio only.
     pub video: bool,
+}
+
+/// A deadline of at least a second (0 would close every connection at
+/// once), from `name` or the file, 30 s by default.
+fn seconds(name: &str, file: Option<u64>) -> anyhow::Result<std::time::Duration> {
+    let s = match env(name).map(|v| v.parse::<u64>()) {
+        Some(Ok(s)) => s,
+        Some(Err(_)) => anyhow::bail!("{name} must be whole seconds"),
+        None => file.unwrap_or(30),
+    };
+    if s == 0 {
+        anyhow::bail!("{name} must be at least 1 second");
+    }
+    Ok(std::time::Duration::from_secs(s))
 }
 
 fn env(name: &str) -> Option<String> {
@@ -124,6 +144,8 @@ impl Settings {
                     None => f.media_timeout_seconds.unwrap_or(30),
                 },
             ),
+            api_idle_timeout: seconds("CONFERO_API_IDLE_TIMEOUT", f.api_idle_timeout_seconds)?,
+            api_request_timeout: seconds("CONFERO_API_REQUEST_TIMEOUT", f.api_request_timeout_seconds)?,
             max_calls: match env("CONFERO_MAX_CALLS").map(|v| v.parse::<usize>()) {
                 Some(Ok(n)) => n,
                 Some(Err(_)) => anyhow::bail!("CONFERO_MAX_CALLS must be a whole number"),

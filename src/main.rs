@@ -174,7 +174,12 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the API to {}", settings.api_listen))?;
         tracing::info!("API listening on https://{}/api/v1/", listener.local_addr()?);
-        api::serve(api, listener, tls, shutdown_signal()).await;
+        let limits = confero_https::Limits {
+            idle_timeout: settings.api_idle_timeout,
+            request_timeout: settings.api_request_timeout,
+            ..confero_https::Limits::default()
+        };
+        api::serve(api, listener, tls, limits, shutdown_signal()).await;
         // Graceful shutdown: every leg is hung up and told in CDRs, the far
         // ends' answers to our BYEs and the CDR receivers get a bounded wait,
         // then the media workers stop.

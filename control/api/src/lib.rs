@@ -1,9 +1,10 @@
 //! The CMS REST API (`/api/v1/...`) over HTTPS.
 //!
 //! Shape of a request: the TLS accept loop ([`serve`]) hands each request to
-//! [`handle`], which authenticates it, reads the body (at most 1 MiB), resolves
-//! the path ([`route`]) and runs the operation on a blocking thread (the store
-//! commits to disk, password checks are slow by design) before answering.
+//! [`handle`], which authenticates it (through the scaffold's bounded,
+//! throttled [`Authenticator`]) before anything else, then reads the body (at
+//! most 1 MiB), resolves the path ([`route`]) and runs the operation on a
+//! blocking thread (the store commits to disk) before answering.
 //! Every request leaves an "API trace" in the log, with secrets masked.
 #![warn(missing_docs)]
 
@@ -35,7 +36,8 @@ use tokio::net::TcpListener;
 use crate::alarms::Alarms;
 use crate::bridge::BridgeHandle;
 use crate::cdr::CdrSender;
-use confero_https::users::Authenticator;
+use confero_https::throttle::ThrottlePolicy;
+use confero_https::users::{Authenticator, Verdict};
 use confero_store::form::Form;
 use confero_store::Store;
 use failure::Failure;
@@ -43,6 +45,9 @@ use route::{route, RouteError, Target};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// The alarm raised for a source whose wrong passwords got it throttled
+/// (subject: the source address); cleared by a right login from it.
+pub const AUTHENTICATION_FAILURES: &str = "authenticationFailures";
 /// Page size when a client gives no `limit` (clients assume 10).
 pub const DEFAULT_LIMIT: usize = 10;
 /// Largest page served, whatever `limit` says.
@@ -59,7 +64,7 @@ pub struct Api {
     /// CDR delivery (for `cdrCorrelatorIndex`).
     pub cdr: Arc<CdrSender>,
     /// Credential checks.
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     /// When the bridge started (`uptimeSeconds`).
     pub started: Instant,
     trace_seq: AtomicU64,
@@ -74,7 +79,7 @@ impl Api {
         cdr: Arc<CdrSender>,
     ) -> Arc<Api> {
         Arc::new(Api {
-            auth: Authenticator::new(store.clone()),
+            auth: Arc::new(Authenticator::new(store.clone(), ThrottlePolicy::default())),
             store,
             bridge,
             alarms,
@@ -199,6 +204,37 @@ pub async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> 
     let creds = confero_https::basic_credentials(req.headers().get(hyper::header::AUTHORIZATION));
     let content_type =
         req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    // Credentials first: nobody without them gets a body read or an operation run.
+    let verdict = match &creds {
+        Some((user, password)) => api.auth.check(peer.ip(), user, password).await,
+        None => Verdict::Denied { throttled_now: false },
+    };
+    let source = peer.ip().to_string();
+    match verdict {
+        Verdict::Allowed => api.alarms.clear(AUTHENTICATION_FAILURES, &source),
+        Verdict::Denied { throttled_now } => {
+            if throttled_now {
+                tracing::warn!(
+                    "API: too many wrong passwords from {source} (last for user \"{}\"); its checks are refused for a while",
+                    creds.as_ref().map(|(u, _)| u.as_str()).unwrap_or("")
+                );
+                api.alarms.raise(AUTHENTICATION_FAILURES, &source, None);
+            }
+            return finish(n, 401, String::new(), None, true);
+        }
+        Verdict::Throttled(wait) => {
+            tracing::info!("API trace {n}: sending 429 response (throttled)");
+            let mut r = respond(429, String::new(), None, false);
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        Verdict::Busy => {
+            let f = Failure::Unavailable;
+            return finish(n, f.status(), f.body(), None, false);
+        }
+    }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
@@ -218,18 +254,10 @@ pub async fn handle(api: Arc<Api>, peer: SocketAddr, req: Request<Incoming>) -> 
         );
     }
     let work_api = api.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let authorised = creds.is_some_and(|(u, p)| work_api.auth.check(&u, &p));
-        if !authorised {
-            return Err(None);
-        }
-        work_api.execute(&method, &path, &raw_query, &body).map_err(Some)
-    })
-    .await;
+    let outcome = tokio::task::spawn_blocking(move || work_api.execute(&method, &path, &raw_query, &body)).await;
     match outcome {
         Ok(Ok(reply)) => finish(n, 200, reply.body, reply.location, false),
-        Ok(Err(None)) => finish(n, 401, String::new(), None, true),
-        Ok(Err(Some(f))) => finish(n, f.status(), f.body(), None, false),
+        Ok(Err(f)) => finish(n, f.status(), f.body(), None, false),
         Err(join) => {
             tracing::error!("API trace {n}: request failed internally: {join}");
             let f = Failure::Unavailable;
@@ -247,14 +275,15 @@ fn finish(n: u64, status: u16, body: String, location: Option<String>, challenge
 }
 
 /// Serves the API on `listener` with TLS until `shutdown` resolves, then
-/// lets requests in flight finish (up to 10 s). The connection cap, the
-/// handshake and header deadlines are the shared scaffold's defaults.
+/// lets requests in flight finish, keeping to `limits` (the connection cap
+/// and deadlines of the shared scaffold).
 pub async fn serve(
     api: Arc<Api>,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    limits: confero_https::Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let handler = move |peer, req| handle(api.clone(), peer, req);
-    confero_https::serve("API", listener, tls, confero_https::Limits::default(), shutdown, handler).await;
+    confero_https::serve("API", listener, tls, limits, shutdown, handler).await;
 }

@@ -7,8 +7,9 @@
 //! - at most [`Limits::max_connections`] connections at once — more wait in
 //!   the kernel's accept queue, so a flood of idle connections cannot exhaust
 //!   memory or file descriptors;
-//! - a TLS handshake and a request's headers each have a deadline
-//!   (slow-loris guards);
+//! - a TLS handshake, a request's headers, a whole request (body included)
+//!   and an idle connection each have a deadline (slow-loris guards);
+//! - HTTP/1.1 only, as ALPN offers;
 //! - graceful shutdown: when the shutdown future resolves, no new connection
 //!   is taken and requests in flight get [`Limits::drain`] to finish;
 //! - HTTP Basic credentials ([`basic_credentials`]) checked against the API
@@ -18,6 +19,7 @@
 //! to its handler with the peer's address.
 #![warn(missing_docs)]
 
+pub mod throttle;
 pub mod tls;
 pub mod users;
 
@@ -41,6 +43,14 @@ pub struct Limits {
     pub max_connections: usize,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
+    /// How long a connection may stay open with no request in progress (after
+    /// its handshake, between keep-alive requests): otherwise connections that
+    /// send nothing hold every slot.
+    pub idle_timeout: Duration,
+    /// How long a request may take from its headers to its response, body
+    /// included: a body that never completes is answered 408 and the
+    /// connection closed. Operations are far quicker; bulk work runs apart.
+    pub request_timeout: Duration,
     /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
     /// How long requests in flight get to finish at shutdown.
@@ -52,6 +62,8 @@ impl Default for Limits {
         Limits {
             max_connections: 512,
             header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(10),
         }
@@ -73,8 +85,10 @@ pub async fn serve<H, F>(
 {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    // HTTP/1.1 only, as ALPN says: HTTP/2 by prior knowledge would bring 200
+    // streams per connection and none of these deadlines.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
@@ -104,13 +118,38 @@ pub async fn serve<H, F>(
                 }
                 Err(_) => return,
             };
+            let activity = Arc::new(Activity::new());
+            let seen = activity.clone();
             let service = hyper::service::service_fn(move |req| {
-                let response = handler(peer, req);
-                async move { Ok::<_, std::convert::Infallible>(response.await) }
+                let busy = seen.begin();
+                let response = tokio::time::timeout(limits.request_timeout, handler(peer, req));
+                async move {
+                    let response = response.await.unwrap_or_else(|_| {
+                        tracing::debug!("{name}: request from {peer} took over {:?}", limits.request_timeout);
+                        timed_out()
+                    });
+                    drop(busy);
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
-            let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!("{name}: connection from {peer} ended: {e}");
+            let conn = watcher.watch(builder.serve_connection(hyper_util::rt::TokioIo::new(tls), service));
+            tokio::pin!(conn);
+            loop {
+                let wait = limits.idle_timeout.saturating_sub(activity.idle_for());
+                tokio::select! {
+                    ended = &mut conn => {
+                        if let Err(e) = ended {
+                            tracing::debug!("{name}: connection from {peer} ended: {e}");
+                        }
+                        break;
+                    }
+                    _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {
+                        if activity.idle_for() >= limits.idle_timeout {
+                            tracing::debug!("{name}: closing idle connection from {peer}");
+                            break;
+                        }
+                    }
+                }
             }
         });
     }
@@ -118,6 +157,50 @@ pub async fn serve<H, F>(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(limits.drain) => tracing::warn!("{name}: connections still open at shutdown"),
     }
+}
+
+/// Requests in progress on one connection and when the last one ended, for
+/// the idle deadline.
+struct Activity {
+    in_progress: std::sync::atomic::AtomicUsize,
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+/// Marks a request in progress until dropped.
+struct Busy(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Activity {
+        Activity { in_progress: 0.into(), last: std::sync::Mutex::new(std::time::Instant::now()) }
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_progress.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Busy(self.clone())
+    }
+
+    /// Zero while a request is in progress.
+    fn idle_for(&self) -> Duration {
+        if self.in_progress.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+        self.0.in_progress.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// 408, closing the connection: its request's body never completed.
+fn timed_out() -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = hyper::StatusCode::REQUEST_TIMEOUT;
+    r.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+    r
 }
 
 /// The user name and password of an `Authorization: Basic` header (the
@@ -147,5 +230,85 @@ mod tests {
         let h = hyper::header::HeaderValue::from_static("Bearer x");
         assert_eq!(basic_credentials(Some(&h)), None);
         assert_eq!(basic_credentials(None), None);
+    }
+
+    /// A server with tiny deadlines and a TLS client that trusts its
+    /// self-signed certificate.
+    async fn tiny_server(dir: &std::path::Path) -> (SocketAddr, tokio_rustls::TlsConnector) {
+        let tls = tls::server_config(None, None, dir).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            idle_timeout: Duration::from_millis(300),
+            request_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        };
+        tokio::spawn(serve("test", listener, tls, limits, std::future::pending(), |_, req: Request<Incoming>| async {
+            use http_body_util::BodyExt;
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            Response::new(Full::new(body))
+        }));
+        let pem = std::fs::read(dir.join("api-cert.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        (addr, tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
+    /// Sends `bytes` and reads what comes back until the server closes (or 3 s).
+    async fn exchange(addr: SocketAddr, connector: &tokio_rustls::TlsConnector, bytes: &[u8]) -> (Vec<u8>, bool) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(bytes).await.unwrap();
+        let mut got = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(3), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await
+        .is_ok();
+        (got, closed)
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sends_nothing_is_closed_at_the_idle_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, connector) = tiny_server(dir.path()).await;
+        let started = std::time::Instant::now();
+        let (got, closed) = exchange(addr, &connector, b"").await;
+        assert!(closed && got.is_empty(), "{got:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_completes_is_answered_408_and_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, connector) = tiny_server(dir.path()).await;
+        let request = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly ten b";
+        let (got, closed) = exchange(addr, &connector, request).await;
+        assert!(closed, "still open");
+        assert!(got.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&got));
+    }
+
+    #[tokio::test]
+    async fn keep_alive_works_and_http2_by_prior_knowledge_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, connector) = tiny_server(dir.path()).await;
+        let (got, closed) =
+            exchange(addr, &connector, b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi").await;
+        assert!(got.starts_with(b"HTTP/1.1 200") && got.ends_with(b"hi"), "{}", String::from_utf8_lossy(&got));
+        assert!(closed, "the idle deadline closes a kept-alive connection too");
+        let (got, closed) = exchange(addr, &connector, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+        assert!(closed, "still open");
+        assert!(got.is_empty() || got.starts_with(b"HTTP/1.1 4"), "an HTTP/2 answer: {got:?}");
     }
 }

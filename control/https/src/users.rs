@@ -6,13 +6,19 @@
 //! request and compared.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{rand_core::OsRng, Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sha2::{Digest, Sha256};
 
 use confero_store::{ApiUser, Store, StoreError};
+use tokio::sync::Semaphore;
+
+use crate::throttle::{Throttle, ThrottlePolicy};
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,39 +73,154 @@ pub fn list_users(store: &dyn Store) -> Result<Vec<(String, String)>, StoreError
     Ok(store.api_users()?.into_iter().map(|u| (u.name, u.role)).collect())
 }
 
-/// Checks API credentials.
+/// Argon2id checks that may run at once. Each holds 19 MiB for tens of
+/// milliseconds: without a bound, a hundred wrong passwords at once took the
+/// server to 2 GB. One per core of a small machine.
+pub const MAX_HASHING: usize = 2;
+
+/// Checks that may wait for a [`MAX_HASHING`] slot; past this a request is
+/// answered [`Verdict::Busy`] at once rather than piling up.
+pub const MAX_WAITING: usize = 64;
+
+/// What a credential check concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The user exists with this password.
+    Allowed,
+    /// Wrong user or password. `throttled_now`: this failure started the
+    /// source's backoff, the moment to raise an alarm and log (once per
+    /// window).
+    Denied {
+        /// This failure started a backoff.
+        throttled_now: bool,
+    },
+    /// The source had too many failures; it may try again after this long.
+    Throttled(Duration),
+    /// Too many checks are waiting; the client should retry.
+    Busy,
+}
+
+/// Checks API credentials: cheap for credentials verified before, through a
+/// bounded gate of Argon2id checks otherwise, with per-source throttling of
+/// wrong guesses.
 pub struct Authenticator {
     store: Arc<dyn Store>,
     verified: Mutex<HashMap<String, (String, [u8; 32])>>,
+    hashing: Semaphore,
+    waiting: AtomicUsize,
+    /// Checked for unknown names, so an unknown name costs a known one's time
+    /// and names cannot be told apart by timing.
+    dummy: String,
+    throttle: Throttle,
+    /// Argon2 work areas, one per [`MAX_HASHING`] slot, kept between checks:
+    /// allocated afresh on whichever blocking thread runs a check, the
+    /// allocator kept 19 MiB per thread's arena (1 GB with the gate alone).
+    memory: Mutex<Vec<Vec<Block>>>,
+}
+
+/// Verifies `password` against the PHC string `hash` with `memory` as the
+/// Argon2 work area (grown to what the hash's parameters need, then reused).
+fn verify_in(memory: &mut Vec<Block>, hash: &str, password: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(hash) else { return false };
+    let (Ok(params), Ok(algorithm)) = (Params::try_from(&hash), Algorithm::try_from(hash.algorithm)) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    if argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..]).is_err() {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(&out).is_ok_and(|o| o == expected)
+}
+
+enum Lookup {
+    Verified,
+    Hash(Option<String>),
 }
 
 impl Authenticator {
-    /// Checks against the users in `store`.
-    pub fn new(store: Arc<dyn Store>) -> Authenticator {
-        Authenticator { store, verified: Mutex::new(HashMap::new()) }
+    /// Checks against the users in `store`, throttling as `policy` says.
+    pub fn new(store: Arc<dyn Store>, policy: ThrottlePolicy) -> Authenticator {
+        let dummy = hash_password(&format!("{:x}", Sha256::digest(SaltString::generate(&mut OsRng).as_str())))
+            .unwrap_or_else(|_| String::new());
+        Authenticator {
+            store,
+            verified: Mutex::new(HashMap::new()),
+            hashing: Semaphore::new(MAX_HASHING),
+            waiting: AtomicUsize::new(0),
+            dummy,
+            throttle: Throttle::new(policy),
+            memory: Mutex::new(Vec::new()),
+        }
     }
 
-    /// True when `user` exists with `password`. May take tens of
-    /// milliseconds the first time: call it off the async workers.
-    pub fn check(&self, user: &str, password: &str) -> bool {
-        let Ok(Some(ApiUser { hash: stored, .. })) = self.store.api_user(user) else { return false };
+    /// Checks `user` and `password` from `source`. A pair verified before
+    /// (against the hash stored now) passes at once, even from a throttled
+    /// source — it proves the password, and a throttled address may be shared
+    /// with an attacker. Anything else waits for one of [`MAX_HASHING`] slots.
+    pub async fn check(self: &Arc<Self>, source: IpAddr, user: &str, password: &str) -> Verdict {
         let digest: [u8; 32] = Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
         let key = user.to_ascii_lowercase();
-        {
-            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((hash, d)) = cache.get(&key) {
-                if *hash == stored && *d == digest {
-                    return true;
-                }
-            }
+        let me = self.clone();
+        let (name, k) = (user.to_string(), key.clone());
+        let lookup = tokio::task::spawn_blocking(move || me.lookup(&name, &k, &digest)).await;
+        let stored = match lookup {
+            Ok(Lookup::Verified) => return Verdict::Allowed,
+            Ok(Lookup::Hash(stored)) => stored,
+            Err(_) => None,
+        };
+        if let Some(wait) = self.throttle.blocked(source, Instant::now()) {
+            return Verdict::Throttled(wait);
         }
-        let ok = PasswordHash::new(&stored)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false);
-        if ok {
-            self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (stored, digest));
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Verdict::Busy;
         }
-        ok
+        let permit = self.hashing.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(_permit) = permit else { return Verdict::Busy };
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.dummy.clone());
+        let pw = password.to_string();
+        let checked = hash.clone();
+        let me = self.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            let mut memory = me.memory.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+            let ok = verify_in(&mut memory, &checked, &pw);
+            me.memory.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
+            ok
+        })
+        .await
+        .unwrap_or(false);
+        if ok && known {
+            self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (hash, digest));
+            self.throttle.succeeded(source);
+            Verdict::Allowed
+        } else {
+            Verdict::Denied { throttled_now: self.throttle.failed(source, Instant::now()) }
+        }
+    }
+
+    /// The stored hash of `user` (read on every request, so a change by the
+    /// CLI shows at once), or `Verified` when this pair matched it before.
+    fn lookup(&self, user: &str, key: &str, digest: &[u8; 32]) -> Lookup {
+        let Ok(Some(ApiUser { hash: stored, .. })) = self.store.api_user(user) else { return Lookup::Hash(None) };
+        let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.get(key) {
+            Some((hash, d)) if *hash == stored && d == digest => Lookup::Verified,
+            _ => Lookup::Hash(Some(stored)),
+        }
     }
 }
 
@@ -108,22 +229,39 @@ mod tests {
     use super::*;
     use confero_store::SqliteStore;
 
-    #[test]
-    fn add_check_remove() {
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn add_check_remove() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
         set_user(&*store, "admin", Role::Admin, "s3cret").unwrap();
-        let auth = Authenticator::new(store.clone());
-        assert!(auth.check("admin", "s3cret"));
-        assert!(auth.check("admin", "s3cret"));
-        assert!(!auth.check("admin", "wrong"));
-        assert!(!auth.check("nobody", "s3cret"));
+        let auth = Arc::new(Authenticator::new(store.clone(), ThrottlePolicy::default()));
+        let denied = Verdict::Denied { throttled_now: false };
+        assert_eq!(auth.check(HERE, "admin", "s3cret").await, Verdict::Allowed);
+        assert_eq!(auth.check(HERE, "admin", "s3cret").await, Verdict::Allowed);
+        assert_eq!(auth.check(HERE, "admin", "wrong").await, denied);
+        assert_eq!(auth.check(HERE, "nobody", "s3cret").await, denied);
         set_user(&*store, "admin", Role::Admin, "other").unwrap();
-        assert!(!auth.check("admin", "s3cret"));
-        assert!(auth.check("admin", "other"));
+        assert_eq!(auth.check(HERE, "admin", "s3cret").await, denied);
+        assert_eq!(auth.check(HERE, "admin", "other").await, Verdict::Allowed);
         assert!(remove_user(&*store, "admin").unwrap());
-        assert!(!auth.check("admin", "other"));
+        assert_eq!(auth.check(HERE, "admin", "other").await, denied);
         let stored = store.api_user("admin").unwrap();
         assert!(stored.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_throttled_source_keeps_verified_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        set_user(&*store, "admin", Role::Admin, "s3cret").unwrap();
+        let policy = ThrottlePolicy { failures: 2, ..ThrottlePolicy::default() };
+        let auth = Arc::new(Authenticator::new(store.clone(), policy));
+        assert_eq!(auth.check(HERE, "admin", "s3cret").await, Verdict::Allowed);
+        assert_eq!(auth.check(HERE, "admin", "a").await, Verdict::Denied { throttled_now: false });
+        assert_eq!(auth.check(HERE, "nobody", "b").await, Verdict::Denied { throttled_now: true });
+        assert!(matches!(auth.check(HERE, "admin", "c").await, Verdict::Throttled(_)));
+        assert_eq!(auth.check(HERE, "admin", "s3cret").await, Verdict::Allowed);
     }
 }
