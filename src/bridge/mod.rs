@@ -504,20 +504,6 @@ impl Bridge {
             .collect()
     }
 
-    /// Dials `remote_party` into `call` (`POST /calls/<id>/callLegs`).
-    pub fn dial(
-        &mut self,
-        now: Instant,
-        call: Uuid,
-        remote_party: &str,
-        config: &[Change],
-    ) -> Result<LiveCallLeg, BridgeError> {
-        if self.closing {
-            return Err(BridgeError::Overloaded);
-        }
-        self.dial_sip(now, call, remote_party, config)
-    }
-
     /// Changes a leg's settings (mutes, layout, importance, DTMF) live.
     pub fn update_call_leg(&mut self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
         let leg = self.leg_mut(id).ok_or(BridgeError::CallLegDoesNotExist)?;

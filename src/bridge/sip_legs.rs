@@ -328,16 +328,20 @@ impl Bridge {
         }
     }
 
-    /// `POST /calls/<id>/callLegs`: a SIP leg out, through dial transforms
-    /// and outbound rules. The leg exists at once; a failure to route ends it
-    /// with a reason, as CMS does, rather than failing the request.
-    pub(super) fn dial_sip(
+    /// `POST /calls/<id>/callLegs`: a SIP leg out (the only kind the API
+    /// dials), through dial transforms and outbound rules. The leg exists at
+    /// once; a failure to route ends it with a reason, as CMS does, rather
+    /// than failing the request.
+    pub fn dial(
         &mut self,
         now: Instant,
         call: Uuid,
         remote_party: &str,
         config: &[Change],
     ) -> Result<LiveCallLeg, BridgeError> {
+        if self.closing {
+            return Err(BridgeError::Overloaded);
+        }
         let conference = self.conference_of(call).ok_or(BridgeError::CallDoesNotExist)?;
         let mut live = self.new_live_leg(call, Direction::Outgoing, String::new(), remote_party.to_string());
         live.id = self.new_id();

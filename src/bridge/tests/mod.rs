@@ -78,6 +78,16 @@ fn one_caller(h: &mut Harness) -> (usize, CallHandle) {
     (p, call)
 }
 
+/// `n` new phones, each dialled into `user`: each phone and its call.
+fn callers(h: &mut Harness, n: usize, user: &str) -> Vec<(usize, CallHandle)> {
+    (0..n)
+        .map(|_| {
+            let p = h.phone();
+            (p, h.dial_in(p, user))
+        })
+        .collect()
+}
+
 fn leg_ends(h: &Harness) -> Vec<&'static str> {
     h.cdrs
         .iter()
@@ -282,12 +292,7 @@ fn calls_over_capacity_get_503() {
     // The user agent's own gate.
     let mut h = Harness::with_max_calls(2);
     create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
-    let calls: Vec<(usize, CallHandle)> = (0..3)
-        .map(|_| {
-            let p = h.phone();
-            (p, h.dial_in(p, "team"))
-        })
-        .collect();
+    let calls = callers(&mut h, 3, "team");
     assert!(h.phones[calls[0].0].answered(calls[0].1) && h.phones[calls[1].0].answered(calls[1].1));
     assert_eq!(h.phones[calls[2].0].failed(calls[2].1), Some(503));
 
@@ -303,12 +308,7 @@ fn calls_over_capacity_get_503() {
 fn shutdown_hangs_up_every_leg_and_ends_every_call_in_cdrs() {
     let mut h = Harness::new();
     create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
-    let calls: Vec<(usize, CallHandle)> = (0..3)
-        .map(|_| {
-            let p = h.phone();
-            (p, h.dial_in(p, "team"))
-        })
-        .collect();
+    let calls = callers(&mut h, 3, "team");
     h.with(|b, now| b.shutdown(now));
     for (p, call) in &calls {
         assert!(h.phones[*p].hung_up_on(*call), "phone {p} got a BYE");
