@@ -13,7 +13,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use confero_api::bridge::{BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall};
+use confero_api::bridge::{
+    BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall, WebJoin, WebJoinError,
+    WebJoined, WebMeeting,
+};
 use confero_api::cdr::CdrSender;
 use confero_media::runtime::MediaEvent;
 use confero_store::schema::Change;
@@ -172,5 +175,13 @@ impl BridgeHandle for CallBridge {
 
     fn counters(&self) -> BridgeCounters {
         self.with(|b, now| b.counters(now))
+    }
+
+    fn web_meeting(&self, call_id: &str, secret: Option<&str>) -> Result<WebMeeting, WebJoinError> {
+        self.with(|b, _| b.web_meeting(call_id, secret))
+    }
+
+    fn join_web(&self, join: WebJoin) -> Result<WebJoined, WebJoinError> {
+        self.with(|b, now| b.join_web(now, join))
     }
 }

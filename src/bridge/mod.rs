@@ -25,6 +25,7 @@ mod settings;
 mod sip_legs;
 #[cfg(test)]
 mod tests;
+mod web_legs;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;

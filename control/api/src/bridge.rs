@@ -232,6 +232,61 @@ impl BridgeError {
     }
 }
 
+/// A meeting a browser may join, as the web bridge shows it before the
+/// browser sends any media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebMeeting {
+    /// The space's name.
+    pub name: String,
+    /// A passcode must be entered (none was given, or the secret did not
+    /// match the space's or access method's `secret`).
+    pub passcode_required: bool,
+}
+
+/// A browser joining a meeting: what the web bridge passes on (over C2W).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebJoin {
+    /// The meeting ID typed or linked: a space's or access method's `callId`.
+    pub call_id: String,
+    /// The passcode typed, if any.
+    pub passcode: Option<String>,
+    /// The join link's `secret`, if any: it stands for the passcode.
+    pub secret: Option<String>,
+    /// The name the guest gave (or the signed-in user's).
+    pub name: String,
+    /// The browser's SDP offer (JSEP: ICE, DTLS fingerprint, BUNDLE).
+    pub offer: String,
+}
+
+/// A browser's leg, made: the answer goes back to the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebJoined {
+    /// The call it joined.
+    pub call: Uuid,
+    /// Its new call leg.
+    pub call_leg: Uuid,
+    /// Our SDP answer (ICE-lite candidates on the media worker, our DTLS
+    /// certificate's fingerprint).
+    pub answer: String,
+}
+
+/// Why a browser could not join.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebJoinError {
+    /// No space or access method has this call ID.
+    #[error("no meeting with this ID")]
+    MeetingNotFound,
+    /// The passcode (or secret) is wrong or missing.
+    #[error("wrong passcode")]
+    WrongPasscode,
+    /// The offer could not be answered (no Opus, no DTLS fingerprint, ...).
+    #[error("media negotiation failed: {0}")]
+    MediaNegotiation(String),
+    /// The bridge cannot take the leg (capacity, shutting down).
+    #[error("{0}")]
+    Bridge(#[from] BridgeError),
+}
+
 /// What the API asks of the call bridge.
 pub trait BridgeHandle: Send + Sync + 'static {
     /// Starts a call.
@@ -255,4 +310,12 @@ pub trait BridgeHandle: Send + Sync + 'static {
     fn participants(&self) -> Vec<LiveParticipant>;
     /// Counters for `system/status`.
     fn counters(&self) -> BridgeCounters;
+    /// The meeting with this call ID, for the web app's join page; `secret`
+    /// is a join link's, which spares the passcode when it matches.
+    fn web_meeting(&self, call_id: &str, secret: Option<&str>) -> Result<WebMeeting, WebJoinError>;
+    /// Admits a browser: checks the meeting ID and passcode (or secret) as
+    /// dial-in does, answers its offer, and makes its call leg, which the
+    /// API then changes and ends like any other (`update_call_leg`,
+    /// `end_call_leg`).
+    fn join_web(&self, join: WebJoin) -> Result<WebJoined, WebJoinError>;
 }
