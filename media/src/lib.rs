@@ -17,4 +17,5 @@ pub mod rtcp;
 pub mod rtp;
 pub mod runtime;
 pub mod srtp;
+pub mod transport;
 pub mod video;

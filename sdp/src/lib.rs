@@ -15,6 +15,7 @@
 
 pub mod crypto;
 pub mod h264;
+pub mod jsep;
 pub mod negotiate;
 pub mod video;
 
@@ -23,6 +24,7 @@ use std::net::IpAddr;
 
 pub use crypto::{CryptoSuite, SrtpParams};
 pub use h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
+pub use jsep::{answer_bundle, JsepError, LocalBundle, NegotiatedBundle};
 pub use negotiate::{answer, AudioCodec, AudioOffer, Codec, Direction, LocalMedia, MediaEncryption, NegotiatedAudio};
 pub use video::{answer_video, answer_with_video, LocalVideo, NegotiatedVideo, VideoOffer};
 

@@ -42,6 +42,8 @@ use crate::engine::{
 };
 use crate::mixer::MixerConfig;
 use crate::srtp::SrtpContext;
+use crate::transport::dtls::{DtlsIdentity, Fingerprint};
+use crate::transport::ice::IceCredentials;
 
 pub use crate::engine::Conference;
 
@@ -94,16 +96,37 @@ pub struct EndpointSpec {
 }
 
 /// How an endpoint's media travels. Keys are not the transport's business
-/// (SDES keys are in the stream configs; DTLS-SRTP keys come later through
-/// [`MediaRuntime::set_srtp_keys`]), and neither is a socket per stream:
-/// ICE, where the address is learnt from connectivity checks and a browser
-/// sends audio, video, RTCP, STUN and DTLS on one 5-tuple (BUNDLE), will be
-/// another variant.
+/// (SDES keys are in the stream configs; DTLS-SRTP keys come from the
+/// transport itself once its handshake is done), and neither is a socket
+/// per stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MediaTransport {
     /// Plain (S)RTP over UDP to the addresses signalled in SDP (SIP).
     Rtp(RtpTransport),
+    /// A browser: ICE-lite on the worker's audio socket, DTLS-SRTP, and
+    /// audio, video, RTCP, STUN and DTLS on one 5-tuple (BUNDLE, rtcp-mux).
+    Ice(IceTransport),
+}
+
+/// A browser's bundled transport, as its offer and our answer agreed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceTransport {
+    /// Our ICE credentials (in our answer).
+    pub local: IceCredentials,
+    /// The browser's `a=ice-ufrag`: checks must name it.
+    pub remote_ufrag: String,
+    /// The browser's `a=fingerprint`: its DTLS certificate must match.
+    pub remote_fingerprint: Fingerprint,
+    /// We are the DTLS client (the browser offered `a=setup:passive`).
+    pub dtls_active: bool,
+    /// RTP payload types that belong to the video stream; every other one
+    /// is audio.
+    pub video_payload_types: Vec<u8>,
+    /// The browser's audio SSRCs (`a=ssrc`), to route its RTCP.
+    pub audio_ssrcs: Vec<u32>,
+    /// The browser's video SSRCs.
+    pub video_ssrcs: Vec<u32>,
 }
 
 /// Plain (S)RTP to signalled addresses, with latching (see the module docs).
@@ -171,7 +194,8 @@ pub enum MediaEvent {
         /// 0-9, *, #, A-D.
         digit: char,
     },
-    /// An endpoint sent nothing for the media timeout.
+    /// An endpoint sent nothing for the media timeout, or (a browser) its
+    /// ICE consent expired.
     MediaTimeout {
         /// Its conference.
         conference: ConferenceId,
@@ -180,7 +204,9 @@ pub enum MediaEvent {
     },
     /// The worker's engine refused an endpoint [`MediaRuntime::attach`]
     /// answered for (a codec or SRTP context could not be made, keys
-    /// conflict): it has no media. Its id stays known to the handle until
+    /// conflict), or its transport failed (DTLS: a handshake that failed or
+    /// timed out, a certificate other than the signalled one): it has no
+    /// media. Its id stays known to the handle until
     /// [`MediaRuntime::detach`] or the conference ends.
     AttachFailed {
         /// Its conference.
@@ -303,6 +329,7 @@ pub struct MediaRuntime {
     endpoints: Mutex<HashMap<EndpointId, ConferenceId>>,
     next_id: AtomicU64,
     published: Arc<Mutex<Published>>,
+    dtls: Arc<DtlsIdentity>,
 }
 
 impl MediaRuntime {
@@ -328,6 +355,7 @@ impl MediaRuntime {
         };
         let published =
             Arc::new(Mutex::new(Published { workers: vec![RuntimeStats::default(); count], ..Default::default() }));
+        let dtls = Arc::new(DtlsIdentity::generate().map_err(|e| io::Error::other(e.to_string()))?);
         let mut workers = Vec::with_capacity(count);
         for index in 0..count {
             let (rtp, rtcp) = bind_pair(config.bind)?;
@@ -344,11 +372,12 @@ impl MediaRuntime {
             let (tx, rx) = mpsc::channel();
             let (config, events, published) = (config.clone(), events.clone(), published.clone());
             let video_pool = video_pool.clone();
+            let dtls = dtls.clone();
             // Built on its own thread: the worker's state (codecs, batch
             // buffers with raw pointers) never crosses threads.
             let thread = std::thread::Builder::new().name(format!("media-{index}")).spawn(move || {
                 let sockets = worker::Sockets { rtp, rtcp, video_rtp, video_rtcp, wake: wake_rx };
-                worker::Worker::new(index, sockets, rx, config, events, published, video_pool).run()
+                worker::Worker::new(index, sockets, rx, config, events, published, video_pool, dtls).run()
             })?;
             workers.push(WorkerHandle {
                 commands: tx,
@@ -367,7 +396,14 @@ impl MediaRuntime {
             endpoints: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             published,
+            dtls,
         })
+    }
+
+    /// The fingerprint of the DTLS certificate every browser endpoint
+    /// presents, for SDP answers.
+    pub fn dtls_fingerprint(&self) -> &Fingerprint {
+        self.dtls.fingerprint()
     }
 
     /// Worker threads.
@@ -431,10 +467,21 @@ impl MediaRuntime {
     /// addresses it must send to (its worker's sockets) at once, without
     /// waiting for the worker. If the worker's engine refuses the endpoint,
     /// [`MediaEvent::AttachFailed`] follows through the event sink.
-    pub fn attach(&self, conference: ConferenceId, spec: EndpointSpec) -> Result<AttachedEndpoint, RuntimeError> {
-        let MediaTransport::Rtp(transport) = &spec.transport;
-        if spec.video.is_some() && transport.video.is_none() {
-            return Err(RuntimeError::NoVideoAddress);
+    /// A browser endpoint ([`MediaTransport::Ice`]) sends and receives on
+    /// `local_rtp` only; its streams pass nothing until DTLS has keyed them.
+    pub fn attach(&self, conference: ConferenceId, mut spec: EndpointSpec) -> Result<AttachedEndpoint, RuntimeError> {
+        match &spec.transport {
+            MediaTransport::Rtp(transport) => {
+                if spec.video.is_some() && transport.video.is_none() {
+                    return Err(RuntimeError::NoVideoAddress);
+                }
+            }
+            MediaTransport::Ice(_) => {
+                spec.config.srtp_pending = true;
+                if let Some(v) = spec.video.as_mut() {
+                    v.srtp_pending = true;
+                }
+            }
         }
         // Held while the command is queued, so that an `end_conference`
         // racing with us queues its `End` after our `Attach`, never before.

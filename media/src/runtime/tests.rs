@@ -9,6 +9,8 @@ use crate::engine::SrtpKeys;
 use crate::rtcp::{self, RtcpPacket};
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::srtp::{SrtpContext, SrtpProfile};
+use crate::transport::dtls::{DtlsIdentity, Fingerprint};
+use crate::transport::ice::IceCredentials;
 use std::time::Instant;
 
 const PT: u8 = 111;
@@ -211,7 +213,7 @@ fn a_phone_behind_nat_is_latched_and_a_silent_one_times_out() {
     talk(&mut phones, 5);
     // Signalled on one port, sends from another (its NAT's).
     let mut spec = natted.spec(None, false);
-    let MediaTransport::Rtp(transport) = &mut spec.transport;
+    let MediaTransport::Rtp(transport) = &mut spec.transport else { unreachable!("a SIP endpoint's spec") };
     transport.audio.rtp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let b = rt.attach(conf, spec).unwrap();
     natted.to = Some(b.local_rtp);
@@ -293,4 +295,120 @@ fn a_phone_whose_keys_come_later_is_heard_and_hears_once_they_are_set() {
     assert!(db900.abs() < 1.5 && db500.abs() < 1.5, "{db900:.1} dB, {db500:.1} dB");
     let bad = SrtpKeys { profile: SrtpProfile::AesCm128HmacSha1_80, key: vec![1; 3], salt: vec![1; 14] };
     assert!(matches!(rt.set_srtp_keys(b.id, MediaKind::Audio, bad.clone(), bad), Err(RuntimeError::Engine(_))));
+}
+
+/// What a browser does before media flows, done with our own sans-IO
+/// pieces on the phone's socket: a nominating ICE check to the bridge's
+/// worker, then the DTLS client handshake; the phone's SRTP is keyed with
+/// what DTLS exported.
+fn connect_like_a_browser(
+    phone: &mut Phone,
+    bridge: SocketAddr,
+    bridge_ice: &IceCredentials,
+    bridge_fp: &Fingerprint,
+    browser_ufrag: &str,
+    identity: &DtlsIdentity,
+) {
+    use crate::transport::dtls::{DtlsEvent, DtlsSession};
+    use crate::transport::stun;
+    let mut buf = [0u8; 1500];
+    let mut check = Vec::new();
+    let tid = [9u8; 12];
+    stun::binding_request(&tid, &format!("{}:{browser_ufrag}", bridge_ice.ufrag), &bridge_ice.pwd, true, &mut check);
+    phone.socket.send_to(&check, bridge).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "no answer to the ICE check");
+        if let Ok((n, _)) = phone.socket.recv_from(&mut buf) {
+            assert!(stun::is_success_for(&buf[..n], &tid), "the check was refused");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut dtls = DtlsSession::new(identity, bridge_fp.clone(), true, Instant::now());
+    let socket = phone.socket.try_clone().unwrap();
+    let mut send = |p: &[u8]| drop(socket.send_to(p, bridge));
+    let mut keys = dtls.handle_timeout(Instant::now(), &mut send);
+    while keys.is_none() {
+        assert!(Instant::now() < deadline, "no DTLS handshake");
+        match phone.socket.recv_from(&mut buf) {
+            Ok((n, _)) => keys = dtls.handle_packet(Instant::now(), &buf[..n], &mut send),
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(5));
+                keys = dtls.handle_timeout(Instant::now(), &mut send);
+            }
+        }
+    }
+    let Some(DtlsEvent::Keys { inbound, outbound }) = keys else { panic!("DTLS: {keys:?}") };
+    phone.srtp_in = Some(SrtpContext::new(inbound.profile, &inbound.key, &inbound.salt).unwrap());
+    phone.srtp_out = Some(SrtpContext::new(outbound.profile, &outbound.key, &outbound.salt).unwrap());
+}
+
+/// A browser endpoint: nothing flows until its ICE check and DTLS
+/// handshake; then it hears and is heard like any phone, over SRTP keyed
+/// by DTLS (AES-256-GCM, the first profile browsers offer), all on the
+/// worker's one audio port.
+#[test]
+fn a_browser_endpoint_is_found_by_ice_keyed_by_dtls_and_heard() {
+    use crate::transport::dtls::DtlsIdentity;
+    use rand::SeedableRng;
+    let (sink, events) = events();
+    let rt = MediaRuntime::start(RuntimeConfig { workers: 1, ..RuntimeConfig::default() }, sink).unwrap();
+    let conf = rt.create_conference().unwrap();
+    let mut plain = Phone::new(500.0);
+    let a = rt.attach(conf, plain.spec(None, false)).unwrap();
+    plain.to = Some(a.local_rtp);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let (bridge_ice, browser_ice) = (IceCredentials::random(&mut rng), IceCredentials::random(&mut rng));
+    let identity = DtlsIdentity::generate().unwrap();
+    let transport = IceTransport {
+        local: bridge_ice.clone(),
+        remote_ufrag: browser_ice.ufrag.clone(),
+        remote_fingerprint: identity.fingerprint().clone(),
+        dtls_active: false,
+        video_payload_types: vec![],
+        audio_ssrcs: vec![],
+        video_ssrcs: vec![],
+    };
+    let mut browser = Phone::new(900.0);
+    let spec = EndpointSpec {
+        config: EndpointConfig::new(AudioFormat::OPUS_MONO, PT),
+        video: None,
+        transport: MediaTransport::Ice(transport),
+    };
+    let b = rt.attach(conf, spec).unwrap();
+    assert_eq!(b.local_rtp, a.local_rtp, "browsers share the worker's audio port");
+    // A check with the wrong password is refused and selects nothing.
+    let mut bad = Vec::new();
+    crate::transport::stun::binding_request(
+        &[1; 12],
+        &format!("{}:{}", bridge_ice.ufrag, browser_ice.ufrag),
+        "wrong-password-wrong-pw",
+        true,
+        &mut bad,
+    );
+    browser.socket.send_to(&bad, b.local_rtp).unwrap();
+    talk(std::slice::from_mut(&mut plain), 10);
+    let mut buf = [0u8; 1500];
+    let (n, _) = browser.socket.recv_from(&mut buf).unwrap_or((0, b.local_rtp));
+    assert!(n == 0 || !crate::transport::stun::is_success_for(&buf[..n], &[1; 12]));
+
+    connect_like_a_browser(
+        &mut browser,
+        b.local_rtp,
+        &bridge_ice,
+        rt.dtls_fingerprint(),
+        &browser_ice.ufrag,
+        &identity,
+    );
+    assert_eq!(browser.srtp_out.as_ref().unwrap().profile(), SrtpProfile::AeadAes256Gcm);
+    browser.to = Some(b.local_rtp);
+    let mut phones = [plain, browser];
+    talk(&mut phones, 150);
+    let (db900, db500) = (phones[0].heard_db(900.0), phones[1].heard_db(500.0));
+    assert!(db900.abs() < 1.5 && db500.abs() < 1.5, "{db900:.1} dB, {db500:.1} dB");
+    let stats = rt.endpoint_stats(b.id).unwrap();
+    assert!(stats.packets_in > 100 && stats.auth_failures == 0, "{stats:?}");
+    assert!(!events.try_iter().any(|e| matches!(e, MediaEvent::AttachFailed { .. })));
 }

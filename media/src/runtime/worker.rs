@@ -8,11 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{
-    lock, BatchSocket, Command, ConferenceId, EndpointSpec, EventSink, MediaEvent, MediaTransport, Published,
-    RecvBatch, RtpAddresses, RuntimeConfig, RuntimeStats, SendBatch,
+    lock, BatchSocket, Command, ConferenceId, EndpointSpec, EventSink, IceTransport, MediaEvent, MediaTransport,
+    Published, RecvBatch, RtpAddresses, RuntimeConfig, RuntimeStats, SendBatch,
 };
 use crate::engine::{Conference, EndpointId, Flow, MediaKind, Outgoing};
 use crate::mixer::MixerEvent;
+use crate::transport::dtls::{DtlsEvent, DtlsIdentity, DtlsSession};
+use crate::transport::ice::{CheckOutcome, IceLite};
+use crate::transport::{demux, stun, Demuxed};
 
 const TICK: Duration = Duration::from_millis(20);
 /// A video frame time: 30 frames a second.
@@ -39,6 +42,44 @@ struct Remote {
     signalling_ip: Option<IpAddr>,
     attached_at: Instant,
     timed_out: bool,
+    /// A browser: every stream on the audio socket's one 5-tuple.
+    bundle: bool,
+}
+
+/// What a browser endpoint has beyond its routes: its ICE-lite agent, its
+/// DTLS session, and how to tell its streams apart on the one 5-tuple.
+struct Bundle {
+    conference: ConferenceId,
+    ice: IceLite,
+    dtls: DtlsSession,
+    video_payload_types: Vec<u8>,
+    audio_ssrcs: Vec<u32>,
+    video_ssrcs: Vec<u32>,
+    /// Consent lapsed and was reported; not reported again.
+    consent_lost: bool,
+}
+
+impl Bundle {
+    /// Which stream an RTP or RTCP datagram of this bundle belongs to;
+    /// `None`: RTCP from an SSRC it never announced, for both.
+    fn stream_of(&self, datagram: &[u8]) -> Option<MediaKind> {
+        let second = *datagram.get(1)?;
+        if (192..=223).contains(&second) {
+            let ssrc = u32::from_be_bytes(datagram.get(4..8)?.try_into().ok()?);
+            if self.video_ssrcs.contains(&ssrc) {
+                return Some(MediaKind::Video);
+            }
+            if self.audio_ssrcs.contains(&ssrc) {
+                return Some(MediaKind::Audio);
+            }
+            return None;
+        }
+        if self.video_payload_types.contains(&(second & 0x7f)) {
+            Some(MediaKind::Video)
+        } else {
+            Some(MediaKind::Audio)
+        }
+    }
 }
 
 impl Remote {
@@ -91,6 +132,14 @@ pub(super) struct Worker {
     routes: HashMap<SocketAddr, EndpointId>,
     /// The same for the video sockets.
     video_routes: HashMap<SocketAddr, EndpointId>,
+    /// Browser endpoints: ICE, DTLS and demultiplexing state.
+    bundles: HashMap<EndpointId, Bundle>,
+    /// Our ICE username fragment → its browser endpoint.
+    ice_users: HashMap<String, EndpointId>,
+    /// The DTLS certificate every browser endpoint presents.
+    dtls: Arc<DtlsIdentity>,
+    /// A STUN response or DTLS records being written.
+    reply: Vec<u8>,
     stats: RuntimeStats,
     /// A received datagram, handed to the engine (which unprotects in place).
     scratch: Vec<u8>,
@@ -109,6 +158,7 @@ impl Worker {
         events: EventSink,
         published: Arc<Mutex<Published>>,
         video_pool: Option<Arc<rayon::ThreadPool>>,
+        dtls: Arc<DtlsIdentity>,
     ) -> Self {
         let Sockets { rtp, rtcp, video_rtp, video_rtcp, wake } = sockets;
         Self {
@@ -127,6 +177,10 @@ impl Worker {
             remotes: HashMap::new(),
             routes: HashMap::new(),
             video_routes: HashMap::new(),
+            bundles: HashMap::new(),
+            ice_users: HashMap::new(),
+            dtls,
+            reply: Vec::with_capacity(super::MAX_DATAGRAM),
             stats: RuntimeStats::default(),
             scratch: Vec::with_capacity(super::MAX_DATAGRAM),
             recv: RecvBatch::default(),
@@ -143,7 +197,8 @@ impl Worker {
             let now = Instant::now();
             let audio = self.hosted.values().filter(|r| !r.conference.is_empty()).map(|r| r.next_tick);
             let video = self.hosted.values().filter_map(|r| r.next_video_tick);
-            let deadline = audio.chain(video).min();
+            let dtls = self.bundles.values().filter_map(|b| b.dtls.next_timeout());
+            let deadline = audio.chain(video).chain(dtls).min();
             let deadline = deadline.map_or(self.next_housekeeping, |d| d.min(self.next_housekeeping));
             // Video work in progress: only look for datagrams, do not sleep.
             let timeout = if self.video_busy() { Duration::ZERO } else { deadline.saturating_duration_since(now) };
@@ -157,6 +212,7 @@ impl Worker {
             self.receive_all(MediaKind::Audio, true);
             self.receive_all(MediaKind::Video, false);
             self.receive_all(MediaKind::Video, true);
+            self.dtls_due();
             self.tick_due();
             self.begin_video_due();
             self.video_step();
@@ -283,7 +339,10 @@ impl Worker {
         id: EndpointId,
         spec: EndpointSpec,
     ) -> Result<(), crate::engine::EngineError> {
-        let MediaTransport::Rtp(transport) = spec.transport;
+        let transport = match spec.transport {
+            MediaTransport::Rtp(transport) => transport,
+            MediaTransport::Ice(ice) => return self.attach_bundle(conference, id, spec.config, spec.video, ice),
+        };
         let Some(hosted) = self.hosted.get_mut(&conference) else {
             // Unreachable: the handle queues an attach before the `End` of
             // its conference, under the lock `end_conference` takes.
@@ -325,13 +384,190 @@ impl Worker {
                 signalling_ip: transport.signalling_ip,
                 attached_at: now,
                 timed_out: false,
+                bundle: false,
             },
         );
         Ok(())
     }
 
+    /// A browser endpoint: its streams wait for ICE to find it and DTLS to
+    /// key them; until a check selects an address, nothing is sent.
+    fn attach_bundle(
+        &mut self,
+        conference: ConferenceId,
+        id: EndpointId,
+        config: crate::engine::EndpointConfig,
+        video: Option<crate::engine::VideoConfig>,
+        transport: IceTransport,
+    ) -> Result<(), crate::engine::EngineError> {
+        let Some(hosted) = self.hosted.get_mut(&conference) else { return Ok(()) };
+        let was_idle = hosted.conference.is_empty();
+        hosted.conference.attach(id, config)?;
+        let now = Instant::now();
+        if was_idle {
+            hosted.next_tick = now + TICK;
+        }
+        let nowhere = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+        let video = match video {
+            Some(config) => {
+                if let Err(e) = hosted.conference.attach_video(id, config) {
+                    let _ = hosted.conference.detach(id);
+                    return Err(e);
+                }
+                hosted.next_video_tick.get_or_insert(now + VIDEO_TICK);
+                Some(StreamRoute { rtp: nowhere, rtcp: None, latched: true })
+            }
+            None => None,
+        };
+        self.remotes.insert(
+            id,
+            Remote {
+                conference,
+                audio: StreamRoute { rtp: nowhere, rtcp: None, latched: true },
+                video,
+                signalling_ip: None,
+                attached_at: now,
+                timed_out: false,
+                bundle: true,
+            },
+        );
+        self.ice_users.insert(transport.local.ufrag.clone(), id);
+        let dtls = DtlsSession::new(&self.dtls, transport.remote_fingerprint, transport.dtls_active, now);
+        self.bundles.insert(
+            id,
+            Bundle {
+                conference,
+                ice: IceLite::new(transport.local, transport.remote_ufrag, now),
+                dtls,
+                video_payload_types: transport.video_payload_types,
+                audio_ssrcs: transport.audio_ssrcs,
+                video_ssrcs: transport.video_ssrcs,
+                consent_lost: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// A STUN check on the audio socket: answered by the endpoint whose
+    /// ufrag it names; a verified one makes its source a route, and the
+    /// selected one the destination of every stream.
+    fn on_stun(&mut self, now: Instant, message: &[u8], from: SocketAddr) {
+        let Ok(request) = stun::parse_binding_request(message) else {
+            self.stats.refused += 1;
+            return;
+        };
+        let Some(&id) = self.ice_users.get(request.local_ufrag()) else {
+            self.stats.unknown_source += 1;
+            return;
+        };
+        let Some(bundle) = self.bundles.get_mut(&id) else { return };
+        let outcome = bundle.ice.handle_check(now, from, &request, message, &mut self.reply);
+        let _ = self.rtp.inner().send_to(&self.reply, from);
+        self.stats.datagrams_out += 1;
+        match outcome {
+            Ok(outcome) => {
+                self.routes.insert(from, id);
+                if let CheckOutcome::Selected(to) = outcome {
+                    if let Some(remote) = self.remotes.get_mut(&id) {
+                        remote.audio.rtp = to;
+                        if let Some(v) = remote.video.as_mut() {
+                            v.rtp = to;
+                        }
+                    }
+                    // DTLS client: start the handshake once the browser is found.
+                    let socket = &self.rtp;
+                    let mut sent = 0;
+                    if let Some(event) = bundle.dtls.handle_timeout(now, &mut |p| {
+                        let _ = socket.inner().send_to(p, to);
+                        sent += 1;
+                    }) {
+                        self.stats.datagrams_out += sent;
+                        self.on_dtls_event(id, event);
+                    }
+                }
+            }
+            Err(_) => self.stats.refused += 1,
+        }
+    }
+
+    /// A DTLS record from a source that has passed a check.
+    fn on_dtls(&mut self, now: Instant, record: &[u8], from: SocketAddr) {
+        let Some(&id) = self.routes.get(&from) else {
+            self.stats.unknown_source += 1;
+            return;
+        };
+        let Some(bundle) = self.bundles.get_mut(&id) else {
+            self.stats.refused += 1;
+            return;
+        };
+        if !bundle.ice.is_valid(from) {
+            self.stats.refused += 1;
+            return;
+        }
+        let socket = &self.rtp;
+        let mut sent = 0;
+        let event = bundle.dtls.handle_packet(now, record, &mut |p| {
+            let _ = socket.inner().send_to(p, from);
+            sent += 1;
+        });
+        self.stats.datagrams_out += sent;
+        if let Some(event) = event {
+            self.on_dtls_event(id, event);
+        }
+    }
+
+    /// Keys from a finished handshake go to both streams; a failure ends
+    /// the endpoint's media.
+    fn on_dtls_event(&mut self, id: EndpointId, event: DtlsEvent) {
+        let Some(conference) = self.bundles.get(&id).map(|b| b.conference) else { return };
+        match event {
+            DtlsEvent::Keys { inbound, outbound } => {
+                if let Some(hosted) = self.hosted.get_mut(&conference) {
+                    let _ = hosted.conference.set_srtp_keys(id, MediaKind::Audio, &inbound, &outbound);
+                    if hosted.conference.video_stats(id).is_some() {
+                        let _ = hosted.conference.set_srtp_keys(id, MediaKind::Video, &inbound, &outbound);
+                    }
+                }
+            }
+            DtlsEvent::Failed(e) => {
+                (self.events)(MediaEvent::AttachFailed { conference, endpoint: id, reason: e.to_string() });
+            }
+        }
+    }
+
+    /// Retransmits handshake flights that are due and enforces the
+    /// handshake deadline.
+    fn dtls_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<EndpointId> = self
+            .bundles
+            .iter()
+            .filter(|(_, b)| b.dtls.next_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let to = self.remotes.get(&id).map(|r| r.audio.rtp);
+            let Some(bundle) = self.bundles.get_mut(&id) else { continue };
+            let socket = &self.rtp;
+            let mut sent = 0;
+            let event = bundle.dtls.handle_timeout(now, &mut |p| {
+                if let Some(to) = to.filter(|a| a.port() != 0) {
+                    let _ = socket.inner().send_to(p, to);
+                    sent += 1;
+                }
+            });
+            self.stats.datagrams_out += sent;
+            if let Some(event) = event {
+                self.on_dtls_event(id, event);
+            }
+        }
+    }
+
     fn forget(&mut self, id: EndpointId) {
         self.remotes.remove(&id);
+        if self.bundles.remove(&id).is_some() {
+            self.ice_users.retain(|_, e| *e != id);
+        }
         self.routes.retain(|_, e| *e != id);
         self.video_routes.retain(|_, e| *e != id);
         lock(&self.published).endpoints.remove(&id);
@@ -354,11 +590,55 @@ impl Worker {
             for i in 0..n {
                 self.stats.datagrams_in += 1;
                 let Some((bytes, from)) = self.recv.get(i) else { continue };
-                let routes = match media {
-                    MediaKind::Audio => &mut self.routes,
-                    MediaKind::Video => &mut self.video_routes,
+                // The audio socket is also every browser's bundled transport.
+                let mut media = media;
+                if media == MediaKind::Audio && !rtcp_socket && !self.bundles.is_empty() {
+                    match demux(bytes) {
+                        Demuxed::Stun => {
+                            let message = std::mem::take(&mut self.scratch);
+                            let mut message = message;
+                            message.clear();
+                            message.extend_from_slice(bytes);
+                            self.on_stun(now, &message, from);
+                            self.scratch = message;
+                            continue;
+                        }
+                        Demuxed::Dtls => {
+                            let mut record = std::mem::take(&mut self.scratch);
+                            record.clear();
+                            record.extend_from_slice(bytes);
+                            self.on_dtls(now, &record, from);
+                            self.scratch = record;
+                            continue;
+                        }
+                        Demuxed::Rtp | Demuxed::Other => {}
+                    }
+                    if let Some(bundle) = self.routes.get(&from).and_then(|id| self.bundles.get(id)) {
+                        if !bundle.ice.is_valid(from) {
+                            self.stats.refused += 1;
+                            continue;
+                        }
+                        match bundle.stream_of(bytes) {
+                            Some(kind) => media = kind,
+                            None => {
+                                // RTCP from an SSRC it never announced: both
+                                // streams look (each ignores what is not its).
+                                self.deliver_bundle_rtcp(now, i, from);
+                                continue;
+                            }
+                        }
+                    }
+                }
+                let Some((bytes, from)) = self.recv.get(i) else { continue };
+                let bundled = self.routes.get(&from).copied().filter(|id| self.bundles.contains_key(id));
+                let id = match (bundled, media) {
+                    (Some(id), _) => Some(id),
+                    (None, MediaKind::Audio) => route(&mut self.routes, &mut self.remotes, from, media, rtcp_socket),
+                    (None, MediaKind::Video) => {
+                        route(&mut self.video_routes, &mut self.remotes, from, media, rtcp_socket)
+                    }
                 };
-                let Some(id) = route(routes, &mut self.remotes, from, media, rtcp_socket) else {
+                let Some(id) = id else {
                     self.stats.unknown_source += 1;
                     continue;
                 };
@@ -380,6 +660,25 @@ impl Worker {
             if n < super::BATCH {
                 return;
             }
+        }
+    }
+
+    /// Hands a bundled RTCP datagram to both of its endpoint's streams.
+    fn deliver_bundle_rtcp(&mut self, now: Instant, i: usize, from: SocketAddr) {
+        let Some(&id) = self.routes.get(&from) else { return };
+        let Some(conference) = self.remotes.get(&id).map(|r| r.conference) else { return };
+        let Some(hosted) = self.hosted.get_mut(&conference) else { return };
+        let Some((bytes, _)) = self.recv.get(i) else { return };
+        self.scratch.clear();
+        self.scratch.extend_from_slice(bytes);
+        let audio = hosted.conference.receive(now, id, &mut self.scratch).is_ok();
+        let video = hosted.conference.video_stats(id).is_some() && {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(bytes);
+            hosted.conference.receive_video(now, id, &mut self.scratch).is_ok()
+        };
+        if !audio && !video {
+            self.stats.refused += 1;
         }
     }
 
@@ -476,6 +775,7 @@ impl Worker {
     fn video_step(&mut self) {
         let mut rtp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
         let mut rtcp_out: Vec<(SocketAddr, &[u8])> = Vec::new();
+        let mut bundle_out: Vec<(SocketAddr, &[u8])> = Vec::new();
         let mut stepped = Vec::new();
         for (&cid, hosted) in &mut self.hosted {
             if !hosted.conference.in_video_frame() {
@@ -501,8 +801,13 @@ impl Worker {
         }
         for hosted in stepped.iter().filter_map(|c| self.hosted.get(c)) {
             for o in &hosted.video_out {
-                let Some(stream) = self.remotes.get(&o.endpoint).and_then(|p| p.video.as_ref()) else { continue };
+                let Some(remote) = self.remotes.get(&o.endpoint) else { continue };
+                let Some(stream) = remote.video.as_ref() else { continue };
                 if let Some(to) = destination(stream, o.flow) {
+                    if remote.bundle {
+                        bundle_out.push((to, &o.bytes));
+                        continue;
+                    }
                     match o.flow {
                         Flow::VideoRtcp if stream.rtcp.is_some() => rtcp_out.push((to, &o.bytes)),
                         _ => rtp_out.push((to, &o.bytes)),
@@ -512,6 +817,9 @@ impl Worker {
         }
         if !rtp_out.is_empty() {
             self.stats.datagrams_out += self.video_rtp.send_batch(&mut self.send, &rtp_out) as u64;
+        }
+        if !bundle_out.is_empty() {
+            self.stats.datagrams_out += self.rtp.send_batch(&mut self.send, &bundle_out) as u64;
         }
         if !rtcp_out.is_empty() {
             self.stats.datagrams_out += self.video_rtcp.send_batch(&mut self.send, &rtcp_out) as u64;
@@ -541,6 +849,12 @@ impl Worker {
                 && stats.last_received.is_some_and(|t| now.saturating_duration_since(t) < HOUSEKEEPING * 2)
             {
                 remote.timed_out = false;
+            }
+        }
+        for (&id, bundle) in &mut self.bundles {
+            if !bundle.consent_lost && bundle.ice.consent_expired(now) {
+                bundle.consent_lost = true;
+                timeouts.push(MediaEvent::MediaTimeout { conference: bundle.conference, endpoint: id });
             }
         }
         if let Some(w) = published.workers.get_mut(self.index) {

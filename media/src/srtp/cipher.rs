@@ -4,7 +4,7 @@
 use aes::Aes128Enc;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes128Gcm, KeyInit, Nonce, Tag};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit, Nonce, Tag};
 use ctr::cipher::{InnerIvInit, StreamCipher};
 use ctr::flavors::Ctr128BE;
 use ctr::CtrCore;
@@ -76,15 +76,27 @@ impl AesCmHmac {
     }
 }
 
-/// AES-128-GCM for one of RTP or RTCP.
+/// AES-GCM with a 128- or 256-bit key (the 256-bit key schedule is twice
+/// the size: boxed, so a 128-bit context stays as small as before).
+#[allow(clippy::large_enum_variant)]
+enum GcmCipher {
+    Aes128(Aes128Gcm),
+    Aes256(Box<Aes256Gcm>),
+}
+
+/// AES-GCM for one of RTP or RTCP.
 pub(super) struct AesGcm {
-    aead: Aes128Gcm,
+    aead: GcmCipher,
     salt: [u8; 12],
 }
 
 impl AesGcm {
     pub(super) fn new(key: &[u8; 16], salt: [u8; 12]) -> Self {
-        Self { aead: Aes128Gcm::new(key.into()), salt }
+        Self { aead: GcmCipher::Aes128(Aes128Gcm::new(key.into())), salt }
+    }
+
+    pub(super) fn new_256(key: &[u8; 32], salt: [u8; 12]) -> Self {
+        Self { aead: GcmCipher::Aes256(Box::new(Aes256Gcm::new(key.into()))), salt }
     }
 
     /// The RTP IV of RFC 7714 §8.1: (00 00 || SSRC || ROC || SEQ) XOR salt.
@@ -114,13 +126,21 @@ impl AesGcm {
 
     /// Encrypts `data` in place and returns the 16-byte tag.
     pub(super) fn seal(&self, nonce: &GcmNonce, aad: &[u8], data: &mut [u8]) -> Result<Tag, SrtpError> {
-        self.aead.encrypt_in_place_detached(nonce, aad, data).map_err(|_| SrtpError::Malformed)
+        match &self.aead {
+            GcmCipher::Aes128(a) => a.encrypt_in_place_detached(nonce, aad, data),
+            GcmCipher::Aes256(a) => a.encrypt_in_place_detached(nonce, aad, data),
+        }
+        .map_err(|_| SrtpError::Malformed)
     }
 
     /// Verifies the tag and decrypts `data` in place.
     pub(super) fn open(&self, nonce: &GcmNonce, aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), SrtpError> {
         let tag = Tag::from_slice(tag);
-        self.aead.decrypt_in_place_detached(nonce, aad, data, tag).map_err(|_| SrtpError::AuthenticationFailed)
+        match &self.aead {
+            GcmCipher::Aes128(a) => a.decrypt_in_place_detached(nonce, aad, data, tag),
+            GcmCipher::Aes256(a) => a.decrypt_in_place_detached(nonce, aad, data, tag),
+        }
+        .map_err(|_| SrtpError::AuthenticationFailed)
     }
 }
 
@@ -133,7 +153,7 @@ pub(super) enum Transform {
 impl Transform {
     /// Derives session keys from the master key and salt and builds the
     /// transform for RTP (`rtcp == false`) or RTCP.
-    pub(super) fn derive(profile: SrtpProfile, master_key: &[u8; 16], master_salt: &[u8], rtcp: bool) -> Self {
+    pub(super) fn derive(profile: SrtpProfile, master_key: &[u8], master_salt: &[u8], rtcp: bool) -> Self {
         let (enc_label, auth_label, salt_label) = if rtcp {
             (Label::RtcpEncryption, Label::RtcpAuthentication, Label::RtcpSalt)
         } else {
@@ -142,6 +162,13 @@ impl Transform {
         let mut enc = [0u8; 16];
         derive(master_key, master_salt, enc_label, &mut enc);
         match profile {
+            SrtpProfile::AeadAes256Gcm => {
+                let mut enc = [0u8; 32];
+                let mut salt = [0u8; 12];
+                derive(master_key, master_salt, enc_label, &mut enc);
+                derive(master_key, master_salt, salt_label, &mut salt);
+                Transform::Gcm(AesGcm::new_256(&enc, salt))
+            }
             SrtpProfile::AeadAes128Gcm => {
                 let mut salt = [0u8; 12];
                 derive(master_key, master_salt, salt_label, &mut salt);

@@ -123,11 +123,14 @@ impl SrtpContext {
     /// A context for `profile` from the master key and salt that SDES or the
     /// DTLS-SRTP exporter gave this direction.
     pub fn new(profile: SrtpProfile, master_key: &[u8], master_salt: &[u8]) -> Result<Self, SrtpError> {
-        let key: &[u8; 16] = master_key.try_into().map_err(|_| SrtpError::BadKeyLength {
-            what: "master key",
-            expected: profile.master_key_len(),
-            got: master_key.len(),
-        })?;
+        if master_key.len() != profile.master_key_len() {
+            return Err(SrtpError::BadKeyLength {
+                what: "master key",
+                expected: profile.master_key_len(),
+                got: master_key.len(),
+            });
+        }
+        let key = master_key;
         if master_salt.len() != profile.master_salt_len() {
             return Err(SrtpError::BadKeyLength {
                 what: "master salt",

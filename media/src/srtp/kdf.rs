@@ -1,10 +1,11 @@
 //! The AES-CM key derivation function (RFC 3711 §4.3), which turns one
 //! master key and salt into the six session keys of a context.
 
-use aes::Aes128;
+use aes::{Aes128, Aes256};
 use ctr::cipher::{KeyIvInit, StreamCipher};
 
 type Aes128Ctr = ctr::Ctr128BE<Aes128>;
+type Aes256Ctr = ctr::Ctr128BE<Aes256>;
 
 /// What a session key is for; the value is the RFC 3711 §4.3.1 label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,9 @@ pub(super) enum Label {
 ///
 /// The master salt is 14 bytes for AES-CM and 12 for GCM; the shorter one is
 /// padded with zeros on the right, as RFC 7714 §11 and libsrtp do.
-pub(super) fn derive(master_key: &[u8; 16], master_salt: &[u8], label: Label, out: &mut [u8]) {
+/// A 32-byte master key (AEAD_AES_256_GCM) runs the PRF with AES-256
+/// (RFC 6188 §7); the IV is built the same way.
+pub(super) fn derive(master_key: &[u8], master_salt: &[u8], label: Label, out: &mut [u8]) {
     // IV = (master_salt XOR (label << 48)) << 16, with the salt as a 112-bit
     // number: the label lands in byte 7.
     let mut iv = [0u8; 16];
@@ -30,7 +33,11 @@ pub(super) fn derive(master_key: &[u8; 16], master_salt: &[u8], label: Label, ou
     iv[..n].copy_from_slice(&master_salt[..n]);
     iv[7] ^= label as u8;
     out.fill(0);
-    Aes128Ctr::new(master_key.into(), &iv.into()).apply_keystream(out);
+    if let Ok(key) = <&[u8; 32]>::try_from(master_key) {
+        Aes256Ctr::new(key.into(), &iv.into()).apply_keystream(out);
+    } else if let Ok(key) = <&[u8; 16]>::try_from(master_key) {
+        Aes128Ctr::new(key.into(), &iv.into()).apply_keystream(out);
+    }
 }
 
 #[cfg(test)]

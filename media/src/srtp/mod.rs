@@ -43,18 +43,25 @@ pub enum SrtpProfile {
     AesCm128HmacSha1_32,
     /// AES-128 in Galois/Counter mode with a 128-bit tag (RFC 7714).
     AeadAes128Gcm,
+    /// AES-256 in Galois/Counter mode (RFC 7714), its session keys derived
+    /// with the AES-256 counter-mode PRF (RFC 6188). Chromium and Firefox
+    /// list it first in DTLS-SRTP's `use_srtp`.
+    AeadAes256Gcm,
 }
 
 impl SrtpProfile {
     /// Bytes of master key.
     pub fn master_key_len(self) -> usize {
-        16
+        match self {
+            SrtpProfile::AeadAes256Gcm => 32,
+            _ => 16,
+        }
     }
 
     /// Bytes of master salt: 112 bits for AES-CM, 96 for GCM.
     pub fn master_salt_len(self) -> usize {
         match self {
-            SrtpProfile::AeadAes128Gcm => 12,
+            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => 12,
             _ => 14,
         }
     }
@@ -64,14 +71,14 @@ impl SrtpProfile {
         match self {
             SrtpProfile::AesCm128HmacSha1_80 => 10,
             SrtpProfile::AesCm128HmacSha1_32 => 4,
-            SrtpProfile::AeadAes128Gcm => 16,
+            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => 16,
         }
     }
 
     /// Bytes the tag adds to each RTCP packet (the SRTCP index adds 4 more).
     pub fn rtcp_tag_len(self) -> usize {
         match self {
-            SrtpProfile::AeadAes128Gcm => 16,
+            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => 16,
             _ => 10,
         }
     }
@@ -82,14 +89,20 @@ impl SrtpProfile {
             SrtpProfile::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
             SrtpProfile::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
             SrtpProfile::AeadAes128Gcm => "AEAD_AES_128_GCM",
+            SrtpProfile::AeadAes256Gcm => "AEAD_AES_256_GCM",
         }
     }
 
     /// The profile an `a=crypto` suite name stands for.
     pub fn from_sdes_name(name: &str) -> Option<Self> {
-        [SrtpProfile::AesCm128HmacSha1_80, SrtpProfile::AesCm128HmacSha1_32, SrtpProfile::AeadAes128Gcm]
-            .into_iter()
-            .find(|p| p.sdes_name() == name)
+        [
+            SrtpProfile::AesCm128HmacSha1_80,
+            SrtpProfile::AesCm128HmacSha1_32,
+            SrtpProfile::AeadAes128Gcm,
+            SrtpProfile::AeadAes256Gcm,
+        ]
+        .into_iter()
+        .find(|p| p.sdes_name() == name)
     }
 }
 
