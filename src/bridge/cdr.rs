@@ -14,12 +14,16 @@ use uuid::Uuid;
 pub enum LegKind {
     /// A SIP call.
     Sip,
+    /// A browser through the web bridge (CMS writes `acano` for its own
+    /// clients, the web app among them).
+    Web,
 }
 
 impl LegKind {
     fn as_str(self) -> &'static str {
         match self {
             LegKind::Sip => "sip",
+            LegKind::Web => "acano",
         }
     }
 }

@@ -91,6 +91,7 @@ impl Leg {
     pub fn kind(&self) -> LegKind {
         match self.signalling {
             Signalling::Sip(_) => LegKind::Sip,
+            Signalling::Web(_) => LegKind::Web,
         }
     }
 
@@ -119,8 +120,17 @@ impl Leg {
 
 /// The part of a leg that depends on what carries it.
 pub(super) enum Signalling {
-    /// A SIP call.
-    Sip(SipLeg),
+    /// A SIP call (boxed: its dial-out state is large beside a browser's).
+    Sip(Box<SipLeg>),
+    /// A browser: its signalling is the web bridge's (over C2W), its media
+    /// ICE-lite and DTLS-SRTP on the media worker.
+    Web(WebLeg),
+}
+
+/// What the bridge keeps of a browser's leg.
+pub(super) struct WebLeg {
+    /// The meeting ID it joined with, for logs.
+    pub call_id: String,
 }
 
 /// What the bridge keeps of a SIP leg beyond the user agent's dialog.

@@ -38,6 +38,9 @@ pub trait MediaPort: Send + Sync {
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError>;
     /// Its latest statistics.
     fn endpoint_stats(&self, id: EndpointId) -> Option<EndpointStats>;
+    /// The `a=fingerprint` value of the DTLS certificate browser endpoints
+    /// present.
+    fn dtls_fingerprint(&self) -> String;
 }
 
 impl MediaPort for MediaRuntime {
@@ -79,5 +82,8 @@ impl MediaPort for MediaRuntime {
     }
     fn endpoint_stats(&self, id: EndpointId) -> Option<EndpointStats> {
         MediaRuntime::endpoint_stats(self, id)
+    }
+    fn dtls_fingerprint(&self) -> String {
+        MediaRuntime::dtls_fingerprint(self).to_sdp()
     }
 }

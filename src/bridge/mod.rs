@@ -310,6 +310,9 @@ impl Bridge {
         let leg = self.leg(id)?;
         match &leg.signalling {
             Signalling::Sip(_) => self.outputs.push_back(Output::Sip(SipCommand::Hangup { leg: id })),
+            // The browser learns from the web bridge, which sees the leg
+            // gone; its media stops answering ICE, so consent lapses too.
+            Signalling::Web(web) => tracing::info!("browser leg {id} in meeting {} ended: {reason}", web.call_id),
         }
         self.drop_leg(now, id, reason)
     }

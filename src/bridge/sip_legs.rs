@@ -36,7 +36,7 @@ use crate::dialplan::{self, InboundRefusal};
 use crate::sip::{SipCommand, SipEvent};
 
 /// The CMS codec name of a negotiated codec, for `rxAudio`/`txAudio`.
-fn cms_codec(codec: AudioCodec) -> &'static str {
+pub(super) fn cms_codec(codec: AudioCodec) -> &'static str {
     match codec {
         AudioCodec::Opus => "opus",
         AudioCodec::G722 => "g722",
@@ -85,15 +85,14 @@ fn video_config(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoConfig
     config
 }
 
-/// The endpoint an offer/answer agreed on (audio, and video when
-/// negotiated), and what the bridge keeps of it.
-fn media_of(
+/// The streams an offer/answer agreed on (audio, and video when
+/// negotiated), whatever carries them, and what the bridge keeps of them.
+pub(super) fn streams_of(
     audio: &NegotiatedAudio,
     video: Option<&NegotiatedVideo>,
     layout: Layout,
     prompt: Option<Prompt>,
-    signalling_ip: Option<IpAddr>,
-) -> (EndpointSpec, NegotiatedMedia) {
+) -> (EndpointConfig, Option<VideoConfig>, NegotiatedMedia) {
     let format = match audio.codec.codec {
         AudioCodec::Opus => AudioFormat { channels: 1, ..AudioFormat::OPUS_MONO },
         AudioCodec::G722 => AudioFormat::G722,
@@ -115,14 +114,26 @@ fn media_of(
         telephone_event: audio.telephone_event.is_some(),
         video: video.is_some(),
     };
-    // Plain (S)RTP to the signalled addresses, each stream on its own port.
+    let video = video.map(|v| video_config(v, layout, &config.cname));
+    (config, video, negotiated)
+}
+
+/// The endpoint a SIP offer/answer agreed on: its streams as plain (S)RTP
+/// to the signalled addresses, each on its own port.
+fn media_of(
+    audio: &NegotiatedAudio,
+    video: Option<&NegotiatedVideo>,
+    layout: Layout,
+    prompt: Option<Prompt>,
+    signalling_ip: Option<IpAddr>,
+) -> (EndpointSpec, NegotiatedMedia) {
+    let (config, video_config, negotiated) = streams_of(audio, video, layout, prompt);
     let transport = RtpTransport {
         audio: RtpAddresses { rtp: audio.remote_rtp, rtcp: (!audio.rtcp_mux).then_some(audio.remote_rtcp) },
         video: video.map(|v| RtpAddresses { rtp: v.remote_rtp, rtcp: (!v.rtcp_mux).then_some(v.remote_rtcp) }),
         signalling_ip,
     };
-    let video = video.map(|v| video_config(v, layout, &config.cname));
-    let spec = EndpointSpec { config, video, transport: MediaTransport::Rtp(transport) };
+    let spec = EndpointSpec { config, video: video_config, transport: MediaTransport::Rtp(transport) };
     (spec, negotiated)
 }
 
@@ -142,8 +153,9 @@ type Answer = (SessionDescription, NegotiatedAudio, Option<NegotiatedVideo>);
 
 impl Bridge {
     fn sip_leg_mut(&mut self, id: Uuid) -> Option<&mut SipLeg> {
-        self.leg_mut(id).map(|l| match &mut l.signalling {
-            Signalling::Sip(sip) => sip,
+        self.leg_mut(id).and_then(|l| match &mut l.signalling {
+            Signalling::Sip(sip) => Some(&mut **sip),
+            Signalling::Web(_) => None,
         })
     }
 
@@ -189,7 +201,7 @@ impl Bridge {
     }
 
     /// The live call of a space, or a new one that ends with its last leg.
-    fn call_for_space(&mut self, now: Instant, space: &Object) -> Result<Uuid, BridgeError> {
+    pub(super) fn call_for_space(&mut self, now: Instant, space: &Object) -> Result<Uuid, BridgeError> {
         if let Some(c) = self.calls.iter().find(|c| c.live.co_space == Some(space.id)) {
             return Ok(c.live.id);
         }
@@ -273,7 +285,7 @@ impl Bridge {
         live.id = id;
         let mut sip = SipLeg::new(policy, session.0);
         sip.signalling_ip = Some(ic.source.addr.ip());
-        let mut leg = Leg::new(live, now, Signalling::Sip(sip), profiles);
+        let mut leg = Leg::new(live, now, Signalling::Sip(Box::new(sip)), profiles);
         leg.lobby = passcode.map(|passcode| Lobby { passcode, entered: String::new(), failures: 0 });
         let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
         let (spec, negotiated) =
@@ -356,7 +368,7 @@ impl Bridge {
         let session_id = u64::from(self.rng.next_u32());
         let mut sip = SipLeg::new(policy, session_id);
         sip.from_user = space.as_ref().and_then(|s| s.get("uri")).unwrap_or("confero").to_string();
-        self.admit(Leg::new(live.clone(), now, Signalling::Sip(sip), profiles));
+        self.admit(Leg::new(live.clone(), now, Signalling::Sip(Box::new(sip)), profiles));
 
         let routes = self.routes(remote_party);
         let media = self.media.conference_addresses(conference).ok();
@@ -498,7 +510,7 @@ impl Bridge {
             return;
         };
         let layout = leg.settings.layout;
-        let Signalling::Sip(sip) = &mut leg.signalling;
+        let Signalling::Sip(sip) = &mut leg.signalling else { return };
         let answer = sdp_bytes.as_deref().and_then(|b| SessionDescription::parse(b).ok());
         let video = match (sip.video_offer.take(), &answer) {
             (Some(offer), Some(answer)) => offer.accept(answer),

@@ -34,7 +34,7 @@ pub struct IceCredentials {
 impl IceCredentials {
     /// Fresh random credentials: an 8-character fragment and a
     /// 24-character password (144 bits), from the ice-char set.
-    pub fn random(rng: &mut impl Rng) -> Self {
+    pub fn random(rng: &mut (impl Rng + ?Sized)) -> Self {
         const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut pick =
             |n: usize| -> String { (0..n).map(|_| char::from(ICE_CHARS[rng.gen_range(0..ICE_CHARS.len())])).collect() };

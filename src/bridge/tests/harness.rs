@@ -145,6 +145,9 @@ impl MediaPort for FakeMedia {
     fn endpoint_stats(&self, _id: EndpointId) -> Option<EndpointStats> {
         None
     }
+    fn dtls_fingerprint(&self) -> String {
+        format!("sha-256 {}", ["AB"; 32].join(":"))
+    }
 }
 
 /// A SIP phone on the in-memory network.
