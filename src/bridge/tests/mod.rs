@@ -347,3 +347,73 @@ fn a_leg_whose_endpoint_the_media_engine_refuses_is_hung_up() {
     assert!(h.phones[p].hung_up_on(call), "BYE");
     assert_eq!(leg_ends(&h), vec!["mediaNegotiationFailure"]);
 }
+
+/// A browser's offer as Chromium writes it: audio and video bundled, ICE
+/// credentials, a DTLS fingerprint, `actpass`.
+const BROWSER_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 110\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:Ab12\r\n\
+a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 \
+0F:74:31:25:CB:A2:13:EC:28:6F:6D:2C:61:FF:5D:C2:BC:B9:DB:3D:98:14:8D:1A:BB:EA:33:0C:A4:60:A8:8E\r\n\
+a=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n\
+a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:110 telephone-event/48000\r\na=ssrc:1001 cname:x\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:Ab12\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=setup:actpass\r\na=mid:1\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:102 H264/90000\r\n\
+a=rtcp-fb:102 nack pli\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+a=ssrc:2001 cname:x\r\n";
+
+fn web_join(call_id: &str, passcode: Option<&str>, secret: Option<&str>) -> confero_api::bridge::WebJoin {
+    confero_api::bridge::WebJoin {
+        call_id: call_id.into(),
+        passcode: passcode.map(str::to_string),
+        secret: secret.map(str::to_string),
+        name: "Ana".into(),
+        offer: BROWSER_OFFER.into(),
+    }
+}
+
+/// A browser joins by meeting ID and passcode (or the join link's secret)
+/// as a Web leg with an ICE transport; a wrong ID or passcode makes no leg.
+#[test]
+fn a_browser_joins_by_meeting_id_and_passcode_or_secret() {
+    use confero_api::bridge::WebJoinError;
+    let mut h = Harness::new();
+    let space = create(
+        &*h.store,
+        Kind::CoSpace,
+        None,
+        &[("name", "Team"), ("uri", "team"), ("callId", "4242"), ("passcode", "77")],
+    );
+    let secret = space.get("secret").expect("a space has a secret").to_string();
+    let meeting = h.with(|b, _| b.web_meeting("4242", None)).unwrap();
+    assert!(meeting.passcode_required && meeting.name == "Team");
+    assert!(!h.with(|b, _| b.web_meeting("4242", Some(&secret))).unwrap().passcode_required);
+    assert_eq!(h.with(|b, _| b.web_meeting("999", None)), Err(WebJoinError::MeetingNotFound));
+
+    assert_eq!(h.with(|b, now| b.join_web(now, web_join("4242", Some("78"), None))), Err(WebJoinError::WrongPasscode));
+    assert_eq!(
+        h.with(|b, now| b.join_web(now, web_join("4243", Some("77"), None))),
+        Err(WebJoinError::MeetingNotFound)
+    );
+    assert_eq!(h.with(|b, _| b.leg_count()), 0);
+
+    let joined = h.with(|b, now| b.join_web(now, web_join("4242", Some("77"), None))).expect("joined");
+    assert!(joined.answer.contains("a=ice-lite") && joined.answer.contains("a=setup:passive"), "{}", joined.answer);
+    let by_secret = h.with(|b, now| b.join_web(now, web_join("4242", None, Some(&secret)))).expect("joined by secret");
+    assert_eq!(by_secret.call, joined.call);
+    let state = h.media.state();
+    let ice = state.endpoints.values().filter(|e| matches!(e.spec.transport, MediaTransport::Ice(_))).count();
+    assert_eq!(ice, 2);
+    drop(state);
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert!(legs.iter().all(|l| l.state == LegState::Connected && l.encrypted_media && l.name == "Ana"), "{legs:?}");
+    assert!(h.cdrs.iter().any(|c| c.to_xml().contains("<type>acano</type>")));
+
+    // Media consent lapses (or the API ends it): the leg ends like any other.
+    let e = state_endpoint_of(&h, joined.call_leg);
+    h.media_event(MediaEvent::MediaTimeout { conference: conference(), endpoint: e });
+    assert_eq!(h.with(|b, _| b.leg_count()), 1);
+}
+
+fn state_endpoint_of(h: &Harness, leg: uuid::Uuid) -> EndpointId {
+    h.bridge.leg(leg).and_then(|l| l.endpoint).expect("the leg's endpoint")
+}
