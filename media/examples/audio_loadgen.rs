@@ -42,6 +42,9 @@ use std::time::{Duration, Instant};
 use confero_media::codec::FRAME_SAMPLES;
 use confero_media::rtcp::is_rtcp;
 use confero_media::rtp::{HeaderExtension, RtpHeader, RtpPacket};
+use confero_media::srtp::SrtpContext;
+use confero_media::transport::dtls::{DtlsEvent, DtlsIdentity, DtlsSession, Fingerprint};
+use confero_media::transport::stun;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{json, Value};
@@ -71,10 +74,13 @@ enum Server {
     Janus {
         url: String,
     },
-    /// The media engine alone, driven over `media_server`'s stdin protocol.
+    /// The media engine alone, driven over `media_server`'s stdin protocol;
+    /// `webrtc`: each participant joins as a browser would (ICE check,
+    /// DTLS-SRTP handshake, SRTP on the worker's one port).
     Confero {
         cmd_in: String,
         cmd_out: String,
+        webrtc: bool,
     },
     /// The real `confero` binary, each participant calling the space
     /// `benchroom<R>` over SIP (INVITE with an Opus offer, ACK).
@@ -99,7 +105,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: audio_loadgen --server janus|confero --load small|large|alltalk -n N \
          [--warmup S] [--window S] [--allowance-ms MS] [--level-ext ID|0] [--speech WAV] [--seed N] \
-         [--janus-url URL] [--confero-in FIFO --confero-out FIFO] [--confero-sip IP:PORT]"
+         [--janus-url URL] [--confero-in FIFO --confero-out FIFO [--transport rtp|webrtc]] [--confero-sip IP:PORT]"
     );
     std::process::exit(2)
 }
@@ -119,6 +125,11 @@ fn parse_args() -> Res<Args> {
             None => Server::Confero {
                 cmd_in: get("confero-in").unwrap_or_else(|| usage()),
                 cmd_out: get("confero-out").unwrap_or_else(|| usage()),
+                webrtc: match get("transport").as_deref() {
+                    None | Some("rtp") => false,
+                    Some("webrtc") => true,
+                    _ => usage(),
+                },
             },
         },
         _ => usage(),
@@ -249,6 +260,15 @@ struct Participant {
     /// Whether the previous frame was sent (the marker bit starts a talkspurt).
     sent_last: bool,
     rx: Receiver,
+    /// WebRTC: what protects its packets, once DTLS has keyed it.
+    srtp: Option<SrtpContext>,
+}
+
+/// What `media_server` answered a browser-like join with.
+struct WebJoined {
+    ufrag: String,
+    pwd: String,
+    fingerprint: Fingerprint,
 }
 
 /// Minimal HTTP/1.0 (no chunked replies) for Janus's JSON API: one request per connection.
@@ -351,16 +371,32 @@ fn janus_join(url: &str, parts: &[Participant], rooms: usize, level_ext: Option<
     Ok(addrs.into_iter().map(|a| a.expect("every join answered")).collect())
 }
 
-/// Joins every participant through `media_server`'s line protocol.
-fn confero_join(cmd_in: &str, cmd_out: &str, parts: &[Participant], level_ext: Option<u8>) -> Res<Vec<SocketAddr>> {
+/// Joins every participant through `media_server`'s line protocol; with
+/// `web`, as browsers (`join-web`), each with the ICE and DTLS details to
+/// connect with.
+fn confero_join(
+    cmd_in: &str,
+    cmd_out: &str,
+    parts: &[Participant],
+    level_ext: Option<u8>,
+    web: Option<&Fingerprint>,
+) -> Res<(Vec<SocketAddr>, Vec<WebJoined>)> {
     let mut w = OpenOptions::new().write(true).open(cmd_in)?;
     let mut r = BufReader::new(File::open(cmd_out)?);
     let mut addrs = Vec::with_capacity(parts.len());
+    let mut joined = Vec::new();
     let mut line = String::new();
-    for p in parts {
+    for (i, p) in parts.iter().enumerate() {
         let port = p.sock.local_addr()?.port();
         let ext = level_ext.map(|id| format!(" {id}")).unwrap_or_default();
-        writeln!(w, "join room{} 127.0.0.1:{port} {PAYLOAD_TYPE}{ext}", p.room)?;
+        match web {
+            Some(fp) => {
+                let digest = fp.to_sdp();
+                let digest = digest.strip_prefix("sha-256 ").unwrap_or(&digest).to_string();
+                writeln!(w, "join-web room{} {PAYLOAD_TYPE} lg{i} {digest}{ext}", p.room)?
+            }
+            None => writeln!(w, "join room{} 127.0.0.1:{port} {PAYLOAD_TYPE}{ext}", p.room)?,
+        }
         w.flush()?;
         line.clear();
         if r.read_line(&mut line)? == 0 {
@@ -371,8 +407,85 @@ fn confero_join(cmd_in: &str, cmd_out: &str, parts: &[Participant], level_ext: O
             return Err(format!("media_server: {}", line.trim()).into());
         }
         addrs.push(f[3].parse()?);
+        if web.is_some() {
+            let (Some(ufrag), Some(pwd), Some(fp)) = (f.get(4), f.get(5), f.get(6)) else {
+                return Err(format!("media_server: {}", line.trim()).into());
+            };
+            let fingerprint = Fingerprint::parse(&format!("sha-256 {fp}")).ok_or("media_server's fingerprint")?;
+            joined.push(WebJoined { ufrag: ufrag.to_string(), pwd: pwd.to_string(), fingerprint });
+        }
     }
-    Ok(addrs)
+    Ok((addrs, joined))
+}
+
+/// Connects every participant as a browser does, all at once: a
+/// nominating ICE check to the server, then the DTLS client handshake; each
+/// participant's SRTP is keyed with what DTLS exported. Returns how long
+/// the handshakes took, from the first check to the last keys.
+fn connect_webrtc(
+    poll: &mut Poll,
+    parts: &mut [Participant],
+    joined: &[WebJoined],
+    identity: &DtlsIdentity,
+) -> Res<Duration> {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(60);
+    let mut sessions: Vec<Option<DtlsSession>> = (0..parts.len()).map(|_| None).collect();
+    let mut keyed = 0;
+    let mut buf = [0u8; 1500];
+    let mut check = Vec::new();
+    for (i, (p, j)) in parts.iter().zip(joined).enumerate() {
+        let tid = [(i % 251) as u8, (i / 251) as u8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
+        stun::binding_request(&tid, &format!("{}:lg{i}", j.ufrag), &j.pwd, true, &mut check);
+        p.sock.send(&check)?;
+    }
+    let mut events = Events::with_capacity(1024);
+    while keyed < parts.len() {
+        if Instant::now() > deadline {
+            return Err(format!("only {keyed} of {} DTLS handshakes finished in 60 s", parts.len()).into());
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
+        let now = Instant::now();
+        for ev in events.iter() {
+            let i = ev.token().0;
+            let p = &mut parts[i];
+            while let Ok(len) = p.sock.recv(&mut buf) {
+                let datagram = &buf[..len];
+                let sock = &p.sock;
+                let mut send = |d: &[u8]| drop(sock.send(d));
+                let event = match (&mut sessions[i], datagram.first()) {
+                    (None, Some(0..=3)) if stun::is_stun(datagram) => {
+                        let mut session = DtlsSession::new(identity, joined[i].fingerprint.clone(), true, now);
+                        let event = session.handle_timeout(now, &mut send);
+                        sessions[i] = Some(session);
+                        event
+                    }
+                    (Some(session), Some(20..=63)) => session.handle_packet(now, datagram, &mut send),
+                    _ => None,
+                };
+                match event {
+                    Some(DtlsEvent::Keys { outbound, .. }) => {
+                        p.srtp = Some(SrtpContext::new(outbound.profile, &outbound.key, &outbound.salt)?);
+                        keyed += 1;
+                    }
+                    Some(DtlsEvent::Failed(e)) => return Err(format!("participant {i}: {e}").into()),
+                    None => {}
+                }
+            }
+        }
+        // Retransmissions of flights lost in a full socket buffer.
+        for (i, session) in sessions.iter_mut().enumerate() {
+            let Some(session) = session else { continue };
+            if session.is_connected() || session.next_timeout().is_none_or(|t| t > now) {
+                continue;
+            }
+            let sock = &parts[i].sock;
+            if let Some(DtlsEvent::Failed(e)) = session.handle_timeout(now, &mut |d| drop(sock.send(d))) {
+                return Err(format!("participant {i}: {e}").into());
+            }
+        }
+    }
+    Ok(start.elapsed())
 }
 
 /// Calls every participant into its room's space over SIP: an INVITE with
@@ -536,20 +649,36 @@ fn main() -> Res<()> {
                 silence_offset: rng.below(silence.len() as u64) as usize,
                 sent_last: false,
                 rx: Receiver::default(),
+                srtp: None,
             });
         }
     }
 
     let t_join = Instant::now();
-    let remotes = match &args.server {
-        Server::Janus { url } => janus_join(url, &parts, rooms, args.level_ext)?,
-        Server::Confero { cmd_in, cmd_out } => confero_join(cmd_in, cmd_out, &parts, args.level_ext)?,
-        Server::ConferoSip { sip } => confero_sip_join(*sip, &parts, args.level_ext)?,
+    // One certificate for every simulated browser (each browser has its own;
+    // the server checks each against what its join said, all the same).
+    let identity = match args.server {
+        Server::Confero { webrtc: true, .. } => Some(DtlsIdentity::generate()?),
+        _ => None,
+    };
+    let (remotes, joined) = match &args.server {
+        Server::Janus { url } => (janus_join(url, &parts, rooms, args.level_ext)?, Vec::new()),
+        Server::Confero { cmd_in, cmd_out, .. } => {
+            confero_join(cmd_in, cmd_out, &parts, args.level_ext, identity.as_ref().map(DtlsIdentity::fingerprint))?
+        }
+        Server::ConferoSip { sip } => (confero_sip_join(*sip, &parts, args.level_ext)?, Vec::new()),
     };
     for (p, r) in parts.iter_mut().zip(&remotes) {
         p.sock.connect(*r)?;
     }
     eprintln!("loadgen: {n} participants in {rooms} rooms joined in {:.1} s", t_join.elapsed().as_secs_f64());
+    let mut handshakes_per_s = None;
+    if let Some(identity) = &identity {
+        let took = connect_webrtc(&mut poll, &mut parts, &joined, identity)?;
+        let rate = n as f64 / took.as_secs_f64().max(1e-6);
+        eprintln!("loadgen: {n} ICE checks and DTLS handshakes in {:.2} s ({rate:.0}/s)", took.as_secs_f64());
+        handshakes_per_s = Some(rate);
+    }
 
     // Packets are kept until the allowance after the window has passed, so
     // that frames of the window's last slots can still count.
@@ -630,6 +759,9 @@ fn main() -> Res<()> {
                 };
                 pkt.clear();
                 header.write_packet(payload, &mut pkt)?;
+                if let Some(srtp) = &mut p.srtp {
+                    srtp.protect_rtp(&mut pkt)?;
+                }
                 match p.sock.send(&pkt) {
                     Ok(_) => sends += 1,
                     Err(_) => send_errors += 1,
@@ -733,9 +865,10 @@ fn main() -> Res<()> {
         "result n={n} rooms={rooms} pass={} valid={} worst_ontime={worst:.4} median_ontime={median:.4} \
          failing_receivers={failing} expected_frames={expected} sent={sends} send_errors={send_errors} \
          received={received} ssrc_changes={ssrc_changes} seq_jumps={seq_jumps} rtcp={rtcp} gen_busy={busy:.3} gen_late_p99_ms={late_p99:.2} gen_late_p999_ms={late_p999:.2} \
-         gen_late_max_ms={late_max:.2}",
+         gen_late_max_ms={late_max:.2}{}",
         u8::from(pass),
-        u8::from(valid)
+        u8::from(valid),
+        handshakes_per_s.map(|h| format!(" handshakes_per_s={h:.0}")).unwrap_or_default()
     );
     Ok(())
 }

@@ -13,6 +13,10 @@
 //!   endpoint also sends and receives H.264 at 720p, seeing LAYOUT, a CMS
 //!   layout name, for `scripts/bench-video`; `/tmmbr` or `/remb`: it is
 //!   asked to send less while shown small)
+//! - `join-web ROOM PT REMOTE_UFRAG REMOTE_FINGERPRINT [LEVEL_EXT_ID]` → `joined ROOM ENDPOINT
+//!   LOCAL_IP:PORT LOCAL_UFRAG LOCAL_PWD FINGERPRINT`: a browser-like endpoint (ICE-lite, DTLS-SRTP,
+//!   everything on one port), for `scripts/bench-web`; fingerprints are SHA-256 digests as
+//!   colon-separated hex (SDP's form without `sha-256 `)
 //! - `leave ENDPOINT` → `left ENDPOINT`
 //! - `stats` → `stats {json}` (runtime counters, as published about once a second)
 //! - `quit` → exits
@@ -27,8 +31,10 @@ use std::sync::Arc;
 use confero_media::codec::AudioFormat;
 use confero_media::engine::{EndpointConfig, EndpointId, VideoConfig};
 use confero_media::runtime::{
-    ConferenceId, EndpointSpec, MediaRuntime, MediaTransport, RtpAddresses, RtpTransport, RuntimeConfig,
+    ConferenceId, EndpointSpec, IceTransport, MediaRuntime, MediaTransport, RtpAddresses, RtpTransport, RuntimeConfig,
 };
+use confero_media::transport::dtls::Fingerprint;
+use confero_media::transport::ice::IceCredentials;
 use confero_media::video::layout::Layout;
 use confero_media::video::source_rate::BitrateRequestMethod;
 
@@ -79,6 +85,9 @@ fn run() -> Result<(), String> {
                 let video = rest.iter().find_map(|w| w.strip_prefix("video="));
                 let level = rest.iter().copied().find(|w| !w.starts_with("video="));
                 join(&runtime, &mut rooms, room, remote, pt, level, video)
+            }
+            ["join-web", room, pt, ufrag, fingerprint, rest @ ..] => {
+                join_web(&runtime, &mut rooms, room, pt, ufrag, fingerprint, rest.first().copied())
             }
             ["leave", id] => id
                 .parse()
@@ -155,6 +164,51 @@ fn join(
     } else {
         Ok(format!("joined {room} {} {}", a.id.0, a.local_rtp))
     }
+}
+
+fn join_web(
+    runtime: &MediaRuntime,
+    rooms: &mut HashMap<String, ConferenceId>,
+    room: &str,
+    pt: &str,
+    ufrag: &str,
+    fingerprint: &str,
+    level_id: Option<&str>,
+) -> Result<String, String> {
+    let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("payload type {pt}"))?;
+    let remote_fingerprint =
+        Fingerprint::parse(&format!("sha-256 {fingerprint}")).ok_or_else(|| format!("fingerprint {fingerprint}"))?;
+    let level_id = match level_id {
+        Some(x) => {
+            Some(x.parse::<u8>().ok().filter(|i| (1..=14).contains(i)).ok_or_else(|| format!("extension id {x}"))?)
+        }
+        None => None,
+    };
+    let conference = match rooms.get(room) {
+        Some(c) => *c,
+        None => {
+            let c = runtime.create_conference().map_err(|e| e.to_string())?;
+            rooms.insert(room.to_string(), c);
+            c
+        }
+    };
+    let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
+    config.audio_level_id = level_id;
+    let local = IceCredentials::random(&mut rand::thread_rng());
+    let transport = IceTransport {
+        local: local.clone(),
+        remote_ufrag: ufrag.to_string(),
+        remote_fingerprint,
+        dtls_active: false,
+        video_payload_types: Vec::new(),
+        audio_ssrcs: Vec::new(),
+        video_ssrcs: Vec::new(),
+    };
+    let spec = EndpointSpec { config, video: None, transport: MediaTransport::Ice(transport) };
+    let a = runtime.attach(conference, spec).map_err(|e| e.to_string())?;
+    let ours = runtime.dtls_fingerprint().to_sdp();
+    let ours = ours.strip_prefix("sha-256 ").unwrap_or(&ours);
+    Ok(format!("joined {room} {} {} {} {} {ours}", a.id.0, a.local_rtp, local.ufrag, local.pwd))
 }
 
 /// `REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]` → a 720p H.264 stream both

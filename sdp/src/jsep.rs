@@ -147,8 +147,12 @@ pub fn answer_bundle(
     let mut video_index = None;
     if local.video {
         if let Some(index) = view.media.iter().position(|m| m.kind.eq_ignore_ascii_case("video") && m.port != 0) {
+            // Browsers ask for lost packets by NACK, and we keep what we
+            // send them to answer.
+            let mut ours = LocalVideo::hd720(local.port);
+            ours.feedback.nack = true;
             if let Ok((section, negotiated)) =
-                answer_video(&view, &view.media[index], &LocalVideo::hd720(local.port), MediaEncryption::Optional, rng)
+                answer_video(&view, &view.media[index], &ours, MediaEncryption::Optional, rng)
             {
                 sdp.media[index] = section;
                 video = Some(negotiated);

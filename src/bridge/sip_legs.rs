@@ -74,6 +74,7 @@ fn video_config(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoConfig
     }
     config.keyframe_method = KeyframeRequestMethod::for_endpoint(n.feedback.fir);
     config.bitrate_request = BitrateRequestMethod::for_endpoint(n.feedback.tmmbr, n.feedback.remb);
+    config.nack = n.feedback.nack;
     if let Some((rx, tx)) = n.srtp.as_ref().map(srtp_keys) {
         config.srtp_in = Some(rx);
         config.srtp_out = Some(tx);

@@ -58,6 +58,10 @@ pub(super) struct VideoEndpoint {
     pub(super) awaiting_keyframe: bool,
     /// Receive-side counters; the send side's are the session's.
     pub(super) stats: VideoStats,
+    /// What we sent it lately, when it asks for lost packets by NACK.
+    pub(super) retransmit: super::retransmit::RetransmitBuffer,
+    /// Packets it asked for, to go with the next frame time's output.
+    pub(super) resend: Vec<Vec<u8>>,
 }
 
 impl VideoEndpoint {
@@ -241,6 +245,16 @@ fn receive_rtcp(
             RtcpPacket::FullIntraRequest(fir) if fir.entries.iter().any(|f| f.ssrc == ssrc) => {
                 e.wants_keyframe = true;
                 e.stats.keyframe_requests_received += 1;
+            }
+            // Lost packets of ours: sent again, as they were (at most a
+            // frame's worth per NACK, so a forged one costs little).
+            RtcpPacket::Nack(nack) if nack.media_ssrc == ssrc && e.config.nack => {
+                for seq in nack.lost.iter().take(64) {
+                    if let Some(bytes) = e.retransmit.get(*seq) {
+                        e.resend.push(bytes.to_vec());
+                        e.stats.retransmitted += 1;
+                    }
+                }
             }
             // A receiver's estimate of what it can take (it covers the
             // streams it lists; we send it one).

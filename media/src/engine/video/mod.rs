@@ -26,6 +26,7 @@
 
 mod endpoint;
 mod rate;
+mod retransmit;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};
@@ -98,6 +99,9 @@ pub struct VideoConfig {
     pub ssrc: Option<u32>,
     /// The CNAME of our RTCP.
     pub cname: String,
+    /// It asks for lost packets by generic NACK (`a=rtcp-fb nack`): what we
+    /// send it is kept a while and sent again when it asks.
+    pub nack: bool,
 }
 
 impl VideoConfig {
@@ -119,6 +123,7 @@ impl VideoConfig {
             self_pane: SelfPaneMode::Skip,
             ssrc: None,
             cname: String::from("confero"),
+            nack: false,
         }
     }
 }
@@ -182,6 +187,8 @@ pub struct VideoStats {
     pub refused: u64,
     /// Packets dropped, either way, while its SRTP keys were pending.
     pub unkeyed: u64,
+    /// Packets it asked for again (generic NACK) and was sent again.
+    pub retransmitted: u64,
     /// Round-trip time from its last report block about our stream.
     pub round_trip: Option<Duration>,
     /// When its newest accepted packet (RTP or RTCP) arrived.
@@ -359,6 +366,8 @@ impl VideoMix {
             rate: ReceiverRate::new(config.bitrate),
             awaiting_keyframe: true,
             stats: VideoStats::default(),
+            retransmit: Default::default(),
+            resend: Vec::new(),
             rx_muted: false,
             tx_muted: false,
             quality_cap: MAX_VIDEO_SIZE,
@@ -586,6 +595,10 @@ impl VideoMix {
     /// or that is owed a TMMBN (then at once, in the same compound).
     fn send_reports(&mut self, now: Instant, ntp: NtpTime, out: &mut Vec<Outgoing>) -> Result<(), EngineError> {
         for (id, e) in &mut self.endpoints {
+            // Packets it asked for again since the last frame time.
+            for bytes in e.resend.drain(..) {
+                out.push(Outgoing { endpoint: *id, flow: super::Flow::VideoRtp, bytes });
+            }
             if let Some(bytes) = e.report(now, ntp)? {
                 out.push(Outgoing { endpoint: *id, flow: super::Flow::VideoRtcp, bytes });
             }

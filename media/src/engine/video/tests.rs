@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::engine::Flow;
 use crate::rtcp;
-use crate::rtcp::{PictureLossIndication, ReceiverReport, RtcpPacket};
+use crate::rtcp::{Nack, PictureLossIndication, ReceiverReport, RtcpPacket};
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::video::frame::{I420Frame, Rect, Yuv};
 use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
@@ -595,4 +595,27 @@ fn a_party_with_pending_keys_gets_nothing_and_is_not_shown_until_its_keys_are_se
     h.run(30);
     h.assert_sees(0, Layout::AllEqual, &[1]);
     h.assert_sees(1, Layout::AllEqual, &[0]);
+}
+
+/// A receiver with `nack` that reports lost packets gets them again, as
+/// they were sent; one without gets nothing.
+#[test]
+fn a_nack_gets_the_lost_packets_sent_again() {
+    let mut h = Harness::with(2, Layout::AllEqual, SelfPaneMode::Skip, |n, c| c.nack = n == 1);
+    h.run(6);
+    let (id0, id1) = (h.parties[0].id, h.parties[1].id);
+    let kept: Vec<u16> = {
+        let e = &h.mix.endpoints[&id1];
+        (0..u16::MAX).filter(|s| e.retransmit.get(*s).is_some()).take(3).collect()
+    };
+    assert_eq!(kept.len(), 3, "what party 1 was sent is kept");
+    let ssrc1 = h.parties[1].mix_ssrc.unwrap();
+    let nack = Nack { sender_ssrc: 1, media_ssrc: ssrc1, lost: kept.clone() };
+    h.send_rtcp(1, &[RtcpPacket::Nack(nack)]);
+    let ssrc0 = h.parties[0].mix_ssrc.unwrap();
+    h.send_rtcp(0, &[RtcpPacket::Nack(Nack { sender_ssrc: 2, media_ssrc: ssrc0, lost: kept })]);
+    h.run(1);
+    assert_eq!(h.mix.stats(id1).unwrap().retransmitted, 3);
+    assert_eq!(h.mix.stats(id0).unwrap().retransmitted, 0);
+    assert!(h.mix.endpoints[&id0].retransmit.get(0).is_none() && h.mix.endpoints[&id1].resend.is_empty());
 }

@@ -198,6 +198,9 @@ impl VideoMix {
             for (payload, marker) in payloads.iter() {
                 let mut bytes = Vec::with_capacity(payload.len() + 40);
                 e.session.write_rtp(marker, e.config.payload_type, timestamp, &[], payload, &mut bytes)?;
+                if e.config.nack {
+                    e.retransmit.remember(&bytes);
+                }
                 summary.packets += 1;
                 out.push(Outgoing { endpoint: *id, flow: Flow::VideoRtp, bytes });
             }
