@@ -161,6 +161,15 @@ pub fn answer_bundle(
         }
     }
     let audio_index = sdp.media.iter().position(|m| m.kind.eq_ignore_ascii_case("audio") && m.port != 0);
+    // Browsers' Opus: in-band FEC (already asked for) and DTX, which the
+    // mixer takes as silence rather than loss: a quiet browser then sends a
+    // packet every 400 ms instead of fifty a second.
+    if let (Some(i), super::AudioCodec::Opus) = (audio_index, audio.codec.codec) {
+        let fmtp = format!("fmtp:{} ", audio.codec.payload_type);
+        for line in sdp.media[i].lines.iter_mut().filter(|l| l.kind == 'a' && l.value.starts_with(&fmtp)) {
+            line.value.push_str(";usedtx=1");
+        }
+    }
 
     let mut bundled = Vec::new();
     for (i, section) in sdp.media.iter_mut().enumerate() {
@@ -287,6 +296,8 @@ a=ssrc:2001 cname:x\r\na=ssrc:2002 cname:x\r\n";
         assert!(text.contains("a=setup:passive"), "{text}");
         assert!(text.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host"), "{text}");
         assert!(!text.contains("a=crypto"), "{text}");
+        assert!(text.contains("a=fmtp:111 useinbandfec=1;usedtx=1\r\n"), "{text}");
+        assert!(text.contains("a=rtcp-fb:102 nack\r\n"), "{text}");
         assert_eq!(agreed.remote_ufrag, "Ab12");
         assert!(!agreed.dtls_active);
         assert!(agreed.remote_fingerprint.starts_with("sha-256 0F:74"));
