@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confero_api::alarms::Alarms;
-use confero_api::bridge::{BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall};
+use confero_api::bridge::{
+    BridgeCounters, BridgeError, BridgeHandle, LiveCall, LiveCallLeg, LiveParticipant, NewCall, WebJoin, WebJoinError,
+    WebJoined, WebMeeting,
+};
 use confero_api::cdr::CdrSender;
 use confero_api::{Api, Method};
 use confero_store::schema::Change;
@@ -47,6 +50,12 @@ impl BridgeHandle for Idle {
     }
     fn counters(&self) -> BridgeCounters {
         BridgeCounters::default()
+    }
+    fn web_meeting(&self, _: &str, _: Option<&str>) -> Result<WebMeeting, WebJoinError> {
+        Err(WebJoinError::MeetingNotFound)
+    }
+    fn join_web(&self, _: WebJoin) -> Result<WebJoined, WebJoinError> {
+        Err(WebJoinError::MeetingNotFound)
     }
 }
 
