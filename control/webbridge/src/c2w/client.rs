@@ -32,6 +32,9 @@ const RESCAN: Duration = Duration::from_secs(2);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
 /// How long a connection, its handshakes and the guid may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests served at once on one link; past this the web bridge is told
+/// `unavailable`, so no web bridge can queue unbounded blocking work here.
+const MAX_IN_FLIGHT: usize = 64;
 /// The fields a browser may change on its own leg.
 pub const BROWSER_FIELDS: &[&str] = &["rxAudioMute", "rxVideoMute", "txAudioMute", "txVideoMute", "chosenLayout"];
 
@@ -155,6 +158,7 @@ impl C2wClient {
         self.alarms.clear(WEB_BRIDGE_CONNECTION_FAILURE, &id.to_string());
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         let writer = tokio::spawn(async move {
             while let Some(text) = rx.recv().await {
                 if sink.send(WsMessage::text(text)).await.is_err() {
@@ -162,7 +166,16 @@ impl C2wClient {
                 }
             }
         });
-        while let Some(received) = stream.next().await {
+        loop {
+            // The web bridge pings every 20 s: silence means it is gone.
+            let received = match tokio::time::timeout(super::server::SILENCE_LIMIT, stream.next()).await {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!("C2W: web bridge {url} silent; reconnecting");
+                    break;
+                }
+            };
             let text = match received {
                 Ok(WsMessage::Text(t)) => t,
                 Ok(WsMessage::Close(_)) => break,
@@ -173,18 +186,26 @@ impl C2wClient {
                 }
             };
             let reply_to = tx.clone();
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                if let Ok((id, _)) = frame::decode(text.as_bytes()) {
+                    let _ = reply_to.send(frame::encode(id, &refuse(ErrorKind::Unavailable, "too many requests")));
+                }
+                continue;
+            };
             let me = self.clone();
             // Each request on a blocking thread: the bridge may commit to
             // disk, and one slow request must not hold the others.
             tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 let (id, reply) = match frame::decode(text.as_bytes()) {
                     Ok((id, request)) if frame::is_request(&request) => (id, me.serve_request(request)),
                     Ok((id, _)) => (id, refuse(ErrorKind::Unsupported, "not a request")),
                     Err(frame::FrameError::Version { id, .. } | frame::FrameError::Unknown { id, .. }) => {
                         (id, refuse(ErrorKind::Unsupported, "unsupported frame"))
                     }
-                    Err(e) => {
-                        tracing::debug!("C2W: unreadable frame: {e}");
+                    Err(_) => {
+                        // Not the error's text: it may quote a field's value.
+                        tracing::debug!("C2W: unreadable frame of {} bytes", text.len());
                         return;
                     }
                 };

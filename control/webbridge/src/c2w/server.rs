@@ -29,6 +29,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Requests awaiting replies on one link; more are refused, so a call
 /// bridge that stops answering cannot grow memory without bound.
 const MAX_PENDING: usize = 1024;
+/// How often an idle link is pinged, so a call bridge that vanished without
+/// closing (a half-open TCP connection) is noticed.
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// A link that has sent nothing (not even a pong) for this long is closed;
+/// the call bridge reconnects.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 
 /// Why a request to the call bridges failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -179,14 +185,23 @@ impl C2wServer {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, Link { peer, outgoing: tx, pending: pending.clone() });
         tracing::info!("C2W: call bridge {peer} linked");
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
+                _ = ping.tick() => {
+                    if heard.elapsed() > SILENCE_LIMIT {
+                        tracing::warn!("C2W: call bridge {peer} silent for {SILENCE_LIMIT:?}; closing");
+                        break;
+                    }
+                    if sink.send(WsMessage::Ping(Default::default())).await.is_err() { break }
+                }
                 out = rx.recv() => match out {
                     Some(text) => if sink.send(WsMessage::text(text)).await.is_err() { break },
                     None => break,
                 },
                 received = stream.next() => match received {
-                    Some(Ok(WsMessage::Text(text))) => match frame::decode(text.as_bytes()) {
+                    Some(Ok(WsMessage::Text(text))) => { heard = tokio::time::Instant::now(); match frame::decode(text.as_bytes()) {
                         Ok((rid, reply)) if !frame::is_request(&reply) => {
                             let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&rid);
                             if let Some(w) = waiter {
@@ -197,10 +212,11 @@ impl C2wServer {
                             let refusal = Message::Error { kind: ErrorKind::Unsupported, detail: "web bridges serve no requests".into() };
                             if sink.send(WsMessage::text(frame::encode(rid, &refusal))).await.is_err() { break }
                         }
-                        Err(e) => tracing::debug!("C2W: unreadable frame from {peer}: {e}"),
-                    },
+                        // Not the error's text: it may quote a field's value.
+                        Err(_) => tracing::debug!("C2W: unreadable frame of {} bytes from {peer}", text.len()),
+                    }},
                     Some(Ok(WsMessage::Close(_))) | None => break,
-                    Some(Ok(_)) => {}
+                    Some(Ok(_)) => heard = tokio::time::Instant::now(),
                     Some(Err(e)) => {
                         tracing::info!("C2W: link from {peer} ended: {e}");
                         break;
