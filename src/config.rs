@@ -30,6 +30,66 @@ struct FileSettings {
     opus_bitrate: Option<i32>,
     opus_fec: Option<bool>,
     video: Option<bool>,
+    web: Option<bool>,
+    c2w_links: Option<bool>,
+    web_listen: Option<String>,
+    web_tls_cert: Option<PathBuf>,
+    web_tls_key: Option<PathBuf>,
+    web_frame_ancestors: Option<String>,
+    c2w_listen: Option<String>,
+    c2w_cert: Option<PathBuf>,
+    c2w_key: Option<PathBuf>,
+    c2w_trust: Option<PathBuf>,
+    callbridge_c2w_trust: Option<PathBuf>,
+}
+
+/// What the MMP-style commands (`confero webbridge3 ...`, `confero
+/// callbridge trust c2w ...`) store, in `mmp.toml` in the data directory.
+/// They override the settings file; environment variables override them.
+#[derive(Debug, Default, Clone, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MmpSettings {
+    /// `webbridge3 https listen`.
+    pub web_listen: Option<String>,
+    /// `webbridge3 https certs` (key).
+    pub web_tls_key: Option<PathBuf>,
+    /// `webbridge3 https certs` (full chain).
+    pub web_tls_cert: Option<PathBuf>,
+    /// `webbridge3 https frame-ancestors`.
+    pub web_frame_ancestors: Option<String>,
+    /// `webbridge3 c2w listen`.
+    pub c2w_listen: Option<String>,
+    /// `webbridge3 c2w certs` (key).
+    pub c2w_key: Option<PathBuf>,
+    /// `webbridge3 c2w certs` (full chain).
+    pub c2w_cert: Option<PathBuf>,
+    /// `webbridge3 c2w trust`.
+    pub c2w_trust: Option<PathBuf>,
+    /// `callbridge trust c2w`.
+    pub callbridge_c2w_trust: Option<PathBuf>,
+}
+
+impl MmpSettings {
+    fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("mmp.toml")
+    }
+
+    /// What is stored in `data_dir` (nothing yet: all unset).
+    pub fn load(data_dir: &Path) -> anyhow::Result<MmpSettings> {
+        let path = MmpSettings::path(data_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("parsing {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MmpSettings::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Stores these settings in `data_dir`.
+    pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let path = MmpSettings::path(data_dir);
+        std::fs::write(&path, toml::to_string(self)?).with_context(|| format!("writing {}", path.display()))
+    }
 }
 
 /// Effective settings.
@@ -72,6 +132,39 @@ pub struct Settings {
     pub opus_fec: bool,
     /// Answer offered H.264 video (composed layouts); off: audio only.
     pub video: bool,
+    /// Run the embedded web bridge (web app and C2W listener) in `confero run`.
+    pub web: bool,
+    /// Link this call bridge to the `webBridges` objects over C2W.
+    pub c2w_links: bool,
+    /// The web app's HTTPS listener.
+    pub web_listen: SocketAddr,
+    /// The web app's full-chain certificate; the API's when absent.
+    pub web_tls_cert: Option<PathBuf>,
+    /// Its key.
+    pub web_tls_key: Option<PathBuf>,
+    /// The CSP `frame-ancestors` value of the web app.
+    pub web_frame_ancestors: String,
+    /// The web bridge's C2W listener.
+    pub c2w_listen: SocketAddr,
+    /// The web bridge's C2W full chain; the local CA's when absent.
+    pub c2w_cert: Option<PathBuf>,
+    /// Its key.
+    pub c2w_key: Option<PathBuf>,
+    /// The bundle call bridges' certificates must chain to; the local CA's
+    /// when absent.
+    pub c2w_trust: Option<PathBuf>,
+    /// The bundle web bridges' certificates must chain to (this call
+    /// bridge's side); the local CA's when absent.
+    pub callbridge_c2w_trust: Option<PathBuf>,
+}
+
+fn on_off(name: &str, file: Option<bool>, default: bool) -> anyhow::Result<bool> {
+    match env(name).as_deref() {
+        Some("on" | "true") => Ok(true),
+        Some("off" | "false") => Ok(false),
+        Some(other) => anyhow::bail!("{name} must be on or off, not {other:?}"),
+        None => Ok(file.unwrap_or(default)),
+    }
 }
 
 /// A deadline of at least a second (0 would close every connection at
@@ -125,6 +218,11 @@ impl Settings {
             env("CONFERO_DATA_DIR").map(PathBuf::from).or(f.data_dir).unwrap_or_else(|| "confero-data".into());
         let api = env("CONFERO_API_LISTEN").or(f.api_listen).unwrap_or_else(|| "127.0.0.1:8445".into());
         let sip = env("CONFERO_SIP_LISTEN").or(f.sip_listen).unwrap_or_else(|| "127.0.0.1:5060".into());
+        let mmp = MmpSettings::load(&data_dir)?;
+        let web =
+            env("CONFERO_WEB_LISTEN").or(mmp.web_listen).or(f.web_listen).unwrap_or_else(|| "127.0.0.1:8447".into());
+        let c2w =
+            env("CONFERO_C2W_LISTEN").or(mmp.c2w_listen).or(f.c2w_listen).unwrap_or_else(|| "127.0.0.1:8448".into());
         Ok(Settings {
             data_dir,
             api_listen: addr("CONFERO_API_LISTEN", &api)?,
@@ -175,6 +273,17 @@ impl Settings {
                 Some(other) => anyhow::bail!("CONFERO_VIDEO must be on or off, not {other:?}"),
                 None => f.video.unwrap_or(true),
             },
+            web: on_off("CONFERO_WEB", f.web, true)?,
+            c2w_links: on_off("CONFERO_C2W_LINKS", f.c2w_links, true)?,
+            web_listen: addr("CONFERO_WEB_LISTEN", &web)?,
+            web_tls_cert: env("CONFERO_WEB_TLS_CERT").map(PathBuf::from).or(mmp.web_tls_cert).or(f.web_tls_cert),
+            web_tls_key: env("CONFERO_WEB_TLS_KEY").map(PathBuf::from).or(mmp.web_tls_key).or(f.web_tls_key),
+            web_frame_ancestors: mmp.web_frame_ancestors.or(f.web_frame_ancestors).unwrap_or_else(|| "'self'".into()),
+            c2w_listen: addr("CONFERO_C2W_LISTEN", &c2w)?,
+            c2w_cert: mmp.c2w_cert.or(f.c2w_cert),
+            c2w_key: mmp.c2w_key.or(f.c2w_key),
+            c2w_trust: mmp.c2w_trust.or(f.c2w_trust),
+            callbridge_c2w_trust: mmp.callbridge_c2w_trust.or(f.callbridge_c2w_trust),
         })
     }
 }

@@ -1,7 +1,10 @@
-//! `confero`: the bridge (`confero run`) and its MMP-style admin commands
-//! (`confero user add|list|remove`).
+//! `confero`: the bridge (`confero run`), a web bridge alone (`confero
+//! webbridge run`), and the MMP-style admin commands (`confero user
+//! add|list|remove`, `confero webbridge3 ...`, `confero callbridge trust c2w`).
 
 mod config;
+mod mmp;
+mod web;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -34,11 +37,27 @@ struct Cli {
 enum Command {
     /// Starts the bridge and its API.
     Run,
-    /// API users (MMP `user` commands).
+    /// API and web users (MMP `user` commands).
     User {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// A web bridge alone (an edge machine): `confero webbridge run`.
+    Webbridge {
+        #[command(subcommand)]
+        action: WebbridgeAction,
+    },
+    /// The web bridge's settings, MMP style: `webbridge3`, `webbridge3 https
+    /// listen|certs|frame-ancestors ...`, `webbridge3 c2w listen|certs|trust ...`.
+    Webbridge3 { words: Vec<String> },
+    /// The call bridge's settings, MMP style: `callbridge trust c2w BUNDLE|none`.
+    Callbridge { words: Vec<String> },
+}
+
+#[derive(Subcommand)]
+enum WebbridgeAction {
+    /// Runs the web app and the C2W listener, and nothing else.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +82,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run => run(settings),
         Command::User { action } => user(settings, action),
+        Command::Webbridge { action: WebbridgeAction::Run } => web::run_alone(settings),
+        Command::Webbridge3 { words } => mmp::webbridge3(&settings, &words),
+        Command::Callbridge { words } => mmp::callbridge(&settings, &words),
     }
 }
 
@@ -89,7 +111,7 @@ fn user(settings: Settings, action: UserAction) -> anyhow::Result<()> {
     let store = SqliteStore::open(&settings.data_dir).context("opening the store")?;
     match action {
         UserAction::Add { name, role } => {
-            let role = Role::parse(&role).with_context(|| format!("role must be admin or api, not {role:?}"))?;
+            let role = Role::parse(&role).with_context(|| format!("role must be admin, api or user, not {role:?}"))?;
             if name.is_empty() || name.contains(':') {
                 bail!("a user name must be non-empty and contain no ':'");
             }
@@ -169,7 +191,23 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let core = Bridge::new(store.clone(), media.clone(), config, Box::new(rand::rngs::StdRng::from_entropy()));
         let bridge = CallBridge::new(core, cdr.clone(), sip_commands);
         tokio::spawn(bridge.clone().run(sip_events, media_events));
-        let api = Api::new(store, bridge.clone(), alarms, cdr.clone());
+        let api = Api::new(store.clone(), bridge.clone(), alarms.clone(), cdr.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let web_bridge = if settings.web {
+            Some(web::start_embedded(&settings, store.clone(), &tls, stopped()).await?)
+        } else {
+            None
+        };
+        if settings.c2w_links {
+            let client = web::c2w_client(&settings, store.clone(), bridge.clone(), alarms, api.web_links.clone())?;
+            tokio::spawn(client.run(stopped()));
+        }
         let listener = tokio::net::TcpListener::bind(settings.api_listen)
             .await
             .with_context(|| format!("binding the API to {}", settings.api_listen))?;
@@ -180,6 +218,10 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             ..confero_https::Limits::default()
         };
         api::serve(api, listener, tls, limits, shutdown_signal()).await;
+        let _ = stop_tx.send(true);
+        if let Some(web) = web_bridge {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), web.task).await;
+        }
         // Graceful shutdown: every leg is hung up and told in CDRs, the far
         // ends' answers to our BYEs and the CDR receivers get a bounded wait,
         // then the media workers stop.
@@ -202,7 +244,7 @@ const SHUTDOWN_SIP_WAIT: std::time::Duration = std::time::Duration::from_secs(3)
 /// How long a shutdown waits for CDR receivers to take the last records.
 const SHUTDOWN_CDR_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         let _ = tokio::signal::ctrl_c().await;

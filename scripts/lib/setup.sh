@@ -39,3 +39,20 @@ ensure_test_peers() {
 ensure_bench_peers() {
   apt_install janus sox espeak-ng curl
 }
+
+# The browser the web app's tests drive (tests/web.rs): Debian's chromium,
+# and playwright-core (pinned in tests/peers/browser/package-lock.json) to
+# drive it. playwright-core never downloads a browser; /usr/bin/chromium is
+# the one used.
+ensure_browser_peers() {
+  apt_install chromium
+  # A machine may have Node from elsewhere (with its own npm, which Debian's
+  # npm package conflicts with): install Debian's only when there is none.
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+  fi
+  if [ ! -d tests/peers/browser/node_modules/playwright-core ]; then
+    echo "setup: installing playwright-core"
+    npm ci --prefix tests/peers/browser --no-audit --no-fund --silent
+  fi
+}

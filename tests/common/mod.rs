@@ -30,7 +30,7 @@ pub struct Answer {
     pub body: String,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
@@ -59,6 +59,11 @@ impl Confero {
             .env("CONFERO_API_LISTEN", format!("127.0.0.1:{port}"))
             .env("CONFERO_SIP_LISTEN", "127.0.0.1:0")
             .env("CONFERO_ADMIN_PASSWORD", PASSWORD)
+            // The web bridge listens on fixed ports by default and the call
+            // bridge links to every webBridges object: tests that want them
+            // turn them on (tests/web.rs).
+            .env("CONFERO_WEB", "off")
+            .env("CONFERO_C2W_LINKS", "off")
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

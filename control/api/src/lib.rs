@@ -13,10 +13,12 @@ pub mod bridge;
 pub mod cdr;
 pub mod failure;
 pub mod route;
+pub mod web_links;
 pub mod xml;
 
 mod bulk;
 mod calls;
+pub use calls::LEG_FIELDS;
 mod objects;
 mod system;
 mod trace;
@@ -67,6 +69,8 @@ pub struct Api {
     pub auth: Arc<Authenticator>,
     /// When the bridge started (`uptimeSeconds`).
     pub started: Instant,
+    /// The C2W links to web bridges (written by the C2W client).
+    pub web_links: Arc<web_links::WebBridgeLinks>,
     trace_seq: AtomicU64,
 }
 
@@ -85,6 +89,7 @@ impl Api {
             alarms,
             cdr,
             started: Instant::now(),
+            web_links: Arc::default(),
             trace_seq: AtomicU64::new(1),
         })
     }
@@ -158,6 +163,7 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (Object { kind, parent, id }, Method::PUT) => objects::update(api, kind, parent, id, body),
         (Object { kind, parent, id }, Method::DELETE) => objects::delete(api, kind, parent, id),
         (MeetingEntryDetail(id), Method::GET) => objects::meeting_entry_detail(api, id),
+        (WebBridgeStatus(id), Method::GET) => system::web_bridge_status(api, id),
         (Calls, Method::GET) => calls::list_calls(api, query),
         (Calls, Method::POST) => calls::create_call(api, body),
         (Call(id), Method::GET) => calls::get_call(api, id),

@@ -34,6 +34,8 @@ pub enum Target {
     },
     /// `coSpaces/<id>/meetingEntryDetail`.
     MeetingEntryDetail(Uuid),
+    /// `webBridges/<id>/status`: the C2W link's state.
+    WebBridgeStatus(Uuid),
     /// `calls`.
     Calls,
     /// `calls/<id>`.
@@ -99,6 +101,7 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         ["participants", id, legs] if is_call_legs(legs) => {
             return Ok(Target::CallLegs { call: None, participant: Some(id_of(id, "participantDoesNotExist")?) })
         }
+        ["webbridges", id, "status"] => return Ok(Target::WebBridgeStatus(id_of(id, "webBridgeDoesNotExist")?)),
         ["cospaces", id, "meetingentrydetail"] => {
             return Ok(Target::MeetingEntryDetail(id_of(id, "coSpaceDoesNotExist")?))
         }

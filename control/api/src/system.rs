@@ -50,3 +50,31 @@ pub fn alarms(api: &Api, query: &Form) -> Result<Reply, Failure> {
     w.close("alarms");
     Ok(Reply::xml(w.finish()))
 }
+
+/// `GET webBridges/<id>/status`: our C2W link to that web bridge.
+pub fn web_bridge_status(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
+    use crate::web_links::LinkState;
+    if api.store.get(confero_store::schema::Kind::WebBridge, id).is_none() {
+        return Err(Failure::DoesNotExist { reason: "webBridgeDoesNotExist", in_path: true });
+    }
+    let link = api.web_links.get(id);
+    let (state, guid, reason) = match link.as_ref().map(|l| &l.state) {
+        None => ("notConfigured", None, None),
+        Some(LinkState::Connecting) => ("connecting", None, None),
+        Some(LinkState::Connected { guid }) => ("connected", Some(guid.as_str()), None),
+        Some(LinkState::Failed { reason }) => ("failed", None, Some(*reason)),
+    };
+    let mut w = XmlWriter::new();
+    w.open("webBridgeStatus", &[("id", &id.to_string())]).text("c2wState", state);
+    if let Some(l) = &link {
+        w.text("url", &l.url).text("stateDurationSeconds", &l.since.elapsed().as_secs().to_string());
+    }
+    if let Some(g) = guid {
+        w.text("guid", g);
+    }
+    if let Some(r) = reason {
+        w.text("failureReason", r);
+    }
+    w.close("webBridgeStatus");
+    Ok(Reply::xml(w.finish()))
+}

@@ -1,4 +1,6 @@
-//! API users, MMP style (`user add NAME admin|api`). Passwords are kept only
+//! Users, MMP style (`user add NAME admin|api|user`): `admin` and `api` use
+//! the API; `user` signs in to the web app only (an [`Authenticator`] is made
+//! for the roles its listener admits, and treats anyone else as unknown). Passwords are kept only
 //! as Argon2id hashes. Checking a hash is deliberately slow, so a verified
 //! (user, password) pair is remembered by a SHA-256 digest together with the
 //! stored hash it matched: a password change or removal (even by the CLI in
@@ -27,7 +29,14 @@ pub enum Role {
     Admin,
     /// API access only.
     Api,
+    /// The web app only (sign in, "My spaces"); never the API.
+    User,
 }
+
+/// The roles the API admits.
+pub const API_ROLES: &[Role] = &[Role::Admin, Role::Api];
+/// The roles the web app's sign-in admits.
+pub const WEB_ROLES: &[Role] = &[Role::User];
 
 impl Role {
     /// The MMP word.
@@ -35,6 +44,7 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::Api => "api",
+            Role::User => "user",
         }
     }
 
@@ -43,6 +53,7 @@ impl Role {
         match s.to_ascii_lowercase().as_str() {
             "admin" => Some(Role::Admin),
             "api" => Some(Role::Api),
+            "user" => Some(Role::User),
             _ => None,
         }
     }
@@ -116,6 +127,9 @@ pub struct Authenticator {
     /// allocated afresh on whichever blocking thread runs a check, the
     /// allocator kept 19 MiB per thread's arena (1 GB with the gate alone).
     memory: Mutex<Vec<Vec<Block>>>,
+    /// Users of other roles are unknown here: a web user's password must
+    /// never open the API.
+    roles: &'static [Role],
 }
 
 /// Verifies `password` against the PHC string `hash` with `memory` as the
@@ -150,8 +164,16 @@ enum Lookup {
 }
 
 impl Authenticator {
-    /// Checks against the users in `store`, throttling as `policy` says.
+    /// Checks against the API users ([`API_ROLES`]) in `store`, throttling
+    /// as `policy` says.
     pub fn new(store: Arc<dyn Store>, policy: ThrottlePolicy) -> Authenticator {
+        Authenticator::for_roles(store, policy, API_ROLES)
+    }
+
+    /// Checks against the users in `store` whose role is one of `roles`;
+    /// anyone else is checked like an unknown name (the dummy hash, the same
+    /// time) and refused.
+    pub fn for_roles(store: Arc<dyn Store>, policy: ThrottlePolicy, roles: &'static [Role]) -> Authenticator {
         let dummy = hash_password(&format!("{:x}", Sha256::digest(SaltString::generate(&mut OsRng).as_str())))
             .unwrap_or_else(|_| String::new());
         Authenticator {
@@ -162,6 +184,7 @@ impl Authenticator {
             dummy,
             throttle: Throttle::new(policy),
             memory: Mutex::new(Vec::new()),
+            roles,
         }
     }
 
@@ -215,7 +238,10 @@ impl Authenticator {
     /// The stored hash of `user` (read on every request, so a change by the
     /// CLI shows at once), or `Verified` when this pair matched it before.
     fn lookup(&self, user: &str, key: &str, digest: &[u8; 32]) -> Lookup {
-        let Ok(Some(ApiUser { hash: stored, .. })) = self.store.api_user(user) else { return Lookup::Hash(None) };
+        let Ok(Some(ApiUser { hash: stored, role, .. })) = self.store.api_user(user) else { return Lookup::Hash(None) };
+        if !Role::parse(&role).is_some_and(|r| self.roles.contains(&r)) {
+            return Lookup::Hash(None);
+        }
         let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         match cache.get(key) {
             Some((hash, d)) if *hash == stored && d == digest => Lookup::Verified,
@@ -249,6 +275,21 @@ mod tests {
         assert_eq!(auth.check(HERE, "admin", "other").await, denied);
         let stored = store.api_user("admin").unwrap();
         assert!(stored.is_none());
+    }
+
+    #[tokio::test]
+    async fn each_listener_admits_only_its_roles() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        set_user(&*store, "ann", Role::User, "pw").unwrap();
+        set_user(&*store, "admin", Role::Admin, "pw").unwrap();
+        let api = Arc::new(Authenticator::new(store.clone(), ThrottlePolicy::default()));
+        let web = Arc::new(Authenticator::for_roles(store, ThrottlePolicy::default(), WEB_ROLES));
+        let denied = Verdict::Denied { throttled_now: false };
+        assert_eq!(api.check(HERE, "ann", "pw").await, denied);
+        assert_eq!(api.check(HERE, "admin", "pw").await, Verdict::Allowed);
+        assert_eq!(web.check(HERE, "ann", "pw").await, Verdict::Allowed);
+        assert_eq!(web.check(HERE, "admin", "pw").await, denied);
     }
 
     #[tokio::test]

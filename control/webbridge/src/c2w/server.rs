@@ -1,0 +1,230 @@
+//! The web bridge's side of C2W: a TLS listener that requires a client
+//! certificate chaining to its trust bundle, on which call bridges open a
+//! WebSocket. The web bridge greets each with its guid, then sends them the
+//! browsers' requests and matches the replies by id.
+//!
+//! Not the HTTPS scaffold's `serve`: that one answers requests and never
+//! upgrades a connection; a C2W link is one long-lived WebSocket. It keeps
+//! the same guards: a cap on connections, a handshake deadline.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::frame::{self, ErrorKind, Message};
+
+/// Call bridges (and, later, schedulers) linked at once.
+const MAX_LINKS: usize = 64;
+/// How long a TLS and WebSocket handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call bridge has to answer a request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Requests awaiting replies on one link; more are refused, so a call
+/// bridge that stops answering cannot grow memory without bound.
+const MAX_PENDING: usize = 1024;
+/// How often an idle link is pinged, so a call bridge that vanished without
+/// closing (a half-open TCP connection) is noticed.
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// A link that has sent nothing (not even a pong) for this long is closed;
+/// the call bridge reconnects.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Why a request to the call bridges failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum C2wError {
+    /// No call bridge is linked (or the one that took the join is gone).
+    #[error("no call bridge is linked")]
+    NoCallBridge,
+    /// The call bridge did not answer in time.
+    #[error("the call bridge did not answer")]
+    Timeout,
+    /// The call bridge refused.
+    #[error("refused: {0:?}")]
+    Refused(ErrorKind),
+    /// An answer of the wrong type.
+    #[error("unexpected answer")]
+    Unexpected,
+}
+
+/// Which linked call bridge; a browser's leg stays with the one it joined.
+pub type LinkId = u64;
+
+struct Link {
+    peer: SocketAddr,
+    outgoing: mpsc::UnboundedSender<String>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Message>>>>,
+}
+
+/// The linked call bridges.
+pub struct C2wServer {
+    guid: String,
+    links: Mutex<HashMap<LinkId, Link>>,
+    next_link: AtomicU64,
+    next_request: AtomicU64,
+}
+
+impl C2wServer {
+    /// A server that greets with `guid`.
+    pub fn new(guid: String) -> Arc<C2wServer> {
+        Arc::new(C2wServer {
+            guid,
+            links: Mutex::new(HashMap::new()),
+            next_link: AtomicU64::new(1),
+            next_request: AtomicU64::new(1),
+        })
+    }
+
+    /// Our guid.
+    pub fn guid(&self) -> &str {
+        &self.guid
+    }
+
+    /// The linked call bridges, oldest first, with their addresses.
+    pub fn linked(&self) -> Vec<(LinkId, SocketAddr)> {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = links.iter().map(|(id, l)| (*id, l.peer)).collect();
+        v.sort();
+        v
+    }
+
+    /// Sends `request` to call bridge `link` and waits for its reply; a
+    /// refusal is [`C2wError::Refused`].
+    pub async fn request(&self, link: LinkId, request: Message) -> Result<Message, C2wError> {
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let pending = {
+            let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+            let l = links.get(&link).ok_or(C2wError::NoCallBridge)?;
+            {
+                let mut pending = l.pending.lock().unwrap_or_else(|p| p.into_inner());
+                if pending.len() >= MAX_PENDING {
+                    return Err(C2wError::Refused(ErrorKind::Unavailable));
+                }
+                pending.insert(id, tx);
+            }
+            if l.outgoing.send(frame::encode(id, &request)).is_err() {
+                return Err(C2wError::NoCallBridge);
+            }
+            l.pending.clone()
+        };
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, rx).await;
+        match answer {
+            Ok(Ok(Message::Error { kind, .. })) => Err(C2wError::Refused(kind)),
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(_)) => Err(C2wError::NoCallBridge),
+            Err(_) => {
+                pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                Err(C2wError::Timeout)
+            }
+        }
+    }
+
+    /// Accepts call bridges on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_LINKS));
+        let mut tasks = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else { break };
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("C2W: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => break,
+            };
+            let acceptor = acceptor.clone();
+            let me = self.clone();
+            tasks.spawn(async move {
+                let _slot = slot;
+                let handshake = async {
+                    let tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+                    tokio_tungstenite::accept_async(tls).await.map_err(|e| e.to_string())
+                };
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    Ok(Ok(ws)) => me.run_link(peer, ws).await,
+                    Ok(Err(e)) => tracing::warn!("C2W: refused {peer}: {e}"),
+                    Err(_) => tracing::info!("C2W: handshake with {peer} timed out"),
+                }
+            });
+            while tasks.try_join_next().is_some() {}
+        }
+        tasks.shutdown().await;
+    }
+
+    async fn run_link<S>(&self, peer: SocketAddr, ws: tokio_tungstenite::WebSocketStream<S>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let (mut sink, mut stream) = ws.split();
+        if sink.send(WsMessage::text(frame::encode(0, &Message::Hello { guid: self.guid.clone() }))).await.is_err() {
+            return;
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Message>>>> = Arc::default();
+        let id = self.next_link.fetch_add(1, Ordering::Relaxed);
+        self.links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Link { peer, outgoing: tx, pending: pending.clone() });
+        tracing::info!("C2W: call bridge {peer} linked");
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut heard = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = ping.tick() => {
+                    if heard.elapsed() > SILENCE_LIMIT {
+                        tracing::warn!("C2W: call bridge {peer} silent for {SILENCE_LIMIT:?}; closing");
+                        break;
+                    }
+                    if sink.send(WsMessage::Ping(Default::default())).await.is_err() { break }
+                }
+                out = rx.recv() => match out {
+                    Some(text) => if sink.send(WsMessage::text(text)).await.is_err() { break },
+                    None => break,
+                },
+                received = stream.next() => match received {
+                    Some(Ok(WsMessage::Text(text))) => { heard = tokio::time::Instant::now(); match frame::decode(text.as_bytes()) {
+                        Ok((rid, reply)) if !frame::is_request(&reply) => {
+                            let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&rid);
+                            if let Some(w) = waiter {
+                                let _ = w.send(reply);
+                            }
+                        }
+                        Ok((rid, _)) => {
+                            let refusal = Message::Error { kind: ErrorKind::Unsupported, detail: "web bridges serve no requests".into() };
+                            if sink.send(WsMessage::text(frame::encode(rid, &refusal))).await.is_err() { break }
+                        }
+                        // Not the error's text: it may quote a field's value.
+                        Err(_) => tracing::debug!("C2W: unreadable frame of {} bytes from {peer}", text.len()),
+                    }},
+                    Some(Ok(WsMessage::Close(_))) | None => break,
+                    Some(Ok(_)) => heard = tokio::time::Instant::now(),
+                    Some(Err(e)) => {
+                        tracing::info!("C2W: link from {peer} ended: {e}");
+                        break;
+                    }
+                },
+            }
+        }
+        self.links.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        tracing::info!("C2W: call bridge {peer} unlinked");
+    }
+}
