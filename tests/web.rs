@@ -316,8 +316,6 @@ const BARESIP_TONE_HZ: f64 = 440.0;
 const BROWSER_TONE_HZ: f64 = 880.0;
 
 #[test]
-#[ignore = "needs the WebRTC media side (ICE-lite, DTLS-SRTP, BUNDLE, the Web leg): join_web answers \
-            MediaNegotiation until it lands"]
 fn a_browser_and_a_baresip_hear_and_see_each_other() {
     use peers::{similar, tone_level_db, Baresip, BaresipSetup, Picture};
     // The SIP listener on a free port of its own, for the baresip to dial.
