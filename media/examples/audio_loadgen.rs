@@ -43,16 +43,18 @@ use confero_media::codec::FRAME_SAMPLES;
 use confero_media::rtcp::is_rtcp;
 use confero_media::rtp::{HeaderExtension, RtpHeader, RtpPacket};
 use confero_media::srtp::SrtpContext;
-use confero_media::transport::dtls::{DtlsEvent, DtlsIdentity, DtlsSession, Fingerprint};
-use confero_media::transport::stun;
+use confero_media::transport::dtls::DtlsIdentity;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{json, Value};
 
 #[path = "loadgen/shared.rs"]
 mod shared;
+#[path = "loadgen/webrtc.rs"]
+mod webrtc;
 
 use shared::{cpu_ns, encode, flags, synthetic_speech, Frame, Res, Rng};
+use webrtc::WebJoined;
 
 const FRAME: Duration = Duration::from_millis(20);
 const FRAME_NS: i64 = 20_000_000;
@@ -264,13 +266,6 @@ struct Participant {
     srtp: Option<SrtpContext>,
 }
 
-/// What `media_server` answered a browser-like join with.
-struct WebJoined {
-    ufrag: String,
-    pwd: String,
-    fingerprint: Fingerprint,
-}
-
 /// Minimal HTTP/1.0 (no chunked replies) for Janus's JSON API: one request per connection.
 fn http(url_base: &str, method: &str, path: &str, body: Option<&Value>) -> Res<Value> {
     let rest = url_base.strip_prefix("http://").ok_or("janus url must be http://")?;
@@ -379,7 +374,7 @@ fn confero_join(
     cmd_out: &str,
     parts: &[Participant],
     level_ext: Option<u8>,
-    web: Option<&Fingerprint>,
+    web: Option<&DtlsIdentity>,
 ) -> Res<(Vec<SocketAddr>, Vec<WebJoined>)> {
     let mut w = OpenOptions::new().write(true).open(cmd_in)?;
     let mut r = BufReader::new(File::open(cmd_out)?);
@@ -390,10 +385,8 @@ fn confero_join(
         let port = p.sock.local_addr()?.port();
         let ext = level_ext.map(|id| format!(" {id}")).unwrap_or_default();
         match web {
-            Some(fp) => {
-                let digest = fp.to_sdp();
-                let digest = digest.strip_prefix("sha-256 ").unwrap_or(&digest).to_string();
-                writeln!(w, "join-web room{} {PAYLOAD_TYPE} lg{i} {digest}{ext}", p.room)?
+            Some(identity) => {
+                writeln!(w, "join-web room{} {PAYLOAD_TYPE} lg{i} {}{ext}", p.room, webrtc::digest(identity))?
             }
             None => writeln!(w, "join room{} 127.0.0.1:{port} {PAYLOAD_TYPE}{ext}", p.room)?,
         }
@@ -408,84 +401,10 @@ fn confero_join(
         }
         addrs.push(f[3].parse()?);
         if web.is_some() {
-            let (Some(ufrag), Some(pwd), Some(fp)) = (f.get(4), f.get(5), f.get(6)) else {
-                return Err(format!("media_server: {}", line.trim()).into());
-            };
-            let fingerprint = Fingerprint::parse(&format!("sha-256 {fp}")).ok_or("media_server's fingerprint")?;
-            joined.push(WebJoined { ufrag: ufrag.to_string(), pwd: pwd.to_string(), fingerprint });
+            joined.push(WebJoined::parse(&f)?);
         }
     }
     Ok((addrs, joined))
-}
-
-/// Connects every participant as a browser does, all at once: a
-/// nominating ICE check to the server, then the DTLS client handshake; each
-/// participant's SRTP is keyed with what DTLS exported. Returns how long
-/// the handshakes took, from the first check to the last keys.
-fn connect_webrtc(
-    poll: &mut Poll,
-    parts: &mut [Participant],
-    joined: &[WebJoined],
-    identity: &DtlsIdentity,
-) -> Res<Duration> {
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(60);
-    let mut sessions: Vec<Option<DtlsSession>> = (0..parts.len()).map(|_| None).collect();
-    let mut keyed = 0;
-    let mut buf = [0u8; 1500];
-    let mut check = Vec::new();
-    for (i, (p, j)) in parts.iter().zip(joined).enumerate() {
-        let tid = [(i % 251) as u8, (i / 251) as u8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
-        stun::binding_request(&tid, &format!("{}:lg{i}", j.ufrag), &j.pwd, true, &mut check);
-        p.sock.send(&check)?;
-    }
-    let mut events = Events::with_capacity(1024);
-    while keyed < parts.len() {
-        if Instant::now() > deadline {
-            return Err(format!("only {keyed} of {} DTLS handshakes finished in 60 s", parts.len()).into());
-        }
-        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
-        let now = Instant::now();
-        for ev in events.iter() {
-            let i = ev.token().0;
-            let p = &mut parts[i];
-            while let Ok(len) = p.sock.recv(&mut buf) {
-                let datagram = &buf[..len];
-                let sock = &p.sock;
-                let mut send = |d: &[u8]| drop(sock.send(d));
-                let event = match (&mut sessions[i], datagram.first()) {
-                    (None, Some(0..=3)) if stun::is_stun(datagram) => {
-                        let mut session = DtlsSession::new(identity, joined[i].fingerprint.clone(), true, now);
-                        let event = session.handle_timeout(now, &mut send);
-                        sessions[i] = Some(session);
-                        event
-                    }
-                    (Some(session), Some(20..=63)) => session.handle_packet(now, datagram, &mut send),
-                    _ => None,
-                };
-                match event {
-                    Some(DtlsEvent::Keys { outbound, .. }) => {
-                        p.srtp = Some(SrtpContext::new(outbound.profile, &outbound.key, &outbound.salt)?);
-                        keyed += 1;
-                    }
-                    Some(DtlsEvent::Failed(e)) => return Err(format!("participant {i}: {e}").into()),
-                    None => {}
-                }
-            }
-        }
-        // Retransmissions of flights lost in a full socket buffer.
-        for (i, session) in sessions.iter_mut().enumerate() {
-            let Some(session) = session else { continue };
-            if session.is_connected() || session.next_timeout().is_none_or(|t| t > now) {
-                continue;
-            }
-            let sock = &parts[i].sock;
-            if let Some(DtlsEvent::Failed(e)) = session.handle_timeout(now, &mut |d| drop(sock.send(d))) {
-                return Err(format!("participant {i}: {e}").into());
-            }
-        }
-    }
-    Ok(start.elapsed())
 }
 
 /// Calls every participant into its room's space over SIP: an INVITE with
@@ -664,7 +583,7 @@ fn main() -> Res<()> {
     let (remotes, joined) = match &args.server {
         Server::Janus { url } => (janus_join(url, &parts, rooms, args.level_ext)?, Vec::new()),
         Server::Confero { cmd_in, cmd_out, .. } => {
-            confero_join(cmd_in, cmd_out, &parts, args.level_ext, identity.as_ref().map(DtlsIdentity::fingerprint))?
+            confero_join(cmd_in, cmd_out, &parts, args.level_ext, identity.as_ref())?
         }
         Server::ConferoSip { sip } => (confero_sip_join(*sip, &parts, args.level_ext)?, Vec::new()),
     };
@@ -674,7 +593,11 @@ fn main() -> Res<()> {
     eprintln!("loadgen: {n} participants in {rooms} rooms joined in {:.1} s", t_join.elapsed().as_secs_f64());
     let mut handshakes_per_s = None;
     if let Some(identity) = &identity {
-        let took = connect_webrtc(&mut poll, &mut parts, &joined, identity)?;
+        let socks: Vec<&UdpSocket> = parts.iter().map(|p| &p.sock).collect();
+        let (keys, took) = webrtc::connect(&mut poll, &socks, Some, &joined, identity)?;
+        for (p, k) in parts.iter_mut().zip(keys) {
+            p.srtp = Some(k.outbound);
+        }
         let rate = n as f64 / took.as_secs_f64().max(1e-6);
         eprintln!("loadgen: {n} ICE checks and DTLS handshakes in {:.2} s ({rate:.0}/s)", took.as_secs_f64());
         handshakes_per_s = Some(rate);

@@ -13,10 +13,10 @@
 //!   endpoint also sends and receives H.264 at 720p, seeing LAYOUT, a CMS
 //!   layout name, for `scripts/bench-video`; `/tmmbr` or `/remb`: it is
 //!   asked to send less while shown small)
-//! - `join-web ROOM PT REMOTE_UFRAG REMOTE_FINGERPRINT [LEVEL_EXT_ID]` → `joined ROOM ENDPOINT
-//!   LOCAL_IP:PORT LOCAL_UFRAG LOCAL_PWD FINGERPRINT`: a browser-like endpoint (ICE-lite, DTLS-SRTP,
-//!   everything on one port), for `scripts/bench-web`; fingerprints are SHA-256 digests as
-//!   colon-separated hex (SDP's form without `sha-256 `)
+//! - `join-web ROOM PT REMOTE_UFRAG REMOTE_FINGERPRINT [LEVEL_EXT_ID] [video=PT/LAYOUT[/tmmbr|/remb]]`
+//!   → `joined ROOM ENDPOINT LOCAL_IP:PORT LOCAL_UFRAG LOCAL_PWD FINGERPRINT`: a browser-like endpoint
+//!   (ICE-lite, DTLS-SRTP, audio and video on one port), for `scripts/bench-web`; fingerprints are
+//!   SHA-256 digests as colon-separated hex (SDP's form without `sha-256 `)
 //! - `leave ENDPOINT` → `left ENDPOINT`
 //! - `stats` → `stats {json}` (runtime counters, as published about once a second)
 //! - `quit` → exits
@@ -87,7 +87,9 @@ fn run() -> Result<(), String> {
                 join(&runtime, &mut rooms, room, remote, pt, level, video)
             }
             ["join-web", room, pt, ufrag, fingerprint, rest @ ..] => {
-                join_web(&runtime, &mut rooms, room, pt, ufrag, fingerprint, rest.first().copied())
+                let video = rest.iter().find_map(|w| w.strip_prefix("video="));
+                let level = rest.iter().copied().find(|w| !w.starts_with("video="));
+                join_web(&runtime, &mut rooms, room, pt, (ufrag, fingerprint), level, video)
             }
             ["leave", id] => id
                 .parse()
@@ -171,9 +173,9 @@ fn join_web(
     rooms: &mut HashMap<String, ConferenceId>,
     room: &str,
     pt: &str,
-    ufrag: &str,
-    fingerprint: &str,
+    (ufrag, fingerprint): (&str, &str),
     level_id: Option<&str>,
+    video: Option<&str>,
 ) -> Result<String, String> {
     let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("payload type {pt}"))?;
     let remote_fingerprint =
@@ -194,17 +196,19 @@ fn join_web(
     };
     let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
     config.audio_level_id = level_id;
+    // The same stream text as `join`'s, without an address: ICE finds it.
+    let video = video.map(|v| video_spec(&format!("0.0.0.0:9/{v}"))).transpose()?.map(|(v, _)| v);
     let local = IceCredentials::random(&mut rand::thread_rng());
     let transport = IceTransport {
         local: local.clone(),
         remote_ufrag: ufrag.to_string(),
         remote_fingerprint,
         dtls_active: false,
-        video_payload_types: Vec::new(),
+        video_payload_types: video.iter().map(|v| v.payload_type).collect(),
         audio_ssrcs: Vec::new(),
         video_ssrcs: Vec::new(),
     };
-    let spec = EndpointSpec { config, video: None, transport: MediaTransport::Ice(transport) };
+    let spec = EndpointSpec { config, video, transport: MediaTransport::Ice(transport) };
     let a = runtime.attach(conference, spec).map_err(|e| e.to_string())?;
     let ours = runtime.dtls_fingerprint().to_sdp();
     let ours = ours.strip_prefix("sha-256 ").unwrap_or(&ours);

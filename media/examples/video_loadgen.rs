@@ -56,6 +56,8 @@ use std::time::{Duration, Instant};
 use confero_media::codec::FRAME_SAMPLES;
 use confero_media::rtcp::{self, is_rtcp, ReceiverReport, RtcpPacket, Tmmbn, TmmbrEntry};
 use confero_media::rtp::{HeaderExtension, RtpHeader, RtpPacket};
+use confero_media::srtp::SrtpContext;
+use confero_media::transport::dtls::DtlsIdentity;
 use confero_media::video::frame::I420Frame;
 use confero_media::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use confero_media::video::h264_rtp::{H264Packetizer, PacketizationMode, RtpPayloads};
@@ -65,6 +67,8 @@ use mio::{Events, Interest, Poll, Token};
 
 #[path = "loadgen/shared.rs"]
 mod shared;
+#[path = "loadgen/webrtc.rs"]
+mod webrtc;
 
 use shared::{cpu_ns, encode, flags, synthetic_speech, Frame, Res, Rng};
 
@@ -101,13 +105,16 @@ struct Args {
     seed: u64,
     /// Participants offer TMMBR and honour it.
     tmmbr: bool,
+    /// Participants join as browsers do (`join-web`): an ICE check and a
+    /// DTLS handshake each, then SRTP with audio, video and RTCP on one socket.
+    webrtc: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: video_loadgen --confero-in FIFO --confero-out FIFO -n N (a multiple of 10) [--room-size 10] \
          [--warmup S] [--window S] [--min-fps F] [--turn S] [--sources K] [--frames F] \
-         [--layout NAME] [--server-pid PID] [--seed N] [--tmmbr on|off]"
+         [--layout NAME] [--server-pid PID] [--seed N] [--tmmbr on|off] [--transport rtp|webrtc]"
     );
     std::process::exit(2)
 }
@@ -143,6 +150,11 @@ fn parse_args() -> Res<Args> {
             None | Some("on") => true,
             Some("off") => false,
             Some(other) => return Err(format!("--tmmbr {other}: on or off").into()),
+        },
+        webrtc: match get("transport").as_deref() {
+            None | Some("rtp") => false,
+            Some("webrtc") => true,
+            Some(other) => return Err(format!("--transport {other}: rtp or webrtc").into()),
         },
     })
 }
@@ -347,6 +359,21 @@ struct Participant {
     switches: u64,
     idr_jumps: u64,
     vrx: VideoRx,
+    /// WebRTC: everything goes on `asock`, protected with `srtp_out`;
+    /// the server's RTCP is unprotected with `srtp_in`.
+    srtp_out: Option<SrtpContext>,
+    srtp_in: Option<SrtpContext>,
+}
+
+impl Participant {
+    /// Where its video goes: its own socket, or the bundle's.
+    fn video_sock(&self) -> &UdpSocket {
+        if self.srtp_out.is_some() {
+            &self.asock
+        } else {
+            &self.vsock
+        }
+    }
 }
 
 /// Per-room talk schedule: which member (0..TALKERS) talks in audio frame k.
@@ -490,6 +517,8 @@ fn main() -> Res<()> {
                 switches: 0,
                 idr_jumps: 0,
                 vrx: VideoRx::default(),
+                srtp_out: None,
+                srtp_in: None,
             });
         }
     }
@@ -500,24 +529,49 @@ fn main() -> Res<()> {
         r: BufReader::new(File::open(&args.cmd_out)?),
     };
     let mut server_ports = HashSet::new();
-    for p in &mut parts {
+    let identity = if args.webrtc { Some(DtlsIdentity::generate()?) } else { None };
+    let mut joined = Vec::new();
+    for (i, p) in parts.iter_mut().enumerate() {
         let aport = p.asock.local_addr()?.port();
         let vport = p.vsock.local_addr()?.port();
-        let answer = control.ask(&format!(
-            "join room{} 127.0.0.1:{aport} {AUDIO_PT} {LEVEL_EXT} video=127.0.0.1:{vport}/{VIDEO_PT}/{}{}",
-            p.room,
-            args.layout,
-            if args.tmmbr { "/tmmbr" } else { "" }
-        ))?;
+        let tmmbr = if args.tmmbr { "/tmmbr" } else { "" };
+        let layout = &args.layout;
+        let command = match &identity {
+            Some(identity) => format!(
+                "join-web room{} {AUDIO_PT} lg{i} {} {LEVEL_EXT} video={VIDEO_PT}/{layout}{tmmbr}",
+                p.room,
+                webrtc::digest(identity)
+            ),
+            None => format!(
+                "join room{} 127.0.0.1:{aport} {AUDIO_PT} {LEVEL_EXT} video=127.0.0.1:{vport}/{VIDEO_PT}/{layout}{tmmbr}",
+                p.room
+            ),
+        };
+        let answer = control.ask(&command)?;
         let f: Vec<&str> = answer.split_whitespace().collect();
         if f.first() != Some(&"joined") || f.len() < 5 {
             return Err(format!("media_server: {answer}").into());
         }
-        let (audio, video): (SocketAddr, SocketAddr) = (f[3].parse()?, f[4].parse()?);
+        let audio: SocketAddr = f[3].parse()?;
         p.asock.connect(audio)?;
-        p.vsock.connect(video)?;
         server_ports.insert(audio.port());
-        server_ports.insert(video.port());
+        if identity.is_some() {
+            joined.push(webrtc::WebJoined::parse(&f)?);
+        } else {
+            let video: SocketAddr = f[4].parse()?;
+            p.vsock.connect(video)?;
+            server_ports.insert(video.port());
+        }
+    }
+    if let Some(identity) = &identity {
+        let socks: Vec<&UdpSocket> = parts.iter().map(|p| &p.asock).collect();
+        let index_of = |token: usize| token.is_multiple_of(2).then_some(token / 2);
+        let (keys, took) = webrtc::connect(&mut poll, &socks, index_of, &joined, identity)?;
+        for (p, k) in parts.iter_mut().zip(keys) {
+            p.srtp_out = Some(k.outbound);
+            p.srtp_in = Some(k.inbound);
+        }
+        eprintln!("loadgen: {n} ICE checks and DTLS handshakes in {:.2} s", took.as_secs_f64());
     }
     eprintln!(
         "loadgen: {n} participants in {rooms} rooms ({}) joined in {:.1} s",
@@ -603,6 +657,9 @@ fn main() -> Res<()> {
                 };
                 pkt.clear();
                 header.write_packet(payload, &mut pkt)?;
+                if let Some(srtp) = &mut p.srtp_out {
+                    srtp.protect_rtp(&mut pkt)?;
+                }
                 match p.asock.send(&pkt) {
                     Ok(_) => sends += 1,
                     Err(_) => send_errors += 1,
@@ -649,7 +706,10 @@ fn main() -> Res<()> {
                     };
                     pkt.clear();
                     header.write_packet(payload, &mut pkt)?;
-                    match p.vsock.send(&pkt) {
+                    if let Some(srtp) = &mut p.srtp_out {
+                        srtp.protect_rtp(&mut pkt)?;
+                    }
+                    match p.video_sock().send(&pkt) {
                         Ok(_) => sends += 1,
                         Err(_) => send_errors += 1,
                     }
@@ -681,17 +741,34 @@ fn main() -> Res<()> {
         }
         for ev in events.iter() {
             let i = ev.token().0 / 2;
-            let is_video = ev.token().0 % 2 == 1;
+            let socket_is_video = ev.token().0 % 2 == 1;
             let p = &mut parts[i];
             loop {
-                let got = if is_video { p.vsock.recv(&mut rbuf) } else { p.asock.recv(&mut rbuf) };
-                let len = match got {
+                let got = if socket_is_video { p.vsock.recv(&mut rbuf) } else { p.asock.recv(&mut rbuf) };
+                let mut len = match got {
                     Ok(len) => len,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                     Err(e) => return Err(e.into()),
                 };
                 let arrival = Instant::now();
+                // On a bundle, RTCP (the server's, about our video) and
+                // video RTP come on the audio socket; RTCP is SRTCP.
+                let mut is_video = socket_is_video;
+                if let Some(srtp) = &mut p.srtp_in {
+                    let datagram = &rbuf[..len];
+                    if is_rtcp(datagram) {
+                        let mut bytes = datagram.to_vec();
+                        if srtp.unprotect_rtcp(&mut bytes).is_err() {
+                            continue;
+                        }
+                        rbuf[..bytes.len()].copy_from_slice(&bytes);
+                        len = bytes.len();
+                        is_video = true;
+                    } else if datagram.get(1).is_some_and(|b| b & 0x7f == VIDEO_PT) {
+                        is_video = true;
+                    }
+                }
                 if !is_video {
                     if !is_rtcp(&rbuf[..len]) {
                         p.audio_rx += 1;
@@ -731,9 +808,13 @@ fn main() -> Res<()> {
                                     }),
                                 ];
                                 let mut bytes = Vec::with_capacity(64);
-                                if RtcpPacket::write_compound(&ack, &mut bytes).is_ok() && p.vsock.send(&bytes).is_err()
-                                {
-                                    send_errors += 1;
+                                if RtcpPacket::write_compound(&ack, &mut bytes).is_ok() {
+                                    if let Some(srtp) = &mut p.srtp_out {
+                                        srtp.protect_rtcp(&mut bytes)?;
+                                    }
+                                    if p.video_sock().send(&bytes).is_err() {
+                                        send_errors += 1;
+                                    }
                                 }
                             }
                             _ => p.vrx.rtcp_other += 1,
