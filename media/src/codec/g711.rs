@@ -174,18 +174,19 @@ impl AudioEncoder for G711Encoder {
     }
 }
 
-/// G.711 decoder: 160 bytes in, 48 kHz mono out. Loss is concealed with
-/// silence (faded in by the interpolator's history); G.711 Appendix I PLC is
-/// for later.
+/// G.711 decoder: 160 bytes in, 48 kHz mono out. A lost frame is concealed
+/// by repeating the last pitch period, fading out over 60 ms (see
+/// [`plc`](super::plc), after G.711 Appendix I).
 pub struct G711Decoder {
     law: G711Law,
     interpolator: Interpolator8To48,
+    plc: super::plc::Concealer,
 }
 
 impl G711Decoder {
     /// A decoder for `law`.
     pub fn new(law: G711Law) -> Self {
-        Self { law, interpolator: Interpolator8To48::new() }
+        Self { law, interpolator: Interpolator8To48::new(), plc: super::plc::Concealer::new(8_000) }
     }
 }
 
@@ -201,13 +202,16 @@ impl AudioDecoder for G711Decoder {
         for (s, &code) in narrow.iter_mut().zip(payload) {
             *s = self.law.decode_sample(code);
         }
+        self.plc.good(&mut narrow);
         self.interpolator.process(&narrow, out);
         Ok(())
     }
 
     fn conceal(&mut self, out: &mut [i16]) -> Result<(), CodecError> {
         let out = mono_frame_mut(out)?;
-        self.interpolator.process(&[0; NARROW_FRAME], out);
+        let mut narrow = [0i16; NARROW_FRAME];
+        self.plc.conceal(&mut narrow);
+        self.interpolator.process(&narrow, out);
         Ok(())
     }
 }
@@ -271,5 +275,26 @@ mod tests {
             assert!(dec.decode(&payload[..100], &mut pcm).is_err());
             dec.conceal(&mut pcm).unwrap();
         }
+    }
+
+    /// Through the codec and the resampler, every tenth frame lost: the
+    /// concealed tone has no click or hole (its residual was -9.5 dB with
+    /// silence in the gaps at 8 kHz, -29.5 dB concealed here, when this was written).
+    #[test]
+    fn a_tone_with_ten_percent_loss_is_concealed_not_silenced() {
+        use crate::codec::tone::residual_db;
+        let (mut enc, mut dec) = (G711Encoder::new(G711Law::MuLaw), G711Decoder::new(G711Law::MuLaw));
+        let (mut payload, mut pcm, mut got) = (Vec::new(), [0i16; FRAME_SAMPLES], Vec::new());
+        for f in 0..100 {
+            enc.encode(&sine(440.0, 8000.0, 48_000, f * FRAME_SAMPLES, FRAME_SAMPLES), &mut payload).unwrap();
+            if f % 10 == 5 {
+                dec.conceal(&mut pcm).unwrap();
+            } else {
+                dec.decode(&payload, &mut pcm).unwrap();
+            }
+            got.extend_from_slice(&pcm);
+        }
+        let residual = residual_db(&got[FRAME_SAMPLES..], 440.0, 48_000);
+        assert!(residual < -25.0, "residual {residual:.1} dB");
     }
 }

@@ -13,6 +13,7 @@
 mod g711;
 mod g722;
 mod opus;
+mod plc;
 mod resample;
 #[cfg(test)]
 pub(crate) mod tone;

@@ -23,3 +23,23 @@ pub(crate) fn goertzel_amplitude(samples: &[i16], freq: f64, rate: u32) -> f64 {
     let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
     2.0 * power.max(0.0).sqrt() / samples.len() as f64
 }
+
+/// The power of everything in `samples` but the `freq` tone (the residual
+/// after the best-fitting sine at that frequency), in dB relative to the
+/// tone's power: what clicks, holes and distortion add to a tone.
+pub(crate) fn residual_db(samples: &[i16], freq: f64, rate: u32) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let (mut c, mut s) = (0.0, 0.0);
+    for (i, x) in samples.iter().enumerate() {
+        c += f64::from(*x) * (w * i as f64).cos();
+        s += f64::from(*x) * (w * i as f64).sin();
+    }
+    let n = samples.len() as f64;
+    let (a, b) = (2.0 * c / n, 2.0 * s / n);
+    let residual: f64 = samples
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (f64::from(*x) - a * (w * i as f64).cos() - b * (w * i as f64).sin()).powi(2))
+        .sum();
+    10.0 * (residual / (n * (a * a + b * b) / 2.0)).log10()
+}
