@@ -367,13 +367,20 @@ impl Bridge {
         let _ = self.media.set_video(e, video);
     }
 
-    /// Sends a connected leg its `dtmfSequence` as RFC 4733 telephone-events
-    /// (the digits are not logged: they are often a PIN).
-    fn send_dtmf_sequence(&self, id: Uuid) {
+    /// Sends a connected leg its `dtmfSequence` as RFC 4733 telephone-events,
+    /// or by SIP INFO to a SIP leg that negotiated none (the digits are not
+    /// logged: they are often a PIN).
+    fn send_dtmf_sequence(&mut self, id: Uuid) {
         let Some(leg) = self.leg(id) else { return };
         let (Some(e), Some(sequence)) = (leg.endpoint, leg.live.config.get("dtmfSequence")) else { return };
         if !leg.telephone_event {
-            tracing::info!("call leg {id}: dtmfSequence not sent: no telephone-event was negotiated");
+            if matches!(leg.signalling, Signalling::Sip(_)) {
+                let sequence = sequence.clone();
+                tracing::info!("call leg {id}: dtmfSequence ***** ({} keys) sent by SIP INFO", sequence.len());
+                self.outputs.push_back(Output::Sip(SipCommand::DtmfInfo { leg: id, sequence }));
+            } else {
+                tracing::info!("call leg {id}: dtmfSequence not sent: no telephone-event was negotiated");
+            }
             return;
         }
         match self.media.send_dtmf(e, sequence) {

@@ -54,6 +54,13 @@ pub enum SipCommand {
         /// The leg.
         leg: Uuid,
     },
+    /// Send DTMF by SIP INFO (the leg negotiated no telephone-event).
+    DtmfInfo {
+        /// The leg.
+        leg: Uuid,
+        /// Keys and `,` pauses (checked by the API).
+        sequence: String,
+    },
 }
 
 /// What a SIP peer (or a SIP timer) did to a leg.
@@ -207,6 +214,13 @@ impl SipSignalling {
             SipCommand::Hangup { leg } => {
                 if let Some(h) = self.forget(leg) {
                     let _ = self.ua.hangup(now, h);
+                }
+            }
+            SipCommand::DtmfInfo { leg, sequence } => {
+                if let Some(&h) = self.handles.get(&leg) {
+                    if let Err(e) = self.ua.send_dtmf_info(now, h, &sequence) {
+                        tracing::info!("call leg {leg}: DTMF by INFO not sent: {e}");
+                    }
                 }
             }
         }

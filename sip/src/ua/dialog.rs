@@ -37,6 +37,8 @@ pub(super) enum Purpose {
     Bye,
     Cancel,
     Prack,
+    /// A DTMF digit we sent by INFO.
+    Info,
 }
 
 /// An offer/answer exchange in progress inside the dialog.
@@ -127,6 +129,19 @@ pub(super) struct Call {
     pub cancel_deadline: Option<Instant>,
     /// The last ACK we sent for a 2xx, by CSeq, re-sent when the 2xx repeats.
     pub ack: Option<(u32, Message)>,
+    /// DTMF to send by INFO, one digit per transaction (`,`: a pause).
+    pub dtmf_out: DtmfQueue,
+}
+
+/// Digits going out by INFO: one INFO at a time, the next 100 ms after the
+/// previous one's final response, a `,` a one-second pause; the same
+/// pacing as RFC 4733 events get.
+#[derive(Debug, Default)]
+pub(super) struct DtmfQueue {
+    pub keys: std::collections::VecDeque<char>,
+    /// When the next key may go; `None` while an INFO is in flight or the
+    /// queue is empty.
+    pub next_at: Option<Instant>,
 }
 
 impl Call {

@@ -80,6 +80,7 @@ impl UserAgent {
             cancelled: false,
             cancel_deadline: None,
             ack: None,
+            dtmf_out: Default::default(),
         };
         self.dialogs.insert((call.call_id.clone(), tag), handle);
         self.invites.insert(key, handle);

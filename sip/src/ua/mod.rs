@@ -22,7 +22,7 @@ mod outgoing;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
@@ -220,6 +220,14 @@ pub struct Dial {
     /// must reach us by name; `None`: our address.
     pub contact_domain: Option<String>,
 }
+
+/// How long a key sent by INFO lasts (its `Duration`), as our RFC 4733
+/// events do.
+const DTMF_KEY: Duration = Duration::from_millis(100);
+/// The gap between one INFO's answer and the next key.
+const DTMF_GAP: Duration = Duration::from_millis(100);
+/// A `,` in a DTMF sequence.
+const DTMF_PAUSE: Duration = Duration::from_secs(1);
 
 /// Methods we answer, for Allow.
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, PRACK, UPDATE";
@@ -466,6 +474,19 @@ impl UserAgent {
                     self.lose_dialog(now, handle);
                 }
             }
+            Purpose::Info => {
+                if code < 200 {
+                    return;
+                }
+                if code == 408 || code == 481 {
+                    return self.lose_dialog(now, handle);
+                }
+                if let Some(call) = self.calls.get_mut(&handle) {
+                    if !call.dtmf_out.keys.is_empty() {
+                        call.dtmf_out.next_at = Some(now + DTMF_GAP);
+                    }
+                }
+            }
             Purpose::Bye | Purpose::Cancel | Purpose::Prack => {}
         }
     }
@@ -498,6 +519,7 @@ impl UserAgent {
                 c.retransmit.as_ref().map(|r| r.next_at.min(r.give_up_at)),
                 c.session_timer.as_ref().map(|s| s.at),
                 c.cancel_deadline,
+                c.dtmf_out.next_at,
             ]
         });
         calls.chain([self.transactions.next_timeout()]).flatten().min()
@@ -512,7 +534,12 @@ impl UserAgent {
         let mut refresh = Vec::new();
         let mut expired = Vec::new();
         let mut abandoned = Vec::new();
+        let mut dtmf_due = Vec::new();
         for (handle, call) in &mut self.calls {
+            if call.dtmf_out.next_at.is_some_and(|at| at <= now) {
+                call.dtmf_out.next_at = None;
+                dtmf_due.push(*handle);
+            }
             if call.cancel_deadline.is_some_and(|at| at <= now) {
                 abandoned.push((*handle, call.invite_key.clone()));
                 continue;
@@ -556,7 +583,49 @@ impl UserAgent {
         for handle in refresh {
             self.refresh_session(now, handle);
         }
+        for handle in dtmf_due {
+            self.next_dtmf_info(now, handle);
+        }
         self.collect();
+    }
+
+    /// Sends `sequence` to the peer as DTMF in SIP INFO
+    /// (`application/dtmf-relay`, 100 ms a key), for peers without RFC 4733
+    /// telephone-events: one INFO per key, each after the previous one's
+    /// final response and a 100 ms gap; `,` is a one-second pause. Keys are
+    /// 0-9, `*`, `#`, A-D; anything else is skipped.
+    pub fn send_dtmf_info(&mut self, now: Instant, call: CallHandle, sequence: &str) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoCall)?;
+        if c.state != CallState::Confirmed {
+            return Err(UaError::WrongState);
+        }
+        let idle = c.dtmf_out.keys.is_empty() && c.dtmf_out.next_at.is_none();
+        let keys =
+            sequence.chars().map(|k| k.to_ascii_uppercase()).filter(|k| k.is_ascii_digit() || "*#ABCD,".contains(*k));
+        c.dtmf_out.keys.extend(keys);
+        if idle {
+            self.next_dtmf_info(now, call);
+            self.collect();
+        }
+        Ok(())
+    }
+
+    /// The next queued key of a call: an INFO, or a pause.
+    fn next_dtmf_info(&mut self, now: Instant, handle: CallHandle) {
+        let Some(c) = self.calls.get_mut(&handle) else { return };
+        let Some(key) = c.dtmf_out.keys.pop_front() else { return };
+        if key == ',' {
+            c.dtmf_out.next_at = Some(now + DTMF_PAUSE);
+            return;
+        }
+        let Some(mut info) = self.in_dialog_request(handle, Method::Info) else { return };
+        info.push("Content-Type", "application/dtmf-relay");
+        info.body = format!("Signal={key}\r\nDuration={}\r\n", DTMF_KEY.as_millis()).into_bytes();
+        let Some(c) = self.calls.get(&handle) else { return };
+        let peer = c.peer;
+        if let Some(key) = self.transactions.send_request(now, info, peer) {
+            self.requests.insert(key, (handle, Purpose::Info));
+        }
     }
 
     // ---- helpers ----

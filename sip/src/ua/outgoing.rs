@@ -197,6 +197,7 @@ impl UserAgent {
             cancelled: false,
             cancel_deadline: None,
             ack: None,
+            dtmf_out: Default::default(),
         };
         self.calls.insert(handle, call);
         self.dialogs.insert((call_id, tag), handle);

@@ -593,3 +593,39 @@ fn a_contact_domain_names_us_in_the_dialog() {
     assert_eq!(invite.get("Contact"), Some("<sip:confero@bridge.example.com>"));
     let _ = call;
 }
+
+/// `dtmfSequence` to a peer without telephone-events: one INFO per key,
+/// the next after the previous one's answer and a 100 ms gap, `,` a second.
+#[test]
+fn dtmf_goes_out_as_info_one_key_at_a_time() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (call, _, _) = established(&mut ua, t0, "");
+    sent(&mut ua);
+    ua.send_dtmf_info(t0, call, "1,#x").unwrap();
+    let first = sent(&mut ua);
+    assert_eq!(first_lines(&first), ["INFO"]);
+    assert_eq!(first[0].content_type().as_deref(), Some("application/dtmf-relay"));
+    assert_eq!(first[0].body, b"Signal=1\r\nDuration=100\r\n");
+    // Nothing more until it is answered.
+    ua.handle_timeout(t0 + Duration::from_millis(300));
+    assert!(sent(&mut ua).iter().all(|m| m.body.is_empty() || m.body == first[0].body), "one INFO in flight");
+    let cseq = first[0].cseq().unwrap().seq;
+    let branch = first[0].via().unwrap().branch().unwrap().to_string();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch={branch}\r\nFrom: {}\r\nTo: {}\r\n\
+         Call-ID: call-1\r\nCSeq: {cseq} INFO\r\nContent-Length: 0\r\n\r\n",
+        first[0].get("From").unwrap(),
+        first[0].get("To").unwrap()
+    );
+    feed(&mut ua, t0 + Duration::from_millis(300), &ok);
+    // The pause: a second (after the 100 ms gap), then '#'; 'x' is skipped.
+    ua.handle_timeout(t0 + Duration::from_millis(400));
+    ua.handle_timeout(t0 + Duration::from_millis(1300));
+    assert!(sent(&mut ua).is_empty(), "the pause");
+    ua.handle_timeout(t0 + Duration::from_millis(1400));
+    let second = sent(&mut ua);
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].body, b"Signal=#\r\nDuration=100\r\n");
+    assert!(ua.send_dtmf_info(t0, CallHandle(999), "1").is_err());
+}

@@ -281,6 +281,11 @@ impl Harness {
     /// Phone `p` calls `user@` the bridge with a fresh offer.
     pub fn dial_in(&mut self, p: usize, user: &str) -> CallHandle {
         let offer = self.phones[p].offer(Direction::SendRecv, 1);
+        self.dial_in_with(p, user, offer)
+    }
+
+    /// Phone `p` calls `user@` the bridge with `offer`.
+    pub fn dial_in_with(&mut self, p: usize, user: &str, offer: Vec<u8>) -> CallHandle {
         let phone = &mut self.phones[p];
         let dial = Dial {
             target: format!("sip:{user}@{}", BRIDGE_SIP.ip()),

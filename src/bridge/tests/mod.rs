@@ -417,3 +417,38 @@ fn a_browser_joins_by_meeting_id_and_passcode_or_secret() {
 fn state_endpoint_of(h: &Harness, leg: uuid::Uuid) -> EndpointId {
     h.bridge.leg(leg).and_then(|l| l.endpoint).expect("the leg's endpoint")
 }
+
+/// `dtmfSequence` to a SIP leg that negotiated no telephone-event goes by
+/// SIP INFO (`application/dtmf-relay`), one key at a time.
+#[test]
+fn dtmf_to_a_leg_without_telephone_event_goes_by_info() {
+    let mut h = Harness::new();
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let p = h.phone();
+    let offer = h.phones[p].offer(Direction::SendRecv, 1);
+    let mut offer = confero_sdp::SessionDescription::parse(&offer).unwrap();
+    let audio = &mut offer.media[0];
+    audio.formats.retain(|f| f != "100" && f != "101");
+    audio.lines.retain(|l| !l.value.contains(":100 ") && !l.value.contains(":101 "));
+    let call = h.dial_in_with(p, "team", offer.to_text().into_bytes());
+    assert!(h.phones[p].answered(call), "the phone was answered");
+    let leg = h.with(|b, now| b.call_legs(now))[0].id;
+    static DTMF: confero_store::schema::Field = confero_store::schema::Field {
+        name: "dtmfSequence",
+        ty: confero_store::schema::Ty::Dtmf,
+        summary: false,
+        required: false,
+    };
+    let changes = [confero_store::schema::Change { field: &DTMF, value: Some("12".into()) }];
+    h.with(|b, _| b.update_call_leg(leg, &changes)).unwrap();
+    for _ in 0..10 {
+        h.advance(Duration::from_millis(200));
+    }
+    let infos: Vec<String> = h.phones[p]
+        .received
+        .iter()
+        .filter(|m| m.cseq().is_some_and(|c| c.method == Method::Info))
+        .map(|m| String::from_utf8_lossy(&m.body).to_string())
+        .collect();
+    assert_eq!(infos, ["Signal=1\r\nDuration=100\r\n", "Signal=2\r\nDuration=100\r\n"]);
+}
