@@ -359,6 +359,44 @@ fn deleting_a_leg_hangs_it_up_and_the_api_call_stays() {
     answerer.wait(Duration::from_secs(1));
 }
 
+/// `dtmfSequence` to a phone that offers no telephone-event goes by SIP
+/// INFO (`application/dtmf-relay`), one key per INFO, in order, each after
+/// the previous one was answered. (baresip cannot be made to leave
+/// telephone-event out of its offer, so this phone is a raw one.)
+#[test]
+fn a_leg_without_telephone_event_is_sent_its_dtmf_sequence_by_info() {
+    use peers::RawPhone;
+    let (c, sip, _dir) = bridge_with_space(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let phone = RawPhone::new(sip);
+    phone.invite("dtmf-info-1", "room");
+    let ok = phone.expect("200", Duration::from_secs(5)).unwrap_or_else(|| panic!("no 200:\n{}", c.log_text()));
+    phone.ack(&ok, "dtmf-info-1", "room");
+    assert!(!ok.contains("telephone-event"), "{ok}");
+    let leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
+    let answer = c.put(&format!("/api/v1/callLegs/{leg}"), "dtmfSequence=4%2A7");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let Some(info) = phone.expect("INFO", Duration::from_secs(5)) else { break };
+        assert_eq!(peers::header(&info, "Content-Type"), "application/dtmf-relay", "{info}");
+        let signal = info.lines().find_map(|l| l.strip_prefix("Signal=")).unwrap_or_default().to_string();
+        keys.push(signal);
+        // Answered, so the next key may go.
+        let port = phone.port();
+        let via = peers::header(&info, "Via");
+        phone.send(&format!(
+            "SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: dtmf-info-1\r\nCSeq: {}\r\n\
+             Contact: <sip:raw@127.0.0.1:{port}>\r\nContent-Length: 0\r\n\r\n",
+            peers::header(&info, "From"),
+            peers::header(&info, "To"),
+            peers::header(&info, "CSeq"),
+        ));
+    }
+    assert_eq!(keys, ["4", "*", "7"], "{}", c.log_text());
+    assert!(!c.log_text().contains("4*7") && !c.log_text().contains("4%2A7"), "the sequence was logged");
+}
+
 /// `PUT /callLegs/<id> dtmfSequence` (how TMS and admin scripts get through
 /// a far end's voice menu): a phone that offers telephone-event gets the
 /// keys as RFC 4733 events in its audio stream, in order, each with its end,
