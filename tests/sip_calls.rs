@@ -57,6 +57,7 @@ fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
                 rtp_base: base + 20 * i as u16,
                 mediaenc,
                 codecs: "opus/48000/2",
+                video_codecs: None,
                 ctrl_port: free_pair(),
             };
             Baresip::dial(dir.path(), &setup, &format!("sip:{user}@127.0.0.1:{sip}"), 10)

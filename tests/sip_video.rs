@@ -416,13 +416,62 @@ impl RawVideoCall {
 /// the speaker order is the join order), named `prefix0`, `prefix1`, … with
 /// RTP ports from `rtp_base`.
 fn cameras(c: &Confero, dir: &Path, uri: &str, colours: &[u32], prefix: &str, rtp_base: u16) -> Vec<Party> {
+    cameras_in_modes(c, dir, uri, colours, prefix, rtp_base, &[])
+}
+
+/// As [`cameras`], those whose index is in `mode_0` offering packetization
+/// mode 0 only.
+fn cameras_in_modes(
+    c: &Confero,
+    dir: &Path,
+    uri: &str,
+    colours: &[u32],
+    prefix: &str,
+    rtp_base: u16,
+    mode_0: &[usize],
+) -> Vec<Party> {
     let mut parties = Vec::new();
     for (i, &rgb) in colours.iter().enumerate() {
         let name = format!("{prefix}{i}");
-        let setup = BaresipSetup::opus(&name, 0.0, rtp_base + 20 * i as u16);
+        let mut setup = BaresipSetup::opus(&name, 0.0, rtp_base + 20 * i as u16);
+        if mode_0.contains(&i) {
+            setup.video_codecs = Some("H264");
+        }
         parties.push(Party::join(c, dir, &setup, rgb, uri, i + 1));
     }
     parties
+}
+
+/// Three baresip cameras that offer H.264 in packetization mode 0 only (one
+/// NAL unit per packet, as many room systems and older endpoints do): a 720p
+/// picture does not fit one packet, so their view is encoded in slices that
+/// each do; each sees the other two. Then a mixed room, two in mode 1 and
+/// one in mode 0, sharing one view's encode: each sees the other two.
+#[test]
+fn cameras_in_packetization_mode_0_see_each_other_alone_and_in_a_mixed_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, sip) = video_bridge(dir.path());
+    c.create("/api/v1/coSpaces", "name=Mode0&uri=modezero");
+    c.create("/api/v1/coSpaces", "name=Mixed&uri=mixed");
+    let peers_dir = tempfile::tempdir().unwrap();
+    let uri = format!("sip:modezero@127.0.0.1:{sip}");
+    let parties = cameras_in_modes(&c, peers_dir.path(), &uri, &COLOURS, "z", 23_600, &[0, 1, 2]);
+    for (n, others) in [(0, [1, 2]), (1, [0, 2]), (2, [0, 1])] {
+        let (ok, detail) = sees(&parties, n, Layout::AllEqual, &others, peers_dir.path());
+        assert!(ok, "mode 0, party {n}: {detail}\nconfero log:\n{}", c.log_text());
+    }
+    // Ends that room's call, hanging up its legs, before the mixed room.
+    for call in common::ids(&c.get("/api/v1/calls").body) {
+        assert_eq!(c.delete(&format!("/api/v1/calls/{call}")).status, 200);
+    }
+    drop(parties);
+    assert!(common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 0), "{}", c.log_text());
+    let uri = format!("sip:mixed@127.0.0.1:{sip}");
+    let parties = cameras_in_modes(&c, peers_dir.path(), &uri, &COLOURS, "x", 23_700, &[2]);
+    for (n, others) in [(0, [1, 2]), (1, [0, 2]), (2, [0, 1])] {
+        let (ok, detail) = sees(&parties, n, Layout::AllEqual, &others, peers_dir.path());
+        assert!(ok, "mixed room, party {n}: {detail}\nconfero log:\n{}", c.log_text());
+    }
 }
 
 /// A video phone of our own (raw SIP over UDP, H.264 decoded with OpenH264)
@@ -583,7 +632,7 @@ fn a_participant_shown_only_small_is_asked_for_less_by_tmmbr_and_for_its_full_ra
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopped = stop.clone();
     let camera = std::thread::spawn(move || {
-        let config = H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 15.0 };
+        let config = H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 15.0, max_nal_size: None };
         let mut encoder = H264Encoder::new(config).unwrap();
         let mut picture = I420Frame::new(320, 180).unwrap();
         picture.fill(Yuv::from_rgb(0xC8, 0xC8, 0x28));

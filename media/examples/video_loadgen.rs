@@ -257,7 +257,7 @@ fn encode_video(sources: usize, frames: usize, rng: &mut Rng) -> Res<(Vec<Vec<Ve
         let mut encoders = VARIANTS
             .iter()
             .map(|&(width, height, bitrate)| {
-                H264Encoder::new(H264EncoderConfig { width, height, bitrate, max_fps: 30.0 })
+                H264Encoder::new(H264EncoderConfig { width, height, bitrate, max_fps: 30.0, max_nal_size: None })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let origin = Instant::now();

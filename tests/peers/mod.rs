@@ -136,6 +136,10 @@ pub struct BaresipSetup<'a> {
     pub mediaenc: Option<&'a str>,
     /// The audio codec(s) it offers.
     pub codecs: &'a str,
+    /// Its `video_codecs` account setting: `Some("H264")` makes it offer H.264
+    /// in packetization mode 0 only, as many room systems do; `None`: the
+    /// module's defaults (mode 1 and 0).
+    pub video_codecs: Option<&'a str>,
     /// Its ctrl_tcp port (commands while running, e.g. DTMF); baresip's
     /// own SIP TLS takes `sip_port + 1`.
     pub ctrl_port: u16,
@@ -152,6 +156,7 @@ impl BaresipSetup<'_> {
             rtp_base,
             mediaenc: None,
             codecs: "opus/48000/2",
+            video_codecs: None,
             ctrl_port: free_pair(),
         }
     }
@@ -186,7 +191,10 @@ impl Baresip {
             ctrl = s.ctrl_port,
         );
         std::fs::write(dir.join("config"), config).unwrap();
-        let enc = s.mediaenc.map(|m| format!(";mediaenc={m}")).unwrap_or_default();
+        let mut enc = s.mediaenc.map(|m| format!(";mediaenc={m}")).unwrap_or_default();
+        if let Some(video) = s.video_codecs {
+            enc.push_str(&format!(";video_codecs={video}"));
+        }
         let account = format!(
             "<sip:{name}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs={codecs}{enc}\n",
             name = s.name,

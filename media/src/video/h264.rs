@@ -65,11 +65,17 @@ pub struct H264EncoderConfig {
     pub bitrate: u32,
     /// The highest frame rate the encoder will be fed, for rate control.
     pub max_fps: f32,
+    /// The largest NAL unit it may make, in bytes: pictures are cut into
+    /// slices that each fit, so that a receiver in packetization mode 0
+    /// (one NAL unit per RTP packet) gets every one within the MTU. `None`:
+    /// one slice a picture, fragmented by FU-A for mode 1.
+    pub max_nal_size: Option<u32>,
 }
 
 impl H264EncoderConfig {
     /// 720p30 at 1.5 Mbit/s, CMS's `max720p30` class.
-    pub const HD_720P30: Self = Self { width: 1280, height: 720, bitrate: 1_500_000, max_fps: 30.0 };
+    pub const HD_720P30: Self =
+        Self { width: 1280, height: 720, bitrate: 1_500_000, max_fps: 30.0, max_nal_size: None };
 }
 
 /// The shortest time between two IDRs of one encoder. Receivers that lose a
@@ -179,6 +185,10 @@ impl H264Encoder {
             .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             .num_threads(1);
+        let settings = match config.max_nal_size {
+            Some(limit) => settings.max_slice_len(limit),
+            None => settings,
+        };
         let inner = Encoder::with_api_config(OpenH264API::from_source(), settings)?;
         Ok(Self { inner, config, keyframes: KeyframeGate::new(MIN_IDR_INTERVAL), origin: None, out: Vec::new() })
     }
@@ -291,7 +301,8 @@ mod tests {
     use super::*;
     use crate::video::frame::Yuv;
 
-    const SMALL: H264EncoderConfig = H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 30.0 };
+    const SMALL: H264EncoderConfig =
+        H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 30.0, max_nal_size: None };
 
     fn close(a: Yuv, b: Yuv, tolerance: u8) -> bool {
         a.y.abs_diff(b.y) <= tolerance && a.u.abs_diff(b.u) <= tolerance && a.v.abs_diff(b.v) <= tolerance

@@ -15,7 +15,8 @@ use crate::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer, H2
 
 const PT: u8 = 96;
 const FRAME: Duration = Duration::from_nanos(33_333_333);
-const SOURCE: H264EncoderConfig = H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 30.0 };
+const SOURCE: H264EncoderConfig =
+    H264EncoderConfig { width: 320, height: 180, bitrate: 300_000, max_fps: 30.0, max_nal_size: None };
 /// What every receiver asks for: small, so the test runs fast.
 const VIEW: (u32, u32) = (320, 180);
 
@@ -42,6 +43,10 @@ struct Party {
     srtp: Option<(crate::srtp::SrtpContext, crate::srtp::SrtpContext)>,
     /// Packets (RTP or RTCP) the mix sent it.
     received: usize,
+    /// RTP packets the mix sent it that were not one whole NAL unit (STAP-A,
+    /// FU-A), and the largest payload.
+    aggregated_or_fragmented: usize,
+    largest_payload: usize,
 }
 
 struct Harness {
@@ -111,6 +116,8 @@ impl Harness {
                 limits: Vec::new(),
                 srtp: None,
                 received: 0,
+                aggregated_or_fragmented: 0,
+                largest_payload: 0,
             });
         }
         h
@@ -179,6 +186,10 @@ impl Harness {
             let rtp = RtpPacket::parse(&o.bytes).unwrap();
             assert_eq!(rtp.payload_type(), PT);
             p.mix_ssrc = Some(rtp.ssrc());
+            if !(1..=23).contains(&(rtp.payload().first().copied().unwrap_or(0) & 0x1f)) {
+                p.aggregated_or_fragmented += 1;
+            }
+            p.largest_payload = p.largest_payload.max(rtp.payload().len());
             p.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).unwrap();
             while let Some(a) = p.depacketizer.poll() {
                 if let Assembled::Frame(unit) = a {
@@ -618,4 +629,39 @@ fn a_nack_gets_the_lost_packets_sent_again() {
     assert_eq!(h.mix.stats(id1).unwrap().retransmitted, 3);
     assert_eq!(h.mix.stats(id0).unwrap().retransmitted, 0);
     assert!(h.mix.endpoints[&id0].retransmit.get(0).is_none() && h.mix.endpoints[&id1].resend.is_empty());
+}
+
+/// A receiver in packetization mode 0 beside mode-1 receivers of the same
+/// 720p view (`self` pane mode: all three see one picture): the view is encoded in slices that each fit one packet, so it
+/// gets only single NAL unit packets within the payload size and decodes
+/// every picture; the mode-1 receivers decode the same encode.
+#[test]
+fn a_mode_0_receiver_gets_slices_that_each_fit_a_packet() {
+    let mut h = Harness::with(3, Layout::AllEqual, SelfPaneMode::ShowSelf, |n, c| {
+        c.max_size = (1280, 720);
+        c.bitrate = 1_500_000;
+        if n == 2 {
+            c.packetization_mode = crate::video::h264_rtp::PacketizationMode::SingleNalUnit;
+        }
+    });
+    // Textured cameras (a checkerboard), so a 720p picture is far larger
+    // than a packet.
+    for p in &mut h.parties {
+        let width = SOURCE.width as usize;
+        let (y, _, _) = p.picture.planes_mut();
+        for (i, px) in y.iter_mut().enumerate() {
+            let (x, row) = (i % width, i / width);
+            *px = px.saturating_add(if (x / 8 + row / 8) % 2 == 0 { 40 } else { 0 });
+        }
+    }
+    h.run(15);
+    let mode_0 = &h.parties[2];
+    assert!(mode_0.frames_seen >= 10, "the mode-0 receiver decoded {} pictures", mode_0.frames_seen);
+    assert_eq!(mode_0.aggregated_or_fragmented, 0, "only single NAL unit packets to mode 0");
+    assert!(mode_0.largest_payload <= MAX_PAYLOAD, "a {} byte payload", mode_0.largest_payload);
+    assert!(h.parties[0].frames_seen >= 10 && h.parties[1].frames_seen >= 10);
+    // The same encode reached mode 1 in slices: no FU-A needed either, but
+    // pictures were many packets (it would not fit one without slicing).
+    let packets_per_picture = h.parties[0].received / 15;
+    assert!(packets_per_picture > 2, "{packets_per_picture} packets a picture");
 }

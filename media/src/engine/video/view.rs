@@ -102,6 +102,14 @@ impl VideoMix {
     fn prepare_view(&mut self, now: Instant, key: &ViewKey, order: &[EndpointId]) -> Result<Option<View>, EngineError> {
         let Some(ids) = self.receivers.get(key) else { return Ok(None) };
         let target = view_target(ids.iter().filter_map(|id| self.endpoints.get(id)).map(|e| e.rate.limit()));
+        // A receiver in packetization mode 0 takes only NAL units that fit
+        // a packet: the view is then encoded in slices that do, once for
+        // every receiver (mode-1 receivers take them as well).
+        let mode_0 = ids
+            .iter()
+            .filter_map(|id| self.endpoints.get(id))
+            .any(|e| e.config.packetization_mode == PacketizationMode::SingleNalUnit);
+        let max_nal_size = mode_0.then_some(super::MAX_PAYLOAD as u32);
         let endpoints = &self.endpoints;
         self.compositor
             .prepare(key, order, |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()))
@@ -109,7 +117,7 @@ impl VideoMix {
         let mut view = match self.views.remove(key) {
             Some(view) => view,
             None => View {
-                encoder: new_encoder(key, target)?,
+                encoder: new_encoder(key, target, max_nal_size)?,
                 built: now,
                 canvas: I420Frame::new(key.width, key.height).map_err(|e| EngineError::Video(e.to_string()))?,
                 encoded: Vec::new(),
@@ -118,9 +126,10 @@ impl VideoMix {
                 single_nal_payloads: None,
             },
         };
-        if rebuild_due(view.encoder.config().bitrate, target, view.built, now) {
+        let slicing_changed = view.encoder.config().max_nal_size != max_nal_size;
+        if slicing_changed || rebuild_due(view.encoder.config().bitrate, target, view.built, now) {
             // Its first frame is an IDR, which every receiver of the view can take.
-            match new_encoder(key, target) {
+            match new_encoder(key, target, max_nal_size) {
                 Ok(encoder) => view.encoder = encoder,
                 Err(e) => {
                     self.views.insert(*key, view);
@@ -218,7 +227,7 @@ pub(super) fn view_size(sdp: (u32, u32), quality: (u32, u32)) -> (u32, u32) {
 }
 
 /// An encoder for `key`'s picture at `bitrate`.
-fn new_encoder(key: &ViewKey, bitrate: u32) -> Result<H264Encoder, EngineError> {
-    let config = H264EncoderConfig { width: key.width, height: key.height, bitrate, max_fps: 30.0 };
+fn new_encoder(key: &ViewKey, bitrate: u32, max_nal_size: Option<u32>) -> Result<H264Encoder, EngineError> {
+    let config = H264EncoderConfig { width: key.width, height: key.height, bitrate, max_fps: 30.0, max_nal_size };
     H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))
 }
