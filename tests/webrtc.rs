@@ -1,5 +1,5 @@
 //! Browsers against the call bridge's WebRTC legs, without the web bridge in
-//! between: headless Chromium (tests/peers/browser/webrtc-peer.js) makes a
+//! between: headless Chromium (tests/peers/browser/webrtc-peer.cjs) makes a
 //! real offer, the bridge library answers it through `join_web` exactly as
 //! it does for a C2W request, and the media runs over loopback: ICE-lite
 //! checks, DTLS-SRTP with Chromium's own certificate and profile choice,
@@ -25,7 +25,7 @@ use rand::SeedableRng;
 fn peer_script() -> Option<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/browser");
     let installed = dir.join("node_modules/playwright-core").exists() || std::env::var_os("PLAYWRIGHT_CORE").is_some();
-    (installed && Path::new("/usr/bin/chromium").exists()).then(|| dir.join("webrtc-peer.js"))
+    (installed && Path::new("/usr/bin/chromium").exists()).then(|| dir.join("webrtc-peer.cjs"))
 }
 
 /// One Chromium page as a WebRTC peer.
@@ -92,6 +92,8 @@ fn space(store: &dyn Store, body: &str) {
 #[test]
 fn two_browsers_hear_and_see_each_other_through_the_bridge() {
     let Some(script) = peer_script() else {
+        // scripts/test installs them; only a bare `cargo test` may lack them.
+        assert!(std::env::var_os("CI").is_none(), "playwright-core or /usr/bin/chromium missing in CI");
         eprintln!("skipped: playwright-core or /usr/bin/chromium missing (scripts/lib/setup.sh installs them)");
         return;
     };

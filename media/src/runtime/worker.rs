@@ -22,6 +22,16 @@ const TICK: Duration = Duration::from_millis(20);
 const VIDEO_TICK: Duration = Duration::from_nanos(33_333_333);
 /// How often statistics are published and media timeouts checked.
 const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// What one DTLS record may cost the worker (a flight's ECDH and ECDSA run
+/// in one): records are worked between ticks, only while the next tick is
+/// at least this far away, so a burst of browsers joining never makes
+/// anyone's audio late.
+const DTLS_STEP: Duration = Duration::from_millis(3);
+/// A record waiting longer than this is worked whatever is due: handshakes
+/// must finish even on a worker that is never idle.
+const DTLS_MAX_WAIT: Duration = Duration::from_millis(200);
+/// DTLS records waiting at most; more are dropped (the peer retransmits).
+const DTLS_QUEUE: usize = 1024;
 
 /// Where one of an endpoint's streams (audio or video) sends.
 struct StreamRoute {
@@ -140,6 +150,9 @@ pub(super) struct Worker {
     dtls: Arc<DtlsIdentity>,
     /// A STUN response or DTLS records being written.
     reply: Vec<u8>,
+    /// DTLS records from valid sources, worked between ticks
+    /// ([`Worker::dtls_work`]): when each came, and from where.
+    dtls_queue: std::collections::VecDeque<(Instant, SocketAddr, Vec<u8>)>,
     stats: RuntimeStats,
     /// A received datagram, handed to the engine (which unprotects in place).
     scratch: Vec<u8>,
@@ -181,6 +194,7 @@ impl Worker {
             ice_users: HashMap::new(),
             dtls,
             reply: Vec::with_capacity(super::MAX_DATAGRAM),
+            dtls_queue: std::collections::VecDeque::new(),
             stats: RuntimeStats::default(),
             scratch: Vec::with_capacity(super::MAX_DATAGRAM),
             recv: RecvBatch::default(),
@@ -200,8 +214,10 @@ impl Worker {
             let dtls = self.bundles.values().filter_map(|b| b.dtls.next_timeout());
             let deadline = audio.chain(video).chain(dtls).min();
             let deadline = deadline.map_or(self.next_housekeeping, |d| d.min(self.next_housekeeping));
-            // Video work in progress: only look for datagrams, do not sleep.
-            let timeout = if self.video_busy() { Duration::ZERO } else { deadline.saturating_duration_since(now) };
+            // Video or DTLS work in progress: only look for datagrams, do
+            // not sleep.
+            let busy = self.video_busy() || !self.dtls_queue.is_empty();
+            let timeout = if busy { Duration::ZERO } else { deadline.saturating_duration_since(now) };
             self.wait(timeout);
             // A command that woke us (an attach) goes before the datagrams
             // that came with it: the endpoint's first packets are its own.
@@ -216,6 +232,7 @@ impl Worker {
             self.tick_due();
             self.begin_video_due();
             self.video_step();
+            self.dtls_work();
             if Instant::now() >= self.next_housekeeping {
                 self.housekeeping();
             }
@@ -490,20 +507,40 @@ impl Worker {
         }
     }
 
-    /// A DTLS record from a source that has passed a check.
+    /// A DTLS record from a source that has passed a check: queued, to be
+    /// worked between ticks.
     fn on_dtls(&mut self, now: Instant, record: &[u8], from: SocketAddr) {
-        let Some(&id) = self.routes.get(&from) else {
-            self.stats.unknown_source += 1;
-            return;
-        };
-        let Some(bundle) = self.bundles.get_mut(&id) else {
-            self.stats.refused += 1;
-            return;
-        };
-        if !bundle.ice.is_valid(from) {
+        let valid = self.routes.get(&from).and_then(|id| self.bundles.get(id)).is_some_and(|b| b.ice.is_valid(from));
+        if !valid {
             self.stats.refused += 1;
             return;
         }
+        if self.dtls_queue.len() >= DTLS_QUEUE {
+            self.stats.refused += 1;
+            return;
+        }
+        self.dtls_queue.push_back((now, from, record.to_vec()));
+    }
+
+    /// Works queued DTLS records while the next audio tick is at least
+    /// [`DTLS_STEP`] away (or a record has waited [`DTLS_MAX_WAIT`]).
+    fn dtls_work(&mut self) {
+        while let Some((queued, _, _)) = self.dtls_queue.front() {
+            let now = Instant::now();
+            let next_tick = self.hosted.values().filter(|r| !r.conference.is_empty()).map(|r| r.next_tick).min();
+            let room = next_tick.is_none_or(|t| t.saturating_duration_since(now) >= DTLS_STEP);
+            if !room && now.saturating_duration_since(*queued) < DTLS_MAX_WAIT {
+                return;
+            }
+            let Some((_, from, record)) = self.dtls_queue.pop_front() else { return };
+            self.dtls_record(now, &record, from);
+        }
+    }
+
+    /// Runs one DTLS record through its endpoint's session.
+    fn dtls_record(&mut self, now: Instant, record: &[u8], from: SocketAddr) {
+        let Some(&id) = self.routes.get(&from) else { return };
+        let Some(bundle) = self.bundles.get_mut(&id) else { return };
         let socket = &self.rtp;
         let mut sent = 0;
         let event = bundle.dtls.handle_packet(now, record, &mut |p| {

@@ -5,7 +5,7 @@
 // received: RTP statistics, the level of each frequency asked for in the
 // remote audio (WebAudio FFT), and the mean colour of the remote video.
 //
-// usage: node webrtc-peer.js TONE_WAV SECONDS FREQ[,FREQ...]
+// usage: node webrtc-peer.cjs TONE_WAV SECONDS FREQ[,FREQ...]
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
 const http = require('http');
 const readline = require('readline');
