@@ -6,7 +6,7 @@ mod peers;
 
 use std::time::Duration;
 
-use common::{total, Confero};
+use common::{element, total, Confero};
 use peers::{free_pair, header, RawPhone};
 
 fn bridge(extra: &[(&str, &str)]) -> (Confero, u16) {
@@ -296,4 +296,98 @@ fn idle_sip_connections_close_unless_a_call_uses_them() {
         got.push_str(&head);
     }
     assert!(got.contains("SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP"), "{got}");
+}
+
+/// An RTP packet: PCMU-sized payload of `len` bytes.
+fn rtp_packet(payload_type: u8, seq: u16, timestamp: u32, ssrc: u32, len: usize) -> Vec<u8> {
+    let mut p = vec![0x80, payload_type];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&timestamp.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.resize(12 + len, 0xff);
+    p
+}
+
+/// Hostile media from the signalled address on a live leg (issue #13, item
+/// 9): between the leg's own 20 ms packets come garbage, packets with a new
+/// SSRC each time, bursts of another SSRC in sequence and a payload type
+/// never negotiated. All are refused and counted — in the leg's status and
+/// in `system/status` — and the leg's `rxAudio` jitter and loss stay those
+/// of its own stream.
+#[test]
+fn hostile_rtp_on_a_live_leg_is_refused_counted_and_keeps_its_statistics_sane() {
+    let (c, sip) = bridge(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let phone = RawPhone::new(sip);
+    // The offer's RTP address (RawPhone offers its port + 2).
+    let rtp = std::net::UdpSocket::bind(("127.0.0.1", phone.port() + 2)).expect("the offer's RTP port");
+    phone.invite("junk1", "room");
+    let ok = phone.expect("200", Duration::from_secs(3)).expect("answered");
+    phone.ack(&ok, "junk1", "room");
+    let port: u16 = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("m=audio in the answer");
+    let media = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+
+    let mut lcg = 0x2545_f491_u32;
+    let mut random = move || {
+        lcg = lcg.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        lcg
+    };
+    let started = std::time::Instant::now();
+    let (mut flips, mut bursts, mut wrong_pt, mut garbage) = (0u64, 0u64, 0u64, 0u64);
+    for i in 0..150u32 {
+        let due = started + Duration::from_millis(20) * i;
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        rtp.send_to(&rtp_packet(0, 1000 + i as u16, 160 * i, 0x1111_1111, 160), media).unwrap();
+        if i < 25 {
+            continue; // a clean second first: the leg's own source is established
+        }
+        // A new SSRC, sequence and timestamp each time.
+        rtp.send_to(&rtp_packet(0, random() as u16, random(), random(), 160), media).unwrap();
+        flips += 1;
+        // A burst of another SSRC in sequence, faster than the leg's own.
+        for k in 0..4u32 {
+            let n = (i - 25) * 4 + k;
+            rtp.send_to(&rtp_packet(0, n as u16, 160 * n, 0x2222_2222, 160), media).unwrap();
+            bursts += 1;
+        }
+        // The leg's own SSRC with a payload type never negotiated.
+        rtp.send_to(&rtp_packet(8, random() as u16, random(), 0x1111_1111, 160), media).unwrap();
+        wrong_pt += 1;
+        // Not RTP at all (version 0).
+        let junk: Vec<u8> = (0..40 + random() % 160).map(|_| (random() >> 24) as u8 & 0x3f).collect();
+        rtp.send_to(&junk, media).unwrap();
+        garbage += 1;
+    }
+    let count = |xml: &str, name: &str| element(xml, name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let legs = c.get("/api/v1/callLegs").body;
+    let id = common::ids(&legs).into_iter().next().expect("the leg");
+    let mut leg = String::new();
+    // Statistics are published about once a second.
+    let published = common::eventually(|| {
+        leg = c.get(&format!("/api/v1/callLegs/{id}")).body;
+        count(&leg, "ssrcRefused") >= flips + bursts && count(&leg, "wrongPayloadType") >= wrong_pt
+    });
+    assert!(published, "refusals not counted: {leg}");
+    let refusals = element(&leg, "mediaRefusals").expect("mediaRefusals").to_string();
+    let rx = element(&leg, "rxAudio").expect("rxAudio").to_string();
+    eprintln!("sent {flips} SSRC flips, {bursts} burst packets, {wrong_pt} wrong payload types, {garbage} garbage");
+    eprintln!("leg status: <mediaRefusals>{refusals}</mediaRefusals> <rxAudio>{rx}</rxAudio>");
+    assert_eq!(count(&leg, "ssrcRefused"), flips + bursts, "{refusals}");
+    assert_eq!(count(&leg, "wrongPayloadType"), wrong_pt, "{refusals}");
+    assert_eq!(count(&leg, "malformed"), garbage, "{refusals}");
+    let jitter: u64 = element(&rx, "jitter").and_then(|v| v.parse().ok()).expect("jitter");
+    let loss: f64 = element(&rx, "packetLossPercentage").and_then(|v| v.parse().ok()).expect("loss");
+    assert!(jitter < 40, "rxAudio jitter {jitter} ms");
+    assert!(loss < 5.0, "rxAudio loss {loss} %");
+    let status = c.get("/api/v1/system/status").body;
+    let totals = element(&status, "mediaRefusals").expect("totals in system/status").to_string();
+    eprintln!("system/status: <mediaRefusals>{totals}</mediaRefusals>");
+    assert!(count(&totals, "ssrcRefused") >= flips + bursts, "{totals}");
+    assert!(count(&totals, "wrongPayloadType") >= wrong_pt, "{totals}");
+    assert!(count(&totals, "malformed") >= garbage, "{totals}");
 }

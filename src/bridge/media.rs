@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use confero_media::engine::{EndpointId, EndpointStats, Prompt, VideoSettings};
-use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaRuntime, RuntimeError};
+use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaRuntime, RuntimeError, RuntimeStats};
 
 /// What the bridge asks of the media engine.
 pub trait MediaPort: Send + Sync {
@@ -38,6 +38,9 @@ pub trait MediaPort: Send + Sync {
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError>;
     /// Its latest statistics.
     fn endpoint_stats(&self, id: EndpointId) -> Option<EndpointStats>;
+    /// The workers' latest counters, since start (refusals for
+    /// `system/status`).
+    fn stats(&self) -> RuntimeStats;
 }
 
 impl MediaPort for MediaRuntime {
@@ -79,5 +82,8 @@ impl MediaPort for MediaRuntime {
     }
     fn endpoint_stats(&self, id: EndpointId) -> Option<EndpointStats> {
         MediaRuntime::endpoint_stats(self, id)
+    }
+    fn stats(&self) -> RuntimeStats {
+        MediaRuntime::stats(self)
     }
 }
