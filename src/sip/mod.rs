@@ -56,6 +56,9 @@ const PARTIAL_TIMEOUT: Duration = Duration::from_secs(30);
 const LINGER_QUIET: Duration = Duration::from_secs(2);
 /// ... and at most this long in all.
 const LINGER_MAX: Duration = Duration::from_secs(10);
+/// A peer that does not read what we write for this long is dropped: a
+/// write that waits forever would hold the connection's slot forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How SIP's TCP and TLS listeners are bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,7 +274,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         if let Some(since) = lingering_since {
             let until = (tokio::time::Instant::now() + LINGER_QUIET).min(since + LINGER_MAX);
             match tokio::time::timeout_at(until, outgoing.recv()).await {
-                Ok(Some(bytes)) if writer.write_all(&bytes).await.is_ok() => continue,
+                Ok(Some(bytes)) if write(&mut writer, &bytes).await => continue,
                 _ => break,
             }
         }
@@ -324,13 +327,18 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
             bytes = outgoing.recv() => {
                 let Some(bytes) = bytes else { break };
-                if writer.write_all(&bytes).await.is_err() { break; }
+                if !write(&mut writer, &bytes).await { break; }
                 last_activity = tokio::time::Instant::now();
             }
         }
     }
-    let _ = writer.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.shutdown()).await;
     let _ = to_ua.send(StreamInput::Closed(peer));
+}
+
+/// Writes `bytes` within [`WRITE_TIMEOUT`]; `false`: the connection is done.
+async fn write<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(bytes)).await, Ok(Ok(())))
 }
 
 struct SipTask {
