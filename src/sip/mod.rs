@@ -436,6 +436,44 @@ mod tests {
         assert_eq!(StreamLimits::for_open_files(1_000_000, 0).max_per_source, MAX_PER_SOURCE);
     }
 
+    /// A source holding its share has further connections closed at once,
+    /// while another source is served.
+    #[tokio::test]
+    async fn a_source_past_its_share_is_closed_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (tx, mut opened) = unbounded_channel();
+        let admission =
+            Admission { slots: Arc::new(Semaphore::new(10)), sources: PerSource::new(2), idle_timeout: IDLE_TIMEOUT };
+        tokio::spawn(accept(listener, None, tx, admission));
+        let _held = [
+            tokio::net::TcpStream::connect(addr).await.expect("connect"),
+            tokio::net::TcpStream::connect(addr).await.expect("connect"),
+        ];
+        let mut third = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), third.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "a third from one source: {read:?}");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind("127.0.0.2:0".parse().expect("address")).expect("bind");
+        let _other = socket.connect(addr).await.expect("another source");
+        let (mut served, mut kept) = (Vec::new(), Vec::new());
+        while let Ok(Some(input)) = tokio::time::timeout(Duration::from_secs(2), opened.recv()).await {
+            if let StreamInput::Opened(peer, _) = &input {
+                served.push(peer.addr.ip());
+            }
+            // Kept: dropping a writer ends its connection.
+            kept.push(input);
+            if served.len() == 3 {
+                break;
+            }
+        }
+        served.sort();
+        let local: std::net::IpAddr = "127.0.0.1".parse().expect("address");
+        let other: std::net::IpAddr = "127.0.0.2".parse().expect("address");
+        assert_eq!(served, [local, local, other]);
+    }
+
     /// Past the cap a connection is not served until one closes.
     #[tokio::test]
     async fn connections_past_the_cap_wait_until_one_closes() {
