@@ -23,6 +23,7 @@ struct FileSettings {
     media_timeout_seconds: Option<u64>,
     api_idle_timeout_seconds: Option<u64>,
     api_request_timeout_seconds: Option<u64>,
+    sip_idle_timeout_seconds: Option<u64>,
     max_calls: Option<usize>,
     media_workers: Option<usize>,
     video_threads: Option<usize>,
@@ -118,6 +119,8 @@ pub struct Settings {
     pub api_idle_timeout: std::time::Duration,
     /// An API request (body included) taking longer is answered 408.
     pub api_request_timeout: std::time::Duration,
+    /// A SIP TCP/TLS connection no call uses is closed after this long quiet.
+    pub sip_idle_timeout: std::time::Duration,
     /// SIP calls at once; further INVITEs are answered 503.
     pub max_calls: usize,
     /// Media worker threads; 0: one per core.
@@ -168,12 +171,12 @@ fn on_off(name: &str, file: Option<bool>, default: bool) -> anyhow::Result<bool>
 }
 
 /// A deadline of at least a second (0 would close every connection at
-/// once), from `name` or the file, 30 s by default.
-fn seconds(name: &str, file: Option<u64>) -> anyhow::Result<std::time::Duration> {
+/// once), from `name` or the file, else `default` seconds.
+fn seconds(name: &str, file: Option<u64>, default: u64) -> anyhow::Result<std::time::Duration> {
     let s = match env(name).map(|v| v.parse::<u64>()) {
         Some(Ok(s)) => s,
         Some(Err(_)) => anyhow::bail!("{name} must be whole seconds"),
-        None => file.unwrap_or(30),
+        None => file.unwrap_or(default),
     };
     if s == 0 {
         anyhow::bail!("{name} must be at least 1 second");
@@ -242,8 +245,13 @@ impl Settings {
                     None => f.media_timeout_seconds.unwrap_or(30),
                 },
             ),
-            api_idle_timeout: seconds("CONFERO_API_IDLE_TIMEOUT", f.api_idle_timeout_seconds)?,
-            api_request_timeout: seconds("CONFERO_API_REQUEST_TIMEOUT", f.api_request_timeout_seconds)?,
+            api_idle_timeout: seconds("CONFERO_API_IDLE_TIMEOUT", f.api_idle_timeout_seconds, 30)?,
+            api_request_timeout: seconds("CONFERO_API_REQUEST_TIMEOUT", f.api_request_timeout_seconds, 30)?,
+            sip_idle_timeout: seconds(
+                "CONFERO_SIP_IDLE_TIMEOUT",
+                f.sip_idle_timeout_seconds,
+                confero::sip::IDLE_TIMEOUT.as_secs(),
+            )?,
             max_calls: match env("CONFERO_MAX_CALLS").map(|v| v.parse::<usize>()) {
                 Some(Ok(n)) => n,
                 Some(Err(_)) => anyhow::bail!("CONFERO_MAX_CALLS must be a whole number"),

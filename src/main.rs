@@ -4,6 +4,7 @@
 
 mod config;
 mod mmp;
+mod open_files;
 mod web;
 
 use std::io::{BufRead, IsTerminal};
@@ -183,10 +184,32 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             },
         };
         let media = Arc::new(confero_media::runtime::MediaRuntime::start(media_config, sink)?);
+        let limits = confero_https::Limits {
+            idle_timeout: settings.api_idle_timeout,
+            request_timeout: settings.api_request_timeout,
+            ..confero_https::Limits::default()
+        };
+        let open_files = open_files::raise_to_hard_limit().context("reading the open-file limit")?;
+        // Descriptors SIP must leave alone: the API's connections, and media
+        // sockets, the database, logs and DNS.
+        let mut sip_limits = confero::sip::StreamLimits::for_open_files(open_files, limits.max_connections + 128);
+        sip_limits.idle_timeout = settings.sip_idle_timeout;
+        tracing::info!(
+            "open files: {open_files}; SIP TCP/TLS connections: at most {}, {} per source",
+            sip_limits.max_connections,
+            sip_limits.max_per_source
+        );
         let (sip_commands, sip_queue) = tokio::sync::mpsc::unbounded_channel();
         let (sip_events_tx, sip_events) = tokio::sync::mpsc::unbounded_channel();
-        let sip =
-            confero::sip::start(settings.sip_listen, tls.clone(), settings.max_calls, sip_queue, sip_events_tx).await?;
+        let sip = confero::sip::start(
+            settings.sip_listen,
+            tls.clone(),
+            settings.max_calls,
+            sip_limits,
+            sip_queue,
+            sip_events_tx,
+        )
+        .await?;
         let config = BridgeConfig { video: settings.video, sip_local: Some(sip.local_addr()) };
         let core = Bridge::new(store.clone(), media.clone(), config, Box::new(rand::rngs::StdRng::from_entropy()));
         let bridge = CallBridge::new(core, cdr.clone(), sip_commands);
@@ -212,11 +235,6 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the API to {}", settings.api_listen))?;
         tracing::info!("API listening on https://{}/api/v1/", listener.local_addr()?);
-        let limits = confero_https::Limits {
-            idle_timeout: settings.api_idle_timeout,
-            request_timeout: settings.api_request_timeout,
-            ..confero_https::Limits::default()
-        };
         api::serve(api, listener, tls, limits, shutdown_signal()).await;
         let _ = stop_tx.send(true);
         if let Some(web) = web_bridge {

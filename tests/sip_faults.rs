@@ -6,7 +6,7 @@ mod peers;
 
 use std::time::Duration;
 
-use common::{total, Confero};
+use common::{element, total, Confero};
 use peers::{free_pair, header, RawPhone};
 
 fn bridge(extra: &[(&str, &str)]) -> (Confero, u16) {
@@ -157,4 +157,237 @@ fn passcode_digits_by_sip_info_count_and_three_wrong_hang_up() {
     let bye = phone.expect("BYE", Duration::from_secs(3)).expect("hung up after three wrong passcodes");
     assert!(bye.contains("Call-ID: info1"), "{bye}");
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 0));
+}
+
+/// Reads a stream until it closes (or `limit` passes): what came, and
+/// whether it closed.
+fn read_until_closed(stream: &mut std::net::TcpStream, limit: Duration) -> (String, bool) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    while std::time::Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).to_string(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return (String::from_utf8_lossy(&got).to_string(), true),
+        }
+    }
+    (String::from_utf8_lossy(&got).to_string(), false)
+}
+
+/// The first lines of the SIP messages in `text`.
+fn status_lines(text: &str) -> Vec<&str> {
+    text.split("\r\n\r\n")
+        .filter_map(|m| m.lines().find(|l| !l.is_empty()))
+        .filter(|l| l.starts_with("SIP/2.0"))
+        .collect()
+}
+
+/// Garbage after a request in the same TCP segment: the request is answered
+/// first, then the connection closes; a request whose head is readable but
+/// malformed gets 400, one with more than 128 headers 513, each with the
+/// reason, before the close (issue #13, item 12).
+#[test]
+fn sip_over_tcp_answers_what_it_understood_before_closing_on_garbage() {
+    use std::io::Write;
+    let (c, sip) = bridge(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let connect = || {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", sip)).unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        (tcp, port)
+    };
+
+    // An INVITE and garbage in one write.
+    let (mut tcp, port) = connect();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n\
+               a=rtpmap:0 PCMU/8000\r\n";
+    let invite = format!(
+        "INVITE sip:room@127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKtcpinv\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1>;tag=tg\r\nTo: <sip:room@127.0.0.1>\r\nCall-ID: tcp-garbage\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:raw@127.0.0.1:{port};transport=tcp>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    tcp.write_all(format!("{invite}\u{0}\u{1}garbage that is no SIP").as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let (got, closed) = read_until_closed(&mut tcp, Duration::from_secs(15));
+    let lines = status_lines(&got);
+    assert!(lines.iter().any(|l| l.starts_with("SIP/2.0 200")), "the INVITE's answer was lost: {got}");
+    assert!(closed, "the connection stays open after garbage");
+    eprintln!("INVITE + garbage: {lines:?}, closed after {:?}", started.elapsed());
+
+    // OPTIONS, then a request whose head parses but holds a bad header line.
+    let (mut tcp, port) = connect();
+    let bad = format!(
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKbadline\r\n\
+         From: <sip:a@b>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: badline\r\nCSeq: 2 OPTIONS\r\n\
+         this line has no colon\r\nContent-Length: 0\r\n\r\n"
+    );
+    tcp.write_all(format!("{}{bad}", options("TCP", port)).as_bytes()).unwrap();
+    let (got, closed) = read_until_closed(&mut tcp, Duration::from_secs(15));
+    let lines = status_lines(&got);
+    assert!(closed, "still open");
+    assert_eq!(lines, ["SIP/2.0 200 OK", "SIP/2.0 400 bad header line"], "{got}");
+
+    // More than 128 headers.
+    let (mut tcp, port) = connect();
+    let padding: String = (0..200).map(|i| format!("X-Padding-{i}: {i}\r\n")).collect();
+    let many = options("TCP", port).replace("Content-Length: 0\r\n", &format!("{padding}Content-Length: 0\r\n"));
+    tcp.write_all(many.as_bytes()).unwrap();
+    let (got, closed) = read_until_closed(&mut tcp, Duration::from_secs(15));
+    assert!(closed, "still open");
+    assert_eq!(status_lines(&got), ["SIP/2.0 513 more than 128 headers"], "{got}");
+    assert!(got.contains("Call-ID: o-TCP"), "{got}");
+    assert_eq!(c.get("/api/v1/system/status").status, 200);
+}
+
+/// A TCP connection no call uses is closed once quiet for the idle timeout;
+/// one that carries a call is kept however quiet.
+#[test]
+fn idle_sip_connections_close_unless_a_call_uses_them() {
+    use std::io::Write;
+    let (c, sip) = bridge(&[("CONFERO_SIP_IDLE_TIMEOUT", "1")]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let mut unused = std::net::TcpStream::connect(("127.0.0.1", sip)).unwrap();
+    let mut in_call = std::net::TcpStream::connect(("127.0.0.1", sip)).unwrap();
+    let port = in_call.local_addr().unwrap().port();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:room@127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKidle\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1>;tag=ti\r\nTo: <sip:room@127.0.0.1>\r\nCall-ID: tcp-idle\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:raw@127.0.0.1:{port};transport=tcp>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    in_call.write_all(invite.as_bytes()).unwrap();
+    in_call.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = read_head(&mut in_call);
+    while head.starts_with("SIP/2.0 1") {
+        head = read_head(&mut in_call);
+    }
+    assert!(head.starts_with("SIP/2.0 200"), "{head}");
+    let to = peers::header(&head, "To");
+    in_call
+        .write_all(
+            format!(
+                "ACK sip:room@127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKidleack\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:raw@127.0.0.1>;tag=ti\r\nTo: {to}\r\nCall-ID: tcp-idle\r\n\
+                 CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (_, closed) = read_until_closed(&mut unused, Duration::from_secs(10));
+    assert!(closed, "an unused connection is kept");
+    eprintln!("an unused SIP connection closed after {:?} (idle timeout 1 s)", started.elapsed());
+    // The call's connection outlives several idle timeouts and still answers.
+    std::thread::sleep(Duration::from_secs(3));
+    in_call.write_all(options("TCP", port).as_bytes()).unwrap();
+    // Past the 200's SDP, to the OPTIONS' answer.
+    let mut got = String::new();
+    while !got.contains("Call-ID: o-TCP") {
+        let head = read_head(&mut in_call);
+        assert!(!head.is_empty(), "the call's connection was closed: {got:?}");
+        got.push_str(&head);
+    }
+    assert!(got.contains("SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP"), "{got}");
+}
+
+/// An RTP packet: PCMU-sized payload of `len` bytes.
+fn rtp_packet(payload_type: u8, seq: u16, timestamp: u32, ssrc: u32, len: usize) -> Vec<u8> {
+    let mut p = vec![0x80, payload_type];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&timestamp.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.resize(12 + len, 0xff);
+    p
+}
+
+/// Hostile media from the signalled address on a live leg (issue #13, item
+/// 9): between the leg's own 20 ms packets come garbage, packets with a new
+/// SSRC each time, bursts of another SSRC in sequence and a payload type
+/// never negotiated. All are refused and counted — in the leg's status and
+/// in `system/status` — and the leg's `rxAudio` jitter and loss stay those
+/// of its own stream.
+#[test]
+fn hostile_rtp_on_a_live_leg_is_refused_counted_and_keeps_its_statistics_sane() {
+    let (c, sip) = bridge(&[]);
+    c.create("/api/v1/coSpaces", "name=Room&uri=room");
+    let phone = RawPhone::new(sip);
+    // The offer's RTP address (RawPhone offers its port + 2).
+    let rtp = std::net::UdpSocket::bind(("127.0.0.1", phone.port() + 2)).expect("the offer's RTP port");
+    phone.invite("junk1", "room");
+    let ok = phone.expect("200", Duration::from_secs(3)).expect("answered");
+    phone.ack(&ok, "junk1", "room");
+    let port: u16 = ok
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("m=audio in the answer");
+    let media = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+
+    let mut lcg = 0x2545_f491_u32;
+    let mut random = move || {
+        lcg = lcg.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        lcg
+    };
+    let started = std::time::Instant::now();
+    let (mut flips, mut bursts, mut wrong_pt, mut garbage) = (0u64, 0u64, 0u64, 0u64);
+    for i in 0..150u32 {
+        let due = started + Duration::from_millis(20) * i;
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        rtp.send_to(&rtp_packet(0, 1000 + i as u16, 160 * i, 0x1111_1111, 160), media).unwrap();
+        if i < 25 {
+            continue; // a clean second first: the leg's own source is established
+        }
+        // A new SSRC, sequence and timestamp each time.
+        rtp.send_to(&rtp_packet(0, random() as u16, random(), random(), 160), media).unwrap();
+        flips += 1;
+        // A burst of another SSRC in sequence, faster than the leg's own.
+        for k in 0..4u32 {
+            let n = (i - 25) * 4 + k;
+            rtp.send_to(&rtp_packet(0, n as u16, 160 * n, 0x2222_2222, 160), media).unwrap();
+            bursts += 1;
+        }
+        // The leg's own SSRC with a payload type never negotiated.
+        rtp.send_to(&rtp_packet(8, random() as u16, random(), 0x1111_1111, 160), media).unwrap();
+        wrong_pt += 1;
+        // Not RTP at all (version 0).
+        let junk: Vec<u8> = (0..40 + random() % 160).map(|_| (random() >> 24) as u8 & 0x3f).collect();
+        rtp.send_to(&junk, media).unwrap();
+        garbage += 1;
+    }
+    let count = |xml: &str, name: &str| element(xml, name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let legs = c.get("/api/v1/callLegs").body;
+    let id = common::ids(&legs).into_iter().next().expect("the leg");
+    let mut leg = String::new();
+    // Statistics are published about once a second.
+    let published = common::eventually(|| {
+        leg = c.get(&format!("/api/v1/callLegs/{id}")).body;
+        count(&leg, "ssrcRefused") >= flips + bursts && count(&leg, "wrongPayloadType") >= wrong_pt
+    });
+    assert!(published, "refusals not counted: {leg}");
+    let refusals = element(&leg, "mediaRefusals").expect("mediaRefusals").to_string();
+    let rx = element(&leg, "rxAudio").expect("rxAudio").to_string();
+    eprintln!("sent {flips} SSRC flips, {bursts} burst packets, {wrong_pt} wrong payload types, {garbage} garbage");
+    eprintln!("leg status: <mediaRefusals>{refusals}</mediaRefusals> <rxAudio>{rx}</rxAudio>");
+    assert_eq!(count(&leg, "ssrcRefused"), flips + bursts, "{refusals}");
+    assert_eq!(count(&leg, "wrongPayloadType"), wrong_pt, "{refusals}");
+    assert_eq!(count(&leg, "malformed"), garbage, "{refusals}");
+    let jitter: u64 = element(&rx, "jitter").and_then(|v| v.parse().ok()).expect("jitter");
+    let loss: f64 = element(&rx, "packetLossPercentage").and_then(|v| v.parse().ok()).expect("loss");
+    assert!(jitter < 40, "rxAudio jitter {jitter} ms");
+    assert!(loss < 5.0, "rxAudio loss {loss} %");
+    let status = c.get("/api/v1/system/status").body;
+    let totals = element(&status, "mediaRefusals").expect("totals in system/status").to_string();
+    eprintln!("system/status: <mediaRefusals>{totals}</mediaRefusals>");
+    assert!(count(&totals, "ssrcRefused") >= flips + bursts, "{totals}");
+    assert!(count(&totals, "wrongPayloadType") >= wrong_pt, "{totals}");
+    assert!(count(&totals, "malformed") >= garbage, "{totals}");
 }

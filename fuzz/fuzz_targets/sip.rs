@@ -1,5 +1,6 @@
 //! SIP messages from the network: any bytes, as a datagram or as a TCP/TLS
-//! stream, give a message or an error and never a panic; a parsed message
+//! stream, give a message or an error and never a panic (and what a broken
+//! stream holds is read for its answer without one); a parsed message
 //! writes back to bytes that parse again; and the user agent takes any
 //! sequence of datagrams (answering 400 or dropping what it cannot read)
 //! without panicking, with a bridge that answers every call and re-offer.
@@ -31,7 +32,14 @@ fuzz_target!(|data: &[u8]| {
                 assert!(used > 0 && used <= rest.len());
                 rest = &rest[used..];
             }
-            Ok(Framed::Incomplete) | Err(_) => break,
+            Ok(Framed::Incomplete) => break,
+            // What a broken stream's front holds is still read, to answer it.
+            Err(_) => {
+                if let Some(head) = Message::parse_answerable(rest, &limits) {
+                    let _ = (head.via(), head.response(513, None).to_bytes());
+                }
+                break;
+            }
         }
     }
     // The user agent, with a bridge that answers everything: the input is split

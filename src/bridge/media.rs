@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use confero_media::engine::{EndpointId, EndpointStats, Prompt, VideoSettings};
-use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaRuntime, RuntimeError};
+use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaRuntime, RuntimeError, RuntimeStats};
 
 /// What the bridge asks of the media engine.
 pub trait MediaPort: Send + Sync {
@@ -41,6 +41,9 @@ pub trait MediaPort: Send + Sync {
     /// The `a=fingerprint` value of the DTLS certificate browser endpoints
     /// present.
     fn dtls_fingerprint(&self) -> String;
+    /// The workers' latest counters, since start (refusals for
+    /// `system/status`).
+    fn stats(&self) -> RuntimeStats;
 }
 
 impl MediaPort for MediaRuntime {
@@ -85,5 +88,8 @@ impl MediaPort for MediaRuntime {
     }
     fn dtls_fingerprint(&self) -> String {
         MediaRuntime::dtls_fingerprint(self).to_sdp()
+    }
+    fn stats(&self) -> RuntimeStats {
+        MediaRuntime::stats(self)
     }
 }

@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use confero_api::bridge::StreamStatus;
+use confero_api::bridge::{MediaRefusals, StreamStatus};
 use confero_media::engine::{EndpointStats, VideoStats};
+use confero_media::runtime::RuntimeStats;
 
 /// The shortest interval a bit rate is measured over.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,6 +53,28 @@ impl RateMeter {
             ..StreamStatus::default()
         };
         (rx, tx)
+    }
+}
+
+/// A leg's refused media packets, by why (its audio stream's).
+pub fn refusals(stats: &EndpointStats) -> MediaRefusals {
+    MediaRefusals {
+        authentication_failures: stats.auth_failures,
+        replays: stats.replays,
+        malformed: stats.malformed,
+        wrong_payload_type: stats.wrong_payload_type,
+        ssrc_refused: stats.ssrc_refused,
+    }
+}
+
+/// The bridge's refused media packets since start, by why, audio and video.
+pub fn runtime_refusals(stats: &RuntimeStats) -> MediaRefusals {
+    MediaRefusals {
+        authentication_failures: stats.auth_failures,
+        replays: stats.replays,
+        malformed: stats.malformed,
+        wrong_payload_type: stats.wrong_payload_type,
+        ssrc_refused: stats.ssrc_refused,
     }
 }
 

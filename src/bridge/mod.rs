@@ -253,6 +253,7 @@ impl Bridge {
             rx_video: None,
             tx_video: None,
             layout: None,
+            refusals: None,
         }
     }
 
@@ -546,6 +547,7 @@ impl Bridge {
                     let (rx, tx) = l.meter.update(now, &stats, l.codec);
                     live.rx_audio = Some(rx);
                     live.tx_audio = Some(tx);
+                    live.refusals = Some(meters::refusals(&stats));
                     if let Some(v) = &stats.video {
                         (live.rx_video, live.tx_video) = l.video_meter.update(now, v, stats.round_trip);
                     }
@@ -588,6 +590,7 @@ impl Bridge {
         let mut counters = self.counters;
         counters.audio_bit_rate_incoming = rx;
         counters.audio_bit_rate_outgoing = tx;
+        counters.media_refusals = meters::runtime_refusals(&media.stats());
         counters
     }
 

@@ -7,9 +7,12 @@
 //! only frame bytes.
 //!
 //! Listens on `CONFERO_SIP_LISTEN` for UDP and TCP, and on the next port
-//! for TLS (5060 and 5061 by default), at most [`MAX_CONNECTIONS`] TCP and
-//! TLS connections at once (more wait in the kernel's accept queue).
-//! Requests we send go over UDP.
+//! for TLS (5060 and 5061 by default). TCP and TLS connections are bounded
+//! by [`StreamLimits`]: at most so many at once (more wait in the kernel's
+//! accept queue) and per source (more are closed at once), derived from the
+//! process's open-file limit so that the API, media and the database always
+//! keep descriptors; a connection no call uses is closed once quiet for
+//! [`StreamLimits::idle_timeout`]. Requests we send go over UDP.
 
 mod signalling;
 
@@ -18,10 +21,11 @@ pub use signalling::{SipCommand, SipEvent, SipSignalling};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use confero_sip::message::{Framed, Limits, Message};
+use confero_https::admission::PerSource;
+use confero_sip::message::{Framed, Limits, Message, ParseError};
 use confero_sip::transaction::{Peer, Transmit, Transport};
 use confero_sip::ua::{UaConfig, UserAgent};
 use rand::SeedableRng;
@@ -30,21 +34,69 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{oneshot, Semaphore};
 
-/// TCP and TLS connections served at once (as the API's); further ones are
-/// closed as they are accepted.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// The most TCP and TLS connections served at once, however many files the
+/// process may open: each may buffer [`MAX_BUFFERED`] bytes.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// TCP and TLS connections one source may hold by default: a trunk (an SBC,
+/// a call control) uses a few; a flood from one address holds no more.
+pub const MAX_PER_SOURCE: usize = 64;
+/// A connection no call uses is closed after this long without a byte
+/// either way: 32 s, as SIP servers close connections that never send a
+/// request (a keep-alive CRLF, RFC 5626, counts as a byte).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(32);
 
 /// Bytes a stream connection may buffer without completing a message.
 const MAX_BUFFERED: usize = 128 * 1024;
 /// A connection holding part of a message gets this long to finish it
 /// (slow-loris guard).
-const PARTIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-/// An idle connection is closed after this (RFC 5626 keep-alives reset it).
-const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+const PARTIAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// After bytes that cannot be framed, a connection reads no more but stays
+/// open while answers to what came before keep being written — until none
+/// has come for this long...
+const LINGER_QUIET: Duration = Duration::from_secs(2);
+/// ... and at most this long in all.
+const LINGER_MAX: Duration = Duration::from_secs(10);
+/// A peer that does not read what we write for this long is dropped: a
+/// write that waits forever would hold the connection's slot forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How SIP's TCP and TLS listeners are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Connections served at once, TCP and TLS together.
+    pub max_connections: usize,
+    /// Connections one source address (an IPv6 /64) may hold.
+    pub max_per_source: usize,
+    /// A connection no call uses is closed after this long quiet.
+    pub idle_timeout: Duration,
+}
+
+impl StreamLimits {
+    /// Limits for a process that may open `open_files` descriptors, of which
+    /// `others` may be needed elsewhere (the API's connections, media
+    /// sockets, the database, logs). SIP gets what is left after reserving
+    /// the larger of `others` and a quarter of the limit — never more than
+    /// [`MAX_CONNECTIONS`], and nothing at all when nothing is left, since a
+    /// SIP connection must never cost the API its descriptors.
+    pub fn for_open_files(open_files: u64, others: usize) -> StreamLimits {
+        let reserved = (open_files / 4).max(others as u64);
+        let left = open_files.saturating_sub(reserved);
+        StreamLimits {
+            max_connections: usize::try_from(left).unwrap_or(usize::MAX).min(MAX_CONNECTIONS),
+            max_per_source: MAX_PER_SOURCE,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
 
 enum StreamInput {
     Opened(Peer, UnboundedSender<Vec<u8>>),
     Message(Peer, Box<Message>),
+    /// Bytes that could not be framed (the connection reads no more).
+    Unframed(Peer, Vec<u8>, ParseError),
+    /// The connection has been quiet for the idle timeout: does a call use
+    /// it? (`true`: keep it.)
+    Idle(Peer, oneshot::Sender<bool>),
     Closed(Peer),
 }
 
@@ -77,6 +129,7 @@ pub async fn start(
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     max_calls: usize,
+    limits: StreamLimits,
     commands: UnboundedReceiver<SipCommand>,
     events: UnboundedSender<SipEvent>,
 ) -> anyhow::Result<SipShell> {
@@ -87,13 +140,21 @@ pub async fn start(
     let ua = UserAgent::new(config, Box::new(rand::rngs::StdRng::from_entropy()));
     let signalling = SipSignalling::new(ua, Box::new(rand::rngs::StdRng::from_entropy()));
     let (streams_tx, streams) = unbounded_channel();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    tokio::spawn(accept(tcp, None, streams_tx.clone(), slots.clone()));
-    tokio::spawn(accept(tls_listener, Some(tokio_rustls::TlsAcceptor::from(tls)), streams_tx, slots));
+    let shared = Admission {
+        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        sources: PerSource::new(limits.max_per_source),
+        idle_timeout: limits.idle_timeout,
+    };
+    tokio::spawn(accept(tcp, None, streams_tx.clone(), shared.clone()));
+    tokio::spawn(accept(tls_listener, Some(tokio_rustls::TlsAcceptor::from(tls)), streams_tx, shared));
     let (drains, drain_requests) = unbounded_channel();
     let task = SipTask { signalling, events, udp, writers: HashMap::new(), drain_waiters: Vec::new() };
     tokio::spawn(task.run(commands, streams, drain_requests));
-    tracing::info!("SIP listening on udp/tcp {plain}, tls {tls_addr}");
+    tracing::info!(
+        "SIP listening on udp/tcp {plain}, tls {tls_addr}; at most {} TCP/TLS connections, {} per source",
+        limits.max_connections,
+        limits.max_per_source
+    );
     Ok(SipShell { local: plain, drains })
 }
 
@@ -106,8 +167,8 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener, Tcp
         let udp = UdpSocket::bind(listen).await.with_context(|| format!("binding SIP UDP to {listen}"))?;
         let plain = udp.local_addr()?;
         let tls_addr = SocketAddr::new(plain.ip(), plain.port().wrapping_add(1));
-        let tcp = TcpListener::bind(plain).await.with_context(|| format!("binding SIP TCP to {plain}"));
-        let tls = TcpListener::bind(tls_addr).await.with_context(|| format!("binding SIP TLS to {tls_addr}"));
+        let tcp = stream_listener(plain).with_context(|| format!("binding SIP TCP to {plain}"));
+        let tls = stream_listener(tls_addr).with_context(|| format!("binding SIP TLS to {tls_addr}"));
         match (tcp, tls) {
             (Ok(tcp), Ok(tls)) => return Ok((udp, tcp, tls)),
             (Err(e), _) | (_, Err(e)) => last = Some(e),
@@ -116,37 +177,65 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener, Tcp
     Err(last.unwrap_or_else(|| anyhow::anyhow!("binding SIP to {listen}")))
 }
 
+/// Connections the kernel may queue past the cap, waiting for a slot. The
+/// usual 128 refuses most of a burst at the SYN (the peer retries for
+/// seconds); a queued connection costs no descriptor (`somaxconn` bounds it).
+const ACCEPT_BACKLOG: u32 = 1024;
+
+/// A TCP listener on `addr` with [`ACCEPT_BACKLOG`].
+fn stream_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
+/// What every TCP and TLS connection is admitted against.
+#[derive(Clone)]
+struct Admission {
+    /// One permit per connection served, TCP and TLS together.
+    slots: Arc<Semaphore>,
+    sources: Arc<PerSource>,
+    idle_timeout: Duration,
+}
+
 /// Accepts TCP (or TLS) connections while a slot is free; past the cap,
 /// further connections wait in the kernel's accept queue (as the API's do),
-/// so a flood of idle connections cannot exhaust memory or descriptors.
+/// so a flood of idle connections cannot exhaust memory or descriptors. A
+/// source past its share is closed at once.
 async fn accept(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     to_ua: UnboundedSender<StreamInput>,
-    slots: Arc<Semaphore>,
+    admission: Admission,
 ) {
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let Ok(slot) = admission.slots.clone().acquire_owned().await else { return };
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors, say: do not spin on it.
                 tracing::warn!("SIP: accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let Some(source) = admission.sources.admit(addr.ip()) else {
+            tracing::debug!("SIP: {addr} holds {} connections already; closed", admission.sources.limit());
+            continue;
+        };
         let to_ua = to_ua.clone();
         let tls = tls.clone();
+        let idle = admission.idle_timeout;
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, source);
             let _ = stream.set_nodelay(true);
             match tls {
-                None => connection(stream, Peer { transport: Transport::Tcp, addr }, to_ua).await,
+                None => connection(stream, Peer { transport: Transport::Tcp, addr }, idle, to_ua).await,
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
+                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
                     if let Ok(Ok(stream)) = handshake.await {
-                        connection(stream, Peer { transport: Transport::Tls, addr }, to_ua).await;
+                        connection(stream, Peer { transport: Transport::Tls, addr }, idle, to_ua).await;
                     }
                 }
             }
@@ -156,7 +245,18 @@ async fn accept(
 
 /// Frames messages off one TCP or TLS connection and writes what the user
 /// agent sends on it.
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to_ua: UnboundedSender<StreamInput>) {
+///
+/// Bytes that cannot be framed end the reading, not the connection: they are
+/// handed to the user agent (which answers a request it can read 400 or 513)
+/// and the connection lingers while answers come — those to the messages
+/// before the garbage too, such as an INVITE's in the same segment — then
+/// closes, since a stream cannot be resynchronised past them.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    peer: Peer,
+    idle_timeout: Duration,
+    to_ua: UnboundedSender<StreamInput>,
+) {
     let (tx, mut outgoing) = unbounded_channel::<Vec<u8>>();
     if to_ua.send(StreamInput::Opened(peer, tx)).is_err() {
         return;
@@ -168,14 +268,38 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to
     // When the message now in the buffer began: it must be complete within
     // PARTIAL_TIMEOUT however slowly its bytes trickle in.
     let mut partial_since: Option<tokio::time::Instant> = None;
+    let mut last_activity = tokio::time::Instant::now();
+    let mut lingering_since: Option<tokio::time::Instant> = None;
     'conn: loop {
+        if let Some(since) = lingering_since {
+            let until = (tokio::time::Instant::now() + LINGER_QUIET).min(since + LINGER_MAX);
+            match tokio::time::timeout_at(until, outgoing.recv()).await {
+                Ok(Some(bytes)) if write(&mut writer, &bytes).await => continue,
+                _ => break,
+            }
+        }
         let deadline = match partial_since {
             Some(t) => t + PARTIAL_TIMEOUT,
-            None => tokio::time::Instant::now() + IDLE_TIMEOUT,
+            None => last_activity + idle_timeout,
         };
         tokio::select! {
             read = tokio::time::timeout_at(deadline, reader.read(&mut chunk)) => {
-                let n = match read { Ok(Ok(0) | Err(_)) | Err(_) => break, Ok(Ok(n)) => n };
+                let n = match read {
+                    Ok(Ok(0) | Err(_)) => break,
+                    Ok(Ok(n)) => n,
+                    // Quiet for the idle timeout: kept only while a call uses it.
+                    Err(_) if partial_since.is_none() => {
+                        let (answer, asked) = oneshot::channel();
+                        if to_ua.send(StreamInput::Idle(peer, answer)).is_err() || asked.await != Ok(true) {
+                            tracing::debug!("SIP: closing idle {:?} connection from {}", peer.transport, peer.addr);
+                            break;
+                        }
+                        last_activity = tokio::time::Instant::now();
+                        continue;
+                    }
+                    Err(_) => break,
+                };
+                last_activity = tokio::time::Instant::now();
                 buffer.extend_from_slice(&chunk[..n]);
                 loop {
                     match Message::parse_stream(&buffer, &limits) {
@@ -185,8 +309,13 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to
                             buffer.drain(..n);
                             if to_ua.send(StreamInput::Message(peer, m)).is_err() { break 'conn; }
                         }
-                        // A stream that cannot be framed cannot be resynchronised.
-                        Err(_) => break 'conn,
+                        Err(error) => {
+                            tracing::debug!("SIP: {:?} stream from {} cannot be framed: {error}", peer.transport, peer.addr);
+                            let rest = std::mem::take(&mut buffer);
+                            if to_ua.send(StreamInput::Unframed(peer, rest, error)).is_err() { break 'conn; }
+                            lingering_since = Some(tokio::time::Instant::now());
+                            continue 'conn;
+                        }
                     }
                 }
                 if buffer.len() > MAX_BUFFERED { break; }
@@ -198,11 +327,18 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, to
             }
             bytes = outgoing.recv() => {
                 let Some(bytes) = bytes else { break };
-                if writer.write_all(&bytes).await.is_err() { break; }
+                if !write(&mut writer, &bytes).await { break; }
+                last_activity = tokio::time::Instant::now();
             }
         }
     }
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer.shutdown()).await;
     let _ = to_ua.send(StreamInput::Closed(peer));
+}
+
+/// Writes `bytes` within [`WRITE_TIMEOUT`]; `false`: the connection is done.
+async fn write<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(bytes)).await, Ok(Ok(())))
 }
 
 struct SipTask {
@@ -234,6 +370,8 @@ impl SipTask {
                 Some(input) = streams.recv() => match input {
                     StreamInput::Opened(peer, tx) => { self.writers.insert(peer.addr, tx); }
                     StreamInput::Message(peer, m) => self.signalling.handle_message(Instant::now(), peer, *m),
+                    StreamInput::Unframed(peer, bytes, error) => self.signalling.handle_unframed(peer, &bytes, &error),
+                    StreamInput::Idle(peer, answer) => { let _ = answer.send(self.signalling.has_call_with(peer)); }
                     StreamInput::Closed(peer) => { self.writers.remove(&peer.addr); }
                 },
                 Some(command) = commands.recv() => self.signalling.handle_command(Instant::now(), command),
@@ -286,13 +424,65 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 mod tests {
     use super::*;
 
+    /// SIP never takes the descriptors the rest needs: a quarter of the
+    /// limit, or what the others ask if more, stays free.
+    #[test]
+    fn the_connection_cap_leaves_the_rest_their_descriptors() {
+        let cap = |files| StreamLimits::for_open_files(files, 640).max_connections;
+        assert_eq!(cap(1024), 384);
+        assert_eq!(cap(4096), 3072);
+        assert_eq!(cap(20_000), MAX_CONNECTIONS);
+        assert_eq!(cap(600), 0, "nothing left: no SIP connection rather than a starved API");
+        assert_eq!(StreamLimits::for_open_files(1_000_000, 0).max_per_source, MAX_PER_SOURCE);
+    }
+
+    /// A source holding its share has further connections closed at once,
+    /// while another source is served.
+    #[tokio::test]
+    async fn a_source_past_its_share_is_closed_at_once() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (tx, mut opened) = unbounded_channel();
+        let admission =
+            Admission { slots: Arc::new(Semaphore::new(10)), sources: PerSource::new(2), idle_timeout: IDLE_TIMEOUT };
+        tokio::spawn(accept(listener, None, tx, admission));
+        let _held = [
+            tokio::net::TcpStream::connect(addr).await.expect("connect"),
+            tokio::net::TcpStream::connect(addr).await.expect("connect"),
+        ];
+        let mut third = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), third.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "a third from one source: {read:?}");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind("127.0.0.2:0".parse().expect("address")).expect("bind");
+        let _other = socket.connect(addr).await.expect("another source");
+        let (mut served, mut kept) = (Vec::new(), Vec::new());
+        while let Ok(Some(input)) = tokio::time::timeout(Duration::from_secs(2), opened.recv()).await {
+            if let StreamInput::Opened(peer, _) = &input {
+                served.push(peer.addr.ip());
+            }
+            // Kept: dropping a writer ends its connection.
+            kept.push(input);
+            if served.len() == 3 {
+                break;
+            }
+        }
+        served.sort();
+        let local: std::net::IpAddr = "127.0.0.1".parse().expect("address");
+        let other: std::net::IpAddr = "127.0.0.2".parse().expect("address");
+        assert_eq!(served, [local, local, other]);
+    }
+
     /// Past the cap a connection is not served until one closes.
     #[tokio::test]
     async fn connections_past_the_cap_wait_until_one_closes() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let (tx, mut opened) = unbounded_channel();
-        tokio::spawn(accept(listener, None, tx, Arc::new(Semaphore::new(2))));
+        let admission =
+            Admission { slots: Arc::new(Semaphore::new(2)), sources: PerSource::new(64), idle_timeout: IDLE_TIMEOUT };
+        tokio::spawn(accept(listener, None, tx, admission));
         let first = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let _second = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let _third = tokio::net::TcpStream::connect(addr).await.expect("connect (the kernel queues it)");

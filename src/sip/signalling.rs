@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use confero_sip::message::Message;
+use confero_sip::message::{Message, ParseError};
 use confero_sip::transaction::{Peer, Transmit};
 use confero_sip::ua::{CallHandle, Dial, EndReason, IncomingCall, UaEvent, UserAgent};
 use rand::RngCore;
@@ -178,6 +178,19 @@ impl SipSignalling {
     /// SIP calls alive (dialogs and calls being set up or torn down).
     pub fn call_count(&self) -> usize {
         self.ua.call_count()
+    }
+
+    /// Whether a call signals through `peer` (a TCP or TLS connection to
+    /// keep open however long it is quiet).
+    pub fn has_call_with(&self, peer: Peer) -> bool {
+        self.ua.has_call_with(peer)
+    }
+
+    /// Bytes off a stream that could not be framed: a request that can be
+    /// read enough is answered 400 or 513 on that connection.
+    pub fn handle_unframed(&mut self, source: Peer, bytes: &[u8], error: &ParseError) {
+        self.ua.handle_unframed(source, bytes, error);
+        self.collect();
     }
 
     /// Carries out a bridge command. A command for a leg whose call has

@@ -50,10 +50,27 @@ impl Confero {
 
     /// Starts Confero on `dir`, with extra environment variables.
     pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Confero {
+        Confero::launch(dir, env, None)
+    }
+
+    /// Starts Confero on `dir` with its open-file limit (soft and hard) set
+    /// to `files` by `prlimit`, which execs it: the PID is Confero's.
+    pub fn start_with_open_files(dir: &Path, env: &[(&str, &str)], files: u64) -> Confero {
+        Confero::launch(dir, env, Some(files))
+    }
+
+    fn launch(dir: &Path, env: &[(&str, &str)], open_files: Option<u64>) -> Confero {
         let port = free_port();
         let log = dir.join(format!("confero-{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(binary());
+        let mut cmd = match open_files {
+            Some(files) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={files}:{files}")).arg(binary());
+                cmd
+            }
+            None => Command::new(binary()),
+        };
         cmd.arg("run")
             .env("CONFERO_DATA_DIR", dir)
             .env("CONFERO_API_LISTEN", format!("127.0.0.1:{port}"))

@@ -159,6 +159,25 @@ pub struct LiveCallLeg {
     /// The layout it is sent (its `chosenLayout`, else its default), while it
     /// has video.
     pub layout: Option<String>,
+    /// Media packets from it refused, by why, while it has media.
+    pub refusals: Option<MediaRefusals>,
+}
+
+/// Media packets refused, by why: for one leg (its audio), or for the
+/// whole bridge since it started. Not a CMS field: CMS shows none, and an
+/// operator needs to see hostile or broken media somewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaRefusals {
+    /// SRTP or SRTCP authentication failed.
+    pub authentication_failures: u64,
+    /// SRTP replays (or packets too old for the replay window).
+    pub replays: u64,
+    /// Not valid SRTP, RTP or RTCP.
+    pub malformed: u64,
+    /// A payload type that was not negotiated.
+    pub wrong_payload_type: u64,
+    /// Another SSRC that has not replaced the stream's source.
+    pub ssrc_refused: u64,
 }
 
 /// A participant: one person (or endpoint) in a call, with one or more legs.
@@ -197,6 +216,8 @@ pub struct BridgeCounters {
     pub video_bit_rate_outgoing: u64,
     /// Bits per second, all legs.
     pub video_bit_rate_incoming: u64,
+    /// Media packets refused since start, all legs (ended ones too).
+    pub media_refusals: MediaRefusals,
 }
 
 /// Why the bridge refused; each maps to a CMS `failureDetails` reason.

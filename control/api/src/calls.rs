@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::failure::Failure;
 use super::xml::XmlWriter;
 use super::{page_of, Api, Reply};
-use crate::bridge::{BridgeError, LiveCall, LiveCallLeg, LiveParticipant, NewCall, StreamStatus};
+use crate::bridge::{BridgeError, LiveCall, LiveCallLeg, LiveParticipant, MediaRefusals, NewCall, StreamStatus};
 use confero_store::form::Form;
 use confero_store::schema::{spec, validate_changes, Change, Field, Kind, Ty, LAYOUTS};
 
@@ -364,8 +364,25 @@ pub fn get_leg(api: &Api, id: Uuid) -> Result<Reply, Failure> {
             write_stream(&mut w, name, s, video);
         }
     }
+    if let Some(r) = &l.refusals {
+        write_refusals(&mut w, r);
+    }
     w.close("status").close("callLeg");
     Ok(Reply::xml(w.finish()))
+}
+
+/// `<mediaRefusals>`: media packets refused, by why — a sibling of
+/// `rxAudio` in a leg's `status` (and in `system/status` for the bridge),
+/// not a child: `rxAudio` is CMS's own element with a fixed set of stream
+/// measurements, while a whole element of our own is what CMS clients skip.
+pub fn write_refusals(w: &mut XmlWriter, r: &MediaRefusals) {
+    w.open("mediaRefusals", &[])
+        .text("authenticationFailures", &r.authentication_failures.to_string())
+        .text("replays", &r.replays.to_string())
+        .text("malformed", &r.malformed.to_string())
+        .text("wrongPayloadType", &r.wrong_payload_type.to_string())
+        .text("ssrcRefused", &r.ssrc_refused.to_string())
+        .close("mediaRefusals");
 }
 
 /// `PUT /callLegs/<id>`: mute, layout, importance, live.

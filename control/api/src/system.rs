@@ -27,8 +27,9 @@ pub fn status(api: &Api) -> Reply {
         .text("audioBitRateOutgoing", &c.audio_bit_rate_outgoing.to_string())
         .text("audioBitRateIncoming", &c.audio_bit_rate_incoming.to_string())
         .text("videoBitRateOutgoing", &c.video_bit_rate_outgoing.to_string())
-        .text("videoBitRateIncoming", &c.video_bit_rate_incoming.to_string())
-        .close("status");
+        .text("videoBitRateIncoming", &c.video_bit_rate_incoming.to_string());
+    super::calls::write_refusals(&mut w, &c.media_refusals);
+    w.close("status");
     Reply::xml(w.finish())
 }
 

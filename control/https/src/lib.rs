@@ -7,6 +7,10 @@
 //! - at most [`Limits::max_connections`] connections at once — more wait in
 //!   the kernel's accept queue, so a flood of idle connections cannot exhaust
 //!   memory or file descriptors;
+//! - at most [`Limits::max_per_source`] of them from one source, counted from
+//!   accept (TLS handshakes included); a source's excess connections are
+//!   closed as soon as they are accepted ([`admission`]), so one address
+//!   cannot hold the slots everyone shares;
 //! - a TLS handshake, a request's headers, a whole request (body included)
 //!   and an idle connection each have a deadline (slow-loris guards);
 //! - HTTP/1.1 only, as ALPN offers;
@@ -19,6 +23,7 @@
 //! to its handler with the peer's address.
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod throttle;
 pub mod tls;
 pub mod users;
@@ -41,6 +46,10 @@ use tokio_rustls::TlsAcceptor;
 pub struct Limits {
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections served at once from one source address (an IPv6 /64):
+    /// a bounded share of `max_connections`, so one address cannot starve
+    /// the rest. An API client needs a handful; TMS keeps a few open.
+    pub max_per_source: usize,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
     /// How long a connection may stay open with no request in progress (after
@@ -61,6 +70,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 512,
+            max_per_source: 64,
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
@@ -90,6 +100,7 @@ pub async fn serve<H, F>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let sources = admission::PerSource::new(limits.max_per_source);
     tokio::pin!(shutdown);
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { break };
@@ -104,12 +115,18 @@ pub async fn serve<H, F>(
             },
             _ = &mut shutdown => break,
         };
+        // Closed at once (dropped with its global slot): waiting would let
+        // the source's excess fill the accept queue ahead of everyone else.
+        let Some(source) = sources.admit(peer.ip()) else {
+            tracing::debug!("{name}: {peer} holds {} connections already; closed", sources.limit());
+            continue;
+        };
         let acceptor = acceptor.clone();
         let handler = handler.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, source);
             let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -235,12 +252,20 @@ mod tests {
     /// A server with tiny deadlines and a TLS client that trusts its
     /// self-signed certificate.
     async fn tiny_server(dir: &std::path::Path) -> (SocketAddr, tokio_rustls::TlsConnector) {
+        tiny_server_with(dir, Limits::default().max_per_source).await
+    }
+
+    async fn tiny_server_with(
+        dir: &std::path::Path,
+        max_per_source: usize,
+    ) -> (SocketAddr, tokio_rustls::TlsConnector) {
         let tls = tls::server_config(None, None, dir).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = Limits {
             idle_timeout: Duration::from_millis(300),
             request_timeout: Duration::from_millis(300),
+            max_per_source,
             ..Limits::default()
         };
         tokio::spawn(serve("test", listener, tls, limits, std::future::pending(), |_, req: Request<Incoming>| async {
@@ -310,5 +335,34 @@ mod tests {
         let (got, closed) = exchange(addr, &connector, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
         assert!(closed, "still open");
         assert!(got.is_empty() || got.starts_with(b"HTTP/1.1 4"), "an HTTP/2 answer: {got:?}");
+    }
+
+    /// A source holding its share has further connections closed at once,
+    /// unfinished handshakes counted; another source is served meanwhile.
+    #[tokio::test]
+    async fn a_source_past_its_share_is_closed_at_once_and_another_is_served() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, connector) = tiny_server_with(dir.path(), 2).await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).await.unwrap();
+            held.push(tcp);
+        }
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut byte = [0u8; 1];
+        let closed = tokio::time::timeout(Duration::from_secs(2), third.read(&mut byte)).await;
+        assert!(matches!(closed, Ok(Ok(0) | Err(_))), "a third connection from one source: {closed:?}");
+
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.expect("another source is served");
+        tls.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi").await.unwrap();
+        let mut got = vec![0u8; 512];
+        let n = tls.read(&mut got).await.unwrap();
+        assert!(got[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..n]));
     }
 }

@@ -391,6 +391,7 @@ impl Conference {
             bytes_out: e.session.bytes_out(),
             rtcp_out: e.session.rtcp_out(),
             unkeyed: e.session.unkeyed(),
+            ssrc_refused: e.session.ssrc_refused(),
             round_trip: e.session.round_trip(),
             tx_fraction_lost,
             tx_jitter,
@@ -429,9 +430,12 @@ impl Conference {
             e.stats.wrong_payload_type += 1;
             return Err(EngineError::PayloadType { expected: e.payload_type, got: rtp.payload_type() });
         }
-        // A new source (after a first) starts the jitter buffer afresh.
-        if e.session.on_rtp(now, &rtp) == Source::Changed {
-            e.jitter.reset();
+        // A new source (after a first) starts the jitter buffer afresh; one
+        // that has not earned the stream is dropped (see `RtpSession::on_rtp`).
+        match e.session.on_rtp(now, &rtp) {
+            Source::Changed => e.jitter.reset(),
+            Source::Refused => return Err(EngineError::SsrcRefused(rtp.ssrc())),
+            Source::Same | Source::First => {}
         }
         if is_event {
             if let Some(digit) = telephone_event(e, rtp.timestamp(), rtp.payload()) {

@@ -154,6 +154,10 @@ pub enum EngineError {
     /// was dropped.
     #[error("SRTP keys pending")]
     KeysPending,
+    /// A packet from an SSRC that has not replaced the stream's current
+    /// source (RFC 3550 §8.2, probation as in §A.1): dropped and counted.
+    #[error("SSRC {0:#010x} refused: not the stream's source")]
+    SsrcRefused(u32),
     /// Keys were given at attach for a stream whose keys are pending.
     #[error("SRTP keys given for a stream whose keys come later")]
     KeysConflict,
@@ -231,6 +235,9 @@ pub struct EndpointStats {
     pub unkeyed: u64,
     /// Packets refused for their payload type.
     pub wrong_payload_type: u64,
+    /// Packets refused for their SSRC: another source that has not replaced
+    /// the current one (see the engine's SSRC rule).
+    pub ssrc_refused: u64,
     /// Frames the decoder failed on (played as silence).
     pub decode_errors: u64,
     /// RFC 3550 interarrival jitter of what the endpoint sends.

@@ -71,6 +71,29 @@ pub(super) enum Source {
     First,
     /// Another source took over (a re-INVITE, a restarted camera).
     Changed,
+    /// Another source that has not (yet) earned the stream: the packet is
+    /// dropped and counted, and no state of the current source changes.
+    Refused,
+}
+
+/// Packets in sequence a new SSRC must send, with none from the current
+/// source among them, before it replaces the current source...
+const SSRC_PROBATION: u32 = 4;
+/// ... spread over at least this long, so a burst cannot outrun the current
+/// source's packets (three audio packet times; a real new source sends
+/// steadily and is through probation within about 80 ms).
+const SSRC_SETTLE: Duration = Duration::from_millis(60);
+
+/// A new SSRC on probation (see [`RtpSession::on_rtp`]).
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    ssrc: u32,
+    /// The sequence number its next packet must carry.
+    next_sequence: u16,
+    /// Its packets in sequence so far.
+    packets: u32,
+    /// When the first of them came.
+    since: Instant,
 }
 
 /// Our side of one stream's RTP session with one endpoint. See the
@@ -89,6 +112,12 @@ pub(super) struct RtpSession {
     /// SRTP keys are still to come: drop everything, both ways.
     keys_pending: bool,
     remote_ssrc: Option<u32>,
+    /// The current source said RTCP BYE: the next source takes over at once.
+    remote_left: bool,
+    /// A new SSRC on probation.
+    candidate: Option<Candidate>,
+    /// Packets of other SSRCs refused (see [`RtpSession::on_rtp`]).
+    ssrc_refused: u64,
     receive_stats: Option<ReceiveStats>,
     /// When our next report is due (`None`: not yet scheduled).
     next_report: Option<Instant>,
@@ -126,6 +155,9 @@ impl RtpSession {
             srtp_out,
             keys_pending,
             remote_ssrc: None,
+            remote_left: false,
+            candidate: None,
+            ssrc_refused: 0,
             receive_stats: None,
             next_report: None,
             packets_out: 0,
@@ -163,6 +195,11 @@ impl RtpSession {
     /// Our SSRC.
     pub(super) fn ssrc(&self) -> u32 {
         self.ssrc
+    }
+
+    /// Packets of an SSRC other than the current one, refused.
+    pub(super) fn ssrc_refused(&self) -> u64 {
+        self.ssrc_refused
     }
 
     /// The endpoint's SSRC, once it has sent.
@@ -216,17 +253,55 @@ impl RtpSession {
         Ok(())
     }
 
-    /// Takes an accepted RTP packet into the receive statistics; says
-    /// whether its source is new.
+    /// Takes an RTP packet that passed SRTP, parsing and the payload type
+    /// check into the receive statistics, and says what its SSRC means.
+    ///
+    /// The rule for a change of SSRC. One endpoint sends one stream, so RFC
+    /// 3550 §8.2 treats a new SSRC from the same address as a collision or a
+    /// loop rather than a new truth, and §A.1 believes a source only after
+    /// packets in sequence (probation). So the first SSRC is taken at once;
+    /// after that a new SSRC replaces the current one (restarting the
+    /// statistics and the caller's jitter buffer or depacketizer) only when
+    /// - the current source has said RTCP BYE (then at once), or
+    /// - it has sent [`SSRC_PROBATION`] packets in sequence, over at least
+    ///   [`SSRC_SETTLE`], with none from the current source among them: the
+    ///   current source has stopped (a re-INVITE, a restarted camera, a
+    ///   transcoder's new stream).
+    ///
+    /// Anything else is [`Source::Refused`] and counted: junk or a second
+    /// sender can no longer reset the stream with each packet, and an
+    /// interleaved packet from the current source starts a candidate's
+    /// probation over.
     pub(super) fn on_rtp(&mut self, now: Instant, rtp: &RtpPacket<'_>) -> Source {
+        let ssrc = rtp.ssrc();
         let source = match self.remote_ssrc {
-            Some(s) if s == rtp.ssrc() => Source::Same,
-            Some(_) => Source::Changed,
+            Some(s) if s == ssrc => {
+                self.candidate = None;
+                Source::Same
+            }
+            Some(_) if self.remote_left => Source::Changed,
+            Some(_) => {
+                let sequence = rtp.sequence_number();
+                let candidate = match self.candidate {
+                    Some(c) if c.ssrc == ssrc && c.next_sequence == sequence => {
+                        Candidate { next_sequence: sequence.wrapping_add(1), packets: c.packets + 1, ..c }
+                    }
+                    _ => Candidate { ssrc, next_sequence: sequence.wrapping_add(1), packets: 1, since: now },
+                };
+                if candidate.packets < SSRC_PROBATION || now.saturating_duration_since(candidate.since) < SSRC_SETTLE {
+                    self.candidate = Some(candidate);
+                    self.ssrc_refused += 1;
+                    return Source::Refused;
+                }
+                Source::Changed
+            }
             None => Source::First,
         };
         if source != Source::Same {
-            self.remote_ssrc = Some(rtp.ssrc());
-            self.receive_stats = Some(ReceiveStats::new(rtp.ssrc(), self.clock_rate));
+            self.remote_ssrc = Some(ssrc);
+            self.remote_left = false;
+            self.candidate = None;
+            self.receive_stats = Some(ReceiveStats::new(ssrc, self.clock_rate));
         }
         if let Some(r) = &mut self.receive_stats {
             r.on_packet(rtp.sequence_number(), rtp.timestamp(), now);
@@ -240,6 +315,10 @@ impl RtpSession {
     /// the loss and jitter the endpoint sees. Returns that block.
     pub(super) fn on_rtcp(&mut self, now: Instant, arrival: NtpTime, packet: &RtcpPacket) -> Option<ReportBlock> {
         let blocks = match packet {
+            RtcpPacket::Goodbye(bye) => {
+                self.remote_left |= self.remote_ssrc.is_some_and(|s| bye.ssrcs.contains(&s));
+                return None;
+            }
             RtcpPacket::SenderReport(sr) => {
                 if let Some(r) = self.receive_stats.as_mut().filter(|r| r.ssrc() == sr.ssrc) {
                     r.on_sender_report(sr.ntp_time, now);
@@ -474,19 +553,76 @@ mod tests {
         assert!(!s.report_due(now + Duration::from_millis(5999)));
     }
 
+    fn feed(s: &mut RtpSession, at: Instant, ssrc: u32, seq: u16) -> Source {
+        s.on_rtp(at, &RtpPacket::parse(&rtp(ssrc, seq)).unwrap())
+    }
+
+    const PTIME: Duration = Duration::from_millis(20);
+
     #[test]
-    fn a_new_source_restarts_the_receive_statistics() {
+    fn a_new_source_that_persists_takes_over_and_restarts_the_receive_statistics() {
         let mut s = session(PLAIN);
-        let now = Instant::now();
-        let b = rtp(8, 500);
-        assert_eq!(s.on_rtp(now, &RtpPacket::parse(&rtp(7, 1)).unwrap()), Source::First);
-        assert_eq!(s.on_rtp(now, &RtpPacket::parse(&rtp(7, 10)).unwrap()), Source::Same);
+        let t0 = Instant::now();
+        assert_eq!(feed(&mut s, t0, 7, 1), Source::First);
+        assert_eq!(feed(&mut s, t0 + PTIME, 7, 10), Source::Same);
         let lossy = s.rx_jitter_and_loss();
-        assert_eq!(s.on_rtp(now, &RtpPacket::parse(&b).unwrap()), Source::Changed);
+        // The old source stops; the new one sends steadily: refused while on
+        // probation, then it takes over.
+        for i in 0..3u16 {
+            assert_eq!(feed(&mut s, t0 + PTIME * (2 + u32::from(i)), 8, 500 + i), Source::Refused);
+        }
+        assert_eq!(s.remote_ssrc(), Some(7));
+        assert_eq!(feed(&mut s, t0 + PTIME * 5, 8, 503), Source::Changed);
         let mut fresh = session(PLAIN);
-        fresh.on_rtp(now, &RtpPacket::parse(&b).unwrap());
+        feed(&mut fresh, t0, 8, 503);
         assert_eq!(s.remote_ssrc(), Some(8));
         assert_eq!(s.rx_jitter_and_loss(), fresh.rx_jitter_and_loss());
         assert_ne!(s.rx_jitter_and_loss(), lossy);
+        assert_eq!(s.ssrc_refused(), 3);
+        assert_eq!(feed(&mut s, t0 + PTIME * 6, 8, 504), Source::Same);
+    }
+
+    #[test]
+    fn junk_with_a_new_ssrc_each_packet_never_takes_over() {
+        let mut s = session(PLAIN);
+        let t0 = Instant::now();
+        assert_eq!(feed(&mut s, t0, 7, 1), Source::First);
+        for i in 0..200u32 {
+            let at = t0 + PTIME * i;
+            assert_eq!(feed(&mut s, at, 1000 + i, (i * 7919) as u16), Source::Refused);
+            // Even a run in sequence, when the current source keeps sending.
+            assert_eq!(feed(&mut s, at, 99, i as u16), Source::Refused);
+            assert_eq!(feed(&mut s, at, 7, 2 + i as u16), Source::Same);
+        }
+        assert_eq!((s.remote_ssrc(), s.ssrc_refused()), (Some(7), 400));
+        let (_, lost) = s.rx_jitter_and_loss();
+        assert_eq!(lost, 0, "the current source's statistics are untouched");
+    }
+
+    #[test]
+    fn a_burst_cannot_outrun_the_current_source() {
+        let mut s = session(PLAIN);
+        let t0 = Instant::now();
+        feed(&mut s, t0, 7, 1);
+        // Ten in sequence within a millisecond: enough packets, too short a time.
+        for i in 0..10u16 {
+            assert_eq!(feed(&mut s, t0 + Duration::from_micros(u64::from(i) * 100), 8, i), Source::Refused);
+        }
+        assert_eq!(feed(&mut s, t0 + PTIME, 7, 2), Source::Same);
+        assert_eq!(s.remote_ssrc(), Some(7));
+    }
+
+    #[test]
+    fn after_the_current_source_says_bye_a_new_one_takes_over_at_once() {
+        let mut s = session(PLAIN);
+        let t0 = Instant::now();
+        feed(&mut s, t0, 7, 1);
+        let other = RtcpPacket::Goodbye(crate::rtcp::Goodbye { ssrcs: vec![99], reason: None });
+        s.on_rtcp(t0, NtpTime(0), &other);
+        assert_eq!(feed(&mut s, t0 + PTIME, 8, 40), Source::Refused, "a BYE for another source changes nothing");
+        let bye = RtcpPacket::Goodbye(crate::rtcp::Goodbye { ssrcs: vec![7], reason: None });
+        s.on_rtcp(t0 + PTIME, NtpTime(0), &bye);
+        assert_eq!(feed(&mut s, t0 + PTIME * 2, 9, 70), Source::Changed);
+        assert_eq!(feed(&mut s, t0 + PTIME * 3, 10, 5), Source::Refused, "the newcomer is the current source now");
     }
 }

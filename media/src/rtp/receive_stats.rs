@@ -17,6 +17,13 @@ const MAX_DROPOUT: u16 = 3000;
 /// A backward jump up to this many is reordering, not a restart.
 const MAX_MISORDER: u16 = 100;
 const RTP_SEQ_MOD: u32 = 1 << 16;
+/// A change of relative transit time larger than this between two packets
+/// is a discontinuity (a sender that restarted its clock, or a forged
+/// timestamp), not network jitter: it moves the baseline without feeding
+/// the estimate. One forged packet fed in would add up to 2^31/16 units —
+/// hours — to a jitter that RFC 3550's 1/16 smoothing takes minutes to
+/// forget. A real network that stalls this long has lost the call anyway.
+const MAX_TRANSIT_STEP: Duration = Duration::from_secs(3);
 
 /// What [`ReceiveStats::on_packet`] made of a packet's sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,8 +154,11 @@ impl ReceiveStats {
         let transit = arrival_units.wrapping_sub(rtp_timestamp);
         if let Some(prev) = self.transit {
             let d = (transit.wrapping_sub(prev) as i32).unsigned_abs();
-            // J += (|D| - J) / 16, kept scaled by 16 to stay in integers.
-            self.jitter_q4 = self.jitter_q4.wrapping_add(d).wrapping_sub((self.jitter_q4 + 8) >> 4);
+            let step = u128::from(d) * 1_000_000_000 / u128::from(self.clock_rate.max(1));
+            if step <= MAX_TRANSIT_STEP.as_nanos() {
+                // J += (|D| - J) / 16, kept scaled by 16 to stay in integers.
+                self.jitter_q4 = self.jitter_q4.wrapping_add(d).wrapping_sub((self.jitter_q4 + 8) >> 4);
+            }
         }
         self.transit = Some(transit);
     }
@@ -317,6 +327,22 @@ mod tests {
         }
         assert!((36..=40).contains(&s.jitter()), "jitter {}", s.jitter());
         assert_eq!(s.jitter_duration(), Duration::from_nanos(u64::from(s.jitter()) * 125_000));
+    }
+
+    #[test]
+    fn a_forged_timestamp_moves_the_baseline_without_feeding_the_jitter() {
+        let t0 = Instant::now();
+        let mut s = ReceiveStats::new(7, 8000);
+        feed(&mut s, t0, 0..50);
+        // A packet in sequence whose timestamp is anywhere, then the stream.
+        s.on_packet(50, 0x9e37_79b9, t0 + MS20 * 50);
+        for i in 51..100u16 {
+            s.on_packet(i, u32::from(i) * 160, t0 + MS20 * u32::from(i));
+        }
+        assert_eq!(s.jitter(), 0, "one forged timestamp made jitter {}", s.jitter());
+        // A real timestamp jump with the time it stands for (silence) is no jitter either.
+        s.on_packet(100, 100 * 160 + 8000 * 10, t0 + MS20 * 100 + Duration::from_secs(10));
+        assert_eq!(s.jitter(), 0);
     }
 
     #[test]

@@ -254,8 +254,19 @@ pub struct RuntimeStats {
     pub datagrams_out: u64,
     /// Datagrams from an address no endpoint uses, dropped.
     pub unknown_source: u64,
-    /// Datagrams an endpoint's conference refused (SRTP, RTP, payload type).
+    /// Datagrams an endpoint's conference refused (SRTP, RTP, payload type,
+    /// SSRC), all kinds together; the kinds follow.
     pub refused: u64,
+    /// Refused: SRTP or SRTCP authentication failed.
+    pub auth_failures: u64,
+    /// Refused: SRTP replayed or too old.
+    pub replays: u64,
+    /// Refused: not valid SRTP, RTP or RTCP.
+    pub malformed: u64,
+    /// Refused: a payload type not negotiated.
+    pub wrong_payload_type: u64,
+    /// Refused: an SSRC that has not replaced the stream's source.
+    pub ssrc_refused: u64,
     /// Conference ticks run.
     pub ticks: u64,
     /// Ticks that ran more than a tick late (the worker was overloaded).
@@ -598,6 +609,11 @@ impl MediaRuntime {
             datagrams_out: a.datagrams_out + w.datagrams_out,
             unknown_source: a.unknown_source + w.unknown_source,
             refused: a.refused + w.refused,
+            auth_failures: a.auth_failures + w.auth_failures,
+            replays: a.replays + w.replays,
+            malformed: a.malformed + w.malformed,
+            wrong_payload_type: a.wrong_payload_type + w.wrong_payload_type,
+            ssrc_refused: a.ssrc_refused + w.ssrc_refused,
             ticks: a.ticks + w.ticks,
             late_ticks: a.late_ticks + w.late_ticks,
             decodes: a.decodes + w.decodes,

@@ -11,7 +11,7 @@ use super::{
     lock, BatchSocket, Command, ConferenceId, EndpointSpec, EventSink, IceTransport, MediaEvent, MediaTransport,
     Published, RecvBatch, RtpAddresses, RuntimeConfig, RuntimeStats, SendBatch,
 };
-use crate::engine::{Conference, EndpointId, Flow, MediaKind, Outgoing};
+use crate::engine::{Conference, EndpointId, EngineError, Flow, MediaKind, Outgoing};
 use crate::mixer::MixerEvent;
 use crate::transport::dtls::{DtlsEvent, DtlsIdentity, DtlsSession};
 use crate::transport::ice::{CheckOutcome, IceLite};
@@ -687,8 +687,8 @@ impl Worker {
                     MediaKind::Audio => hosted.conference.receive(now, id, &mut self.scratch),
                     MediaKind::Video => hosted.conference.receive_video(now, id, &mut self.scratch),
                 };
-                if result.is_err() {
-                    self.stats.refused += 1;
+                if let Err(e) = result {
+                    count_refusal(&mut self.stats, &e);
                 }
                 for (endpoint, digit) in hosted.conference.take_dtmf() {
                     (self.events)(MediaEvent::Dtmf { conference: remote.conference, endpoint, digit });
@@ -955,4 +955,20 @@ fn route(
     stream.latched = true;
     routes.insert(from, id);
     Some(id)
+}
+
+/// Counts a datagram a conference refused, by kind. Packets dropped while
+/// keys are pending are the endpoint's `unkeyed`, not a refusal.
+fn count_refusal(stats: &mut RuntimeStats, e: &EngineError) {
+    use crate::srtp::SrtpError;
+    let kind = match e {
+        EngineError::KeysPending => return,
+        EngineError::Srtp(SrtpError::AuthenticationFailed) => &mut stats.auth_failures,
+        EngineError::Srtp(SrtpError::Replayed(_) | SrtpError::TooOld(_)) => &mut stats.replays,
+        EngineError::PayloadType { .. } => &mut stats.wrong_payload_type,
+        EngineError::SsrcRefused(_) => &mut stats.ssrc_refused,
+        _ => &mut stats.malformed,
+    };
+    *kind += 1;
+    stats.refused += 1;
 }

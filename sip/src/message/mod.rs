@@ -257,6 +257,11 @@ impl Message {
             if bytes.len() > limits.max_message {
                 return Err(ParseError::TooLarge(limits.max_message));
             }
+            // Bytes that cannot begin a message are refused now, not after
+            // waiting for a blank line that may never come: the messages
+            // before them have been answered, and the stream cannot be
+            // resynchronised past them.
+            check_start(bytes)?;
             return Ok(Framed::Incomplete);
         };
         if body_start > limits.max_message {
@@ -275,21 +280,43 @@ impl Message {
         Ok(Framed::Message(Box::new(message), total))
     }
 
-    /// Reads only the start line and headers of a datagram whose body framing
-    /// is broken, so a request can still be answered 400 (RFC 3261 §18.3).
-    pub fn parse_head_only(bytes: &[u8], limits: &Limits) -> Result<Message, ParseError> {
-        if bytes.len() > limits.max_message {
-            return Err(ParseError::TooLarge(limits.max_message));
-        }
-        let start = bytes.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(bytes.len());
-        let bytes = &bytes[start..];
-        let (head_end, _) = header_end(bytes).ok_or(ParseError::Unterminated)?;
-        Self::parse_head(&bytes[..head_end], limits)
+    /// What can be read of a message that could not be parsed whole, to
+    /// answer it 400 or 513 rather than say nothing (RFC 3261 §21.4.1,
+    /// §21.5.11): its start line and, of its headers, those that fit in the
+    /// limits — the first [`Limits::max_headers`] lines, within the first
+    /// [`Limits::max_message`] bytes, up to the last whole line. `None` when
+    /// not even the start line and one header can be read.
+    pub fn parse_answerable(bytes: &[u8], limits: &Limits) -> Option<Message> {
+        let start = bytes.iter().position(|b| *b != b'\r' && *b != b'\n')?;
+        let bytes = &bytes[start..bytes.len().min(start.saturating_add(limits.max_message))];
+        let head = match header_end(bytes) {
+            Some((head_end, _)) => &bytes[..head_end],
+            None => &bytes[..bytes.iter().rposition(|b| *b == b'\n')?],
+        };
+        let message = Self::parse_head_lines(head, limits, true).ok()?;
+        (!message.headers.is_empty()).then_some(message)
     }
 
     /// Parses the start line and headers (without the blank line).
     fn parse_head(head: &[u8], limits: &Limits) -> Result<Message, ParseError> {
-        let head = std::str::from_utf8(head).map_err(|_| ParseError::HeaderLine)?;
+        Self::parse_head_lines(head, limits, false)
+    }
+
+    /// The start line and headers. With `truncate`, what a broken head
+    /// holds before its first fault (a line that is not a header, bytes that
+    /// are not UTF-8, a header past [`Limits::max_headers`]); else the fault
+    /// is an error.
+    fn parse_head_lines(head: &[u8], limits: &Limits, truncate: bool) -> Result<Message, ParseError> {
+        let head = match std::str::from_utf8(head) {
+            Ok(head) => head,
+            Err(e) if truncate => {
+                // Whole lines only: a value cut short would be echoed wrong.
+                let valid = &head[..e.valid_up_to()];
+                let whole = valid.iter().rposition(|b| *b == b'\n').unwrap_or(0);
+                std::str::from_utf8(&valid[..whole]).map_err(|_| ParseError::HeaderLine)?
+            }
+            Err(_) => return Err(ParseError::HeaderLine),
+        };
         let mut lines = head.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line));
         let first = lines.next().ok_or(ParseError::StartLine)?;
         let start = parse_start_line(first)?;
@@ -298,22 +325,11 @@ impl Message {
             if line.is_empty() {
                 continue;
             }
-            if line.starts_with([' ', '\t']) {
-                // A folded continuation (RFC 3261 §7.3.1): one space joins it.
-                let last = headers.last_mut().ok_or(ParseError::HeaderLine)?;
-                last.value.push(' ');
-                last.value.push_str(line.trim());
-                continue;
+            match parse_header_line(line, &mut headers, limits) {
+                Ok(()) => {}
+                Err(_) if truncate => break,
+                Err(e) => return Err(e),
             }
-            if headers.len() >= limits.max_headers {
-                return Err(ParseError::TooManyHeaders(limits.max_headers));
-            }
-            let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
-            let name = name.trim();
-            if name.is_empty() || !name.bytes().all(is_token_byte) {
-                return Err(ParseError::HeaderLine);
-            }
-            headers.push(Header { name: full_name(name).to_string(), value: value.trim().to_string() });
         }
         Ok(Message { start, headers, body: Vec::new() })
     }
@@ -560,6 +576,27 @@ impl Message {
     }
 }
 
+/// Adds one header line (unfolded, without its line end) to `headers`.
+fn parse_header_line(line: &str, headers: &mut Vec<Header>, limits: &Limits) -> Result<(), ParseError> {
+    if line.starts_with([' ', '\t']) {
+        // A folded continuation (RFC 3261 §7.3.1): one space joins it.
+        let last = headers.last_mut().ok_or(ParseError::HeaderLine)?;
+        last.value.push(' ');
+        last.value.push_str(line.trim());
+        return Ok(());
+    }
+    if headers.len() >= limits.max_headers {
+        return Err(ParseError::TooManyHeaders(limits.max_headers));
+    }
+    let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(ParseError::HeaderLine);
+    }
+    headers.push(Header { name: full_name(name).to_string(), value: value.trim().to_string() });
+    Ok(())
+}
+
 /// Token characters (RFC 3261 §25.1), which header names are made of.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
@@ -590,6 +627,22 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         return Err(ParseError::Version);
     }
     Ok(StartLine::Request { method: Method::parse(method), uri: uri.to_string() })
+}
+
+/// Whether the front of a stream, not yet a whole head, can still begin a
+/// message: its first word must be made of token characters (a method) or be
+/// `SIP/...` (a status line), and a whole first line must parse.
+fn check_start(bytes: &[u8]) -> Result<(), ParseError> {
+    if let Some(eol) = bytes.iter().position(|b| *b == b'\n') {
+        let line = std::str::from_utf8(&bytes[..eol]).map_err(|_| ParseError::StartLine)?;
+        return parse_start_line(line.strip_suffix('\r').unwrap_or(line)).map(|_| ());
+    }
+    let word = bytes.split(|b| *b == b' ').next().unwrap_or(bytes);
+    if word.iter().all(|b| is_token_byte(*b) || *b == b'/') {
+        Ok(())
+    } else {
+        Err(ParseError::StartLine)
+    }
 }
 
 /// Splits a header value at commas that are outside quotes and angle brackets.
@@ -643,6 +696,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
         500 => "Server Internal Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        513 => "Message Too Large",
         504 => "Server Time-out",
         603 => "Decline",
         _ => match code / 100 {

@@ -216,3 +216,45 @@ mod properties {
         }
     }
 }
+
+/// Garbage after a whole message in one segment: the message is framed
+/// first, then the garbage is refused at once (no waiting for a blank line
+/// that never comes), so the caller answers the message before closing.
+#[test]
+fn garbage_after_a_message_is_framed_after_it_and_refused_at_once() {
+    let limits = Limits::default();
+    let one = BARESIP_INVITE.replace("v=0\r\nxx", "v=0\r\n");
+    for garbage in [&b"\x00\x01garbage"[..], b"\x16\x03\x01\x02\x00\x01", b"hello world\r\n", b"GET / HTTP/1.1\r\n"] {
+        let mut stream = one.as_bytes().to_vec();
+        stream.extend_from_slice(garbage);
+        let Ok(Framed::Message(first, used)) = Message::parse_stream(&stream, &limits) else { panic!("not framed") };
+        assert_eq!((first.method(), used), (Some(Method::Invite), one.len()));
+        assert!(Message::parse_stream(&stream[used..], &limits).is_err(), "{garbage:?}");
+    }
+    // The front of a message that may still complete waits for more.
+    for partial in [&b"INV"[..], b"INVITE sip:a", b"SIP/2.0 20", b"OPTIONS sip:a SIP/2.0\r\nVia: x"] {
+        assert!(matches!(Message::parse_stream(partial, &limits), Ok(Framed::Incomplete)), "{partial:?}");
+    }
+}
+
+/// What cannot be parsed whole can often still be answered: the start line
+/// and the headers within the limits.
+#[test]
+fn the_answerable_part_of_a_broken_message() {
+    let limits = Limits { max_message: 4096, max_headers: 8 };
+    let mut many = "OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKm\r\nCall-ID: m\r\n".to_string();
+    for i in 0..20 {
+        many.push_str(&format!("X-{i}: {i}\r\n"));
+    }
+    many.push_str("Content-Length: 0\r\n\r\n");
+    assert_eq!(Message::parse_stream(many.as_bytes(), &limits).err(), Some(ParseError::TooManyHeaders(8)));
+    let head = Message::parse_answerable(many.as_bytes(), &limits).expect("answerable");
+    assert_eq!((head.headers.len(), head.call_id()), (8, Some("m")));
+    assert!(head.via().is_some());
+    // A header block cut off by the size limit: up to its last whole line.
+    let cut = &many.as_bytes()[..60];
+    assert_eq!(Message::parse_answerable(cut, &limits).map(|m| m.headers.len()), Some(1));
+    for hopeless in [&b""[..], b"\r\n", b"\x00\x01garbage\r\n\r\n", b"OPTIONS sip:a SIP/2.0\r\n"] {
+        assert!(Message::parse_answerable(hopeless, &limits).is_none(), "{hopeless:?}");
+    }
+}

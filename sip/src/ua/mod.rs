@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
-use crate::message::{Limits, Message, Method, NameAddr};
+use crate::message::{Limits, Message, Method, NameAddr, ParseError};
 use crate::transaction::{
     Peer, Received, Timers, TransactionEvent, TransactionKey, TransactionLayer, Transmit, Transport,
 };
@@ -295,6 +295,12 @@ impl UserAgent {
         self.calls.len()
     }
 
+    /// Whether a call (set up or being set up) signals through `peer`: for
+    /// TCP and TLS, whether the shell must keep that connection open.
+    pub fn has_call_with(&self, peer: Peer) -> bool {
+        self.calls.values().any(|c| c.peer == peer)
+    }
+
     fn local_addr(&self, transport: Transport) -> SocketAddr {
         match transport {
             Transport::Tls => self.config.tls_addr.unwrap_or(self.config.local_addr),
@@ -334,16 +340,28 @@ impl UserAgent {
         }
         match Message::parse(bytes, &self.config.limits) {
             Ok(message) => self.handle_message(now, source, message),
-            Err(error) => {
-                if let Ok(head) = Message::parse_head_only(bytes, &self.config.limits) {
-                    if head.is_request() && head.via().is_some() && head.method() != Some(Method::Ack) {
-                        let mut response = head.response(400, None);
-                        set_reason(&mut response, &error.to_string());
-                        self.send_stateless_response(&head, source, &response);
-                    }
-                }
-            }
+            Err(error) => self.handle_unframed(source, bytes, &error),
         }
+    }
+
+    /// Bytes that are not a message we can take (a datagram, or what is left
+    /// of a TCP/TLS stream that could not be framed): a request whose start
+    /// line and Via can be read is answered — 513 when it broke a size or
+    /// header-count limit, else 400 — with the reason in the status line, so
+    /// the sender learns why instead of timing out. Anything else is dropped.
+    /// The caller closes a stream after this: it cannot be resynchronised.
+    pub fn handle_unframed(&mut self, source: Peer, bytes: &[u8], error: &ParseError) {
+        let Some(head) = Message::parse_answerable(bytes, &self.config.limits) else { return };
+        if !head.is_request() || head.via().is_none() || head.method() == Some(Method::Ack) {
+            return;
+        }
+        let code = match error {
+            ParseError::TooLarge(_) | ParseError::TooManyHeaders(_) => 513,
+            _ => 400,
+        };
+        let mut response = head.response(code, None);
+        set_reason(&mut response, &error.to_string());
+        self.send_stateless_response(&head, source, &response);
     }
 
     /// A message framed from a TCP or TLS stream (or parsed by the caller).

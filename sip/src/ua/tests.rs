@@ -629,3 +629,28 @@ fn dtmf_goes_out_as_info_one_key_at_a_time() {
     assert_eq!(second[0].body, b"Signal=#\r\nDuration=100\r\n");
     assert!(ua.send_dtmf_info(t0, CallHandle(999), "1").is_err());
 }
+
+/// More headers than the limit: answered 513 with the reason, not dropped
+/// silently; a head too broken to answer is dropped.
+#[test]
+fn too_many_headers_get_513_with_the_reason() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let extra: String = (0..200).map(|i| format!("X-Padding-{i}: {i}\r\n")).collect();
+    let stream = Peer { transport: Transport::Tcp, addr: PEER.parse().unwrap() };
+    let bytes = request("OPTIONS", "z9hG4bKmany", 1, None, &extra, "");
+    let error = Message::parse_stream(bytes.as_bytes(), &Limits::default()).expect_err("refused");
+    ua.handle_unframed(stream, bytes.as_bytes(), &error);
+    let out: Vec<Transmit> = std::iter::from_fn(|| ua.poll_transmit()).collect();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].peer, stream, "answered on the connection it came on");
+    let answer = Message::parse(&out[0].bytes, &Limits::default()).expect("parsable");
+    assert_eq!(answer.code(), Some(513));
+    assert!(matches!(&answer.start, StartLine::Response { reason, .. } if reason == "more than 128 headers"));
+    assert_eq!(answer.call_id(), Some("call-1"));
+    // Over UDP too.
+    feed(&mut ua, t0, &bytes);
+    assert_eq!(sent(&mut ua)[0].code(), Some(513));
+    ua.handle_unframed(stream, b"\x00\x01garbage\r\n\r\n", &ParseError::StartLine);
+    assert!(sent(&mut ua).is_empty());
+}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use confero_media::engine::{EndpointId, EndpointStats, Prompt, VideoSettings};
-use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaEvent, RuntimeError};
+use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaEvent, RuntimeError, RuntimeStats};
 use confero_sdp::{self as sdp, AudioOffer, Direction, LocalMedia, MediaEncryption, SessionDescription};
 use confero_sip::message::Message;
 use confero_sip::transaction::{Peer, Transport};
@@ -147,6 +147,9 @@ impl MediaPort for FakeMedia {
     }
     fn dtls_fingerprint(&self) -> String {
         format!("sha-256 {}", ["AB"; 32].join(":"))
+    }
+    fn stats(&self) -> RuntimeStats {
+        RuntimeStats::default()
     }
 }
 

@@ -88,9 +88,14 @@ impl VideoEndpoint {
             e.stats.refused += 1;
             return Err(EngineError::PayloadType { expected: e.config.payload_type, got: rtp.payload_type() });
         }
-        if e.session.on_rtp(now, &rtp) != Source::Same {
+        match e.session.on_rtp(now, &rtp) {
             // A new source (a re-INVITE, a restarted camera): start afresh.
-            e.depacketizer = H264Depacketizer::new(DepacketizerConfig::default());
+            Source::First | Source::Changed => e.depacketizer = H264Depacketizer::new(DepacketizerConfig::default()),
+            Source::Refused => {
+                e.stats.refused += 1;
+                return Err(EngineError::SsrcRefused(rtp.ssrc()));
+            }
+            Source::Same => {}
         }
         e.stats.last_received = Some(now);
         if e.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).is_err() {
