@@ -224,6 +224,7 @@ impl Bridge {
             SipEvent::Answered { leg, sdp } => self.answered(now, leg, sdp),
             SipEvent::Failed { leg, code, reason } => self.failed(now, leg, code, &reason),
             SipEvent::Reoffer { leg, offer } => self.reoffer(leg, offer),
+            SipEvent::AckAnswer { leg, sdp } => self.ack_answer(now, leg, sdp),
             SipEvent::Dtmf { leg, digit } => self.digit(now, leg, digit),
             SipEvent::Ended { leg, reason } => {
                 let why = match reason {
@@ -255,10 +256,12 @@ impl Bridge {
         if !destination.admits_non_members() {
             return reject(self, 403);
         }
-        let Some(offer) = ic.offer.as_deref().and_then(|o| SessionDescription::parse(o).ok()) else {
-            // An offerless INVITE (we would offer in the 200) is not supported.
-            return reject(self, 488);
+        let Some(offer) = ic.offer.as_deref() else {
+            // Call controls (Unified CM, Expressway, trunks) often send no
+            // SDP: we offer in the 200 and take the answer from the ACK.
+            return self.incoming_without_offer(now, id, ic, destination, &user);
         };
+        let Ok(offer) = SessionDescription::parse(offer) else { return reject(self, 488) };
         let place = LegPlace {
             own_profile: None,
             access_method: destination.access_method.as_ref(),
@@ -312,10 +315,109 @@ impl Bridge {
         }
     }
 
+    /// An offerless INVITE (a late offer): the leg joins its space's call
+    /// as any caller's, our offer goes in the 200, and its media connects
+    /// when the ACK brings the answer ([`Bridge::ack_answer`]).
+    fn incoming_without_offer(
+        &mut self,
+        now: Instant,
+        id: Uuid,
+        ic: IncomingCall,
+        destination: dialplan::Destination,
+        user: &str,
+    ) {
+        let place = LegPlace {
+            own_profile: None,
+            access_method: destination.access_method.as_ref(),
+            space: Some(&destination.space),
+        };
+        let profiles = ProfileChain::resolve(&*self.store, place);
+        let passcode = destination.passcode().map(str::to_string);
+        let Ok(call) = self.call_for_space(now, &destination.space) else {
+            return self.sip(SipCommand::Reject { leg: id, code: 503 });
+        };
+        let Some(conference) = self.conference_of(call) else {
+            return self.sip(SipCommand::Reject { leg: id, code: 503 });
+        };
+        let policy = profiles.media_encryption();
+        let session_id = u64::from(self.rng.next_u32());
+        let Some((offer, video_offer)) = self.our_offer(conference, policy, (session_id, 1)) else {
+            self.sip(SipCommand::Reject { leg: id, code: 503 });
+            return self.end_if_empty(now, call);
+        };
+        let mut live = self.new_live_leg(
+            call,
+            Direction::Incoming,
+            ic.from.display.clone().unwrap_or_default(),
+            party(&ic.from.uri),
+        );
+        live.id = id;
+        let mut sip = SipLeg::new(policy, session_id);
+        sip.signalling_ip = Some(ic.source.addr.ip());
+        let body = offer.sdp.to_text().into_bytes();
+        sip.offer = Some(offer);
+        sip.video_offer = video_offer;
+        let mut leg = Leg::new(live, now, Signalling::Sip(Box::new(sip)), profiles);
+        leg.lobby = passcode.map(|passcode| Lobby { passcode, entered: String::new(), failures: 0 });
+        self.admit(leg);
+        self.sip(SipCommand::Accept { leg: id, answer: body });
+        tracing::info!("SIP call to {user} without an offer: our offer went in the 200 (leg {id})");
+    }
+
+    /// Our offer at a conference's addresses (audio, and H.264 when video is
+    /// on), for a dial-out or a late offer.
+    fn our_offer(
+        &mut self,
+        conference: ConferenceId,
+        policy: MediaEncryption,
+        session: (u64, u64),
+    ) -> Option<(AudioOffer, Option<VideoOffer>)> {
+        let (rtp, _) = self.media.conference_addresses(conference).ok()?;
+        let local = LocalMedia {
+            address: rtp.ip(),
+            audio_port: rtp.port(),
+            session_id: session.0,
+            session_version: session.1,
+            direction: SdpDirection::SendRecv,
+        };
+        let mut offer = AudioOffer::new(&local, policy, &mut *self.rng);
+        let video = self
+            .video_address(conference)
+            .map(|v| VideoOffer::add_to(&mut offer.sdp, &LocalVideo::hd720(v.port()), policy, &mut *self.rng));
+        Some((offer, video))
+    }
+
+    /// The answer an ACK brought to the offer in our 200: connects the leg's
+    /// media as an answer to a dial-out does. An ACK with SDP when we made no
+    /// offer is ignored.
+    fn ack_answer(&mut self, now: Instant, id: Uuid, sdp: Vec<u8>) {
+        if self.sip_leg_mut(id).is_some_and(|s| s.offer.is_some()) {
+            self.answered(now, id, Some(sdp));
+        }
+    }
+
     /// A new offer in the dialog: hold, resume, a new address or new keys.
+    /// An offerless re-INVITE gets our offer, its answer comes in the ACK.
     fn reoffer(&mut self, id: Uuid, offer: Option<Vec<u8>>) {
         let refuse = |me: &mut Bridge, code: u16| me.sip(SipCommand::AnswerReoffer { leg: id, answer: Err(code) });
-        let Some(offer) = offer.as_deref().and_then(|o| SessionDescription::parse(o).ok()) else {
+        let Some(offer) = offer else {
+            let Some(conference) = self.leg(id).and_then(|l| self.conference_of(l.live.call)) else {
+                return refuse(self, 481);
+            };
+            let Some(sip) = self.sip_leg_mut(id) else { return refuse(self, 481) };
+            sip.session.1 += 1;
+            let (session, policy) = (sip.session, sip.policy);
+            let Some((offer, video_offer)) = self.our_offer(conference, policy, session) else {
+                return refuse(self, 500);
+            };
+            let body = offer.sdp.to_text().into_bytes();
+            if let Some(sip) = self.sip_leg_mut(id) {
+                sip.offer = Some(offer);
+                sip.video_offer = video_offer;
+            }
+            return self.sip(SipCommand::AnswerReoffer { leg: id, answer: Ok(body) });
+        };
+        let Some(offer) = SessionDescription::parse(&offer).ok() else {
             return refuse(self, 488);
         };
         let Some(conference) = self.leg(id).and_then(|l| self.conference_of(l.live.call)) else {
@@ -372,8 +474,8 @@ impl Bridge {
         self.admit(Leg::new(live.clone(), now, Signalling::Sip(Box::new(sip)), profiles));
 
         let routes = self.routes(remote_party);
-        let media = self.media.conference_addresses(conference).ok();
-        let (routes, rtp) = match (routes, self.config.sip_local, media) {
+        let offers = self.our_offer(conference, policy, (session_id, 1));
+        let (routes, (offer, video_offer)) = match (routes, self.config.sip_local, offers) {
             (Err(reason), ..) => {
                 tracing::info!("call leg {id} to {remote_party}: {reason}");
                 self.drop_leg(now, id, reason);
@@ -387,19 +489,8 @@ impl Bridge {
                 self.drop_leg(now, id, "mediaUnavailable");
                 return Ok(live);
             }
-            (Ok(r), Some(_), Some((rtp, _))) => (r, rtp),
+            (Ok(r), Some(_), Some(offers)) => (r, offers),
         };
-        let local = LocalMedia {
-            address: rtp.ip(),
-            audio_port: rtp.port(),
-            session_id,
-            session_version: 1,
-            direction: SdpDirection::SendRecv,
-        };
-        let mut offer = AudioOffer::new(&local, policy, &mut *self.rng);
-        let video_offer = self
-            .video_address(conference)
-            .map(|v| VideoOffer::add_to(&mut offer.sdp, &LocalVideo::hd720(v.port()), policy, &mut *self.rng));
         if let Some(sip) = self.sip_leg_mut(id) {
             sip.body = offer.sdp.to_text().into_bytes();
             sip.offer = Some(offer);
@@ -511,6 +602,8 @@ impl Bridge {
             return;
         };
         let layout = leg.settings.layout;
+        // A late-offer caller still owes its passcode.
+        let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
         let Signalling::Sip(sip) = &mut leg.signalling else { return };
         let answer = sdp_bytes.as_deref().and_then(|b| SessionDescription::parse(b).ok());
         let video = match (sip.video_offer.take(), &answer) {
@@ -523,7 +616,7 @@ impl Bridge {
         };
         let signalling_ip = sip.signalling_ip;
         let connected = negotiated.and_then(|audio| {
-            let (spec, media) = media_of(&audio, video.as_ref(), layout, None, signalling_ip);
+            let (spec, media) = media_of(&audio, video.as_ref(), layout, prompt, signalling_ip);
             self.connect(id, spec, media)
         });
         match connected {

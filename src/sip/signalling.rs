@@ -104,6 +104,14 @@ pub enum SipEvent {
         /// The offer (`None`: an offerless re-INVITE).
         offer: Option<Vec<u8>>,
     },
+    /// The peer's ACK carried its answer to the offer we put in our 200
+    /// (its INVITE or re-INVITE had none: a late offer).
+    AckAnswer {
+        /// The leg.
+        leg: Uuid,
+        /// Its SDP answer.
+        sdp: Vec<u8>,
+    },
     /// A DTMF digit by SIP INFO.
     Dtmf {
         /// The leg.
@@ -282,6 +290,9 @@ impl SipSignalling {
                 // What the bridge needs of these is already in hand: the ACK
                 // confirms what it answered; our own re-INVITEs are not sent
                 // yet.
+                UaEvent::Confirmed { call, answer: Some(sdp) } => {
+                    leg_of(&self.legs, call).map(|leg| SipEvent::AckAnswer { leg, sdp })
+                }
                 UaEvent::Confirmed { .. } | UaEvent::ReofferAnswered { .. } | UaEvent::ReofferFailed { .. } => None,
             };
             if let Some(e) = event {

@@ -654,3 +654,24 @@ fn too_many_headers_get_513_with_the_reason() {
     ua.handle_unframed(stream, b"\x00\x01garbage\r\n\r\n", &ParseError::StartLine);
     assert!(sent(&mut ua).is_empty());
 }
+
+/// A late offer: an INVITE without SDP gets our offer in the 200; the ACK
+/// brings the answer, as the call's confirmation.
+#[test]
+fn an_offerless_invite_is_answered_in_the_ack() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    feed(&mut ua, t0, &request("INVITE", "z9hG4bKlate", 1, None, "", ""));
+    assert_eq!(first_lines(&sent(&mut ua)), ["100"]);
+    let evs = events(&mut ua);
+    let [UaEvent::IncomingCall(incoming)] = evs.as_slice() else { panic!("{evs:?}") };
+    assert_eq!(incoming.offer, None);
+    let call = incoming.call;
+    ua.accept(t0, call, b"v=0 our offer".to_vec()).unwrap();
+    let ok = sent(&mut ua).remove(0);
+    assert_eq!(ok.body, b"v=0 our offer");
+    let tag = our_tag(&ok);
+    let ack = request("ACK", "z9hG4bKlateack", 1, Some(&tag), "Content-Type: application/sdp\r\n", SDP);
+    feed(&mut ua, t0, &ack);
+    assert_eq!(events(&mut ua), [UaEvent::Confirmed { call, answer: Some(SDP.as_bytes().to_vec()) }]);
+}
