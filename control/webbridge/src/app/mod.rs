@@ -155,6 +155,7 @@ impl WebApp {
         if let Some(wait) = self.passcodes.blocked(source, Instant::now()) {
             return throttled(wait);
         }
+        let user = session_cookie(&req).and_then(|t| self.sessions.user(&t));
         let body: JoinBody = match read_json(req).await {
             Ok(b) => b,
             Err(r) => return r,
@@ -170,7 +171,7 @@ impl WebApp {
             Ok(found) => found,
             Err(e) => return c2w_error(e),
         };
-        let request = Message::Join { call_id, passcode, secret, name, offer: body.offer };
+        let request = Message::Join { call_id, passcode, secret, name, offer: body.offer, user };
         match self.c2w.request(link, request).await {
             Ok(Message::Joined { call, leg, answer }) => {
                 self.passcodes.succeeded(source);
@@ -263,6 +264,9 @@ impl WebApp {
             Err(r) => return r,
         };
         match self.auth.check(source, creds.username.trim(), &creds.password).await {
+            Verdict::Allowed if !self.portal_enabled(creds.username.trim()).await => {
+                c2w_error(C2wError::Refused(ErrorKind::PortalDisabled))
+            }
             Verdict::Allowed => {
                 let token = self.sessions.open(creds.username.trim());
                 let mut r = json_ok(json!({ "user": creds.username.trim() }));
@@ -284,6 +288,14 @@ impl WebApp {
             Verdict::Throttled(wait) => throttled(wait),
             Verdict::Busy => error(StatusCode::SERVICE_UNAVAILABLE, "busy", "Busy; please try again."),
         }
+    }
+
+    /// Whether this web bridge's profile lets users sign in (the call
+    /// bridge decides; with none linked there is nothing to refuse yet).
+    async fn portal_enabled(&self, user: &str) -> bool {
+        let Some((link, _)) = self.c2w.linked().into_iter().next() else { return true };
+        let asked = self.c2w.request(link, Message::Spaces { user: user.to_string() }).await;
+        asked != Err(C2wError::Refused(ErrorKind::PortalDisabled))
     }
 
     fn sign_out(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -409,6 +421,17 @@ fn c2w_error(e: C2wError) -> Response<Full<Bytes>> {
         }
         C2wError::Refused(ErrorKind::InvalidChange) => {
             error(StatusCode::BAD_REQUEST, "invalidChange", "That cannot be changed.")
+        }
+        C2wError::Refused(ErrorKind::PasscodesNotAllowed) => error(
+            StatusCode::FORBIDDEN,
+            "passcodesNotAllowed",
+            "Joining with a passcode is not allowed here; use a join link or sign in.",
+        ),
+        C2wError::Refused(ErrorKind::SignInRequired) => {
+            error(StatusCode::FORBIDDEN, "signInRequired", "Please sign in to join meetings here.")
+        }
+        C2wError::Refused(ErrorKind::PortalDisabled) => {
+            error(StatusCode::FORBIDDEN, "portalDisabled", "Signing in is not enabled here.")
         }
         C2wError::NoCallBridge => {
             error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Meetings are not reachable right now.")
