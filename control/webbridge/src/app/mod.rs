@@ -82,10 +82,12 @@ impl WebApp {
         let path = req.uri().path().to_string();
         tracing::debug!("web: {method} {path} from {}", peer.ip());
         let mut response = match (&method, path.as_str()) {
-            (&Method::GET, "/") => page(INDEX_HTML, "text/html; charset=utf-8"),
-            (&Method::GET, p) if p.starts_with("/meeting/") => page(INDEX_HTML, "text/html; charset=utf-8"),
-            (&Method::GET, "/static/app.js") => page(APP_JS, "text/javascript; charset=utf-8"),
-            (&Method::GET, "/static/app.css") => page(APP_CSS, "text/css; charset=utf-8"),
+            (&Method::GET | &Method::HEAD, "/") => page(INDEX_HTML, "text/html; charset=utf-8"),
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/meeting/") => {
+                page(INDEX_HTML, "text/html; charset=utf-8")
+            }
+            (&Method::GET | &Method::HEAD, "/static/app.js") => page(APP_JS, "text/javascript; charset=utf-8"),
+            (&Method::GET | &Method::HEAD, "/static/app.css") => page(APP_CSS, "text/css; charset=utf-8"),
             (&Method::GET, "/api/meeting") => self.meeting(req.uri().query().unwrap_or("")).await,
             (&Method::POST, "/api/join") => self.join(peer.ip(), req).await,
             (&Method::POST, "/api/leg") => self.leg_action(req).await,
