@@ -442,4 +442,14 @@ fn web_bridge_profiles_decide_what_the_web_app_allows() {
     assert!(status == 502 && body.contains("mediaNegotiation"), "{status} {body}");
     assert_eq!(sign_in(web).0, 403);
     assert_eq!(common::total(&c.get("/api/v1/callLegs").body), 0);
+
+    // Walking meeting IDs is throttled per source.
+    let statuses: Vec<u16> = (0..25)
+        .map(|i| {
+            let url = format!("https://127.0.0.1:{web}/api/meeting?id={}", 7_000_000 + i);
+            agent().get(url).send().expect("meeting").status().as_u16()
+        })
+        .collect();
+    assert_eq!(statuses[0], 404);
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }

@@ -43,6 +43,9 @@ const APP_CSS: &str = include_str!("static/app.css");
 
 /// Largest JSON body: an SDP offer with every candidate is a few KiB.
 const MAX_BODY: usize = 64 * 1024;
+/// Unknown meeting IDs a source may try in a minute before its lookups are
+/// refused for a minute.
+const LOOKUP_FAILURES: u32 = 20;
 /// The session cookie's name.
 const COOKIE_NAME: &str = "confero_session";
 
@@ -54,6 +57,9 @@ pub struct WebApp {
     /// Wrong passcodes per source, as wrong passwords are: a meeting ID and
     /// a numeric passcode must not be guessable at line rate.
     passcodes: Throttle,
+    /// Unknown meeting IDs per source: looser than passcodes (people mistype
+    /// IDs), but enough that the ID space cannot be walked.
+    lookups: Throttle,
     /// `Content-Security-Policy` on every answer.
     csp: HeaderValue,
 }
@@ -72,6 +78,7 @@ impl WebApp {
             auth,
             sessions: Sessions::default(),
             passcodes: Throttle::new(ThrottlePolicy::default()),
+            lookups: Throttle::new(ThrottlePolicy { failures: LOOKUP_FAILURES, ..ThrottlePolicy::default() }),
             csp: HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'")),
         })
     }
@@ -88,7 +95,7 @@ impl WebApp {
             }
             (&Method::GET | &Method::HEAD, "/static/app.js") => page(APP_JS, "text/javascript; charset=utf-8"),
             (&Method::GET | &Method::HEAD, "/static/app.css") => page(APP_CSS, "text/css; charset=utf-8"),
-            (&Method::GET, "/api/meeting") => self.meeting(req.uri().query().unwrap_or("")).await,
+            (&Method::GET, "/api/meeting") => self.meeting(peer.ip(), req.uri().query().unwrap_or("")).await,
             (&Method::POST, "/api/join") => self.join(peer.ip(), req).await,
             (&Method::POST, "/api/leg") => self.leg_action(req).await,
             (&Method::GET, "/api/leg/participants") => self.participants(&req).await,
@@ -106,6 +113,28 @@ impl WebApp {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         response
+    }
+
+    /// [`WebApp::locate`] for `source`, throttled: a source that asked for too
+    /// many unknown meeting IDs is refused for a while.
+    async fn locate_for(
+        &self,
+        source: IpAddr,
+        call_id: &str,
+        secret: Option<String>,
+    ) -> Result<(LinkId, Message), Response<Full<Bytes>>> {
+        if let Some(wait) = self.lookups.blocked(source, Instant::now()) {
+            return Err(throttled(wait));
+        }
+        match self.locate(call_id, secret).await {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                if e == C2wError::Refused(ErrorKind::MeetingNotFound) {
+                    self.lookups.failed(source, Instant::now());
+                }
+                Err(c2w_error(e))
+            }
+        }
     }
 
     /// Finds the call bridge that knows `call_id`: the first whose answer is
@@ -126,19 +155,19 @@ impl WebApp {
         outcome
     }
 
-    async fn meeting(&self, query: &str) -> Response<Full<Bytes>> {
+    async fn meeting(&self, source: IpAddr, query: &str) -> Response<Full<Bytes>> {
         let form = confero_store::form::Form::parse(query.as_bytes()).unwrap_or_default();
         let id = form.get("id").unwrap_or("").trim().to_string();
         let secret = form.get("secret").map(str::to_string).filter(|s| !s.is_empty());
         if id.is_empty() {
             return c2w_error(C2wError::Refused(ErrorKind::MeetingNotFound));
         }
-        match self.locate(&id, secret).await {
+        match self.locate_for(source, &id, secret).await {
             Ok((_, Message::MeetingInfo { name, passcode_required })) => {
                 json_ok(json!({ "name": name, "passcodeRequired": passcode_required }))
             }
             Ok(_) => c2w_error(C2wError::Unexpected),
-            Err(e) => c2w_error(e),
+            Err(response) => response,
         }
     }
 
@@ -169,9 +198,9 @@ impl WebApp {
         let call_id = body.meeting_id.trim().to_string();
         let secret = body.secret.filter(|s| !s.is_empty());
         let passcode = body.passcode.filter(|s| !s.is_empty());
-        let (link, _) = match self.locate(&call_id, secret.clone()).await {
+        let (link, _) = match self.locate_for(source, &call_id, secret.clone()).await {
             Ok(found) => found,
-            Err(e) => return c2w_error(e),
+            Err(response) => return response,
         };
         let request = Message::Join { call_id, passcode, secret, name, offer: body.offer, user };
         match self.c2w.request(link, request).await {
