@@ -222,8 +222,16 @@ fn run(settings: Settings) -> anyhow::Result<()> {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        // A web bridge that cannot start (its port taken, a bad certificate)
+        // is reported and left out: SIP and the API keep serving.
         let web_bridge = if settings.web {
-            Some(web::start_embedded(&settings, store.clone(), &tls, stopped()).await?)
+            match web::start_embedded(&settings, store.clone(), &tls, stopped()).await {
+                Ok(running) => Some(running),
+                Err(e) => {
+                    tracing::error!("the web bridge did not start, running without it: {e:#}");
+                    None
+                }
+            }
         } else {
             None
         };

@@ -387,3 +387,67 @@ fn a_browser_and_a_baresip_hear_and_see_each_other() {
         "baresip heard the browser at {browser_level} dB, itself at {own_level} dB"
     );
 }
+
+/// POSTs a join to the web app: the status and body.
+fn post_join(web: u16, passcode: &str) -> (u16, String) {
+    let body =
+        format!("{{\"meetingId\":\"{CALL_ID}\",\"passcode\":\"{passcode}\",\"name\":\"Guest\",\"offer\":\"v=0\"}}");
+    let r = agent()
+        .post(format!("https://127.0.0.1:{web}/api/join"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .expect("join");
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+fn sign_in(web: u16) -> (u16, String) {
+    let r = agent()
+        .post(format!("https://127.0.0.1:{web}/api/signin"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"username\":\"{WEB_USER}\",\"password\":\"{WEB_PASSWORD}\"}}"))
+        .send()
+        .expect("sign in");
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+#[test]
+fn web_bridge_profiles_decide_what_the_web_app_allows() {
+    let (c, web) = with_web_bridge(&[]);
+    let local = only_web_bridge(&c);
+    link_status(&c, &local, "connected");
+    c.create("/api/v1/coSpaces", &format!("name={SPACE}&callId={CALL_ID}&passcode={PASSCODE}"));
+    let added = confero(&c.data_dir, &["user", "add", WEB_USER, "user"], Some(&format!("{WEB_PASSWORD}\n")));
+    assert!(added.status.success());
+    // Nothing assigned: the passcode admits (and the join goes on to media).
+    let (status, body) = post_join(web, PASSCODE);
+    assert!(status == 502 && body.contains("mediaNegotiation"), "{status} {body}");
+    assert_eq!(sign_in(web).0, 200);
+
+    // The system's profile forbids passcodes and signing in.
+    let strict = c.create("/api/v1/webBridgeProfiles", "name=strict&allowPasscodes=false&userPortalEnabled=false");
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("webBridgeProfile={strict}")).status, 200);
+    let (status, body) = post_join(web, PASSCODE);
+    assert!(status == 403 && body.contains("passcodesNotAllowed"), "{status} {body}");
+    let (status, body) = sign_in(web);
+    assert!(status == 403 && body.contains("portalDisabled"), "{status} {body}");
+
+    // The web bridge's own profile allows passcodes again; signing in stays
+    // off, as only the system's profile says anything of it.
+    let own = c.create("/api/v1/webBridgeProfiles", "name=own&allowPasscodes=true");
+    assert_eq!(c.put(&format!("/api/v1/webBridges/{local}"), &format!("webBridgeProfile={own}")).status, 200);
+    let (status, body) = post_join(web, PASSCODE);
+    assert!(status == 502 && body.contains("mediaNegotiation"), "{status} {body}");
+    assert_eq!(sign_in(web).0, 403);
+    assert_eq!(common::total(&c.get("/api/v1/callLegs").body), 0);
+
+    // Walking meeting IDs is throttled per source.
+    let statuses: Vec<u16> = (0..25)
+        .map(|i| {
+            let url = format!("https://127.0.0.1:{web}/api/meeting?id={}", 7_000_000 + i);
+            agent().get(url).send().expect("meeting").status().as_u16()
+        })
+        .collect();
+    assert_eq!(statuses[0], 404);
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+}

@@ -254,6 +254,15 @@ static WEB_BRIDGE: &[Field] = &[
     f("resolveCoSpaceCallIds", B),
     f("resolveLyncConferenceIds", B),
     f("callBridge", Ty::Ref(Kind::CallBridge)),
+    f("webBridgeProfile", Ty::Ref(Kind::WebBridgeProfile)),
+];
+
+static WEB_BRIDGE_PROFILE: &[Field] = &[
+    s("name", T),
+    f("allowPasscodes", B),
+    f("allowSecrets", B),
+    f("userPortalEnabled", B),
+    f("allowUnauthenticatedGuests", B),
 ];
 
 static CDR_RECEIVER: &[Field] = &[s("uri", Ty::Url)];
@@ -269,6 +278,7 @@ static TENANT: &[Field] = &[
     f("dialInSecurityProfile", T),
     f("participantLimit", U32),
     f("userProfile", T),
+    f("webBridgeProfile", Ty::Ref(Kind::WebBridgeProfile)),
 ];
 
 static USER: &[Field] = &[
@@ -290,7 +300,7 @@ static SYSTEM_PROFILES: &[Field] = &[
     f("callBrandingProfile", T),
     f("compatibilityProfile", T),
     f("dialInSecurityProfile", T),
-    f("webBridgeProfile", T),
+    f("webBridgeProfile", Ty::Ref(Kind::WebBridgeProfile)),
 ];
 
 static XMPP: &[Field] =
@@ -491,6 +501,14 @@ pub static SPECS: &[KindSpec] = &[
     singleton(Kind::SystemProfiles, "system/profiles", "profiles", SYSTEM_PROFILES),
     singleton(Kind::XmppConfiguration, "system/configuration/xmpp", "xmpp", XMPP),
     singleton(Kind::ClusterConfiguration, "system/configuration/cluster", "cluster", CLUSTER),
+    kind(
+        Kind::WebBridgeProfile,
+        "webBridgeProfiles",
+        "webBridgeProfiles",
+        "webBridgeProfile",
+        "webBridgeProfileDoesNotExist",
+        WEB_BRIDGE_PROFILE,
+    ),
 ];
 
 /// The description of `kind`.

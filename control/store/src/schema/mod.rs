@@ -58,6 +58,9 @@ pub enum Kind {
     XmppConfiguration,
     /// This call bridge's place in a cluster.
     ClusterConfiguration,
+    /// What a web bridge's web app allows (`/webBridgeProfiles`), assigned
+    /// to web bridges, tenants and `system/profiles`.
+    WebBridgeProfile,
 }
 
 impl Kind {

@@ -43,6 +43,9 @@ const APP_CSS: &str = include_str!("static/app.css");
 
 /// Largest JSON body: an SDP offer with every candidate is a few KiB.
 const MAX_BODY: usize = 64 * 1024;
+/// Unknown meeting IDs a source may try in a minute before its lookups are
+/// refused for a minute.
+const LOOKUP_FAILURES: u32 = 20;
 /// The session cookie's name.
 const COOKIE_NAME: &str = "confero_session";
 
@@ -54,6 +57,9 @@ pub struct WebApp {
     /// Wrong passcodes per source, as wrong passwords are: a meeting ID and
     /// a numeric passcode must not be guessable at line rate.
     passcodes: Throttle,
+    /// Unknown meeting IDs per source: looser than passcodes (people mistype
+    /// IDs), but enough that the ID space cannot be walked.
+    lookups: Throttle,
     /// `Content-Security-Policy` on every answer.
     csp: HeaderValue,
 }
@@ -72,6 +78,7 @@ impl WebApp {
             auth,
             sessions: Sessions::default(),
             passcodes: Throttle::new(ThrottlePolicy::default()),
+            lookups: Throttle::new(ThrottlePolicy { failures: LOOKUP_FAILURES, ..ThrottlePolicy::default() }),
             csp: HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'")),
         })
     }
@@ -82,11 +89,13 @@ impl WebApp {
         let path = req.uri().path().to_string();
         tracing::debug!("web: {method} {path} from {}", peer.ip());
         let mut response = match (&method, path.as_str()) {
-            (&Method::GET, "/") => page(INDEX_HTML, "text/html; charset=utf-8"),
-            (&Method::GET, p) if p.starts_with("/meeting/") => page(INDEX_HTML, "text/html; charset=utf-8"),
-            (&Method::GET, "/static/app.js") => page(APP_JS, "text/javascript; charset=utf-8"),
-            (&Method::GET, "/static/app.css") => page(APP_CSS, "text/css; charset=utf-8"),
-            (&Method::GET, "/api/meeting") => self.meeting(req.uri().query().unwrap_or("")).await,
+            (&Method::GET | &Method::HEAD, "/") => page(INDEX_HTML, "text/html; charset=utf-8"),
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/meeting/") => {
+                page(INDEX_HTML, "text/html; charset=utf-8")
+            }
+            (&Method::GET | &Method::HEAD, "/static/app.js") => page(APP_JS, "text/javascript; charset=utf-8"),
+            (&Method::GET | &Method::HEAD, "/static/app.css") => page(APP_CSS, "text/css; charset=utf-8"),
+            (&Method::GET, "/api/meeting") => self.meeting(peer.ip(), req.uri().query().unwrap_or("")).await,
             (&Method::POST, "/api/join") => self.join(peer.ip(), req).await,
             (&Method::POST, "/api/leg") => self.leg_action(req).await,
             (&Method::GET, "/api/leg/participants") => self.participants(&req).await,
@@ -104,6 +113,28 @@ impl WebApp {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         response
+    }
+
+    /// [`WebApp::locate`] for `source`, throttled: a source that asked for too
+    /// many unknown meeting IDs is refused for a while.
+    async fn locate_for(
+        &self,
+        source: IpAddr,
+        call_id: &str,
+        secret: Option<String>,
+    ) -> Result<(LinkId, Message), Response<Full<Bytes>>> {
+        if let Some(wait) = self.lookups.blocked(source, Instant::now()) {
+            return Err(throttled(wait));
+        }
+        match self.locate(call_id, secret).await {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                if e == C2wError::Refused(ErrorKind::MeetingNotFound) {
+                    self.lookups.failed(source, Instant::now());
+                }
+                Err(c2w_error(e))
+            }
+        }
     }
 
     /// Finds the call bridge that knows `call_id`: the first whose answer is
@@ -124,19 +155,19 @@ impl WebApp {
         outcome
     }
 
-    async fn meeting(&self, query: &str) -> Response<Full<Bytes>> {
+    async fn meeting(&self, source: IpAddr, query: &str) -> Response<Full<Bytes>> {
         let form = confero_store::form::Form::parse(query.as_bytes()).unwrap_or_default();
         let id = form.get("id").unwrap_or("").trim().to_string();
         let secret = form.get("secret").map(str::to_string).filter(|s| !s.is_empty());
         if id.is_empty() {
             return c2w_error(C2wError::Refused(ErrorKind::MeetingNotFound));
         }
-        match self.locate(&id, secret).await {
+        match self.locate_for(source, &id, secret).await {
             Ok((_, Message::MeetingInfo { name, passcode_required })) => {
                 json_ok(json!({ "name": name, "passcodeRequired": passcode_required }))
             }
             Ok(_) => c2w_error(C2wError::Unexpected),
-            Err(e) => c2w_error(e),
+            Err(response) => response,
         }
     }
 
@@ -155,6 +186,7 @@ impl WebApp {
         if let Some(wait) = self.passcodes.blocked(source, Instant::now()) {
             return throttled(wait);
         }
+        let user = session_cookie(&req).and_then(|t| self.sessions.user(&t));
         let body: JoinBody = match read_json(req).await {
             Ok(b) => b,
             Err(r) => return r,
@@ -166,11 +198,11 @@ impl WebApp {
         let call_id = body.meeting_id.trim().to_string();
         let secret = body.secret.filter(|s| !s.is_empty());
         let passcode = body.passcode.filter(|s| !s.is_empty());
-        let (link, _) = match self.locate(&call_id, secret.clone()).await {
+        let (link, _) = match self.locate_for(source, &call_id, secret.clone()).await {
             Ok(found) => found,
-            Err(e) => return c2w_error(e),
+            Err(response) => return response,
         };
-        let request = Message::Join { call_id, passcode, secret, name, offer: body.offer };
+        let request = Message::Join { call_id, passcode, secret, name, offer: body.offer, user };
         match self.c2w.request(link, request).await {
             Ok(Message::Joined { call, leg, answer }) => {
                 self.passcodes.succeeded(source);
@@ -263,6 +295,9 @@ impl WebApp {
             Err(r) => return r,
         };
         match self.auth.check(source, creds.username.trim(), &creds.password).await {
+            Verdict::Allowed if !self.portal_enabled(creds.username.trim()).await => {
+                c2w_error(C2wError::Refused(ErrorKind::PortalDisabled))
+            }
             Verdict::Allowed => {
                 let token = self.sessions.open(creds.username.trim());
                 let mut r = json_ok(json!({ "user": creds.username.trim() }));
@@ -284,6 +319,14 @@ impl WebApp {
             Verdict::Throttled(wait) => throttled(wait),
             Verdict::Busy => error(StatusCode::SERVICE_UNAVAILABLE, "busy", "Busy; please try again."),
         }
+    }
+
+    /// Whether this web bridge's profile lets users sign in (the call
+    /// bridge decides; with none linked there is nothing to refuse yet).
+    async fn portal_enabled(&self, user: &str) -> bool {
+        let Some((link, _)) = self.c2w.linked().into_iter().next() else { return true };
+        let asked = self.c2w.request(link, Message::Spaces { user: user.to_string() }).await;
+        asked != Err(C2wError::Refused(ErrorKind::PortalDisabled))
     }
 
     fn sign_out(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -409,6 +452,17 @@ fn c2w_error(e: C2wError) -> Response<Full<Bytes>> {
         }
         C2wError::Refused(ErrorKind::InvalidChange) => {
             error(StatusCode::BAD_REQUEST, "invalidChange", "That cannot be changed.")
+        }
+        C2wError::Refused(ErrorKind::PasscodesNotAllowed) => error(
+            StatusCode::FORBIDDEN,
+            "passcodesNotAllowed",
+            "Joining with a passcode is not allowed here; use a join link or sign in.",
+        ),
+        C2wError::Refused(ErrorKind::SignInRequired) => {
+            error(StatusCode::FORBIDDEN, "signInRequired", "Please sign in to join meetings here.")
+        }
+        C2wError::Refused(ErrorKind::PortalDisabled) => {
+            error(StatusCode::FORBIDDEN, "portalDisabled", "Signing in is not enabled here.")
         }
         C2wError::NoCallBridge => {
             error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Meetings are not reachable right now.")

@@ -25,6 +25,7 @@ use confero_store::schema::{validate_changes, Kind};
 use confero_store::Store;
 
 use super::frame::{self, ErrorKind, Message, Space};
+use super::policy::WebPolicy;
 
 /// How often the list of `webBridges` objects is read again.
 const RESCAN: Duration = Duration::from_secs(2);
@@ -129,6 +130,7 @@ impl C2wClient {
     }
 
     async fn connect_and_serve(&self, id: Uuid, url: &str) -> Result<(), LinkError> {
+        let web_bridge = id;
         let (host, port) = parse_url(url).ok_or(LinkError::BadUrl)?;
         let connecting = async {
             let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(LinkError::Connect)?;
@@ -198,7 +200,7 @@ impl C2wClient {
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 let (id, reply) = match frame::decode(text.as_bytes()) {
-                    Ok((id, request)) if frame::is_request(&request) => (id, me.serve_request(request)),
+                    Ok((id, request)) if frame::is_request(&request) => (id, me.serve_request(web_bridge, request)),
                     Ok((id, _)) => (id, refuse(ErrorKind::Unsupported, "not a request")),
                     Err(frame::FrameError::Version { id, .. } | frame::FrameError::Unknown { id, .. }) => {
                         (id, refuse(ErrorKind::Unsupported, "unsupported frame"))
@@ -217,14 +219,28 @@ impl C2wClient {
         Ok(())
     }
 
-    /// Answers one request from a web bridge. Blocking.
-    pub fn serve_request(&self, request: Message) -> Message {
+    /// Answers one request from the web bridge `web_bridge` (its
+    /// `webBridges` object, whose profiles say what its web app allows).
+    /// Blocking.
+    pub fn serve_request(&self, web_bridge: Uuid, request: Message) -> Message {
+        let policy = WebPolicy::of(&*self.store, web_bridge);
         match request {
-            Message::Meeting { call_id, secret } => match self.bridge.web_meeting(&call_id, secret.as_deref()) {
-                Ok(m) => Message::MeetingInfo { name: m.name, passcode_required: m.passcode_required },
-                Err(e) => join_error(e),
-            },
-            Message::Join { call_id, passcode, secret, name, offer } => {
+            Message::Meeting { call_id, secret } => {
+                let secret = secret.filter(|_| policy.allow_secrets);
+                match self.bridge.web_meeting(&call_id, secret.as_deref()) {
+                    Ok(m) => Message::MeetingInfo { name: m.name, passcode_required: m.passcode_required },
+                    Err(e) => join_error(e),
+                }
+            }
+            Message::Join { call_id, passcode, secret, name, offer, user } => {
+                if user.is_none() && !policy.allow_unauthenticated_guests {
+                    return refuse(ErrorKind::SignInRequired, "");
+                }
+                let passcode = passcode.filter(|p| !p.trim().is_empty());
+                if passcode.is_some() && !policy.allow_passcodes {
+                    return refuse(ErrorKind::PasscodesNotAllowed, "");
+                }
+                let secret = secret.filter(|_| policy.allow_secrets);
                 let join = WebJoin { call_id, passcode, secret, name, offer };
                 match self.bridge.join_web(join) {
                     Ok(j) => {
@@ -265,6 +281,7 @@ impl C2wClient {
                 let names = self.bridge.participants().into_iter().filter(|p| p.call == call).map(|p| p.name).collect();
                 Message::ParticipantList { names }
             }
+            Message::Spaces { .. } if !policy.user_portal_enabled => refuse(ErrorKind::PortalDisabled, ""),
             Message::Spaces { user } => Message::SpaceList { spaces: spaces_of(&*self.store, &user) },
             _ => refuse(ErrorKind::Unsupported, "not a request"),
         }

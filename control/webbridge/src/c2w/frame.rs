@@ -84,6 +84,9 @@ pub enum Message {
         name: String,
         /// The browser's SDP offer.
         offer: String,
+        /// The signed-in web user joining, if any (a guest otherwise).
+        #[serde(default)]
+        user: Option<String>,
     },
     /// Change the browser's own leg: form fields (`rxAudioMute`,
     /// `rxVideoMute`, `chosenLayout`, ...) as the API takes them.
@@ -178,6 +181,12 @@ pub enum ErrorKind {
     Unavailable,
     /// A version or type this side does not speak.
     Unsupported,
+    /// The web bridge's profile does not allow joining with a passcode.
+    PasscodesNotAllowed,
+    /// The web bridge's profile admits signed-in users only.
+    SignInRequired,
+    /// The web bridge's profile has the user portal (sign in) off.
+    PortalDisabled,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -249,6 +258,7 @@ mod tests {
                 secret: None,
                 name: "Ann".into(),
                 offer: "v=0\r\n".into(),
+                user: None,
             },
             Message::Update { leg: "l".into(), changes: vec![("rxAudioMute".into(), "true".into())] },
             Message::Leave { leg: "l".into() },

@@ -5,4 +5,5 @@
 
 pub mod client;
 pub mod frame;
+pub mod policy;
 pub mod server;
