@@ -210,8 +210,8 @@ impl DtlsSession {
         if self.failed {
             return None;
         }
-        if let Err(e) = self.dtls.handle_packet(packet) {
-            return self.fail(DtlsError::Handshake(e.to_string()));
+        if let Err(e) = guarded(|| self.dtls.handle_packet(packet)) {
+            return self.fail(e);
         }
         self.drain(now, send)
     }
@@ -227,8 +227,8 @@ impl DtlsSession {
         if self.next_timeout.is_some_and(|t| now < t) {
             return None;
         }
-        if let Err(e) = self.dtls.handle_timeout(now) {
-            return self.fail(DtlsError::Handshake(e.to_string()));
+        if let Err(e) = guarded(|| self.dtls.handle_timeout(now)) {
+            return self.fail(e);
         }
         self.drain(now, send)
     }
@@ -241,21 +241,32 @@ impl DtlsSession {
     fn drain(&mut self, _now: Instant, send: &mut dyn FnMut(&[u8])) -> Option<DtlsEvent> {
         let mut event = None;
         loop {
-            match self.dtls.poll_output(&mut self.buffer) {
-                Output::Packet(p) => send(p),
-                Output::BufferTooSmall { needed } => self.buffer.resize(needed, 0),
-                Output::Timeout(t) => {
+            let (dtls, buffer) = (&mut self.dtls, &mut self.buffer);
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match dtls.poll_output(buffer) {
+                Output::Packet(p) => Polled::Packet(p.to_vec()),
+                Output::BufferTooSmall { needed } => Polled::Grow(needed),
+                Output::Timeout(t) => Polled::Timeout(t),
+                Output::PeerCert(der) => Polled::PeerCert(Fingerprint::of_certificate(der)),
+                Output::KeyingMaterial(material, profile) => Polled::Keys(material.to_vec(), profile),
+                Output::CloseNotify => Polled::Closed,
+                _ => Polled::Other,
+            }));
+            let Ok(output) = output else { return self.fail(DtlsError::Handshake(PANICKED.into())) };
+            match output {
+                Polled::Packet(p) => send(&p),
+                Polled::Grow(needed) => self.buffer.resize(needed, 0),
+                Polled::Timeout(t) => {
                     self.next_timeout = Some(t);
                     break;
                 }
-                Output::PeerCert(der) => {
-                    if Fingerprint::of_certificate(der) == self.remote {
+                Polled::PeerCert(fingerprint) => {
+                    if fingerprint == self.remote {
                         self.peer_ok = true;
                     } else {
                         return self.fail(DtlsError::FingerprintMismatch);
                     }
                 }
-                Output::KeyingMaterial(material, profile) => {
+                Polled::Keys(material, profile) => {
                     if !self.peer_ok {
                         return self.fail(DtlsError::FingerprintMismatch);
                     }
@@ -267,11 +278,38 @@ impl DtlsSession {
                         None => return self.fail(DtlsError::NoSrtpProfile),
                     }
                 }
-                Output::CloseNotify => return self.fail(DtlsError::Handshake("peer closed".into())),
-                _ => {}
+                Polled::Closed => return self.fail(DtlsError::Handshake("peer closed".into())),
+                Polled::Other => {}
             }
         }
         event
+    }
+}
+
+/// What one `poll_output` gave, owned, so that it can leave the
+/// `catch_unwind` around the call.
+enum Polled {
+    Packet(Vec<u8>),
+    Grow(usize),
+    Timeout(Instant),
+    PeerCert(Fingerprint),
+    Keys(Vec<u8>, dimpl::SrtpProfile),
+    Closed,
+    Other,
+}
+
+const PANICKED: &str = "the DTLS library panicked on a record (a bug of its own); this session is dropped";
+
+/// Runs a call into dimpl, turning its errors into ours and a panic into
+/// a failed session: the fuzzer found records that trip an assertion in
+/// dimpl 0.7.6 (a duplicate record of a non-zero epoch before keys), and a
+/// guest's crafted record must cost that guest its media, never the media
+/// worker every conference on it depends on.
+fn guarded(f: impl FnOnce() -> Result<(), dimpl::Error>) -> Result<(), DtlsError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(DtlsError::Handshake(e.to_string())),
+        Err(_) => Err(DtlsError::Handshake(PANICKED.into())),
     }
 }
 
@@ -355,6 +393,27 @@ mod tests {
             }
         }
         assert!(failed);
+    }
+
+    /// The fuzzer's find: records that trip an assertion inside dimpl. The
+    /// session fails; the caller (the media worker) goes on.
+    #[test]
+    fn a_record_that_panics_the_dtls_library_fails_only_its_session() {
+        let input = include_bytes!("testdata/dimpl-duplicate-epoch.bin");
+        let id = DtlsIdentity::generate().unwrap();
+        let now = Instant::now();
+        let mut session = DtlsSession::new(&id, id.fingerprint().clone(), false, now);
+        let mut rest: &[u8] = input;
+        let mut failed = false;
+        while let Some((&len, tail)) = rest.split_first() {
+            let (datagram, tail) = tail.split_at(usize::from(len).min(tail.len()));
+            rest = tail;
+            if crate::transport::demux(datagram) == crate::transport::Demuxed::Dtls {
+                failed |= matches!(session.handle_packet(now, datagram, &mut |_| {}), Some(DtlsEvent::Failed(_)));
+            }
+        }
+        assert!(failed, "the session failed rather than the caller");
+        assert!(session.next_timeout().is_none());
     }
 
     #[test]
