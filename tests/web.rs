@@ -451,3 +451,67 @@ fn web_bridge_profiles_decide_what_the_web_app_allows() {
     assert_eq!(statuses[0], 404);
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 }
+
+/// Two browsers and a baresip that requires SRTP (`sipMediaEncryption=
+/// required` on the space's call leg profile, `mediaenc=srtp-mand` on the
+/// baresip): each of the three hears the other two above its own tone.
+#[test]
+fn two_browsers_and_an_srtp_baresip_each_hear_the_other_two() {
+    use peers::{tone_level_db, Baresip, BaresipSetup};
+    const TONES: [f64; 3] = [440.0, 700.0, 1100.0]; // baresip, browser a, browser b
+    let sip = peers::free_pair();
+    let sip_listen = format!("127.0.0.1:{sip}");
+    let (c, web_port) = with_web_bridge(&[("CONFERO_SIP_LISTEN", sip_listen.as_str())]);
+    let local = only_web_bridge(&c);
+    link_status(&c, &local, "connected");
+    let profile = c.create("/api/v1/callLegProfiles", "sipMediaEncryption=required");
+    c.create(
+        "/api/v1/coSpaces",
+        &format!("name=Secure&uri=secure&callId=5566&passcode={PASSCODE}&callLegProfile={profile}"),
+    );
+    let peers_dir = tempfile::tempdir().expect("tempdir");
+    let setup = BaresipSetup { mediaenc: Some("srtp-mand"), ..BaresipSetup::opus("srtp", TONES[0], 23_400) };
+    let mut phone = Baresip::dial(peers_dir.path(), &setup, &format!("sip:secure@127.0.0.1:{sip}"), 60);
+    phone.wait_ready();
+    assert!(eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 1), "{}", phone.log());
+    phone.send_dtmf(setup.ctrl_port, &format!("{PASSCODE}#"));
+    let browsers: Vec<_> = [(1, 2), (2, 1)]
+        .into_iter()
+        .map(|(own, other)| {
+            let tone = peers_dir.path().join(format!("browser-{own}.wav"));
+            peers::write_tone(&tone, TONES[own], 30, 0.25);
+            let y4m = peers_dir.path().join(format!("browser-{own}.y4m"));
+            write_y4m(&y4m, BROWSER_CAMERA_YUV);
+            let arg = serde_like::Json(vec![
+                ("base", format!("https://127.0.0.1:{web_port}")),
+                ("callId", "5566".into()),
+                ("passcode", PASSCODE.into()),
+                ("toneWav", tone.display().to_string()),
+                ("cameraY4m", y4m.display().to_string()),
+                ("screenshot", peers_dir.path().join(format!("browser-{own}.png")).display().to_string()),
+                ("hearHz", format!("{},{}", TONES[0], TONES[other])),
+                ("ownHz", TONES[own].to_string()),
+                ("stayMs", "6000".into()),
+            ]);
+            std::thread::spawn(move || run_browser("web_media.mjs", &arg))
+        })
+        .collect();
+    assert!(eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 3), "the browsers' legs");
+    // The baresip's leg is SRTP, the browsers' DTLS-SRTP.
+    for id in common::ids(&c.get("/api/v1/callLegs").body) {
+        let leg = c.get(&format!("/api/v1/callLegs/{id}")).body;
+        assert!(leg.contains("<encryptedMedia>true</encryptedMedia>"), "{leg}");
+    }
+    for browser in browsers {
+        println!("{}", browser.join().expect("browser thread"));
+    }
+    phone.wait(Duration::from_secs(1));
+    let (heard, rate) = phone.heard();
+    // The last 5 s, when both browsers were in (not the lobby's prompt).
+    let heard = &heard[heard.len().saturating_sub(5 * rate as usize)..];
+    let own = tone_level_db(heard, TONES[0], rate);
+    for hz in &TONES[1..] {
+        let level = tone_level_db(heard, *hz, rate);
+        assert!(level > own + 20.0, "the baresip heard {hz} Hz at {level:.1} dB, itself at {own:.1} dB");
+    }
+}

@@ -2,7 +2,8 @@
 // microphone a tone from a WAV file, the camera a solid colour from a Y4M
 // file), then reports what it receives: the level of two frequencies in the
 // meeting's audio and a screenshot of the meeting. Arguments: one JSON object
-// with base, callId, passcode, toneWav, cameraY4m, screenshot, hearHz, ownHz.
+// with base, callId, passcode, toneWav, cameraY4m, screenshot, hearHz (one
+// frequency, or several comma-separated: every one must be heard), ownHz.
 import { launch, run, check } from './chromium.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -31,15 +32,17 @@ await run('web_media', async () => {
     source.connect(analyser);
     const bins = new Float32Array(analyser.frequencyBinCount);
     const at = (hz) => Math.round(hz / (ctx.sampleRate / analyser.fftSize));
-    let hear = -Infinity, own = -Infinity;
+    const hears = hearHz.map(() => -Infinity);
+    let own = -Infinity;
     for (let i = 0; i < 20; i++) {
       await new Promise((r) => setTimeout(r, 100));
       analyser.getFloatFrequencyData(bins);
-      hear = Math.max(hear, bins[at(hearHz)]);
+      hearHz.forEach((hz, k) => { hears[k] = Math.max(hears[k], bins[at(hz)]); });
       own = Math.max(own, bins[at(ownHz)]);
     }
-    return { hear, own };
-  }, { hearHz: Number(cfg.hearHz), ownHz: Number(cfg.ownHz) });
+    // The faintest of the far ends is what must stand above our own tone.
+    return { hear: Math.min(...hears), hears, own };
+  }, { hearHz: String(cfg.hearHz).split(',').map(Number), ownHz: Number(cfg.ownHz) });
   console.log(`levels ${JSON.stringify(levels)}`);
   await page.screenshot({ path: cfg.screenshot });
   check(levels.hear > levels.own + 20, `the far end's tone is not above our own: ${JSON.stringify(levels)}`);
