@@ -515,3 +515,38 @@ fn two_browsers_and_an_srtp_baresip_each_hear_the_other_two() {
         assert!(level > own + 20.0, "the baresip heard {hz} Hz at {level:.1} dB, itself at {own:.1} dB");
     }
 }
+
+/// The meeting's controls act on the browser's own call leg, live: "Mute
+/// microphone" sets its `rxAudioMute`, the "Layout" selector its
+/// `chosenLayout`, "Stop camera" its `rxVideoMute`, and "Leave" ends it.
+#[test]
+fn the_meeting_controls_change_the_browser_s_own_leg() {
+    let (c, web_port) = with_web_bridge(&[]);
+    let local = only_web_bridge(&c);
+    link_status(&c, &local, "connected");
+    c.create("/api/v1/coSpaces", &format!("name=Controls&uri=controls&callId=7788&passcode={PASSCODE}"));
+    let arg = serde_like::Json(vec![
+        ("base", format!("https://127.0.0.1:{web_port}")),
+        ("callId", "7788".into()),
+        ("passcode", PASSCODE.into()),
+        ("stepMs", "2500".into()),
+    ]);
+    let browser = std::thread::spawn(move || run_browser("web_controls.mjs", &arg));
+    let leg =
+        || common::ids(&c.get("/api/v1/callLegs").body).first().map(|id| c.get(&format!("/api/v1/callLegs/{id}")).body);
+    let mut last = String::new();
+    for (what, wanted) in [
+        ("a leg", "<callLeg"),
+        ("rxAudioMute", "<rxAudioMute>true</rxAudioMute>"),
+        ("chosenLayout", "<chosenLayout>speakerOnly</chosenLayout>"),
+        ("rxVideoMute", "<rxVideoMute>true</rxVideoMute>"),
+    ] {
+        let seen = eventually(|| {
+            last = leg().unwrap_or_default();
+            last.contains(wanted)
+        });
+        assert!(seen, "{what} never showed on the browser's leg: {last}\n{}", c.log_text());
+    }
+    assert!(eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 0), "Leave did not end the leg");
+    println!("{}", browser.join().expect("browser thread"));
+}
