@@ -134,22 +134,7 @@ fn join(
 ) -> Result<String, String> {
     let remote: SocketAddr = remote.parse().map_err(|e| format!("address {remote}: {e}"))?;
     let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("payload type {pt}"))?;
-    let level_id = match level_id {
-        Some(x) => {
-            Some(x.parse::<u8>().ok().filter(|i| (1..=14).contains(i)).ok_or_else(|| format!("extension id {x}"))?)
-        }
-        None => None,
-    };
-    let conference = match rooms.get(room) {
-        Some(c) => *c,
-        None => {
-            let c = runtime.create_conference().map_err(|e| e.to_string())?;
-            rooms.insert(room.to_string(), c);
-            c
-        }
-    };
-    let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
-    config.audio_level_id = level_id;
+    let (conference, config) = room_and_audio(runtime, rooms, room, pt, level_id)?;
     let mut transport = RtpTransport::new(remote);
     let video = match video.map(video_spec).transpose()? {
         Some((video, remote)) => {
@@ -180,22 +165,7 @@ fn join_web(
     let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("payload type {pt}"))?;
     let remote_fingerprint =
         Fingerprint::parse(&format!("sha-256 {fingerprint}")).ok_or_else(|| format!("fingerprint {fingerprint}"))?;
-    let level_id = match level_id {
-        Some(x) => {
-            Some(x.parse::<u8>().ok().filter(|i| (1..=14).contains(i)).ok_or_else(|| format!("extension id {x}"))?)
-        }
-        None => None,
-    };
-    let conference = match rooms.get(room) {
-        Some(c) => *c,
-        None => {
-            let c = runtime.create_conference().map_err(|e| e.to_string())?;
-            rooms.insert(room.to_string(), c);
-            c
-        }
-    };
-    let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
-    config.audio_level_id = level_id;
+    let (conference, config) = room_and_audio(runtime, rooms, room, pt, level_id)?;
     // The same stream text as `join`'s, without an address: ICE finds it.
     let video = video.map(|v| video_spec(&format!("0.0.0.0:9/{v}"))).transpose()?.map(|(v, _)| v);
     let local = IceCredentials::random(&mut rand::thread_rng());
@@ -213,6 +183,34 @@ fn join_web(
     let ours = runtime.dtls_fingerprint().to_sdp();
     let ours = ours.strip_prefix("sha-256 ").unwrap_or(&ours);
     Ok(format!("joined {room} {} {} {} {} {ours}", a.id.0, a.local_rtp, local.ufrag, local.pwd))
+}
+
+/// The room's conference (made on its first join) and the Opus audio an
+/// endpoint joins it with (`level_id`: its RFC 6464 extension id).
+fn room_and_audio(
+    runtime: &MediaRuntime,
+    rooms: &mut HashMap<String, ConferenceId>,
+    room: &str,
+    pt: u8,
+    level_id: Option<&str>,
+) -> Result<(ConferenceId, EndpointConfig), String> {
+    let level_id = match level_id {
+        Some(x) => {
+            Some(x.parse::<u8>().ok().filter(|i| (1..=14).contains(i)).ok_or_else(|| format!("extension id {x}"))?)
+        }
+        None => None,
+    };
+    let conference = match rooms.get(room) {
+        Some(c) => *c,
+        None => {
+            let c = runtime.create_conference().map_err(|e| e.to_string())?;
+            rooms.insert(room.to_string(), c);
+            c
+        }
+    };
+    let mut config = EndpointConfig::new(AudioFormat::OPUS_MONO, pt);
+    config.audio_level_id = level_id;
+    Ok((conference, config))
 }
 
 /// `REMOTE_IP:PORT/PT/LAYOUT[/tmmbr|/remb]` → a 720p H.264 stream both

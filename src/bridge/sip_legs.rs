@@ -280,17 +280,8 @@ impl Bridge {
                 return self.end_if_empty(now, call);
             }
         };
-        let mut live = self.new_live_leg(
-            call,
-            Direction::Incoming,
-            ic.from.display.clone().unwrap_or_default(),
-            party(&ic.from.uri),
-        );
-        live.id = id;
-        let mut sip = SipLeg::new(policy, session.0);
-        sip.signalling_ip = Some(ic.source.addr.ip());
-        let mut leg = Leg::new(live, now, Signalling::Sip(Box::new(sip)), profiles);
-        leg.lobby = passcode.map(|passcode| Lobby { passcode, entered: String::new(), failures: 0 });
+        let sip = SipLeg::new(policy, session.0);
+        let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, passcode);
         let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
         let (spec, negotiated) =
             media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(ic.source.addr.ip()));
@@ -345,6 +336,30 @@ impl Bridge {
             self.sip(SipCommand::Reject { leg: id, code: 503 });
             return self.end_if_empty(now, call);
         };
+        let mut sip = SipLeg::new(policy, session_id);
+        let body = offer.sdp.to_text().into_bytes();
+        sip.offer = Some(offer);
+        sip.video_offer = video_offer;
+        let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, passcode);
+        self.admit(leg);
+        self.sip(SipCommand::Accept { leg: id, answer: body });
+        tracing::info!("SIP call to {user} without an offer: our offer went in the 200 (leg {id})");
+    }
+
+    /// The leg of an incoming call: named from the INVITE's From, its SIP
+    /// part knowing where the signalling came from, in the lobby while a
+    /// passcode is due.
+    #[allow(clippy::too_many_arguments)]
+    fn incoming_leg(
+        &mut self,
+        now: Instant,
+        id: Uuid,
+        ic: &IncomingCall,
+        call: Uuid,
+        mut sip: SipLeg,
+        profiles: ProfileChain,
+        passcode: Option<String>,
+    ) -> Leg {
         let mut live = self.new_live_leg(
             call,
             Direction::Incoming,
@@ -352,16 +367,10 @@ impl Bridge {
             party(&ic.from.uri),
         );
         live.id = id;
-        let mut sip = SipLeg::new(policy, session_id);
         sip.signalling_ip = Some(ic.source.addr.ip());
-        let body = offer.sdp.to_text().into_bytes();
-        sip.offer = Some(offer);
-        sip.video_offer = video_offer;
         let mut leg = Leg::new(live, now, Signalling::Sip(Box::new(sip)), profiles);
         leg.lobby = passcode.map(|passcode| Lobby { passcode, entered: String::new(), failures: 0 });
-        self.admit(leg);
-        self.sip(SipCommand::Accept { leg: id, answer: body });
-        tracing::info!("SIP call to {user} without an offer: our offer went in the 200 (leg {id})");
+        leg
     }
 
     /// Our offer at a conference's addresses (audio, and H.264 when video is

@@ -12,8 +12,68 @@
 //! limit at all). IPv4-mapped IPv6 addresses count as their IPv4 address.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::future::Future;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Admits a listener's connections: a global cap (the excess waits in the
+/// kernel's accept queue) and a per-source one (a source's excess is closed
+/// at once).
+#[derive(Debug)]
+pub struct Admission {
+    slots: Arc<Semaphore>,
+    sources: Arc<PerSource>,
+}
+
+/// An admitted connection's two slots, given back when dropped.
+#[derive(Debug)]
+pub struct Admitted {
+    _slot: OwnedSemaphorePermit,
+    _source: SourceSlot,
+}
+
+impl Admission {
+    /// At most `max` connections at once, `per_source` of them from one source.
+    pub fn new(max: usize, per_source: usize) -> Admission {
+        Admission { slots: Arc::new(Semaphore::new(max)), sources: PerSource::new(per_source) }
+    }
+
+    /// The next admitted connection, or `None` once `shutdown` resolves (or
+    /// the cap is closed). `name` says which listener in the log.
+    pub async fn next(
+        &self,
+        name: &str,
+        listener: &TcpListener,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<(TcpStream, SocketAddr, Admitted)> {
+        loop {
+            let slot = self.slots.clone().acquire_owned().await.ok()?;
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("{name}: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => return None,
+            };
+            // Closed at once (dropped with its global slot): waiting would let
+            // the source's excess fill the accept queue ahead of everyone else.
+            let Some(source) = self.sources.admit(peer.ip()) else {
+                tracing::debug!("{name}: {peer} holds {} connections already; closed", self.sources.limit());
+                continue;
+            };
+            return Some((tcp, peer, Admitted { _slot: slot, _source: source }));
+        }
+    }
+}
 
 /// Connections each source holds, against a limit.
 #[derive(Debug)]

@@ -99,34 +99,15 @@ pub async fn serve<H, F>(
     // streams per connection and none of these deadlines.
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_timeout);
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let sources = admission::PerSource::new(limits.max_per_source);
+    let admission = admission::Admission::new(limits.max_connections, limits.max_per_source);
     tokio::pin!(shutdown);
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { break };
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("{name}: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        // Closed at once (dropped with its global slot): waiting would let
-        // the source's excess fill the accept queue ahead of everyone else.
-        let Some(source) = sources.admit(peer.ip()) else {
-            tracing::debug!("{name}: {peer} holds {} connections already; closed", sources.limit());
-            continue;
-        };
+    while let Some((tcp, peer, admitted)) = admission.next(name, &listener, shutdown.as_mut()).await {
         let acceptor = acceptor.clone();
         let handler = handler.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _slots = (slot, source);
+            let _admitted = admitted;
             let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {

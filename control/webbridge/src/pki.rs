@@ -108,35 +108,30 @@ impl LocalCa {
     }
 }
 
+// PEM files are read and keys written as the API's TLS does.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| PkiError::Io(path.to_path_buf(), e))?;
-    f.write_all(bytes).map_err(|e| PkiError::Io(path.to_path_buf(), e))
+    Ok(confero_https::tls::write_private(path, bytes)?)
 }
 
 /// Certificates of a PEM file.
 pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
-    let pem = std::fs::read(path).map_err(|e| PkiError::Io(path.to_path_buf(), e))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).filter_map(Result::ok).collect();
-    if certs.is_empty() {
-        return Err(PkiError::Pem(path.to_path_buf(), "certificate"));
-    }
-    Ok(certs)
+    Ok(confero_https::tls::read_certs(path)?)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
-    let pem = std::fs::read(path).map_err(|e| PkiError::Io(path.to_path_buf(), e))?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .ok()
-        .flatten()
-        .ok_or_else(|| PkiError::Pem(path.to_path_buf(), "private key"))
+    Ok(confero_https::tls::read_key(path)?)
+}
+
+impl From<confero_https::tls::TlsError> for PkiError {
+    fn from(e: confero_https::tls::TlsError) -> Self {
+        use confero_https::tls::TlsError;
+        match e {
+            TlsError::Io(path, e) => PkiError::Io(path, e),
+            TlsError::Pem(path, what) => PkiError::Pem(path, what),
+            TlsError::Generate(e) => PkiError::Generate(e),
+            TlsError::Rustls(e) => PkiError::Rustls(e),
+        }
+    }
 }
 
 fn roots(bundle: &Path) -> Result<Arc<rustls::RootCertStore>, PkiError> {

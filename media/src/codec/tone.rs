@@ -43,3 +43,27 @@ pub(crate) fn residual_db(samples: &[i16], freq: f64, rate: u32) -> f64 {
         .sum();
     10.0 * (residual / (n * (a * a + b * b) / 2.0)).log10()
 }
+
+/// `frames` 20 ms frames of a `freq` tone through an encoder and a decoder,
+/// the frames `lost` says concealed instead of decoded: what a listener
+/// hears of a lossy call.
+pub(crate) fn through_lossy_call(
+    enc: &mut dyn super::AudioEncoder,
+    dec: &mut dyn super::AudioDecoder,
+    freq: f64,
+    frames: usize,
+    lost: impl Fn(usize) -> bool,
+) -> Vec<i16> {
+    let (mut payload, mut pcm, mut heard) = (Vec::new(), [0i16; super::FRAME_SAMPLES], Vec::new());
+    for f in 0..frames {
+        let frame = sine(freq, 8000.0, 48_000, f * super::FRAME_SAMPLES, super::FRAME_SAMPLES);
+        enc.encode(&frame, &mut payload).expect("a 20 ms frame encodes");
+        if lost(f) {
+            dec.conceal(&mut pcm).expect("concealment");
+        } else {
+            dec.decode(&payload, &mut pcm).expect("our own payload decodes");
+        }
+        heard.extend_from_slice(&pcm);
+    }
+    heard
+}

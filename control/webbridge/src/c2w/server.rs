@@ -22,6 +22,8 @@ use super::frame::{self, ErrorKind, Message};
 
 /// Call bridges (and, later, schedulers) linked at once.
 const MAX_LINKS: usize = 64;
+/// Links (or handshakes) one source may hold: a bridge or scheduler keeps one.
+const MAX_LINKS_PER_SOURCE: usize = 8;
 /// How long a TLS and WebSocket handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a call bridge has to answer a request.
@@ -134,26 +136,16 @@ impl C2wServer {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_LINKS));
+        // Links come from a few call bridges and schedulers; handshakes from
+        // anyone who can reach the port, so one source gets a few slots only.
+        let admission = confero_https::admission::Admission::new(MAX_LINKS, MAX_LINKS_PER_SOURCE);
         let mut tasks = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
-        loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else { break };
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!("C2W: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = &mut shutdown => break,
-            };
+        while let Some((tcp, peer, admitted)) = admission.next("C2W", &listener, shutdown.as_mut()).await {
             let acceptor = acceptor.clone();
             let me = self.clone();
             tasks.spawn(async move {
-                let _slot = slot;
+                let _admitted = admitted;
                 let handshake = async {
                     let tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
                     tokio_tungstenite::accept_async(tls).await.map_err(|e| e.to_string())
