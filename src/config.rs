@@ -37,6 +37,7 @@ struct FileSettings {
     web_tls_cert: Option<PathBuf>,
     web_tls_key: Option<PathBuf>,
     web_frame_ancestors: Option<String>,
+    web_public_url: Option<String>,
     c2w_listen: Option<String>,
     c2w_cert: Option<PathBuf>,
     c2w_key: Option<PathBuf>,
@@ -147,6 +148,9 @@ pub struct Settings {
     pub web_tls_key: Option<PathBuf>,
     /// The CSP `frame-ancestors` value of the web app.
     pub web_frame_ancestors: String,
+    /// Where browsers reach the web app (`https://host:port`), for join links;
+    /// the listener's address when absent.
+    pub web_public_url: Option<String>,
     /// The web bridge's C2W listener.
     pub c2w_listen: SocketAddr,
     /// The web bridge's C2W full chain; the local CA's when absent.
@@ -287,6 +291,13 @@ impl Settings {
             web_tls_cert: env("CONFERO_WEB_TLS_CERT").map(PathBuf::from).or(mmp.web_tls_cert).or(f.web_tls_cert),
             web_tls_key: env("CONFERO_WEB_TLS_KEY").map(PathBuf::from).or(mmp.web_tls_key).or(f.web_tls_key),
             web_frame_ancestors: mmp.web_frame_ancestors.or(f.web_frame_ancestors).unwrap_or_else(|| "'self'".into()),
+            web_public_url: match env("CONFERO_WEB_PUBLIC_URL").or(f.web_public_url) {
+                Some(u) if u.starts_with("https://") && u.len() > "https://".len() => {
+                    Some(u.trim_end_matches('/').to_string())
+                }
+                Some(u) => anyhow::bail!("CONFERO_WEB_PUBLIC_URL must be an https:// address, not {u:?}"),
+                None => None,
+            },
             c2w_listen: addr("CONFERO_C2W_LISTEN", &c2w)?,
             c2w_cert: mmp.c2w_cert.or(f.c2w_cert),
             c2w_key: mmp.c2w_key.or(f.c2w_key),

@@ -47,6 +47,7 @@ fn config(settings: &Settings, api_tls: &Arc<rustls::ServerConfig>) -> anyhow::R
     let identity = web_bridge_identity(settings)?;
     Ok(WebBridgeConfig {
         web_listen: settings.web_listen,
+        public_url: settings.web_public_url.clone(),
         web_tls,
         frame_ancestors: settings.web_frame_ancestors.clone(),
         c2w_listen: settings.c2w_listen,

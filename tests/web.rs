@@ -208,11 +208,22 @@ fn the_web_app_joins_by_id_passcode_link_and_my_spaces() {
         assert!(cookie.contains(flag), "{cookie}");
     }
 
+    // The API gives out the join link the linked web app answers, with the
+    // space's secret, so it needs no passcode.
+    let entry = c.get(&format!("/api/v1/coSpaces/{space}/meetingEntryDetail")).body;
+    let link = element(&entry, "webAddress").unwrap_or_else(|| panic!("no join link: {entry}")).to_string();
+    let encoded: String = secret
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    assert_eq!(link, format!("{base}/meeting/{CALL_ID}?secret={encoded}"), "{entry}");
+    assert!(link_status(&c, &local, "connected").contains(&format!("<webAddress>{base}</webAddress>")));
+
     let arg = serde_like::Json(vec![
         ("base", base),
         ("callId", CALL_ID.into()),
         ("passcode", PASSCODE.into()),
-        ("secret", secret),
+        ("link", link),
         ("spaceName", SPACE.into()),
         ("user", WEB_USER.into()),
         ("password", WEB_PASSWORD.into()),

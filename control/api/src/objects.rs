@@ -315,6 +315,15 @@ pub fn meeting_entry_detail(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     }
     if let Some(call_id) = space.get("callId") {
         w.text("callId", call_id);
+        // The join link a linked web bridge's web app answers: with the
+        // space's secret it skips the passcode, as CMS's invitations do.
+        if let Some(web) = api.web_links.web_address() {
+            let mut link = format!("{web}/meeting/{}", percent_encode(call_id));
+            if let Some(secret) = space.get("secret").filter(|s| !s.is_empty()) {
+                link.push_str(&format!("?secret={}", percent_encode(secret)));
+            }
+            w.text("webAddress", &link);
+        }
     }
     w.close("meetingEntryDetail");
     Ok(Reply::xml(w.finish()))

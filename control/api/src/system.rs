@@ -59,11 +59,13 @@ pub fn web_bridge_status(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
         return Err(Failure::DoesNotExist { reason: "webBridgeDoesNotExist", in_path: true });
     }
     let link = api.web_links.get(id);
-    let (state, guid, reason) = match link.as_ref().map(|l| &l.state) {
-        None => ("notConfigured", None, None),
-        Some(LinkState::Connecting) => ("connecting", None, None),
-        Some(LinkState::Connected { guid }) => ("connected", Some(guid.as_str()), None),
-        Some(LinkState::Failed { reason }) => ("failed", None, Some(*reason)),
+    let (state, guid, web_address, reason) = match link.as_ref().map(|l| &l.state) {
+        None => ("notConfigured", None, None, None),
+        Some(LinkState::Connecting) => ("connecting", None, None, None),
+        Some(LinkState::Connected { guid, web_address }) => {
+            ("connected", Some(guid.as_str()), web_address.as_deref(), None)
+        }
+        Some(LinkState::Failed { reason }) => ("failed", None, None, Some(*reason)),
     };
     let mut w = XmlWriter::new();
     w.open("webBridgeStatus", &[("id", &id.to_string())]).text("c2wState", state);
@@ -72,6 +74,9 @@ pub fn web_bridge_status(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
     }
     if let Some(g) = guid {
         w.text("guid", g);
+    }
+    if let Some(a) = web_address {
+        w.text("webAddress", a);
     }
     if let Some(r) = reason {
         w.text("failureReason", r);

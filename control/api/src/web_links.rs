@@ -22,6 +22,8 @@ pub enum LinkState {
     Connected {
         /// The guid it announced.
         guid: String,
+        /// Where browsers reach its web app, if it said.
+        web_address: Option<String>,
     },
     /// The last attempt failed; retried with backoff.
     Failed {
@@ -63,6 +65,21 @@ impl WebBridgeLinks {
     /// Forgets a link (its object was deleted).
     pub fn remove(&self, id: Uuid) {
         self.links.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    /// The web app address a linked web bridge announced, for join links:
+    /// the same one every time (the lowest object id), whichever linked first.
+    pub fn web_address(&self) -> Option<String> {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let mut up: Vec<_> = links
+            .iter()
+            .filter_map(|(id, l)| match &l.state {
+                LinkState::Connected { web_address: Some(a), .. } => Some((*id, a)),
+                _ => None,
+            })
+            .collect();
+        up.sort();
+        up.first().map(|(_, a)| a.to_string())
     }
 
     /// The link to `id`, if one is kept.

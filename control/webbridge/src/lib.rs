@@ -31,6 +31,10 @@ use confero_store::Store;
 pub struct WebBridgeConfig {
     /// The web app's HTTPS listener.
     pub web_listen: SocketAddr,
+    /// Where browsers reach the web app (`https://host:port`), announced to
+    /// call bridges for their join links; `https://` + the bound address
+    /// when `None`.
+    pub public_url: Option<String>,
     /// Its TLS configuration.
     pub web_tls: Arc<rustls::ServerConfig>,
     /// The CSP `frame-ancestors` value.
@@ -106,7 +110,8 @@ pub async fn start(
         c2w.local_addr().map_err(|source| WebBridgeError::Bind { what: "C2W", addr: config.c2w_listen, source })?;
     tracing::info!("web app listening on https://{web_addr}/");
     tracing::info!("C2W listening on c2w://{c2w_addr} (web bridge guid {guid})");
-    let server = c2w::server::C2wServer::new(guid);
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("https://{web_addr}"));
+    let server = c2w::server::C2wServer::new(guid, Some(public_url));
     let auth = Arc::new(Authenticator::for_roles(store, ThrottlePolicy::default(), WEB_ROLES));
     let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -1,6 +1,6 @@
 // The web app's pages, driven as a person would: by accessible labels and
 // roles (the contract). Arguments: one JSON object with base (the web app's
-// URL), callId, passcode, secret, spaceName, user, password.
+// URL), callId, passcode, link (the space's join link with its secret), spaceName, user, password.
 import { launch, run, check } from './chromium.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -48,8 +48,9 @@ await run('web_app', async () => {
   check(await page.getByLabel('Passcode', { exact: true }).isVisible(), 'link without secret: passcode asked');
   check(!(await page.getByLabel('Meeting ID', { exact: true }).isVisible()), 'link: meeting ID not asked');
 
-  // With the secret: no passcode asked, and the join is not refused for it.
-  await page.goto(`${cfg.base}/meeting/${cfg.callId}?secret=${encodeURIComponent(cfg.secret)}`);
+  // With the secret (the link meetingEntryDetail gives out): no passcode
+  // asked, and the join is not refused for it.
+  await page.goto(cfg.link);
   await page.locator('#meeting-name').filter({ hasText: cfg.spaceName }).waitFor({ timeout: 15_000 });
   check(!(await page.getByLabel('Passcode', { exact: true }).isVisible()), 'link with secret: no passcode asked');
   await page.getByLabel('Your name', { exact: true }).fill('Linked guest');

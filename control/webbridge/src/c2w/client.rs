@@ -141,10 +141,10 @@ impl C2wClient {
             let (mut ws, _) = tokio_tungstenite::client_async(request, tls).await.map_err(LinkError::WebSocket)?;
             // The greeting comes first; a refused client certificate shows
             // here (TLS 1.3 tells the client after its handshake).
-            let guid = loop {
+            let hello = loop {
                 match ws.next().await {
                     Some(Ok(WsMessage::Text(text))) => match frame::decode(text.as_bytes()) {
-                        Ok((_, Message::Hello { guid })) => break guid,
+                        Ok((_, Message::Hello { guid, web_address })) => break (guid, web_address),
                         _ => return Err(LinkError::Protocol),
                     },
                     Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
@@ -152,11 +152,12 @@ impl C2wClient {
                     Some(Err(e)) => return Err(LinkError::WebSocket(e)),
                 }
             };
-            Ok((ws, guid))
+            Ok((ws, hello))
         };
-        let (ws, guid) = tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| LinkError::Timeout)??;
+        let (ws, (guid, web_address)) =
+            tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| LinkError::Timeout)??;
         tracing::info!("C2W: linked to web bridge {url} (guid {guid})");
-        self.links.set(id, url, LinkState::Connected { guid });
+        self.links.set(id, url, LinkState::Connected { guid, web_address });
         self.alarms.clear(WEB_BRIDGE_CONNECTION_FAILURE, &id.to_string());
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();

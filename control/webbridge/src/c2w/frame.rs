@@ -58,6 +58,10 @@ pub enum Message {
     Hello {
         /// The web bridge's guid, stable across restarts.
         guid: String,
+        /// Where browsers reach its web app (`https://host:port`), so the
+        /// call bridge can give out join links; absent from older peers.
+        #[serde(default, rename = "webAddress", skip_serializing_if = "Option::is_none")]
+        web_address: Option<String>,
     },
     /// Does this meeting ID exist here, and does it need a passcode?
     Meeting {
@@ -250,7 +254,8 @@ mod tests {
     #[test]
     fn every_message_round_trips() {
         let messages = vec![
-            Message::Hello { guid: "g".into() },
+            Message::Hello { guid: "g".into(), web_address: Some("https://join.example.test".into()) },
+            Message::Hello { guid: "g".into(), web_address: None },
             Message::Meeting { call_id: "100".into(), secret: None },
             Message::Join {
                 call_id: "100".into(),

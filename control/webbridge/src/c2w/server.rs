@@ -67,16 +67,18 @@ struct Link {
 /// The linked call bridges.
 pub struct C2wServer {
     guid: String,
+    web_address: Option<String>,
     links: Mutex<HashMap<LinkId, Link>>,
     next_link: AtomicU64,
     next_request: AtomicU64,
 }
 
 impl C2wServer {
-    /// A server that greets with `guid`.
-    pub fn new(guid: String) -> Arc<C2wServer> {
+    /// A server that greets with `guid` and the web app's address.
+    pub fn new(guid: String, web_address: Option<String>) -> Arc<C2wServer> {
         Arc::new(C2wServer {
             guid,
+            web_address,
             links: Mutex::new(HashMap::new()),
             next_link: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
@@ -166,7 +168,14 @@ impl C2wServer {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let (mut sink, mut stream) = ws.split();
-        if sink.send(WsMessage::text(frame::encode(0, &Message::Hello { guid: self.guid.clone() }))).await.is_err() {
+        if sink
+            .send(WsMessage::text(frame::encode(
+                0,
+                &Message::Hello { guid: self.guid.clone(), web_address: self.web_address.clone() },
+            )))
+            .await
+            .is_err()
+        {
             return;
         }
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
