@@ -24,6 +24,8 @@ struct FileSettings {
     api_idle_timeout_seconds: Option<u64>,
     api_request_timeout_seconds: Option<u64>,
     sip_idle_timeout_seconds: Option<u64>,
+    sip_tls_trust: Option<PathBuf>,
+    dns_server: Option<String>,
     max_calls: Option<usize>,
     media_workers: Option<usize>,
     video_threads: Option<usize>,
@@ -140,6 +142,11 @@ pub struct Settings {
     pub web: bool,
     /// Link this call bridge to the `webBridges` objects over C2W.
     pub c2w_links: bool,
+    /// The CA bundle that SIP servers we call over TLS must chain to; the
+    /// public web roots when absent.
+    pub sip_tls_trust: Option<PathBuf>,
+    /// The one DNS server to ask (`host:port`) instead of the system's.
+    pub dns_server: Option<SocketAddr>,
     /// The web app's HTTPS listener.
     pub web_listen: SocketAddr,
     /// The web app's full-chain certificate; the API's when absent.
@@ -284,6 +291,11 @@ impl Settings {
                 Some("off" | "false") => false,
                 Some(other) => anyhow::bail!("CONFERO_VIDEO must be on or off, not {other:?}"),
                 None => f.video.unwrap_or(true),
+            },
+            sip_tls_trust: env("CONFERO_SIP_TLS_TRUST").map(PathBuf::from).or(f.sip_tls_trust),
+            dns_server: match env("CONFERO_DNS_SERVER").or(f.dns_server) {
+                Some(a) => Some(addr("CONFERO_DNS_SERVER", &a)?),
+                None => None,
             },
             web: on_off("CONFERO_WEB", f.web, true)?,
             c2w_links: on_off("CONFERO_C2W_LINKS", f.c2w_links, true)?,

@@ -204,6 +204,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let sip = confero::sip::start(
             settings.sip_listen,
             tls.clone(),
+            confero::sip::client_tls(settings.sip_tls_trust.as_deref())?,
             settings.max_calls,
             sip_limits,
             sip_queue,
@@ -213,7 +214,8 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let config = BridgeConfig { video: settings.video, sip_local: Some(sip.local_addr()) };
         let core = Bridge::new(store.clone(), media.clone(), config, Box::new(rand::rngs::StdRng::from_entropy()));
         let bridge = CallBridge::new(core, cdr.clone(), sip_commands);
-        tokio::spawn(bridge.clone().run(sip_events, media_events));
+        let locator = confero::sip::locate::Locator::new(settings.dns_server);
+        tokio::spawn(bridge.clone().run(sip_events, media_events, locator));
         let api = Api::new(store.clone(), bridge.clone(), alarms.clone(), cdr.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {

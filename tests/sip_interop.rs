@@ -61,3 +61,114 @@ fn an_offerless_invite_gets_our_offer_and_the_ack_s_answer_connects_media() {
     );
     assert!(common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 0), "the BYE ended the leg");
 }
+
+/// A CA and a certificate for `names` signed by it: (CA PEM, certificate +
+/// key PEM, as baresip's `sip_certificate` takes them).
+fn ca_and_leaf(names: &[&str]) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    (ca_cert.pem(), format!("{}{}", cert.pem(), key.serialize_pem()))
+}
+
+/// Starts a call in a new space and dials `remote` into it: the leg's path.
+fn dial_out(c: &Confero, remote: &str) -> String {
+    let uri = format!("{}-{}", remote.replace(['@', '.'], "-"), common::ids(&c.get("/api/v1/coSpaces").body).len());
+    let space = c.create("/api/v1/coSpaces", &format!("name=Out&uri={uri}"));
+    let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
+    let leg = c.post(&format!("/api/v1/calls/{call}/callLegs"), &format!("remoteParty={remote}"));
+    assert_eq!(leg.status, 200, "{}", leg.body);
+    leg.location.expect("the leg's Location")
+}
+
+/// `sipControlEncryption=encrypted`: the INVITE goes over TLS to a baresip's
+/// TLS port (where nothing else listens), its certificate checked against
+/// `CONFERO_SIP_TLS_TRUST` for the proxy's name; the same certificate under
+/// a name it does not carry is refused and the leg ends.
+#[test]
+fn an_encrypted_rule_reaches_a_baresip_over_tls_and_checks_its_certificate() {
+    use peers::{Baresip, BaresipSetup};
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, leaf) = ca_and_leaf(&["127.0.0.1"]);
+    std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+    std::fs::write(dir.path().join("desk.pem"), leaf).unwrap();
+    let desk = BaresipSetup::opus("desk", 700.0, 24_100);
+    let extra = format!("sip_certificate {}\n", dir.path().join("desk.pem").display());
+    let answerer = Baresip::answer_with_config(dir.path(), &desk, &extra, 40);
+    answerer.wait_ready();
+    let sip = free_pair();
+    let listen = format!("127.0.0.1:{sip}");
+    let trust = dir.path().join("ca.pem").display().to_string();
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", &listen), ("CONFERO_SIP_TLS_TRUST", &trust)]);
+    let tls_port = desk.sip_port + 1;
+    c.create(
+        "/api/v1/outboundDialPlanRules",
+        &format!("domain=tls.example.test&sipProxy=127.0.0.1:{tls_port}&sipControlEncryption=encrypted"),
+    );
+    c.create(
+        "/api/v1/outboundDialPlanRules",
+        &format!("domain=wrong.example.test&sipProxy=localhost:{tls_port}&sipControlEncryption=encrypted"),
+    );
+    // `localhost` is not in the certificate: the handshake fails, no call.
+    let refused = dial_out(&c, "desk@wrong.example.test");
+    assert!(common::eventually(|| c.get(&refused).status == 404), "{}", c.get(&refused).body);
+    let log = c.log_text();
+    assert!(log.contains("TLS with localhost") && log.contains("certificate"), "{log}");
+
+    let leg = dial_out(&c, "desk@tls.example.test");
+    assert!(
+        common::eventually(|| c.get(&leg).body.contains("<state>connected</state>")),
+        "{}\n{}\n{}",
+        c.get(&leg).body,
+        answerer.log(),
+        c.log_text()
+    );
+    // Nor is the connection verified for 127.0.0.1 lent to the other name.
+    let refused = dial_out(&c, "desk@wrong.example.test");
+    assert!(common::eventually(|| c.get(&refused).status == 404), "{}", c.get(&refused).body);
+    assert!(c.log_text().contains("the connection is verified for 127.0.0.1"), "{}", c.log_text());
+    assert!(c.get(&leg).body.contains("<state>connected</state>"), "the first call stays up");
+    assert_eq!(c.delete(&leg).status, 200);
+}
+
+/// RFC 3263 through a DNS server of our own (dnsmasq on loopback): with no
+/// rule, `srv.example.test` has no NAPTR, so `_sips._tcp`, `_sip._tcp` and
+/// `_sip._udp` are asked; `_sip._tcp` names a server that refuses (priority
+/// 10) and the baresip's TCP port (priority 20): the INVITE falls over to the
+/// second at once and the call connects.
+#[test]
+fn srv_records_locate_the_target_and_the_second_answers_when_the_first_does_not() {
+    use peers::{Baresip, BaresipSetup};
+    let dir = tempfile::tempdir().unwrap();
+    let desk = BaresipSetup::opus("desk", 700.0, 24_140);
+    let answerer = Baresip::answer(dir.path(), &desk, 40);
+    answerer.wait_ready();
+    let dead = free_pair(); // nothing listens there
+    let dns_port = free_pair();
+    let mut dnsmasq = Command::new("/usr/sbin/dnsmasq")
+        .args(["--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file="])
+        .args(["--listen-address=127.0.0.1", "--bind-interfaces", &format!("--port={dns_port}")])
+        .arg(format!("--srv-host=_sip._tcp.srv.example.test,dead.example.test,{dead},10,0"))
+        .arg(format!("--srv-host=_sip._tcp.srv.example.test,live.example.test,{},20,0", desk.sip_port))
+        .args(["--host-record=dead.example.test,127.0.0.1", "--host-record=live.example.test,127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq (apt-get install dnsmasq-base)");
+    let sip = free_pair();
+    let listen = format!("127.0.0.1:{sip}");
+    let server = format!("127.0.0.1:{dns_port}");
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", &listen), ("CONFERO_DNS_SERVER", &server)]);
+    let leg = dial_out(&c, "desk@srv.example.test");
+    let connected = common::eventually(|| c.get(&leg).body.contains("<state>connected</state>"));
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    assert!(connected, "{}\n{}\n{}", c.get(&leg).body, answerer.log(), c.log_text());
+    let log = c.log_text();
+    assert!(log.contains(&format!("cannot reach 127.0.0.1:{dead} over Tcp")), "the first record was tried: {log}");
+}

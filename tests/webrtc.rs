@@ -116,7 +116,7 @@ fn two_browsers_hear_and_see_each_other_through_the_bridge() {
     let (sip_commands, _sip_queue) = tokio::sync::mpsc::unbounded_channel();
     let (_sip_events_tx, sip_events) = tokio::sync::mpsc::unbounded_channel();
     let bridge = CallBridge::new(core, cdr, sip_commands);
-    runtime.spawn(bridge.clone().run(sip_events, media_events));
+    runtime.spawn(bridge.clone().run(sip_events, media_events, confero::sip::locate::Locator::new(None)));
 
     let (a_wav, b_wav) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
     peers::write_tone(&a_wav, 440.0, 30, 0.5);

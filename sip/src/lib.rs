@@ -10,5 +10,6 @@
 #![warn(missing_docs)]
 
 pub mod message;
+pub mod resolve;
 pub mod transaction;
 pub mod ua;

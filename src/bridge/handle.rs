@@ -9,7 +9,6 @@
 //! in its own task and comes back as an input, and the media engine's calls
 //! do not wait on its workers.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -24,7 +23,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use uuid::Uuid;
 
 use super::{Bridge, Lookup, Output};
+use crate::sip::locate::Locator;
 use crate::sip::{SipCommand, SipEvent};
+use confero_sip::transaction::Peer;
 
 /// The live bridge, shared by the API, the SIP task and the media workers.
 pub struct CallBridge {
@@ -69,26 +70,28 @@ impl CallBridge {
     }
 
     /// The bridge's event loop: until every input channel closes.
+    /// Dial-outs' next hops are found by `locator`, each in a task of its own.
     pub async fn run(
         self: Arc<Self>,
         mut sip_events: UnboundedReceiver<SipEvent>,
         mut media_events: UnboundedReceiver<MediaEvent>,
+        locator: Locator,
     ) {
         let Some(mut lookups) = self.lookup_queue.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-        let (answers_tx, mut answers) = unbounded_channel::<(Lookup, Option<SocketAddr>)>();
-        let resolver = Arc::new(Resolver::from_system());
+        let (answers_tx, mut answers) = unbounded_channel::<(Lookup, Vec<Peer>)>();
+        let locator = Arc::new(locator);
         loop {
             tokio::select! {
                 Some(event) = sip_events.recv() => self.with(|b, now| b.handle_sip(now, event)),
                 Some(event) = media_events.recv() => self.with(|b, now| b.handle_media(now, event)),
                 Some(lookup) = lookups.recv() => {
-                    let (answers, resolver) = (answers_tx.clone(), resolver.clone());
+                    let (answers, locator) = (answers_tx.clone(), locator.clone());
                     tokio::spawn(async move {
-                        let addr = resolver.lookup(&lookup.host, lookup.port).await;
-                        let _ = answers.send((lookup, addr));
+                        let servers = locator.locate(&lookup.hop).await;
+                        let _ = answers.send((lookup, servers));
                     });
                 }
-                Some((lookup, addr)) = answers.recv() => self.with(|b, now| b.handle_lookup(now, &lookup, addr)),
+                Some((lookup, servers)) = answers.recv() => self.with(|b, now| b.handle_lookup(now, &lookup, servers)),
                 else => return,
             }
         }
@@ -103,36 +106,6 @@ impl CallBridge {
             legs
         });
         tracing::info!("shutdown: {legs} call legs ended");
-    }
-}
-
-/// Looks up dial-out next hops: hickory over the system's DNS settings and
-/// hosts file, or, where the system has no resolver configuration to read,
-/// the C library's `getaddrinfo` on tokio's blocking pool.
-enum Resolver {
-    Dns(Box<hickory_resolver::TokioResolver>),
-    System,
-}
-
-impl Resolver {
-    fn from_system() -> Resolver {
-        match hickory_resolver::Resolver::builder_tokio() {
-            Ok(builder) => Resolver::Dns(Box::new(builder.build())),
-            Err(e) => {
-                tracing::warn!("DNS: no system resolver configuration ({e}); using getaddrinfo");
-                Resolver::System
-            }
-        }
-    }
-
-    /// A host name's address, IPv4 first (the SIP and media sockets of the
-    /// embedded default are IPv4).
-    async fn lookup(&self, host: &str, port: u16) -> Option<SocketAddr> {
-        let all: Vec<SocketAddr> = match self {
-            Resolver::Dns(dns) => dns.lookup_ip(host).await.ok()?.iter().map(|ip| SocketAddr::new(ip, port)).collect(),
-            Resolver::System => tokio::net::lookup_host((host, port)).await.ok()?.collect(),
-        };
-        all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
     }
 }
 

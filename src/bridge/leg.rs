@@ -14,6 +14,8 @@ use confero_api::bridge::{LiveCall, LiveCallLeg};
 use confero_media::engine::EndpointId;
 use confero_media::runtime::ConferenceId;
 use confero_sdp::{AudioOffer, MediaEncryption, VideoOffer};
+use confero_sip::resolve::Hop;
+use confero_sip::transaction::Peer;
 
 use super::cdr::LegKind;
 use super::meters::{RateMeter, VideoMeter};
@@ -147,6 +149,10 @@ pub(super) struct SipLeg {
     pub video_offer: Option<VideoOffer>,
     /// A dial-out's routes not yet tried (`failureAction=continue`).
     pub routes: VecDeque<Route>,
+    /// The route being tried, once taken from `routes`.
+    pub current: Option<Route>,
+    /// Its servers not yet tried (RFC 3263: the SRV targets in order).
+    pub targets: VecDeque<Peer>,
     /// The dial-out's INVITE body, the same for every route.
     pub body: Vec<u8>,
     /// The user part of our From (the space's URI).
@@ -165,6 +171,8 @@ impl SipLeg {
             offer: None,
             video_offer: None,
             routes: VecDeque::new(),
+            current: None,
+            targets: VecDeque::new(),
             body: Vec::new(),
             from_user: String::new(),
             dialled: false,
@@ -177,10 +185,9 @@ impl SipLeg {
 pub(super) struct Route {
     /// The Request-URI and To.
     pub target: String,
-    /// The next hop's host (the proxy's, else the target's), to resolve.
-    pub hop_host: String,
-    /// Its port (5060 unless given).
-    pub hop_port: u16,
+    /// The next hop (the proxy, else the target): host, port if given, and
+    /// the transports the URI and the rule's `sipControlEncryption` allow.
+    pub hop: Hop,
     /// A Route header for an outbound proxy.
     pub route_header: Option<String>,
     /// The domain of our From (`localFromDomain`); `None`: our address.

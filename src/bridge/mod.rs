@@ -37,6 +37,8 @@ use confero_api::bridge::{
 };
 use confero_media::engine::{EndpointId, Prompt, VideoSettings};
 use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent};
+use confero_sip::resolve::Hop;
+use confero_sip::transaction::Peer;
 use confero_store::schema::Change;
 use confero_store::Store;
 use rand::RngCore;
@@ -65,15 +67,13 @@ pub struct BridgeConfig {
     pub sip_local: Option<SocketAddr>,
 }
 
-/// A name to look up for a dial-out's next hop.
+/// A dial-out's next hop to locate (RFC 3263: NAPTR, SRV, then A/AAAA).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
     /// The leg that waits for it.
     pub leg: Uuid,
-    /// The host name.
-    pub host: String,
-    /// The port to pair with its address.
-    pub port: u16,
+    /// The host name, port and allowed transports.
+    pub hop: Hop,
 }
 
 /// What the bridge wants done outside itself.
@@ -454,10 +454,10 @@ impl Bridge {
         }
     }
 
-    /// The answer to an [`Output::Lookup`]: the address, or `None` when the
-    /// name did not resolve.
-    pub fn handle_lookup(&mut self, now: Instant, lookup: &Lookup, addr: Option<SocketAddr>) {
-        self.on_lookup(now, lookup, addr);
+    /// The answer to an [`Output::Lookup`]: the servers to try in order,
+    /// none when the name did not resolve.
+    pub fn handle_lookup(&mut self, now: Instant, lookup: &Lookup, servers: Vec<Peer>) {
+        self.on_lookup(now, lookup, servers);
     }
 
     /// Ends every leg and every call (SIGTERM): each signalling is asked to

@@ -23,6 +23,7 @@ use confero_sdp::{
     NegotiatedAudio, NegotiatedVideo, SessionDescription, SrtpParams, VideoOffer,
 };
 use confero_sip::message::SipUri;
+use confero_sip::resolve::{self, ControlEncryption, Hop};
 use confero_sip::transaction::{Peer, Transport};
 use confero_sip::ua::{Dial, EndReason, IncomingCall};
 use confero_store::schema::{Change, Kind};
@@ -524,17 +525,25 @@ impl Bridge {
         }
         let mut out = VecDeque::new();
         for rule in dialplan::outbound_routes(&*self.store, &uri.host) {
-            let (host, port, route_header) = match &rule.sip_proxy {
+            let (hop_uri, route_header) = match &rule.sip_proxy {
                 Some(proxy) => {
                     let p = SipUri::parse(&format!("sip:{proxy}")).ok_or("invalidAddress")?;
-                    (p.host, p.port, Some(format!("<sip:{proxy};lr>")))
+                    (p, Some(format!("<sip:{proxy};lr>")))
                 }
-                None => (uri.host.clone(), uri.port, None),
+                None => (uri.clone(), None),
+            };
+            // The URI's scheme and `;transport=` against the rule's
+            // `sipControlEncryption`: a rule that cannot carry it is skipped.
+            let hop = match Hop::of(&hop_uri, ControlEncryption::parse(&rule.control_encryption)) {
+                Ok(hop) => hop,
+                Err(e) => {
+                    tracing::info!("dial-out to {target}: a rule for {} cannot carry it ({e:?})", uri.host);
+                    continue;
+                }
             };
             out.push_back(Route {
                 target: target.clone(),
-                hop_host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
-                hop_port: port.unwrap_or(5060),
+                hop,
                 route_header,
                 from_domain: rule.local_from_domain,
                 contact_domain: rule.local_contact_domain,
@@ -546,62 +555,67 @@ impl Bridge {
         Ok(out)
     }
 
-    /// Tries a dial-out's next route: its hop's address is looked up unless
-    /// it is one, then the INVITE goes. No route left ends the leg.
+    /// Tries a dial-out's next route: its hop is located (RFC 3263) unless
+    /// it is an address, then its servers are tried in turn. No route left
+    /// ends the leg.
     fn next_route(&mut self, now: Instant, id: Uuid) {
         let Some(sip) = self.sip_leg_mut(id) else { return };
-        let Some(route) = sip.routes.front().cloned() else {
+        sip.targets.clear();
+        let Some(route) = sip.routes.pop_front() else {
+            sip.current = None;
             let reason = if sip.dialled { "sipFailure" } else { "dnsFailure" };
             self.drop_leg(now, id, reason);
             return;
         };
-        match route.hop_host.parse::<IpAddr>() {
-            Ok(ip) => self.invite(id, SocketAddr::new(ip, route.hop_port)),
-            // Requests we originate go over UDP, so one address is enough.
-            Err(_) => {
-                self.outputs.push_back(Output::Lookup(Lookup { leg: id, host: route.hop_host, port: route.hop_port }))
+        sip.current = Some(route.clone());
+        match route.hop.host.parse::<IpAddr>() {
+            Ok(ip) => {
+                let transport = route.hop.direct_transport();
+                let port = route.hop.port.unwrap_or_else(|| resolve::default_port(transport));
+                sip.targets.push_back(Peer { transport, addr: SocketAddr::new(ip, port) });
+                self.next_target(now, id);
             }
+            Err(_) => self.outputs.push_back(Output::Lookup(Lookup { leg: id, hop: route.hop })),
         }
     }
 
-    pub(super) fn on_lookup(&mut self, now: Instant, lookup: &Lookup, addr: Option<SocketAddr>) {
-        let waiting = self
-            .sip_leg_mut(lookup.leg)
-            .and_then(|s| s.routes.front())
-            .is_some_and(|r| r.hop_host == lookup.host && r.hop_port == lookup.port);
+    pub(super) fn on_lookup(&mut self, now: Instant, lookup: &Lookup, servers: Vec<Peer>) {
+        let Some(sip) = self.sip_leg_mut(lookup.leg) else { return };
+        let waiting = sip.targets.is_empty() && sip.current.as_ref().is_some_and(|r| r.hop == lookup.hop);
         if !waiting {
-            return; // the leg ended meanwhile
+            return; // the leg ended or moved on meanwhile
         }
-        match addr {
-            Some(addr) => self.invite(lookup.leg, addr),
-            None => {
-                tracing::info!("call leg {}: {} does not resolve", lookup.leg, lookup.host);
-                if let Some(sip) = self.sip_leg_mut(lookup.leg) {
-                    sip.routes.pop_front();
-                }
-                self.next_route(now, lookup.leg);
-            }
+        if servers.is_empty() {
+            tracing::info!("call leg {}: {} does not resolve", lookup.leg, lookup.hop.host);
         }
+        sip.targets = servers.into();
+        self.next_target(now, lookup.leg);
     }
 
-    /// Sends the INVITE of the leg's current route to `addr`.
-    fn invite(&mut self, id: Uuid, addr: SocketAddr) {
+    /// Sends the INVITE of the leg's current route to its next server, or
+    /// moves to the next route when none is left.
+    fn next_target(&mut self, now: Instant, id: Uuid) {
         let local = self.config.sip_local;
         let Some(sip) = self.sip_leg_mut(id) else { return };
-        let Some(route) = sip.routes.pop_front() else { return };
+        let (Some(route), Some(peer)) = (sip.current.clone(), sip.targets.pop_front()) else {
+            self.next_route(now, id);
+            return;
+        };
         sip.dialled = true;
-        sip.signalling_ip = Some(addr.ip());
+        sip.signalling_ip = Some(peer.addr.ip());
         let from_host = route.from_domain.or_else(|| local.map(|l| l.to_string())).unwrap_or_default();
         let dial = Dial {
             target: route.target,
             from: format!("sip:{}@{from_host}", sip.from_user),
             display_name: None,
             offer: sip.body.clone(),
-            destination: Peer { transport: Transport::Udp, addr },
+            destination: peer,
             route: route.route_header,
             contact_domain: route.contact_domain,
         };
-        self.sip(SipCommand::Dial { leg: id, dial: Box::new(dial) });
+        // Over TLS the server's certificate must name the hop (RFC 5922).
+        let server_name = (peer.transport == Transport::Tls).then_some(route.hop.host);
+        self.sip(SipCommand::Dial { leg: id, dial: Box::new(dial), server_name });
     }
 
     /// The far end answered our INVITE.
@@ -650,11 +664,17 @@ impl Bridge {
             self.drop_leg(now, id, "invalidAddress");
             return;
         }
-        let has_next = self.sip_leg_mut(id).is_some_and(|s| !s.routes.is_empty());
-        if has_next {
-            self.next_route(now, id);
-        } else {
+        // No answer or unreachable (408, 503, a transport error): the
+        // route's next server (RFC 3263 §4.3); any other refusal: the next
+        // route.
+        let Some(sip) = self.sip_leg_mut(id) else { return };
+        if !matches!(code, 408 | 503) {
+            sip.targets.clear();
+        }
+        if sip.targets.is_empty() && sip.routes.is_empty() {
             self.drop_leg(now, id, "sipFailure");
+        } else {
+            self.next_target(now, id);
         }
     }
 }

@@ -12,8 +12,16 @@
 //! accept queue) and per source (more are closed at once), derived from the
 //! process's open-file limit so that the API, media and the database always
 //! keep descriptors; a connection no call uses is closed once quiet for
-//! [`StreamLimits::idle_timeout`]. Requests we send go over UDP.
+//! [`StreamLimits::idle_timeout`].
+//!
+//! Requests we send go where the bridge says (RFC 3263, `locate.rs`): over
+//! UDP, or over a TCP or TLS connection we open to that server (and reuse
+//! while it lasts), the server's certificate checked against
+//! `CONFERO_SIP_TLS_TRUST` (else the public web roots) for the name the
+//! bridge gives. A connection that cannot be made fails the requests
+//! waiting on it at once.
 
+pub mod locate;
 mod signalling;
 
 pub use signalling::{SipCommand, SipEvent, SipSignalling};
@@ -91,6 +99,8 @@ impl StreamLimits {
 
 enum StreamInput {
     Opened(Peer, UnboundedSender<Vec<u8>>),
+    /// An outbound connection could not be made.
+    ConnectFailed(Peer),
     Message(Peer, Box<Message>),
     /// Bytes that could not be framed (the connection reads no more).
     Unframed(Peer, Vec<u8>, ParseError),
@@ -128,6 +138,7 @@ impl SipShell {
 pub async fn start(
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
+    client_tls: Arc<rustls::ClientConfig>,
     max_calls: usize,
     limits: StreamLimits,
     commands: UnboundedReceiver<SipCommand>,
@@ -145,10 +156,24 @@ pub async fn start(
         sources: PerSource::new(limits.max_per_source),
         idle_timeout: limits.idle_timeout,
     };
+    let idle_timeout = shared.idle_timeout;
     tokio::spawn(accept(tcp, None, streams_tx.clone(), shared.clone()));
-    tokio::spawn(accept(tls_listener, Some(tokio_rustls::TlsAcceptor::from(tls)), streams_tx, shared));
+    tokio::spawn(accept(tls_listener, Some(tokio_rustls::TlsAcceptor::from(tls)), streams_tx.clone(), shared));
     let (drains, drain_requests) = unbounded_channel();
-    let task = SipTask { signalling, events, udp, writers: HashMap::new(), drain_waiters: Vec::new() };
+    let task = SipTask {
+        signalling,
+        events,
+        udp,
+        writers: HashMap::new(),
+        drain_waiters: Vec::new(),
+        outbound: Outbound {
+            connector: tokio_rustls::TlsConnector::from(client_tls),
+            server_names: HashMap::new(),
+            verified: HashMap::new(),
+            streams: streams_tx,
+            idle_timeout,
+        },
+    };
     tokio::spawn(task.run(commands, streams, drain_requests));
     tracing::info!(
         "SIP listening on udp/tcp {plain}, tls {tls_addr}; at most {} TCP/TLS connections, {} per source",
@@ -156,6 +181,22 @@ pub async fn start(
         limits.max_per_source
     );
     Ok(SipShell { local: plain, drains })
+}
+
+/// The TLS client configuration for calls we make: servers must chain to
+/// the PEM bundle at `trust`, or to the public web roots without one.
+pub fn client_tls(trust: Option<&std::path::Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    match trust {
+        Some(path) => {
+            let certs = confero_https::tls::read_certs(path)
+                .with_context(|| format!("CONFERO_SIP_TLS_TRUST {}", path.display()))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            anyhow::ensure!(added > 0, "CONFERO_SIP_TLS_TRUST {}: no certificate in it", path.display());
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
 }
 
 /// UDP and TCP on `listen`, TLS on the next port. With port 0 (tests),
@@ -231,11 +272,19 @@ async fn accept(
             let _slots = (slot, source);
             let _ = stream.set_nodelay(true);
             match tls {
-                None => connection(stream, Peer { transport: Transport::Tcp, addr }, idle, to_ua).await,
+                None => {
+                    let peer = Peer { transport: Transport::Tcp, addr };
+                    if let Some(outgoing) = opened(peer, &to_ua) {
+                        connection(stream, peer, idle, to_ua, outgoing).await;
+                    }
+                }
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let peer = Peer { transport: Transport::Tls, addr };
                     if let Ok(Ok(stream)) = handshake.await {
-                        connection(stream, Peer { transport: Transport::Tls, addr }, idle, to_ua).await;
+                        if let Some(outgoing) = opened(peer, &to_ua) {
+                            connection(stream, peer, idle, to_ua, outgoing).await;
+                        }
                     }
                 }
             }
@@ -256,11 +305,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     peer: Peer,
     idle_timeout: Duration,
     to_ua: UnboundedSender<StreamInput>,
+    mut outgoing: UnboundedReceiver<Vec<u8>>,
 ) {
-    let (tx, mut outgoing) = unbounded_channel::<Vec<u8>>();
-    if to_ua.send(StreamInput::Opened(peer, tx)).is_err() {
-        return;
-    }
     let (mut reader, mut writer) = tokio::io::split(stream);
     let limits = Limits::default();
     let mut buffer = Vec::with_capacity(4096);
@@ -336,6 +382,75 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = to_ua.send(StreamInput::Closed(peer));
 }
 
+/// Tells the SIP task of a connection accepted from `peer`: what it sends
+/// there arrives on the returned receiver.
+fn opened(peer: Peer, to_ua: &UnboundedSender<StreamInput>) -> Option<UnboundedReceiver<Vec<u8>>> {
+    let (tx, outgoing) = unbounded_channel::<Vec<u8>>();
+    to_ua.send(StreamInput::Opened(peer, tx)).ok()?;
+    Some(outgoing)
+}
+
+/// A TLS handshake, either way, must be done within this long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A TCP connection we open must be up within this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the SIP task needs to open connections for requests we send.
+struct Outbound {
+    connector: tokio_rustls::TlsConnector,
+    /// The name each TLS server's certificate must carry, from the bridge's
+    /// dial commands.
+    server_names: HashMap<SocketAddr, String>,
+    /// The name each TLS connection we opened was (or is being) verified
+    /// for: a request for another name is not sent on it.
+    verified: HashMap<SocketAddr, String>,
+    streams: UnboundedSender<StreamInput>,
+    idle_timeout: Duration,
+}
+
+impl Outbound {
+    /// Opens a connection to `peer` in a task of its own; what is sent on
+    /// the returned writer waits until it is up. A failure comes back as
+    /// [`StreamInput::ConnectFailed`].
+    fn connect(&mut self, peer: Peer) -> UnboundedSender<Vec<u8>> {
+        let (tx, outgoing) = unbounded_channel::<Vec<u8>>();
+        let name = self.server_names.get(&peer.addr).cloned().unwrap_or_else(|| peer.addr.ip().to_string());
+        if peer.transport == Transport::Tls {
+            self.verified.insert(peer.addr, name.clone());
+        }
+        let (connector, to_ua, idle) = (self.connector.clone(), self.streams.clone(), self.idle_timeout);
+        tokio::spawn(async move {
+            let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(peer.addr)).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => return connect_failed(peer, &e.to_string(), &to_ua),
+                Err(_) => return connect_failed(peer, "timed out", &to_ua),
+            };
+            let _ = tcp.set_nodelay(true);
+            if peer.transport != Transport::Tls {
+                tracing::debug!("SIP: connected to {} over TCP", peer.addr);
+                return connection(tcp, peer, idle, to_ua, outgoing).await;
+            }
+            let Ok(server_name) = rustls::pki_types::ServerName::try_from(name.clone()) else {
+                return connect_failed(peer, &format!("{name:?} is not a server name"), &to_ua);
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, tcp)).await {
+                Ok(Ok(tls)) => {
+                    tracing::debug!("SIP: connected to {} over TLS ({name})", peer.addr);
+                    connection(tls, peer, idle, to_ua, outgoing).await
+                }
+                Ok(Err(e)) => connect_failed(peer, &format!("TLS with {name}: {e}"), &to_ua),
+                Err(_) => connect_failed(peer, "TLS handshake timed out", &to_ua),
+            }
+        });
+        tx
+    }
+}
+
+fn connect_failed(peer: Peer, why: &str, to_ua: &UnboundedSender<StreamInput>) {
+    tracing::info!("SIP: cannot reach {} over {:?}: {why}", peer.addr, peer.transport);
+    let _ = to_ua.send(StreamInput::ConnectFailed(peer));
+}
+
 /// Writes `bytes` within [`WRITE_TIMEOUT`]; `false`: the connection is done.
 async fn write<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> bool {
     matches!(tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(bytes)).await, Ok(Ok(())))
@@ -348,6 +463,7 @@ struct SipTask {
     writers: HashMap<SocketAddr, UnboundedSender<Vec<u8>>>,
     /// Told when no SIP call is left (graceful shutdown).
     drain_waiters: Vec<oneshot::Sender<()>>,
+    outbound: Outbound,
 }
 
 impl SipTask {
@@ -372,9 +488,25 @@ impl SipTask {
                     StreamInput::Message(peer, m) => self.signalling.handle_message(Instant::now(), peer, *m),
                     StreamInput::Unframed(peer, bytes, error) => self.signalling.handle_unframed(peer, &bytes, &error),
                     StreamInput::Idle(peer, answer) => { let _ = answer.send(self.signalling.has_call_with(peer)); }
-                    StreamInput::Closed(peer) => { self.writers.remove(&peer.addr); }
+                    StreamInput::Closed(peer) => {
+                        self.writers.remove(&peer.addr);
+                        self.outbound.verified.remove(&peer.addr);
+                    }
+                    StreamInput::ConnectFailed(peer) => {
+                        // A mismatch on a live connection leaves it be.
+                        if self.outbound.verified.get(&peer.addr) == self.outbound.server_names.get(&peer.addr) {
+                            self.writers.remove(&peer.addr);
+                            self.outbound.verified.remove(&peer.addr);
+                        }
+                        self.signalling.transport_failed(peer);
+                    }
                 },
-                Some(command) = commands.recv() => self.signalling.handle_command(Instant::now(), command),
+                Some(command) = commands.recv() => {
+                    if let SipCommand::Dial { dial, server_name: Some(name), .. } = &command {
+                        self.outbound.server_names.insert(dial.destination.addr, name.clone());
+                    }
+                    self.signalling.handle_command(Instant::now(), command)
+                }
                 Some(waiter) = drains.recv() => self.drain_waiters.push(waiter),
                 _ = sleep_until(deadline) => self.signalling.handle_timeout(Instant::now()),
             }
@@ -403,8 +535,30 @@ impl SipTask {
                 let _ = self.udp.send_to(&t.bytes, t.peer.addr).await;
             }
             Transport::Tcp | Transport::Tls => {
+                let request = !t.bytes.starts_with(b"SIP/2.0 ");
+                let wanted = self.outbound.server_names.get(&t.peer.addr);
+                let verified = self.outbound.verified.get(&t.peer.addr);
+                if let (true, Transport::Tls, Some(wanted), Some(verified)) =
+                    (request, t.peer.transport, wanted, verified)
+                {
+                    if wanted != verified && self.writers.contains_key(&t.peer.addr) {
+                        // The server proved another name on this connection.
+                        connect_failed(
+                            t.peer,
+                            &format!("TLS with {wanted}: the connection is verified for {verified}"),
+                            &self.outbound.streams,
+                        );
+                        return;
+                    }
+                }
                 if let Some(w) = self.writers.get(&t.peer.addr) {
                     let _ = w.send(t.bytes);
+                } else if request {
+                    // A request of ours: open the connection (a response
+                    // whose connection closed is dropped; the peer retries).
+                    let w = self.outbound.connect(t.peer);
+                    let _ = w.send(t.bytes);
+                    self.writers.insert(t.peer.addr, w);
                 } else {
                     tracing::debug!("SIP: no connection to {} for a {:?} send", t.peer.addr, t.peer.transport);
                 }

@@ -48,6 +48,9 @@ pub enum SipCommand {
         leg: Uuid,
         /// Where and what to send.
         dial: Box<Dial>,
+        /// Over TLS, the name the server's certificate must carry (the
+        /// shell checks it when it connects).
+        server_name: Option<String>,
     },
     /// End the leg's call (BYE, CANCEL or a refusal, as its state needs).
     Hangup {
@@ -201,11 +204,18 @@ impl SipSignalling {
         self.collect();
     }
 
+    /// The shell could not connect to `peer`: our INVITEs waiting on it
+    /// fail at once (503), so the bridge tries the next server.
+    pub fn transport_failed(&mut self, peer: Peer) {
+        self.ua.transport_failed(peer);
+        self.collect();
+    }
+
     /// Carries out a bridge command. A command for a leg whose call has
     /// already ended is dropped: the bridge learns of the end by its event.
     pub fn handle_command(&mut self, now: Instant, command: SipCommand) {
         match command {
-            SipCommand::Dial { leg, dial } => match self.ua.dial(now, *dial) {
+            SipCommand::Dial { leg, dial, .. } => match self.ua.dial(now, *dial) {
                 Ok(handle) => {
                     self.handles.insert(leg, handle);
                     self.legs.insert(handle, leg);

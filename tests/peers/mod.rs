@@ -250,6 +250,13 @@ impl Baresip {
         None
     }
 
+    /// An answering endpoint (as [`Baresip::answer`]) with `extra` config
+    /// lines, e.g. `sip_certificate` for SIP over TLS on `sip_port + 1`.
+    pub fn answer_with_config(base: &Path, setup: &BaresipSetup, extra: &str, seconds: u32) -> Baresip {
+        let dir = Self::configure_with(base, setup, extra);
+        Self::spawn(dir, &["-t", &seconds.to_string()])
+    }
+
     /// Starts an endpoint that answers calls and quits after `seconds`.
     pub fn answer(base: &Path, setup: &BaresipSetup, seconds: u32) -> Baresip {
         let dir = Self::configure(base, setup);

@@ -607,6 +607,34 @@ impl UserAgent {
         self.collect();
     }
 
+    /// The shell could not reach `peer` (a TCP or TLS connection refused,
+    /// timed out or failed its handshake): our INVITEs waiting on it fail
+    /// at once as 503, as RFC 3263 §4.3 treats a transport error, so the
+    /// caller can try the next server instead of waiting for Timer B.
+    pub fn transport_failed(&mut self, peer: Peer) {
+        let failed: Vec<(TransactionKey, CallHandle)> =
+            self.requests
+                .iter()
+                .filter(|(_, (handle, purpose))| {
+                    matches!(purpose, Purpose::Invite)
+                        && self.calls.get(handle).is_some_and(|c| {
+                            c.peer == peer && matches!(c.state, CallState::Incoming | CallState::Early)
+                        })
+                })
+                .map(|(key, (handle, _))| (key.clone(), *handle))
+                .collect();
+        for (key, handle) in failed {
+            self.requests.remove(&key);
+            self.transactions.terminate(&key);
+            let cancelled = self.calls.get(&handle).is_some_and(|c| c.cancelled);
+            self.remove_call(handle);
+            if !cancelled {
+                let reason = "Service Unavailable (transport failed)".to_string();
+                self.events.push_back(UaEvent::Failed { call: handle, code: 503, reason });
+            }
+        }
+    }
+
     /// Sends `sequence` to the peer as DTMF in SIP INFO
     /// (`application/dtmf-relay`, 100 ms a key), for peers without RFC 4733
     /// telephone-events: one INFO per key, each after the previous one's

@@ -395,6 +395,27 @@ fn dial_out_refused_and_timed_out() {
 }
 
 #[test]
+fn a_transport_failure_fails_the_unanswered_invites_to_that_peer_at_once() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    let (answered, invite) = dial(&mut ua, t0);
+    ua.handle_message(t0, peer(), answer_with(&invite, 200, b"v=0 answer"));
+    events(&mut ua);
+    sent(&mut ua);
+    let (waiting, _) = dial(&mut ua, t0);
+    ua.transport_failed(peer());
+    assert_eq!(
+        events(&mut ua),
+        [UaEvent::Failed { call: waiting, code: 503, reason: "Service Unavailable (transport failed)".into() }]
+    );
+    // The answered call is not touched, and nothing is retransmitted.
+    ua.hangup(t0, answered).unwrap();
+    assert_eq!(sent(&mut ua)[0].method(), Some(Method::Bye));
+    ua.handle_timeout(t0 + Duration::from_secs(40));
+    assert!(!events(&mut ua).iter().any(|e| matches!(e, UaEvent::Failed { call, .. } if *call == waiting)));
+}
+
+#[test]
 fn dial_out_cancelled() {
     let t0 = Instant::now();
     let mut ua = ua();

@@ -236,6 +236,8 @@ pub struct Harness {
     pub cdrs: Vec<CdrRecord>,
     /// Names the fake DNS resolves.
     pub dns: HashMap<String, IpAddr>,
+    /// Names located to several servers in order (as SRV records give).
+    pub servers: HashMap<String, Vec<Peer>>,
     pub store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
@@ -259,6 +261,7 @@ impl Harness {
             media,
             cdrs: Vec::new(),
             dns: HashMap::new(),
+            servers: HashMap::new(),
             store,
             _dir: dir,
         }
@@ -343,8 +346,18 @@ impl Harness {
                     Output::Sip(command) => self.sip.handle_command(self.now, command),
                     Output::Cdr(record) => self.cdrs.push(record),
                     Output::Lookup(lookup) => {
-                        let addr = self.dns.get(&lookup.host).map(|ip| SocketAddr::new(*ip, lookup.port));
-                        self.bridge.handle_lookup(self.now, &lookup, addr);
+                        let transport = lookup.hop.direct_transport();
+                        let port = lookup.hop.port.unwrap_or_else(|| confero_sip::resolve::default_port(transport));
+                        let servers = match self.servers.get(&lookup.hop.host) {
+                            Some(listed) => listed.clone(),
+                            None => self
+                                .dns
+                                .get(&lookup.hop.host)
+                                .map(|ip| Peer { transport, addr: SocketAddr::new(*ip, port) })
+                                .into_iter()
+                                .collect(),
+                        };
+                        self.bridge.handle_lookup(self.now, &lookup, servers);
                     }
                 }
             }

@@ -10,6 +10,7 @@ use confero_media::engine::{EndpointId, Prompt};
 use confero_media::runtime::{ConferenceId, MediaEvent, MediaTransport};
 use confero_sdp::Direction;
 use confero_sip::message::{Message, Method};
+use confero_sip::transaction::{Peer, Transport};
 use confero_sip::ua::CallHandle;
 use confero_store::schema::Kind;
 
@@ -196,6 +197,46 @@ fn a_dial_out_goes_to_the_next_rule_when_the_first_fails_and_looks_up_names() {
     assert!(invite.get("Route").unwrap_or_default().contains("proxy-b.test"));
     assert_eq!(h.media.state().endpoints.len(), 1);
     assert!(leg_ends(&h).is_empty());
+}
+
+#[test]
+fn a_dial_out_falls_over_to_its_route_s_next_server_and_honours_sip_control_encryption() {
+    let mut h = Harness::new();
+    let (good, tls) = (h.phone(), h.phone());
+    // The first server never answers (Timer B: 408), the second does.
+    let dead = Peer { transport: Transport::Udp, addr: "127.0.0.1:5999".parse().unwrap() };
+    let second = Peer { transport: Transport::Udp, addr: h.phones[good].addr };
+    h.servers.insert("srv.test".into(), vec![dead, second]);
+    let call = h.with(|b, now| b.create_call(now, Default::default())).expect("a call");
+    let leg = h.with(|b, now| b.dial(now, call.id, "bob@srv.test", &[])).expect("a leg");
+    assert!(h.phones[good].incoming().is_empty(), "the first server is tried first");
+    h.advance(Duration::from_secs(40));
+    let (answered, offer) = h.phones[good].incoming().pop().expect("then the second");
+    let answer = h.phones[good].answer(&offer);
+    h.on_phone(good, |p, now| p.ua.accept(now, answered, answer)).expect("accept");
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert_eq!((legs[0].id, legs[0].state), (leg.id, LegState::Connected));
+
+    // `encrypted`: TLS to the proxy (the Via says so); a `sips:` target
+    // cannot go through an `unencrypted` rule, and with no other it ends.
+    let proxy = h.phones[tls].addr.to_string();
+    create(
+        &*h.store,
+        Kind::OutboundDialPlanRule,
+        None,
+        &[("domain", "tls.test"), ("sipProxy", &proxy), ("sipControlEncryption", "encrypted")],
+    );
+    h.with(|b, now| b.dial(now, call.id, "carol@tls.test", &[])).expect("a leg");
+    let invite = h.phones[tls].received.iter().find(|m| m.method() == Some(Method::Invite)).expect("an INVITE");
+    assert!(invite.get("Via").unwrap_or_default().starts_with("SIP/2.0/TLS"), "{:?}", invite.get("Via"));
+    create(
+        &*h.store,
+        Kind::OutboundDialPlanRule,
+        None,
+        &[("domain", "plain.test"), ("sipControlEncryption", "unencrypted")],
+    );
+    h.with(|b, now| b.dial(now, call.id, "sips:dave@plain.test", &[])).expect("a leg");
+    assert_eq!(leg_ends(&h), vec!["dnsFailure"]);
 }
 
 #[test]
