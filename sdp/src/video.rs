@@ -143,15 +143,21 @@ pub fn answer_video(
     let offered_direction = if held { combine(offered_direction, Direction::SendOnly) } else { offered_direction };
     let direction = combine(offered_direction.reversed(), local.direction);
 
+    // What we send: their level, at most our encoder's.
     let level = theirs.profile_level_id.level().min(local.level);
     let profile_level_id = theirs.profile_level_id.with_level(level);
+    // What we receive: with level asymmetry offered (RFC 6184 §8.2.2) our
+    // answer's level is our decoder's, whatever theirs; without, both ways
+    // use the lower.
+    let asymmetric = theirs.level_asymmetry_allowed;
+    let receive_level = if asymmetric { local.level } else { level };
     let ours = H264Fmtp {
-        profile_level_id,
+        profile_level_id: theirs.profile_level_id.with_level(receive_level),
         packetization_mode: theirs.packetization_mode,
-        level_asymmetry_allowed: false,
+        level_asymmetry_allowed: asymmetric,
         // Only above the level's own values do these say anything (RFC 6184 §8.1).
-        max_fs: (local.max_fs > level.max_fs()).then_some(local.max_fs),
-        max_mbps: (local.max_mbps > level.max_mbps()).then_some(local.max_mbps),
+        max_fs: (local.max_fs > receive_level.max_fs()).then_some(local.max_fs),
+        max_mbps: (local.max_mbps > receive_level.max_mbps()).then_some(local.max_mbps),
         max_br: None,
     };
     let feedback = RtcpFeedback::of(offered, payload_type).intersect(local.feedback);
@@ -265,10 +271,12 @@ impl VideoOffer {
         };
         let profile_level_id = ProfileLevelId::CONSTRAINED_BASELINE_3_1.with_level(local.level);
         for (pt, mode) in [(Self::PT_MODE_1, 1), (Self::PT_MODE_0, 0)] {
+            // Level asymmetry: an answerer may say what it can receive
+            // above our level; we still send at most our encoder's.
             let fmtp = H264Fmtp {
                 profile_level_id,
                 packetization_mode: mode,
-                level_asymmetry_allowed: false,
+                level_asymmetry_allowed: true,
                 max_fs: (local.max_fs > local.level.max_fs()).then_some(local.max_fs),
                 max_mbps: (local.max_mbps > local.level.max_mbps()).then_some(local.max_mbps),
                 max_br: None,
@@ -424,6 +432,33 @@ mod tests {
         // We can take 720p even though the agreed level is 3.
         let fmtp = media.attribute_values("fmtp").next().unwrap();
         assert_eq!(fmtp, "100 profile-level-id=42801e;packetization-mode=0;max-fs=3600;max-mbps=108000");
+    }
+
+    /// RFC 6184 §8.2.2: with `level-asymmetry-allowed=1` the answer's level
+    /// says what we receive (ours, 3.1), while we send at the offerer's 1.3;
+    /// without it both ways use the lower.
+    #[test]
+    fn level_asymmetry_lets_each_side_receive_at_its_own_level() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let local = LocalVideo::hd720(40002);
+        let asymmetric = offer(
+            "m=video 5002 RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\n\
+             a=fmtp:97 profile-level-id=42e00d;packetization-mode=1;level-asymmetry-allowed=1\r\n",
+        );
+        let (media, video) =
+            answer_video(&asymmetric, &asymmetric.media[1], &local, MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!(video.level, H264Level::L1_3, "we send at most their level");
+        assert_eq!((video.max_fs, video.max_mbps), (H264Level::L1_3.max_fs(), H264Level::L1_3.max_mbps()));
+        let fmtp = media.attribute_values("fmtp").next().unwrap();
+        assert_eq!(fmtp, "97 profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1");
+
+        let symmetric =
+            offer("m=video 5002 RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\na=fmtp:97 profile-level-id=42e00d;packetization-mode=1\r\n");
+        let (media, video) =
+            answer_video(&symmetric, &symmetric.media[1], &local, MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!(video.level, H264Level::L1_3);
+        let fmtp = media.attribute_values("fmtp").next().unwrap();
+        assert!(fmtp.starts_with("97 profile-level-id=42e00d;packetization-mode=1;max-fs=3600"), "{fmtp}");
     }
 
     #[test]
