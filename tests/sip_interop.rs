@@ -19,12 +19,23 @@ use peers::free_pair;
 /// with sipp's BYE.
 #[test]
 fn an_offerless_invite_gets_our_offer_and_the_ack_s_answer_connects_media() {
+    late_offer("late-offer.xml");
+}
+
+/// The same with 100rel (RFC 3262 §5): our offer in a reliable 183, sipp's
+/// answer in its PRACK, then the 200 and an ACK without SDP.
+#[test]
+fn an_offerless_invite_with_100rel_gets_our_offer_in_a_183_and_the_prack_s_answer_connects_media() {
+    late_offer("late-offer-100rel.xml");
+}
+
+fn late_offer(scenario: &str) {
     let sip = free_pair();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{sip}");
     let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
     c.create("/api/v1/coSpaces", "name=Trunk&uri=trunk");
-    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/sipp/late-offer.xml");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/sipp").join(scenario);
     let (sipp_port, media_port) = (free_pair(), free_pair());
     let mut sipp = Command::new("sipp")
         .args(["-sf", scenario.to_str().unwrap(), "-s", "trunk", "-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1"])

@@ -116,6 +116,9 @@ pub(super) struct Call {
     /// The caller requires 100rel: our 18x go reliably.
     pub reliable_provisional: bool,
     pub rseq: u32,
+    /// A late offer with 100rel: our offer went in a reliable 183 and its
+    /// answer comes in the PRACK, after which our 200 goes (RFC 3262 §5).
+    pub answer_in_prack: bool,
     pub retransmit: Option<Retransmit>,
     pub session: Option<Session>,
     pub session_timer: Option<SessionTimer>,

@@ -46,6 +46,15 @@ impl UserAgent {
                     })
                 });
                 self.respond_code(now, &key, &request, if acked { 200 } else { 481 });
+                let waiting = self.calls.get_mut(&handle).filter(|c| acked && c.answer_in_prack);
+                if let Some(call) = waiting {
+                    // The answer to the offer in our reliable 183; now the 200.
+                    call.answer_in_prack = false;
+                    let answer = (!request.body.is_empty()).then(|| request.body.clone());
+                    if self.send_ok(now, handle, None).is_ok() {
+                        self.events.push_back(UaEvent::Confirmed { call: handle, answer });
+                    }
+                }
             }
             Method::Options => {
                 let mut response = request.response(200, None);

@@ -70,6 +70,7 @@ impl UserAgent {
             invite_key: Some(key.clone()),
             reliable_provisional: request.requires("100rel"),
             rseq: 0,
+            answer_in_prack: false,
             retransmit: None,
             session: session_timer
                 .map(|se| Session { interval: se.delta, we_refresh: se.refresher == Some(Refresher::Uas) }),
@@ -168,14 +169,52 @@ impl UserAgent {
     }
 
     /// Answers an incoming call with 200 and our SDP; retransmitted until ACK.
+    /// A late offer (an INVITE without SDP) from a caller that supports
+    /// 100rel gets our offer in a reliable 183 instead; the answer comes in
+    /// its PRACK, and the 200 (without SDP) follows it (RFC 3262 §5).
     pub fn accept(&mut self, now: Instant, call: CallHandle, sdp: Vec<u8>) -> Result<(), UaError> {
         let contact = self.contact(self.calls.get(&call).ok_or(UaError::NoCall)?.peer.transport);
         let t1 = self.config.timers.t1;
         let product = self.config.product.clone();
         let c = self.calls.get_mut(&call).ok_or(UaError::NoCall)?;
-        if !matches!(c.state, CallState::Incoming | CallState::Early) || c.role != Role::Uas {
+        if !matches!(c.state, CallState::Incoming | CallState::Early) || c.role != Role::Uas || c.answer_in_prack {
             return Err(UaError::WrongState);
         }
+        let (Some(invite), Some(key)) = (c.invite.clone(), c.invite_key.clone()) else {
+            return Err(UaError::WrongState);
+        };
+        let reliable = c.reliable_provisional || invite.supports("100rel");
+        if invite.body.is_empty() && reliable && c.retransmit.is_none() {
+            c.rseq += 1;
+            let mut progress = invite.response(183, Some(&c.local_tag));
+            progress.push("Contact", contact);
+            progress.push("Allow", ALLOW);
+            progress.push("Require", "100rel");
+            progress.push("RSeq", c.rseq.to_string());
+            progress.push("Content-Type", "application/sdp");
+            progress.body = sdp.clone();
+            let bytes = {
+                let mut r = progress.clone();
+                r.push("Server", product);
+                r.to_bytes()
+            };
+            c.retransmit = Some(Retransmit::new(now, t1, bytes, invite.cseq().map_or(0, |s| s.seq), Some(c.rseq)));
+            c.local_sdp = Some(sdp);
+            c.answer_in_prack = true;
+            c.state = CallState::Early;
+            self.respond(now, &key, progress);
+            return Ok(());
+        }
+        self.send_ok(now, call, Some(sdp))
+    }
+
+    /// The 200 to the INVITE (with our SDP unless offer and answer are
+    /// done already), retransmitted until the ACK.
+    pub(super) fn send_ok(&mut self, now: Instant, call: CallHandle, sdp: Option<Vec<u8>>) -> Result<(), UaError> {
+        let contact = self.contact(self.calls.get(&call).ok_or(UaError::NoCall)?.peer.transport);
+        let t1 = self.config.timers.t1;
+        let product = self.config.product.clone();
+        let c = self.calls.get_mut(&call).ok_or(UaError::NoCall)?;
         let (Some(invite), Some(key)) = (c.invite.clone(), c.invite_key.clone()) else {
             return Err(UaError::WrongState);
         };
@@ -184,10 +223,12 @@ impl UserAgent {
         ok.push("Allow", ALLOW);
         ok.push("Supported", SUPPORTED);
         c.add_session_headers(&mut ok, invite.supports("timer"));
-        ok.push("Content-Type", "application/sdp");
-        ok.body = sdp.clone();
+        if let Some(sdp) = sdp {
+            ok.push("Content-Type", "application/sdp");
+            ok.body = sdp.clone();
+            c.local_sdp = Some(sdp);
+        }
         ok.push("Server", product);
-        c.local_sdp = Some(sdp);
         c.retransmit = Some(Retransmit::new(now, t1, ok.to_bytes(), invite.cseq().map_or(0, |s| s.seq), None));
         c.state = CallState::WaitingAck;
         c.restart_session_timer(now);

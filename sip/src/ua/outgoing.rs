@@ -187,6 +187,7 @@ impl UserAgent {
             invite: Some(invite.clone()),
             invite_key: None,
             reliable_provisional: false,
+            answer_in_prack: false,
             rseq: 0,
             retransmit: None,
             session: None,

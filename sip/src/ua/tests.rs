@@ -696,3 +696,35 @@ fn an_offerless_invite_is_answered_in_the_ack() {
     feed(&mut ua, t0, &ack);
     assert_eq!(events(&mut ua), [UaEvent::Confirmed { call, answer: Some(SDP.as_bytes().to_vec()) }]);
 }
+
+/// A late offer from a caller that supports 100rel (RFC 3262 §5): our offer
+/// goes in a reliable 183, retransmitted until the PRACK; the PRACK brings
+/// the answer (the call's confirmation), then the 200 goes without SDP.
+#[test]
+fn an_offerless_invite_with_100rel_gets_our_offer_in_a_reliable_183_and_the_answer_in_the_prack() {
+    let t0 = Instant::now();
+    let mut ua = ua();
+    feed(&mut ua, t0, &request("INVITE", "z9hG4bKlate", 1, None, "Supported: 100rel, timer\r\n", ""));
+    assert_eq!(first_lines(&sent(&mut ua)), ["100"]);
+    let evs = events(&mut ua);
+    let [UaEvent::IncomingCall(incoming)] = evs.as_slice() else { panic!("{evs:?}") };
+    let call = incoming.call;
+    ua.accept(t0, call, b"v=0 our offer".to_vec()).unwrap();
+    let progress = sent(&mut ua).remove(0);
+    assert_eq!(progress.code(), Some(183));
+    assert_eq!((progress.get("Require"), progress.get("RSeq")), (Some("100rel"), Some("1")));
+    assert_eq!(progress.body, b"v=0 our offer");
+    ua.handle_timeout(t0 + Duration::from_millis(600));
+    assert_eq!(first_lines(&sent(&mut ua)), ["183"], "retransmitted until the PRACK");
+    let tag = our_tag(&progress);
+    let prack =
+        request("PRACK", "z9hG4bKpr", 2, Some(&tag), "RAck: 1 1 INVITE\r\nContent-Type: application/sdp\r\n", SDP);
+    feed(&mut ua, t0, &prack);
+    let out = sent(&mut ua);
+    assert_eq!(first_lines(&out), ["200", "200"], "the PRACK's 200, then the INVITE's");
+    assert_eq!(out[1].cseq().unwrap().method, Method::Invite);
+    assert!(out[1].body.is_empty(), "offer and answer are done");
+    assert_eq!(events(&mut ua), [UaEvent::Confirmed { call, answer: Some(SDP.as_bytes().to_vec()) }]);
+    feed(&mut ua, t0, &request("ACK", "z9hG4bKack", 1, Some(&tag), "", ""));
+    assert_eq!(events(&mut ua), [UaEvent::Confirmed { call, answer: None }]);
+}
