@@ -489,3 +489,47 @@ fn a_dialled_leg_is_sent_its_dtmf_sequence_once_it_answers() {
     assert!(!c.log_text().contains("4*7#") && !c.log_text().contains("4%2A7%23"), "the PIN was logged");
     answerer.wait(Duration::ZERO);
 }
+
+/// `dtmfProfiles` with a real phone: through `system/profiles`, `*6` mutes
+/// the presser (its leg shows `rxAudioMute`, and its tone stops reaching the
+/// other caller) and `#6` unmutes it (the tone comes back).
+#[test]
+fn a_dtmf_profile_lets_a_baresip_mute_and_unmute_itself() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let profile = c.create("/api/v1/dtmfProfiles", "muteSelfAudio=*6&unmuteSelfAudio=%236");
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("dtmfProfile={profile}")).status, 200);
+    c.create("/api/v1/coSpaces", "name=Desk&uri=desk");
+    let (talker_setup, listener_setup) =
+        (BaresipSetup::opus("talker", 500.0, 24_200), BaresipSetup::opus("listener", 700.0, 24_220));
+    let mut listener = Baresip::dial(dir.path(), &listener_setup, &format!("sip:desk@127.0.0.1:{sip}"), 16);
+    let mut talker = Baresip::dial(dir.path(), &talker_setup, &format!("sip:desk@127.0.0.1:{sip}"), 16);
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2), "{}", talker.log());
+    let talker_leg = || {
+        common::ids(&c.get("/api/v1/callLegs").body)
+            .into_iter()
+            .map(|id| c.get(&format!("/api/v1/callLegs/{id}")).body)
+            .find(|leg| element(leg, "remoteParty").is_some_and(|p| p.contains("talker")))
+            .unwrap_or_default()
+    };
+    let muted = |leg: &str| leg.contains("<rxAudioMute>true</rxAudioMute>");
+    std::thread::sleep(Duration::from_secs(3));
+    talker.send_dtmf(talker_setup.ctrl_port, "*6");
+    assert!(common::eventually(|| muted(&talker_leg())), "*6 did not mute: {}", talker_leg());
+    std::thread::sleep(Duration::from_secs(4));
+    talker.send_dtmf(talker_setup.ctrl_port, "#6");
+    assert!(common::eventually(|| !muted(&talker_leg())), "#6 did not unmute: {}", talker_leg());
+    talker.wait(Duration::from_secs(20));
+    listener.wait(Duration::from_secs(20));
+
+    // Half-second windows of the talker's tone in what the listener heard:
+    // audible, then silent for seconds, then audible again.
+    let (samples, rate) = listener.heard();
+    let window = rate as usize / 2;
+    let db: Vec<f64> = samples.chunks_exact(window).map(|w| tone_level_db(w, 500.0, rate)).collect();
+    let first_silent = db.iter().skip(2).position(|&d| d < -40.0).map(|i| i + 2);
+    let Some(start) = first_silent else { panic!("the talker was never muted for the listener: {db:?}") };
+    let silent = db[start..].iter().take_while(|&&d| d < -40.0).count();
+    assert!(db[..start].iter().any(|&d| d > -20.0), "audible before the mute: {db:?}");
+    assert!(silent >= 4, "muted for {silent} half-seconds: {db:?}");
+    assert!(db[start + silent..].iter().any(|&d| d > -20.0), "audible again after the unmute: {db:?}");
+}

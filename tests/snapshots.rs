@@ -111,8 +111,18 @@ fn every_object_reads_back_as_cms_writes_it() {
     let user = c.create("/api/v1/users", "userJid=ann@example.com&name=Ann Example&email=ann@example.com");
     let bridge =
         c.create("/api/v1/callBridges", "name=CallBridge-Core1&address=https://127.0.0.1:8445&sipDomain=example.com");
+    // The reference's own example (CMS sends unset sequences as empty elements).
+    let dtmf = c.create(
+        "/api/v1/dtmfProfiles",
+        "lockCall=*9&unlockCall=*7&muteAllExceptSelfAudio=%236&unmuteAllExceptSelfAudio=%234&endCall=*0\
+         &nextLayout=%233&previousLayout=%231&startRecording=*3&stopRecording=*1&startStreaming=*6\
+         &stopStreaming=*4&muteAllNewAudio=%239&unmuteAllNewAudio=%237",
+    );
+    let missing = c.put("/api/v1/system/profiles", "dtmfProfile=00000000-0000-4000-8000-000000000000");
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert!(missing.body.contains("dtmfProfileDoesNotExist"), "{}", missing.body);
     for (path, body) in [
-        ("/api/v1/system/profiles", format!("callProfile={cp}&callLegProfile={clp}")),
+        ("/api/v1/system/profiles", format!("callProfile={cp}&callLegProfile={clp}&dtmfProfile={dtmf}")),
         (
             "/api/v1/system/configuration/xmpp",
             "uniqueName=cb1&domain=example.com&sharedSecret=hush&serverAddressOverride=127.0.0.1:5223".into(),
@@ -167,6 +177,7 @@ fn every_object_reads_back_as_cms_writes_it() {
         ),
         ("dialTransform", format!("/api/v1/dialTransforms/{transform}"), "/api/v1/dialTransforms".into()),
         ("webBridge", format!("/api/v1/webBridges/{web}"), "/api/v1/webBridges".into()),
+        ("dtmfProfile", format!("/api/v1/dtmfProfiles/{dtmf}"), "/api/v1/dtmfProfiles".into()),
         ("cdrReceiver", format!("/api/v1/system/cdrReceivers/{cdr}"), "/api/v1/system/cdrReceivers".into()),
         ("user", format!("/api/v1/users/{user}"), "/api/v1/users".into()),
         ("callBridge", format!("/api/v1/callBridges/{bridge}"), "/api/v1/callBridges".into()),

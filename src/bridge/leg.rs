@@ -18,6 +18,7 @@ use confero_sip::resolve::Hop;
 use confero_sip::transaction::Peer;
 
 use super::cdr::LegKind;
+use super::dtmf::KeyBuffer;
 use super::meters::{RateMeter, VideoMeter};
 use super::settings::{LegSettings, ProfileChain};
 
@@ -62,6 +63,8 @@ pub(super) struct Leg {
     pub video: bool,
     /// Its audio has telephone-event: it can be sent `dtmfSequence`.
     pub telephone_event: bool,
+    /// The keys it pressed lately, for its DTMF profile's sequences.
+    pub keys: KeyBuffer,
 }
 
 impl Leg {
@@ -81,6 +84,7 @@ impl Leg {
             video_meter: VideoMeter::default(),
             video: false,
             telephone_event: false,
+            keys: KeyBuffer::default(),
         }
     }
 

@@ -17,6 +17,7 @@
 //! or [`Bridge::drop_leg`] (when its signalling already ended).
 
 mod cdr;
+mod dtmf;
 mod handle;
 mod leg;
 mod media;
@@ -258,7 +259,15 @@ impl Bridge {
     }
 
     /// Adds a leg to its call: its callLegStart CDR, the counters.
-    fn admit(&mut self, leg: Leg) {
+    fn admit(&mut self, mut leg: Leg) {
+        // A call's `joinAudioMuteOverride` (set by the API or a DTMF
+        // command) decides how a new leg joins, unless the leg says itself.
+        let join_muted = self.calls.iter().find(|c| c.live.id == leg.live.call);
+        let join_muted = join_muted.and_then(|c| c.live.config.get("joinAudioMuteOverride").cloned());
+        if let Some(muted) = join_muted.filter(|_| !leg.live.config.contains_key("rxAudioMute")) {
+            leg.live.config.insert("rxAudioMute", muted);
+            leg.resolve_settings();
+        }
         self.cdr(CdrRecord::CallLegStart {
             leg: leg.live.id,
             call: leg.live.call,
@@ -395,7 +404,7 @@ impl Bridge {
     fn digit(&mut self, now: Instant, id: Uuid, digit: char) {
         let Some(leg) = self.legs.iter_mut().find(|l| l.live.id == id) else { return };
         let endpoint = leg.endpoint;
-        let Some(lobby) = leg.lobby.as_mut() else { return };
+        let Some(lobby) = leg.lobby.as_mut() else { return self.key_pressed(now, id, digit) };
         if digit != '#' {
             if lobby.entered.len() < MAX_PASSCODE_DIGITS {
                 lobby.entered.push(digit);

@@ -19,6 +19,8 @@ use confero_media::video::layout::Layout;
 use confero_sdp::MediaEncryption;
 use confero_store::schema::Kind;
 use confero_store::{Object, Store};
+
+use super::dtmf::DtmfCommands;
 use uuid::Uuid;
 
 /// The call leg profiles that apply to one leg, most specific first, and the
@@ -33,6 +35,9 @@ pub struct ProfileChain {
     space_layout: Option<Layout>,
     /// The tenant's profile, then the system profile's.
     far: Vec<Object>,
+    /// The DTMF profile's sequences: a call leg profile's `dtmfProfile`, else
+    /// the tenant's, else `system/profiles`'.
+    pub dtmf: DtmfCommands,
 }
 
 /// Where a leg stands, for finding its profiles.
@@ -64,11 +69,26 @@ impl ProfileChain {
             .and_then(|t| store.get(Kind::Tenant, t));
         let system = store.singleton(Kind::SystemProfiles);
         let far = [tenant.as_ref().and_then(|t| t.get("callLegProfile")), system.get("callLegProfile")];
-        ProfileChain {
+        let mut chain = ProfileChain {
             near: near.into_iter().filter_map(profile).collect(),
             space_layout: place.space.and_then(|s| s.get("defaultLayout")).and_then(Layout::from_api),
             far: far.into_iter().filter_map(profile).collect(),
-        }
+            dtmf: DtmfCommands::default(),
+        };
+        let dtmf_profile = chain
+            .field("dtmfProfile")
+            .or_else(|| tenant.as_ref().and_then(|t| t.get("dtmfProfile")))
+            .or_else(|| system.get("dtmfProfile"))
+            .and_then(|p| Uuid::parse_str(p).ok())
+            .and_then(|id| store.get(Kind::DtmfProfile, id));
+        chain.dtmf = dtmf_profile.as_ref().map(DtmfCommands::of).unwrap_or_default();
+        chain
+    }
+
+    /// A permission of the call leg profiles (`muteSelfAllowed`, ...): set
+    /// nowhere, allowed.
+    pub fn allows(&self, permission: &str) -> bool {
+        self.field(permission) != Some("false")
     }
 
     /// A profile field: the first layer that sets it.

@@ -18,7 +18,7 @@ pub mod xml;
 
 mod bulk;
 mod calls;
-pub use calls::LEG_FIELDS;
+pub use calls::{CALL_FIELDS, LEG_FIELDS};
 mod objects;
 mod system;
 mod trace;

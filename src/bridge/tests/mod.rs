@@ -493,3 +493,62 @@ fn dtmf_to_a_leg_without_telephone_event_goes_by_info() {
         .collect();
     assert_eq!(infos, ["Signal=1\r\nDuration=100\r\n", "Signal=2\r\nDuration=100\r\n"]);
 }
+
+/// `dtmfProfiles` through `system/profiles`: `*6` toggles the presser's own
+/// mute, `**6` mutes everyone else, `#3` moves to the next layout, `*9#` mutes
+/// new legs as they join; `endCall` is refused by a call leg profile that
+/// forbids it, and allowed once the leg itself says so.
+#[test]
+fn a_dtmf_profile_s_sequences_act_on_the_call_as_its_profiles_allow() {
+    let mut h = Harness::new();
+    let profile = create(
+        &*h.store,
+        Kind::DtmfProfile,
+        None,
+        &[
+            ("toggleMuteSelfAudio", "*6"),
+            ("muteAllExceptSelfAudio", "**6"),
+            ("nextLayout", "#3"),
+            ("muteAllNewAudio", "*9#"),
+            ("endCall", "*0"),
+        ],
+    );
+    let no_end = create(&*h.store, Kind::CallLegProfile, None, &[("endCallAllowed", "false")]);
+    let (dtmf_id, no_end_id) = (profile.id.to_string(), no_end.id.to_string());
+    set(&*h.store, Kind::SystemProfiles, &[("dtmfProfile", &dtmf_id), ("callLegProfile", &no_end_id)]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let callers = callers(&mut h, 2, "team");
+    let (a, b) = (endpoint_of(&h, callers[0].0).unwrap(), endpoint_of(&h, callers[1].0).unwrap());
+    let muted = |h: &Harness, e: EndpointId| h.media.state().endpoints[&e].rx_muted;
+
+    dtmf(&mut h, a, "*6");
+    assert!(muted(&h, a) && !muted(&h, b), "*6 mutes the presser");
+    dtmf(&mut h, a, "*6");
+    assert!(!muted(&h, a), "and *6 again unmutes it");
+    dtmf(&mut h, a, "**6");
+    assert!(!muted(&h, a) && muted(&h, b), "**6 mutes the others, not *6's toggle");
+    let legs = h.with(|bridge, now| bridge.call_legs(now));
+    let leg_b = legs.iter().find(|l| l.config.get("rxAudioMute").map(String::as_str) == Some("true"));
+    assert!(leg_b.is_some(), "the API shows the mute: {legs:?}");
+
+    let layout = |h: &Harness, e: EndpointId| h.media.state().endpoints[&e].video.as_ref().map(|v| v.layout);
+    let before = layout(&h, a);
+    dtmf(&mut h, a, "#3");
+    assert_ne!(layout(&h, a), before, "#3 changes the presser's layout");
+
+    // New legs join muted after *9#.
+    dtmf(&mut h, a, "*9#");
+    let late = h.phone();
+    h.dial_in(late, "team");
+    assert!(muted(&h, endpoint_of(&h, late).unwrap()), "a new leg joins muted");
+
+    // endCall: refused by the profile, then allowed by the leg's own setting.
+    dtmf(&mut h, a, "*0");
+    assert_eq!(h.with(|bridge, now| bridge.calls(now)).len(), 1, "endCallAllowed=false");
+    let leg_a = h.with(|bridge, now| bridge.call_legs(now))[0].id;
+    let allow = confero_api::LEG_FIELDS.iter().find(|f| f.name == "endCallAllowed").unwrap();
+    let change = confero_store::schema::Change { field: allow, value: Some("true".into()) };
+    h.with(|bridge, _| bridge.update_call_leg(leg_a, &[change])).unwrap();
+    dtmf(&mut h, a, "*0");
+    assert!(h.with(|bridge, now| bridge.calls(now)).is_empty(), "*0 ends the call");
+}

@@ -18,6 +18,8 @@ const fn req(name: &'static str, ty: Ty) -> Field {
 
 const B: Ty = Ty::Bool;
 const T: Ty = Ty::Text;
+/// A DTMF key sequence a participant presses: 0-9 * # A-D.
+const DTMF: Ty = Ty::DtmfKeys;
 const U32: Ty = Ty::Int(0, u32::MAX as i64);
 
 /// CMS layouts, as `defaultLayout` and `chosenLayout` accept them.
@@ -109,6 +111,7 @@ static CALL_LEG_PROFILE: &[Field] = &[
     f("panePlacementHighestImportance", U32),
     f("panePlacementSelfPaneMode", Ty::Enum(&["skip", "self", "blank"])),
     f("layoutTemplate", T),
+    f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
 ];
 
 static CO_SPACE: &[Field] = &[
@@ -265,12 +268,41 @@ static WEB_BRIDGE_PROFILE: &[Field] = &[
     f("allowUnauthenticatedGuests", B),
 ];
 
+/// Every field a CMS DTMF profile shows, in the reference's order; each is a
+/// key sequence (`*6`, `#1`). `src/bridge/dtmf.rs` acts on them.
+static DTMF_PROFILE: &[Field] = &[
+    f("muteSelfAudio", DTMF),
+    f("unmuteSelfAudio", DTMF),
+    f("toggleMuteSelfAudio", DTMF),
+    f("lockCall", DTMF),
+    f("unlockCall", DTMF),
+    f("muteAllExceptSelfAudio", DTMF),
+    f("unmuteAllExceptSelfAudio", DTMF),
+    f("endCall", DTMF),
+    f("nextLayout", DTMF),
+    f("previousLayout", DTMF),
+    f("startRecording", DTMF),
+    f("stopRecording", DTMF),
+    f("startStreaming", DTMF),
+    f("stopStreaming", DTMF),
+    f("allowAllMuteSelf", DTMF),
+    f("cancelAllowAllMuteSelf", DTMF),
+    f("allowAllPresentationContribution", DTMF),
+    f("cancelAllowAllPresentationContribution", DTMF),
+    f("muteAllNewAudio", DTMF),
+    f("unmuteAllNewAudio", DTMF),
+    f("defaultMuteAllNewAudio", DTMF),
+    f("muteAllNewAndAllExceptSelfAudio", DTMF),
+    f("unmuteAllNewAndAllExceptSelfAudio", DTMF),
+    f("getTotalParticipantCount", DTMF),
+];
+
 static CDR_RECEIVER: &[Field] = &[s("uri", Ty::Url)];
 
 static TENANT: &[Field] = &[
     req("name", T),
     s("tenantGroup", T),
-    f("dtmfProfile", T),
+    f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
     f("callBrandingProfile", T),
     f("ivrBrandingProfile", T),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
@@ -294,7 +326,7 @@ static USER: &[Field] = &[
 static SYSTEM_PROFILES: &[Field] = &[
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
-    f("dtmfProfile", T),
+    f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
     f("userProfile", T),
     f("ivrBrandingProfile", T),
     f("callBrandingProfile", T),
@@ -509,6 +541,17 @@ pub static SPECS: &[KindSpec] = &[
         "webBridgeProfileDoesNotExist",
         WEB_BRIDGE_PROFILE,
     ),
+    KindSpec {
+        filter_fields: &[],
+        ..kind(
+            Kind::DtmfProfile,
+            "dtmfProfiles",
+            "dtmfProfiles",
+            "dtmfProfile",
+            "dtmfProfileDoesNotExist",
+            DTMF_PROFILE,
+        )
+    },
 ];
 
 /// The description of `kind`.

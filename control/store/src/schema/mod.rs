@@ -61,6 +61,10 @@ pub enum Kind {
     /// What a web bridge's web app allows (`/webBridgeProfiles`), assigned
     /// to web bridges, tenants and `system/profiles`.
     WebBridgeProfile,
+    /// The DTMF sequences participants control a call with
+    /// (`/dtmfProfiles`), assigned to call leg profiles, tenants and
+    /// `system/profiles`.
+    DtmfProfile,
 }
 
 impl Kind {
@@ -119,6 +123,9 @@ pub enum Ty {
     /// A DTMF sequence to send (`dtmfSequence`): keys 0-9 * # A-D and `,`
     /// pauses, at most 128. Often a PIN, so never logged.
     Dtmf,
+    /// A key sequence a participant presses for an action (`dtmfProfiles`):
+    /// keys 0-9 * # A-D, at most 32. Not secret.
+    DtmfKeys,
 }
 
 /// One field of an object.

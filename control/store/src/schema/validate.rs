@@ -139,6 +139,13 @@ pub fn check_value(field: &'static Field, raw: &str) -> Result<String, Invalid> 
             }
             v.to_string()
         }
+        Ty::DtmfKeys => {
+            let v = raw.trim();
+            if v.len() > 32 || !v.chars().all(|c| matches!(c, '0'..='9' | '*' | '#' | 'A'..='D' | 'a'..='d')) {
+                return Err(invalid());
+            }
+            v.to_ascii_uppercase()
+        }
         Ty::Bool => parse_bool(raw).ok_or_else(invalid)?.to_string(),
         Ty::Int(min, max) => {
             let n: i64 = raw.trim().parse().map_err(|_| invalid())?;
