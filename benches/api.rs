@@ -42,6 +42,9 @@ impl BridgeHandle for Idle {
     fn end_call_leg(&self, _: Uuid) -> Result<(), BridgeError> {
         Err(BridgeError::CallLegDoesNotExist)
     }
+    fn generate_keyframe(&self, _: Uuid) -> Result<(), BridgeError> {
+        Err(BridgeError::CallLegDoesNotExist)
+    }
     fn call_legs(&self) -> Vec<LiveCallLeg> {
         Vec::new()
     }

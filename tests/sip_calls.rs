@@ -533,3 +533,33 @@ fn a_dtmf_profile_lets_a_baresip_mute_and_unmute_itself() {
     assert!(silent >= 4, "muted for {silent} half-seconds: {db:?}");
     assert!(db[start + silent..].iter().any(|&d| d > -20.0), "audible again after the unmute: {db:?}");
 }
+
+/// `POST /calls/<id>/participants remoteParty=...` rings a baresip through
+/// an outbound rule; the answer's Location names the participant, which
+/// shows in the call's participants once the phone answers.
+#[test]
+fn posting_a_participant_rings_a_baresip_that_then_shows_in_the_call() {
+    let (c, _sip, dir) = bridge_with_space(&[]);
+    let guest = BaresipSetup::opus("guest", 600.0, 24_240);
+    let mut answerer = Baresip::answer(dir.path(), &guest, 20);
+    answerer.wait_ready();
+    c.create("/api/v1/outboundDialPlanRules", &format!("domain=guest.example&sipProxy=127.0.0.1:{}", guest.sip_port));
+    let space = c.create("/api/v1/coSpaces", "name=Invite&uri=invite");
+    let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
+    let added = c.post(&format!("/api/v1/calls/{call}/participants"), "remoteParty=guest@guest.example");
+    assert_eq!(added.status, 200, "{}", added.body);
+    let participant = added.location.expect("a Location");
+    assert!(participant.starts_with("/api/v1/participants/"), "{participant}");
+    let shown = || c.get(&format!("/api/v1/calls/{call}/participants")).body;
+    assert!(
+        common::eventually(|| shown().contains(&participant["/api/v1/participants/".len()..])
+            && c.get(&participant).body.contains("connected")),
+        "{}\n{}\n{}",
+        shown(),
+        c.get(&participant).body,
+        answerer.log()
+    );
+    let missing = c.post("/api/v1/calls/00000000-0000-4000-8000-000000000000/participants", "remoteParty=x@y");
+    assert!(missing.body.contains("callDoesNotExist"), "{}", missing.body);
+    answerer.wait(Duration::from_secs(1));
+}

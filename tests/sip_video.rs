@@ -477,7 +477,8 @@ fn cameras_in_packetization_mode_0_see_each_other_alone_and_in_a_mixed_room() {
 /// A video phone of our own (raw SIP over UDP, H.264 decoded with OpenH264)
 /// in a space whose call leg profile says `qualityMain=max480p30`, with a
 /// baresip camera: it is sent 848x480 showing the camera; each RTCP PLI, and
-/// each FIR, it sends gets it an IDR when none comes otherwise; a
+/// each FIR, it sends gets it an IDR when none comes otherwise, as does
+/// `POST /callLegs/<id>/generateKeyframe`; a
 /// `PUT /callLegs/<id> qualityMain=unrestricted` raises it to 1280x720 live.
 #[test]
 fn a_receiver_s_pli_and_fir_get_idrs_and_quality_main_caps_its_picture_live() {
@@ -553,6 +554,17 @@ fn a_receiver_s_pli_and_fir_get_idrs_and_quality_main_caps_its_picture_live() {
         );
         rx.until(Duration::from_secs(1), |_| false);
     }
+
+    // `POST /callLegs/<id>/generateKeyframe` gets it one too.
+    let before = (rx.keyframes, rx.decoded);
+    let asked = c.post(&format!("/api/v1/callLegs/{leg}/generateKeyframe"), "");
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(
+        rx.until(Duration::from_secs(3), |r| r.keyframes > before.0 && r.decoded > before.1),
+        "generateKeyframe got no IDR"
+    );
+    let missing = c.post("/api/v1/callLegs/00000000-0000-4000-8000-000000000000/generateKeyframe", "");
+    assert!(missing.status == 404 && missing.body.contains("callLegDoesNotExist"), "{}", missing.body);
 
     // The leg lifts its profile's cap live.
     let answer = c.put(&format!("/api/v1/callLegs/{leg}"), "qualityMain=unrestricted");

@@ -130,12 +130,15 @@ impl KeyBuffer {
     }
 }
 
-/// A permission the leg's own settings or its call leg profiles give
-/// (`muteSelfAllowed`, ...); set nowhere, allowed.
+/// A permission the leg's own settings or its call leg profiles give. Set
+/// nowhere, CMS's defaults: a participant may mute itself and change its
+/// layout, but not mute others, end the meeting for everyone or change how
+/// others join.
 fn allowed(leg: &Leg, permission: &str) -> bool {
-    match leg.live.config.get(permission) {
+    let default = matches!(permission, "muteSelfAllowed" | "changeLayoutAllowed");
+    match leg.live.config.get(permission).map(String::as_str).or_else(|| leg.profiles.field(permission)) {
         Some(v) => v != "false",
-        None => leg.profiles.allows(permission),
+        None => default,
     }
 }
 

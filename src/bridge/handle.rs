@@ -134,6 +134,10 @@ impl BridgeHandle for CallBridge {
         self.with(|b, _| b.update_call_leg(id, changes))
     }
 
+    fn generate_keyframe(&self, id: Uuid) -> Result<(), BridgeError> {
+        self.with(|b, _| b.generate_keyframe(id))
+    }
+
     fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError> {
         self.with(|b, now| b.end_call_leg(now, id))
     }

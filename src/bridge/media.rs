@@ -34,6 +34,8 @@ pub trait MediaPort: Send + Sync {
     fn send_dtmf(&self, id: EndpointId, sequence: &str) -> Result<(), RuntimeError>;
     /// Its video settings (layout, mutes, picture cap, labels).
     fn set_video(&self, id: EndpointId, settings: VideoSettings) -> Result<(), RuntimeError>;
+    /// Sends it an IDR with its view's next picture.
+    fn generate_keyframe(&self, id: EndpointId) -> Result<(), RuntimeError>;
     /// Plays it a prompt in place of the conference (`None`: lets it in).
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError>;
     /// Its latest statistics.
@@ -79,6 +81,9 @@ impl MediaPort for MediaRuntime {
     }
     fn set_video(&self, id: EndpointId, settings: VideoSettings) -> Result<(), RuntimeError> {
         MediaRuntime::set_video(self, id, settings)
+    }
+    fn generate_keyframe(&self, id: EndpointId) -> Result<(), RuntimeError> {
+        MediaRuntime::generate_keyframe(self, id)
     }
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError> {
         MediaRuntime::set_prompt(self, id, prompt)

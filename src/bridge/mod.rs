@@ -539,6 +539,16 @@ impl Bridge {
         Ok(())
     }
 
+    /// An IDR to the leg with its view's next picture
+    /// (`POST /callLegs/<id>/generateKeyframe`); nothing for an audio leg.
+    pub fn generate_keyframe(&mut self, id: Uuid) -> Result<(), BridgeError> {
+        let leg = self.leg(id).ok_or(BridgeError::CallLegDoesNotExist)?;
+        if let (true, Some(e)) = (leg.video, leg.endpoint) {
+            let _ = self.media.generate_keyframe(e);
+        }
+        Ok(())
+    }
+
     /// Hangs up one leg (`DELETE /callLegs/<id>`).
     pub fn end_call_leg(&mut self, now: Instant, id: Uuid) -> Result<(), BridgeError> {
         self.end_leg(now, id, "localTeardown").ok_or(BridgeError::CallLegDoesNotExist)

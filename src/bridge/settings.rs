@@ -85,12 +85,6 @@ impl ProfileChain {
         chain
     }
 
-    /// A permission of the call leg profiles (`muteSelfAllowed`, ...): set
-    /// nowhere, allowed.
-    pub fn allows(&self, permission: &str) -> bool {
-        self.field(permission) != Some("false")
-    }
-
     /// A profile field: the first layer that sets it.
     pub fn field(&self, name: &str) -> Option<&str> {
         self.near.iter().chain(&self.far).find_map(|p| p.get(name))

@@ -325,6 +325,8 @@ pub trait BridgeHandle: Send + Sync + 'static {
     fn update_call_leg(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError>;
     /// Hangs up one leg.
     fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError>;
+    /// Sends a leg an IDR with its next picture (nothing for an audio leg).
+    fn generate_keyframe(&self, id: Uuid) -> Result<(), BridgeError>;
     /// Live legs, in the order they started.
     fn call_legs(&self) -> Vec<LiveCallLeg>;
     /// Live participants, in the order they joined.

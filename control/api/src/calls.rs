@@ -274,6 +274,24 @@ pub fn list_legs(api: &Api, call: Option<Uuid>, participant: Option<Uuid>, query
 
 /// `POST /calls/<id>/callLegs remoteParty=...`: dial out.
 pub fn dial(api: &Api, call: Uuid, form: &Form) -> Result<Reply, Failure> {
+    let leg = dial_leg(api, call, form)?;
+    Ok(Reply::created(format!("/api/v1/callLegs/{}", leg.id)))
+}
+
+/// `POST /calls/<id>/participants`: dials `remoteParty` into the call as
+/// `callLegs` does; the answer names the participant.
+pub fn add_participant(api: &Api, call: Uuid, form: &Form) -> Result<Reply, Failure> {
+    let leg = dial_leg(api, call, form)?;
+    Ok(Reply::created(format!("/api/v1/participants/{}", leg.participant)))
+}
+
+/// `POST /callLegs/<id>/generateKeyframe`: an IDR to that leg.
+pub fn generate_keyframe(api: &Api, id: Uuid) -> Result<Reply, Failure> {
+    api.bridge.generate_keyframe(id).map_err(bridge_failure)?;
+    Ok(Reply::empty())
+}
+
+fn dial_leg(api: &Api, call: Uuid, form: &Form) -> Result<LiveCallLeg, Failure> {
     find_call(api, call)?;
     let remote = form
         .get("remoteParty")
@@ -287,7 +305,7 @@ pub fn dial(api: &Api, call: Uuid, form: &Form) -> Result<Reply, Failure> {
     check_refs(api, &config)?;
     let leg = api.bridge.dial(call, remote, &config).map_err(bridge_failure)?;
     tracing::info!("API created new call leg {}, call {call}", leg.id);
-    Ok(Reply::created(format!("/api/v1/callLegs/{}", leg.id)))
+    Ok(leg)
 }
 
 fn write_stream(w: &mut XmlWriter, name: &str, s: &StreamStatus, video: bool) {

@@ -175,6 +175,8 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (CallLeg(id), Method::PUT) => calls::update_leg(api, id, body),
         (CallLeg(id), Method::DELETE) => calls::delete_leg(api, id),
         (Participants { call }, Method::GET) => calls::list_participants(api, call, query),
+        (Participants { call: Some(call) }, Method::POST) => calls::add_participant(api, call, body),
+        (GenerateKeyframe(id), Method::POST) => calls::generate_keyframe(api, id),
         (Participant(id), Method::GET) => calls::get_participant(api, id),
         (Participant(id), Method::PUT) => calls::update_participant(api, id, body),
         (CallParticipantsBulk(call), Method::PUT) => calls::update_call_participants(api, call, body),

@@ -49,6 +49,8 @@ pub enum Target {
     },
     /// `callLegs/<id>`.
     CallLeg(Uuid),
+    /// `callLegs/<id>/generateKeyframe`.
+    GenerateKeyframe(Uuid),
     /// `participants` or `calls/<id>/participants`.
     Participants {
         /// Only this call's.
@@ -96,6 +98,9 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         ["calls", id, "participants", "*"] => return Ok(Target::CallParticipantsBulk(id_of(id, "callDoesNotExist")?)),
         [legs] if is_call_legs(legs) => return Ok(Target::CallLegs { call: None, participant: None }),
         [legs, id] if is_call_legs(legs) => return Ok(Target::CallLeg(id_of(id, "callLegDoesNotExist")?)),
+        [legs, id, "generatekeyframe"] if is_call_legs(legs) => {
+            return Ok(Target::GenerateKeyframe(id_of(id, "callLegDoesNotExist")?))
+        }
         ["participants"] => return Ok(Target::Participants { call: None }),
         ["participants", id] => return Ok(Target::Participant(id_of(id, "participantDoesNotExist")?)),
         ["participants", id, legs] if is_call_legs(legs) => {

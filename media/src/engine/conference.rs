@@ -231,6 +231,11 @@ impl Conference {
         self.video.set_settings(id, settings)
     }
 
+    /// An IDR to the endpoint with its view's next picture (`generateKeyframe`).
+    pub fn generate_keyframe(&mut self, id: EndpointId) -> Result<(), EngineError> {
+        self.video.request_keyframe(id)
+    }
+
     /// Whether any endpoint has video (then [`Conference::tick_video`] is due
     /// every frame time).
     pub fn has_video(&self) -> bool {

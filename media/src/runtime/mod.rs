@@ -299,6 +299,7 @@ pub(crate) enum Command {
     Dtmf(ConferenceId, EndpointId, String),
     Prompt(ConferenceId, EndpointId, Option<Prompt>),
     Video(ConferenceId, EndpointId, VideoSettings),
+    Keyframe(ConferenceId, EndpointId),
     Stop,
 }
 
@@ -586,6 +587,13 @@ impl MediaRuntime {
     pub fn set_video(&self, id: EndpointId, settings: VideoSettings) -> Result<(), RuntimeError> {
         let (conference, index) = self.locate(id)?;
         self.workers[index].send(Command::Video(conference, id, settings))
+    }
+
+    /// Sends the endpoint an IDR with its view's next picture, as its own
+    /// PLI would (`POST /callLegs/<id>/generateKeyframe`).
+    pub fn generate_keyframe(&self, id: EndpointId) -> Result<(), RuntimeError> {
+        let (conference, index) = self.locate(id)?;
+        self.workers[index].send(Command::Keyframe(conference, id))
     }
 
     /// Plays a prompt to the endpoint in place of the conference, which

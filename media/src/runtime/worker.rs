@@ -333,6 +333,11 @@ impl Worker {
                         let _ = r.conference.set_video_settings(id, settings);
                     }
                 }
+                Command::Keyframe(c, id) => {
+                    if let Some(r) = self.hosted.get_mut(&c) {
+                        let _ = r.conference.generate_keyframe(id);
+                    }
+                }
                 Command::Dtmf(c, id, sequence) => {
                     if let Some(r) = self.hosted.get_mut(&c) {
                         // Refused only when the endpoint has no telephone-event,

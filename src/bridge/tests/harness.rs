@@ -38,6 +38,8 @@ pub struct FakeEndpoint {
     pub tx_muted: bool,
     pub video: Option<VideoSettings>,
     pub dtmf: Vec<String>,
+    /// `generate_keyframe` calls.
+    pub keyframes: u32,
 }
 
 /// What the fake media engine was asked.
@@ -107,8 +109,16 @@ impl MediaPort for FakeMedia {
         state.next_id += 1;
         let id = EndpointId(state.next_id);
         let prompt = spec.config.prompt.clone();
-        let endpoint =
-            FakeEndpoint { conference, spec, prompt, rx_muted: false, tx_muted: false, video: None, dtmf: Vec::new() };
+        let endpoint = FakeEndpoint {
+            conference,
+            spec,
+            prompt,
+            rx_muted: false,
+            tx_muted: false,
+            video: None,
+            dtmf: Vec::new(),
+            keyframes: 0,
+        };
         state.endpoints.insert(id, endpoint);
         Ok(AttachedEndpoint {
             id,
@@ -138,6 +148,9 @@ impl MediaPort for FakeMedia {
     }
     fn set_video(&self, id: EndpointId, settings: VideoSettings) -> Result<(), RuntimeError> {
         self.endpoint(id, |e| e.video = Some(settings))
+    }
+    fn generate_keyframe(&self, id: EndpointId) -> Result<(), RuntimeError> {
+        self.endpoint(id, |e| e.keyframes += 1)
     }
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError> {
         self.endpoint(id, |e| e.prompt = prompt)

@@ -496,8 +496,9 @@ fn dtmf_to_a_leg_without_telephone_event_goes_by_info() {
 
 /// `dtmfProfiles` through `system/profiles`: `*6` toggles the presser's own
 /// mute, `**6` mutes everyone else, `#3` moves to the next layout, `*9#` mutes
-/// new legs as they join; `endCall` is refused by a call leg profile that
-/// forbids it, and allowed once the leg itself says so.
+/// new legs as they join (the last two as the call leg profile allows);
+/// `endCall` is refused by the profile, and allowed once the leg itself says
+/// so.
 #[test]
 fn a_dtmf_profile_s_sequences_act_on_the_call_as_its_profiles_allow() {
     let mut h = Harness::new();
@@ -513,7 +514,12 @@ fn a_dtmf_profile_s_sequences_act_on_the_call_as_its_profiles_allow() {
             ("endCall", "*0"),
         ],
     );
-    let no_end = create(&*h.store, Kind::CallLegProfile, None, &[("endCallAllowed", "false")]);
+    let no_end = create(
+        &*h.store,
+        Kind::CallLegProfile,
+        None,
+        &[("muteOthersAllowed", "true"), ("changeJoinAudioMuteOverrideAllowed", "true"), ("endCallAllowed", "false")],
+    );
     let (dtmf_id, no_end_id) = (profile.id.to_string(), no_end.id.to_string());
     set(&*h.store, Kind::SystemProfiles, &[("dtmfProfile", &dtmf_id), ("callLegProfile", &no_end_id)]);
     create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);

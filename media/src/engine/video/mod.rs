@@ -299,6 +299,14 @@ impl VideoMix {
         self.speakers.join(id);
     }
 
+    /// Sends the endpoint's view an IDR with its next picture, as its own
+    /// PLI would (the API's `generateKeyframe`).
+    pub fn request_keyframe(&mut self, id: EndpointId) -> Result<(), EngineError> {
+        let e = self.endpoints.get_mut(&id).ok_or(EngineError::UnknownEndpoint(id))?;
+        e.wants_keyframe = true;
+        Ok(())
+    }
+
     /// Puts a participant in the passcode lobby (or lets it in): while
     /// there, nobody sees it and it sees nothing of the conference.
     pub fn set_lobby(&mut self, id: EndpointId, in_lobby: bool) {
