@@ -4,7 +4,10 @@
 //!   rule that resolves to spaces (with no rules configured, every domain
 //!   resolves: the embedded default); then the user part, in any letter
 //!   case, names a space by `uri`, `secondaryUri` or `callId`, or an access
-//!   method by its `uri` or `callId`.
+//!   method by its `uri` or `callId`. A user part that is an IVR's `uri`
+//!   (where the rule resolves to IVRs) reaches that IVR, where the caller
+//!   types a meeting ID: a space's or access method's `callId`, within the
+//!   IVR's tenant if it has one.
 //! - Outbound: `remoteParty` goes through the dial transforms (the first
 //!   matching rule by priority rewrites or denies it), then the outbound dial
 //!   plan rules whose domain matches (exactly, or a `*.` wildcard) are tried
@@ -80,6 +83,44 @@ pub fn resolve_inbound(store: &dyn Store, user: &str, domain: &str) -> Result<De
             Ok(Destination { space, access_method: Some(o) })
         }
         _ => Err(InboundRefusal::NotFound),
+    }
+}
+
+/// The IVR an inbound call's `user@domain` dials, if any: an `ivrs` object
+/// whose `uri` is the user part (any case), where the inbound rule for the
+/// domain resolves to IVRs (`resolveToIvrs`, true unless set false; with no
+/// rules configured, every domain does).
+pub fn resolve_ivr(store: &dyn Store, user: &str, domain: &str) -> Option<Object> {
+    let mut rules = store.all(Kind::InboundDialPlanRule, None);
+    if !rules.is_empty() {
+        rules.retain(|r| r.get("domain").is_some_and(|d| d.eq_ignore_ascii_case(domain)));
+        rules.sort_by_key(|r| std::cmp::Reverse(priority(r)));
+        if rules.first()?.get("resolveToIvrs") == Some("false") {
+            return None;
+        }
+    }
+    store.claim_owner(ClaimSpace::Uri, &user.to_lowercase()).filter(|o| o.kind == Kind::Ivr)
+}
+
+/// The meeting a caller typed at `ivr`: a space's or access method's
+/// `callId` (unless the IVR's `resolveCoSpaceCallIds` is false), within the
+/// IVR's tenant when it has one.
+pub fn resolve_meeting_id(store: &dyn Store, ivr: &Object, meeting_id: &str) -> Option<Destination> {
+    if ivr.get("resolveCoSpaceCallIds") == Some("false") || meeting_id.is_empty() {
+        return None;
+    }
+    let owner = store.claim_owner(ClaimSpace::CallId, meeting_id)?;
+    let destination = match owner.kind {
+        Kind::CoSpace => Destination { space: owner, access_method: None },
+        Kind::AccessMethod => {
+            let space = owner.parent.and_then(|p| store.get(Kind::CoSpace, p))?;
+            Destination { space, access_method: Some(owner) }
+        }
+        _ => return None,
+    };
+    match ivr.get("tenant") {
+        Some(tenant) if destination.space.get("tenant") != Some(tenant) => None,
+        _ => Some(destination),
     }
 }
 

@@ -563,3 +563,43 @@ fn posting_a_participant_rings_a_baresip_that_then_shows_in_the_call() {
     assert!(missing.body.contains("callDoesNotExist"), "{}", missing.body);
     answerer.wait(Duration::from_secs(1));
 }
+
+/// An IVR with real phones: a baresip dials the IVR's URI, types a space's
+/// call ID and `#` (RFC 4733), is moved into that space's meeting by our
+/// re-INVITE, and the caller and the baresip already there hear each other.
+#[test]
+fn a_baresip_dials_an_ivr_types_a_meeting_id_and_joins_that_meeting() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let ivr = c.create("/api/v1/ivrs", "uri=meet");
+    assert!(c.get(&format!("/api/v1/ivrs/{ivr}")).body.contains("<uri>meet</uri>"));
+    let clash = c.post("/api/v1/coSpaces", "name=Clash&uri=meet");
+    assert!(clash.status == 400 && clash.body.contains("duplicateCoSpaceUri"), "{}", clash.body);
+    c.create("/api/v1/coSpaces", "name=Team&uri=team&callId=4321");
+    let (host_setup, caller_setup) =
+        (BaresipSetup::opus("host", 440.0, 24_260), BaresipSetup::opus("caller", 880.0, 24_280));
+    let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:team@127.0.0.1:{sip}"), 16);
+    let mut caller = Baresip::dial(dir.path(), &caller_setup, &format!("sip:meet@127.0.0.1:{sip}"), 16);
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2), "{}", caller.log());
+    assert_eq!(total(&c.get("/api/v1/calls").body), 1, "the IVR is not a call");
+    std::thread::sleep(Duration::from_secs(1));
+    caller.send_dtmf(caller_setup.ctrl_port, "4321#");
+    let call = common::ids(&c.get("/api/v1/calls").body)[0].clone();
+    assert!(
+        common::eventually(|| total(&c.get(&format!("/api/v1/calls/{call}/callLegs")).body) == 2),
+        "the caller never reached the meeting\n{}\n{}",
+        caller.log(),
+        c.log_text()
+    );
+    caller.wait(Duration::from_secs(20));
+    host.wait(Duration::from_secs(20));
+    // The last seconds: each hears the other (the caller's newest recording
+    // began with our re-INVITE).
+    let heard = caller.heard_latest();
+    let seconds = heard.0.len() as f64 / f64::from(heard.1);
+    let caller_hears = levels(&heard, &[440.0, 880.0], (seconds - 4.0).max(0.0), seconds - 0.5);
+    let heard = host.heard();
+    let seconds = heard.0.len() as f64 / f64::from(heard.1);
+    let host_hears = levels(&heard, &[880.0, 440.0], seconds - 4.0, seconds - 0.5);
+    assert!(caller_hears[0] > -20.0 && caller_hears[1] < -40.0, "the caller hears {caller_hears:?}");
+    assert!(host_hears[0] > -20.0 && host_hears[1] < -40.0, "the host hears {host_hears:?}");
+}

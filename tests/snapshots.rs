@@ -118,6 +118,12 @@ fn every_object_reads_back_as_cms_writes_it() {
          &nextLayout=%233&previousLayout=%231&startRecording=*3&stopRecording=*1&startStreaming=*6\
          &stopStreaming=*4&muteAllNewAudio=%239&unmuteAllNewAudio=%237",
     );
+    let branding =
+        c.create("/api/v1/ivrBrandingProfiles", "resourceLocation=http://someserver.ciscolabs.com/ivrbranding");
+    let ivr = c.create(
+        "/api/v1/ivrs",
+        &format!("uri=411&resolveCoSpaceCallIds=true&resolveLyncConferenceIds=false&ivrBrandingProfile={branding}"),
+    );
     let missing = c.put("/api/v1/system/profiles", "dtmfProfile=00000000-0000-4000-8000-000000000000");
     assert_eq!(missing.status, 400, "{}", missing.body);
     assert!(missing.body.contains("dtmfProfileDoesNotExist"), "{}", missing.body);
@@ -178,6 +184,8 @@ fn every_object_reads_back_as_cms_writes_it() {
         ("dialTransform", format!("/api/v1/dialTransforms/{transform}"), "/api/v1/dialTransforms".into()),
         ("webBridge", format!("/api/v1/webBridges/{web}"), "/api/v1/webBridges".into()),
         ("dtmfProfile", format!("/api/v1/dtmfProfiles/{dtmf}"), "/api/v1/dtmfProfiles".into()),
+        ("ivr", format!("/api/v1/ivrs/{ivr}"), "/api/v1/ivrs".into()),
+        ("ivrBrandingProfile", format!("/api/v1/ivrBrandingProfiles/{branding}"), "/api/v1/ivrBrandingProfiles".into()),
         ("cdrReceiver", format!("/api/v1/system/cdrReceivers/{cdr}"), "/api/v1/system/cdrReceivers".into()),
         ("user", format!("/api/v1/users/{user}"), "/api/v1/users".into()),
         ("callBridge", format!("/api/v1/callBridges/{bridge}"), "/api/v1/callBridges".into()),

@@ -16,6 +16,7 @@ use confero_media::runtime::ConferenceId;
 use confero_sdp::{AudioOffer, MediaEncryption, VideoOffer};
 use confero_sip::resolve::Hop;
 use confero_sip::transaction::Peer;
+use confero_store::Object;
 
 use super::cdr::LegKind;
 use super::dtmf::KeyBuffer;
@@ -32,6 +33,19 @@ pub(super) struct Call {
     /// Made by a caller dialling a space: it ends with its last leg. Calls
     /// made through the API stay until deleted.
     pub ends_when_empty: bool,
+    /// An IVR's own conference for one caller typing a meeting ID: not a
+    /// CMS call, so not in `/calls` and without CDRs of its own.
+    pub hidden: bool,
+}
+
+/// A caller at an IVR, typing a meeting ID.
+pub(super) struct IvrStage {
+    /// The `ivrs` object it dialled.
+    pub ivr: Object,
+    pub entered: String,
+    pub failures: u8,
+    /// The meeting was found: our re-INVITE moving the media is out.
+    pub moving: bool,
 }
 
 /// A passcode being entered.
@@ -49,6 +63,8 @@ pub(super) struct Leg {
     pub endpoint: Option<EndpointId>,
     /// Set while the caller must still enter the space's passcode.
     pub lobby: Option<Lobby>,
+    /// Set while the caller is at an IVR, before its meeting.
+    pub ivr: Option<IvrStage>,
     /// Its call leg profiles, read when it was admitted.
     pub profiles: ProfileChain,
     /// Its own values over its profiles, resolved whenever they change.
@@ -85,6 +101,7 @@ impl Leg {
             video: false,
             telephone_event: false,
             keys: KeyBuffer::default(),
+            ivr: None,
         }
     }
 

@@ -19,6 +19,7 @@
 mod cdr;
 mod dtmf;
 mod handle;
+mod ivr;
 mod leg;
 mod media;
 mod meters;
@@ -172,6 +173,17 @@ impl Bridge {
     // ---- calls ------------------------------------------------------------
 
     fn new_call(&mut self, now: Instant, new: NewCall, ends_when_empty: bool) -> Result<Uuid, BridgeError> {
+        self.make_call(now, new, ends_when_empty, false)
+    }
+
+    /// A call; a `hidden` one (an IVR's) is not shown and writes no CDRs.
+    fn make_call(
+        &mut self,
+        now: Instant,
+        new: NewCall,
+        ends_when_empty: bool,
+        hidden: bool,
+    ) -> Result<Uuid, BridgeError> {
         if self.closing {
             return Err(BridgeError::Overloaded);
         }
@@ -198,7 +210,12 @@ impl Bridge {
             legs_completed: 0,
             conference,
             ends_when_empty,
+            hidden,
         };
+        if hidden {
+            self.calls.push(call);
+            return Ok(id);
+        }
         self.cdr(CdrRecord::CallStart {
             call: id,
             name: call.live.name.clone(),
@@ -215,6 +232,9 @@ impl Bridge {
         let Some(pos) = self.calls.iter().position(|c| c.live.id == id) else { return };
         let call = self.calls.remove(pos);
         let _ = self.media.end_conference(call.conference);
+        if call.hidden {
+            return;
+        }
         self.cdr(CdrRecord::CallEnd {
             call: id,
             call_legs_completed: call.legs_completed,
@@ -404,6 +424,9 @@ impl Bridge {
     fn digit(&mut self, now: Instant, id: Uuid, digit: char) {
         let Some(leg) = self.legs.iter_mut().find(|l| l.live.id == id) else { return };
         let endpoint = leg.endpoint;
+        if leg.ivr.is_some() {
+            return self.ivr_digit(now, id, digit);
+        }
         let Some(lobby) = leg.lobby.as_mut() else { return self.key_pressed(now, id, digit) };
         if digit != '#' {
             if lobby.entered.len() < MAX_PASSCODE_DIGITS {
@@ -515,6 +538,7 @@ impl Bridge {
     pub fn calls(&self, now: Instant) -> Vec<LiveCall> {
         self.calls
             .iter()
+            .filter(|c| !c.hidden)
             .map(|c| {
                 let mut live = c.live.clone();
                 live.duration = now.saturating_duration_since(c.started);

@@ -122,7 +122,7 @@ pub(super) fn streams_of(
 
 /// The endpoint a SIP offer/answer agreed on: its streams as plain (S)RTP
 /// to the signalled addresses, each on its own port.
-fn media_of(
+pub(super) fn media_of(
     audio: &NegotiatedAudio,
     video: Option<&NegotiatedVideo>,
     layout: Layout,
@@ -161,7 +161,7 @@ impl Bridge {
         })
     }
 
-    fn sip(&mut self, command: SipCommand) {
+    pub(super) fn sip(&mut self, command: SipCommand) {
         self.outputs.push_back(Output::Sip(command));
     }
 
@@ -175,7 +175,7 @@ impl Bridge {
 
     /// Answers an offer with our audio (and video, when H.264 is offered and
     /// video is on) at the conference's addresses.
-    fn answer_offer(
+    pub(super) fn answer_offer(
         &mut self,
         conference: ConferenceId,
         offer: &SessionDescription,
@@ -227,6 +227,8 @@ impl Bridge {
             SipEvent::Reoffer { leg, offer } => self.reoffer(leg, offer),
             SipEvent::AckAnswer { leg, sdp } => self.ack_answer(now, leg, sdp),
             SipEvent::Dtmf { leg, digit } => self.digit(now, leg, digit),
+            SipEvent::ReinviteAnswered { leg, sdp } => self.moved(now, leg, sdp),
+            SipEvent::ReinviteFailed { leg, code } => self.move_failed(now, leg, code),
             SipEvent::Ended { leg, reason } => {
                 let why = match reason {
                     EndReason::RemoteHangup | EndReason::Cancelled => "remoteTeardown",
@@ -247,6 +249,9 @@ impl Bridge {
         let uri = SipUri::parse(&ic.request_uri);
         let user = ic.user.clone().or_else(|| uri.as_ref().and_then(|u| u.user.clone())).unwrap_or_default();
         let domain = uri.as_ref().map(|u| u.host.clone()).unwrap_or_default();
+        if let Some(ivr) = dialplan::resolve_ivr(&*self.store, &user, &domain) {
+            return self.incoming_ivr(now, id, ic, ivr);
+        }
         let destination = match dialplan::resolve_inbound(&*self.store, &user, &domain) {
             Ok(d) => d,
             Err(InboundRefusal::DomainNotServed | InboundRefusal::NotFound) => {
@@ -351,7 +356,7 @@ impl Bridge {
     /// part knowing where the signalling came from, in the lobby while a
     /// passcode is due.
     #[allow(clippy::too_many_arguments)]
-    fn incoming_leg(
+    pub(super) fn incoming_leg(
         &mut self,
         now: Instant,
         id: Uuid,
@@ -376,7 +381,7 @@ impl Bridge {
 
     /// Our offer at a conference's addresses (audio, and H.264 when video is
     /// on), for a dial-out or a late offer.
-    fn our_offer(
+    pub(super) fn our_offer(
         &mut self,
         conference: ConferenceId,
         policy: MediaEncryption,
@@ -619,7 +624,7 @@ impl Bridge {
     }
 
     /// The far end answered our INVITE.
-    fn answered(&mut self, now: Instant, id: Uuid, sdp_bytes: Option<Vec<u8>>) {
+    pub(super) fn answered(&mut self, now: Instant, id: Uuid, sdp_bytes: Option<Vec<u8>>) {
         let Some(leg) = self.leg_mut(id) else {
             self.sip(SipCommand::Hangup { leg: id });
             return;

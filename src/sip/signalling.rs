@@ -64,6 +64,15 @@ pub enum SipCommand {
         /// Keys and `,` pauses (checked by the API).
         sequence: String,
     },
+    /// Send the peer a new offer in a re-INVITE (the leg moves to another
+    /// conference, as from an IVR into its meeting); the answer comes as
+    /// [`SipEvent::ReinviteAnswered`].
+    Reinvite {
+        /// The leg.
+        leg: Uuid,
+        /// Our new offer.
+        offer: Vec<u8>,
+    },
 }
 
 /// What a SIP peer (or a SIP timer) did to a leg.
@@ -114,6 +123,21 @@ pub enum SipEvent {
         leg: Uuid,
         /// Its SDP answer.
         sdp: Vec<u8>,
+    },
+    /// The answer to our re-INVITE ([`SipCommand::Reinvite`]).
+    ReinviteAnswered {
+        /// The leg.
+        leg: Uuid,
+        /// Its SDP answer.
+        sdp: Option<Vec<u8>>,
+    },
+    /// Our re-INVITE was refused (or could not be sent: `code` 0); the old
+    /// session stays.
+    ReinviteFailed {
+        /// The leg.
+        leg: Uuid,
+        /// The status code.
+        code: u16,
     },
     /// A DTMF digit by SIP INFO.
     Dtmf {
@@ -254,6 +278,14 @@ impl SipSignalling {
                     }
                 }
             }
+            SipCommand::Reinvite { leg, offer } => {
+                if let Some(&h) = self.handles.get(&leg) {
+                    if let Err(e) = self.ua.reinvite(now, h, offer) {
+                        tracing::info!("call leg {leg}: re-INVITE not sent: {e}");
+                        self.events.push_back(SipEvent::ReinviteFailed { leg, code: 0 });
+                    }
+                }
+            }
         }
         self.collect();
     }
@@ -303,7 +335,13 @@ impl SipSignalling {
                 UaEvent::Confirmed { call, answer: Some(sdp) } => {
                     leg_of(&self.legs, call).map(|leg| SipEvent::AckAnswer { leg, sdp })
                 }
-                UaEvent::Confirmed { .. } | UaEvent::ReofferAnswered { .. } | UaEvent::ReofferFailed { .. } => None,
+                UaEvent::ReofferAnswered { call, answer } => {
+                    leg_of(&self.legs, call).map(|leg| SipEvent::ReinviteAnswered { leg, sdp: answer })
+                }
+                UaEvent::ReofferFailed { call, code } => {
+                    leg_of(&self.legs, call).map(|leg| SipEvent::ReinviteFailed { leg, code })
+                }
+                UaEvent::Confirmed { .. } => None,
             };
             if let Some(e) = event {
                 self.events.push_back(e);

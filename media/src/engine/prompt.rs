@@ -1,5 +1,5 @@
 //! Audio the bridge plays to one endpoint instead of the conference: the
-//! lobby of a space with a passcode. Tone prompts are generated here (no
+//! lobby of a space with a passcode, and an IVR asking for a meeting ID. Tone prompts are generated here (no
 //! recordings to ship); a spoken prompt is just another clip of PCM.
 
 use std::sync::Arc;
@@ -49,6 +49,29 @@ impl Prompt {
     /// "Wrong passcode, try again": two falling low tones once, then the
     /// passcode prompt, repeated.
     pub fn wrong_passcode() -> Self {
+        Self::wrong_then(Self::enter_passcode())
+    }
+
+    /// "Enter the meeting ID" (an IVR): two rising fifths (C5 G5, twice),
+    /// then 3 s for the caller to type, repeated.
+    pub fn enter_meeting_id() -> Self {
+        let mut pcm = Vec::new();
+        for hz in [523.25, 783.99, 523.25, 783.99] {
+            tone(&mut pcm, hz, 120, 8000.0);
+            tone(&mut pcm, 0.0, 30, 0.0);
+        }
+        tone(&mut pcm, 0.0, 3000, 0.0);
+        Self { pcm: pcm.into(), loop_from: Some(0) }
+    }
+
+    /// "No such meeting, try again": the wrong-entry tones, then the meeting
+    /// ID prompt, repeated.
+    pub fn wrong_meeting_id() -> Self {
+        Self::wrong_then(Self::enter_meeting_id())
+    }
+
+    /// Two falling low tones once, then `prompt` repeated.
+    fn wrong_then(prompt: Prompt) -> Self {
         let mut pcm = Vec::new();
         for hz in [329.63, 261.63] {
             tone(&mut pcm, hz, 250, 8000.0);
@@ -56,7 +79,7 @@ impl Prompt {
         }
         tone(&mut pcm, 0.0, 500, 0.0);
         let again = pcm.len();
-        pcm.extend_from_slice(&Self::enter_passcode().pcm);
+        pcm.extend_from_slice(&prompt.pcm);
         Self { pcm: pcm.into(), loop_from: Some(again) }
     }
 }

@@ -558,3 +558,62 @@ fn a_dtmf_profile_s_sequences_act_on_the_call_as_its_profiles_allow() {
     dtmf(&mut h, a, "*0");
     assert!(h.with(|bridge, now| bridge.calls(now)).is_empty(), "*0 ends the call");
 }
+
+/// An IVR: a caller dialling its URI is answered into a conference of its
+/// own with the meeting ID prompt; an ID that names nothing gets the
+/// wrong-ID prompt; a space's call ID moves it there by our re-INVITE (its
+/// answer connects the leg in the meeting's conference), then the space's
+/// passcode lobby. Three wrong IDs hang another caller up.
+#[test]
+fn an_ivr_takes_a_meeting_id_and_moves_the_caller_into_that_meeting() {
+    let mut h = Harness::new();
+    create(&*h.store, Kind::Ivr, None, &[("uri", "ivr")]);
+    create(
+        &*h.store,
+        Kind::CoSpace,
+        None,
+        &[("name", "Team"), ("uri", "team"), ("callId", "1234"), ("passcode", "55")],
+    );
+    let host = h.phone();
+    h.dial_in(host, "team");
+    let caller = h.phone();
+    let call = h.dial_in(caller, "ivr");
+    assert!(h.phones[caller].answered(call), "the IVR answers");
+    let e = endpoint_of(&h, caller).expect("its endpoint");
+    let ivr_conference = h.media.state().endpoints[&e].conference;
+    assert_eq!(h.media.state().endpoints[&e].prompt, Some(Prompt::enter_meeting_id()));
+    assert_eq!(h.with(|b, now| b.calls(now)).len(), 1, "the IVR's conference is not a call");
+
+    dtmf(&mut h, e, "999#");
+    assert_eq!(h.media.state().endpoints[&e].prompt, Some(Prompt::wrong_meeting_id()));
+    dtmf(&mut h, e, "1234#");
+    let offer = h.phones[caller]
+        .events
+        .iter()
+        .find_map(|ev| match ev {
+            confero_sip::ua::UaEvent::Reoffer { offer: Some(o), .. } => Some(o.clone()),
+            _ => None,
+        })
+        .expect("our re-INVITE with the meeting's offer");
+    let answer = h.phones[caller].answer(&offer);
+    h.on_phone(caller, |p, now| p.ua.answer_reoffer(now, call, Ok(answer))).expect("answer the re-INVITE");
+    let moved = endpoint_of(&h, caller).expect("a new endpoint");
+    let host_e = endpoint_of(&h, host).unwrap();
+    let state = h.media.state();
+    assert_eq!(state.endpoints[&moved].conference, state.endpoints[&host_e].conference, "in the meeting");
+    assert_ne!(state.endpoints[&moved].conference, ivr_conference);
+    assert_eq!(state.endpoints[&moved].prompt, Some(Prompt::enter_passcode()), "then the space's passcode");
+    assert!(!state.conferences.contains(&ivr_conference), "the IVR's conference ended");
+    drop(state);
+    dtmf(&mut h, moved, "55#");
+    assert_eq!(h.media.state().endpoints[&moved].prompt, None, "let in");
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert_eq!(legs.len(), 2);
+    assert!(legs.iter().all(|l| l.call == legs[0].call), "both legs in the meeting's call");
+
+    let wrong = h.phone();
+    let wrong_call = h.dial_in(wrong, "IVR");
+    let we = endpoint_of(&h, wrong).unwrap();
+    dtmf(&mut h, we, "1#2#3#");
+    assert!(h.phones[wrong].hung_up_on(wrong_call), "three wrong IDs hang up");
+}

@@ -297,6 +297,17 @@ static DTMF_PROFILE: &[Field] = &[
     f("getTotalParticipantCount", DTMF),
 ];
 
+static IVR: &[Field] = &[
+    s("uri", Ty::Uri("ivrUriConflict")),
+    f("tenant", Ty::Ref(Kind::Tenant)),
+    f("tenantGroup", T),
+    f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
+    f("resolveCoSpaceCallIds", B),
+    f("resolveLyncConferenceIds", B),
+];
+
+static IVR_BRANDING_PROFILE: &[Field] = &[s("resourceLocation", Ty::Url)];
+
 static CDR_RECEIVER: &[Field] = &[s("uri", Ty::Url)];
 
 static TENANT: &[Field] = &[
@@ -304,7 +315,7 @@ static TENANT: &[Field] = &[
     s("tenantGroup", T),
     f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
     f("callBrandingProfile", T),
-    f("ivrBrandingProfile", T),
+    f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
     f("dialInSecurityProfile", T),
@@ -328,7 +339,7 @@ static SYSTEM_PROFILES: &[Field] = &[
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
     f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
     f("userProfile", T),
-    f("ivrBrandingProfile", T),
+    f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
     f("callBrandingProfile", T),
     f("compatibilityProfile", T),
     f("dialInSecurityProfile", T),
@@ -550,6 +561,18 @@ pub static SPECS: &[KindSpec] = &[
             "dtmfProfile",
             "dtmfProfileDoesNotExist",
             DTMF_PROFILE,
+        )
+    },
+    KindSpec { filter_fields: &["uri"], ..kind(Kind::Ivr, "ivrs", "ivrs", "ivr", "ivrDoesNotExist", IVR) },
+    KindSpec {
+        filter_fields: &[],
+        ..kind(
+            Kind::IvrBrandingProfile,
+            "ivrBrandingProfiles",
+            "ivrBrandingProfiles",
+            "ivrBrandingProfile",
+            "ivrBrandingProfileDoesNotExist",
+            IVR_BRANDING_PROFILE,
         )
     },
 ];

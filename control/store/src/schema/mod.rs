@@ -65,6 +65,10 @@ pub enum Kind {
     /// (`/dtmfProfiles`), assigned to call leg profiles, tenants and
     /// `system/profiles`.
     DtmfProfile,
+    /// A number callers dial to type a meeting ID (`/ivrs`).
+    Ivr,
+    /// Where an IVR's prompts come from (`/ivrBrandingProfiles`).
+    IvrBrandingProfile,
 }
 
 impl Kind {
