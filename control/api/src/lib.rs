@@ -154,6 +154,11 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
     match (target, method.clone()) {
         (Status, Method::GET) => Ok(system::status(api)),
         (Alarms, Method::GET) => system::alarms(api, query),
+        (Licensing, Method::GET) => Ok(system::licensing("licensing")),
+        (ClusterLicensing, Method::GET) => Ok(system::licensing("clusterLicensing")),
+        (MultipartyLicensing, Method::GET) => Ok(system::multiparty_licensing(api)),
+        (ActivePersonalLicenses, Method::GET) => Ok(system::active_personal_licenses()),
+        (Database, Method::GET) => Ok(system::database()),
         (Singleton(kind), Method::GET) => Ok(objects::get_singleton(api, kind)),
         (Singleton(kind), Method::PUT) => objects::put_singleton(api, kind, body),
         (Singleton(kind), Method::POST) => objects::post_singleton(api, kind, body),

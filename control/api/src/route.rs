@@ -14,6 +14,16 @@ pub enum Target {
     Status,
     /// `system/alarms`.
     Alarms,
+    /// `system/licensing`: the features this call bridge has.
+    Licensing,
+    /// `clusterLicensing`: the same for the deployment.
+    ClusterLicensing,
+    /// `system/multipartyLicensing`: license use.
+    MultipartyLicensing,
+    /// `system/multipartyLicensing/activePersonalLicenses`.
+    ActivePersonalLicenses,
+    /// `system/database`: the database's clustering.
+    Database,
     /// A singleton configuration object (`system/profiles`, ...).
     Singleton(Kind),
     /// A list of stored objects, under `parent` for sub-collections.
@@ -86,6 +96,11 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
     match rest.as_slice() {
         ["system", "status"] => return Ok(Target::Status),
         ["system", "alarms"] => return Ok(Target::Alarms),
+        ["system", "licensing"] => return Ok(Target::Licensing),
+        ["clusterlicensing"] => return Ok(Target::ClusterLicensing),
+        ["system", "multipartylicensing"] => return Ok(Target::MultipartyLicensing),
+        ["system", "multipartylicensing", "activepersonallicenses"] => return Ok(Target::ActivePersonalLicenses),
+        ["system", "database"] => return Ok(Target::Database),
         ["system", "cdrreceiver"] => return Ok(Target::LegacyCdrReceiver),
         ["calls"] => return Ok(Target::Calls),
         ["calls", id] => return Ok(Target::Call(id_of(id, "callDoesNotExist")?)),

@@ -84,3 +84,76 @@ pub fn web_bridge_status(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
     w.close("webBridgeStatus");
     Ok(Reply::xml(w.finish()))
 }
+
+/// Every feature CMS licenses, as `system/licensing` and `clusterLicensing`
+/// name them. Confero is open: each is activated, without an expiry.
+const LICENSED_FEATURES: &[&str] = &[
+    "callBridge",
+    "callBridgeNoEncryption",
+    "webBridge",
+    "turn",
+    "branding",
+    "customizations",
+    "recording",
+    "streaming",
+    "personal",
+    "shared",
+    "capacityUnits",
+];
+
+/// `GET system/licensing` (element `licensing`) or `GET clusterLicensing`
+/// (element `clusterLicensing`): every feature activated. Branding's level is
+/// `multipleBrands`, as CMS reports a full branding license.
+pub fn licensing(element: &str) -> Reply {
+    let mut w = XmlWriter::new();
+    w.open(element, &[]).open("features", &[]);
+    for feature in LICENSED_FEATURES {
+        w.open(feature, &[]).text("status", "activated");
+        if *feature == "branding" {
+            w.text("level", "multipleBrands");
+        }
+        w.close(feature);
+    }
+    w.close("features").close(element);
+    Reply::xml(w.finish())
+}
+
+/// The license limits `system/multipartyLicensing` reports: Confero has
+/// none, so a figure no deployment reaches (clients divide use by it).
+const OPEN_LICENSE_LIMIT: u32 = 1_000_000;
+
+/// `GET system/multipartyLicensing`: what is in use now — users in the
+/// store, live participants and calls — against limits nobody reaches.
+pub fn multiparty_licensing(api: &Api) -> Reply {
+    let users = api.store.all(confero_store::schema::Kind::User, None).len();
+    let calls = api.bridge.calls().len();
+    let participants = api.bridge.participants().len();
+    let mut w = XmlWriter::new();
+    w.open("multipartyLicensing", &[])
+        .text("timestamp", &cms_time(std::time::SystemTime::now()))
+        .text("personalLicenseLimit", &OPEN_LICENSE_LIMIT.to_string())
+        .text("sharedLicenseLimit", &OPEN_LICENSE_LIMIT.to_string())
+        .text("capacityUnitLimit", &OPEN_LICENSE_LIMIT.to_string())
+        .text("users", &users.to_string())
+        .text("personalLicenses", "0")
+        .text("participantsActive", &participants.to_string())
+        .text("callsActive", &calls.to_string())
+        .text("weightedCallsActive", &format!("{calls}.000"))
+        .text("callsWithoutPersonalLicense", &calls.to_string())
+        .text("weightedCallsWithoutPersonalLicense", &format!("{calls}.000"))
+        .close("multipartyLicensing");
+    Reply::xml(w.finish())
+}
+
+/// `GET system/multipartyLicensing/activePersonalLicenses`: none (nobody
+/// holds a personal license where none is needed).
+pub fn active_personal_licenses() -> Reply {
+    Reply::xml("<?xml version=\"1.0\"?><activePersonalLicenses total=\"0\"></activePersonalLicenses>".to_string())
+}
+
+/// `GET system/database`: the embedded store is not a database cluster.
+pub fn database() -> Reply {
+    let mut w = XmlWriter::new();
+    w.open("database", &[("clustered", "disabled")]).close("database");
+    Reply::xml(w.finish())
+}
