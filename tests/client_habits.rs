@@ -349,3 +349,38 @@ mod base64_lite {
         out
     }
 }
+
+/// The query methods: `accessQuery` gives a space's full SIP URI (the
+/// inbound rule's domain) and the IVR to type its call ID at;
+/// `uriUsageQuery` names what holds a URI, within a tenant; a Lync
+/// `conversationIdQuery` is never found.
+#[test]
+fn access_uri_usage_and_conversation_queries_answer_from_the_configuration() {
+    let c = Confero::start();
+    c.create("/api/v1/inboundDialPlanRules", "domain=example.com&priority=1");
+    let space = c.create("/api/v1/coSpaces", "name=Sales&uri=sales.meeting&callId=4242");
+    let ivr = c.create("/api/v1/ivrs", "uri=411");
+    let tenant = c.create("/api/v1/tenants", "name=Other");
+
+    let a = c.post("/api/v1/accessQuery", "uri=sales.meeting&callId=4242");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(element(&a.body, "uri"), Some("sales.meeting@example.com"), "{}", a.body);
+    assert_eq!(element(&a.body, "ivr"), Some("411@example.com"), "{}", a.body);
+    let none = c.post("/api/v1/accessQuery", &format!("uri=sales.meeting&tenant={tenant}"));
+    assert_eq!(element(&none.body, "uri"), None, "another tenant's: {}", none.body);
+    // Clients send the parameters in the URL too.
+    let by_url = c.post("/api/v1/accessQuery?uri=SALES.MEETING", "");
+    assert_eq!(element(&by_url.body, "uri"), Some("sales.meeting@example.com"), "{}", by_url.body);
+
+    let u = c.post("/api/v1/uriUsageQuery", "uri=sales.meeting");
+    assert_eq!(element(&u.body, "coSpaceId"), Some(space.as_str()), "{}", u.body);
+    let u = c.post("/api/v1/uriUsageQuery", "uri=411@example.com");
+    assert_eq!(element(&u.body, "ivrId"), Some(ivr.as_str()), "{}", u.body);
+    let missing = c.post("/api/v1/uriUsageQuery", "");
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    let bad = c.post("/api/v1/uriUsageQuery", "uri=x&tenant=00000000-0000-4000-8000-000000000000");
+    assert!(bad.body.contains("tenantDoesNotExist"), "{}", bad.body);
+
+    let q = c.get("/api/v1/conversationIdQuery?conversationId=d9a0d47c-7c2f-4662-b828-416f45ad3573");
+    assert_eq!(element(&q.body, "found"), Some("false"), "{}", q.body);
+}

@@ -20,6 +20,7 @@ mod bulk;
 mod calls;
 pub use calls::{CALL_FIELDS, LEG_FIELDS};
 mod objects;
+mod queries;
 mod system;
 mod trace;
 
@@ -159,6 +160,9 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (MultipartyLicensing, Method::GET) => Ok(system::multiparty_licensing(api)),
         (ActivePersonalLicenses, Method::GET) => Ok(system::active_personal_licenses()),
         (Database, Method::GET) => Ok(system::database()),
+        (AccessQuery, Method::POST | Method::GET) => queries::access_query(api, body, query),
+        (UriUsageQuery, Method::POST | Method::GET) => queries::uri_usage_query(api, body, query),
+        (ConversationIdQuery, Method::GET) => queries::conversation_id_query(query),
         (Singleton(kind), Method::GET) => Ok(objects::get_singleton(api, kind)),
         (Singleton(kind), Method::PUT) => objects::put_singleton(api, kind, body),
         (Singleton(kind), Method::POST) => objects::post_singleton(api, kind, body),

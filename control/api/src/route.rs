@@ -24,6 +24,12 @@ pub enum Target {
     ActivePersonalLicenses,
     /// `system/database`: the database's clustering.
     Database,
+    /// `accessQuery`: how a URI or call ID is reached.
+    AccessQuery,
+    /// `uriUsageQuery`: what holds a URI.
+    UriUsageQuery,
+    /// `conversationIdQuery`: a Lync conversation.
+    ConversationIdQuery,
     /// A singleton configuration object (`system/profiles`, ...).
     Singleton(Kind),
     /// A list of stored objects, under `parent` for sub-collections.
@@ -101,6 +107,9 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         ["system", "multipartylicensing"] => return Ok(Target::MultipartyLicensing),
         ["system", "multipartylicensing", "activepersonallicenses"] => return Ok(Target::ActivePersonalLicenses),
         ["system", "database"] => return Ok(Target::Database),
+        ["accessquery"] => return Ok(Target::AccessQuery),
+        ["uriusagequery"] => return Ok(Target::UriUsageQuery),
+        ["conversationidquery"] => return Ok(Target::ConversationIdQuery),
         ["system", "cdrreceiver"] => return Ok(Target::LegacyCdrReceiver),
         ["calls"] => return Ok(Target::Calls),
         ["calls", id] => return Ok(Target::Call(id_of(id, "callDoesNotExist")?)),
