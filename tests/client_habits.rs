@@ -384,3 +384,38 @@ fn access_uri_usage_and_conversation_queries_answer_from_the_configuration() {
     let q = c.get("/api/v1/conversationIdQuery?conversationId=d9a0d47c-7c2f-4662-b828-416f45ad3573");
     assert_eq!(element(&q.body, "found"), Some("false"), "{}", q.body);
 }
+
+/// `callLegProfiles/<id>/usage` lists where a profile is used;
+/// `callLegs/<id>/callLegProfileTrace` the profiles in force on a live leg,
+/// most general first, each with the fields it sets.
+#[test]
+fn call_leg_profile_usage_and_a_live_leg_s_trace() {
+    let c = Confero::start();
+    let global = c.create("/api/v1/callLegProfiles", "participantLabels=true&muteOthersAllowed=true");
+    let room = c.create("/api/v1/callLegProfiles", "defaultLayout=speakerOnly");
+    let own = c.create("/api/v1/callLegProfiles", "rxAudioMute=true");
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("callLegProfile={global}")).status, 200);
+    let space = c.create("/api/v1/coSpaces", &format!("name=Traced&uri=traced&callLegProfile={room}"));
+    c.create(&format!("/api/v1/coSpaces/{space}/accessMethods"), &format!("uri=traced.guest&callLegProfile={room}"));
+
+    let usage = c.get(&format!("/api/v1/callLegProfiles/{room}/usage")).body;
+    assert!(usage.contains("total=\"2\"") && usage.contains(&format!("<coSpace id=\"{space}\">")), "{usage}");
+    assert!(usage.contains("<accessMethod id="), "{usage}");
+    let usage = c.get(&format!("/api/v1/callLegProfiles/{global}/usage")).body;
+    assert!(usage.contains("<global>"), "{usage}");
+
+    // A dial-out nobody answers stays a live leg long enough to trace.
+    let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
+    let leg = c.post(
+        &format!("/api/v1/calls/{call}/callLegs"),
+        &format!("remoteParty=nobody@127.0.0.1:9&callLegProfile={own}"),
+    );
+    let leg = leg.location.expect("a leg");
+    let trace = c.get(&format!("{leg}/callLegProfileTrace")).body;
+    let global_at = trace.find("<profile scope=\"global\">").unwrap_or_else(|| panic!("{trace}"));
+    let space_at = trace.find("<profile scope=\"coSpace\">").unwrap_or_else(|| panic!("{trace}"));
+    let own_at = trace.find("<profile scope=\"callLeg\">").unwrap_or_else(|| panic!("{trace}"));
+    assert!(global_at < space_at && space_at < own_at, "most general first: {trace}");
+    assert!(trace.contains("<participantLabels>true</participantLabels>"), "{trace}");
+    assert!(trace.contains(&format!("<callLegProfile id=\"{own}\"><rxAudioMute>true</rxAudioMute>")), "{trace}");
+}

@@ -138,6 +138,10 @@ impl BridgeHandle for CallBridge {
         self.with(|b, _| b.generate_keyframe(id))
     }
 
+    fn call_leg_profile_trace(&self, id: Uuid) -> Result<Vec<confero_api::bridge::ProfileLayer>, BridgeError> {
+        self.with(|b, _| b.call_leg_profile_trace(id))
+    }
+
     fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError> {
         self.with(|b, now| b.end_call_leg(now, id))
     }

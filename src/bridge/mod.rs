@@ -573,6 +573,22 @@ impl Bridge {
         Ok(())
     }
 
+    /// The call leg profiles in force on a leg, most general first
+    /// (`callLegs/<id>/callLegProfileTrace`).
+    pub fn call_leg_profile_trace(&self, id: Uuid) -> Result<Vec<confero_api::bridge::ProfileLayer>, BridgeError> {
+        let leg = self.leg(id).ok_or(BridgeError::CallLegDoesNotExist)?;
+        Ok(leg
+            .profiles
+            .trace()
+            .into_iter()
+            .map(|(scope, p)| confero_api::bridge::ProfileLayer {
+                scope,
+                profile: p.id,
+                fields: p.fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            })
+            .collect())
+    }
+
     /// Hangs up one leg (`DELETE /callLegs/<id>`).
     pub fn end_call_leg(&mut self, now: Instant, id: Uuid) -> Result<(), BridgeError> {
         self.end_leg(now, id, "localTeardown").ok_or(BridgeError::CallLegDoesNotExist)

@@ -38,6 +38,10 @@ pub struct ProfileChain {
     /// The DTMF profile's sequences: a call leg profile's `dtmfProfile`, else
     /// the tenant's, else `system/profiles`'.
     pub dtmf: DtmfCommands,
+    /// Where each profile applies (CMS's `callLegProfileTrace` scopes:
+    /// `callLeg`, `accessMethod`, `coSpace`, `tenant`, `global`), most
+    /// specific first.
+    pub scopes: Vec<&'static str>,
 }
 
 /// Where a leg stands, for finding its profiles.
@@ -58,9 +62,9 @@ impl ProfileChain {
             id.and_then(|p| Uuid::parse_str(p).ok()).and_then(|id| store.get(Kind::CallLegProfile, id))
         };
         let near = [
-            place.own_profile,
-            place.access_method.and_then(|a| a.get("callLegProfile")),
-            place.space.and_then(|s| s.get("callLegProfile")),
+            ("callLeg", place.own_profile),
+            ("accessMethod", place.access_method.and_then(|a| a.get("callLegProfile"))),
+            ("coSpace", place.space.and_then(|s| s.get("callLegProfile"))),
         ];
         let tenant = place
             .space
@@ -68,11 +72,20 @@ impl ProfileChain {
             .and_then(|t| Uuid::parse_str(t).ok())
             .and_then(|t| store.get(Kind::Tenant, t));
         let system = store.singleton(Kind::SystemProfiles);
-        let far = [tenant.as_ref().and_then(|t| t.get("callLegProfile")), system.get("callLegProfile")];
+        let far = [
+            ("tenant", tenant.as_ref().and_then(|t| t.get("callLegProfile"))),
+            ("global", system.get("callLegProfile")),
+        ];
+        let found = |layers: [(&'static str, Option<&str>); 3]| -> Vec<(&'static str, Object)> {
+            layers.into_iter().filter_map(|(scope, id)| profile(id).map(|p| (scope, p))).collect()
+        };
+        let near = found(near);
+        let far = found([far[0], far[1], ("", None)]);
         let mut chain = ProfileChain {
-            near: near.into_iter().filter_map(profile).collect(),
+            scopes: near.iter().chain(&far).map(|(scope, _)| *scope).collect(),
+            near: near.into_iter().map(|(_, p)| p).collect(),
             space_layout: place.space.and_then(|s| s.get("defaultLayout")).and_then(Layout::from_api),
-            far: far.into_iter().filter_map(profile).collect(),
+            far: far.into_iter().map(|(_, p)| p).collect(),
             dtmf: DtmfCommands::default(),
         };
         let dtmf_profile = chain
@@ -83,6 +96,14 @@ impl ProfileChain {
             .and_then(|id| store.get(Kind::DtmfProfile, id));
         chain.dtmf = dtmf_profile.as_ref().map(DtmfCommands::of).unwrap_or_default();
         chain
+    }
+
+    /// Each profile with the scope it applies at, most general first, as
+    /// `callLegProfileTrace` lists them.
+    pub fn trace(&self) -> Vec<(&'static str, &Object)> {
+        let mut layers: Vec<_> = self.scopes.iter().copied().zip(self.near.iter().chain(&self.far)).collect();
+        layers.reverse();
+        layers
     }
 
     /// A profile field: the first layer that sets it.

@@ -308,6 +308,17 @@ pub enum WebJoinError {
     Bridge(#[from] BridgeError),
 }
 
+/// One level of a leg's call leg profiles (`callLegProfileTrace`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileLayer {
+    /// `global`, `tenant`, `coSpace`, `accessMethod` or `callLeg`.
+    pub scope: &'static str,
+    /// The call leg profile applied there.
+    pub profile: Uuid,
+    /// The fields it sets, in its order.
+    pub fields: Vec<(String, String)>,
+}
+
 /// What the API asks of the call bridge.
 pub trait BridgeHandle: Send + Sync + 'static {
     /// Starts a call.
@@ -327,6 +338,8 @@ pub trait BridgeHandle: Send + Sync + 'static {
     fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError>;
     /// Sends a leg an IDR with its next picture (nothing for an audio leg).
     fn generate_keyframe(&self, id: Uuid) -> Result<(), BridgeError>;
+    /// The call leg profiles in force on a leg, most general first.
+    fn call_leg_profile_trace(&self, id: Uuid) -> Result<Vec<ProfileLayer>, BridgeError>;
     /// Live legs, in the order they started.
     fn call_legs(&self) -> Vec<LiveCallLeg>;
     /// Live participants, in the order they joined.

@@ -291,6 +291,23 @@ pub fn generate_keyframe(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     Ok(Reply::empty())
 }
 
+/// `GET /callLegs/<id>/callLegProfileTrace`: each call leg profile in force
+/// on the leg, most general first, with the fields it sets.
+pub fn call_leg_profile_trace(api: &Api, id: Uuid) -> Result<Reply, Failure> {
+    let layers = api.bridge.call_leg_profile_trace(id).map_err(bridge_failure)?;
+    let mut w = XmlWriter::new();
+    w.open("callLegProfileTrace", &[("callLeg", &id.to_string())]);
+    for layer in layers {
+        w.open("profile", &[("scope", layer.scope)]).open("callLegProfile", &[("id", &layer.profile.to_string())]);
+        for (name, value) in &layer.fields {
+            w.text(name, value);
+        }
+        w.close("callLegProfile").close("profile");
+    }
+    w.close("callLegProfileTrace");
+    Ok(Reply::xml(w.finish()))
+}
+
 fn dial_leg(api: &Api, call: Uuid, form: &Form) -> Result<LiveCallLeg, Failure> {
     find_call(api, call)?;
     let remote = form

@@ -186,6 +186,8 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (Participants { call }, Method::GET) => calls::list_participants(api, call, query),
         (Participants { call: Some(call) }, Method::POST) => calls::add_participant(api, call, body),
         (GenerateKeyframe(id), Method::POST) => calls::generate_keyframe(api, id),
+        (CallLegProfileTrace(id), Method::GET) => calls::call_leg_profile_trace(api, id),
+        (CallLegProfileUsage(id), Method::GET) => objects::call_leg_profile_usage(api, id),
         (Participant(id), Method::GET) => calls::get_participant(api, id),
         (Participant(id), Method::PUT) => calls::update_participant(api, id, body),
         (CallParticipantsBulk(call), Method::PUT) => calls::update_call_participants(api, call, body),

@@ -300,6 +300,39 @@ pub fn post_singleton(api: &Api, kind: Kind, form: &Form) -> Result<Reply, Failu
     put_singleton(api, kind, form)
 }
 
+/// `GET callLegProfiles/<id>/usage`: where the profile is used — `global`
+/// (`system/profiles`), tenants, spaces, their access methods and members.
+pub fn call_leg_profile_usage(api: &Api, id: Uuid) -> Result<Reply, Failure> {
+    find(api, Kind::CallLegProfile, None, id)?;
+    let key = id.to_string();
+    let uses = |o: &Object| o.get("callLegProfile") == Some(key.as_str());
+    let mut entries: Vec<(&str, Vec<(&str, String)>)> = Vec::new();
+    if uses(&api.store.singleton(Kind::SystemProfiles)) {
+        entries.push(("global", vec![]));
+    }
+    for t in api.store.all(Kind::Tenant, None).iter().filter(|o| uses(o)) {
+        entries.push(("tenant", vec![("id", t.id.to_string())]));
+    }
+    for space in api.store.all(Kind::CoSpace, None) {
+        if uses(&space) {
+            entries.push(("coSpace", vec![("id", space.id.to_string())]));
+        }
+        for (kind, element) in [(Kind::AccessMethod, "accessMethod"), (Kind::CoSpaceUser, "coSpaceUser")] {
+            for o in api.store.all(kind, Some(space.id)).iter().filter(|o| uses(o)) {
+                entries.push((element, vec![("id", o.id.to_string()), ("coSpace", space.id.to_string())]));
+            }
+        }
+    }
+    let mut w = XmlWriter::new();
+    w.open("callLegProfileUsage", &[("id", &key), ("total", &entries.len().to_string())]);
+    for (element, attrs) in &entries {
+        let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        w.open(element, &attrs).close(element);
+    }
+    w.close("callLegProfileUsage");
+    Ok(Reply::xml(w.finish()))
+}
+
 /// `coSpaces/<id>/meetingEntryDetail`: how to join the space.
 pub fn meeting_entry_detail(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     let space = find(api, Kind::CoSpace, None, id)?;

@@ -67,6 +67,10 @@ pub enum Target {
     CallLeg(Uuid),
     /// `callLegs/<id>/generateKeyframe`.
     GenerateKeyframe(Uuid),
+    /// `callLegs/<id>/callLegProfileTrace`.
+    CallLegProfileTrace(Uuid),
+    /// `callLegProfiles/<id>/usage`.
+    CallLegProfileUsage(Uuid),
     /// `participants` or `calls/<id>/participants`.
     Participants {
         /// Only this call's.
@@ -124,6 +128,12 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         [legs, id] if is_call_legs(legs) => return Ok(Target::CallLeg(id_of(id, "callLegDoesNotExist")?)),
         [legs, id, "generatekeyframe"] if is_call_legs(legs) => {
             return Ok(Target::GenerateKeyframe(id_of(id, "callLegDoesNotExist")?))
+        }
+        [legs, id, "calllegprofiletrace"] if is_call_legs(legs) => {
+            return Ok(Target::CallLegProfileTrace(id_of(id, "callLegDoesNotExist")?))
+        }
+        ["calllegprofiles", id, "usage"] => {
+            return Ok(Target::CallLegProfileUsage(id_of(id, "callLegProfileDoesNotExist")?))
         }
         ["participants"] => return Ok(Target::Participants { call: None }),
         ["participants", id] => return Ok(Target::Participant(id_of(id, "participantDoesNotExist")?)),
