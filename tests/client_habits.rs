@@ -419,3 +419,29 @@ fn call_leg_profile_usage_and_a_live_leg_s_trace() {
     assert!(trace.contains("<participantLabels>true</participantLabels>"), "{trace}");
     assert!(trace.contains(&format!("<callLegProfile id=\"{own}\"><rxAudioMute>true</rxAudioMute>")), "{trace}");
 }
+
+/// A space's message board: posts are kept with their time; DELETE with
+/// `minAge` keeps the newer ones, without parameters deletes them all.
+#[test]
+fn a_space_s_message_board_posts_lists_and_deletes_by_age() {
+    let c = Confero::start();
+    let space = c.create("/api/v1/coSpaces", "name=Board&uri=board");
+    let posted = c.post(&format!("/api/v1/coSpaces/{space}/messages"), "message=Starting in 5&from=Ann");
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    let location = posted.location.expect("a Location");
+    assert!(location.starts_with(&format!("/api/v1/coSpaces/{space}/messages/")), "{location}");
+    let one = c.get(&location).body;
+    assert!(one.contains("<message>Starting in 5</message><from>Ann</from>"), "{one}");
+    assert!(element(&one, "time").is_some_and(|t| t.ends_with('Z')), "{one}");
+    let missing = c.post(&format!("/api/v1/coSpaces/{space}/messages"), "from=Ann");
+    assert_eq!(missing.status, 400, "{}", missing.body);
+
+    let board = format!("/api/v1/coSpaces/{space}/messages");
+    assert_eq!(total(&c.get(&board).body), 1);
+    assert_eq!(c.delete(&format!("{board}?minAge=3600")).status, 200);
+    assert_eq!(total(&c.get(&board).body), 1, "an hour old or more only");
+    assert_eq!(c.delete(&board).status, 200);
+    assert_eq!(total(&c.get(&board).body), 0, "all of them");
+    let bad = c.delete("/api/v1/coSpaces/00000000-0000-4000-8000-000000000000/messages");
+    assert!(bad.body.contains("coSpaceDoesNotExist"), "{}", bad.body);
+}

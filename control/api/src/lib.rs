@@ -168,6 +168,9 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (Singleton(kind), Method::POST) => objects::post_singleton(api, kind, body),
         (Collection { kind, parent }, Method::GET) => objects::list(api, kind, parent, query),
         (Collection { kind, parent }, Method::POST) => objects::create(api, kind, parent, body),
+        (Collection { kind: confero_store::schema::Kind::CoSpaceMessage, parent: Some(space) }, Method::DELETE) => {
+            objects::delete_messages(api, space, query)
+        }
         (Object { kind, parent, id }, Method::GET) => objects::get(api, kind, parent, id),
         (Object { kind, parent, id }, Method::PUT) => objects::update(api, kind, parent, id, body),
         (Object { kind, parent, id }, Method::DELETE) => objects::delete(api, kind, parent, id),

@@ -232,6 +232,10 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
             let status = s.field("status").ok_or(Failure::Unavailable)?;
             changes.push(Change { field: status, value: Some("pending".into()) });
         }
+        Kind::CoSpaceMessage => {
+            let time = s.field("time").ok_or(Failure::Unavailable)?;
+            changes.push(Change { field: time, value: Some(crate::cdr::cms_time(std::time::SystemTime::now())) });
+        }
         _ => {}
     }
     let obj = api.store.create(kind, parent, &changes).map_err(store_failure)?;
@@ -298,6 +302,34 @@ pub fn post_singleton(api: &Api, kind: Kind, form: &Form) -> Result<Reply, Failu
         return Err(Failure::Reason("invalidOperation"));
     }
     put_singleton(api, kind, form)
+}
+
+/// `DELETE coSpaces/<id>/messages` (`minAge`, `maxAge` in seconds, in the
+/// URL): the space's message board posts that old, all of them without.
+pub fn delete_messages(api: &Api, space: Uuid, query: &Form) -> Result<Reply, Failure> {
+    find(api, Kind::CoSpace, None, space)?;
+    let age = |name: &'static str| -> Result<Option<u64>, Failure> {
+        match query.get(name).map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| Failure::parameter(name, "invalidValue")),
+        }
+    };
+    let (min_age, max_age) = (age("minAge")?, age("maxAge")?);
+    let now = time::OffsetDateTime::now_utc();
+    let mut deleted = 0;
+    for message in api.store.all(Kind::CoSpaceMessage, Some(space)) {
+        let posted = message
+            .get("time")
+            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+        let age = posted.map_or(0, |p| (now - p).whole_seconds().max(0) as u64);
+        if min_age.is_some_and(|m| age < m) || max_age.is_some_and(|m| age > m) {
+            continue;
+        }
+        api.store.delete(Kind::CoSpaceMessage, message.id).map_err(store_failure)?;
+        deleted += 1;
+    }
+    tracing::info!("API deleted {deleted} messages of coSpace {space}");
+    Ok(Reply::empty())
 }
 
 /// `GET callLegProfiles/<id>/usage`: where the profile is used — `global`

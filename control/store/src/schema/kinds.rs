@@ -308,6 +308,10 @@ static IVR: &[Field] = &[
 
 static IVR_BRANDING_PROFILE: &[Field] = &[s("resourceLocation", Ty::Url)];
 
+/// A message board post: its text, who it is from, and when the server took
+/// it (for deletion by age).
+static CO_SPACE_MESSAGE: &[Field] = &[req("message", T), s("from", T), s("time", Ty::ReadOnly)];
+
 static CDR_RECEIVER: &[Field] = &[s("uri", Ty::Url)];
 
 static TENANT: &[Field] = &[
@@ -574,6 +578,11 @@ pub static SPECS: &[KindSpec] = &[
             "ivrBrandingProfileDoesNotExist",
             IVR_BRANDING_PROFILE,
         )
+    },
+    KindSpec {
+        parent: Some(Kind::CoSpace),
+        filter_fields: &[],
+        ..kind(Kind::CoSpaceMessage, "messages", "messages", "message", "messageDoesNotExist", CO_SPACE_MESSAGE)
     },
 ];
 

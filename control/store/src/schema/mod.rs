@@ -69,6 +69,8 @@ pub enum Kind {
     Ivr,
     /// Where an IVR's prompts come from (`/ivrBrandingProfiles`).
     IvrBrandingProfile,
+    /// A post on a space's message board (`/coSpaces/<id>/messages`).
+    CoSpaceMessage,
 }
 
 impl Kind {
