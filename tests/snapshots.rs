@@ -127,6 +127,24 @@ fn every_object_reads_back_as_cms_writes_it() {
         "/api/v1/ivrs",
         &format!("uri=411&resolveCoSpaceCallIds=true&resolveLyncConferenceIds=false&ivrBrandingProfile={branding}"),
     );
+    // Stored as CMS stores them (what acts on them is not built: recording,
+    // streaming, TURN for clients, branding files, compatibility switches).
+    let call_branding = c.create(
+        "/api/v1/callBrandingProfiles",
+        "invitationTemplate=https://brand.example.com/invite.txt&resourceLocation=https://brand.example.com/",
+    );
+    let compatibility =
+        c.create("/api/v1/compatibilityProfiles", "sipMultistream=false&chromeWebRtcVideoCodec=avoidH264");
+    let group = c.create("/api/v1/tenantGroups", "");
+    let recorder = c.create("/api/v1/recorders", "url=https://recorder.example.com:8443");
+    let streamer = c.create("/api/v1/streamers", "url=https://streamer.example.com:8443");
+    let turn = c.create(
+        "/api/v1/turnServers",
+        "serverAddress=turn.example.com&clientAddress=turn.example.com&username=cms&password=hush&type=standard",
+    );
+    let user_profile = c.create("/api/v1/userProfiles", "canCreateCoSpaces=false&hasLicense=true");
+    let missing_group = c.post("/api/v1/tenants", "name=Grouped&tenantGroup=00000000-0000-4000-8000-000000000000");
+    assert!(missing_group.body.contains("tenantGroupDoesNotExist"), "{}", missing_group.body);
     let missing = c.put("/api/v1/system/profiles", "dtmfProfile=00000000-0000-4000-8000-000000000000");
     assert_eq!(missing.status, 400, "{}", missing.body);
     assert!(missing.body.contains("dtmfProfileDoesNotExist"), "{}", missing.body);
@@ -188,6 +206,21 @@ fn every_object_reads_back_as_cms_writes_it() {
         ("webBridge", format!("/api/v1/webBridges/{web}"), "/api/v1/webBridges".into()),
         ("dtmfProfile", format!("/api/v1/dtmfProfiles/{dtmf}"), "/api/v1/dtmfProfiles".into()),
         ("ivr", format!("/api/v1/ivrs/{ivr}"), "/api/v1/ivrs".into()),
+        (
+            "callBrandingProfile",
+            format!("/api/v1/callBrandingProfiles/{call_branding}"),
+            "/api/v1/callBrandingProfiles".into(),
+        ),
+        (
+            "compatibilityProfile",
+            format!("/api/v1/compatibilityProfiles/{compatibility}"),
+            "/api/v1/compatibilityProfiles".into(),
+        ),
+        ("tenantGroup", format!("/api/v1/tenantGroups/{group}"), "/api/v1/tenantGroups".into()),
+        ("recorder", format!("/api/v1/recorders/{recorder}"), "/api/v1/recorders".into()),
+        ("streamer", format!("/api/v1/streamers/{streamer}"), "/api/v1/streamers".into()),
+        ("turnServer", format!("/api/v1/turnServers/{turn}"), "/api/v1/turnServers".into()),
+        ("userProfile", format!("/api/v1/userProfiles/{user_profile}"), "/api/v1/userProfiles".into()),
         ("ivrBrandingProfile", format!("/api/v1/ivrBrandingProfiles/{branding}"), "/api/v1/ivrBrandingProfiles".into()),
         ("cdrReceiver", format!("/api/v1/system/cdrReceivers/{cdr}"), "/api/v1/system/cdrReceivers".into()),
         ("user", format!("/api/v1/users/{user}"), "/api/v1/users".into()),

@@ -126,7 +126,7 @@ static CO_SPACE: &[Field] = &[
     f("defaultLayout", LAYOUT),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
-    f("callBrandingProfile", T),
+    f("callBrandingProfile", Ty::Ref(Kind::CallBrandingProfile)),
     f("dialInSecurityProfile", T),
     f("secret", Ty::Secret),
     f("nonMemberAccess", B),
@@ -195,7 +195,7 @@ static BULK_PARAMETER_SET: &[Field] = &[
     f("tenant", Ty::Ref(Kind::Tenant)),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
-    f("callBrandingProfile", T),
+    f("callBrandingProfile", Ty::Ref(Kind::CallBrandingProfile)),
     f("nonMemberAccess", B),
 ];
 
@@ -250,7 +250,7 @@ static WEB_BRIDGE: &[Field] = &[
     s("url", T),
     f("resourceArchive", T),
     f("tenant", Ty::Ref(Kind::Tenant)),
-    f("tenantGroup", T),
+    f("tenantGroup", Ty::Ref(Kind::TenantGroup)),
     f("idEntryMode", Ty::Enum(&["disabled", "secure", "legacy"])),
     f("allowWeblinkAccess", B),
     f("showSignIn", B),
@@ -300,7 +300,7 @@ static DTMF_PROFILE: &[Field] = &[
 static IVR: &[Field] = &[
     s("uri", Ty::Uri("ivrUriConflict")),
     f("tenant", Ty::Ref(Kind::Tenant)),
-    f("tenantGroup", T),
+    f("tenantGroup", Ty::Ref(Kind::TenantGroup)),
     f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
     f("resolveCoSpaceCallIds", B),
     f("resolveLyncConferenceIds", B),
@@ -312,19 +312,56 @@ static IVR_BRANDING_PROFILE: &[Field] = &[s("resourceLocation", Ty::Url)];
 /// it (for deletion by age).
 static CO_SPACE_MESSAGE: &[Field] = &[req("message", T), s("from", T), s("time", Ty::ReadOnly)];
 
+static CALL_BRANDING_PROFILE: &[Field] = &[s("invitationTemplate", Ty::Url), s("resourceLocation", Ty::Url)];
+
+static COMPATIBILITY_PROFILE: &[Field] = &[
+    f("sipUdt", B),
+    f("sipMultistream", B),
+    f("sipMediaPayloadTypeMode", Ty::Enum(&["auto", "broadsoft"])),
+    f("chromeWebRtcVideoCodec", Ty::Enum(&["auto", "avoidH264"])),
+    f("h264CHPMode", Ty::Enum(&["auto", "basic"])),
+];
+
+/// Tenant groups have no settings of their own: tenants name them.
+static TENANT_GROUP: &[Field] = &[];
+
+/// A recorder or streamer: where the call bridge reaches it.
+static RECORDER: &[Field] = &[s("url", Ty::Url), f("callBridge", Ty::Ref(Kind::CallBridge)), f("callBridgeGroup", T)];
+
+static TURN_SERVER: &[Field] = &[
+    s("serverAddress", T),
+    s("clientAddress", T),
+    f("username", T),
+    f("password", Ty::Password),
+    s("type", Ty::Enum(&["standard", "acano", "cms", "expressway", "lyncEdge"])),
+    f("numRegistrations", U32),
+    f("tcpPortNumberOverride", Ty::Int(1, 65_535)),
+    f("callBridge", Ty::Ref(Kind::CallBridge)),
+    f("callBridgeGroup", T),
+];
+
+static USER_PROFILE: &[Field] = &[
+    f("canCreateCoSpaces", B),
+    f("canCreateCalls", B),
+    f("canUseExternalDevices", B),
+    f("canMakePhoneCalls", B),
+    f("userToUserMessagingAllowed", B),
+    f("hasLicense", B),
+];
+
 static CDR_RECEIVER: &[Field] = &[s("uri", Ty::Url)];
 
 static TENANT: &[Field] = &[
     req("name", T),
-    s("tenantGroup", T),
+    s("tenantGroup", Ty::Ref(Kind::TenantGroup)),
     f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
-    f("callBrandingProfile", T),
+    f("callBrandingProfile", Ty::Ref(Kind::CallBrandingProfile)),
     f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
     f("dialInSecurityProfile", T),
     f("participantLimit", U32),
-    f("userProfile", T),
+    f("userProfile", Ty::Ref(Kind::UserProfile)),
     f("webBridgeProfile", Ty::Ref(Kind::WebBridgeProfile)),
 ];
 
@@ -335,17 +372,17 @@ static USER: &[Field] = &[
     f("email", T),
     f("authenticationId", T),
     f("cdrTag", T),
-    f("userProfile", T),
+    f("userProfile", Ty::Ref(Kind::UserProfile)),
 ];
 
 static SYSTEM_PROFILES: &[Field] = &[
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
     f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
-    f("userProfile", T),
+    f("userProfile", Ty::Ref(Kind::UserProfile)),
     f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
-    f("callBrandingProfile", T),
-    f("compatibilityProfile", T),
+    f("callBrandingProfile", Ty::Ref(Kind::CallBrandingProfile)),
+    f("compatibilityProfile", Ty::Ref(Kind::CompatibilityProfile)),
     f("dialInSecurityProfile", T),
     f("webBridgeProfile", Ty::Ref(Kind::WebBridgeProfile)),
 ];
@@ -583,6 +620,62 @@ pub static SPECS: &[KindSpec] = &[
         parent: Some(Kind::CoSpace),
         filter_fields: &[],
         ..kind(Kind::CoSpaceMessage, "messages", "messages", "message", "messageDoesNotExist", CO_SPACE_MESSAGE)
+    },
+    KindSpec {
+        filter_fields: &[],
+        ..kind(
+            Kind::CallBrandingProfile,
+            "callBrandingProfiles",
+            "callBrandingProfiles",
+            "callBrandingProfile",
+            "callBrandingProfileDoesNotExist",
+            CALL_BRANDING_PROFILE,
+        )
+    },
+    KindSpec {
+        filter_fields: &[],
+        ..kind(
+            Kind::CompatibilityProfile,
+            "compatibilityProfiles",
+            "compatibilityProfiles",
+            "compatibilityProfile",
+            "compatibilityProfileDoesNotExist",
+            COMPATIBILITY_PROFILE,
+        )
+    },
+    KindSpec {
+        filter_fields: &[],
+        ..kind(
+            Kind::TenantGroup,
+            "tenantGroups",
+            "tenantGroups",
+            "tenantGroup",
+            "tenantGroupDoesNotExist",
+            TENANT_GROUP,
+        )
+    },
+    KindSpec {
+        filter_fields: &["url"],
+        ..kind(Kind::Recorder, "recorders", "recorders", "recorder", "recorderDoesNotExist", RECORDER)
+    },
+    KindSpec {
+        filter_fields: &["url"],
+        ..kind(Kind::Streamer, "streamers", "streamers", "streamer", "streamerDoesNotExist", RECORDER)
+    },
+    KindSpec {
+        filter_fields: &["serverAddress"],
+        ..kind(Kind::TurnServer, "turnServers", "turnServers", "turnServer", "turnServerDoesNotExist", TURN_SERVER)
+    },
+    KindSpec {
+        filter_fields: &[],
+        ..kind(
+            Kind::UserProfile,
+            "userProfiles",
+            "userProfiles",
+            "userProfile",
+            "userProfileDoesNotExist",
+            USER_PROFILE,
+        )
     },
 ];
 

@@ -71,6 +71,21 @@ pub enum Kind {
     IvrBrandingProfile,
     /// A post on a space's message board (`/coSpaces/<id>/messages`).
     CoSpaceMessage,
+    /// Where invitation text and call branding come from
+    /// (`/callBrandingProfiles`).
+    CallBrandingProfile,
+    /// SIP interoperability switches (`/compatibilityProfiles`).
+    CompatibilityProfile,
+    /// A group of tenants (`/tenantGroups`).
+    TenantGroup,
+    /// A recorder the call bridge may use (`/recorders`).
+    Recorder,
+    /// A streamer the call bridge may use (`/streamers`).
+    Streamer,
+    /// A TURN server for clients' media (`/turnServers`).
+    TurnServer,
+    /// What users may do (`/userProfiles`).
+    UserProfile,
 }
 
 impl Kind {
