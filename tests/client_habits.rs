@@ -445,3 +445,29 @@ fn a_space_s_message_board_posts_lists_and_deletes_by_age() {
     let bad = c.delete("/api/v1/coSpaces/00000000-0000-4000-8000-000000000000/messages");
     assert!(bad.body.contains("coSpaceDoesNotExist"), "{}", bad.body);
 }
+
+/// `users/<id>/usercoSpaces` lists the spaces a user is a member of;
+/// `effectiveWebBridgeProfile` of a tenant, a web bridge and the system shows
+/// what the call bridge applies to their web bridges.
+#[test]
+fn a_user_s_spaces_and_the_effective_web_bridge_profiles() {
+    let c = Confero::start();
+    let user = c.create("/api/v1/users", "userJid=ann@example.com&name=Ann");
+    let space = c.create("/api/v1/coSpaces", "name=Ann's&uri=anns");
+    c.create("/api/v1/coSpaces", "name=Other&uri=other");
+    c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), "userJid=ann@example.com");
+    let spaces = c.get(&format!("/api/v1/users/{user}/usercoSpaces")).body;
+    assert_eq!(total(&spaces), 1, "{spaces}");
+    assert_eq!(element(&spaces, "coSpaceId"), Some(space.as_str()), "{spaces}");
+
+    let strict = c.create("/api/v1/webBridgeProfiles", "name=strict&allowPasscodes=false");
+    let tenant = c.create("/api/v1/tenants", &format!("name=T&webBridgeProfile={strict}"));
+    let bridge = c.create("/api/v1/webBridges", &format!("url=c2w://wb.example.com:9999&tenant={tenant}"));
+    for path in [format!("/api/v1/tenants/{tenant}"), format!("/api/v1/webBridges/{bridge}")] {
+        let p = c.get(&format!("{path}/effectiveWebBridgeProfile")).body;
+        assert_eq!(element(&p, "allowPasscodes"), Some("false"), "{path}: {p}");
+        assert_eq!(element(&p, "allowSecrets"), Some("true"), "{path}: {p}");
+    }
+    let global = c.get("/api/v1/system/profiles/effectiveWebBridgeProfile").body;
+    assert_eq!(element(&global, "allowPasscodes"), Some("true"), "{global}");
+}

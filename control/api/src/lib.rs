@@ -14,6 +14,7 @@ pub mod cdr;
 pub mod failure;
 pub mod route;
 pub mod web_links;
+pub mod web_policy;
 pub mod xml;
 
 mod bulk;
@@ -191,6 +192,8 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (GenerateKeyframe(id), Method::POST) => calls::generate_keyframe(api, id),
         (CallLegProfileTrace(id), Method::GET) => calls::call_leg_profile_trace(api, id),
         (CallLegProfileUsage(id), Method::GET) => objects::call_leg_profile_usage(api, id),
+        (EffectiveWebBridgeProfile(holder), Method::GET) => objects::effective_web_bridge_profile(api, holder),
+        (UserCoSpaces(id), Method::GET) => objects::user_co_spaces(api, id),
         (Participant(id), Method::GET) => calls::get_participant(api, id),
         (Participant(id), Method::PUT) => calls::update_participant(api, id, body),
         (CallParticipantsBulk(call), Method::PUT) => calls::update_call_participants(api, call, body),

@@ -332,6 +332,58 @@ pub fn delete_messages(api: &Api, space: Uuid, query: &Form) -> Result<Reply, Fa
     Ok(Reply::empty())
 }
 
+/// `GET .../effectiveWebBridgeProfile` of a web bridge, a tenant or the
+/// system: each setting as the lowest profile that sets it says, allowed
+/// where none does (what the call bridge applies to that web bridge).
+pub fn effective_web_bridge_profile(api: &Api, holder: Option<(Kind, Uuid)>) -> Result<Reply, Failure> {
+    use crate::web_policy::WebPolicy;
+    let policy = match holder {
+        Some((Kind::WebBridge, id)) => {
+            find(api, Kind::WebBridge, None, id)?;
+            WebPolicy::of(&*api.store, id)
+        }
+        Some((kind, id)) => WebPolicy::of_tenant(&*api.store, Some(&find(api, kind, None, id)?)),
+        None => WebPolicy::of_tenant(&*api.store, None),
+    };
+    let flag = |b: bool| if b { "true" } else { "false" };
+    let mut w = XmlWriter::new();
+    w.open("effectiveWebBridgeProfile", &[])
+        .text("allowPasscodes", flag(policy.allow_passcodes))
+        .text("allowSecrets", flag(policy.allow_secrets))
+        .text("userPortalEnabled", flag(policy.user_portal_enabled))
+        .text("allowUnauthenticatedGuests", flag(policy.allow_unauthenticated_guests))
+        .close("effectiveWebBridgeProfile");
+    Ok(Reply::xml(w.finish()))
+}
+
+/// `GET users/<id>/usercoSpaces`: the spaces the user is a member of
+/// (a `coSpaceUsers` entry with its JID) or owns (`ownerJid`).
+pub fn user_co_spaces(api: &Api, id: Uuid) -> Result<Reply, Failure> {
+    let user = find(api, Kind::User, None, id)?;
+    let jid = user.get("userJid").unwrap_or_default().to_lowercase();
+    let spaces: Vec<Object> = api
+        .store
+        .all(Kind::CoSpace, None)
+        .into_iter()
+        .filter(|s| {
+            s.get("ownerJid").is_some_and(|o| o.eq_ignore_ascii_case(&jid))
+                || api
+                    .store
+                    .all(Kind::CoSpaceUser, Some(s.id))
+                    .iter()
+                    .any(|m| m.get("userJid").is_some_and(|j| j.eq_ignore_ascii_case(&jid)))
+        })
+        .collect();
+    let mut w = XmlWriter::new();
+    w.open("userCoSpaces", &[("total", &spaces.len().to_string())]);
+    for s in &spaces {
+        let sid = s.id.to_string();
+        w.open("userCoSpace", &[("id", &sid)]).text("coSpaceId", &sid).close("userCoSpace");
+    }
+    w.close("userCoSpaces");
+    Ok(Reply::xml(w.finish()))
+}
+
 /// `GET callLegProfiles/<id>/usage`: where the profile is used — `global`
 /// (`system/profiles`), tenants, spaces, their access methods and members.
 pub fn call_leg_profile_usage(api: &Api, id: Uuid) -> Result<Reply, Failure> {

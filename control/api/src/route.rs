@@ -71,6 +71,11 @@ pub enum Target {
     CallLegProfileTrace(Uuid),
     /// `callLegProfiles/<id>/usage`.
     CallLegProfileUsage(Uuid),
+    /// `webBridges/<id>/effectiveWebBridgeProfile`, `tenants/<id>/...`
+    /// (`Some(kind, id)`) or `system/profiles/effectiveWebBridgeProfile`.
+    EffectiveWebBridgeProfile(Option<(Kind, Uuid)>),
+    /// `users/<id>/usercoSpaces`.
+    UserCoSpaces(Uuid),
     /// `participants` or `calls/<id>/participants`.
     Participants {
         /// Only this call's.
@@ -132,6 +137,16 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         [legs, id, "calllegprofiletrace"] if is_call_legs(legs) => {
             return Ok(Target::CallLegProfileTrace(id_of(id, "callLegDoesNotExist")?))
         }
+        ["webbridges", id, "effectivewebbridgeprofile"] => {
+            let id = id_of(id, "webBridgeDoesNotExist")?;
+            return Ok(Target::EffectiveWebBridgeProfile(Some((Kind::WebBridge, id))));
+        }
+        ["tenants", id, "effectivewebbridgeprofile"] => {
+            let id = id_of(id, "tenantDoesNotExist")?;
+            return Ok(Target::EffectiveWebBridgeProfile(Some((Kind::Tenant, id))));
+        }
+        ["system", "profiles", "effectivewebbridgeprofile"] => return Ok(Target::EffectiveWebBridgeProfile(None)),
+        ["users", id, "usercospaces"] => return Ok(Target::UserCoSpaces(id_of(id, "userDoesNotExist")?)),
         ["calllegprofiles", id, "usage"] => {
             return Ok(Target::CallLegProfileUsage(id_of(id, "callLegProfileDoesNotExist")?))
         }

@@ -25,7 +25,7 @@ use confero_store::schema::{validate_changes, Kind};
 use confero_store::Store;
 
 use super::frame::{self, ErrorKind, Message, Space};
-use super::policy::WebPolicy;
+use confero_api::web_policy::WebPolicy;
 
 /// How often the list of `webBridges` objects is read again.
 const RESCAN: Duration = Duration::from_secs(2);

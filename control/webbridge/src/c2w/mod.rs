@@ -5,5 +5,4 @@
 
 pub mod client;
 pub mod frame;
-pub mod policy;
 pub mod server;

@@ -6,7 +6,9 @@
 //! system's), and is allowed when none does, as CMS does.
 //!
 //! Applied by the call bridge, which has the configuration and knows which
-//! web bridge a C2W link is, so a web bridge cannot grant itself more.
+//! web bridge a C2W link is, so a web bridge cannot grant itself more; shown
+//! by the API as `effectiveWebBridgeProfile` of a web bridge, a tenant or
+//! `system/profiles`.
 
 use uuid::Uuid;
 
@@ -51,12 +53,21 @@ impl WebPolicy {
             .and_then(|w| w.get("tenant"))
             .and_then(|t| Uuid::parse_str(t).ok())
             .and_then(|t| store.get(Kind::Tenant, t));
+        WebPolicy::from_holders(store, own.as_ref(), tenant.as_ref())
+    }
+
+    /// The policy a web bridge of `tenant` (or of none) gets from its
+    /// tenant's and the system's profiles.
+    pub fn of_tenant(store: &dyn Store, tenant: Option<&Object>) -> WebPolicy {
+        WebPolicy::from_holders(store, None, tenant)
+    }
+
+    fn from_holders(store: &dyn Store, own: Option<&Object>, tenant: Option<&Object>) -> WebPolicy {
         let system = store.singleton(Kind::SystemProfiles);
-        let chain: Vec<Object> =
-            [profile_of(store, own.as_ref()), profile_of(store, tenant.as_ref()), profile_of(store, Some(&system))]
-                .into_iter()
-                .flatten()
-                .collect();
+        let chain: Vec<Object> = [profile_of(store, own), profile_of(store, tenant), profile_of(store, Some(&system))]
+            .into_iter()
+            .flatten()
+            .collect();
         let allowed = |name: &str| chain.iter().find_map(|p| p.get(name)).is_none_or(|v| v == "true");
         WebPolicy {
             allow_passcodes: allowed("allowPasscodes"),
