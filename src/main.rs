@@ -75,7 +75,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogLine(Vec::new()))
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     // One crypto provider for the whole process (see ARCHITECTURE.md).
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -86,6 +87,30 @@ fn main() -> anyhow::Result<()> {
         Command::Webbridge { action: WebbridgeAction::Run } => web::run_alone(settings),
         Command::Webbridge3 { words } => mmp::webbridge3(&settings, &words),
         Command::Callbridge { words } => mmp::callbridge(&settings, &words),
+    }
+}
+
+/// One formatted log event: written to stderr whole, and kept in the API's
+/// recent log, which call diagnostics quote (`confero_api::diagnostics`).
+struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), &self.0);
+        for line in String::from_utf8_lossy(&self.0).lines() {
+            confero_api::diagnostics::recent_log().push(line);
+        }
     }
 }
 

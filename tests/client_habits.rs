@@ -471,3 +471,38 @@ fn a_user_s_spaces_and_the_effective_web_bridge_profiles() {
     let global = c.get("/api/v1/system/profiles/effectiveWebBridgeProfile").body;
     assert_eq!(element(&global, "allowPasscodes"), Some("true"), "{global}");
 }
+
+/// Diagnostics of a space's live call: `POST coSpaces/<id>/diagnostics`
+/// answers the Location of a record under `system/diagnostics`, which lists
+/// it by label and gives its contents as text: the call, its legs, and the
+/// log lines that name it.
+#[test]
+fn diagnostics_of_a_space_s_call_quote_the_log_lines_naming_it() {
+    let c = Confero::start();
+    let space = c.create("/api/v1/coSpaces", "name=Diagnosed&uri=diagnosed");
+    let call = c.create("/api/v1/calls", &format!("coSpace={space}"));
+    let made = c.post(&format!("/api/v1/coSpaces/{space}/diagnostics"), "");
+    assert_eq!(made.status, 200, "{}", made.body);
+    let record = made.location.expect("a Location");
+    assert!(record.starts_with("/api/v1/system/diagnostics/"), "{record}");
+    let list = c.get("/api/v1/system/diagnostics").body;
+    assert!(list.contains("<label>Diagnosed</label>"), "{list}");
+    let filtered = c.get(&format!("/api/v1/system/diagnostics?coSpaceFilter={space}")).body;
+    assert_eq!(total(&filtered), 1, "{filtered}");
+    let one = c.get(&record).body;
+    assert_eq!(element(&one, "coSpace"), Some(space.as_str()), "{one}");
+    let contents = c.get(&format!("{record}/contents"));
+    assert!(
+        contents.body.contains(&format!("({call})")) && contents.body.contains("Recent log messages:"),
+        "{}",
+        contents.body
+    );
+    assert!(
+        contents.body.lines().any(|l| l.contains("API created new call") && l.contains(&call)),
+        "the log line of the call's creation: {}",
+        contents.body
+    );
+    let by_call = c.post(&format!("/api/v1/calls/{call}/diagnostics"), "");
+    assert_eq!(by_call.status, 200, "{}", by_call.body);
+    assert_eq!(total(&c.get("/api/v1/system/diagnostics").body), 2);
+}

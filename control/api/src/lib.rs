@@ -11,6 +11,7 @@
 pub mod alarms;
 pub mod bridge;
 pub mod cdr;
+pub mod diagnostics;
 pub mod failure;
 pub mod route;
 pub mod web_links;
@@ -73,6 +74,8 @@ pub struct Api {
     pub started: Instant,
     /// The C2W links to web bridges (written by the C2W client).
     pub web_links: Arc<web_links::WebBridgeLinks>,
+    /// Call diagnostics taken on request.
+    pub diagnostics: Arc<diagnostics::Diagnostics>,
     trace_seq: AtomicU64,
 }
 
@@ -92,6 +95,7 @@ impl Api {
             cdr,
             started: Instant::now(),
             web_links: Arc::default(),
+            diagnostics: Arc::default(),
             trace_seq: AtomicU64::new(1),
         })
     }
@@ -117,6 +121,11 @@ impl Reply {
 
     fn empty() -> Reply {
         Reply::default()
+    }
+
+    /// A plain-text body (diagnostics contents).
+    fn text(body: String) -> Reply {
+        Reply { body, location: None }
     }
 }
 
@@ -193,6 +202,11 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (CallLegProfileTrace(id), Method::GET) => calls::call_leg_profile_trace(api, id),
         (CallLegProfileUsage(id), Method::GET) => objects::call_leg_profile_usage(api, id),
         (EffectiveWebBridgeProfile(holder), Method::GET) => objects::effective_web_bridge_profile(api, holder),
+        (SpaceDiagnostics(id), Method::POST) => diagnostics::for_space(api, id),
+        (CallDiagnostics(id), Method::POST) => diagnostics::for_call(api, id),
+        (SystemDiagnostics, Method::GET) => diagnostics::list(api, query),
+        (Diagnostic(id), Method::GET) => diagnostics::get(api, id),
+        (DiagnosticContents(id), Method::GET) => diagnostics::contents(api, id),
         (UserCoSpaces(id), Method::GET) => objects::user_co_spaces(api, id),
         (Participant(id), Method::GET) => calls::get_participant(api, id),
         (Participant(id), Method::PUT) => calls::update_participant(api, id, body),
@@ -208,7 +222,8 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
 fn respond(status: u16, body: String, location: Option<String>, challenge: bool) -> Response<Full<Bytes>> {
     let mut b = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if !body.is_empty() {
-        b = b.header("content-type", "text/xml");
+        let xml = body.starts_with("<?xml");
+        b = b.header("content-type", if xml { "text/xml" } else { "text/plain; charset=utf-8" });
     }
     if let Some(l) = location {
         b = b.header("location", l);

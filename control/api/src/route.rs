@@ -76,6 +76,16 @@ pub enum Target {
     EffectiveWebBridgeProfile(Option<(Kind, Uuid)>),
     /// `users/<id>/usercoSpaces`.
     UserCoSpaces(Uuid),
+    /// `coSpaces/<id>/diagnostics`.
+    SpaceDiagnostics(Uuid),
+    /// `calls/<id>/diagnostics`.
+    CallDiagnostics(Uuid),
+    /// `system/diagnostics`.
+    SystemDiagnostics,
+    /// `system/diagnostics/<id>`.
+    Diagnostic(Uuid),
+    /// `system/diagnostics/<id>/contents`.
+    DiagnosticContents(Uuid),
     /// `participants` or `calls/<id>/participants`.
     Participants {
         /// Only this call's.
@@ -147,6 +157,13 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         }
         ["system", "profiles", "effectivewebbridgeprofile"] => return Ok(Target::EffectiveWebBridgeProfile(None)),
         ["users", id, "usercospaces"] => return Ok(Target::UserCoSpaces(id_of(id, "userDoesNotExist")?)),
+        ["cospaces", id, "diagnostics"] => return Ok(Target::SpaceDiagnostics(id_of(id, "coSpaceDoesNotExist")?)),
+        ["calls", id, "diagnostics"] => return Ok(Target::CallDiagnostics(id_of(id, "callDoesNotExist")?)),
+        ["system", "diagnostics"] => return Ok(Target::SystemDiagnostics),
+        ["system", "diagnostics", id] => return Ok(Target::Diagnostic(id_of(id, "diagnosticsDoesNotExist")?)),
+        ["system", "diagnostics", id, "contents"] => {
+            return Ok(Target::DiagnosticContents(id_of(id, "diagnosticsDoesNotExist")?))
+        }
         ["calllegprofiles", id, "usage"] => {
             return Ok(Target::CallLegProfileUsage(id_of(id, "callLegProfileDoesNotExist")?))
         }
