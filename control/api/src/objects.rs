@@ -86,6 +86,9 @@ fn write_object(api: &Api, w: &mut XmlWriter, obj: &Object, summary: bool) {
         let value = match obj.get(f.name) {
             Some(v) => Some(v.to_string()),
             None if f.ty == Ty::ReadOnly => computed(api, obj, f.name),
+            // A singleton shows every field, with CMS's default or empty,
+            // as clients index into them (issue #18).
+            None if s.singleton => Some(singleton_default(obj.kind, f.name).unwrap_or_default().to_string()),
             None => None,
         };
         if let Some(v) = value {
@@ -93,6 +96,15 @@ fn write_object(api: &Api, w: &mut XmlWriter, obj: &Object, summary: bool) {
         }
     }
     w.close(s.element);
+}
+
+/// What CMS shows for an unset singleton field (empty when it shows nothing).
+fn singleton_default(kind: Kind, field: &str) -> Option<&'static str> {
+    match (kind, field) {
+        (Kind::ClusterConfiguration, "newConferenceLoadLimitBasisPoints") => Some("5000"),
+        (Kind::ClusterConfiguration, "existingConferenceLoadLimitBasisPoints") => Some("8000"),
+        _ => None,
+    }
 }
 
 fn matches_query(referenced: &HashSet<Uuid>, s: &KindSpec, o: &Object, query: &Form) -> Result<bool, Failure> {

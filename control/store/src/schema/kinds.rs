@@ -390,11 +390,12 @@ static SYSTEM_PROFILES: &[Field] = &[
 static XMPP: &[Field] =
     &[f("uniqueName", T), f("domain", T), f("sharedSecret", Ty::Password), f("serverAddressOverride", T)];
 
+/// In the reference's order (`peerLinkBitRate`, newer, after the name).
 static CLUSTER: &[Field] = &[
     f("uniqueName", T),
     f("peerLinkBitRate", U32),
-    f("participantLimit", U32),
     f("maxPeerVideoStreams", U32),
+    f("participantLimit", U32),
     f("loadLimit", U32),
     f("newConferenceLoadLimitBasisPoints", U32),
     f("existingConferenceLoadLimitBasisPoints", U32),
