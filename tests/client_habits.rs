@@ -269,7 +269,17 @@ fn errors_are_failure_details_with_the_right_reason_and_code() {
     assert_eq!((a.status, a.body.contains("parameter=\"importance\"")), (400, true), "{a:?}");
     let a = c.send("POST", "/api/v1/system/status", Some(b"x=1"), true);
     assert_eq!((a.status, a.body.contains("<invalidOperation />")), (405, true), "{a:?}");
-    assert!(c.post("/api/v1/system/profiles", "callProfile=").body.contains("<invalidOperation />"));
+    let a = c.post("/api/v1/system/profiles", "callProfile=");
+    assert_eq!((a.status, a.body.contains("<invalidOperation />")), (405, true), "one status for it: {a:?}");
+    // A receiver needs its `uri` (`url`, as the reference's prose calls it,
+    // is taken too); a bad one is named as the client sent it.
+    let a = c.post("/api/v1/system/cdrReceivers", "");
+    assert_eq!((a.status, a.body.contains("parameter=\"uri\" error=\"missing\"")), (400, true), "{a:?}");
+    let a = c.post("/api/v1/system/cdrReceivers", "url=not-a-url");
+    assert_eq!((a.status, a.body.contains("parameter=\"url\"")), (400, true), "{a:?}");
+    let tpl = c.create("/api/v1/coSpaceTemplates", "name=T");
+    let a = c.get(&format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates/{missing}"));
+    assert!(a.body.contains("<coSpaceAccessMethodTemplateDoesNotExist />"), "the reference's reason: {a:?}");
 }
 
 #[test]

@@ -51,6 +51,8 @@ impl Failure {
     pub fn status(&self) -> u16 {
         match self {
             Failure::DoesNotExist { in_path: true, .. } | Failure::UnrecognizedObject => 404,
+            // One status wherever CMS says `invalidOperation`.
+            Failure::Reason("invalidOperation") => 405,
             Failure::DoesNotExist { in_path: false, .. } | Failure::Parameter { .. } | Failure::Reason(_) => 400,
             Failure::MethodNotAllowed => 405,
             Failure::TooLarge => 413,

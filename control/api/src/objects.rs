@@ -197,6 +197,19 @@ fn prepare_form(kind: Kind, form: &Form) -> Form {
     form.clone()
 }
 
+/// A failure about `uri` names `url` when that is what the client sent (the
+/// alias `prepare_form` takes for CDR receivers).
+fn named_as_sent(sent: &Form, failure: Failure) -> Failure {
+    match failure {
+        Failure::Parameter { parameter, error }
+            if parameter == "uri" && sent.get("uri").is_none() && sent.get("url").is_some() =>
+        {
+            Failure::Parameter { parameter: "url".into(), error }
+        }
+        other => other,
+    }
+}
+
 fn percent_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -233,8 +246,9 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
         return Err(Failure::Reason("invalidOperation"));
     }
     check_parent(api, kind, parent)?;
+    let sent = form;
     let form = prepare_form(kind, form);
-    let mut changes = validate_changes(s.fields, &form, true)?;
+    let mut changes = validate_changes(s.fields, &form, true).map_err(|e| named_as_sent(sent, e.into()))?;
     match kind {
         Kind::CoSpace => required_call_id(api, None, &form, &mut changes)?,
         Kind::CdrReceiver if api.store.all(Kind::CdrReceiver, None).len() >= MAX_CDR_RECEIVERS => {

@@ -349,7 +349,7 @@ static USER_PROFILE: &[Field] = &[
     f("hasLicense", B),
 ];
 
-static CDR_RECEIVER: &[Field] = &[s("uri", Ty::Url)];
+static CDR_RECEIVER: &[Field] = &[req("uri", Ty::Url)];
 
 static TENANT: &[Field] = &[
     req("name", T),
@@ -493,7 +493,7 @@ pub static SPECS: &[KindSpec] = &[
             "accessMethodTemplates",
             "accessMethodTemplates",
             "accessMethodTemplate",
-            "accessMethodTemplateDoesNotExist",
+            "coSpaceAccessMethodTemplateDoesNotExist",
             ACCESS_METHOD_TEMPLATE,
         )
     },
