@@ -104,13 +104,7 @@ impl Bridge {
     /// The meeting was found: the leg joins its call (in the passcode lobby
     /// if it has one) and its media moves there by our re-INVITE.
     fn ivr_join(&mut self, now: Instant, id: Uuid, destination: Destination) {
-        let place = LegPlace {
-            own_profile: None,
-            access_method: destination.access_method.as_ref(),
-            space: Some(&destination.space),
-        };
-        let profiles = ProfileChain::resolve(&*self.store, place);
-        let passcode = destination.passcode().map(str::to_string);
+        let (profiles, passcode) = self.profiles_at(&destination);
         let Ok(call) = self.call_for_space(now, &destination.space) else {
             return self.end_leg(now, id, "callCapacityExceeded").unwrap_or(());
         };

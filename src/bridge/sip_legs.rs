@@ -268,13 +268,7 @@ impl Bridge {
             return self.incoming_without_offer(now, id, ic, destination, &user);
         };
         let Ok(offer) = SessionDescription::parse(offer) else { return reject(self, 488) };
-        let place = LegPlace {
-            own_profile: None,
-            access_method: destination.access_method.as_ref(),
-            space: Some(&destination.space),
-        };
-        let profiles = ProfileChain::resolve(&*self.store, place);
-        let passcode = destination.passcode().map(str::to_string);
+        let (profiles, passcode) = self.profiles_at(&destination);
         let Ok(call) = self.call_for_space(now, &destination.space) else { return reject(self, 503) };
         let Some(conference) = self.conference_of(call) else { return reject(self, 503) };
         let session = (u64::from(self.rng.next_u32()), 1);
@@ -312,6 +306,17 @@ impl Bridge {
         }
     }
 
+    /// The call leg profiles of a caller reaching `destination`, and the
+    /// passcode it owes.
+    pub(super) fn profiles_at(&self, destination: &dialplan::Destination) -> (ProfileChain, Option<String>) {
+        let place = LegPlace {
+            own_profile: None,
+            access_method: destination.access_method.as_ref(),
+            space: Some(&destination.space),
+        };
+        (ProfileChain::resolve(&*self.store, place), destination.passcode().map(str::to_string))
+    }
+
     /// An offerless INVITE (a late offer): the leg joins its space's call
     /// as any caller's, our offer goes in the 200, and its media connects
     /// when the ACK brings the answer ([`Bridge::ack_answer`]).
@@ -323,13 +328,7 @@ impl Bridge {
         destination: dialplan::Destination,
         user: &str,
     ) {
-        let place = LegPlace {
-            own_profile: None,
-            access_method: destination.access_method.as_ref(),
-            space: Some(&destination.space),
-        };
-        let profiles = ProfileChain::resolve(&*self.store, place);
-        let passcode = destination.passcode().map(str::to_string);
+        let (profiles, passcode) = self.profiles_at(&destination);
         let Ok(call) = self.call_for_space(now, &destination.space) else {
             return self.sip(SipCommand::Reject { leg: id, code: 503 });
         };

@@ -37,13 +37,7 @@ impl Prompt {
     /// "Enter the passcode": three rising tones (C5 E5 G5), then 2.5 s for
     /// the caller to type, repeated.
     pub fn enter_passcode() -> Self {
-        let mut pcm = Vec::new();
-        for hz in [523.25, 659.25, 783.99] {
-            tone(&mut pcm, hz, 150, 8000.0);
-            tone(&mut pcm, 0.0, 30, 0.0);
-        }
-        tone(&mut pcm, 0.0, 2500, 0.0);
-        Self { pcm: pcm.into(), loop_from: Some(0) }
+        Self::tones_then_wait(&[523.25, 659.25, 783.99], 150, 2500)
     }
 
     /// "Wrong passcode, try again": two falling low tones once, then the
@@ -55,12 +49,18 @@ impl Prompt {
     /// "Enter the meeting ID" (an IVR): two rising fifths (C5 G5, twice),
     /// then 3 s for the caller to type, repeated.
     pub fn enter_meeting_id() -> Self {
+        Self::tones_then_wait(&[523.25, 783.99, 523.25, 783.99], 120, 3000)
+    }
+
+    /// Tones of `ms` each, 30 ms apart, then `wait_ms` for the caller to
+    /// type; repeated.
+    fn tones_then_wait(tones: &[f64], ms: usize, wait_ms: usize) -> Self {
         let mut pcm = Vec::new();
-        for hz in [523.25, 783.99, 523.25, 783.99] {
-            tone(&mut pcm, hz, 120, 8000.0);
+        for &hz in tones {
+            tone(&mut pcm, hz, ms, 8000.0);
             tone(&mut pcm, 0.0, 30, 0.0);
         }
-        tone(&mut pcm, 0.0, 3000, 0.0);
+        tone(&mut pcm, 0.0, wait_ms, 0.0);
         Self { pcm: pcm.into(), loop_from: Some(0) }
     }
 
