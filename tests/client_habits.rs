@@ -516,3 +516,33 @@ fn diagnostics_of_a_space_s_call_quote_the_log_lines_naming_it() {
     assert_eq!(by_call.status, 200, "{}", by_call.body);
     assert_eq!(total(&c.get("/api/v1/system/diagnostics").body), 2);
 }
+
+/// CMS 3.0's dial-in security profiles: the lowest one that sets
+/// `minPasscodeLength` (the access method's, the space's, the tenant's,
+/// `system/profiles`') decides the shortest passcode a space or access
+/// method may be given; shorter is `passcodeTooShort`.
+#[test]
+fn dial_in_security_profiles_set_the_shortest_passcode() {
+    let c = Confero::start();
+    let six = c.create("/api/v1/dialInSecurityProfiles", "name=six&minPasscodeLength=6");
+    let none = c.create("/api/v1/dialInSecurityProfiles", "name=none&minPasscodeLength=0");
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("dialInSecurityProfile={six}")).status, 200);
+    let short = c.post("/api/v1/coSpaces", "name=Short&uri=short&passcode=1234");
+    assert!(short.status == 400 && short.body.contains("<passcodeTooShort />"), "{short:?}");
+    let space = c.create("/api/v1/coSpaces", "name=Long&uri=long&passcode=123456");
+    let put = c.put(&format!("/api/v1/coSpaces/{space}"), "passcode=12");
+    assert!(put.body.contains("<passcodeTooShort />"), "{put:?}");
+    // The space's own profile over the system's; an access method inherits it.
+    assert_eq!(
+        c.put(&format!("/api/v1/coSpaces/{space}"), &format!("dialInSecurityProfile={none}&passcode=12")).status,
+        200
+    );
+    c.create(&format!("/api/v1/coSpaces/{space}/accessMethods"), "uri=long.guest&passcode=1");
+    let am = c.post(
+        &format!("/api/v1/coSpaces/{space}/accessMethods"),
+        &format!("uri=long.host&passcode=1&dialInSecurityProfile={six}"),
+    );
+    assert!(am.body.contains("<passcodeTooShort />"), "its own profile: {am:?}");
+    let missing = c.post("/api/v1/coSpaces", "name=X&uri=x&dialInSecurityProfile=00000000-0000-4000-8000-000000000000");
+    assert!(missing.body.contains("dialInSecurityProfileDoesNotExist"), "{missing:?}");
+}

@@ -186,6 +186,56 @@ pub fn get(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<Repl
     Ok(Reply::xml(w.finish()))
 }
 
+/// CMS 3.0's dial-in security: a space's or access method's passcode (as it
+/// will be after `changes`) must be at least the `minPasscodeLength` of the
+/// lowest dial-in security profile that sets it — the access method's, the
+/// space's, the tenant's, `system/profiles`' — else `passcodeTooShort`. No
+/// passcode at all is not checked.
+fn check_passcode_length(
+    api: &Api,
+    kind: Kind,
+    parent: Option<Uuid>,
+    current: Option<&Object>,
+    changes: &[Change],
+) -> Result<(), Failure> {
+    if !matches!(kind, Kind::CoSpace | Kind::AccessMethod) {
+        return Ok(());
+    }
+    let after = |name: &str| -> Option<String> {
+        match changes.iter().find(|c| c.field.name == name) {
+            Some(c) => c.value.clone(),
+            None => current.and_then(|o| o.get(name)).map(str::to_string),
+        }
+    };
+    let Some(passcode) = after("passcode").filter(|p| !p.is_empty()) else { return Ok(()) };
+    let space = match kind {
+        Kind::AccessMethod => parent.and_then(|p| api.store.get(Kind::CoSpace, p)),
+        _ => None,
+    };
+    let tenant = match kind {
+        Kind::CoSpace => after("tenant"),
+        _ => space.as_ref().and_then(|s| s.get("tenant")).map(str::to_string),
+    };
+    let tenant = tenant.and_then(|t| Uuid::parse_str(&t).ok()).and_then(|t| api.store.get(Kind::Tenant, t));
+    let system = api.store.singleton(Kind::SystemProfiles);
+    let chain = [
+        after("dialInSecurityProfile"),
+        space.as_ref().and_then(|s| s.get("dialInSecurityProfile")).map(str::to_string),
+        tenant.as_ref().and_then(|t| t.get("dialInSecurityProfile")).map(str::to_string),
+        system.get("dialInSecurityProfile").map(str::to_string),
+    ];
+    let min = chain
+        .into_iter()
+        .flatten()
+        .filter_map(|id| Uuid::parse_str(&id).ok())
+        .filter_map(|id| api.store.get(Kind::DialInSecurityProfile, id))
+        .find_map(|p| p.get("minPasscodeLength").and_then(|m| m.parse::<usize>().ok()));
+    match min {
+        Some(min) if passcode.chars().count() < min => Err(Failure::Reason("passcodeTooShort")),
+        _ => Ok(()),
+    }
+}
+
 /// Kind-specific adjustments to a form before it is checked.
 fn prepare_form(kind: Kind, form: &Form) -> Form {
     if kind == Kind::CdrReceiver && form.get("uri").is_none() {
@@ -264,6 +314,7 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
         }
         _ => {}
     }
+    check_passcode_length(api, kind, parent, None, &changes)?;
     let obj = api.store.create(kind, parent, &changes).map_err(store_failure)?;
     tracing::info!("API created {} {}", s.element, obj.id);
     if kind == Kind::BulkSync {
@@ -284,6 +335,7 @@ pub fn update(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid, form: &Form
     if kind == Kind::CoSpace {
         required_call_id(api, Some(&obj), &form, &mut changes)?;
     }
+    check_passcode_length(api, kind, parent, Some(&obj), &changes)?;
     api.store.update(kind, id, &changes).map_err(store_failure)?;
     tracing::info!("API modified {} {}", s.element, id);
     Ok(Reply::empty())

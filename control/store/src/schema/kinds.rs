@@ -127,7 +127,7 @@ static CO_SPACE: &[Field] = &[
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callBrandingProfile", Ty::Ref(Kind::CallBrandingProfile)),
-    f("dialInSecurityProfile", T),
+    f("dialInSecurityProfile", Ty::Ref(Kind::DialInSecurityProfile)),
     f("secret", Ty::Secret),
     f("nonMemberAccess", B),
     f("ownerJid", T),
@@ -148,6 +148,7 @@ static ACCESS_METHOD: &[Field] = &[
     f("secret", Ty::Secret),
     f("scope", SCOPE),
     f("importance", U32),
+    f("dialInSecurityProfile", Ty::Ref(Kind::DialInSecurityProfile)),
 ];
 
 static CO_SPACE_USER: &[Field] = &[
@@ -173,7 +174,7 @@ static CO_SPACE_TEMPLATE: &[Field] = &[
     s("description", T),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
-    f("dialInSecurityProfile", T),
+    f("dialInSecurityProfile", Ty::Ref(Kind::DialInSecurityProfile)),
     s("numAccessMethodTemplates", Ty::ReadOnly),
 ];
 
@@ -182,7 +183,7 @@ static ACCESS_METHOD_TEMPLATE: &[Field] = &[
     s("uriGenerator", Ty::UriGenerator),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
     f("generateUniqueCallId", B),
-    f("dialInSecurityProfile", T),
+    f("dialInSecurityProfile", Ty::Ref(Kind::DialInSecurityProfile)),
 ];
 
 static BULK_PARAMETER_SET: &[Field] = &[
@@ -349,6 +350,9 @@ static USER_PROFILE: &[Field] = &[
     f("hasLicense", B),
 ];
 
+/// CMS 3.0's dial-in security: the shortest passcode allowed (0: no check).
+static DIAL_IN_SECURITY_PROFILE: &[Field] = &[s("name", T), s("minPasscodeLength", Ty::Int(0, 32))];
+
 static CDR_RECEIVER: &[Field] = &[req("uri", Ty::Url)];
 
 static TENANT: &[Field] = &[
@@ -359,7 +363,7 @@ static TENANT: &[Field] = &[
     f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
-    f("dialInSecurityProfile", T),
+    f("dialInSecurityProfile", Ty::Ref(Kind::DialInSecurityProfile)),
     f("participantLimit", U32),
     f("userProfile", Ty::Ref(Kind::UserProfile)),
     f("webBridgeProfile", Ty::Ref(Kind::WebBridgeProfile)),
@@ -383,7 +387,7 @@ static SYSTEM_PROFILES: &[Field] = &[
     f("ivrBrandingProfile", Ty::Ref(Kind::IvrBrandingProfile)),
     f("callBrandingProfile", Ty::Ref(Kind::CallBrandingProfile)),
     f("compatibilityProfile", Ty::Ref(Kind::CompatibilityProfile)),
-    f("dialInSecurityProfile", T),
+    f("dialInSecurityProfile", Ty::Ref(Kind::DialInSecurityProfile)),
     f("webBridgeProfile", Ty::Ref(Kind::WebBridgeProfile)),
 ];
 
@@ -678,6 +682,14 @@ pub static SPECS: &[KindSpec] = &[
             USER_PROFILE,
         )
     },
+    kind(
+        Kind::DialInSecurityProfile,
+        "dialInSecurityProfiles",
+        "dialInSecurityProfiles",
+        "dialInSecurityProfile",
+        "dialInSecurityProfileDoesNotExist",
+        DIAL_IN_SECURITY_PROFILE,
+    ),
 ];
 
 /// The description of `kind`.

@@ -86,6 +86,9 @@ pub enum Kind {
     TurnServer,
     /// What users may do (`/userProfiles`).
     UserProfile,
+    /// The shortest passcode a space or access method may have
+    /// (`/dialInSecurityProfiles`, CMS 3.0).
+    DialInSecurityProfile,
 }
 
 impl Kind {
