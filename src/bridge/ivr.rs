@@ -20,7 +20,6 @@ use uuid::Uuid;
 
 use super::leg::{IvrStage, Lobby, Signalling};
 use super::settings::{LegPlace, ProfileChain};
-use super::sip_legs::media_of;
 use super::Bridge;
 use crate::dialplan::{self, Destination};
 use crate::sip::SipCommand;
@@ -44,7 +43,7 @@ impl Bridge {
         let profiles = ProfileChain::resolve(&*self.store, LegPlace::default());
         let policy = profiles.media_encryption();
         let session = (u64::from(self.rng.next_u32()), 1);
-        let (answer, audio, video) = match self.answer_offer(conference, &offer, session, policy) {
+        let answered = match self.answer_offer(conference, &offer, session, policy) {
             Ok(a) => a,
             Err(code) => {
                 reject(self, code);
@@ -55,19 +54,9 @@ impl Bridge {
         let mut leg = self.incoming_leg(now, id, &ic, call, sip, profiles, None);
         leg.ivr = Some(IvrStage { ivr, entered: String::new(), failures: 0, moving: false });
         let prompt = Some(Prompt::enter_meeting_id());
-        let (spec, negotiated) =
-            media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(ic.source.addr.ip()));
-        self.admit(leg);
-        match self.connect(id, spec, negotiated) {
-            Ok(()) => {
-                self.sip(SipCommand::Accept { leg: id, answer: answer.to_text().into_bytes() });
-                tracing::info!("SIP call to an IVR: leg {id} asked for a meeting ID");
-            }
-            Err(e) => {
-                tracing::warn!("SIP call to an IVR: media: {e}");
-                reject(self, 500);
-                self.drop_leg(now, id, "mediaNegotiationFailure");
-            }
+        match self.admit_answered(now, leg, answered, prompt, ic.source.addr.ip()) {
+            Ok(()) => tracing::info!("SIP call to an IVR: leg {id} asked for a meeting ID"),
+            Err(e) => tracing::warn!("SIP call to an IVR: media: {e}"),
         }
     }
 

@@ -273,35 +273,54 @@ impl Bridge {
         let Some(conference) = self.conference_of(call) else { return reject(self, 503) };
         let session = (u64::from(self.rng.next_u32()), 1);
         let policy = profiles.media_encryption();
-        let (answer, audio, video) = match self.answer_offer(conference, &offer, session, policy) {
+        let answered = match self.answer_offer(conference, &offer, session, policy) {
             Ok(a) => a,
             Err(code) => {
                 reject(self, code);
                 return self.end_if_empty(now, call);
             }
         };
+        let remote_rtp = answered.1.remote_rtp;
         let sip = SipLeg::new(policy, session.0);
         let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, passcode);
         let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
-        let (spec, negotiated) =
-            media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(ic.source.addr.ip()));
+        match self.admit_answered(now, leg, answered, prompt, ic.source.addr.ip()) {
+            Ok(()) => {
+                let leg = self.leg(id);
+                tracing::info!(
+                    "SIP call from {} joined {user} as leg {id} ({}, {}, media {remote_rtp})",
+                    leg.map_or("", |l| l.live.remote_party.as_str()),
+                    leg.map_or("", |l| l.codec),
+                    leg.and_then(|l| l.live.cipher_suite.as_deref()).unwrap_or("unencrypted"),
+                );
+            }
+            Err(e) => tracing::warn!("SIP call to {user}: media: {e}"),
+        }
+    }
+
+    /// Admits an incoming leg, connects the media its offer agreed on (with
+    /// `prompt` playing in place of the conference) and accepts the call; a
+    /// refused endpoint rejects it 500 and drops the leg.
+    pub(super) fn admit_answered(
+        &mut self,
+        now: Instant,
+        leg: Leg,
+        (answer, audio, video): Answer,
+        prompt: Option<Prompt>,
+        signalling_ip: IpAddr,
+    ) -> Result<(), String> {
+        let id = leg.live.id;
+        let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(signalling_ip));
         self.admit(leg);
         match self.connect(id, spec, negotiated) {
             Ok(()) => {
                 self.sip(SipCommand::Accept { leg: id, answer: answer.to_text().into_bytes() });
-                let leg = self.leg(id);
-                tracing::info!(
-                    "SIP call from {} joined {user} as leg {id} ({}, {}, media {})",
-                    leg.map_or("", |l| l.live.remote_party.as_str()),
-                    leg.map_or("", |l| l.codec),
-                    leg.and_then(|l| l.live.cipher_suite.as_deref()).unwrap_or("unencrypted"),
-                    audio.remote_rtp
-                );
+                Ok(())
             }
             Err(e) => {
-                tracing::warn!("SIP call to {user}: media: {e}");
-                reject(self, 500);
+                self.sip(SipCommand::Reject { leg: id, code: 500 });
                 self.drop_leg(now, id, "mediaNegotiationFailure");
+                Err(e)
             }
         }
     }
