@@ -12,3 +12,8 @@
 pub mod ical;
 pub mod meeting;
 pub mod recurrence;
+pub mod callbridge;
+pub mod cleanup;
+pub mod clock;
+pub mod mail;
+pub mod service;
