@@ -5,6 +5,7 @@
 mod config;
 mod mmp;
 mod open_files;
+mod scheduler;
 mod web;
 
 use std::io::{BufRead, IsTerminal};
@@ -53,6 +54,9 @@ enum Command {
     Webbridge3 { words: Vec<String> },
     /// The call bridge's settings, MMP style: `callbridge trust c2w BUNDLE|none`.
     Callbridge { words: Vec<String> },
+    /// The scheduler's settings, MMP style: `scheduler`, `scheduler status`,
+    /// `scheduler https|c2w|email|timedLogging ...`, `scheduler enable|disable`.
+    Scheduler { words: Vec<String> },
 }
 
 #[derive(Subcommand)]
@@ -86,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Webbridge { action: WebbridgeAction::Run } => web::run_alone(settings),
         Command::Webbridge3 { words } => mmp::webbridge3(&settings, &words),
         Command::Callbridge { words } => mmp::callbridge(&settings, &words),
+        Command::Scheduler { words } => scheduler::command(&settings, &words),
     }
 }
 
@@ -235,6 +240,10 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         } else {
             None
         };
+        // Likewise a scheduler that cannot start.
+        if let Err(e) = scheduler::start(&settings, store.clone(), &stopped).await {
+            tracing::error!("the scheduler did not start, running without it: {e:#}");
+        }
         if settings.c2w_links {
             let client = web::c2w_client(&settings, store.clone(), bridge.clone(), alarms, api.web_links.clone())?;
             tokio::spawn(client.run(stopped()));

@@ -197,6 +197,9 @@ fn encode(s: &str) -> String {
 mod tests {
     #[test]
     fn forms_are_percent_encoded() {
-        assert_eq!(super::form_body(&[("name", "Weekly sync & más"), ("uri", "1.guest")]), "name=Weekly%20sync%20%26%20m%C3%A1s&uri=1.guest");
+        assert_eq!(
+            super::form_body(&[("name", "Weekly sync & más"), ("uri", "1.guest")]),
+            "name=Weekly%20sync%20%26%20m%C3%A1s&uri=1.guest"
+        );
     }
 }

@@ -33,8 +33,7 @@ pub fn next_run(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Whether a run at `now` deletes `meeting`'s temporary space.
 pub fn is_due(meeting: &Meeting, now: DateTime<Utc>) -> bool {
-    meeting.temporary_space().is_some()
-        && meeting.schedule.last_end_utc().is_some_and(|end| end + grace() <= now)
+    meeting.temporary_space().is_some() && meeting.schedule.last_end_utc().is_some_and(|end| end + grace() <= now)
 }
 
 /// Runs the clean-up at every [`next_run`] until `shutdown` resolves.

@@ -25,6 +25,13 @@ impl SystemClock {
     }
 }
 
+impl SystemClock {
+    /// A clock that reads the RFC 3339 time `text` now (`CONFERO_SCHEDULER_CLOCK`).
+    pub fn starting_at_rfc3339(text: &str) -> Option<SystemClock> {
+        DateTime::parse_from_rfc3339(text).ok().map(|t| SystemClock::starting_at(t.with_timezone(&Utc)))
+    }
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         DateTime::<Utc>::from(std::time::SystemTime::now()) + self.shift

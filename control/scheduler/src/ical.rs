@@ -128,10 +128,7 @@ fn vtimezone(out: &mut String, zone: Tz, year: i32) {
         let which = if last_of_month { -1 } else { nth };
         line(out, &format!("BEGIN:{kind}"));
         line(out, &format!("DTSTART:{}", local_stamp(local)));
-        line(
-            out,
-            &format!("RRULE:FREQ=YEARLY;BYMONTH={};BYDAY={which}{}", date.month(), weekday_code(date.weekday())),
-        );
+        line(out, &format!("RRULE:FREQ=YEARLY;BYMONTH={};BYDAY={which}{}", date.month(), weekday_code(date.weekday())));
         line(out, &format!("TZOFFSETFROM:{}", offset_text(from)));
         line(out, &format!("TZOFFSETTO:{}", offset_text(to)));
         if let Some(name) = after.abbreviation() {
@@ -283,8 +280,11 @@ mod tests {
 
     #[test]
     fn a_request_has_the_rule_the_exdate_the_override_and_the_zone() {
-        let details =
-            Details { attendee: "ana@example.test".into(), description: "Join: sip:a@b\nPasscode: 1".into(), ..Default::default() };
+        let details = Details {
+            attendee: "ana@example.test".into(),
+            description: "Join: sip:a@b\nPasscode: 1".into(),
+            ..Default::default()
+        };
         let text = request(&meeting(), &details, stamp());
         for expected in [
             "METHOD:REQUEST\r\n",

@@ -9,11 +9,12 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod ical;
-pub mod meeting;
-pub mod recurrence;
 pub mod callbridge;
 pub mod cleanup;
 pub mod clock;
+pub mod http;
+pub mod ical;
 pub mod mail;
+pub mod meeting;
+pub mod recurrence;
 pub mod service;

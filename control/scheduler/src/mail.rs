@@ -222,7 +222,11 @@ impl MailQueue {
                     let delay = backoff(mail.attempts);
                     mail.attempts += 1;
                     mail.not_before = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                    tracing::warn!("scheduler: mail to {} not sent (try {}), again in {delay:?}: {e}", mail.to, mail.attempts);
+                    tracing::warn!(
+                        "scheduler: mail to {} not sent (try {}), again in {delay:?}: {e}",
+                        mail.to,
+                        mail.attempts
+                    );
                     let body = serde_json::to_string(&mail).unwrap_or_default();
                     self.write(RecordWrite { collection: MAILS, id, body: Some(body) }).await;
                     next = next.min(delay);

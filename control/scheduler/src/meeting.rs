@@ -147,7 +147,8 @@ fn guid(s: &str, path: &str) -> Result<Uuid, FieldError> {
 }
 
 fn local(obj: &Map<String, Value>, field: &str, path: &str) -> Result<NaiveDateTime, FieldError> {
-    parse_local(required(obj, field, path)?).ok_or_else(|| FieldError::new(path, "not a local date and time YYYY-MM-DDTHH:MM"))
+    parse_local(required(obj, field, path)?)
+        .ok_or_else(|| FieldError::new(path, "not a local date and time YYYY-MM-DDTHH:MM"))
 }
 
 /// A plausible address: one `@`, something each side, no spaces or line
@@ -536,25 +537,109 @@ mod tests {
 
     #[test]
     fn every_refusal_names_its_field() {
-        assert_eq!(refusal(|b| { b.remove("name"); }).field, "name");
-        assert_eq!(refusal(|b| { b.remove("coSpaceTemplate"); }).field, "coSpace");
-        assert_eq!(refusal(|b| { b.insert("coSpace".into(), T.into()); }).field, "coSpaceTemplate");
-        assert_eq!(refusal(|b| { b.insert("timeZone".into(), "Mars/Olympus".into()); }).field, "timeZone");
-        assert_eq!(refusal(|b| { b.insert("start".into(), "22/03/2027".into()); }).field, "start");
-        assert_eq!(refusal(|b| { b.insert("end".into(), "2027-03-22T09:00".into()); }).field, "end");
-        assert_eq!(refusal(|b| { b["recurrence"]["frequency"] = "hourly".into(); }).field, "recurrence.frequency");
-        assert_eq!(refusal(|b| { b["recurrence"]["interval"] = 0.into(); }).field, "recurrence.interval");
-        assert_eq!(refusal(|b| { b["recurrence"]["days"] = json!(["XX"]); }).field, "recurrence.days[0]");
-        assert_eq!(refusal(|b| { b["recurrence"]["until"] = "2027-06-30".into(); }).field, "recurrence.until");
-        assert_eq!(refusal(|b| { b["recurrence"]["count"] = 100_000.into(); }).field, "recurrence.count");
-        assert_eq!(refusal(|b| { b["attendees"][0]["email"] = "ana\r\nBcc: x@y".into(); }).field, "attendees[0].email");
         assert_eq!(
-            refusal(|b| { b["attendees"][0]["accessMethodTemplate"] = "x".into(); }).field,
+            refusal(|b| {
+                b.remove("name");
+            })
+            .field,
+            "name"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b.remove("coSpaceTemplate");
+            })
+            .field,
+            "coSpace"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b.insert("coSpace".into(), T.into());
+            })
+            .field,
+            "coSpaceTemplate"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b.insert("timeZone".into(), "Mars/Olympus".into());
+            })
+            .field,
+            "timeZone"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b.insert("start".into(), "22/03/2027".into());
+            })
+            .field,
+            "start"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b.insert("end".into(), "2027-03-22T09:00".into());
+            })
+            .field,
+            "end"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b["recurrence"]["frequency"] = "hourly".into();
+            })
+            .field,
+            "recurrence.frequency"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b["recurrence"]["interval"] = 0.into();
+            })
+            .field,
+            "recurrence.interval"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b["recurrence"]["days"] = json!(["XX"]);
+            })
+            .field,
+            "recurrence.days[0]"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b["recurrence"]["until"] = "2027-06-30".into();
+            })
+            .field,
+            "recurrence.until"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b["recurrence"]["count"] = 100_000.into();
+            })
+            .field,
+            "recurrence.count"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b["attendees"][0]["email"] = "ana\r\nBcc: x@y".into();
+            })
+            .field,
+            "attendees[0].email"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b["attendees"][0]["accessMethodTemplate"] = "x".into();
+            })
+            .field,
             "attendees[0].accessMethodTemplate"
         );
-        assert_eq!(refusal(|b| { b["passcodes"][R1] = "12a".into(); }).field, format!("passcodes.{R1}"));
         assert_eq!(
-            refusal(|b| { b.insert("exceptions".into(), json!([{"occurrence": "2027-03-23T10:00", "cancelled": true}])); }).field,
+            refusal(|b| {
+                b["passcodes"][R1] = "12a".into();
+            })
+            .field,
+            format!("passcodes.{R1}")
+        );
+        assert_eq!(
+            refusal(|b| {
+                b.insert("exceptions".into(), json!([{"occurrence": "2027-03-23T10:00", "cancelled": true}]));
+            })
+            .field,
             "exceptions[0].occurrence"
         );
     }

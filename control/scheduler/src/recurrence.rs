@@ -401,7 +401,8 @@ mod tests {
     /// 10:00, so the UTC start moves from 09:00 to 08:00.
     #[test]
     fn a_weekly_series_keeps_its_local_time_across_the_march_change() {
-        let s = schedule("2027-03-22T10:00", "2027-03-22T11:00", "Europe/Madrid", weekly(&[Weekday::Mon], End::Count(4)));
+        let s =
+            schedule("2027-03-22T10:00", "2027-03-22T11:00", "Europe/Madrid", weekly(&[Weekday::Mon], End::Count(4)));
         assert_eq!(
             all(&s),
             vec![
@@ -437,7 +438,13 @@ mod tests {
         let starts: Vec<_> = s.rule_starts().collect();
         assert_eq!(
             starts,
-            vec![local("2027-03-03T08:00"), local("2027-03-15T08:00"), local("2027-03-17T08:00"), local("2027-03-29T08:00"), local("2027-03-31T08:00")]
+            vec![
+                local("2027-03-03T08:00"),
+                local("2027-03-15T08:00"),
+                local("2027-03-17T08:00"),
+                local("2027-03-29T08:00"),
+                local("2027-03-31T08:00")
+            ]
         );
     }
 
@@ -497,7 +504,10 @@ mod tests {
         );
         let got = s.occurrences(utc("2027-03-01T00:00:00Z"), utc("2027-03-15T00:00:00Z"), 10);
         let starts: Vec<_> = got.iter().map(|o| o.local_start.to_string()).collect();
-        assert_eq!(starts, ["2027-03-01 10:00:00", "2027-03-05 10:00:00", "2027-03-08 10:00:00", "2027-03-12 10:00:00"]);
+        assert_eq!(
+            starts,
+            ["2027-03-01 10:00:00", "2027-03-05 10:00:00", "2027-03-08 10:00:00", "2027-03-12 10:00:00"]
+        );
         assert_eq!(s.occurrences(utc("2027-03-01T00:00:00Z"), utc("2027-03-15T00:00:00Z"), 2).len(), 2);
         assert_eq!(s.last_end_utc(), None);
     }

@@ -103,12 +103,10 @@ impl Scheduler {
     ) -> Result<Arc<Scheduler>, StoreError> {
         let mut meetings = HashMap::new();
         for (id, body) in store.records(MEETINGS)? {
-            let parsed = serde_json::from_str::<Value>(&body)
-                .map_err(|e| e.to_string())
-                .and_then(|v| {
-                    let owner = v.get("owner").and_then(Value::as_str).unwrap_or("").to_string();
-                    Meeting::from_json(&v, id, &owner, true).map_err(|e| e.to_string())
-                });
+            let parsed = serde_json::from_str::<Value>(&body).map_err(|e| e.to_string()).and_then(|v| {
+                let owner = v.get("owner").and_then(Value::as_str).unwrap_or("").to_string();
+                Meeting::from_json(&v, id, &owner, true).map_err(|e| e.to_string())
+            });
             match parsed {
                 Ok(m) => {
                     meetings.insert(id, Arc::new(m));
@@ -163,7 +161,7 @@ impl Scheduler {
             }
         }
         drop(meetings);
-        out.sort_by(|a, b| (a.occurrence.start, a.meeting.id).cmp(&(b.occurrence.start, b.meeting.id)));
+        out.sort_by_key(|l| (l.occurrence.start, l.meeting.id));
         let total = out.len();
         out.truncate(max);
         (total, out)
@@ -223,7 +221,11 @@ impl Scheduler {
         let mut space = None;
         for attempt in 0.. {
             let call_id = random_digits(10);
-            let mut form = vec![("name", m.name.as_str()), ("callId", call_id.as_str()), ("meetingScheduler", meeting_id.as_str())];
+            let mut form = vec![
+                ("name", m.name.as_str()),
+                ("callId", call_id.as_str()),
+                ("meetingScheduler", meeting_id.as_str()),
+            ];
             for f in ["callProfile", "callLegProfile"] {
                 if let Some(v) = tpl.get(f) {
                     form.push((f, v));
@@ -234,7 +236,8 @@ impl Scheduler {
                     space = answer.created;
                     break;
                 }
-                Err(CallBridgeError::Refused { body, .. }) if body.contains("duplicate") && attempt + 1 < CLAIM_TRIES => {}
+                Err(CallBridgeError::Refused { body, .. })
+                    if body.contains("duplicate") && attempt + 1 < CLAIM_TRIES => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -417,7 +420,12 @@ impl Scheduler {
     }
 
     /// Stores `meeting` (or deletes `delete`) and queues `mails`, in one write.
-    async fn commit(&self, meeting: Option<&Meeting>, delete: Option<Uuid>, mails: Vec<QueuedMail>) -> Result<(), StoreError> {
+    async fn commit(
+        &self,
+        meeting: Option<&Meeting>,
+        delete: Option<Uuid>,
+        mails: Vec<QueuedMail>,
+    ) -> Result<(), StoreError> {
         let mut writes: Vec<RecordWrite> = mails.iter().map(QueuedMail::write).collect();
         if let Some(m) = meeting {
             writes.push(RecordWrite { collection: MEETINGS, id: m.id, body: Some(m.to_json(true).to_string()) });

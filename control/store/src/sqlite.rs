@@ -659,7 +659,8 @@ impl Store for SqliteStore {
 
     fn records(&self, collection: &str) -> Result<Vec<(Uuid, String)>, StoreError> {
         let check = lock(&self.check);
-        let mut stmt = check.conn.prepare_cached("SELECT id, body FROM records WHERE collection = ?1 ORDER BY rowid")?;
+        let mut stmt =
+            check.conn.prepare_cached("SELECT id, body FROM records WHERE collection = ?1 ORDER BY rowid")?;
         let rows = stmt.query_map(params![collection], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
