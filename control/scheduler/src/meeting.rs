@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, NaiveDateTime, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Weekday};
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -96,6 +96,13 @@ pub struct Meeting {
 pub const MAX_ATTENDEES: usize = 500;
 /// The most exceptions one series may have.
 pub const MAX_EXCEPTIONS: usize = 500;
+
+/// How far an `until` may be from the start: bounds every walk of a series.
+pub const MAX_YEARS: u32 = 10;
+/// The years a meeting may start in.
+pub const FIRST_YEAR: i32 = 1970;
+/// See [`FIRST_YEAR`].
+pub const LAST_YEAR: i32 = 2200;
 
 const LOCAL_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"];
 
@@ -226,6 +233,9 @@ fn parse_recurrence(v: &Value, start: NaiveDateTime) -> Result<Option<Recurrence
             if date < start.date() {
                 return Err(FieldError::new("recurrence.until", "before the start"));
             }
+            if date.years_since(start.date()).unwrap_or(0) >= MAX_YEARS {
+                return Err(FieldError::new("recurrence.until", format!("{MAX_YEARS} years or more after the start")));
+            }
             End::Until(date)
         }
         (None, None) => End::Never,
@@ -298,6 +308,9 @@ impl Meeting {
             .parse()
             .map_err(|_| FieldError::new("timeZone", "not an IANA time zone"))?;
         let start = local(obj, "start", "start")?;
+        if !(FIRST_YEAR..=LAST_YEAR).contains(&start.year()) {
+            return Err(FieldError::new("start", format!("not within {FIRST_YEAR} to {LAST_YEAR}")));
+        }
         let end = local(obj, "end", "end")?;
         if end <= start {
             return Err(FieldError::new("end", "not after start"));

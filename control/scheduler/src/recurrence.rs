@@ -170,7 +170,7 @@ impl Schedule {
 
     /// Whether `local` is a start the rule gives.
     pub fn is_rule_start(&self, local: NaiveDateTime) -> bool {
-        self.rule_starts().take_while(|s| *s <= local).any(|s| s == local)
+        self.rule_starts_from(local).take_while(|s| *s <= local).any(|s| s == local)
     }
 
     /// The local end of an occurrence starting at local `start`, by the
@@ -256,16 +256,23 @@ impl Schedule {
     }
 
     /// The instant the last occurrence ends, `None` for an endless series.
+    /// Moved occurrences count where they went.
     pub fn last_end_utc(&self) -> Option<DateTime<Utc>> {
-        let mut last = None;
         if let Some(r) = &self.recurrence {
             if r.end == End::Never {
                 return None;
             }
         }
+        let mut last_start = None;
         for start in self.rule_starts() {
-            if let Some(o) = self.occurrence(start) {
-                last = last.max(Some(o.end));
+            if !self.exceptions.iter().any(|e| e.occurrence == start) {
+                last_start = Some(start);
+            }
+        }
+        let mut last = last_start.map(|s| to_utc(self.zone, self.local_end_for(s)));
+        for e in &self.exceptions {
+            if let Some((_, end)) = e.moved_to {
+                last = last.max(Some(to_utc(self.zone, end)));
             }
         }
         last
