@@ -227,10 +227,15 @@ fn run(settings: Settings) -> anyhow::Result<()> {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        // A scheduler that cannot start is reported and left out too.
+        let scheduling = scheduler::start(&settings, store.clone(), &stopped).await.unwrap_or_else(|e| {
+            tracing::error!("the scheduler did not start, running without it: {e:#}");
+            None
+        });
         // A web bridge that cannot start (its port taken, a bad certificate)
         // is reported and left out: SIP and the API keep serving.
         let web_bridge = if settings.web {
-            match web::start_embedded(&settings, store.clone(), &tls, stopped()).await {
+            match web::start_embedded(&settings, store.clone(), &tls, stopped(), scheduling).await {
                 Ok(running) => Some(running),
                 Err(e) => {
                     tracing::error!("the web bridge did not start, running without it: {e:#}");
@@ -240,10 +245,6 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         } else {
             None
         };
-        // Likewise a scheduler that cannot start.
-        if let Err(e) = scheduler::start(&settings, store.clone(), &stopped).await {
-            tracing::error!("the scheduler did not start, running without it: {e:#}");
-        }
         if settings.c2w_links {
             let client = web::c2w_client(&settings, store.clone(), bridge.clone(), alarms, api.web_links.clone())?;
             tokio::spawn(client.run(stopped()));

@@ -14,9 +14,12 @@ use confero_scheduler::callbridge::CallBridge;
 use confero_scheduler::clock::{Clock, SystemClock};
 use confero_scheduler::http::MeetingsApi;
 use confero_scheduler::mail::{EmailSettings, MailQueue, MAILS};
-use confero_scheduler::service::Scheduler;
+use confero_scheduler::service::{Caller, Scheduler};
+use confero_store::schema::Kind;
 use confero_store::{SqliteStore, Store};
+use confero_webbridge::app::scheduling::{Answer, Scheduling};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::config::Settings;
 
@@ -308,18 +311,19 @@ fn status(settings: &Settings, s: &SchedulerSettings) -> anyhow::Result<()> {
 
 /// Starts the scheduler inside `confero run` when enabled; it serves until
 /// `shutdown` resolves.
-pub async fn start<F>(settings: &Settings, store: Arc<dyn Store>, shutdown: impl Fn() -> F) -> anyhow::Result<()>
+pub async fn start<F>(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    shutdown: impl Fn() -> F,
+) -> anyhow::Result<Option<Arc<dyn Scheduling>>>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
     let s = SchedulerSettings::load(&settings.data_dir)?;
     if !s.effective_enabled()? {
-        return Ok(());
+        return Ok(None);
     }
-    let Some(listen) = s.listen()? else {
-        tracing::info!("scheduler: enabled with no HTTPS listener");
-        return Ok(());
-    };
+    let listen = s.listen()?;
     // Credentials of its own for the call bridge's API, made afresh each start.
     let password = confero_store::schema::new_secret();
     users::set_user(&*store, API_USER, Role::Api, &password)?;
@@ -342,20 +346,73 @@ where
     let mail = MailQueue::new(store.clone(), s.email(&settings.data_dir)?, clock.clone());
     let web_base = settings.web.then(|| format!("https://{}", settings.web_listen));
     let scheduler = Scheduler::new(store.clone(), bridge, mail.clone(), clock.clone(), web_base)?;
-    let tls = confero_https::tls::server_config(s.https_cert.as_deref(), s.https_key.as_deref(), &settings.data_dir)?;
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding the scheduler to {listen}"))?;
-    tracing::info!("scheduler listening on https://{}/api/v1/meetings", listener.local_addr()?);
     tokio::spawn(mail.run(shutdown()));
     tokio::spawn(confero_scheduler::cleanup::run(scheduler.clone(), clock, shutdown()));
-    let api = MeetingsApi::new(scheduler, store);
-    tokio::spawn(confero_https::serve(
-        "scheduler",
-        listener,
-        tls,
-        confero_https::Limits::default(),
-        shutdown(),
-        move |peer, req| confero_scheduler::http::handle(api.clone(), peer, req),
-    ));
-    Ok(())
+    match listen {
+        Some(listen) => {
+            let tls =
+                confero_https::tls::server_config(s.https_cert.as_deref(), s.https_key.as_deref(), &settings.data_dir)?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding the scheduler to {listen}"))?;
+            tracing::info!("scheduler listening on https://{}/api/v1/meetings", listener.local_addr()?);
+            let api = MeetingsApi::new(scheduler.clone(), store);
+            tokio::spawn(confero_https::serve(
+                "scheduler",
+                listener,
+                tls,
+                confero_https::Limits::default(),
+                shutdown(),
+                move |peer, req| confero_scheduler::http::handle(api.clone(), peer, req),
+            ));
+        }
+        None => tracing::info!("scheduler: enabled with no HTTPS listener"),
+    }
+    Ok(Some(Arc::new(WebScheduling { scheduler })))
+}
+
+/// The web app's scheduling, served by the scheduler in this process as
+/// the signed-in web user.
+struct WebScheduling {
+    scheduler: Arc<Scheduler>,
+}
+
+impl Scheduling for WebScheduling {
+    fn options(&self, user: String) -> Answer {
+        let store = self.scheduler.store().clone();
+        Box::pin(async move {
+            // Local web users have no template assignments yet
+            // (usercoSpaceTemplates comes with LDAP users): every template is offered.
+            let templates: Vec<Value> = store
+                .all(Kind::CoSpaceTemplate, None)
+                .iter()
+                .map(|t| {
+                    let roles: Vec<Value> = store
+                        .all(Kind::AccessMethodTemplate, Some(t.id))
+                        .iter()
+                        .map(|r| json!({"id": r.id.to_string(), "name": r.get("name").unwrap_or("")}))
+                        .collect();
+                    json!({"id": t.id.to_string(), "name": t.get("name").unwrap_or(""),
+                           "description": t.get("description").unwrap_or(""), "roles": roles})
+                })
+                .collect();
+            let spaces: Vec<Value> = confero_scheduler::service::spaces_of(&*store, &user)
+                .into_iter()
+                .map(|(id, name)| json!({"id": id.to_string(), "name": name}))
+                .collect();
+            (200, json!({"templates": templates, "spaces": spaces}))
+        })
+    }
+
+    fn meetings(&self, user: String, method: String, rest: String, query: String, body: Option<Value>) -> Answer {
+        let scheduler = self.scheduler.clone();
+        Box::pin(async move {
+            let caller = Caller { name: user, web_user: true };
+            let method = confero_scheduler::http::Method::from_bytes(method.as_bytes()).unwrap_or_default();
+            let body = body.unwrap_or(Value::Null);
+            let (status, body, _) =
+                confero_scheduler::http::dispatch(&scheduler, &caller, &method, &rest, &query, &body).await;
+            (status.as_u16(), body.unwrap_or(Value::Null))
+        })
+    }
 }

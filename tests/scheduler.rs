@@ -307,3 +307,73 @@ fn clean_up_deletes_spaces_of_meetings_over_a_day_old() {
     assert_eq!(meetings.send("GET", &format!("/api/v1/meetings/{old}"), None).0, 404);
     assert_eq!(meetings.send("GET", &format!("/api/v1/meetings/{recent}"), None).0, 200);
 }
+
+/// Runs a browser script (tests/peers/browser) with one JSON argument;
+/// panics with its output on failure.
+fn run_browser(script: &str, arg: &Value) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run scripts/test (or `npm ci --prefix tests/peers/browser`)"
+    );
+    let out = Command::new("node").arg(dir.join(script)).arg(arg.to_string()).current_dir(&dir).output().expect("node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed:\n{text}");
+    text
+}
+
+/// A web user (a local `user` account) signs in in headless Chromium, runs
+/// the three-step wizard, sees the meeting under "My scheduled meetings"
+/// and cancels one occurrence; the attendee gets the invitation and then
+/// the cancellation of that occurrence; the meeting is the user's own.
+#[test]
+fn a_web_user_schedules_a_meeting_with_the_wizard() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let data = dir.path().join("data");
+    let (smtp_port, scheduler_port, web_port, c2w_port) = (free_port(), free_port(), free_port(), free_port());
+    mmp(&data, &["email", "server", "127.0.0.1", &smtp_port.to_string()]);
+    let _smtp = Smtp::start(smtp_port, &maildir);
+    let mut env = scheduler_env(scheduler_port);
+    env.push(("CONFERO_WEB".into(), "on".into()));
+    env.push(("CONFERO_WEB_LISTEN".into(), format!("127.0.0.1:{web_port}")));
+    env.push(("CONFERO_C2W_LISTEN".into(), format!("127.0.0.1:{c2w_port}")));
+    let c = start(&data, &env);
+    let (_, _, _) = template(&c);
+    let mut add = Command::new(common::binary())
+        .args(["user", "add", "carol", "user"])
+        .env("CONFERO_DATA_DIR", &data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    add.stdin.take().unwrap().write_all(b"web-password\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", web_port)).is_err() {
+        assert!(Instant::now() < deadline, "the web app did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = run_browser(
+        "web_schedule.mjs",
+        &json!({"base": format!("https://127.0.0.1:{web_port}"), "user": "carol", "password": "web-password",
+                "template": "CoSpaceTemp-Scheduler", "role": "ExternalAccessMeth", "attendee": "dana@example.test"}),
+    );
+    println!("{out}");
+
+    let mails = wait_for_mails(&maildir, 2);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails.iter().all(|m| m["to"] == "dana@example.test"));
+    let request = mails.iter().find(|m| m["method"] == "REQUEST").expect("an invitation");
+    assert_eq!(request["events"][0]["rrule"], "FREQ=WEEKLY;COUNT=3;INTERVAL=1;BYDAY=MO", "{request}");
+    let cancel = mails.iter().find(|m| m["method"] == "CANCEL").expect("a cancellation");
+    assert!(cancel["events"][0]["recurrence_id"].as_str().unwrap().starts_with("2027-03-29T10:00"), "{cancel}");
+
+    let meetings = Meetings { port: scheduler_port };
+    let (_, _, list) =
+        meetings.send("GET", "/api/v1/meetings?fromTime=2027-03-01T00:00:00Z&untilTime=2027-05-01T00:00:00Z", None);
+    assert_eq!(list["total"], 2, "{list}");
+    assert_eq!(list["meetings"][0]["organizer"], "carol");
+}

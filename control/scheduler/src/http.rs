@@ -13,7 +13,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+pub use hyper::Method;
+use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -68,25 +69,29 @@ fn reply(status: StatusCode, body: Option<Value>, location: Option<String>) -> R
     b.body(Full::new(bytes)).unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-fn error(status: StatusCode, field: Option<&str>, reason: &str) -> Response<Full<Bytes>> {
+fn error_json(field: Option<&str>, reason: &str) -> Value {
     let mut e = json!({"reason": reason});
     if let Some(f) = field {
         e["field"] = f.into();
     }
-    reply(status, Some(json!({ "error": e })), None)
+    json!({ "error": e })
 }
 
-fn failure(e: ServiceError) -> Response<Full<Bytes>> {
+fn error(status: StatusCode, field: Option<&str>, reason: &str) -> Response<Full<Bytes>> {
+    reply(status, Some(error_json(field, reason)), None)
+}
+
+fn failure(e: ServiceError) -> (StatusCode, Option<String>, String) {
     match e {
-        ServiceError::Field(f) => error(StatusCode::BAD_REQUEST, Some(&f.field), &f.reason),
-        ServiceError::NotFound => error(StatusCode::NOT_FOUND, None, "meetingDoesNotExist"),
+        ServiceError::Field(f) => (StatusCode::BAD_REQUEST, Some(f.field), f.reason),
+        ServiceError::NotFound => (StatusCode::NOT_FOUND, None, "meetingDoesNotExist".into()),
         ServiceError::CallBridge(e) => {
             tracing::warn!("scheduler: {e}");
-            error(StatusCode::BAD_GATEWAY, None, "callBridgeFailure")
+            (StatusCode::BAD_GATEWAY, None, "callBridgeFailure".into())
         }
         ServiceError::Store(e) => {
             tracing::warn!("scheduler: store: {e}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, None, "storageFailure")
+            (StatusCode::INTERNAL_SERVER_ERROR, None, "storageFailure".into())
         }
     }
 }
@@ -195,14 +200,8 @@ pub async fn handle(api: Arc<MeetingsApi>, peer: SocketAddr, req: Request<Incomi
     let web_user = matches!(role, Ok(Ok(Some(u))) if u.role == Role::User.as_str());
     let caller = Caller { name: user, web_user };
 
-    let rest = path.strip_prefix("/api/v1/meetings");
-    let id = match rest {
-        Some("") => None,
-        Some(r) => match r.strip_prefix('/').map(Uuid::parse_str) {
-            Some(Ok(id)) => Some(id),
-            _ => return error(StatusCode::NOT_FOUND, None, "meetingDoesNotExist"),
-        },
-        None => return error(StatusCode::NOT_FOUND, None, "unrecognisedObject"),
+    let Some(rest) = path.strip_prefix("/api/v1/meetings") else {
+        return error(StatusCode::NOT_FOUND, None, "unrecognisedObject");
     };
     let body = if matches!(method, Method::POST | Method::PUT) {
         match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -215,21 +214,45 @@ pub async fn handle(api: Arc<MeetingsApi>, peer: SocketAddr, req: Request<Incomi
     } else {
         Value::Null
     };
-    let s = &api.scheduler;
-    let result = match (method, id) {
-        (Method::GET, None) => list(s, &caller, &query).map(|v| reply(StatusCode::OK, Some(v), None)),
-        (Method::POST, None) => s
-            .create(&caller, &body)
-            .await
-            .map(|m| reply(StatusCode::CREATED, Some(meeting_json(&m)), Some(format!("/api/v1/meetings/{}", m.id)))),
-        (Method::GET, Some(id)) => s.get(&caller, id).map(|m| reply(StatusCode::OK, Some(meeting_json(&m)), None)),
-        (Method::PUT, Some(id)) => {
-            s.update(&caller, id, &body).await.map(|m| reply(StatusCode::OK, Some(meeting_json(&m)), None))
-        }
-        (Method::DELETE, Some(id)) => s.delete(&caller, id).await.map(|()| reply(StatusCode::NO_CONTENT, None, None)),
-        _ => return error(StatusCode::METHOD_NOT_ALLOWED, None, "methodNotSupported"),
+    let (status, body, location) = dispatch(&api.scheduler, &caller, &method, rest, &query, &body).await;
+    reply(status, body, location)
+}
+
+/// Runs one authenticated request on `/api/v1/meetings` + `rest`: the
+/// status, the JSON body and the `Location` of a created meeting. The web
+/// app's scheduling goes through here too, as a web user.
+pub async fn dispatch(
+    s: &Scheduler,
+    caller: &Caller,
+    method: &Method,
+    rest: &str,
+    query: &str,
+    body: &Value,
+) -> (StatusCode, Option<Value>, Option<String>) {
+    let id = match rest {
+        "" | "/" => None,
+        r => match r.strip_prefix('/').map(|i| Uuid::parse_str(i.trim_end_matches('/'))) {
+            Some(Ok(id)) => Some(id),
+            _ => return (StatusCode::NOT_FOUND, Some(error_json(None, "meetingDoesNotExist")), None),
+        },
     };
-    result.unwrap_or_else(failure)
+    let result = match (method.clone(), id) {
+        (Method::GET, None) => list(s, caller, query).map(|v| (StatusCode::OK, Some(v), None)),
+        (Method::POST, None) => s
+            .create(caller, body)
+            .await
+            .map(|m| (StatusCode::CREATED, Some(meeting_json(&m)), Some(format!("/api/v1/meetings/{}", m.id)))),
+        (Method::GET, Some(id)) => s.get(caller, id).map(|m| (StatusCode::OK, Some(meeting_json(&m)), None)),
+        (Method::PUT, Some(id)) => {
+            s.update(caller, id, body).await.map(|m| (StatusCode::OK, Some(meeting_json(&m)), None))
+        }
+        (Method::DELETE, Some(id)) => s.delete(caller, id).await.map(|()| (StatusCode::NO_CONTENT, None, None)),
+        _ => return (StatusCode::METHOD_NOT_ALLOWED, Some(error_json(None, "methodNotSupported")), None),
+    };
+    result.unwrap_or_else(|e| {
+        let (status, field, reason) = failure(e);
+        (status, Some(error_json(field.as_deref(), &reason)), None)
+    })
 }
 
 #[cfg(test)]

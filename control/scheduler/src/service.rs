@@ -88,6 +88,30 @@ fn random_digits(n: usize) -> String {
     s
 }
 
+/// Whether a JID names the local web user `user`: the whole JID, or its
+/// part before `@` (the rule the web app's "My spaces" follows).
+fn jid_names_user(jid: &str, user: &str) -> bool {
+    let jid = jid.trim();
+    jid.eq_ignore_ascii_case(user) || jid.split_once('@').is_some_and(|(local, _)| local.eq_ignore_ascii_case(user))
+}
+
+/// The spaces a web user may schedule in: those they own (`ownerJid`) or
+/// are a member of (`coSpaceUsers`), as (id, name).
+pub fn spaces_of(store: &dyn Store, user: &str) -> Vec<(Uuid, String)> {
+    store
+        .all(Kind::CoSpace, None)
+        .into_iter()
+        .filter(|space| {
+            space.get("ownerJid").is_some_and(|j| jid_names_user(j, user))
+                || store
+                    .all(Kind::CoSpaceUser, Some(space.id))
+                    .iter()
+                    .any(|m| m.get("userJid").is_some_and(|j| jid_names_user(j, user)))
+        })
+        .map(|space| (space.id, space.get("name").unwrap_or("").to_string()))
+        .collect()
+}
+
 /// Tries of a create whose random call ID or URI was taken.
 const CLAIM_TRIES: usize = 4;
 
@@ -124,6 +148,11 @@ impl Scheduler {
             changes: tokio::sync::Mutex::new(()),
             web_base,
         }))
+    }
+
+    /// The store the service reads templates and spaces from.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// The clock the service runs on.
@@ -168,13 +197,18 @@ impl Scheduler {
     }
 
     /// Checks what a meeting refers to: its space or template, its roles and passcodes.
-    fn check_references(&self, m: &Meeting) -> Result<(), FieldError> {
+    fn check_references(&self, caller: &Caller, m: &Meeting) -> Result<(), FieldError> {
         let roles_of = |template: Uuid| -> Vec<Uuid> {
             self.store.all(Kind::AccessMethodTemplate, Some(template)).iter().map(|o| o.id).collect()
         };
         let allowed: Option<Vec<Uuid>> = match m.venue {
             Venue::Space(id) => {
                 if self.store.get(Kind::CoSpace, id).is_none() {
+                    return Err(FieldError::new("coSpace", "coSpaceDoesNotExist"));
+                }
+                // A web user schedules only in their own spaces: the
+                // invitation would hand out the space's passcode.
+                if caller.web_user && !spaces_of(&*self.store, &caller.name).iter().any(|(s, _)| *s == id) {
                     return Err(FieldError::new("coSpace", "coSpaceDoesNotExist"));
                 }
                 None
@@ -457,7 +491,7 @@ impl Scheduler {
             // A web user schedules as themselves.
             m.organizer = Some(caller.name.clone());
         }
-        self.check_references(&m)?;
+        self.check_references(caller, &m)?;
         Ok(m)
     }
 

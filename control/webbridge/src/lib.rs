@@ -41,6 +41,8 @@ pub struct WebBridgeConfig {
     pub c2w_tls: Arc<rustls::ServerConfig>,
     /// The HTTPS scaffold's limits for the web app.
     pub limits: confero_https::Limits,
+    /// The scheduler beside this web bridge, if any (`confero run`'s).
+    pub scheduling: Option<Arc<dyn app::scheduling::Scheduling>>,
 }
 
 /// Why a web bridge could not start.
@@ -108,7 +110,7 @@ pub async fn start(
     tracing::info!("C2W listening on c2w://{c2w_addr} (web bridge guid {guid})");
     let server = c2w::server::C2wServer::new(guid);
     let auth = Arc::new(Authenticator::for_roles(store, ThrottlePolicy::default(), WEB_ROLES));
-    let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors);
+    let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors, config.scheduling.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
