@@ -381,11 +381,13 @@ impl Scheduling for WebScheduling {
     fn options(&self, user: String) -> Answer {
         let store = self.scheduler.store().clone();
         Box::pin(async move {
-            // Local web users have no template assignments yet
-            // (usercoSpaceTemplates comes with LDAP users): every template is offered.
+            // The user's assigned templates; a local account no `users`
+            // object names is offered every template.
+            let assigned = confero_scheduler::service::templates_of(&*store, &user);
             let templates: Vec<Value> = store
                 .all(Kind::CoSpaceTemplate, None)
                 .iter()
+                .filter(|t| assigned.as_ref().is_none_or(|a| a.contains(&t.id)))
                 .map(|t| {
                     let roles: Vec<Value> = store
                         .all(Kind::AccessMethodTemplate, Some(t.id))

@@ -339,7 +339,13 @@ fn a_web_user_schedules_a_meeting_with_the_wizard() {
     env.push(("CONFERO_WEB_LISTEN".into(), format!("127.0.0.1:{web_port}")));
     env.push(("CONFERO_C2W_LISTEN".into(), format!("127.0.0.1:{c2w_port}")));
     let c = start(&data, &env);
-    let (_, _, _) = template(&c);
+    let (t, external, _) = template(&c);
+    // carol's `users` object has the seed's template assigned, not another.
+    let other = c.create("/api/v1/coSpaceTemplates", "name=Not for carol");
+    let user = c.create("/api/v1/users", "userJid=carol@example.com&name=Carol&email=carol@example.com");
+    c.create(&format!("/api/v1/users/{user}/usercoSpaceTemplates"), &format!("coSpaceTemplate={t}"));
+    let assigned = c.get(&format!("/api/v1/users/{user}/usercoSpaceTemplates"));
+    assert_eq!(common::total(&assigned.body), 1, "{}", assigned.body);
     let mut add = Command::new(common::binary())
         .args(["user", "add", "carol", "user"])
         .env("CONFERO_DATA_DIR", &data)
@@ -372,6 +378,21 @@ fn a_web_user_schedules_a_meeting_with_the_wizard() {
     assert!(cancel["events"][0]["recurrence_id"].as_str().unwrap().starts_with("2027-03-29T10:00"), "{cancel}");
 
     let meetings = Meetings { port: scheduler_port };
+    // As carol over the scheduler's API: a template not assigned to her is refused.
+    let refused = common::agent()
+        .post(format!("https://127.0.0.1:{scheduler_port}/api/v1/meetings"))
+        .basic_auth("carol", Some("web-password"))
+        .header("content-type", "application/json")
+        .body(
+            json!({"name": "x", "coSpaceTemplate": other, "start": "2027-03-22T10:00", "end": "2027-03-22T11:00",
+                   "timeZone": "UTC", "attendees": [{"email": "e@example.test", "accessMethodTemplate": external}]})
+            .to_string(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let refusal: Value = serde_json::from_str(&refused.text().unwrap()).unwrap();
+    assert_eq!(refusal["error"]["field"], "coSpaceTemplate", "{refusal}");
     let (_, _, list) =
         meetings.send("GET", "/api/v1/meetings?fromTime=2027-03-01T00:00:00Z&untilTime=2027-05-01T00:00:00Z", None);
     assert_eq!(list["total"], 2, "{list}");

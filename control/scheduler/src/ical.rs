@@ -312,6 +312,23 @@ mod tests {
         assert!(text.contains("RECURRENCE-ID;TZID=Europe/Madrid:20270322T100000\r\n"), "{text}");
     }
 
+    /// The fuzz target's seeds read, expand and write as calendars.
+    #[test]
+    fn the_fuzz_seeds_make_calendars() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/meeting");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let body: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+            let m = Meeting::from_json(&body, Uuid::nil(), "api", false).unwrap();
+            let details = Details { attendee: "a@b".into(), ..Default::default() };
+            let text = request(&m, &details, stamp());
+            assert!(text.contains("RRULE:FREQ=") && text.contains("BEGIN:VTIMEZONE"), "{text}");
+            seen += 1;
+        }
+        assert!(seen >= 2);
+    }
+
     #[test]
     fn long_lines_fold_on_character_boundaries() {
         let mut out = String::new();

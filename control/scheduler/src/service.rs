@@ -112,6 +112,27 @@ pub fn spaces_of(store: &dyn Store, user: &str) -> Vec<(Uuid, String)> {
         .collect()
 }
 
+/// The templates assigned to a web user (`users/<id>/usercoSpaceTemplates`
+/// of the `users` object whose `userJid` names them), or `None` when no
+/// `users` object names them (a local account): then every template.
+pub fn templates_of(store: &dyn Store, user: &str) -> Option<Vec<Uuid>> {
+    let users: Vec<_> = store
+        .all(Kind::User, None)
+        .into_iter()
+        .filter(|u| u.get("userJid").is_some_and(|j| jid_names_user(j, user)))
+        .collect();
+    if users.is_empty() {
+        return None;
+    }
+    Some(
+        users
+            .iter()
+            .flat_map(|u| store.all(Kind::UserCoSpaceTemplate, Some(u.id)))
+            .filter_map(|a| a.get("coSpaceTemplate").and_then(|t| Uuid::parse_str(t).ok()))
+            .collect(),
+    )
+}
+
 /// Tries of a create whose random call ID or URI was taken.
 const CLAIM_TRIES: usize = 4;
 
@@ -216,6 +237,11 @@ impl Scheduler {
             Venue::Template { template, .. } => {
                 if self.store.get(Kind::CoSpaceTemplate, template).is_none() {
                     return Err(FieldError::new("coSpaceTemplate", "coSpaceTemplateDoesNotExist"));
+                }
+                if caller.web_user
+                    && templates_of(&*self.store, &caller.name).is_some_and(|assigned| !assigned.contains(&template))
+                {
+                    return Err(FieldError::new("coSpaceTemplate", "not assigned to this user"));
                 }
                 Some(roles_of(template))
             }

@@ -22,6 +22,8 @@ await run('web_schedule', async () => {
   await page.getByLabel('Name', { exact: true }).fill('Browser sync');
   check(await page.getByLabel('Space', { exact: true }).isVisible(), 'step 1: Space');
   await page.getByLabel('Space', { exact: true }).selectOption({ label: 'Create a space for this meeting' });
+  const offered = await page.getByLabel('Template', { exact: true }).locator('option').allTextContents();
+  check(JSON.stringify(offered) === JSON.stringify([cfg.template]), `templates offered: ${JSON.stringify(offered)}`);
   await page.getByLabel('Template', { exact: true }).selectOption({ label: cfg.template });
   await page.getByRole('button', { name: 'Next' }).click();
 

@@ -291,6 +291,8 @@ static USER: &[Field] = &[
     f("userProfile", T),
 ];
 
+static USER_CO_SPACE_TEMPLATE: &[Field] = &[req("coSpaceTemplate", Ty::Ref(Kind::CoSpaceTemplate))];
+
 static SYSTEM_PROFILES: &[Field] = &[
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
@@ -509,6 +511,18 @@ pub static SPECS: &[KindSpec] = &[
         "webBridgeProfileDoesNotExist",
         WEB_BRIDGE_PROFILE,
     ),
+    KindSpec {
+        parent: Some(Kind::User),
+        filter_fields: &[],
+        ..kind(
+            Kind::UserCoSpaceTemplate,
+            "usercoSpaceTemplates",
+            "userCoSpaceTemplates",
+            "userCoSpaceTemplate",
+            "userCoSpaceTemplateDoesNotExist",
+            USER_CO_SPACE_TEMPLATE,
+        )
+    },
 ];
 
 /// The description of `kind`.

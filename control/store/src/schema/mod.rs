@@ -61,6 +61,10 @@ pub enum Kind {
     /// What a web bridge's web app allows (`/webBridgeProfiles`), assigned
     /// to web bridges, tenants and `system/profiles`.
     WebBridgeProfile,
+    /// A space template assigned to a user
+    /// (`/users/<id>/usercoSpaceTemplates`): what the user may schedule
+    /// temporary spaces from.
+    UserCoSpaceTemplate,
 }
 
 impl Kind {
