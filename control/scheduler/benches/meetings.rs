@@ -31,7 +31,7 @@ fn body(i: usize) -> serde_json::Value {
         "timeZone": ZONES[i % ZONES.len()],
         "attendees": [{"email": format!("a{i}@example.test"), "accessMethodTemplate": Uuid::from_u128(7).to_string()}],
     });
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         b["recurrence"] = match (i / 3) % 6 {
             0 => json!({"frequency": "daily", "count": 20}),
             1 => json!({"frequency": "weekly", "days": ["MO", "TH"], "until": "2028-06-30"}),
