@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike, Weekday};
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -106,9 +106,15 @@ pub const LAST_YEAR: i32 = 2200;
 
 const LOCAL_FORMATS: [&str; 2] = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"];
 
-/// A local date and time as the API writes it (`2027-03-22T10:00`, seconds optional).
+/// A local date and time as the API writes it (`2027-03-22T10:00`; `:00`
+/// seconds allowed). Meetings are kept to the minute: other seconds are
+/// refused rather than dropped (the fuzzer found a time that changed on a
+/// round trip).
 pub fn parse_local(s: &str) -> Option<NaiveDateTime> {
-    LOCAL_FORMATS.iter().find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    LOCAL_FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .filter(|t| t.second() == 0 && t.nanosecond() == 0)
 }
 
 /// How the API writes a local date and time.
@@ -584,6 +590,14 @@ mod tests {
             })
             .field,
             "start"
+        );
+        assert_eq!(
+            refusal(|b| {
+                b.insert("start".into(), "2027-01-31T2:3:30".into());
+            })
+            .field,
+            "start",
+            "seconds would be lost on a round trip"
         );
         assert_eq!(
             refusal(|b| {
