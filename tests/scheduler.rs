@@ -369,10 +369,13 @@ fn a_web_user_schedules_a_meeting_with_the_wizard() {
     );
     println!("{out}");
 
-    let mails = wait_for_mails(&maildir, 2);
-    assert_eq!(mails.len(), 2, "{mails:?}");
+    let mails = wait_for_mails(&maildir, 3);
+    assert_eq!(mails.len(), 3, "{mails:?}");
     assert!(mails.iter().all(|m| m["to"] == "dana@example.test"));
     let request = mails.iter().find(|m| m["method"] == "REQUEST").expect("an invitation");
+    let edited = mails.iter().find(|m| m["events"][0]["sequence"] == 2).expect("the edit's update");
+    assert_eq!(edited["method"], "REQUEST");
+    assert!(edited["events"][0]["start"].as_str().unwrap().starts_with("2027-03-22T14:00"), "{edited}");
     assert_eq!(request["events"][0]["rrule"], "FREQ=WEEKLY;COUNT=3;INTERVAL=1;BYDAY=MO", "{request}");
     let cancel = mails.iter().find(|m| m["method"] == "CANCEL").expect("a cancellation");
     assert!(cancel["events"][0]["recurrence_id"].as_str().unwrap().starts_with("2027-03-29T10:00"), "{cancel}");

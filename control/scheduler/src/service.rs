@@ -546,9 +546,9 @@ impl Scheduler {
         Ok(Arc::new(m))
     }
 
-    /// Changes a meeting: attendees get an update with SEQUENCE raised;
-    /// newly cancelled occurrences go out as cancellations; attendees no
-    /// longer invited get a cancellation.
+    /// Changes a meeting: attendees get an update with SEQUENCE raised (a
+    /// change that only cancels occurrences goes out as CANCELs of those
+    /// occurrences instead); attendees no longer invited get a cancellation.
     pub async fn update(&self, caller: &Caller, id: Uuid, body: &Value) -> Result<Arc<Meeting>, ServiceError> {
         let _one_at_a_time = self.changes.lock().await;
         let old = self.visible(caller, id)?;
@@ -597,12 +597,16 @@ impl Scheduler {
         without.schedule.exceptions.retain(|e| !newly_cancelled.contains(&e.occurrence));
         without.sequence = old.sequence;
         let only_cancellations = !newly_cancelled.is_empty() && without == *old;
+        // A change that only cancels occurrences goes out as their CANCELs;
+        // any other goes out as the updated series, whose EXDATEs carry the
+        // cancellations with it.
         let mut mails = Vec::new();
-        if !only_cancellations {
+        if only_cancellations {
+            for o in &newly_cancelled {
+                mails.extend(self.cancel_mails(&m, &m.attendees, Some(*o), now));
+            }
+        } else {
             mails.extend(self.request_mails(&m, "Updated invitation", now));
-        }
-        for o in &newly_cancelled {
-            mails.extend(self.cancel_mails(&m, &m.attendees, Some(*o), now));
         }
         let gone: Vec<_> =
             old.attendees.iter().filter(|a| !m.attendees.iter().any(|n| n.email == a.email)).cloned().collect();

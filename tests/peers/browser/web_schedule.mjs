@@ -56,5 +56,22 @@ await run('web_schedule', async () => {
   await page.locator('#meetings-message').filter({ hasText: /Occurrence cancelled/ }).waitFor({ timeout: 20_000 });
   await page.waitForFunction(() => document.querySelectorAll('#meeting-list li').length === 2, null, { timeout: 15_000 });
   console.log('one occurrence cancelled');
+
+  // Edit: the series moves to the afternoon; the cancelled occurrence stays cancelled.
+  await list.getByRole('button', { name: 'Edit Browser sync' }).first().click();
+  await page.getByRole('heading', { name: 'Schedule a meeting' }).waitFor({ timeout: 15_000 });
+  check((await page.getByLabel('Name', { exact: true }).inputValue()) === 'Browser sync', 'edit: name filled');
+  await page.getByRole('button', { name: 'Next' }).click();
+  check((await page.getByLabel('From', { exact: true }).inputValue()) === '10:00', 'edit: time filled');
+  await page.getByLabel('From', { exact: true }).fill('14:00');
+  await page.getByLabel('To', { exact: true }).fill('15:30');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByRole('list', { name: 'Attendees' }).getByText(cfg.attendee).waitFor({ timeout: 5_000 });
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#meetings-message').filter({ hasText: /Meeting updated/ }).waitFor({ timeout: 20_000 });
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('#meeting-list li')].filter((li) => /14:00 - 15:30 Browser sync/.test(li.textContent)).length === 2,
+    null, { timeout: 15_000 });
+  console.log('meeting edited');
   await context.close();
 });

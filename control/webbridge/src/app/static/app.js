@@ -213,7 +213,7 @@ async function refreshMe() {
 
 // Scheduling: "My scheduled meetings" and the three-step wizard. The
 // scheduler decides what a user may see and do; this only shows it.
-const wizard = { step: 1, options: null, attendees: [] };
+const wizard = { step: 1, options: null, attendees: [], editing: null };
 
 function two(n) { return String(n).padStart(2, '0'); }
 
@@ -239,7 +239,12 @@ async function refreshMeetings() {
       $('meetings-message').textContent = d.ok ? 'Meeting cancelled' : (d.data.error?.reason || 'Could not cancel.');
       await refreshMeetings();
     });
-    li.append(text, ' ', cancelAll);
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.textContent = 'Edit';
+    edit.setAttribute('aria-label', `Edit ${m.name}`);
+    edit.addEventListener('click', () => openWizard(m));
+    li.append(text, ' ', edit, ' ', cancelAll);
     if (m.recurrence && m.recurrence.frequency !== 'none') {
       const cancelOne = document.createElement('button');
       cancelOne.type = 'button';
@@ -298,11 +303,20 @@ function updateDuration() {
   $('s-duration').textContent = `${two(Math.floor(minutes / 60))}h ${two(minutes % 60)}m`;
 }
 
-async function openWizard() {
+function showAttendee(a) {
+  const roles = (wizard.options?.templates || []).flatMap((t) => t.roles);
+  const li = document.createElement('li');
+  li.textContent = `${a.email} (${roles.find((r) => r.id === a.accessMethodTemplate)?.name || ''})`;
+  $('s-attendees').append(li);
+}
+
+// Opens the wizard empty, or (`meeting`) filled with a meeting to edit.
+async function openWizard(meeting) {
   const r = await api('GET', '/api/schedule/options');
   if (!r.ok) { $('meetings-message').textContent = 'Scheduling is not available.'; return; }
   wizard.options = r.data;
   wizard.attendees = [];
+  wizard.editing = meeting || null;
   $('s-name').value = '';
   $('s-template').replaceChildren(...r.data.templates.map((t) => option(t.id, t.name)));
   $('s-space').replaceChildren(...r.data.spaces.map((s) => option(s.id, s.name)));
@@ -317,6 +331,29 @@ async function openWizard() {
   show('s-count-row', false);
   updateDuration();
   $('s-attendees').replaceChildren();
+  $('s-create').textContent = 'Create';
+  const m = wizard.editing;
+  if (m) {
+    $('s-name').value = m.name;
+    if (m.coSpaceTemplate) {
+      $('s-template').value = m.coSpaceTemplate;
+    } else {
+      $('s-space-choice').value = 'existing';
+      $('s-space').value = m.coSpace;
+      show('s-template-row', false);
+      show('s-space-row', true);
+    }
+    $('s-date').value = m.start.slice(0, 10);
+    $('s-from').value = m.start.slice(11, 16);
+    $('s-to').value = m.end.slice(11, 16);
+    $('s-repeat').value = m.recurrence?.frequency || 'none';
+    show('s-count-row', $('s-repeat').value !== 'none');
+    if (m.recurrence?.count) $('s-count').value = String(m.recurrence.count);
+    updateDuration();
+    wizard.attendees = m.attendees.map((a) => ({ ...a }));
+    wizard.attendees.forEach(showAttendee);
+    $('s-create').textContent = 'Save';
+  }
   fillRoles();
   show('my-meetings', false);
   show('my-spaces', false);
@@ -364,18 +401,35 @@ async function createMeeting() {
     body.recurrence = { frequency: repeat, interval: 1, count: Number($('s-count').value) || 1 };
     if (repeat === 'weekly') body.recurrence.days = [['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'][new Date(`${date}T12:00`).getDay()]];
   }
-  const r = await api('POST', '/api/schedule/meetings', body);
+  const m = wizard.editing;
+  if (m) {
+    // Its own zone, and its exceptions: as they were while the series starts
+    // as before; cancellations follow a new time of day on the same date.
+    body.timeZone = m.timeZone;
+    if (m.exceptions && body.start === m.start) body.exceptions = m.exceptions;
+    else if (m.exceptions && date === m.start.slice(0, 10)) {
+      body.exceptions = m.exceptions.filter((e) => e.cancelled)
+        .map((e) => ({ occurrence: `${e.occurrence.slice(0, 11)}${$('s-from').value}`, cancelled: true }));
+    }
+    if (m.passcodes) body.passcodes = m.passcodes;
+  }
+  const r = m
+    ? await api('PUT', `/api/schedule/meetings/${m.id}`, body)
+    : await api('POST', '/api/schedule/meetings', body);
   if (!r.ok) {
     const e = r.data.error || {};
-    $('schedule-message').textContent = `Could not create the meeting: ${e.field ? `${e.field}: ` : ''}${e.reason || r.status}`;
+    const what = m ? 'save' : 'create';
+    $('schedule-message').textContent = `Could not ${what} the meeting: ${e.field ? `${e.field}: ` : ''}${e.reason || r.status}`;
     return;
   }
   show('schedule', false);
   await refreshMe();
-  $('meetings-message').textContent = 'Meeting created. This meeting has been created successfully.';
+  $('meetings-message').textContent = m
+    ? 'Meeting updated. Attendees have been sent the change.'
+    : 'Meeting created. This meeting has been created successfully.';
 }
 
-$('schedule-meeting').addEventListener('click', openWizard);
+$('schedule-meeting').addEventListener('click', () => openWizard());
 $('s-cancel').addEventListener('click', closeWizard);
 $('s-back').addEventListener('click', () => showStep(wizard.step - 1));
 $('s-next').addEventListener('click', nextStep);
