@@ -5,6 +5,7 @@
 mod config;
 mod mmp;
 mod open_files;
+mod scheduler;
 mod web;
 
 use std::io::{BufRead, IsTerminal};
@@ -53,6 +54,9 @@ enum Command {
     Webbridge3 { words: Vec<String> },
     /// The call bridge's settings, MMP style: `callbridge trust c2w BUNDLE|none`.
     Callbridge { words: Vec<String> },
+    /// The scheduler's settings, MMP style: `scheduler`, `scheduler status`,
+    /// `scheduler https|c2w|email|timedLogging ...`, `scheduler enable|disable`.
+    Scheduler { words: Vec<String> },
 }
 
 #[derive(Subcommand)]
@@ -87,6 +91,7 @@ fn main() -> anyhow::Result<()> {
         Command::Webbridge { action: WebbridgeAction::Run } => web::run_alone(settings),
         Command::Webbridge3 { words } => mmp::webbridge3(&settings, &words),
         Command::Callbridge { words } => mmp::callbridge(&settings, &words),
+        Command::Scheduler { words } => scheduler::command(&settings, &words),
     }
 }
 
@@ -249,10 +254,15 @@ fn run(settings: Settings) -> anyhow::Result<()> {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        // A scheduler that cannot start is reported and left out too.
+        let scheduling = scheduler::start(&settings, store.clone(), &stopped).await.unwrap_or_else(|e| {
+            tracing::error!("the scheduler did not start, running without it: {e:#}");
+            None
+        });
         // A web bridge that cannot start (its port taken, a bad certificate)
         // is reported and left out: SIP and the API keep serving.
         let web_bridge = if settings.web {
-            match web::start_embedded(&settings, store.clone(), &tls, stopped()).await {
+            match web::start_embedded(&settings, store.clone(), &tls, stopped(), scheduling).await {
                 Ok(running) => Some(running),
                 Err(e) => {
                     tracing::error!("the web bridge did not start, running without it: {e:#}");

@@ -53,6 +53,7 @@ fn config(settings: &Settings, api_tls: &Arc<rustls::ServerConfig>) -> anyhow::R
         c2w_listen: settings.c2w_listen,
         c2w_tls: pki::server_config(&identity).context("the C2W certificate, key or trust bundle")?,
         limits: confero_https::Limits::default(),
+        scheduling: None,
     })
 }
 
@@ -62,9 +63,12 @@ pub async fn start_embedded(
     store: Arc<dyn Store>,
     api_tls: &Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    scheduling: Option<Arc<dyn confero_webbridge::app::scheduling::Scheduling>>,
 ) -> anyhow::Result<RunningWebBridge> {
     let guid = confero_webbridge::guid(&settings.data_dir)?;
-    let running = confero_webbridge::start(config(settings, api_tls)?, store.clone(), guid, shutdown).await?;
+    let mut config = config(settings, api_tls)?;
+    config.scheduling = scheduling;
+    let running = confero_webbridge::start(config, store.clone(), guid, shutdown).await?;
     register_local(&*store, &settings.data_dir, running.c2w_addr)?;
     Ok(running)
 }

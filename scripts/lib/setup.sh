@@ -33,6 +33,13 @@ ensure_test_peers() {
   apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester dnsmasq-base
 }
 
+# The scheduler's peers (tests/scheduler.rs): aiosmtpd receives the
+# invitations, python3-icalendar parses their calendars (run with Debian's
+# /usr/bin/python3, whatever python3 is first on PATH).
+ensure_scheduler_peers() {
+  apt_install python3-aiosmtpd python3-icalendar
+}
+
 # Only for scripts/bench-audio: Janus (the AudioBridge it is measured against),
 # espeak-ng for the speech it replays, sox to resample that to 48 kHz, curl to
 # see when Janus is up.

@@ -36,6 +36,7 @@ macro_rules! suite {
             lists_page_in_creation_order,
             acknowledged_writes_survive_reopening,
             api_users_are_stored_by_case_insensitive_name,
+            records_are_written_together_and_survive_reopening,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -426,4 +427,21 @@ pub(crate) fn api_users_are_stored_by_case_insensitive_name(open: Open) {
     assert_eq!(store.remove_api_user("BOB"), Ok(true));
     assert_eq!(store.remove_api_user("bob"), Ok(false));
     assert_eq!(store.api_users().unwrap().len(), 1);
+}
+
+/// Service records: written and deleted in one transaction, listed in the
+/// order first written (an update keeps the place), kept across a reopen.
+pub(crate) fn records_are_written_together_and_survive_reopening(open: Open) {
+    use crate::RecordWrite;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let put = |collection, id, body: &str| RecordWrite { collection, id, body: Some(body.into()) };
+    store.write_records(&[put("meetings", a, "{1}"), put("mails", b, "m"), put("meetings", b, "{2}")]).unwrap();
+    store.write_records(&[put("meetings", a, "{1b}")]).unwrap();
+    assert_eq!(store.records("meetings").unwrap(), [(a, "{1b}".to_string()), (b, "{2}".to_string())]);
+    store.write_records(&[RecordWrite { collection: "mails", id: b, body: None }]).unwrap();
+    let again = open(dir.path());
+    assert_eq!(again.records("mails").unwrap(), []);
+    assert_eq!(again.records("meetings").unwrap().len(), 2);
 }

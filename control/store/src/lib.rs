@@ -97,6 +97,17 @@ pub struct ApiUser {
     pub hash: String,
 }
 
+/// One write to a service's records (see [`Store::write_records`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// The collection (`meetings`, `mails`, ...).
+    pub collection: &'static str,
+    /// The record's id.
+    pub id: Uuid,
+    /// Its new text; `None` deletes it.
+    pub body: Option<String>,
+}
+
 /// The id a singleton kind (`system/profiles`, ...) is stored under: one per kind.
 pub fn singleton_id(kind: Kind) -> Uuid {
     Uuid::from_u128(0xc0f0_0000_0000_4000_8000_0000_0000_0000 | kind as u128)
@@ -165,6 +176,15 @@ pub trait Store: Send + Sync {
 
     /// Every API user, by name.
     fn api_users(&self) -> Result<Vec<ApiUser>, StoreError>;
+
+    /// Every record of `collection`, in the order first written: the
+    /// documents of services beside the CMS objects (the scheduler's
+    /// meetings and mail queue), read from the database each time.
+    fn records(&self, collection: &str) -> Result<Vec<(Uuid, String)>, StoreError>;
+
+    /// Writes and deletes records in one transaction: all of them or none,
+    /// so a meeting and the mails it sends are stored together.
+    fn write_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError>;
 
     /// A singleton (`system/profiles`, ...); empty until first written.
     fn singleton(&self, kind: Kind) -> Object {

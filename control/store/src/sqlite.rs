@@ -33,7 +33,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row,
 use uuid::Uuid;
 
 use super::cache::Cache;
-use super::{apply, singleton_id, ApiUser, Object, Page, Store, StoreError};
+use super::{apply, singleton_id, ApiUser, Object, Page, RecordWrite, Store, StoreError};
 use crate::schema::{spec, Change, ClaimSpace, Kind, Ty};
 
 /// The layout version written to `PRAGMA user_version` once the claims table
@@ -372,6 +372,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              role TEXT NOT NULL,
              hash TEXT NOT NULL
          );
+         CREATE TABLE IF NOT EXISTS records (
+             collection TEXT NOT NULL,
+             id TEXT NOT NULL,
+             body TEXT NOT NULL,
+             PRIMARY KEY (collection, id)
+         );
          CREATE TABLE IF NOT EXISTS store_version (
              id INTEGER PRIMARY KEY CHECK (id = 0),
              n INTEGER NOT NULL
@@ -649,6 +655,40 @@ impl Store for SqliteStore {
 
     fn remove_api_user(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.lock_writer().conn.execute("DELETE FROM api_users WHERE name = ?1", params![name])? > 0)
+    }
+
+    fn records(&self, collection: &str) -> Result<Vec<(Uuid, String)>, StoreError> {
+        let check = lock(&self.check);
+        let mut stmt =
+            check.conn.prepare_cached("SELECT id, body FROM records WHERE collection = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map(params![collection], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body) = row?;
+            out.push((Uuid::parse_str(&id).map_err(|e| StoreError::Backend(e.to_string()))?, body));
+        }
+        Ok(out)
+    }
+
+    fn write_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError> {
+        let mut writer = self.lock_writer();
+        let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for w in writes {
+            match &w.body {
+                // An update keeps the rowid, so the record keeps its place.
+                Some(body) => tx.execute(
+                    "INSERT INTO records (collection, id, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (collection, id) DO UPDATE SET body = excluded.body",
+                    params![w.collection, w.id.to_string(), body],
+                )?,
+                None => tx.execute(
+                    "DELETE FROM records WHERE collection = ?1 AND id = ?2",
+                    params![w.collection, w.id.to_string()],
+                )?,
+            };
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn api_users(&self) -> Result<Vec<ApiUser>, StoreError> {

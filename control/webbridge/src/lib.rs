@@ -45,6 +45,8 @@ pub struct WebBridgeConfig {
     pub c2w_tls: Arc<rustls::ServerConfig>,
     /// The HTTPS scaffold's limits for the web app.
     pub limits: confero_https::Limits,
+    /// The scheduler beside this web bridge, if any (`confero run`'s).
+    pub scheduling: Option<Arc<dyn app::scheduling::Scheduling>>,
 }
 
 /// Why a web bridge could not start.
@@ -113,7 +115,7 @@ pub async fn start(
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("https://{web_addr}"));
     let server = c2w::server::C2wServer::new(guid, Some(public_url));
     let auth = Arc::new(Authenticator::for_roles(store, ThrottlePolicy::default(), WEB_ROLES));
-    let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors);
+    let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors, config.scheduling.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

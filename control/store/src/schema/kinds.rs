@@ -379,6 +379,8 @@ static USER: &[Field] = &[
     f("userProfile", Ty::Ref(Kind::UserProfile)),
 ];
 
+static USER_CO_SPACE_TEMPLATE: &[Field] = &[req("coSpaceTemplate", Ty::Ref(Kind::CoSpaceTemplate))];
+
 static SYSTEM_PROFILES: &[Field] = &[
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
@@ -690,6 +692,18 @@ pub static SPECS: &[KindSpec] = &[
         "dialInSecurityProfileDoesNotExist",
         DIAL_IN_SECURITY_PROFILE,
     ),
+    KindSpec {
+        parent: Some(Kind::User),
+        filter_fields: &[],
+        ..kind(
+            Kind::UserCoSpaceTemplate,
+            "usercoSpaceTemplates",
+            "userCoSpaceTemplates",
+            "userCoSpaceTemplate",
+            "userCoSpaceTemplateDoesNotExist",
+            USER_CO_SPACE_TEMPLATE,
+        )
+    },
 ];
 
 /// The description of `kind`.

@@ -89,6 +89,10 @@ pub enum Kind {
     /// The shortest passcode a space or access method may have
     /// (`/dialInSecurityProfiles`, CMS 3.0).
     DialInSecurityProfile,
+    /// A space template assigned to a user
+    /// (`/users/<id>/usercoSpaceTemplates`): what the user may schedule
+    /// temporary spaces from.
+    UserCoSpaceTemplate,
 }
 
 impl Kind {

@@ -11,10 +11,14 @@
 //!   (`Authorization: Bearer`): a browser can only act on its own leg.
 //! - `POST /api/signin`, `POST /api/signout`, `GET /api/me` (with "My
 //!   spaces"): web users (`user` role), a session cookie.
+//! - `GET /api/schedule/options`, `GET|POST /api/schedule/meetings`,
+//!   `GET|PUT|DELETE /api/schedule/meetings/<id>`: a signed-in user's
+//!   meetings, handed to the scheduler ([`scheduling`]) when there is one.
 //!
 //! JSON bodies only (`application/json`), so a cross-site form cannot post
 //! here; the session cookie is `SameSite=Strict` besides.
 
+pub mod scheduling;
 mod sessions;
 
 use std::net::{IpAddr, SocketAddr};
@@ -62,12 +66,19 @@ pub struct WebApp {
     lookups: Throttle,
     /// `Content-Security-Policy` on every answer.
     csp: HeaderValue,
+    /// The scheduler, when one runs beside this web bridge.
+    scheduling: Option<Arc<dyn scheduling::Scheduling>>,
 }
 
 impl WebApp {
     /// The app over these links and web users; `frame_ancestors` is the CSP
     /// directive's value (`'self'` by default).
-    pub fn new(c2w: Arc<C2wServer>, auth: Arc<Authenticator>, frame_ancestors: &str) -> Arc<WebApp> {
+    pub fn new(
+        c2w: Arc<C2wServer>,
+        auth: Arc<Authenticator>,
+        frame_ancestors: &str,
+        scheduling: Option<Arc<dyn scheduling::Scheduling>>,
+    ) -> Arc<WebApp> {
         let csp = format!(
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
              connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {}",
@@ -80,6 +91,7 @@ impl WebApp {
             passcodes: Throttle::new(ThrottlePolicy::default()),
             lookups: Throttle::new(ThrottlePolicy { failures: LOOKUP_FAILURES, ..ThrottlePolicy::default() }),
             csp: HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'")),
+            scheduling,
         })
     }
 
@@ -102,6 +114,7 @@ impl WebApp {
             (&Method::POST, "/api/signin") => self.sign_in(peer.ip(), req).await,
             (&Method::POST, "/api/signout") => self.sign_out(&req),
             (&Method::GET, "/api/me") => self.me(&req).await,
+            (_, p) if p.starts_with("/api/schedule/") => self.schedule(req).await,
             (_, p) if p.starts_with("/api/") => error(StatusCode::NOT_FOUND, "notFound", "No such operation."),
             _ => error(StatusCode::NOT_FOUND, "notFound", "No such page."),
         };
@@ -357,7 +370,37 @@ impl WebApp {
         }
         let spaces: Vec<_> =
             spaces.into_iter().map(|s| json!({ "name": s.name, "callId": s.call_id, "secret": s.secret })).collect();
-        json_ok(json!({ "user": user, "spaces": spaces }))
+        json_ok(json!({ "user": user, "spaces": spaces, "scheduling": self.scheduling.is_some() }))
+    }
+
+    /// A signed-in user's scheduling request, handed to the scheduler.
+    async fn schedule(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let Some(user) = session_cookie(&req).and_then(|t| self.sessions.user(&t)) else {
+            return error(StatusCode::UNAUTHORIZED, "notSignedIn", "Not signed in.");
+        };
+        let Some(scheduling) = self.scheduling.clone() else {
+            return error(StatusCode::NOT_FOUND, "noScheduler", "Scheduling is not available here.");
+        };
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        let (status, body) = match (method.clone(), path.as_str()) {
+            (Method::GET, "/api/schedule/options") => scheduling.options(user).await,
+            (_, p) if p == "/api/schedule/meetings" || p.starts_with("/api/schedule/meetings/") => {
+                let rest = p["/api/schedule/meetings".len()..].to_string();
+                let body = if matches!(method, Method::POST | Method::PUT) {
+                    match read_json::<serde_json::Value>(req).await {
+                        Ok(v) => Some(v),
+                        Err(r) => return r,
+                    }
+                } else {
+                    None
+                };
+                scheduling.meetings(user, method.to_string(), rest, query, body).await
+            }
+            _ => return error(StatusCode::NOT_FOUND, "notFound", "No such operation."),
+        };
+        json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), body)
     }
 }
 

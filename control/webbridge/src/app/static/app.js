@@ -188,7 +188,9 @@ async function refreshMe() {
   show('signed-in', signedIn);
   show('sign-in-section', !signedIn && !state.token);
   show('my-spaces', signedIn && !state.token);
-  if (!signedIn) return;
+  show('my-meetings', signedIn && !state.token && r.data.scheduling === true);
+  if (!signedIn) { show('schedule', false); return; }
+  if (r.data.scheduling) await refreshMeetings();
   $('user-name').textContent = r.data.user;
   if (!$('display-name').value) $('display-name').value = r.data.user;
   const items = r.data.spaces.map((s) => {
@@ -208,6 +210,243 @@ async function refreshMe() {
   });
   $('space-list').replaceChildren(...items);
 }
+
+// Scheduling: "My scheduled meetings" and the three-step wizard. The
+// scheduler decides what a user may see and do; this only shows it.
+const wizard = { step: 1, options: null, attendees: [], editing: null };
+
+function two(n) { return String(n).padStart(2, '0'); }
+
+async function refreshMeetings() {
+  const from = new Date();
+  from.setHours(0, 0, 0, 0);
+  const until = new Date(from.getTime() + 366 * 24 * 3600 * 1000);
+  const q = new URLSearchParams({ fromTime: from.toISOString(), untilTime: until.toISOString(), maxMeetings: '50' });
+  const r = await api('GET', `/api/schedule/meetings?${q}`);
+  if (!r.ok) return;
+  const items = r.data.meetings.map((m) => {
+    const li = document.createElement('li');
+    const o = m.occurrence;
+    const when = `${o.localStart.replace('T', ' ')} - ${o.localEnd.slice(11)}`;
+    const text = document.createElement('span');
+    text.textContent = `${when} ${m.name}`;
+    const cancelAll = document.createElement('button');
+    cancelAll.type = 'button';
+    cancelAll.textContent = 'Cancel meeting';
+    cancelAll.setAttribute('aria-label', `Cancel meeting ${m.name}`);
+    cancelAll.addEventListener('click', async () => {
+      const d = await api('DELETE', `/api/schedule/meetings/${m.id}`);
+      $('meetings-message').textContent = d.ok ? 'Meeting cancelled' : (d.data.error?.reason || 'Could not cancel.');
+      await refreshMeetings();
+    });
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.textContent = 'Edit';
+    edit.setAttribute('aria-label', `Edit ${m.name}`);
+    edit.addEventListener('click', () => openWizard(m));
+    li.append(text, ' ', edit, ' ', cancelAll);
+    if (m.recurrence && m.recurrence.frequency !== 'none') {
+      const cancelOne = document.createElement('button');
+      cancelOne.type = 'button';
+      cancelOne.textContent = 'Cancel this occurrence';
+      cancelOne.setAttribute('aria-label', `Cancel ${m.name} on ${o.localStart.slice(0, 10)}`);
+      cancelOne.addEventListener('click', async () => {
+        const body = { ...m };
+        delete body.occurrence;
+        if (body.coSpaceTemplate) delete body.coSpace;
+        body.exceptions = [...(m.exceptions || []), { occurrence: o.recurrenceId, cancelled: true }];
+        const d = await api('PUT', `/api/schedule/meetings/${m.id}`, body);
+        $('meetings-message').textContent = d.ok ? 'Occurrence cancelled' : (d.data.error?.reason || 'Could not cancel.');
+        await refreshMeetings();
+      });
+      li.append(' ', cancelOne);
+    }
+    return li;
+  });
+  $('meeting-list').replaceChildren(...items);
+}
+
+function option(value, label) {
+  const o = document.createElement('option');
+  o.value = value;
+  o.textContent = label;
+  return o;
+}
+
+function showStep(n) {
+  wizard.step = n;
+  $('schedule-step').textContent = `Step ${n} of 3`;
+  show('step-general', n === 1);
+  show('step-time', n === 2);
+  show('step-attendees', n === 3);
+  show('s-back', n > 1);
+  show('s-next', n < 3);
+  show('s-create', n === 3);
+  $('schedule-message').textContent = '';
+}
+
+function chosenTemplate() {
+  return (wizard.options?.templates || []).find((t) => t.id === $('s-template').value);
+}
+
+function fillRoles() {
+  const t = chosenTemplate();
+  const roles = $('s-space-choice').value === 'new' && t ? t.roles : [];
+  const all = roles.length ? roles : (wizard.options?.templates || []).flatMap((x) => x.roles);
+  $('s-role').replaceChildren(...all.map((r) => option(r.id, r.name)));
+}
+
+function updateDuration() {
+  const [fh, fm] = ($('s-from').value || '0:0').split(':').map(Number);
+  const [th, tm] = ($('s-to').value || '0:0').split(':').map(Number);
+  const minutes = Math.max(0, th * 60 + tm - (fh * 60 + fm));
+  $('s-duration').textContent = `${two(Math.floor(minutes / 60))}h ${two(minutes % 60)}m`;
+}
+
+function showAttendee(a) {
+  const roles = (wizard.options?.templates || []).flatMap((t) => t.roles);
+  const li = document.createElement('li');
+  li.textContent = `${a.email} (${roles.find((r) => r.id === a.accessMethodTemplate)?.name || ''})`;
+  $('s-attendees').append(li);
+}
+
+// Opens the wizard empty, or (`meeting`) filled with a meeting to edit.
+async function openWizard(meeting) {
+  const r = await api('GET', '/api/schedule/options');
+  if (!r.ok) { $('meetings-message').textContent = 'Scheduling is not available.'; return; }
+  wizard.options = r.data;
+  wizard.attendees = [];
+  wizard.editing = meeting || null;
+  $('s-name').value = '';
+  $('s-template').replaceChildren(...r.data.templates.map((t) => option(t.id, t.name)));
+  $('s-space').replaceChildren(...r.data.spaces.map((s) => option(s.id, s.name)));
+  $('s-space-choice').value = 'new';
+  show('s-template-row', true);
+  show('s-space-row', false);
+  const now = new Date(Date.now() + 3600 * 1000);
+  $('s-date').value = `${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())}`;
+  $('s-from').value = `${two(now.getHours())}:00`;
+  $('s-to').value = `${two((now.getHours() + 1) % 24)}:00`;
+  $('s-repeat').value = 'none';
+  show('s-count-row', false);
+  updateDuration();
+  $('s-attendees').replaceChildren();
+  $('s-create').textContent = 'Create';
+  const m = wizard.editing;
+  if (m) {
+    $('s-name').value = m.name;
+    if (m.coSpaceTemplate) {
+      $('s-template').value = m.coSpaceTemplate;
+    } else {
+      $('s-space-choice').value = 'existing';
+      $('s-space').value = m.coSpace;
+      show('s-template-row', false);
+      show('s-space-row', true);
+    }
+    $('s-date').value = m.start.slice(0, 10);
+    $('s-from').value = m.start.slice(11, 16);
+    $('s-to').value = m.end.slice(11, 16);
+    $('s-repeat').value = m.recurrence?.frequency || 'none';
+    show('s-count-row', $('s-repeat').value !== 'none');
+    if (m.recurrence?.count) $('s-count').value = String(m.recurrence.count);
+    updateDuration();
+    wizard.attendees = m.attendees.map((a) => ({ ...a }));
+    wizard.attendees.forEach(showAttendee);
+    $('s-create').textContent = 'Save';
+  }
+  fillRoles();
+  show('my-meetings', false);
+  show('my-spaces', false);
+  show('schedule', true);
+  showStep(1);
+}
+
+function closeWizard() {
+  show('schedule', false);
+  refreshMe();
+}
+
+function nextStep() {
+  if (wizard.step === 1 && !$('s-name').value.trim()) { $('schedule-message').textContent = 'Please give the meeting a name.'; return; }
+  if (wizard.step === 2 && $('s-to').value <= $('s-from').value) { $('schedule-message').textContent = 'The meeting must end after it starts.'; return; }
+  showStep(wizard.step + 1);
+}
+
+function addAttendee() {
+  const email = $('s-attendee').value.trim();
+  if (!email.includes('@')) { $('schedule-message').textContent = 'Please enter an email address.'; return; }
+  const role = $('s-role').value;
+  const roleName = $('s-role').selectedOptions[0]?.textContent || '';
+  wizard.attendees.push({ email, accessMethodTemplate: role });
+  const li = document.createElement('li');
+  li.textContent = `${email} (${roleName})`;
+  $('s-attendees').append(li);
+  $('s-attendee').value = '';
+  $('schedule-message').textContent = '';
+}
+
+async function createMeeting() {
+  const date = $('s-date').value;
+  const body = {
+    name: $('s-name').value.trim(),
+    start: `${date}T${$('s-from').value}`,
+    end: `${date}T${$('s-to').value}`,
+    timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+    attendees: wizard.attendees,
+  };
+  if ($('s-space-choice').value === 'new') body.coSpaceTemplate = $('s-template').value;
+  else body.coSpace = $('s-space').value;
+  const repeat = $('s-repeat').value;
+  if (repeat !== 'none') {
+    body.recurrence = { frequency: repeat, interval: 1, count: Number($('s-count').value) || 1 };
+    if (repeat === 'weekly') body.recurrence.days = [['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'][new Date(`${date}T12:00`).getDay()]];
+  }
+  const m = wizard.editing;
+  if (m) {
+    // Its own zone, and its exceptions: as they were while the series starts
+    // as before; cancellations follow a new time of day on the same date.
+    body.timeZone = m.timeZone;
+    if (m.exceptions && body.start === m.start) body.exceptions = m.exceptions;
+    else if (m.exceptions && date === m.start.slice(0, 10)) {
+      body.exceptions = m.exceptions.filter((e) => e.cancelled)
+        .map((e) => ({ occurrence: `${e.occurrence.slice(0, 11)}${$('s-from').value}`, cancelled: true }));
+    }
+    if (m.passcodes) body.passcodes = m.passcodes;
+  }
+  const r = m
+    ? await api('PUT', `/api/schedule/meetings/${m.id}`, body)
+    : await api('POST', '/api/schedule/meetings', body);
+  if (!r.ok) {
+    const e = r.data.error || {};
+    const what = m ? 'save' : 'create';
+    $('schedule-message').textContent = `Could not ${what} the meeting: ${e.field ? `${e.field}: ` : ''}${e.reason || r.status}`;
+    return;
+  }
+  show('schedule', false);
+  await refreshMe();
+  $('meetings-message').textContent = m
+    ? 'Meeting updated. Attendees have been sent the change.'
+    : 'Meeting created. This meeting has been created successfully.';
+}
+
+$('schedule-meeting').addEventListener('click', () => openWizard());
+$('s-cancel').addEventListener('click', closeWizard);
+$('s-back').addEventListener('click', () => showStep(wizard.step - 1));
+$('s-next').addEventListener('click', nextStep);
+$('s-create').addEventListener('click', createMeeting);
+$('s-add').addEventListener('click', addAttendee);
+$('s-from').addEventListener('change', updateDuration);
+$('s-to').addEventListener('change', updateDuration);
+$('s-from').addEventListener('input', updateDuration);
+$('s-to').addEventListener('input', updateDuration);
+$('s-template').addEventListener('change', fillRoles);
+$('s-repeat').addEventListener('change', () => show('s-count-row', $('s-repeat').value !== 'none'));
+$('s-space-choice').addEventListener('change', () => {
+  const fresh = $('s-space-choice').value === 'new';
+  show('s-template-row', fresh);
+  show('s-space-row', !fresh);
+  fillRoles();
+});
 
 $('join-form').addEventListener('submit', join);
 $('sign-in-form').addEventListener('submit', signIn);

@@ -1,0 +1,403 @@
+//! The scheduler through its own HTTPS API, against the real binary on
+//! loopback, with aiosmtpd as the mail server and python3-icalendar reading
+//! the invitations: temporary spaces from a template, invitations per role,
+//! updates with a higher SEQUENCE, cancellations, a mail queue that outlives
+//! an SMTP outage and a restart, local times across the March
+//! daylight-saving change, refusals naming the field, and the 01:15 UTC
+//! clean-up on an injected clock.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{element, free_port, Confero, PASSWORD, USER};
+use serde_json::{json, Value};
+
+/// Debian's Python, which has aiosmtpd and icalendar whatever `python3` is first on PATH.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// aiosmtpd storing every mail in a Maildir; killed by PID on drop.
+struct Smtp {
+    child: Child,
+}
+
+impl Smtp {
+    fn start(port: u16, maildir: &Path) -> Smtp {
+        let child = Command::new(PYTHON)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd (python3-aiosmtpd)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Smtp { child }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every stored mail as python3-icalendar reads it.
+fn invitations(maildir: &Path) -> Vec<Value> {
+    if !maildir.join("new").exists() {
+        return Vec::new();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/read_invitations.py");
+    let out = Command::new(PYTHON).arg(script).arg(maildir).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+/// Waits (at most 60 s: retries back off to 30 s) until `n` mails are stored.
+fn wait_for_mails(maildir: &Path, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = invitations(maildir);
+        if got.len() >= n || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The scheduler's JSON API.
+struct Meetings {
+    port: u16,
+}
+
+impl Meetings {
+    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Option<String>, Value) {
+        let url = format!("https://127.0.0.1:{}{path}", self.port);
+        let mut req = common::agent()
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url)
+            .basic_auth(USER, Some(PASSWORD));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().expect("scheduler request");
+        let status = resp.status().as_u16();
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = resp.text().unwrap_or_default();
+        (status, location, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+fn scheduler_env(port: u16) -> Vec<(String, String)> {
+    vec![
+        ("CONFERO_SCHEDULER".into(), "on".into()),
+        ("CONFERO_SCHEDULER_LISTEN".into(), format!("127.0.0.1:{port}")),
+        ("CONFERO_SCHEDULER_EMAIL_FROM".into(), "scheduler@confero.test".into()),
+    ]
+}
+
+fn start(dir: &Path, env: &[(String, String)]) -> Confero {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Confero::start_in(dir, &env)
+}
+
+/// `confero scheduler WORDS...` on `dir`.
+fn mmp(dir: &Path, words: &[&str]) -> String {
+    let out = Command::new(common::binary())
+        .arg("scheduler")
+        .args(words)
+        .env("CONFERO_DATA_DIR", dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("confero scheduler");
+    assert!(out.status.success(), "scheduler {words:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The seed's template: two access method templates, the two roles.
+fn template(c: &Confero) -> (String, String, String) {
+    let t = c.create("/api/v1/coSpaceTemplates", "name=CoSpaceTemp-Scheduler&description=CST-External/Internal Access");
+    let path = format!("/api/v1/coSpaceTemplates/{t}/accessMethodTemplates");
+    let external = c.create(&path, "name=ExternalAccessMeth&uriGenerator=$.guest&generateUniqueCallId=true");
+    let internal = c.create(&path, "name=InternalAccessMeth&uriGenerator=$.host");
+    (t, external, internal)
+}
+
+fn space_count(c: &Confero) -> usize {
+    common::total(&c.get("/api/v1/coSpaces").body)
+}
+
+/// The flow end to end: SMTP down while a weekly meeting is made and
+/// while Confero restarts; the two invitations arrive once it is back, each
+/// with the RRULE and its own role's access; the temporary space has one
+/// access method per role; a PUT moving the time sends two updates with a
+/// higher SEQUENCE; the list keeps 11:00 local across the change to summer
+/// time; DELETE sends two CANCELs and removes the space. Bad input names its
+/// field and leaves no space behind.
+#[test]
+fn meetings_invite_update_and_cancel_by_mail_through_an_smtp_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir: PathBuf = dir.path().join("maildir");
+    let data = dir.path().join("data");
+    let (smtp_port, scheduler_port) = (free_port(), free_port());
+    // Set up with the MMP commands, as an operator would.
+    mmp(&data, &["email", "server", "127.0.0.1", &smtp_port.to_string()]);
+    mmp(&data, &["https", "listen", "127.0.0.1", &scheduler_port.to_string()]);
+    let shown = mmp(&data, &["status"]);
+    assert!(shown.contains("Status: disabled") && shown.contains("Database responsive at start"), "{shown}");
+    assert!(mmp(&data, &["enable"]).contains("SUCCESS: scheduler enabled"));
+    let shown = mmp(&data, &[]);
+    assert!(shown.contains("Enabled                 : true\n"), "{shown}");
+    assert!(shown.contains(&format!("Https port              : {scheduler_port}\n")), "{shown}");
+    assert!(shown.contains("Email Password          : none\n"), "{shown}");
+    let env = vec![("CONFERO_SCHEDULER_EMAIL_FROM".to_string(), "scheduler@confero.test".to_string())];
+    let c = start(&data, &env);
+    let meetings = Meetings { port: scheduler_port };
+    let (t, external, internal) = template(&c);
+
+    let spaces_before = space_count(&c);
+    let mut bad = json!({"name": "x", "coSpaceTemplate": t, "start": "2027-03-22T10:00", "end": "2027-03-22T11:00",
+        "timeZone": "Europe/Madrid", "attendees": [{"email": "ana@example.test", "accessMethodTemplate": t}]});
+    let (status, _, body) = meetings.send("POST", "/api/v1/meetings", Some(&bad));
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("attendees[0].accessMethodTemplate")), "{body}");
+    bad["timeZone"] = "Europe/Atlantis".into();
+    let (status, _, body) = meetings.send("POST", "/api/v1/meetings", Some(&bad));
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("timeZone")), "{body}");
+    assert_eq!(space_count(&c), spaces_before, "a refused meeting left a space behind");
+
+    let meeting = json!({"name": "Weekly sync", "coSpaceTemplate": t, "start": "2027-03-22T10:00",
+        "end": "2027-03-22T11:00", "timeZone": "Europe/Madrid",
+        "recurrence": {"frequency": "weekly", "interval": 1, "days": ["MO"], "count": 4},
+        "organizer": "sai@example.test",
+        "attendees": [{"email": "ana@example.test", "accessMethodTemplate": external},
+                      {"email": "bob@example.test", "accessMethodTemplate": internal}],
+        "passcodes": {external.clone(): "1234"}});
+    let (status, location, created) = meetings.send("POST", "/api/v1/meetings", Some(&meeting));
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(location.as_deref(), Some(format!("/api/v1/meetings/{id}").as_str()));
+    let space = created["coSpace"].as_str().expect("a temporary space").to_string();
+    let methods = c.get(&format!("/api/v1/coSpaces/{space}/accessMethods"));
+    assert_eq!(common::total(&methods.body), 2, "{}", methods.body);
+    let (status, _, got) = meetings.send("GET", &format!("/api/v1/meetings/{id}"), None);
+    assert_eq!((status, &got["name"], &got["coSpace"]), (200, &json!("Weekly sync"), &json!(space)));
+
+    // The SMTP server is down, and Confero restarts: the queue is in the store.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(invitations(&maildir).is_empty());
+    let c = {
+        let mut c = c;
+        c.terminate();
+        start(&data, &env)
+    };
+    let _smtp = Smtp::start(smtp_port, &maildir);
+    let mails = wait_for_mails(&maildir, 2);
+    assert_eq!(mails.len(), 2, "{mails:?}\n{}", c.log_text());
+    let external_uri = got["accessMethods"][&external]["uri"].as_str().unwrap().to_string();
+    let internal_uri = got["accessMethods"][&internal]["uri"].as_str().unwrap().to_string();
+    for m in &mails {
+        assert_eq!(m["method"], "REQUEST", "{m}");
+        assert_eq!(m["timezones"], json!(["Europe/Madrid"]));
+        let ev = &m["events"][0];
+        assert_eq!(ev["uid"], format!("{id}@confero"));
+        assert_eq!(ev["sequence"], 0);
+        assert_eq!(ev["rrule"], "FREQ=WEEKLY;COUNT=4;INTERVAL=1;BYDAY=MO", "{ev}");
+        assert_eq!(ev["start_utc"], "2027-03-22T09:00:00+00:00");
+        let description = ev["description"].as_str().unwrap();
+        if m["to"] == "ana@example.test" {
+            assert!(description.contains(&external_uri) && description.contains("Passcode: 1234"), "{description}");
+            assert!(!description.contains(&internal_uri));
+        } else {
+            assert_eq!(m["to"], "bob@example.test");
+            assert!(description.contains(&internal_uri) && !description.contains("Passcode"), "{description}");
+        }
+    }
+
+    // Moved an hour later: updates with SEQUENCE 1.
+    let mut moved = meeting.clone();
+    moved["start"] = "2027-03-22T11:00".into();
+    moved["end"] = "2027-03-22T12:00".into();
+    let (status, _, body) = meetings.send("PUT", &format!("/api/v1/meetings/{id}"), Some(&moved));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["coSpace"], json!(space), "the temporary space is kept");
+    let mails = wait_for_mails(&maildir, 4);
+    let updates: Vec<_> = mails.iter().filter(|m| m["events"][0]["sequence"] == 1).collect();
+    assert_eq!(updates.len(), 2, "{mails:?}");
+    assert!(updates
+        .iter()
+        .all(|m| m["method"] == "REQUEST" && m["events"][0]["start_utc"] == "2027-03-22T10:00:00+00:00"));
+
+    // The list: 11:00 in Madrid on both sides of 28 March's change.
+    let (status, _, list) = meetings.send(
+        "GET",
+        "/api/v1/meetings?fromTime=2027-03-01T00:00:00Z&untilTime=2027-05-01T00:00:00Z&maxMeetings=10",
+        None,
+    );
+    assert_eq!(status, 200, "{list}");
+    let starts: Vec<_> =
+        list["meetings"].as_array().unwrap().iter().map(|o| o["occurrence"]["start"].clone()).collect();
+    assert_eq!(
+        starts,
+        [
+            json!("2027-03-22T10:00:00Z"),
+            json!("2027-03-29T09:00:00Z"),
+            json!("2027-04-05T09:00:00Z"),
+            json!("2027-04-12T09:00:00Z")
+        ]
+    );
+    assert!(list["meetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["occurrence"]["localStart"].as_str().unwrap().ends_with("T11:00")));
+
+    // Deleted: two cancellations, and the space is gone.
+    let (status, _, _) = meetings.send("DELETE", &format!("/api/v1/meetings/{id}"), None);
+    assert_eq!(status, 204);
+    let mails = wait_for_mails(&maildir, 6);
+    let cancels: Vec<_> = mails.iter().filter(|m| m["method"] == "CANCEL").collect();
+    assert_eq!(cancels.len(), 2, "{mails:?}");
+    assert!(cancels.iter().all(|m| m["events"][0]["status"] == "CANCELLED" && m["events"][0]["sequence"] == 2));
+    assert_eq!(c.get(&format!("/api/v1/coSpaces/{space}")).status, 404);
+    assert_eq!(meetings.send("GET", &format!("/api/v1/meetings/{id}"), None).0, 404);
+    let shown = mmp(&data, &["status"]);
+    assert!(shown.contains("Status: enabled\nRunning\n"), "{shown}");
+    assert!(element(&c.get("/api/v1/coSpaces").body, "coSpaces").is_some());
+}
+
+/// The clean-up at 01:15 UTC on a clock injected at a restart: the space of
+/// a meeting that ended 25 h before is deleted; one that ended 23 h before
+/// stays. Without credentials the API answers 401.
+#[test]
+fn clean_up_deletes_spaces_of_meetings_over_a_day_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let mut env = scheduler_env(port);
+    let c = start(&data, &env);
+    let meetings = Meetings { port };
+    let (t, _, _) = template(&c);
+    let made = |end: &str| {
+        let body = json!({"name": format!("ended {end}"), "coSpaceTemplate": t, "start": "2027-03-22T23:00",
+            "end": end, "timeZone": "UTC"});
+        let (status, _, m) = meetings.send("POST", "/api/v1/meetings", Some(&body));
+        assert_eq!(status, 201, "{m}");
+        (m["id"].as_str().unwrap().to_string(), m["coSpace"].as_str().unwrap().to_string())
+    };
+    let (old, old_space) = made("2027-03-23T00:15");
+    let (recent, recent_space) = made("2027-03-23T02:15");
+    let anonymous = common::agent().get(format!("https://127.0.0.1:{port}/api/v1/meetings")).send().unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+
+    env.push(("CONFERO_SCHEDULER_CLOCK".into(), "2027-03-24T01:14:58Z".into()));
+    let c = {
+        let mut c = c;
+        c.terminate();
+        start(&data, &env)
+    };
+    assert!(common::eventually(|| c.get(&format!("/api/v1/coSpaces/{old_space}")).status == 404), "{}", c.log_text());
+    assert_eq!(c.get(&format!("/api/v1/coSpaces/{recent_space}")).status, 200);
+    assert_eq!(meetings.send("GET", &format!("/api/v1/meetings/{old}"), None).0, 404);
+    assert_eq!(meetings.send("GET", &format!("/api/v1/meetings/{recent}"), None).0, 200);
+}
+
+/// Runs a browser script (tests/peers/browser) with one JSON argument;
+/// panics with its output on failure.
+fn run_browser(script: &str, arg: &Value) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run scripts/test (or `npm ci --prefix tests/peers/browser`)"
+    );
+    let out = Command::new("node").arg(dir.join(script)).arg(arg.to_string()).current_dir(&dir).output().expect("node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed:\n{text}");
+    text
+}
+
+/// A web user (a local `user` account) signs in in headless Chromium, runs
+/// the three-step wizard, sees the meeting under "My scheduled meetings"
+/// and cancels one occurrence; the attendee gets the invitation and then
+/// the cancellation of that occurrence; the meeting is the user's own.
+#[test]
+fn a_web_user_schedules_a_meeting_with_the_wizard() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let data = dir.path().join("data");
+    let (smtp_port, scheduler_port, web_port, c2w_port) = (free_port(), free_port(), free_port(), free_port());
+    mmp(&data, &["email", "server", "127.0.0.1", &smtp_port.to_string()]);
+    let _smtp = Smtp::start(smtp_port, &maildir);
+    let mut env = scheduler_env(scheduler_port);
+    env.push(("CONFERO_WEB".into(), "on".into()));
+    env.push(("CONFERO_WEB_LISTEN".into(), format!("127.0.0.1:{web_port}")));
+    env.push(("CONFERO_C2W_LISTEN".into(), format!("127.0.0.1:{c2w_port}")));
+    let c = start(&data, &env);
+    let (t, external, _) = template(&c);
+    // carol's `users` object has the seed's template assigned, not another.
+    let other = c.create("/api/v1/coSpaceTemplates", "name=Not for carol");
+    let user = c.create("/api/v1/users", "userJid=carol@example.com&name=Carol&email=carol@example.com");
+    c.create(&format!("/api/v1/users/{user}/usercoSpaceTemplates"), &format!("coSpaceTemplate={t}"));
+    let assigned = c.get(&format!("/api/v1/users/{user}/usercoSpaceTemplates"));
+    assert_eq!(common::total(&assigned.body), 1, "{}", assigned.body);
+    let mut add = Command::new(common::binary())
+        .args(["user", "add", "carol", "user"])
+        .env("CONFERO_DATA_DIR", &data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    add.stdin.take().unwrap().write_all(b"web-password\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", web_port)).is_err() {
+        assert!(Instant::now() < deadline, "the web app did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = run_browser(
+        "web_schedule.mjs",
+        &json!({"base": format!("https://127.0.0.1:{web_port}"), "user": "carol", "password": "web-password",
+                "template": "CoSpaceTemp-Scheduler", "role": "ExternalAccessMeth", "attendee": "dana@example.test"}),
+    );
+    println!("{out}");
+
+    let mails = wait_for_mails(&maildir, 3);
+    assert_eq!(mails.len(), 3, "{mails:?}");
+    assert!(mails.iter().all(|m| m["to"] == "dana@example.test"));
+    let request = mails.iter().find(|m| m["method"] == "REQUEST").expect("an invitation");
+    let edited = mails.iter().find(|m| m["events"][0]["sequence"] == 2).expect("the edit's update");
+    assert_eq!(edited["method"], "REQUEST");
+    assert!(edited["events"][0]["start"].as_str().unwrap().starts_with("2027-03-22T14:00"), "{edited}");
+    assert_eq!(request["events"][0]["rrule"], "FREQ=WEEKLY;COUNT=3;INTERVAL=1;BYDAY=MO", "{request}");
+    let cancel = mails.iter().find(|m| m["method"] == "CANCEL").expect("a cancellation");
+    assert!(cancel["events"][0]["recurrence_id"].as_str().unwrap().starts_with("2027-03-29T10:00"), "{cancel}");
+
+    let meetings = Meetings { port: scheduler_port };
+    // As carol over the scheduler's API: a template not assigned to her is refused.
+    let refused = common::agent()
+        .post(format!("https://127.0.0.1:{scheduler_port}/api/v1/meetings"))
+        .basic_auth("carol", Some("web-password"))
+        .header("content-type", "application/json")
+        .body(
+            json!({"name": "x", "coSpaceTemplate": other, "start": "2027-03-22T10:00", "end": "2027-03-22T11:00",
+                   "timeZone": "UTC", "attendees": [{"email": "e@example.test", "accessMethodTemplate": external}]})
+            .to_string(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let refusal: Value = serde_json::from_str(&refused.text().unwrap()).unwrap();
+    assert_eq!(refusal["error"]["field"], "coSpaceTemplate", "{refusal}");
+    let (_, _, list) =
+        meetings.send("GET", "/api/v1/meetings?fromTime=2027-03-01T00:00:00Z&untilTime=2027-05-01T00:00:00Z", None);
+    assert_eq!(list["total"], 2, "{list}");
+    assert_eq!(list["meetings"][0]["organizer"], "carol");
+}
