@@ -42,6 +42,10 @@ struct FileSettings {
     c2w_key: Option<PathBuf>,
     c2w_trust: Option<PathBuf>,
     callbridge_c2w_trust: Option<PathBuf>,
+    xmpp_link: Option<bool>,
+    xmpp_component_tls: Option<bool>,
+    callbridge_xmpp_trust: Option<PathBuf>,
+    xmpp_dns_server: Option<String>,
 }
 
 /// What the MMP-style commands (`confero webbridge3 ...`, `confero
@@ -68,6 +72,8 @@ pub struct MmpSettings {
     pub c2w_trust: Option<PathBuf>,
     /// `callbridge trust c2w`.
     pub callbridge_c2w_trust: Option<PathBuf>,
+    /// `callbridge trust xmpp`.
+    pub callbridge_xmpp_trust: Option<PathBuf>,
 }
 
 impl MmpSettings {
@@ -159,6 +165,18 @@ pub struct Settings {
     /// The bundle web bridges' certificates must chain to (this call
     /// bridge's side); the local CA's when absent.
     pub callbridge_c2w_trust: Option<PathBuf>,
+    /// Attach this call bridge to the XMPP server of
+    /// `system/configuration/xmpp` as a component.
+    pub xmpp_link: bool,
+    /// The component link to the XMPP server uses TLS (off: plain TCP, for
+    /// a third-party server whose component port has none).
+    pub xmpp_component_tls: bool,
+    /// The bundle the XMPP server's certificate must chain to; the web
+    /// PKI's roots when absent.
+    pub callbridge_xmpp_trust: Option<PathBuf>,
+    /// A DNS server for the component link's SRV and address lookups
+    /// instead of the system's.
+    pub xmpp_dns_server: Option<SocketAddr>,
 }
 
 fn on_off(name: &str, file: Option<bool>, default: bool) -> anyhow::Result<bool> {
@@ -292,6 +310,16 @@ impl Settings {
             c2w_key: mmp.c2w_key.or(f.c2w_key),
             c2w_trust: mmp.c2w_trust.or(f.c2w_trust),
             callbridge_c2w_trust: mmp.callbridge_c2w_trust.or(f.callbridge_c2w_trust),
+            xmpp_link: on_off("CONFERO_XMPP_LINK", f.xmpp_link, true)?,
+            xmpp_component_tls: on_off("CONFERO_XMPP_COMPONENT_TLS", f.xmpp_component_tls, true)?,
+            callbridge_xmpp_trust: env("CONFERO_XMPP_TRUST")
+                .map(PathBuf::from)
+                .or(mmp.callbridge_xmpp_trust)
+                .or(f.callbridge_xmpp_trust),
+            xmpp_dns_server: match env("CONFERO_XMPP_DNS_SERVER").or(f.xmpp_dns_server) {
+                Some(a) => Some(addr("CONFERO_XMPP_DNS_SERVER", &a)?),
+                None => None,
+            },
         })
     }
 }

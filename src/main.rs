@@ -6,6 +6,7 @@ mod config;
 mod mmp;
 mod open_files;
 mod web;
+mod xmpp;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -51,7 +52,7 @@ enum Command {
     /// The web bridge's settings, MMP style: `webbridge3`, `webbridge3 https
     /// listen|certs|frame-ancestors ...`, `webbridge3 c2w listen|certs|trust ...`.
     Webbridge3 { words: Vec<String> },
-    /// The call bridge's settings, MMP style: `callbridge trust c2w BUNDLE|none`.
+    /// The call bridge's settings, MMP style: `callbridge trust c2w|xmpp BUNDLE|none`.
     Callbridge { words: Vec<String> },
 }
 
@@ -236,8 +237,13 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             None
         };
         if settings.c2w_links {
-            let client = web::c2w_client(&settings, store.clone(), bridge.clone(), alarms, api.web_links.clone())?;
+            let client =
+                web::c2w_client(&settings, store.clone(), bridge.clone(), alarms.clone(), api.web_links.clone())?;
             tokio::spawn(client.run(stopped()));
+        }
+        if settings.xmpp_link {
+            let component = xmpp::component_client(&settings, store.clone(), alarms, api.xmpp_link.clone())?;
+            tokio::spawn(component.run(stopped()));
         }
         let listener = tokio::net::TcpListener::bind(settings.api_listen)
             .await

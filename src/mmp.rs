@@ -1,5 +1,5 @@
 //! The MMP-style web bridge commands, as CMS's `webbridge3` and
-//! `callbridge trust c2w` take them. They store into `mmp.toml` in the data
+//! `callbridge trust c2w|xmpp` take them. They store into `mmp.toml` in the data
 //! directory (see `config::MmpSettings`); a running process reads them at its
 //! next start, as CMS applies them at `webbridge3 restart`.
 
@@ -97,7 +97,7 @@ pub fn webbridge3(settings: &Settings, words: &[String]) -> anyhow::Result<()> {
     mmp.save(dir)
 }
 
-/// `confero callbridge trust c2w <bundle>|none`.
+/// `confero callbridge trust c2w|xmpp <bundle>|none`.
 pub fn callbridge(settings: &Settings, words: &[String]) -> anyhow::Result<()> {
     let dir = &settings.data_dir;
     let mut mmp = MmpSettings::load(dir)?;
@@ -105,6 +105,7 @@ pub fn callbridge(settings: &Settings, words: &[String]) -> anyhow::Result<()> {
     match words.as_slice() {
         [] => {
             println!("C2W Trust bundle : {}", shown(&settings.callbridge_c2w_trust, "local CA (data directory)"));
+            println!("XMPP Trust bundle : {}", shown(&settings.callbridge_xmpp_trust, "web PKI roots"));
             return Ok(());
         }
         ["trust", "c2w", "none"] => mmp.callbridge_c2w_trust = None,
@@ -113,7 +114,13 @@ pub fn callbridge(settings: &Settings, words: &[String]) -> anyhow::Result<()> {
             confero_webbridge::pki::read_certs(&bundle)?;
             mmp.callbridge_c2w_trust = Some(bundle);
         }
-        _ => bail!("usage:\n  callbridge\n  callbridge trust c2w <bundle>|none"),
+        ["trust", "xmpp", "none"] => mmp.callbridge_xmpp_trust = None,
+        ["trust", "xmpp", bundle] => {
+            let bundle = file(bundle)?;
+            confero_webbridge::pki::read_certs(&bundle)?;
+            mmp.callbridge_xmpp_trust = Some(bundle);
+        }
+        _ => bail!("usage:\n  callbridge\n  callbridge trust c2w <bundle>|none\n  callbridge trust xmpp <bundle>|none"),
     }
     mmp.save(dir)
 }

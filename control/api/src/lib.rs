@@ -15,6 +15,7 @@ pub mod failure;
 pub mod route;
 pub mod web_links;
 pub mod xml;
+pub mod xmpp_link;
 
 mod bulk;
 mod calls;
@@ -71,6 +72,8 @@ pub struct Api {
     pub started: Instant,
     /// The C2W links to web bridges (written by the C2W client).
     pub web_links: Arc<web_links::WebBridgeLinks>,
+    /// The XEP-0114 link to the XMPP server (written by its client).
+    pub xmpp_link: Arc<xmpp_link::XmppLink>,
     trace_seq: AtomicU64,
 }
 
@@ -90,6 +93,7 @@ impl Api {
             cdr,
             started: Instant::now(),
             web_links: Arc::default(),
+            xmpp_link: Arc::default(),
             trace_seq: AtomicU64::new(1),
         })
     }
