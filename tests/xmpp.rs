@@ -2,13 +2,20 @@
 //! component. Against Prosody 0.12 (its plain component port, and a
 //! TLS-wrapped one): the configuration PUT, the handshake, the status and
 //! alarms, a wrong secret, a restarted server, a certificate without the
-//! domain. Every wait is bounded (`eventually`: 20 s).
+//! domain. Against our own server (`confero xmpp ...`): the secret
+//! `callbridge add` prints attaches the call bridge; found through an SRV
+//! record served by dnsmasq on loopback, the certificate checked for the
+//! target's name too. Every wait is bounded (`eventually`: 20 s).
 
 mod common;
 #[path = "peers/prosody.rs"]
 mod prosody;
 
-use common::{element, eventually, Confero};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{binary, element, eventually, free_port, Confero};
 use prosody::{certificate, Prosody, ProsodySetup};
 
 fn xmpp_status(c: &Confero) -> String {
@@ -103,4 +110,154 @@ fn prosody_component_tls() {
     assert!(eventually(|| xmpp_status(&c) == "certificateFailure"), "status {}", xmpp_status(&c));
     assert!(alarms(&c).contains("<type>xmppConnectionFailure</type>"), "{}", alarms(&c));
     assert!(!wrong.log().contains("successfully authenticated"), "{}", wrong.log());
+}
+
+/// `confero xmpp ...` on `data`; its standard output.
+fn xmpp_cli(data: &Path, words: &[&str]) -> String {
+    let out = Command::new(binary())
+        .arg("xmpp")
+        .args(words)
+        .env("CONFERO_DATA_DIR", data)
+        .stdin(Stdio::null())
+        .output()
+        .expect("confero xmpp");
+    assert!(out.status.success(), "xmpp {words:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn line_value(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim_start().strip_prefix(':')))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// Two free ports in a row (the client port and the component port).
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no two free ports in a row");
+}
+
+/// Our server: the secret `xmpp callbridge add cb1` prints, put in the
+/// call bridge's configuration, attaches it (our self-signed certificate is
+/// trusted from the data directory); a wrong one is refused; `callbridge
+/// list` never shows a secret.
+#[test]
+fn our_server_takes_the_call_bridge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("confero");
+    std::fs::create_dir_all(&data).expect("data dir");
+    xmpp_cli(&data, &["domain", "example.test"]);
+    let added = xmpp_cli(&data, &["callbridge", "add", "cb1"]);
+    assert_eq!(line_value(&added, "Domain"), "example.test");
+    let secret = line_value(&added, "Secret");
+    assert!(secret.len() >= 16, "{added}");
+    let listed = xmpp_cli(&data, &["callbridge", "list"]);
+    assert!(listed.contains("cb1") && !listed.contains(&secret), "{listed}");
+    assert!(xmpp_cli(&data, &["status"]).contains("Enabled : true"));
+
+    let port = free_port_pair();
+    let listen = format!("127.0.0.1:{port}");
+    let c = start_confero(&data, &[("CONFERO_XMPP_LISTEN", &listen)]);
+    let component = format!("127.0.0.1:{}", port + 1);
+    configure(
+        &c,
+        &format!("uniqueName=cb1&domain=example.test&sharedSecret={secret}&serverAddressOverride={component}"),
+    );
+    assert!(eventually(|| xmpp_status(&c) == "connected"), "status {}; log:\n{}", xmpp_status(&c), c.log_text());
+    assert!(c.log_text().contains("call bridge cb1.example.test attached"), "{}", c.log_text());
+    assert!(!c.log_text().contains(&secret), "the secret reached the log");
+
+    configure(&c, "sharedSecret=not-the-secret");
+    assert!(eventually(|| xmpp_status(&c) == "authenticationFailure"), "status {}", xmpp_status(&c));
+    assert!(alarms(&c).contains("<type>xmppAuthenticationFailure</type>"), "{}", alarms(&c));
+}
+
+/// dnsmasq on loopback, answering for `example.test` only, killed by PID.
+struct Dnsmasq {
+    child: Child,
+    port: u16,
+}
+
+impl Dnsmasq {
+    fn start(records: &[String]) -> Dnsmasq {
+        let port = free_port();
+        let mut cmd = Command::new("dnsmasq");
+        cmd.args(["-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces"])
+            .args(["--listen-address=127.0.0.1", "--user=root", "--pid-file=", "--log-queries", "--log-facility=-"])
+            .arg(format!("--port={port}"))
+            .args(records)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().expect("start dnsmasq (apt install dnsmasq-base)");
+        let d = Dnsmasq { child, port };
+        // Ready once it answers a query over UDP.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        socket.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, b't', b'e', b's', b't', 0, 0, 1, 0, 1];
+        while Instant::now() < deadline {
+            let _ = socket.send_to(&query, ("127.0.0.1", port));
+            let mut buf = [0u8; 512];
+            if socket.recv_from(&mut buf).is_ok() {
+                return d;
+            }
+        }
+        panic!("dnsmasq did not answer on {port}");
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// No override: the SRV record `_xmpp-component._tcp.example.test` names
+/// `xmpp.example.test` and our server's component port, and the bridge
+/// connects there. The server's certificate must name that host as well as
+/// the domain: with one naming only the domain it is refused
+/// (`certificateFailure`); with one naming both, connected.
+#[test]
+fn srv_record_names_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("confero");
+    std::fs::create_dir_all(&data).expect("data dir");
+    xmpp_cli(&data, &["domain", "example.test"]);
+    let secret = line_value(&xmpp_cli(&data, &["callbridge", "add", "cb1"]), "Secret");
+    let port = free_port_pair();
+    let dns = Dnsmasq::start(&[
+        format!("--srv-host=_xmpp-component._tcp.example.test,xmpp.example.test,{},0,0", port + 1),
+        "--address=/xmpp.example.test/127.0.0.1".to_string(),
+    ]);
+    let listen = format!("127.0.0.1:{port}");
+    let dns_server = format!("127.0.0.1:{}", dns.port);
+    let env = [("CONFERO_XMPP_LISTEN", listen.as_str()), ("CONFERO_XMPP_DNS_SERVER", dns_server.as_str())];
+
+    let mut c = start_confero(&data, &env);
+    configure(&c, &format!("uniqueName=cb1&domain=example.test&sharedSecret={secret}"));
+    assert!(
+        eventually(|| xmpp_status(&c) == "certificateFailure"),
+        "status {}; log:\n{}",
+        xmpp_status(&c),
+        c.log_text()
+    );
+    assert!(alarms(&c).contains("<type>xmppConnectionFailure</type>"), "{}", alarms(&c));
+    c.terminate();
+
+    let (cert, key) = certificate(dir.path(), "both", &["example.test", "xmpp.example.test"]);
+    xmpp_cli(&data, &["certs", &key.display().to_string(), &cert.display().to_string()]);
+    let trust = cert.display().to_string();
+    let mut env = env.to_vec();
+    env.push(("CONFERO_XMPP_TRUST", &trust));
+    let c = start_confero(&data, &env);
+    assert!(eventually(|| xmpp_status(&c) == "connected"), "status {}; log:\n{}", xmpp_status(&c), c.log_text());
+    assert!(c.log_text().contains(&format!("connected to xmpp.example.test:{}", port + 1)), "{}", c.log_text());
 }

@@ -28,9 +28,10 @@ ensure_build_tools() {
 # baresip (baresip-core carries the audio modules; baresip-ffmpeg the avcodec
 # and avformat modules the video test's H.264 cameras need), linphonec, and
 # sipp for scripted SIP and scripts/bench-sip; prosody, the XMPP server the
-# call bridge attaches to as a component (tests/xmpp.rs).
+# call bridge attaches to as a component, and dnsmasq, the DNS server that
+# answers its SRV lookups (tests/xmpp.rs).
 ensure_test_peers() {
-  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester prosody
+  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester prosody dnsmasq-base
 }
 
 # Only for scripts/bench-audio: Janus (the AudioBridge it is measured against),

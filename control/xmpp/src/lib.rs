@@ -12,6 +12,7 @@
 pub mod component;
 pub mod element;
 pub mod link;
+pub mod server;
 pub mod service;
 pub mod stream;
 

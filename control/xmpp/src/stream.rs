@@ -386,6 +386,9 @@ impl StreamReader {
             }
         }
         let name = utf8(start.name().as_ref())?;
+        if !valid_name(&name) {
+            return Err(StreamError::Malformed(format!("{name:?} is not an element name")));
+        }
         let ns = match name.split_once(':') {
             Some((prefix, _)) => declared
                 .iter()
@@ -418,6 +421,9 @@ fn attributes(start: &BytesStart<'_>) -> Result<(Vec<(String, String)>, Vec<(Opt
     for a in start.attributes() {
         let a = a.map_err(|e| StreamError::Malformed(e.to_string()))?;
         let key = utf8(a.key.as_ref())?;
+        if !valid_name(&key) {
+            return Err(StreamError::Malformed(format!("{key:?} is not an attribute name")));
+        }
         let value = a.unescape_value().map_err(|e| StreamError::Malformed(e.to_string()))?.into_owned();
         if key == "xmlns" {
             decls.push((None, value));
@@ -428,6 +434,15 @@ fn attributes(start: &BytesStart<'_>) -> Result<(Vec<(String, String)>, Vec<(Opt
         }
     }
     Ok((attrs, decls))
+}
+
+/// Whether quick-xml's name is one XML allows, as far as framing cares: no
+/// quotes, markup or spaces in it (quick-xml takes `<a'>` as element `a'`,
+/// which our scanner, and any peer, would read as the start of a value).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+        && name.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"\"'<>&=/!?;,()[]{}".contains(c))
 }
 
 fn push_text(parent: &mut Element, text: &str) {
@@ -525,6 +540,10 @@ mod tests {
         assert_eq!(reader.next_event(), Err(StreamError::NotAStream));
         let mut reader = StreamReader::new(Limits::default());
         reader.feed(format!("{HEADER}<a><b></a></b>").as_bytes());
+        reader.next_event().expect("header");
+        assert!(matches!(reader.next_event(), Err(StreamError::Malformed(_))));
+        let mut reader = StreamReader::new(Limits::default());
+        reader.feed(format!("{HEADER}<a><b' c'/></a>").as_bytes());
         reader.next_event().expect("header");
         assert!(matches!(reader.next_event(), Err(StreamError::Malformed(_))));
         let mut reader = StreamReader::new(Limits::default());
