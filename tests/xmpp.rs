@@ -261,3 +261,78 @@ fn srv_record_names_the_server() {
     assert!(eventually(|| xmpp_status(&c) == "connected"), "status {}; log:\n{}", xmpp_status(&c), c.log_text());
     assert!(c.log_text().contains(&format!("connected to xmpp.example.test:{}", port + 1)), "{}", c.log_text());
 }
+
+/// Our server with the call bridge attached: a web user (`user` role)
+/// logs in with slixmpp over STARTTLS, the call bridge checking the
+/// password; its roster and the call bridge's disco#items list its spaces
+/// (and no one else's); a join IQ to a space answers its call ID, URI and
+/// web link. A wrong password is refused. Credentials sent before TLS are
+/// refused with `encryption-required` and the stream is closed.
+#[test]
+fn web_user_logs_in_through_xmpp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("confero");
+    std::fs::create_dir_all(&data).expect("data dir");
+    xmpp_cli(&data, &["domain", "example.test"]);
+    let secret = line_value(&xmpp_cli(&data, &["callbridge", "add", "cb1"]), "Secret");
+    let mut add = Command::new(binary())
+        .args(["user", "add", "alice", "user"])
+        .env("CONFERO_DATA_DIR", &data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("user add");
+    {
+        use std::io::Write;
+        add.stdin.take().expect("stdin").write_all(b"alice-password\n").expect("password");
+    }
+    assert!(add.wait().expect("user add").success());
+
+    let port = free_port_pair();
+    let listen = format!("127.0.0.1:{port}");
+    let c = start_confero(&data, &[("CONFERO_XMPP_LISTEN", &listen)]);
+    c.create("/api/v1/coSpaces", "name=Team&uri=team&callId=4321&ownerJid=alice@example.test");
+    c.create("/api/v1/coSpaces", "name=Other&uri=other&callId=9876&ownerJid=bob@example.test");
+    let component = format!("127.0.0.1:{}", port + 1);
+    configure(
+        &c,
+        &format!("uniqueName=cb1&domain=example.test&sharedSecret={secret}&serverAddressOverride={component}"),
+    );
+    assert!(eventually(|| xmpp_status(&c) == "connected"), "status {}; log:\n{}", xmpp_status(&c), c.log_text());
+
+    let client = |password: &str| {
+        // Debian's Python, which python3-slixmpp installs into.
+        let out = Command::new("/usr/bin/python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/xmpp_client.py"))
+            .args(["127.0.0.1", &port.to_string(), "alice@example.test", password, "cb1.example.test"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("python3 with slixmpp (apt install python3-slixmpp)");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let out = client("alice-password");
+    assert!(out.contains("ROSTER 4321@cb1.example.test Team"), "{out}\n{}", c.log_text());
+    assert!(out.contains("ITEM 4321@cb1.example.test Team"), "{out}");
+    assert!(out.contains("JOIN 4321 team https://"), "{out}");
+    assert!(!out.contains("9876"), "another user's space listed: {out}");
+    assert!(!c.log_text().contains("alice-password"), "the password reached the log");
+
+    let out = client("wrong-password");
+    assert!(out.contains("AUTH FAILED"), "{out}");
+    assert!(!out.contains("ROSTER"), "{out}");
+
+    // Plain text: PLAIN credentials before STARTTLS.
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    tcp.write_all(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.test' version='1.0'>\
+          <auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAGFsaWNlLXBhc3N3b3Jk</auth>",
+    )
+    .expect("write");
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    assert!(answer.contains("<starttls") && answer.contains("<required/>"), "{answer}");
+    assert!(answer.contains("encryption-required") && answer.ends_with("</stream:stream>"), "{answer}");
+    assert!(!answer.contains("<success"), "{answer}");
+}

@@ -29,9 +29,10 @@ ensure_build_tools() {
 # and avformat modules the video test's H.264 cameras need), linphonec, and
 # sipp for scripted SIP and scripts/bench-sip; prosody, the XMPP server the
 # call bridge attaches to as a component, and dnsmasq, the DNS server that
-# answers its SRV lookups (tests/xmpp.rs).
+# answers its SRV lookups, and slixmpp, a web user's XMPP client, for
+# Debian's /usr/bin/python3 (tests/xmpp.rs).
 ensure_test_peers() {
-  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester prosody dnsmasq-base
+  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester prosody dnsmasq-base python3-slixmpp
 }
 
 # Only for scripts/bench-audio: Janus (the AudioBridge it is measured against),
