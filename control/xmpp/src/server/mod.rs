@@ -53,8 +53,12 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Stanzas a component may send per second on average, and in a burst;
 /// beyond, its stream is closed with `policy-violation`.
 const RATE: (f64, f64) = (500.0, 1000.0);
-/// A component quiet this long (no stanza, no keepalive) is gone.
+/// A component quiet this long (no stanza, no keepalive) is gone; ours
+/// sends a keepalive after 30 s.
 const SILENCE_LIMIT: Duration = Duration::from_secs(300);
+/// The same for a bound client: clients send whitespace every 5 minutes
+/// (slixmpp's default), so give them three.
+const CLIENT_SILENCE_LIMIT: Duration = Duration::from_secs(900);
 
 /// A call bridge allowed to attach: its name (the JID's first label) and
 /// its secret.
@@ -371,7 +375,7 @@ async fn drive_client<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let limit = match (session.jid(), deadline) {
             (None, Some(d)) => d,
-            _ => tokio::time::Instant::now() + SILENCE_LIMIT,
+            _ => tokio::time::Instant::now() + CLIENT_SILENCE_LIMIT,
         };
         tokio::select! {
             read = tokio::time::timeout_at(limit, stream.read(&mut buf)) => {
