@@ -77,7 +77,8 @@ pub const NS_CONFERO_JOIN: &str = "urn:confero:xmpp:join";
 /// What the call bridge answers over its component link, beyond
 /// [`CallBridgeService`]: from its XMPP server, a web user's login
 /// (`auth`, checked like the web app's sign-in: `user` role, Argon2,
-/// throttled per source) and their spaces (`spaces`, the roster); from a
+/// throttled per source), their SCRAM credential (`scram`, for a SCRAM
+/// login the server checks) and their spaces (`spaces`, the roster); from a
 /// signed-in user, their spaces (disco#items) and a space's join details
 /// (`join` to `<callId>@<component>`: URI, call ID, web link).
 struct CallBridgeXmpp {
@@ -124,6 +125,15 @@ impl StanzaHandler for CallBridgeXmpp {
             .and_then(|bare| bare.strip_suffix(&format!("@{}", config.domain)))
             .map(str::to_string);
         let ns = |n: &str| stanza.elements().any(|e| e.ns == n);
+        if from_server && stanza.find("scram", NS_CONFERO_AUTH).is_some() {
+            let user = stanza.find("scram", NS_CONFERO_AUTH).and_then(|q| q.get_attr("user")).unwrap_or_default();
+            return match confero_https::users::scram_credential(&*self.store, user) {
+                Some(c) => {
+                    vec![result(stanza).child(Element::new("scram", NS_CONFERO_AUTH).attr("credential", &c.to_text()))]
+                }
+                None => error_reply(stanza, "cancel", "item-not-found").into_iter().collect(),
+            };
+        }
         if from_server && ns(NS_CONFERO_AUTH) {
             let Some(q) = stanza.find("auth", NS_CONFERO_AUTH) else { return Vec::new() };
             let field = |n: &str| q.find(n, NS_CONFERO_AUTH).map(|e| e.text_content()).unwrap_or_default();

@@ -263,8 +263,9 @@ fn srv_record_names_the_server() {
 }
 
 /// Our server with the call bridge attached: a web user (`user` role)
-/// logs in with slixmpp over STARTTLS, the call bridge checking the
-/// password; its roster and the call bridge's disco#items list its spaces
+/// logs in with slixmpp over STARTTLS, by SCRAM-SHA-1 (its credential from
+/// the call bridge) and by PLAIN (the call bridge checking the password);
+/// its roster and the call bridge's disco#items list its spaces
 /// (and no one else's); a join IQ to a space answers its call ID, URI and
 /// web link. A wrong password is refused. Credentials sent before TLS are
 /// refused with `encryption-required` and the stream is closed.
@@ -300,26 +301,31 @@ fn web_user_logs_in_through_xmpp() {
     );
     assert!(eventually(|| xmpp_status(&c) == "connected"), "status {}; log:\n{}", xmpp_status(&c), c.log_text());
 
-    let client = |password: &str| {
+    let client = |password: &str, mechanism: &str| {
         // Debian's Python, which python3-slixmpp installs into.
         let out = Command::new("/usr/bin/python3")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/xmpp_client.py"))
-            .args(["127.0.0.1", &port.to_string(), "alice@example.test", password, "cb1.example.test"])
+            .args(["127.0.0.1", &port.to_string(), "alice@example.test", password, "cb1.example.test", mechanism])
             .stdin(Stdio::null())
             .output()
             .expect("python3 with slixmpp (apt install python3-slixmpp)");
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     };
-    let out = client("alice-password");
+    let out = client("alice-password", "SCRAM-SHA-1");
+    assert!(out.contains("MECH SCRAM-SHA-1"), "{out}\n{}", c.log_text());
     assert!(out.contains("ROSTER 4321@cb1.example.test Team"), "{out}\n{}", c.log_text());
     assert!(out.contains("ITEM 4321@cb1.example.test Team"), "{out}");
     assert!(out.contains("JOIN 4321 team https://"), "{out}");
     assert!(!out.contains("9876"), "another user's space listed: {out}");
     assert!(!c.log_text().contains("alice-password"), "the password reached the log");
 
-    let out = client("wrong-password");
-    assert!(out.contains("AUTH FAILED"), "{out}");
-    assert!(!out.contains("ROSTER"), "{out}");
+    let out = client("alice-password", "PLAIN");
+    assert!(out.contains("MECH PLAIN") && out.contains("ITEM 4321@cb1.example.test Team"), "{out}");
+    for mechanism in ["SCRAM-SHA-1", "PLAIN"] {
+        let out = client("wrong-password", mechanism);
+        assert!(out.contains("AUTH FAILED"), "{mechanism}: {out}");
+        assert!(!out.contains("ROSTER"), "{mechanism}: {out}");
+    }
 
     // Plain text: PLAIN credentials before STARTTLS.
     use std::io::{Read, Write};

@@ -2,7 +2,7 @@
 STARTTLS, prints its roster, the call bridge's disco#items and a space's
 join details, one per line; or prints AUTH FAILED. Every wait is bounded.
 
-usage: xmpp_client.py HOST PORT JID PASSWORD COMPONENT
+usage: xmpp_client.py HOST PORT JID PASSWORD COMPONENT [MECHANISM]
 """
 import asyncio
 import ssl
@@ -11,11 +11,12 @@ import sys
 import slixmpp
 
 host, port, jid, password, component = sys.argv[1:6]
+mechanism = sys.argv[6] if len(sys.argv) > 6 else None
 
 
 class Client(slixmpp.ClientXMPP):
     def __init__(self):
-        super().__init__(jid, password)
+        super().__init__(jid, password, sasl_mech=mechanism)
         # The server's certificate is the test's self-signed one.
         self.ssl_context.check_hostname = False
         self.ssl_context.verify_mode = ssl.CERT_NONE
@@ -39,6 +40,7 @@ class Client(slixmpp.ClientXMPP):
 
     async def start(self, _event):
         try:
+            print("MECH", self["feature_mechanisms"].mech.name, flush=True)
             await self.get_roster(timeout=10)
             for item in self.client_roster:
                 if item != self.boundjid.bare:

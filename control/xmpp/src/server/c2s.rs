@@ -1,13 +1,19 @@
 //! A client's stream on our server, sans-IO (RFC 6120): STARTTLS first and
-//! required, then SASL — PLAIN, offered only once the stream is encrypted
-//! — then resource binding, then stanzas. The password is not checked here:
-//! the shell asks the call bridge over its component link
-//! ([`C2sEvent::Authenticate`]) and answers with
-//! [`ClientSession::auth_result`], as CMS's XMPP server does.
+//! required, then SASL — SCRAM-SHA-1 and PLAIN, offered only once the
+//! stream is encrypted — then resource binding, then stanzas. No password
+//! is kept here: for PLAIN the shell asks the call bridge over its component
+//! link ([`C2sEvent::Authenticate`], answered by
+//! [`ClientSession::auth_result`]), as CMS's XMPP server does; for SCRAM it
+//! asks the call bridge for the user's SCRAM credential
+//! ([`C2sEvent::ScramLookup`], answered by [`ClientSession::scram_credential`])
+//! and the proof is checked here (RFC 5802), without the password.
 
 use std::collections::VecDeque;
 
+use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+
+use confero_https::scram::{hmac, sha1, ScramCredential};
 
 use crate::element::Element;
 use crate::stream::{Limits, StreamError, StreamEvent, StreamReader};
@@ -43,6 +49,12 @@ pub enum C2sEvent {
         /// The password.
         password: String,
     },
+    /// Find `user`'s SCRAM credential (with the call bridge), then call
+    /// [`ClientSession::scram_credential`].
+    ScramLookup {
+        /// The user name as given.
+        user: String,
+    },
     /// The client is now this full JID.
     Bound {
         /// `user@domain/resource`.
@@ -62,8 +74,30 @@ enum State {
     Negotiating,
     AwaitingTls,
     AwaitingAuth { user: String },
+    AwaitingScramLookup(Box<ScramStart>),
+    ScramChallenged(Box<ScramChallenged>),
     Active,
     Ended,
+}
+
+/// A SCRAM exchange after the client's first message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScramStart {
+    user: String,
+    gs2_header: String,
+    client_first_bare: String,
+    client_nonce: String,
+}
+
+/// A SCRAM exchange after our challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScramChallenged {
+    user: String,
+    gs2_header: String,
+    nonce: String,
+    auth_prefix: String,
+    credential: ScramCredential,
+    known: bool,
 }
 
 /// One client connection.
@@ -118,7 +152,10 @@ impl ClientSession {
         self.reader.feed(bytes);
         loop {
             // One SASL exchange at a time: what follows waits its answer.
-            if matches!(self.state, State::AwaitingAuth { .. } | State::AwaitingTls | State::Ended) {
+            if matches!(
+                self.state,
+                State::AwaitingAuth { .. } | State::AwaitingScramLookup(_) | State::AwaitingTls | State::Ended
+            ) {
                 return;
             }
             match self.reader.next_event() {
@@ -156,6 +193,7 @@ impl ClientSession {
                 self.end();
             }
             (State::Negotiating, StreamEvent::Stanza(s)) => self.negotiate(s),
+            (State::ScramChallenged(c), StreamEvent::Stanza(s)) => self.scram_final(*c, s),
             (State::Active, StreamEvent::Stanza(s)) => self.active(s),
             _ => self.fail("not-authorized"),
         }
@@ -166,8 +204,11 @@ impl ClientSession {
         if !self.tls {
             features = features.child(Element::new("starttls", NS_TLS).child(Element::new("required", NS_TLS)));
         } else if self.user.is_none() {
-            features = features
-                .child(Element::new("mechanisms", NS_SASL).child(Element::new("mechanism", NS_SASL).text("PLAIN")));
+            features = features.child(
+                Element::new("mechanisms", NS_SASL)
+                    .child(Element::new("mechanism", NS_SASL).text("SCRAM-SHA-1"))
+                    .child(Element::new("mechanism", NS_SASL).text("PLAIN")),
+            );
         } else {
             features = features
                 .child(Element::new("bind", NS_BIND))
@@ -191,6 +232,18 @@ impl ClientSession {
             }
             if self.user.is_some() {
                 return self.fail("policy-violation");
+            }
+            if s.get_attr("mechanism") == Some("SCRAM-SHA-1") {
+                match scram_client_first(s.text_content().trim()) {
+                    Some(start) => {
+                        let user = start.user.clone();
+                        self.state = State::AwaitingScramLookup(Box::new(start));
+                        self.events.push_back(C2sEvent::ScramLookup { user });
+                    }
+                    None => self
+                        .send_raw(&Element::new("failure", NS_SASL).child(Element::new("malformed-request", NS_SASL))),
+                }
+                return;
             }
             if s.get_attr("mechanism") != Some("PLAIN") {
                 self.send_raw(&Element::new("failure", NS_SASL).child(Element::new("invalid-mechanism", NS_SASL)));
@@ -274,6 +327,84 @@ impl ClientSession {
         self.handle_input(&[]);
     }
 
+    /// The user's SCRAM credential (`None`: unknown, or no credential; the
+    /// exchange then goes on with a made-up one and fails at its end, so a
+    /// client cannot tell names apart), and our nonce (random, from the
+    /// caller).
+    pub fn scram_credential(&mut self, credential: Option<ScramCredential>, server_nonce: &str) {
+        let State::AwaitingScramLookup(start) = self.state.clone() else { return };
+        let known = credential.is_some();
+        let credential = credential.unwrap_or_else(|| ScramCredential {
+            iterations: confero_https::scram::ITERATIONS,
+            salt: sha1(format!("{}{}", start.user, self.stream_id).as_bytes()).to_vec(),
+            stored_key: [0; 20],
+            server_key: [0; 20],
+        });
+        let nonce = format!("{}{}", start.client_nonce, server_nonce);
+        let server_first = format!("r={nonce},s={},i={}", B64.encode(&credential.salt), credential.iterations);
+        self.send_raw(&Element::new("challenge", NS_SASL).text(&B64.encode(&server_first)));
+        self.state = State::ScramChallenged(Box::new(ScramChallenged {
+            user: start.user.clone(),
+            gs2_header: start.gs2_header.clone(),
+            nonce,
+            auth_prefix: format!("{},{server_first}", start.client_first_bare),
+            credential,
+            known,
+        }));
+        self.handle_input(&[]);
+    }
+
+    fn scram_final(&mut self, c: ScramChallenged, s: Element) {
+        if s.is("abort", NS_SASL) {
+            self.send_raw(&Element::new("failure", NS_SASL).child(Element::new("aborted", NS_SASL)));
+            self.state = State::Negotiating;
+            return;
+        }
+        if !s.is("response", NS_SASL) {
+            return self.fail("not-authorized");
+        }
+        let text = B64.decode(s.text_content().trim()).ok().and_then(|b| String::from_utf8(b).ok());
+        let verified = text.as_deref().and_then(|t| {
+            let (without_proof, proof) = t.rsplit_once(",p=")?;
+            let mut binding = None;
+            let mut nonce = None;
+            for attr in without_proof.split(',') {
+                match attr.split_once('=') {
+                    Some(("c", v)) => binding = Some(v),
+                    Some(("r", v)) => nonce = Some(v),
+                    _ => {}
+                }
+            }
+            let binding = B64.decode(binding?).ok()?;
+            if binding != c.gs2_header.as_bytes() || nonce? != c.nonce {
+                return None;
+            }
+            let proof: [u8; 20] = B64.decode(proof).ok()?.try_into().ok()?;
+            let auth_message = format!("{},{without_proof}", c.auth_prefix);
+            let signature = hmac(&c.credential.stored_key, auth_message.as_bytes());
+            let client_key: Vec<u8> = proof.iter().zip(signature.iter()).map(|(p, s)| p ^ s).collect();
+            let same = sha1(&client_key).iter().zip(c.credential.stored_key.iter()).fold(0u8, |a, (x, y)| a | (x ^ y));
+            (same == 0 && c.known).then(|| hmac(&c.credential.server_key, auth_message.as_bytes()))
+        });
+        match verified {
+            Some(server_signature) => {
+                let v = format!("v={}", B64.encode(server_signature));
+                self.send_raw(&Element::new("success", NS_SASL).text(&B64.encode(v)));
+                self.user = Some(c.user.to_ascii_lowercase());
+                self.reader.restart();
+                self.state = State::AwaitingHeader;
+            }
+            None => {
+                self.failures += 1;
+                self.send_raw(&Element::new("failure", NS_SASL).child(Element::new("not-authorized", NS_SASL)));
+                self.state = State::Negotiating;
+                if self.failures >= MAX_AUTH_FAILURES {
+                    self.fail("policy-violation");
+                }
+            }
+        }
+    }
+
     /// TLS is up: the client starts a new stream over it.
     pub fn tls_established(&mut self) {
         if self.state == State::AwaitingTls {
@@ -344,10 +475,50 @@ pub fn result_of(iq: &Element) -> Element {
     reply
 }
 
+/// A SCRAM client-first message (base64): `n,,n=user,r=nonce`. Channel
+/// binding is refused (`p=`); an authzid other than the user too.
+fn scram_client_first(b64: &str) -> Option<ScramStart> {
+    let text = String::from_utf8(B64.decode(b64).ok()?).ok()?;
+    let (cb, rest) = text.split_once(',')?;
+    if cb != "n" && cb != "y" {
+        return None;
+    }
+    let (authz, bare) = rest.split_once(',')?;
+    let mut user = None;
+    let mut nonce = None;
+    for attr in bare.split(',') {
+        match attr.split_once('=') {
+            Some(("n", v)) => user = Some(v.replace("=2C", ",").replace("=3D", "=")),
+            Some(("r", v)) => nonce = Some(v.to_string()),
+            Some(("m", _)) => return None,
+            _ => {}
+        }
+    }
+    let (user, nonce) = (user?, nonce?);
+    if !authz.is_empty() && authz.strip_prefix("a=").is_none_or(|a| !a.eq_ignore_ascii_case(&user)) {
+        return None;
+    }
+    if !valid_user(&user) || nonce.is_empty() || nonce.contains(',') {
+        return None;
+    }
+    Some(ScramStart {
+        user,
+        gs2_header: format!("{cb},{authz},"),
+        client_first_bare: bare.to_string(),
+        client_nonce: nonce,
+    })
+}
+
+fn valid_user(user: &str) -> bool {
+    !user.is_empty()
+        && user.len() <= 255
+        && !user.chars().any(|c| c.is_whitespace() || c.is_control() || "\"&'/:<>@".contains(c))
+}
+
 /// RFC 4616: `[authzid] NUL authcid NUL passwd`, base64. An authzid other
 /// than the user is refused (nobody acts for another here).
 fn plain_credentials(b64: &str) -> Option<(String, String)> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let raw = B64.decode(b64).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let mut parts = text.split('\0');
     let (authz, user, password) = (parts.next()?, parts.next()?, parts.next()?);
@@ -361,7 +532,7 @@ fn plain_credentials(b64: &str) -> Option<(String, String)> {
     {
         return None;
     }
-    if user.chars().any(|c| c.is_whitespace() || c.is_control() || "\"&'/:<>@".contains(c)) {
+    if !valid_user(&user) {
         return None;
     }
     Some((user, password.to_string()))
@@ -410,6 +581,64 @@ mod tests {
         );
         let Some(C2sEvent::Route(iq)) = s.poll_event() else { panic!("route") };
         assert_eq!(iq.get_attr("from"), Some("alice@example.test/r"));
+    }
+
+    /// A SCRAM-SHA-1 client, by RFC 5802's steps.
+    fn scram_login(password: &str, known: bool) -> String {
+        let mut s = ClientSession::new("example.test", "abcdef0123", Limits::default());
+        s.handle_input(OPEN.as_bytes());
+        s.handle_input(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        s.tls_established();
+        s.handle_input(OPEN.as_bytes());
+        assert!(sent(&mut s).contains("<mechanism>SCRAM-SHA-1</mechanism>"));
+        let first_bare = "n=alice,r=cnonce";
+        s.handle_input(
+            format!(
+                "<auth xmlns='{NS_SASL}' mechanism='SCRAM-SHA-1'>{}</auth>",
+                B64.encode(format!("n,,{first_bare}"))
+            )
+            .as_bytes(),
+        );
+        while let Some(e) = s.poll_event() {
+            assert!(matches!(e, C2sEvent::StartTls | C2sEvent::ScramLookup { .. }), "{e:?}");
+        }
+        let stored = ScramCredential::new("secret", b"salty", 4096);
+        s.scram_credential(known.then_some(stored), "snonce");
+        let out = sent(&mut s);
+        let challenge = out
+            .split("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>")
+            .nth(1)
+            .and_then(|c| c.split('<').next())
+            .expect("challenge");
+        let server_first = String::from_utf8(B64.decode(challenge).expect("b64")).expect("utf8");
+        assert!(server_first.starts_with("r=cnoncesnonce,s="), "{server_first}");
+        let without_proof = "c=biws,r=cnoncesnonce";
+        let auth_message = format!("{first_bare},{server_first},{without_proof}");
+        let mine = ScramCredential::new(password, b"salty", 4096);
+        let salted_client_key = {
+            // ClientKey = StoredKey's preimage: recompute it from the password.
+            let mut block = b"salty".to_vec();
+            block.extend_from_slice(&1u32.to_be_bytes());
+            let mut u = hmac(password.as_bytes(), &block);
+            let mut salted = u;
+            for _ in 1..4096 {
+                u = hmac(password.as_bytes(), &u);
+                salted.iter_mut().zip(u.iter()).for_each(|(o, x)| *o ^= x);
+            }
+            hmac(&salted, b"Client Key")
+        };
+        let signature = hmac(&mine.stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = salted_client_key.iter().zip(signature.iter()).map(|(k, s)| k ^ s).collect();
+        let response = B64.encode(format!("{without_proof},p={}", B64.encode(proof)));
+        s.handle_input(format!("<response xmlns='{NS_SASL}'>{response}</response>").as_bytes());
+        sent(&mut s)
+    }
+
+    #[test]
+    fn scram_sha_1_proves_the_password() {
+        assert!(scram_login("secret", true).contains("<success"));
+        assert!(scram_login("wrong", true).contains("not-authorized"));
+        assert!(scram_login("secret", false).contains("not-authorized"));
     }
 
     #[test]

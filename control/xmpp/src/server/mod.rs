@@ -31,7 +31,8 @@ use accept::{AcceptEvent, ComponentSession};
 use c2s::{C2sEvent, ClientSession, NS_CLIENT};
 
 /// The call bridge's answers to our server: a login's check (`auth`), a
-/// user's spaces (`spaces`, for the roster).
+/// web user's SCRAM credential (`scram`), a user's spaces (`spaces`, for the
+/// roster).
 pub const NS_CONFERO_AUTH: &str = "urn:confero:xmpp:auth";
 /// See [`NS_CONFERO_AUTH`].
 pub const NS_CONFERO_SPACES: &str = "urn:confero:xmpp:spaces";
@@ -412,6 +413,22 @@ async fn drive_client<S: AsyncRead + AsyncWrite + Unpin>(
                         tracing::info!("XMPP: login of {user:?} from {peer} refused");
                     }
                     session.auth_result(allowed);
+                }
+                C2sEvent::ScramLookup { user } => {
+                    let query = Element::new("scram", NS_CONFERO_AUTH).attr("user", &user);
+                    let credential = router
+                        .ask_call_bridge(query)
+                        .await
+                        .filter(|answer| answer.get_attr("type") == Some("result"))
+                        .and_then(|answer| {
+                            let c = answer.find("scram", NS_CONFERO_AUTH)?.get_attr("credential")?.to_string();
+                            confero_https::scram::ScramCredential::parse(&c)
+                        });
+                    let nonce: String = {
+                        let bytes: [u8; 18] = rand::thread_rng().gen();
+                        bytes.iter().map(|b| format!("{b:02x}")).collect()
+                    };
+                    session.scram_credential(credential, &nonce);
                 }
                 C2sEvent::Bound { jid } => {
                     tracing::debug!("XMPP: {jid} bound from {peer}");
