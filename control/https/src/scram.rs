@@ -39,7 +39,8 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     Sha1::digest(data).into()
 }
 
-fn salted_password(password: &str, salt: &[u8], iterations: u32) -> [u8; 20] {
+/// SaltedPassword: PBKDF2-HMAC-SHA-1 of the password (what a client derives).
+pub fn salted_password(password: &str, salt: &[u8], iterations: u32) -> [u8; 20] {
     let mut block = salt.to_vec();
     block.extend_from_slice(&1u32.to_be_bytes());
     let mut u = hmac(password.as_bytes(), &block);
