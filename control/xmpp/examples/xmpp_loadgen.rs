@@ -124,7 +124,13 @@ async fn login(
     tls: Arc<rustls::ClientConfig>,
     n: usize,
 ) -> Result<Session, String> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    // Fifty connections per loopback source address (127.0.0.1, .2, ...):
+    // the server takes at most 64 from one source, as every listener does.
+    let source = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 0, 0, 1)) + (n / 50) as u32);
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket.bind((source, 0).into()).map_err(|e| e.to_string())?;
+    let target: std::net::SocketAddr = addr.parse().map_err(|_| format!("{addr} is not ip:port"))?;
+    let tcp = socket.connect(target).await.map_err(|e| e.to_string())?;
     let mut plain = Conn::new(tcp);
     plain.open(domain).await?;
     plain.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
@@ -152,8 +158,9 @@ async fn login(
     let proof: Vec<u8> = client_key.iter().zip(signature.iter()).map(|(k, s)| k ^ s).collect();
     let response = B64.encode(format!("{without_proof},p={}", B64.encode(proof)));
     c.send(&format!("<response xmlns='{SASL}'>{response}</response>")).await?;
-    if c.stanza().await?.name != "success" {
-        return Err("login refused".into());
+    let answer = c.stanza().await?;
+    if answer.name != "success" {
+        return Err(format!("login refused: {}", answer.to_xml("jabber:client")));
     }
     c.open(domain).await?;
     c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await?;
@@ -208,8 +215,8 @@ async fn main() {
                         let _ = c.send("</stream:stream>").await;
                     }
                     Ok(Err(e)) => {
-                        if failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
-                            eprintln!("login failed: {e}");
+                        if failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
+                            eprintln!("login {n} failed: {e}");
                         }
                     }
                     Err(_) => {

@@ -1,7 +1,8 @@
 //! XMPP for Confero: the sans-IO XML stream core ([`stream`], [`element`]),
 //! the call bridge's side of XEP-0114 ([`component`], sans-IO, and
 //! [`link`], its tokio shell), as CMS attaches its call bridge to an XMPP
-//! server.
+//! server, and our XMPP server ([`server`]: components, and clients whose
+//! logins the call bridge decides).
 //!
 //! The cores take bytes and return events and bytes to send; they read no
 //! clock and open no socket, which is what makes the stream parser a fuzz
