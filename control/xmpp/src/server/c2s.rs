@@ -266,7 +266,7 @@ impl ClientSession {
                 .and_then(|b| b.find("resource", NS_BIND))
                 .map(|r| r.text_content().trim().to_string())
                 .filter(|r| !r.is_empty() && r.len() <= 256 && !r.chars().any(char::is_control))
-                .unwrap_or_else(|| format!("confero-{}", &self.stream_id[..self.stream_id.len().min(8)]));
+                .unwrap_or_else(|| format!("confero-{}", self.stream_id.chars().take(8).collect::<String>()));
             let jid = format!("{}@{}/{}", self.user.as_deref().unwrap_or_default(), self.domain, resource);
             let reply =
                 result_of(&s).child(Element::new("bind", NS_BIND).child(Element::new("jid", NS_BIND).text(&jid)));

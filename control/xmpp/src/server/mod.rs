@@ -49,8 +49,11 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_COMPONENTS: usize = 256;
 /// From one source at most.
 const MAX_PER_SOURCE: usize = 16;
-/// TLS and the handshake must be done within this.
+/// A component's TLS and handshake must be done within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client's STARTTLS, login (the call bridge's check included) and
+/// binding must be done within this.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reads (each at most a few stanzas) a client may send per second on
 /// average, and in a burst; beyond, its stream is closed.
 const RATE: (f64, f64) = (500.0, 1000.0);
@@ -326,7 +329,7 @@ async fn serve_client(
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     };
     let mut session = ClientSession::new(&router.domain, &stream_id, limits);
-    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
     let (tx, mut inbox) = mpsc::unbounded_channel::<Element>();
     if drive_client(&mut tcp, &mut session, &router, peer, &tx, &mut inbox, Some(deadline)).await != Outcome::StartTls {
         let _ = tcp.shutdown().await;
