@@ -45,6 +45,11 @@ struct FileSettings {
     c2w_key: Option<PathBuf>,
     c2w_trust: Option<PathBuf>,
     callbridge_c2w_trust: Option<PathBuf>,
+    xmpp_link: Option<bool>,
+    xmpp_component_tls: Option<bool>,
+    callbridge_xmpp_trust: Option<PathBuf>,
+    xmpp_dns_server: Option<String>,
+    xmpp_listen: Option<String>,
 }
 
 /// What the MMP-style commands (`confero webbridge3 ...`, `confero
@@ -71,6 +76,34 @@ pub struct MmpSettings {
     pub c2w_trust: Option<PathBuf>,
     /// `callbridge trust c2w`.
     pub callbridge_c2w_trust: Option<PathBuf>,
+    /// `callbridge trust xmpp`.
+    pub callbridge_xmpp_trust: Option<PathBuf>,
+    /// `xmpp domain`.
+    pub xmpp_domain: Option<String>,
+    /// `xmpp listen`.
+    pub xmpp_listen: Option<String>,
+    /// `xmpp certs` (key).
+    pub xmpp_key: Option<PathBuf>,
+    /// `xmpp certs` (full chain).
+    pub xmpp_cert: Option<PathBuf>,
+    /// `xmpp certs` (CA bundle, kept for `xmpp status`).
+    pub xmpp_bundle: Option<PathBuf>,
+    /// `xmpp enable` / `xmpp disable`; unset: on once a domain is set.
+    pub xmpp_enabled: Option<bool>,
+    /// `xmpp callbridge add|add-secret|del`: the call bridges allowed to
+    /// attach, with their secrets (hence the file's 0600).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xmpp_callbridges: Vec<XmppCallBridge>,
+}
+
+/// A call bridge our XMPP server lets attach as a component.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmppCallBridge {
+    /// Its name: it attaches as `<name>.<domain>`.
+    pub name: String,
+    /// Its shared secret.
+    pub secret: String,
 }
 
 impl MmpSettings {
@@ -92,7 +125,9 @@ impl MmpSettings {
     pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let path = MmpSettings::path(data_dir);
-        std::fs::write(&path, toml::to_string(self)?).with_context(|| format!("writing {}", path.display()))
+        // Private: it holds the XMPP call bridges' secrets.
+        confero_https::tls::write_private(&path, toml::to_string(self)?.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
     }
 }
 
@@ -170,6 +205,34 @@ pub struct Settings {
     /// The bundle web bridges' certificates must chain to (this call
     /// bridge's side); the local CA's when absent.
     pub callbridge_c2w_trust: Option<PathBuf>,
+    /// Attach this call bridge to the XMPP server of
+    /// `system/configuration/xmpp` as a component.
+    pub xmpp_link: bool,
+    /// The component link to the XMPP server uses TLS (off: plain TCP, for
+    /// a third-party server whose component port has none).
+    pub xmpp_component_tls: bool,
+    /// The bundle the XMPP server's certificate must chain to; the web
+    /// PKI's roots when absent.
+    pub callbridge_xmpp_trust: Option<PathBuf>,
+    /// A DNS server for the component link's SRV and address lookups
+    /// instead of the system's.
+    pub xmpp_dns_server: Option<SocketAddr>,
+    /// Our XMPP server's domain (`xmpp domain`); none: no server.
+    pub xmpp_domain: Option<String>,
+    /// Run our XMPP server in `confero run` (on once a domain is set, unless
+    /// `xmpp disable`).
+    pub xmpp_server: bool,
+    /// Its client port; the component port is the next one.
+    pub xmpp_listen: SocketAddr,
+    /// Its key and full chain (`xmpp certs`); self-signed for the domain
+    /// when absent.
+    pub xmpp_key: Option<PathBuf>,
+    /// See `xmpp_key`.
+    pub xmpp_cert: Option<PathBuf>,
+    /// `xmpp certs`' CA bundle.
+    pub xmpp_bundle: Option<PathBuf>,
+    /// The call bridges allowed to attach.
+    pub xmpp_callbridges: Vec<XmppCallBridge>,
 }
 
 fn on_off(name: &str, file: Option<bool>, default: bool) -> anyhow::Result<bool> {
@@ -235,6 +298,11 @@ impl Settings {
         let mmp = MmpSettings::load(&data_dir)?;
         let web =
             env("CONFERO_WEB_LISTEN").or(mmp.web_listen).or(f.web_listen).unwrap_or_else(|| "127.0.0.1:8447".into());
+        let xmpp_listen = env("CONFERO_XMPP_LISTEN")
+            .or(mmp.xmpp_listen.clone())
+            .or(f.xmpp_listen)
+            .unwrap_or_else(|| "127.0.0.1:5222".into());
+        let xmpp_domain = mmp.xmpp_domain.clone().map(|d| d.to_ascii_lowercase());
         let c2w =
             env("CONFERO_C2W_LISTEN").or(mmp.c2w_listen).or(f.c2w_listen).unwrap_or_else(|| "127.0.0.1:8448".into());
         Ok(Settings {
@@ -315,6 +383,23 @@ impl Settings {
             c2w_key: mmp.c2w_key.or(f.c2w_key),
             c2w_trust: mmp.c2w_trust.or(f.c2w_trust),
             callbridge_c2w_trust: mmp.callbridge_c2w_trust.or(f.callbridge_c2w_trust),
+            xmpp_link: on_off("CONFERO_XMPP_LINK", f.xmpp_link, true)?,
+            xmpp_component_tls: on_off("CONFERO_XMPP_COMPONENT_TLS", f.xmpp_component_tls, true)?,
+            callbridge_xmpp_trust: env("CONFERO_XMPP_TRUST")
+                .map(PathBuf::from)
+                .or(mmp.callbridge_xmpp_trust)
+                .or(f.callbridge_xmpp_trust),
+            xmpp_dns_server: match env("CONFERO_XMPP_DNS_SERVER").or(f.xmpp_dns_server) {
+                Some(a) => Some(addr("CONFERO_XMPP_DNS_SERVER", &a)?),
+                None => None,
+            },
+            xmpp_server: xmpp_domain.is_some() && mmp.xmpp_enabled.unwrap_or(true),
+            xmpp_domain,
+            xmpp_listen: addr("CONFERO_XMPP_LISTEN", &xmpp_listen)?,
+            xmpp_key: mmp.xmpp_key,
+            xmpp_cert: mmp.xmpp_cert,
+            xmpp_bundle: mmp.xmpp_bundle,
+            xmpp_callbridges: mmp.xmpp_callbridges,
         })
     }
 }

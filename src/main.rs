@@ -7,6 +7,7 @@ mod mmp;
 mod open_files;
 mod scheduler;
 mod web;
+mod xmpp;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -52,11 +53,14 @@ enum Command {
     /// The web bridge's settings, MMP style: `webbridge3`, `webbridge3 https
     /// listen|certs|frame-ancestors ...`, `webbridge3 c2w listen|certs|trust ...`.
     Webbridge3 { words: Vec<String> },
-    /// The call bridge's settings, MMP style: `callbridge trust c2w BUNDLE|none`.
+    /// The call bridge's settings, MMP style: `callbridge trust c2w|xmpp BUNDLE|none`.
     Callbridge { words: Vec<String> },
     /// The scheduler's settings, MMP style: `scheduler`, `scheduler status`,
     /// `scheduler https|c2w|email|timedLogging ...`, `scheduler enable|disable`.
     Scheduler { words: Vec<String> },
+    /// Our XMPP server's settings, MMP style: `xmpp domain|listen|certs|
+    /// callbridge add|add-secret|del|list|enable|disable|status ...`.
+    Xmpp { words: Vec<String> },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         Command::Webbridge3 { words } => mmp::webbridge3(&settings, &words),
         Command::Callbridge { words } => mmp::callbridge(&settings, &words),
         Command::Scheduler { words } => scheduler::command(&settings, &words),
+        Command::Xmpp { words } => mmp::xmpp(&settings, &words),
     }
 }
 
@@ -119,7 +124,7 @@ impl Drop for LogLine {
     }
 }
 
-fn read_password() -> anyhow::Result<String> {
+pub(crate) fn read_password() -> anyhow::Result<String> {
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ")?;
         let second = rpassword::prompt_password("Confirm password: ")?;
@@ -273,8 +278,26 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             None
         };
         if settings.c2w_links {
-            let client = web::c2w_client(&settings, store.clone(), bridge.clone(), alarms, api.web_links.clone())?;
+            let client =
+                web::c2w_client(&settings, store.clone(), bridge.clone(), alarms.clone(), api.web_links.clone())?;
             tokio::spawn(client.run(stopped()));
+        }
+        // Our XMPP server, when a domain is set: like the web bridge, one that
+        // cannot start is reported and left out.
+        let xmpp_server = if settings.xmpp_server {
+            match xmpp::start_server(&settings, stopped()).await {
+                Ok(running) => Some(running),
+                Err(e) => {
+                    tracing::error!("the XMPP server did not start, running without it: {e:#}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if settings.xmpp_link {
+            let component = xmpp::component_client(&settings, store.clone(), alarms, api.xmpp_link.clone())?;
+            tokio::spawn(component.run(stopped()));
         }
         let listener = tokio::net::TcpListener::bind(settings.api_listen)
             .await
@@ -282,6 +305,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("API listening on https://{}/api/v1/", listener.local_addr()?);
         api::serve(api, listener, tls, limits, shutdown_signal()).await;
         let _ = stop_tx.send(true);
+        if let Some(server) = xmpp_server {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server.task).await;
+        }
         if let Some(web) = web_bridge {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), web.task).await;
         }

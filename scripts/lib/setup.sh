@@ -28,9 +28,11 @@ ensure_build_tools() {
 # baresip (baresip-core carries the audio modules; baresip-ffmpeg the avcodec
 # and avformat modules the video test's H.264 cameras need), linphonec, and
 # sipp for scripted SIP and scripts/bench-sip; dnsmasq as the DNS server with the
-# SRV records dial-out tests locate their targets by.
+# SRV records dial-out and XMPP tests locate their targets by; prosody, the XMPP
+# server the call bridge attaches to as a component, and slixmpp, a web user's
+# XMPP client, for Debian's /usr/bin/python3 (tests/xmpp.rs).
 ensure_test_peers() {
-  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester dnsmasq-base
+  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester prosody dnsmasq-base python3-slixmpp
 }
 
 # The scheduler's peers (tests/scheduler.rs): aiosmtpd receives the

@@ -81,6 +81,8 @@ impl Confero {
             // turn them on (tests/web.rs).
             .env("CONFERO_WEB", "off")
             .env("CONFERO_C2W_LINKS", "off")
+            // Likewise the component link to an XMPP server (tests/xmpp.rs).
+            .env("CONFERO_XMPP_LINK", "off")
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -17,6 +17,7 @@ pub mod route;
 pub mod web_links;
 pub mod web_policy;
 pub mod xml;
+pub mod xmpp_link;
 
 mod bulk;
 mod calls;
@@ -76,6 +77,8 @@ pub struct Api {
     pub web_links: Arc<web_links::WebBridgeLinks>,
     /// Call diagnostics taken on request.
     pub diagnostics: Arc<diagnostics::Diagnostics>,
+    /// The XEP-0114 link to the XMPP server (written by its client).
+    pub xmpp_link: Arc<xmpp_link::XmppLink>,
     trace_seq: AtomicU64,
 }
 
@@ -96,6 +99,7 @@ impl Api {
             started: Instant::now(),
             web_links: Arc::default(),
             diagnostics: Arc::default(),
+            xmpp_link: Arc::default(),
             trace_seq: AtomicU64::new(1),
         })
     }

@@ -28,6 +28,9 @@ pub fn status(api: &Api) -> Reply {
         .text("audioBitRateIncoming", &c.audio_bit_rate_incoming.to_string())
         .text("videoBitRateOutgoing", &c.video_bit_rate_outgoing.to_string())
         .text("videoBitRateIncoming", &c.video_bit_rate_incoming.to_string());
+    // CMS has no such element; ours, after its own, so clients that read
+    // CMS's status by name are unaffected (as with `mediaRefusals`).
+    w.text("xmppStatus", api.xmpp_link.get().as_str());
     super::calls::write_refusals(&mut w, &c.media_refusals);
     w.close("status");
     Reply::xml(w.finish())

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod scram;
 pub mod throttle;
 pub mod tls;
 pub mod users;

@@ -69,9 +69,23 @@ pub fn hash_password(password: &str) -> Result<String, StoreError> {
 }
 
 /// Creates or updates a user.
+/// Web users (`user`) also get a SCRAM-SHA-1 credential, for XMPP clients.
 pub fn set_user(store: &dyn Store, name: &str, role: Role, password: &str) -> Result<(), StoreError> {
     let hash = hash_password(password)?;
-    store.put_api_user(&ApiUser { name: name.to_string(), role: role.as_str().to_string(), hash })
+    let scram = (role == Role::User).then(|| {
+        let salt: [u8; 16] = rand::random();
+        crate::scram::ScramCredential::new(password, &salt, crate::scram::ITERATIONS).to_text()
+    });
+    store.put_api_user(&ApiUser { name: name.to_string(), role: role.as_str().to_string(), hash, scram })
+}
+
+/// The SCRAM-SHA-1 credential of web user `name`, if it has one.
+pub fn scram_credential(store: &dyn Store, name: &str) -> Option<crate::scram::ScramCredential> {
+    let user = store.api_user(name).ok()??;
+    if Role::parse(&user.role) != Some(Role::User) {
+        return None;
+    }
+    crate::scram::ScramCredential::parse(user.scram.as_deref()?)
 }
 
 /// Removes a user; false when there was none.

@@ -388,7 +388,9 @@ pub(crate) fn acknowledged_writes_survive_reopening(open: Open) {
         update(&*store, Kind::CoSpace, space.id, "name=y").unwrap();
         let batch: Vec<_> = (1..=3).map(|i| changes(Kind::CoSpace, &format!("name=g{i}&uri=g{i}"))).collect();
         store.replace_generated(Kind::CoSpace, Uuid::new_v4(), &batch).unwrap();
-        store.put_api_user(&ApiUser { name: "admin".into(), role: "admin".into(), hash: "h".into() }).unwrap();
+        store
+            .put_api_user(&ApiUser { name: "admin".into(), role: "admin".into(), hash: "h".into(), scram: None })
+            .unwrap();
         let kinds = [Kind::CallProfile, Kind::CoSpace];
         let all: Vec<Object> = kinds
             .iter()
@@ -414,11 +416,20 @@ pub(crate) fn acknowledged_writes_survive_reopening(open: Open) {
 pub(crate) fn api_users_are_stored_by_case_insensitive_name(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let user = |name: &str, role: &str, hash: &str| ApiUser { name: name.into(), role: role.into(), hash: hash.into() };
+    let user = |name: &str, role: &str, hash: &str| ApiUser {
+        name: name.into(),
+        role: role.into(),
+        hash: hash.into(),
+        scram: None,
+    };
     assert_eq!(store.api_user("admin"), Ok(None));
     store.put_api_user(&user("bob", "api", "h1")).unwrap();
     store.put_api_user(&user("admin", "admin", "h2")).unwrap();
     assert_eq!(store.api_user("ADMIN"), Ok(Some(user("admin", "admin", "h2"))));
+    let web = ApiUser { scram: Some("4096,c2FsdA,AA,AA".into()), ..user("carol", "user", "h3") };
+    store.put_api_user(&web).unwrap();
+    assert_eq!(store.api_user("carol"), Ok(Some(web.clone())));
+    store.remove_api_user("carol").unwrap();
     store.put_api_user(&user("Bob", "admin", "h3")).unwrap();
     let listed: BTreeSet<(String, String)> =
         store.api_users().unwrap().into_iter().map(|u| (u.name.to_lowercase(), u.role)).collect();

@@ -95,6 +95,10 @@ pub struct ApiUser {
     pub role: String,
     /// The Argon2id PHC string of the password (never the password).
     pub hash: String,
+    /// The SCRAM-SHA-1 credential of a web user's password (iterations,
+    /// salt, StoredKey, ServerKey: never the password), so that XMPP clients
+    /// can log in with SCRAM; none for API users and for users saved before.
+    pub scram: Option<String>,
 }
 
 /// One write to a service's records (see [`Store::write_records`]).

@@ -390,6 +390,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
          CREATE TRIGGER IF NOT EXISTS objects_deleted AFTER DELETE ON objects
              BEGIN UPDATE store_version SET n = n + 1; END;",
     )?;
+    // The SCRAM credential came after the table: added to older databases.
+    let has_scram = tx.prepare("SELECT 1 FROM pragma_table_info('api_users') WHERE name = 'scram'")?.exists([])?;
+    if !has_scram {
+        tx.execute_batch("ALTER TABLE api_users ADD COLUMN scram TEXT")?;
+    }
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
         let mut claim =
@@ -639,16 +644,16 @@ impl Store for SqliteStore {
         // On the check connection: a login never waits for a write either.
         Ok(lock(&self.check)
             .conn
-            .query_row("SELECT name, role, hash FROM api_users WHERE name = ?1", params![name], |r| {
-                Ok(ApiUser { name: r.get(0)?, role: r.get(1)?, hash: r.get(2)? })
+            .query_row("SELECT name, role, hash, scram FROM api_users WHERE name = ?1", params![name], |r| {
+                Ok(ApiUser { name: r.get(0)?, role: r.get(1)?, hash: r.get(2)?, scram: r.get(3)? })
             })
             .optional()?)
     }
 
     fn put_api_user(&self, user: &ApiUser) -> Result<(), StoreError> {
         self.lock_writer().conn.execute(
-            "INSERT OR REPLACE INTO api_users (name, role, hash) VALUES (?1, ?2, ?3)",
-            params![user.name, user.role, user.hash],
+            "INSERT OR REPLACE INTO api_users (name, role, hash, scram) VALUES (?1, ?2, ?3, ?4)",
+            params![user.name, user.role, user.hash, user.scram],
         )?;
         Ok(())
     }
@@ -693,8 +698,9 @@ impl Store for SqliteStore {
 
     fn api_users(&self) -> Result<Vec<ApiUser>, StoreError> {
         let check = lock(&self.check);
-        let mut stmt = check.conn.prepare("SELECT name, role, hash FROM api_users ORDER BY name")?;
-        let rows = stmt.query_map([], |r| Ok(ApiUser { name: r.get(0)?, role: r.get(1)?, hash: r.get(2)? }))?;
+        let mut stmt = check.conn.prepare("SELECT name, role, hash, scram FROM api_users ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| Ok(ApiUser { name: r.get(0)?, role: r.get(1)?, hash: r.get(2)?, scram: r.get(3)? }))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
