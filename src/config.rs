@@ -48,7 +48,6 @@ struct FileSettings {
     xmpp_link: Option<bool>,
     xmpp_component_tls: Option<bool>,
     callbridge_xmpp_trust: Option<PathBuf>,
-    xmpp_dns_server: Option<String>,
     xmpp_listen: Option<String>,
 }
 
@@ -214,9 +213,6 @@ pub struct Settings {
     /// The bundle the XMPP server's certificate must chain to; the web
     /// PKI's roots when absent.
     pub callbridge_xmpp_trust: Option<PathBuf>,
-    /// A DNS server for the component link's SRV and address lookups
-    /// instead of the system's.
-    pub xmpp_dns_server: Option<SocketAddr>,
     /// Our XMPP server's domain (`xmpp domain`); none: no server.
     pub xmpp_domain: Option<String>,
     /// Run our XMPP server in `confero run` (on once a domain is set, unless
@@ -389,10 +385,6 @@ impl Settings {
                 .map(PathBuf::from)
                 .or(mmp.callbridge_xmpp_trust)
                 .or(f.callbridge_xmpp_trust),
-            xmpp_dns_server: match env("CONFERO_XMPP_DNS_SERVER").or(f.xmpp_dns_server) {
-                Some(a) => Some(addr("CONFERO_XMPP_DNS_SERVER", &a)?),
-                None => None,
-            },
             xmpp_server: xmpp_domain.is_some() && mmp.xmpp_enabled.unwrap_or(true),
             xmpp_domain,
             xmpp_listen: addr("CONFERO_XMPP_LISTEN", &xmpp_listen)?,

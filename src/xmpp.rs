@@ -59,7 +59,7 @@ pub fn component_client(
         alarms,
         status,
         transport,
-        dns_server: settings.xmpp_dns_server,
+        dns_server: settings.dns_server,
         handler: Arc::new(CallBridgeXmpp {
             store: store_for_handler,
             auth: Arc::new(Authenticator::for_roles(store_for_auth, ThrottlePolicy::default(), WEB_ROLES)),

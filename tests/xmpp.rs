@@ -239,7 +239,7 @@ fn srv_record_names_the_server() {
     ]);
     let listen = format!("127.0.0.1:{port}");
     let dns_server = format!("127.0.0.1:{}", dns.port);
-    let env = [("CONFERO_XMPP_LISTEN", listen.as_str()), ("CONFERO_XMPP_DNS_SERVER", dns_server.as_str())];
+    let env = [("CONFERO_XMPP_LISTEN", listen.as_str()), ("CONFERO_DNS_SERVER", dns_server.as_str())];
 
     let mut c = start_confero(&data, &env);
     configure(&c, &format!("uniqueName=cb1&domain=example.test&sharedSecret={secret}"));
