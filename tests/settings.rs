@@ -29,6 +29,10 @@ fn toml_file_sets_listen_address_data_dir_and_admin() {
         .env_remove("CONFERO_API_LISTEN")
         .env_remove("CONFERO_ADMIN_PASSWORD")
         .env_remove("CONFERO_ADMIN_USER")
+        // Off the default ports, which something else may hold.
+        .env("CONFERO_SIP_LISTEN", "127.0.0.1:0")
+        .env("CONFERO_WEB", "off")
+        .env("CONFERO_C2W_LINKS", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

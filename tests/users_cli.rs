@@ -55,6 +55,10 @@ fn first_start_without_users_prints_a_generated_password_once() {
             .arg("run")
             .env("CONFERO_DATA_DIR", dir.path())
             .env("CONFERO_API_LISTEN", format!("127.0.0.1:{port}"))
+            // Off the default ports, which something else may hold.
+            .env("CONFERO_SIP_LISTEN", "127.0.0.1:0")
+            .env("CONFERO_WEB", "off")
+            .env("CONFERO_C2W_LINKS", "off")
             .env_remove("CONFERO_ADMIN_PASSWORD")
             .stdout(std::fs::File::create(&out_path).unwrap())
             .stderr(Stdio::null())
