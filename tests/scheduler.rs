@@ -7,6 +7,7 @@
 //! clean-up on an injected clock.
 
 mod common;
+mod peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -308,20 +309,6 @@ fn clean_up_deletes_spaces_of_meetings_over_a_day_old() {
     assert_eq!(meetings.send("GET", &format!("/api/v1/meetings/{recent}"), None).0, 200);
 }
 
-/// Runs a browser script (tests/peers/browser) with one JSON argument;
-/// panics with its output on failure.
-fn run_browser(script: &str, arg: &Value) -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed: run scripts/test (or `npm ci --prefix tests/peers/browser`)"
-    );
-    let out = Command::new("node").arg(dir.join(script)).arg(arg.to_string()).current_dir(&dir).output().expect("node");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{script} failed:\n{text}");
-    text
-}
-
 /// A web user (a local `user` account) signs in in headless Chromium, runs
 /// the three-step wizard, sees the meeting under "My scheduled meetings"
 /// and cancels one occurrence; the attendee gets the invitation and then
@@ -362,7 +349,7 @@ fn a_web_user_schedules_a_meeting_with_the_wizard() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let out = run_browser(
+    let out = peers::run_browser(
         "web_schedule.mjs",
         &json!({"base": format!("https://127.0.0.1:{web_port}"), "user": "carol", "password": "web-password",
                 "template": "CoSpaceTemp-Scheduler", "role": "ExternalAccessMeth", "attendee": "dana@example.test"}),

@@ -126,24 +126,6 @@ fn only_web_bridge(c: &Confero) -> String {
     ids[0].clone()
 }
 
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/browser")
-}
-
-/// Runs a browser script with one JSON argument; panics with its output on
-/// failure.
-fn run_browser(script: &str, arg: &serde_like::Json) -> String {
-    let dir = browser_dir();
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed: run scripts/test (or `npm ci --prefix tests/peers/browser`)"
-    );
-    let out = Command::new("node").arg(dir.join(script)).arg(arg.to_string()).current_dir(&dir).output().expect("node");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{script} failed:\n{text}");
-    text
-}
-
 /// Just enough JSON for the scripts' arguments.
 mod serde_like {
     pub struct Json(pub Vec<(&'static str, String)>);
@@ -228,7 +210,7 @@ fn the_web_app_joins_by_id_passcode_link_and_my_spaces() {
         ("user", WEB_USER.into()),
         ("password", WEB_PASSWORD.into()),
     ]);
-    let out = run_browser("web_app.mjs", &arg);
+    let out = peers::run_browser("web_app.mjs", &arg);
     println!("{out}");
 
     // No wrong ID or passcode ever made a leg.
@@ -366,7 +348,7 @@ fn a_browser_and_a_baresip_hear_and_see_each_other() {
     ]);
     // The browser runs on its own thread so the baresip's snapshot is taken
     // while it is in the meeting.
-    let browser = std::thread::spawn(move || run_browser("web_media.mjs", &arg));
+    let browser = std::thread::spawn(move || peers::run_browser("web_media.mjs", &arg));
     assert!(eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 2), "the browser's leg");
     let mut seen = None;
     for attempt in 0..20 {
@@ -504,7 +486,7 @@ fn two_browsers_and_an_srtp_baresip_each_hear_the_other_two() {
                 ("ownHz", TONES[own].to_string()),
                 ("stayMs", "6000".into()),
             ]);
-            std::thread::spawn(move || run_browser("web_media.mjs", &arg))
+            std::thread::spawn(move || peers::run_browser("web_media.mjs", &arg))
         })
         .collect();
     assert!(eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 3), "the browsers' legs");
@@ -542,7 +524,7 @@ fn the_meeting_controls_change_the_browser_s_own_leg() {
         ("passcode", PASSCODE.into()),
         ("stepMs", "2500".into()),
     ]);
-    let browser = std::thread::spawn(move || run_browser("web_controls.mjs", &arg));
+    let browser = std::thread::spawn(move || peers::run_browser("web_controls.mjs", &arg));
     let leg =
         || common::ids(&c.get("/api/v1/callLegs").body).first().map(|id| c.get(&format!("/api/v1/callLegs/{id}")).body);
     let mut last = String::new();

@@ -530,3 +530,17 @@ pub fn header(message: &str, name: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// Runs a script of `tests/peers/browser` (headless Chromium through
+/// playwright-core) with one JSON argument; panics with its output on failure.
+pub fn run_browser(script: &str, arg: &dyn std::fmt::Display) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run scripts/test (or `npm ci --prefix tests/peers/browser`)"
+    );
+    let out = Command::new("node").arg(dir.join(script)).arg(arg.to_string()).current_dir(&dir).output().expect("node");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed:\n{text}");
+    text
+}
