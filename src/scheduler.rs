@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use confero_https::users::{self, Role};
+use confero_scheduler::c2w::C2wSupervisor;
 use confero_scheduler::callbridge::CallBridge;
 use confero_scheduler::clock::{Clock, SystemClock};
 use confero_scheduler::http::MeetingsApi;
@@ -18,6 +19,7 @@ use confero_scheduler::service::{Caller, Scheduler};
 use confero_store::schema::Kind;
 use confero_store::{SqliteStore, Store};
 use confero_webbridge::app::scheduling::{Answer, Scheduling};
+use confero_webbridge::pki::{self, C2wIdentity, LocalCa};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -299,7 +301,9 @@ fn status(settings: &Settings, s: &SchedulerSettings) -> anyhow::Result<()> {
     let waiting = store.as_ref().ok().and_then(|st| st.records(MAILS).ok()).map(|m| m.len());
     println!("{}", if store.is_ok() { "Database responsive at start" } else { "Database not responsive" });
     println!("{}", if listen.is_some() { "HTTPS configured" } else { "HTTPS not configured" });
-    println!("{}", if s.c2w_key.is_some() { "C2W configured" } else { "C2W not configured" });
+    // Without `c2w certs` the local CA's certificate is used, once made.
+    let c2w = s.c2w_key.is_some() || settings.data_dir.join("c2w-ca-cert.pem").exists();
+    println!("{}", if c2w { "C2W configured" } else { "C2W not configured" });
     match (&s.email_server, s.email_port) {
         (Some(h), Some(p)) => {
             println!("Email server configured: {h}:{p} ({} mails waiting)", waiting.unwrap_or(0))
@@ -368,7 +372,28 @@ where
         }
         None => tracing::info!("scheduler: enabled with no HTTPS listener"),
     }
-    Ok(Some(Arc::new(WebScheduling { scheduler })))
+    let scheduling: Arc<dyn Scheduling> = Arc::new(WebScheduling { scheduler: scheduler.clone() });
+    let supervisor = C2wSupervisor {
+        scheduler,
+        scheduling: scheduling.clone(),
+        tls: pki::client_config(&c2w_identity(settings, &s)?)
+            .context("the scheduler's C2W certificate or trust bundle")?,
+        name: API_USER.into(),
+    };
+    tokio::spawn(supervisor.run(shutdown()));
+    Ok(Some(scheduling))
+}
+
+/// The scheduler's C2W identity: `scheduler c2w certs` and `c2w trust`,
+/// each falling back to the data directory's local CA (whose client
+/// certificate the embedded web bridge trusts).
+fn c2w_identity(settings: &Settings, s: &SchedulerSettings) -> anyhow::Result<C2wIdentity> {
+    let ca = LocalCa::ensure(&settings.data_dir)?;
+    let (key, cert) = match (&s.c2w_key, &s.c2w_cert) {
+        (Some(k), Some(c)) => (k.clone(), c.clone()),
+        _ => (ca.call_bridge_key, ca.call_bridge_cert),
+    };
+    Ok(C2wIdentity { key, cert, trust: s.c2w_trust.clone().unwrap_or(ca.ca_cert) })
 }
 
 /// The web app's scheduling, served by the scheduler in this process as

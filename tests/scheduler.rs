@@ -388,3 +388,169 @@ fn a_web_user_schedules_a_meeting_with_the_wizard() {
     assert_eq!(list["total"], 2, "{list}");
     assert_eq!(list["meetings"][0]["organizer"], "carol");
 }
+
+/// `confero ARGS` on `dir` with `stdin`; fails the test if it fails.
+fn confero_ok(dir: &Path, args: &[&str], stdin: &str) {
+    use std::io::Write;
+    let mut child = Command::new(common::binary())
+        .args(args)
+        .env("CONFERO_DATA_DIR", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("confero");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
+    let out = child.wait_with_output().expect("confero");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A process killed by PID when dropped, with its log.
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The seed's C2W full mesh from the scheduler's side: a web bridge on
+/// another data directory (`confero webbridge run`, as on an edge machine)
+/// offers no scheduling until the call bridge's API lists it; then the
+/// scheduler links to it (the seed's log lines, in order), and the edge's
+/// web app schedules through that link as its signed-in user. Deleting the
+/// `webBridges` object ends the link and the offer. The call bridge's own
+/// C2W links are off: the scheduler's link alone carries this.
+#[test]
+fn an_edge_web_bridge_schedules_over_the_scheduler_s_c2w_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let scheduler_port = free_port();
+    let c = start(&data, &scheduler_env(scheduler_port));
+    let (t, external, _) = template(&c);
+    let ca = data.join("c2w-ca-cert.pem");
+    assert!(common::eventually(|| ca.exists()), "no local C2W CA");
+    let file = |name: &str| data.join(name).display().to_string();
+
+    // The edge: a certificate from the call bridge's CA, the CA as its
+    // trust bundle, a web user of its own.
+    let edge = dir.path().join("edge");
+    let (key, cert, bundle) = (file("c2w-webbridge-key.pem"), file("c2w-webbridge-cert.pem"), file("c2w-ca-cert.pem"));
+    confero_ok(&edge, &["webbridge3", "c2w", "certs", &key, &cert], "");
+    confero_ok(&edge, &["webbridge3", "c2w", "trust", &bundle], "");
+    confero_ok(&edge, &["user", "add", "ann", "user"], "ann-password\n");
+    let (web, c2w) = (free_port(), free_port());
+    let log = dir.path().join("edge.log");
+    let child = Command::new(common::binary())
+        .args(["webbridge", "run"])
+        .env("CONFERO_DATA_DIR", &edge)
+        .env("CONFERO_WEB_LISTEN", format!("127.0.0.1:{web}"))
+        .env("CONFERO_C2W_LISTEN", format!("127.0.0.1:{c2w}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("confero webbridge run");
+    let edge_process = Process { child, log };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", web)).is_err() {
+        assert!(Instant::now() < deadline, "the edge did not listen:\n{}", edge_process.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let base = format!("https://127.0.0.1:{web}");
+    let signed_in = common::agent()
+        .post(format!("{base}/api/signin"))
+        .header("content-type", "application/json")
+        .body(json!({"username": "ann", "password": "ann-password"}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 200);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let ask = |method: &str, path: &str, body: Option<Value>| {
+        let mut req = common::agent()
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{base}{path}"))
+            .header("cookie", &cookie);
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        (status, serde_json::from_str::<Value>(&resp.text().unwrap_or_default()).unwrap_or(Value::Null))
+    };
+    let me = ask("GET", "/api/me", None).1;
+    assert_eq!(me["scheduling"], false, "no scheduler is linked yet: {me}");
+    assert_eq!(ask("GET", "/api/schedule/options", None).0, 404);
+
+    // Listed by the call bridge's API: the scheduler links within its rescan.
+    let object = common::id_from_location(
+        c.post("/api/v1/webBridges", &format!("url=c2w://127.0.0.1:{c2w}")).location.as_deref().expect("Location"),
+    );
+    let guid = std::fs::read_to_string(edge.join("webbridge-guid")).expect("the edge's guid");
+    let at = format!("127.0.0.1:{c2w}");
+    let lines = [
+        "getWebBridges - totalCount=1".to_string(),
+        "getWebBridges - added=1".to_string(),
+        format!("Connecting to webBridge={at}"),
+        format!("Received guid {} from webbridge {at}", guid.trim()),
+        format!("C2W connection for webbridge {at} UP"),
+    ];
+    let up = common::eventually(|| c.log_text().contains(&lines[4]));
+    let text = c.log_text();
+    assert!(up, "the scheduler did not link:\n{text}");
+    let mut from = 0;
+    for line in &lines {
+        let found = text[from..].find(line.as_str()).unwrap_or_else(|| panic!("{line:?} not in order in:\n{text}"));
+        from += found;
+    }
+    assert!(common::eventually(|| ask("GET", "/api/me", None).1["scheduling"] == true), "{}", edge_process.log_text());
+    assert!(edge_process.log_text().contains("offering scheduling"), "{}", edge_process.log_text());
+
+    // The wizard's calls, as the edge's signed-in user.
+    let (status, options) = ask("GET", "/api/schedule/options", None);
+    assert_eq!(status, 200, "{options}");
+    assert!(options["templates"].as_array().unwrap().iter().any(|x| x["id"] == t.as_str()), "{options}");
+    let (status, made) = ask(
+        "POST",
+        "/api/schedule/meetings",
+        Some(json!({"name": "Edge planning", "coSpaceTemplate": t, "start": "2027-04-05T09:00",
+                    "end": "2027-04-05T09:30", "timeZone": "Europe/Madrid",
+                    "attendees": [{"email": "eve@example.test", "accessMethodTemplate": external}]})),
+    );
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("the meeting's id").to_string();
+    let (status, mine) =
+        ask("GET", "/api/schedule/meetings?fromTime=2027-04-01T00:00:00Z&untilTime=2027-04-30T00:00:00Z", None);
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["total"], 1, "{mine}");
+    let meetings = Meetings { port: scheduler_port };
+    let (status, _, stored) = meetings.send("GET", &format!("/api/v1/meetings/{id}"), None);
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["organizer"], "ann", "{stored}");
+    assert!(stored["coSpace"].is_string(), "a temporary space was made: {stored}");
+    // A bad request gets the scheduler's refusal, naming the field.
+    let (status, refusal) = ask("POST", "/api/schedule/meetings", Some(json!({"name": "x"})));
+    assert_eq!(status, 400, "{refusal}");
+
+    // No longer listed: the link ends, and with it the offer.
+    c.delete(&format!("/api/v1/webBridges/{object}"));
+    assert!(common::eventually(|| ask("GET", "/api/me", None).1["scheduling"] == false), "{}", c.log_text());
+    assert!(c.log_text().contains("getWebBridges - totalCount=0"), "{}", c.log_text());
+}

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod c2w;
 pub mod callbridge;
 pub mod cleanup;
 pub mod clock;

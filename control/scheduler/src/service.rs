@@ -65,8 +65,9 @@ pub struct Scheduler {
     meetings: RwLock<HashMap<Uuid, Arc<Meeting>>>,
     /// One change at a time.
     changes: tokio::sync::Mutex<()>,
-    /// The web app's address, for join links (`https://host:port`).
-    web_base: Option<String>,
+    /// Where mails' join links (`https://host:port/meeting/...`) point: the web app beside us, else the
+    /// first web bridge linked over C2W says where it is.
+    web_base: RwLock<Option<String>>,
 }
 
 /// One occurrence of a meeting in a list.
@@ -167,8 +168,22 @@ impl Scheduler {
             clock,
             meetings: RwLock::new(meetings),
             changes: tokio::sync::Mutex::new(()),
-            web_base,
+            web_base: RwLock::new(web_base),
         }))
+    }
+
+    /// The call bridge's API, as the scheduler's own API user.
+    pub fn call_bridge(&self) -> &CallBridge {
+        &self.bridge
+    }
+
+    /// A linked web bridge's address (`https://host:port`): mails' join
+    /// links use it when no web app runs beside the scheduler.
+    pub fn web_address_seen(&self, address: &str) {
+        let mut base = self.web_base.write().unwrap_or_else(|p| p.into_inner());
+        if base.is_none() {
+            *base = Some(address.trim_end_matches('/').to_string());
+        }
     }
 
     /// The store the service reads templates and spaces from.
@@ -415,7 +430,8 @@ impl Scheduler {
         }
         if let Some(c) = &access.call_id {
             text.push_str(&format!("Call ID: {c}\n"));
-            if let Some(base) = &self.web_base {
+            let base = self.web_base.read().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(base) = base {
                 match &secret {
                     Some(sec) => text.push_str(&format!("Web link: {base}/meeting/{c}?secret={sec}\n")),
                     None => text.push_str(&format!("Web link: {base}/meeting/{c}\n")),

@@ -115,7 +115,9 @@ pub async fn start(
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("https://{web_addr}"));
     let server = c2w::server::C2wServer::new(guid, Some(public_url));
     let auth = Arc::new(Authenticator::for_roles(store, ThrottlePolicy::default(), WEB_ROLES));
-    let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors, config.scheduling.clone());
+    let scheduling =
+        config.scheduling.clone().unwrap_or_else(|| Arc::new(app::scheduling::C2wScheduling::new(server.clone())));
+    let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors, scheduling);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(async move {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

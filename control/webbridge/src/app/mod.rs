@@ -66,8 +66,8 @@ pub struct WebApp {
     lookups: Throttle,
     /// `Content-Security-Policy` on every answer.
     csp: HeaderValue,
-    /// The scheduler, when one runs beside this web bridge.
-    scheduling: Option<Arc<dyn scheduling::Scheduling>>,
+    /// The scheduler beside this web bridge, or the ones linked over C2W.
+    scheduling: Arc<dyn scheduling::Scheduling>,
 }
 
 impl WebApp {
@@ -77,7 +77,7 @@ impl WebApp {
         c2w: Arc<C2wServer>,
         auth: Arc<Authenticator>,
         frame_ancestors: &str,
-        scheduling: Option<Arc<dyn scheduling::Scheduling>>,
+        scheduling: Arc<dyn scheduling::Scheduling>,
     ) -> Arc<WebApp> {
         let csp = format!(
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; \
@@ -370,7 +370,7 @@ impl WebApp {
         }
         let spaces: Vec<_> =
             spaces.into_iter().map(|s| json!({ "name": s.name, "callId": s.call_id, "secret": s.secret })).collect();
-        json_ok(json!({ "user": user, "spaces": spaces, "scheduling": self.scheduling.is_some() }))
+        json_ok(json!({ "user": user, "spaces": spaces, "scheduling": self.scheduling.available() }))
     }
 
     /// A signed-in user's scheduling request, handed to the scheduler.
@@ -378,9 +378,10 @@ impl WebApp {
         let Some(user) = session_cookie(&req).and_then(|t| self.sessions.user(&t)) else {
             return error(StatusCode::UNAUTHORIZED, "notSignedIn", "Not signed in.");
         };
-        let Some(scheduling) = self.scheduling.clone() else {
+        let scheduling = self.scheduling.clone();
+        if !scheduling.available() {
             return error(StatusCode::NOT_FOUND, "noScheduler", "Scheduling is not available here.");
-        };
+        }
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("").to_string();

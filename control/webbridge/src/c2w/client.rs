@@ -131,31 +131,7 @@ impl C2wClient {
 
     async fn connect_and_serve(&self, id: Uuid, url: &str) -> Result<(), LinkError> {
         let web_bridge = id;
-        let (host, port) = parse_url(url).ok_or(LinkError::BadUrl)?;
-        let connecting = async {
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(LinkError::Connect)?;
-            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| LinkError::BadUrl)?;
-            let tls =
-                tokio_rustls::TlsConnector::from(self.tls.clone()).connect(name, tcp).await.map_err(LinkError::Tls)?;
-            let request = format!("wss://{host}:{port}/c2w");
-            let (mut ws, _) = tokio_tungstenite::client_async(request, tls).await.map_err(LinkError::WebSocket)?;
-            // The greeting comes first; a refused client certificate shows
-            // here (TLS 1.3 tells the client after its handshake).
-            let hello = loop {
-                match ws.next().await {
-                    Some(Ok(WsMessage::Text(text))) => match frame::decode(text.as_bytes()) {
-                        Ok((_, Message::Hello { guid, web_address })) => break (guid, web_address),
-                        _ => return Err(LinkError::Protocol),
-                    },
-                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-                    Some(Ok(_)) | None => return Err(LinkError::Protocol),
-                    Some(Err(e)) => return Err(LinkError::WebSocket(e)),
-                }
-            };
-            Ok((ws, hello))
-        };
-        let (ws, (guid, web_address)) =
-            tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| LinkError::Timeout)??;
+        let Greeted { socket: ws, guid, web_address } = dial(&self.tls, url).await?;
         tracing::info!("C2W: linked to web bridge {url} (guid {guid})");
         self.links.set(id, url, LinkState::Connected { guid, web_address });
         self.alarms.clear(WEB_BRIDGE_CONNECTION_FAILURE, &id.to_string());
@@ -353,9 +329,53 @@ fn bridge_error(e: BridgeError) -> Message {
     }
 }
 
+/// A C2W link's WebSocket, as its client holds it.
+pub type C2wSocket = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// A link just made: the socket and what the web bridge's greeting said.
+pub struct Greeted {
+    /// The WebSocket, past the greeting.
+    pub socket: C2wSocket,
+    /// The web bridge's guid.
+    pub guid: String,
+    /// Where browsers reach its web app, if it said.
+    pub web_address: Option<String>,
+}
+
+/// Connects to the web bridge at `url` (`c2w://host:port`) as a C2W client
+/// (a call bridge, or a scheduler) with `tls` (our certificate and the
+/// bundle theirs must chain to), and waits for its greeting; all of it
+/// within 10 s.
+pub async fn dial(tls: &Arc<rustls::ClientConfig>, url: &str) -> Result<Greeted, LinkError> {
+    let (host, port) = parse_url(url).ok_or(LinkError::BadUrl)?;
+    let connecting = async {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(LinkError::Connect)?;
+        let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| LinkError::BadUrl)?;
+        let tls = tokio_rustls::TlsConnector::from(tls.clone()).connect(name, tcp).await.map_err(LinkError::Tls)?;
+        let request = format!("wss://{host}:{port}/c2w");
+        let (mut ws, _) = tokio_tungstenite::client_async(request, tls).await.map_err(LinkError::WebSocket)?;
+        // The greeting comes first; a refused client certificate shows
+        // here (TLS 1.3 tells the client after its handshake).
+        loop {
+            match ws.next().await {
+                Some(Ok(WsMessage::Text(text))) => match frame::decode(text.as_bytes()) {
+                    Ok((_, Message::Hello { guid, web_address })) => {
+                        return Ok(Greeted { socket: ws, guid, web_address })
+                    }
+                    _ => return Err(LinkError::Protocol),
+                },
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                Some(Ok(_)) | None => return Err(LinkError::Protocol),
+                Some(Err(e)) => return Err(LinkError::WebSocket(e)),
+            }
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| LinkError::Timeout)?
+}
+
 /// Why a link could not be made or kept.
 #[derive(Debug, thiserror::Error)]
-enum LinkError {
+pub enum LinkError {
     /// The `url` is not `c2w://host:port`.
     #[error("url is not c2w://host:port")]
     BadUrl,
@@ -378,7 +398,7 @@ enum LinkError {
 
 impl LinkError {
     /// The reason the status and the alarm show.
-    fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         let text = self.to_string().to_ascii_lowercase();
         if text.contains("certificate") || text.contains("alert") || text.contains("unknownca") {
             return "certificateRefused";

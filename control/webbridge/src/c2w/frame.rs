@@ -144,6 +144,46 @@ pub enum Message {
         /// The spaces.
         spaces: Vec<Space>,
     },
+    /// The connecting side's greeting when it is a scheduler rather than a
+    /// call bridge: from then on the web bridge sends this link the
+    /// signed-in users' scheduling ([`Message::ScheduleOptions`],
+    /// [`Message::ScheduleMeetings`]) and no meeting requests.
+    SchedulerHello {
+        /// The scheduler's name, for the web bridge's log.
+        #[serde(default)]
+        name: String,
+    },
+    /// What the "Schedule meeting" wizard may offer `user` (to a scheduler).
+    ScheduleOptions {
+        /// The signed-in web user.
+        user: String,
+    },
+    /// `user`'s request to the scheduler's meetings API (`method` on
+    /// `/api/v1/meetings` + `rest`), which the scheduler checks as that user.
+    ScheduleMeetings {
+        /// The signed-in web user.
+        user: String,
+        /// The HTTP method.
+        method: String,
+        /// Empty, or `/<meeting id>`.
+        #[serde(default)]
+        rest: String,
+        /// The query string.
+        #[serde(default)]
+        query: String,
+        /// The JSON body, if any.
+        #[serde(default)]
+        body: Option<serde_json::Value>,
+    },
+    /// Reply to [`Message::ScheduleOptions`] and [`Message::ScheduleMeetings`]:
+    /// what the scheduler's API answered.
+    ScheduleAnswer {
+        /// The HTTP status.
+        status: u16,
+        /// The JSON body.
+        #[serde(default)]
+        body: serde_json::Value,
+    },
     /// A refused request.
     Error {
         /// Why, in a word the web app understands.
@@ -244,6 +284,8 @@ pub fn is_request(message: &Message) -> bool {
             | Message::Leave { .. }
             | Message::Participants { .. }
             | Message::Spaces { .. }
+            | Message::ScheduleOptions { .. }
+            | Message::ScheduleMeetings { .. }
     )
 }
 
@@ -277,6 +319,16 @@ mod tests {
                 spaces: vec![Space { name: "S".into(), call_id: "1".into(), secret: Some("x".into()) }],
             },
             Message::Error { kind: ErrorKind::WrongPasscode, detail: String::new() },
+            Message::SchedulerHello { name: "scheduler".into() },
+            Message::ScheduleOptions { user: "ann".into() },
+            Message::ScheduleMeetings {
+                user: "ann".into(),
+                method: "POST".into(),
+                rest: String::new(),
+                query: "maxMeetings=5".into(),
+                body: Some(serde_json::json!({"name": "Weekly"})),
+            },
+            Message::ScheduleAnswer { status: 201, body: serde_json::json!({"id": "m"}) },
         ];
         for (i, m) in messages.into_iter().enumerate() {
             let text = encode(i as u64, &m);

@@ -1,7 +1,8 @@
 //! The web bridge's side of C2W: a TLS listener that requires a client
-//! certificate chaining to its trust bundle, on which call bridges open a
-//! WebSocket. The web bridge greets each with its guid, then sends them the
-//! browsers' requests and matches the replies by id.
+//! certificate chaining to its trust bundle, on which call bridges and
+//! schedulers open a WebSocket. The web bridge greets each with its guid,
+//! then sends call bridges the browsers' meeting requests and schedulers
+//! the signed-in users' scheduling, and matches the replies by id.
 //!
 //! Not the HTTPS scaffold's `serve`: that one answers requests and never
 //! upgrades a connection; a C2W link is one long-lived WebSocket. It keeps
@@ -58,8 +59,19 @@ pub enum C2wError {
 /// Which linked call bridge; a browser's leg stays with the one it joined.
 pub type LinkId = u64;
 
+/// What is at the other end of a link: a call bridge unless it greeted as
+/// a scheduler ([`Message::SchedulerHello`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRole {
+    /// Answers meeting requests (the default: call bridges send no greeting).
+    CallBridge,
+    /// Answers the signed-in users' scheduling.
+    Scheduler,
+}
+
 struct Link {
     peer: SocketAddr,
+    role: LinkRole,
     outgoing: mpsc::UnboundedSender<String>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Message>>>>,
 }
@@ -92,8 +104,17 @@ impl C2wServer {
 
     /// The linked call bridges, oldest first, with their addresses.
     pub fn linked(&self) -> Vec<(LinkId, SocketAddr)> {
+        self.linked_as(LinkRole::CallBridge)
+    }
+
+    /// The linked schedulers, oldest first, with their addresses.
+    pub fn schedulers(&self) -> Vec<(LinkId, SocketAddr)> {
+        self.linked_as(LinkRole::Scheduler)
+    }
+
+    fn linked_as(&self, role: LinkRole) -> Vec<(LinkId, SocketAddr)> {
         let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = links.iter().map(|(id, l)| (*id, l.peer)).collect();
+        let mut v: Vec<_> = links.iter().filter(|(_, l)| l.role == role).map(|(id, l)| (*id, l.peer)).collect();
         v.sort();
         v
     }
@@ -184,8 +205,8 @@ impl C2wServer {
         self.links
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Link { peer, outgoing: tx, pending: pending.clone() });
-        tracing::info!("C2W: call bridge {peer} linked");
+            .insert(id, Link { peer, role: LinkRole::CallBridge, outgoing: tx, pending: pending.clone() });
+        tracing::info!("C2W: {peer} linked");
         let mut ping = tokio::time::interval(PING_INTERVAL);
         let mut heard = tokio::time::Instant::now();
         loop {
@@ -203,6 +224,13 @@ impl C2wServer {
                 },
                 received = stream.next() => match received {
                     Some(Ok(WsMessage::Text(text))) => { heard = tokio::time::Instant::now(); match frame::decode(text.as_bytes()) {
+                        Ok((_, Message::SchedulerHello { name })) => {
+                            if let Some(link) = self.links.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&id) {
+                                link.role = LinkRole::Scheduler;
+                            }
+                            // The name is the peer's own words: shown escaped.
+                            tracing::info!("C2W: {peer} is scheduler {:?}; offering scheduling", name.chars().take(64).collect::<String>());
+                        }
                         Ok((rid, reply)) if !frame::is_request(&reply) => {
                             let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&rid);
                             if let Some(w) = waiter {
@@ -226,6 +254,6 @@ impl C2wServer {
             }
         }
         self.links.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-        tracing::info!("C2W: call bridge {peer} unlinked");
+        tracing::info!("C2W: {peer} unlinked");
     }
 }
