@@ -73,7 +73,7 @@ fn api_with_placeholders(dir: &std::path::Path) -> (Arc<Api>, String) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).expect("store"));
     let alarms = Arc::new(Alarms::default());
     let cdr = CdrSender::new(store.clone(), alarms.clone(), Uuid::new_v4());
-    let api = Api::new(store, Arc::new(Idle), alarms, cdr);
+    let api = Api::new(store, Arc::new(Idle), alarms, cdr, Uuid::new_v4());
     let set = api
         .execute(
             &Method::POST,

@@ -186,6 +186,25 @@ fn ensure_admin(store: &dyn Store, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This call bridge's `hostId`: made once per data directory and kept in
+/// `host-id`, so CDRs and license usage snapshots name the same bridge
+/// across restarts.
+fn host_id(dir: &std::path::Path) -> anyhow::Result<uuid::Uuid> {
+    let path = dir.join("host-id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            if let Ok(id) = uuid::Uuid::parse_str(text.trim()) {
+                return Ok(id);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let id = uuid::Uuid::new_v4();
+    std::fs::write(&path, id.to_string()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
 fn run(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -197,7 +216,8 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             &settings.data_dir,
         )?;
         let alarms = Arc::new(Alarms::default());
-        let cdr = CdrSender::new(store.clone(), alarms.clone(), uuid::Uuid::new_v4());
+        let host = host_id(&settings.data_dir)?;
+        let cdr = CdrSender::new(store.clone(), alarms.clone(), host);
         tokio::spawn(cdr.clone().run());
         let (media_tx, media_events) = tokio::sync::mpsc::unbounded_channel();
         let sink: confero_media::runtime::EventSink = Arc::new(move |e| {
@@ -251,7 +271,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let bridge = CallBridge::new(core, cdr.clone(), sip_commands);
         let locator = confero::sip::locate::Locator::new(settings.dns_server);
         tokio::spawn(bridge.clone().run(sip_events, media_events, locator));
-        let api = Api::new(store.clone(), bridge.clone(), alarms.clone(), cdr.clone());
+        let api = Api::new(store.clone(), bridge.clone(), alarms.clone(), cdr.clone(), host);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -259,6 +279,18 @@ fn run(settings: Settings) -> anyhow::Result<()> {
                 let _ = rx.wait_for(|s| *s).await;
             }
         };
+        // License usage snapshots, every 5 minutes as CMS takes them
+        // (CONFERO_LICENSE_SNAPSHOT_SECONDS shortens it for tests).
+        let every = match std::env::var("CONFERO_LICENSE_SNAPSHOT_SECONDS").ok().filter(|v| !v.is_empty()) {
+            Some(v) => std::time::Duration::from_secs(
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .with_context(|| format!("CONFERO_LICENSE_SNAPSHOT_SECONDS {v:?} is not a positive number"))?,
+            ),
+            None => confero_api::license_usage::INTERVAL,
+        };
+        tokio::spawn(confero_api::license_usage::run(api.clone(), every, stopped()));
         // A scheduler that cannot start is reported and left out too.
         let scheduling = scheduler::start(&settings, store.clone(), &stopped).await.unwrap_or_else(|e| {
             tracing::error!("the scheduler did not start, running without it: {e:#}");

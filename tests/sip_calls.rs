@@ -34,7 +34,8 @@ fn levels(heard: &(Vec<i16>, u32), tones: &[f64], from_s: f64, to_s: f64) -> Vec
 /// Three parties, each hearing the other two and not itself. The tones are
 /// sent at -12 dBFS.
 fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
-    let (c, sip, dir) = bridge_with_space(&[]);
+    // License usage snapshots every second instead of every five minutes.
+    let (c, sip, dir) = bridge_with_space(&[("CONFERO_LICENSE_SNAPSHOT_SECONDS", "1")]);
     let mut space = "name=Room&uri=room&callId=1234".to_string();
     if let Some(enc) = profile_encryption {
         let profile = c.create("/api/v1/callLegProfiles", &format!("sipMediaEncryption={enc}"));
@@ -83,6 +84,25 @@ fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
         assert_eq!(element(&one, "cipherSuite"), Some("AES_CM_128_HMAC_SHA1_80"), "{one}");
     }
     assert!(one.contains("<codec>opus</codec>"), "{one}");
+    // Three Opus legs mixed: the media workers are busy some of the time.
+    let load = c.get("/api/v1/system/load").body;
+    let busy: u64 = element(&load, "mediaProcessingLoad").and_then(|v| v.parse().ok()).expect("a number");
+    assert!(busy > 0, "{load}");
+    // The call takes one shared audio-only license in the snapshots, which
+    // name this bridge's hostId.
+    let usage = c.get("/api/v1/system/MPLicenseUsage").body;
+    assert!(usage.contains("<smpAud>1.00</smpAud>"), "{usage}");
+    let host = element(&c.get("/api/v1/system/status").body, "hostId").expect("hostId").to_string();
+    let known = c.get("/api/v1/system/MPLicenseUsage/knownHosts").body;
+    assert!(known.contains(&format!("<host id=\"{host}\"")), "{known}");
+    let mine = c.get(&format!("/api/v1/system/MPLicenseUsage?hostId={host}&limit=1")).body;
+    assert!(mine.contains("<entry time=") && total(&mine) >= 1, "{mine}");
+    let other = c.get("/api/v1/system/MPLicenseUsage?hostId=00000000-0000-4000-8000-000000000001").body;
+    assert_eq!(total(&other), 0, "{other}");
+    let future = c.get("/api/v1/system/MPLicenseUsage?startTime=2999-01-01T00:00:00Z").body;
+    assert_eq!(total(&future), 0, "{future}");
+    let bad = c.get("/api/v1/system/MPLicenseUsage?startTime=yesterday");
+    assert!(bad.status == 400 && bad.body.contains("startTime"), "{} {}", bad.status, bad.body);
 
     for p in &mut phones {
         p.wait(Duration::from_secs(20));
@@ -98,8 +118,11 @@ fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
             }
         }
     }
-    // All hung up: the call made by dialling in is gone.
+    // All hung up: the call made by dialling in is gone, and the media
+    // workers rest.
     assert!(common::eventually(|| total(&c.get("/api/v1/calls").body) == 0), "{}", c.get("/api/v1/calls").body);
+    let idle = || element(&c.get("/api/v1/system/load").body, "mediaProcessingLoad") == Some("0");
+    assert!(common::eventually(idle), "{}", c.get("/api/v1/system/load").body);
 }
 
 #[test]

@@ -649,7 +649,9 @@ impl Bridge {
         let mut counters = self.counters;
         counters.audio_bit_rate_incoming = rx;
         counters.audio_bit_rate_outgoing = tx;
-        counters.media_refusals = meters::runtime_refusals(&media.stats());
+        let runtime = media.stats();
+        counters.media_refusals = meters::runtime_refusals(&runtime);
+        counters.media_load = runtime.load;
         counters
     }
 

@@ -218,6 +218,9 @@ pub struct BridgeCounters {
     pub video_bit_rate_incoming: u64,
     /// Media packets refused since start, all legs (ended ones too).
     pub media_refusals: MediaRefusals,
+    /// How busy the media workers were over the last second, in thousandths
+    /// of one worker's time, summed over workers (`system/load`).
+    pub media_load: u64,
 }
 
 /// Why the bridge refused; each maps to a CMS `failureDetails` reason.

@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod cdr;
 pub mod diagnostics;
 pub mod failure;
+pub mod license_usage;
 pub mod route;
 pub mod web_links;
 pub mod web_policy;
@@ -79,6 +80,9 @@ pub struct Api {
     pub diagnostics: Arc<diagnostics::Diagnostics>,
     /// The XEP-0114 link to the XMPP server (written by its client).
     pub xmpp_link: Arc<xmpp_link::XmppLink>,
+    /// This call bridge's `hostId` (`system/status`), stable across restarts
+    /// of one data directory; license usage snapshots carry it.
+    pub host_id: uuid::Uuid,
     trace_seq: AtomicU64,
 }
 
@@ -89,8 +93,10 @@ impl Api {
         bridge: Arc<dyn BridgeHandle>,
         alarms: Arc<Alarms>,
         cdr: Arc<CdrSender>,
+        host_id: uuid::Uuid,
     ) -> Arc<Api> {
         Arc::new(Api {
+            host_id,
             auth: Arc::new(Authenticator::new(store.clone(), ThrottlePolicy::default())),
             store,
             bridge,
@@ -174,6 +180,9 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (MultipartyLicensing, Method::GET) => Ok(system::multiparty_licensing(api)),
         (ActivePersonalLicenses, Method::GET) => Ok(system::active_personal_licenses()),
         (Database, Method::GET) => Ok(system::database()),
+        (Load, Method::GET) => Ok(system::load(api)),
+        (LicenseUsage, Method::GET) => license_usage::list(api, query),
+        (LicenseUsageHosts, Method::GET) => license_usage::known_hosts(api, query),
         (AccessQuery, Method::POST | Method::GET) => queries::access_query(api, body, query),
         (UriUsageQuery, Method::POST | Method::GET) => queries::uri_usage_query(api, body, query),
         (ConversationIdQuery, Method::GET) => queries::conversation_id_query(query),

@@ -24,6 +24,12 @@ pub enum Target {
     ActivePersonalLicenses,
     /// `system/database`: the database's clustering.
     Database,
+    /// `system/load`: the media processing load.
+    Load,
+    /// `system/MPLicenseUsage`: license usage snapshots.
+    LicenseUsage,
+    /// `system/MPLicenseUsage/knownHosts`: the hosts snapshots come from.
+    LicenseUsageHosts,
     /// `accessQuery`: how a URI or call ID is reached.
     AccessQuery,
     /// `uriUsageQuery`: what holds a URI.
@@ -126,6 +132,9 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         ["system", "multipartylicensing"] => return Ok(Target::MultipartyLicensing),
         ["system", "multipartylicensing", "activepersonallicenses"] => return Ok(Target::ActivePersonalLicenses),
         ["system", "database"] => return Ok(Target::Database),
+        ["system", "load"] => return Ok(Target::Load),
+        ["system", "mplicenseusage"] => return Ok(Target::LicenseUsage),
+        ["system", "mplicenseusage", "knownhosts"] => return Ok(Target::LicenseUsageHosts),
         ["accessquery"] => return Ok(Target::AccessQuery),
         ["uriusagequery"] => return Ok(Target::UriUsageQuery),
         ["conversationidquery"] => return Ok(Target::ConversationIdQuery),

@@ -15,6 +15,7 @@ pub fn status(api: &Api) -> Reply {
     let cluster_enabled = api.store.all(confero_store::schema::Kind::CallBridge, None).len() > 1;
     let mut w = XmlWriter::new();
     w.open("status", &[])
+        .text("hostId", &api.host_id.to_string())
         .text("softwareVersion", SOFTWARE_VERSION)
         .text("uptimeSeconds", &api.started.elapsed().as_secs().to_string())
         .text("cdrTime", &cms_time(std::time::SystemTime::now()))
@@ -152,6 +153,17 @@ pub fn multiparty_licensing(api: &Api) -> Reply {
 /// holds a personal license where none is needed).
 pub fn active_personal_licenses() -> Reply {
     Reply::xml("<?xml version=\"1.0\"?><activePersonalLicenses total=\"0\"></activePersonalLicenses>".to_string())
+}
+
+/// `GET system/load`: `mediaProcessingLoad`, how busy the media workers
+/// were over the last second, 1000 for each worker busy all the time (a
+/// machine's full load is 1000 per media worker, one per core by default).
+/// `system/configuration/cluster`'s `loadLimit` is in the same units.
+pub fn load(api: &Api) -> Reply {
+    let load = api.bridge.counters().media_load;
+    let mut w = XmlWriter::new();
+    w.open("load", &[]).text("mediaProcessingLoad", &load.to_string()).close("load");
+    Reply::xml(w.finish())
 }
 
 /// `GET system/database`: the embedded store is not a database cluster.

@@ -284,6 +284,15 @@ pub struct RuntimeStats {
     /// Video frame times dropped because the previous one was still being
     /// worked through (the worker is short of time for video).
     pub video_frames_dropped: u64,
+    /// Time the workers spent working rather than waiting for datagrams or
+    /// the next tick, in nanoseconds since start. While a video frame is
+    /// being composed on the video threads its worker does not sleep, so
+    /// that time counts too.
+    pub busy_nanos: u64,
+    /// How busy the workers were over their last second, in thousandths of
+    /// one worker's time, summed over workers: 1000 is one worker busy all
+    /// the time. `system/load`'s `mediaProcessingLoad` is this.
+    pub load: u64,
 }
 
 pub(crate) enum Command {
@@ -630,6 +639,8 @@ impl MediaRuntime {
             video_decodes: a.video_decodes + w.video_decodes,
             video_encodes: a.video_encodes + w.video_encodes,
             video_frames_dropped: a.video_frames_dropped + w.video_frames_dropped,
+            busy_nanos: a.busy_nanos + w.busy_nanos,
+            load: a.load + w.load,
         })
     }
 }

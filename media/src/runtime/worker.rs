@@ -154,6 +154,12 @@ pub(super) struct Worker {
     /// ([`Worker::dtls_work`]): when each came, and from where.
     dtls_queue: std::collections::VecDeque<(Instant, SocketAddr, Vec<u8>)>,
     stats: RuntimeStats,
+    /// `stats.busy_nanos` and the instant at the last housekeeping, for the
+    /// load over the last second.
+    load_mark: (u64, Instant),
+    /// When the worker last woke from a wait: the time since is busy time
+    /// not yet in `stats.busy_nanos`.
+    awake_since: Instant,
     /// A received datagram, handed to the engine (which unprotects in place).
     scratch: Vec<u8>,
     recv: RecvBatch,
@@ -196,6 +202,8 @@ impl Worker {
             reply: Vec::with_capacity(super::MAX_DATAGRAM),
             dtls_queue: std::collections::VecDeque::new(),
             stats: RuntimeStats::default(),
+            load_mark: (0, Instant::now()),
+            awake_since: Instant::now(),
             scratch: Vec::with_capacity(super::MAX_DATAGRAM),
             recv: RecvBatch::default(),
             send: SendBatch::default(),
@@ -218,7 +226,15 @@ impl Worker {
             // not sleep.
             let busy = self.video_busy() || !self.dtls_queue.is_empty();
             let timeout = if busy { Duration::ZERO } else { deadline.saturating_duration_since(now) };
-            self.wait(timeout);
+            // Busy time is the time between waits; a wait of zero (video in
+            // progress) does not count as rest.
+            if !timeout.is_zero() {
+                self.count_busy(Instant::now());
+                self.wait(timeout);
+                self.awake_since = Instant::now();
+            } else {
+                self.wait(timeout);
+            }
             // A command that woke us (an attach) goes before the datagrams
             // that came with it: the endpoint's first packets are its own.
             if !self.take_commands() {
@@ -237,6 +253,12 @@ impl Worker {
                 self.housekeeping();
             }
         }
+    }
+
+    /// Adds the time awake up to `now` to the busy time.
+    fn count_busy(&mut self, now: Instant) {
+        self.stats.busy_nanos += now.saturating_duration_since(self.awake_since).as_nanos() as u64;
+        self.awake_since = now;
     }
 
     /// Sleeps until a socket is readable or `timeout` passes.
@@ -877,6 +899,13 @@ impl Worker {
     fn housekeeping(&mut self) {
         let now = Instant::now();
         self.next_housekeeping = now + HOUSEKEEPING;
+        self.count_busy(now);
+        let (busy_then, then) = self.load_mark;
+        let elapsed = now.saturating_duration_since(then).as_nanos() as u64;
+        if let Some(load) = (self.stats.busy_nanos.saturating_sub(busy_then) * 1000).checked_div(elapsed) {
+            self.stats.load = load.min(1000);
+        }
+        self.load_mark = (self.stats.busy_nanos, now);
         let mut timeouts = Vec::new();
         let mut published = lock(&self.published);
         for (&id, remote) in &mut self.remotes {
