@@ -30,9 +30,10 @@ ensure_build_tools() {
 # sipp for scripted SIP and scripts/bench-sip; dnsmasq as the DNS server with the
 # SRV records dial-out and XMPP tests locate their targets by; prosody, the XMPP
 # server the call bridge attaches to as a component, and slixmpp, a web user's
-# XMPP client, for Debian's /usr/bin/python3 (tests/xmpp.rs).
+# XMPP client, for Debian's /usr/bin/python3 (tests/xmpp.rs); coturn, the TURN
+# server whose reachability turnServers/<id>/status probes (tests/api_paths.rs).
 ensure_test_peers() {
-  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester prosody dnsmasq-base python3-slixmpp
+  apt_install baresip-core baresip-ffmpeg linphone-cli sip-tester prosody dnsmasq-base python3-slixmpp coturn
 }
 
 # The scheduler's peers (tests/scheduler.rs): aiosmtpd receives the

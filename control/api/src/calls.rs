@@ -291,6 +291,27 @@ pub fn generate_keyframe(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     Ok(Reply::empty())
 }
 
+/// `PUT /callLegs/<id>/cameraControl` (`pan` left|right, `tilt` up|down,
+/// `zoom` in|out, `focus` in|out): far-end camera control moves the remote
+/// camera over H.224, which Confero does not negotiate, so no leg has
+/// `cameraControlAvailable`: a valid request on a live leg is refused
+/// `invalidOperation`, never answered as if the camera moved.
+pub fn camera_control(api: &Api, id: Uuid, body: &Form) -> Result<Reply, Failure> {
+    const MOVES: [(&str, [&str; 2]); 4] =
+        [("pan", ["left", "right"]), ("tilt", ["up", "down"]), ("zoom", ["in", "out"]), ("focus", ["in", "out"])];
+    if !api.bridge.call_legs().iter().any(|l| l.id == id) {
+        return Err(Failure::DoesNotExist { reason: "callLegDoesNotExist", in_path: true });
+    }
+    for (name, values) in MOVES {
+        if let Some(v) = body.get(name) {
+            if !values.contains(&v.trim()) {
+                return Err(Failure::parameter(name, "invalidValue"));
+            }
+        }
+    }
+    Err(Failure::Reason("invalidOperation"))
+}
+
 /// `GET /callLegs/<id>/callLegProfileTrace`: each call leg profile in force
 /// on the leg, most general first, with the fields it sets.
 pub fn call_leg_profile_trace(api: &Api, id: Uuid) -> Result<Reply, Failure> {

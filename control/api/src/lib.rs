@@ -15,6 +15,7 @@ pub mod diagnostics;
 pub mod failure;
 pub mod license_usage;
 pub mod route;
+pub mod turn_probe;
 pub mod web_links;
 pub mod web_policy;
 pub mod xml;
@@ -182,6 +183,11 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
         (Database, Method::GET) => Ok(system::database()),
         (Load, Method::GET) => Ok(system::load(api)),
         (LicenseUsage, Method::GET) => license_usage::list(api, query),
+        (ClusterLicensingRaw, Method::GET) => Ok(system::cluster_licensing_raw()),
+        (NodeStatus(kind, id), Method::GET) => system::node_status(api, kind, id),
+        (TurnServerStatus(id), Method::GET) => system::turn_server_status(api, id),
+        (UpdateCustomization(id), Method::POST) => system::update_customization(api, id),
+        (CameraControl(id), Method::PUT) => calls::camera_control(api, id, body),
         (LicenseUsageHosts, Method::GET) => license_usage::known_hosts(api, query),
         (AccessQuery, Method::POST | Method::GET) => queries::access_query(api, body, query),
         (UriUsageQuery, Method::POST | Method::GET) => queries::uri_usage_query(api, body, query),

@@ -26,6 +26,16 @@ pub enum Target {
     Database,
     /// `system/load`: the media processing load.
     Load,
+    /// `callLegs/<id>/cameraControl`: far-end camera control.
+    CameraControl(Uuid),
+    /// `recorders/<id>/status` or `streamers/<id>/status`.
+    NodeStatus(Kind, Uuid),
+    /// `turnServers/<id>/status`: reachability.
+    TurnServerStatus(Uuid),
+    /// `clusterLicensing/raw`: Smart Licensing data for CMM.
+    ClusterLicensingRaw,
+    /// `webBridges/<id>/updateCustomization`.
+    UpdateCustomization(Uuid),
     /// `system/MPLicenseUsage`: license usage snapshots.
     LicenseUsage,
     /// `system/MPLicenseUsage/knownHosts`: the hosts snapshots come from.
@@ -129,6 +139,17 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         ["system", "alarms"] => return Ok(Target::Alarms),
         ["system", "licensing"] => return Ok(Target::Licensing),
         ["clusterlicensing"] => return Ok(Target::ClusterLicensing),
+        ["clusterlicensing", "raw"] => return Ok(Target::ClusterLicensingRaw),
+        ["recorders", id, "status"] => {
+            return Ok(Target::NodeStatus(Kind::Recorder, id_of(id, "recorderDoesNotExist")?))
+        }
+        ["streamers", id, "status"] => {
+            return Ok(Target::NodeStatus(Kind::Streamer, id_of(id, "streamerDoesNotExist")?))
+        }
+        ["turnservers", id, "status"] => return Ok(Target::TurnServerStatus(id_of(id, "turnServerDoesNotExist")?)),
+        ["webbridges", id, "updatecustomization"] => {
+            return Ok(Target::UpdateCustomization(id_of(id, "webBridgeDoesNotExist")?))
+        }
         ["system", "multipartylicensing"] => return Ok(Target::MultipartyLicensing),
         ["system", "multipartylicensing", "activepersonallicenses"] => return Ok(Target::ActivePersonalLicenses),
         ["system", "database"] => return Ok(Target::Database),
@@ -150,6 +171,9 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         ["calls", id, "participants", "*"] => return Ok(Target::CallParticipantsBulk(id_of(id, "callDoesNotExist")?)),
         [legs] if is_call_legs(legs) => return Ok(Target::CallLegs { call: None, participant: None }),
         [legs, id] if is_call_legs(legs) => return Ok(Target::CallLeg(id_of(id, "callLegDoesNotExist")?)),
+        [legs, id, "cameracontrol"] if is_call_legs(legs) => {
+            return Ok(Target::CameraControl(id_of(id, "callLegDoesNotExist")?))
+        }
         [legs, id, "generatekeyframe"] if is_call_legs(legs) => {
             return Ok(Target::GenerateKeyframe(id_of(id, "callLegDoesNotExist")?))
         }

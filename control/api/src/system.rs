@@ -166,6 +166,88 @@ pub fn load(api: &Api) -> Reply {
     Reply::xml(w.finish())
 }
 
+/// `GET clusterLicensing/raw`: CMS keeps Smart Licensing data here for
+/// Cisco Meeting Management; Confero needs no licence, so there is none
+/// (the reference answers 200 and documents no content).
+pub fn cluster_licensing_raw() -> Reply {
+    let mut w = XmlWriter::new();
+    w.open("clusterLicensingRaw", &[]).close("clusterLicensingRaw");
+    Reply::xml(w.finish())
+}
+
+/// `GET recorders/<id>/status`, `GET streamers/<id>/status`: Confero
+/// neither records nor streams, so a recorder or streamer is never used by
+/// this call bridge (`unused`, CMS's word for it), unless its `url` is not
+/// one (`invalidAddress`).
+pub fn node_status(api: &Api, kind: confero_store::schema::Kind, id: uuid::Uuid) -> Result<Reply, Failure> {
+    use confero_store::schema::Kind;
+    let (element, missing, active) = match kind {
+        Kind::Recorder => ("recorder", "recorderDoesNotExist", "activeRecordings"),
+        _ => ("streamer", "streamerDoesNotExist", "activeStreams"),
+    };
+    let object = api.store.get(kind, id).ok_or(Failure::DoesNotExist { reason: missing, in_path: true })?;
+    let url = object.get("url").unwrap_or("");
+    let scheme_ok =
+        ["https://", "http://", "rtmp://", "rtmps://"].iter().any(|p| url.to_ascii_lowercase().starts_with(p));
+    let status = if scheme_ok { "unused" } else { "invalidAddress" };
+    let mut w = XmlWriter::new();
+    w.open(element, &[("id", &id.to_string())]).text("status", status).text(active, "0").close(element);
+    Ok(Reply::xml(w.finish()))
+}
+
+/// `GET turnServers/<id>/status`: a STUN Binding request to its
+/// `serverAddress` (see [`crate::turn_probe`]); `numAllocations` is ours on
+/// it, none (Confero's browsers reach it directly, ICE-lite).
+pub fn turn_server_status(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
+    use crate::turn_probe::{probe, server_address, Probe};
+    let object = api
+        .store
+        .get(confero_store::schema::Kind::TurnServer, id)
+        .ok_or(Failure::DoesNotExist { reason: "turnServerDoesNotExist", in_path: true })?;
+    let configured = object.get("serverAddress").unwrap_or("");
+    let found = match server_address(configured) {
+        Some(server) => probe(server),
+        None => Probe::BadAddress,
+    };
+    let mut w = XmlWriter::new();
+    w.open("turnServer", &[("id", &id.to_string())]);
+    match found {
+        Probe::BadAddress => {
+            w.text("address", configured).text("reachable", "false");
+        }
+        Probe::Unreachable(server) => {
+            w.text("address", &server.ip().to_string())
+                .text("portNumber", &server.port().to_string())
+                .text("reachable", "false");
+        }
+        Probe::Reachable { server, round_trip, mapped } => {
+            w.text("address", &server.ip().to_string())
+                .text("portNumber", &server.port().to_string())
+                .text("reachable", "true")
+                .text("roundTripTimeMs", &round_trip.as_millis().max(1).to_string())
+                .text("mappedAddress", &mapped.ip().to_string())
+                .text("mappedPortNumber", &mapped.port().to_string());
+        }
+    }
+    w.text("numAllocations", "0").close("turnServer");
+    Ok(Reply::xml(w.finish()))
+}
+
+/// `POST webBridges/<id>/updateCustomization`: re-fetch the web bridge's
+/// `resourceArchive`. A web bridge without one has nothing to update (200);
+/// Confero's web bridges do not take customization archives yet, so one
+/// that names an archive is refused rather than told it was applied.
+pub fn update_customization(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
+    let object = api
+        .store
+        .get(confero_store::schema::Kind::WebBridge, id)
+        .ok_or(Failure::DoesNotExist { reason: "webBridgeDoesNotExist", in_path: true })?;
+    match object.get("resourceArchive").filter(|a| !a.trim().is_empty()) {
+        None => Ok(Reply::empty()),
+        Some(_) => Err(Failure::Reason("invalidOperation")),
+    }
+}
+
 /// `GET system/database`: the embedded store is not a database cluster.
 pub fn database() -> Reply {
     let mut w = XmlWriter::new();
