@@ -160,6 +160,10 @@ impl Api {
             RouteError::Unrecognized => Failure::UnrecognizedObject,
             RouteError::NoSuchObject(reason) => Failure::DoesNotExist { reason, in_path: true },
         })?;
+        // A layout template is JSON, not a form.
+        if let Target::LayoutTemplateFile(id) = target {
+            return objects::layout_template_file(self, method, id, body);
+        }
         let query = Form::parse(query.as_bytes()).map_err(|_| Failure::parameter("query", "invalidValue"))?;
         let form = if matches!(*method, Method::POST | Method::PUT) {
             Form::parse(body).map_err(|_| Failure::parameter("body", "invalidValue"))?
@@ -241,8 +245,15 @@ fn dispatch(api: &Api, method: &Method, target: Target, query: &Form, body: &For
 fn respond(status: u16, body: String, location: Option<String>, challenge: bool) -> Response<Full<Bytes>> {
     let mut b = Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if !body.is_empty() {
-        let xml = body.starts_with("<?xml");
-        b = b.header("content-type", if xml { "text/xml" } else { "text/plain; charset=utf-8" });
+        let kind = if body.starts_with("<?xml") {
+            "text/xml"
+        } else if body.starts_with('{') {
+            // A layout template.
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        b = b.header("content-type", kind);
     }
     if let Some(l) = location {
         b = b.header("location", l);

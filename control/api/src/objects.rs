@@ -15,7 +15,8 @@ use super::xml::XmlWriter;
 use super::{bulk, page_of, Api, Reply};
 use confero_store::form::Form;
 use confero_store::schema::{spec, validate_changes, Change, ClaimSpace, Kind, KindSpec, Ty};
-use confero_store::{singleton_id, Object, StoreError};
+use confero_store::{singleton_id, Object, RecordWrite, StoreError};
+use hyper::Method;
 
 /// Most CDR receivers at once (CMS shows `maximum="4"`).
 pub const MAX_CDR_RECEIVERS: usize = 4;
@@ -61,6 +62,7 @@ fn computed(api: &Api, obj: &Object, field: &str) -> Option<String> {
         (Kind::CoSpaceTemplate, "numAccessMethodTemplates") => {
             Some(api.store.all(Kind::AccessMethodTemplate, Some(obj.id)).len().to_string())
         }
+        (Kind::LayoutTemplate, "templateSize") => Some(layout_template(api, obj.id).map_or(0, |t| t.len()).to_string()),
         (Kind::CoSpaceUser, "userId") => {
             let jid = obj.get("userJid")?;
             api.store.claim_owner(ClaimSpace::Jid, jid).map(|u| u.id.to_string())
@@ -349,6 +351,10 @@ pub fn delete(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<R
     }
     find(api, kind, parent, id)?;
     api.store.delete(kind, id).map_err(store_failure)?;
+    if kind == Kind::LayoutTemplate {
+        let gone = RecordWrite { collection: LAYOUT_TEMPLATES, id, body: None };
+        api.store.write_records(&[gone]).map_err(store_failure)?;
+    }
     if kind == Kind::CoSpace {
         for call in api.bridge.calls().into_iter().filter(|c| c.co_space == Some(id)) {
             let _ = api.bridge.end_call(call.id);
@@ -356,6 +362,41 @@ pub fn delete(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<R
     }
     tracing::info!("API deleted {} {}", s.element, id);
     Ok(Reply::empty())
+}
+
+/// Where layout templates' JSON is kept, by the object's id.
+pub const LAYOUT_TEMPLATES: &str = "layoutTemplates";
+/// The largest template taken: CMS's are a few KiB of panes.
+const MAX_LAYOUT_TEMPLATE: usize = 256 * 1024;
+
+fn layout_template(api: &Api, id: Uuid) -> Option<String> {
+    api.store.records(LAYOUT_TEMPLATES).ok()?.into_iter().find(|(r, _)| *r == id).map(|(_, body)| body)
+}
+
+/// `GET`/`PUT layoutTemplates/<id>/template`: the template's JSON, as
+/// uploaded (a JSON object, at most 256 KiB). Kept, counted in
+/// `templateSize` and served back; the compositor does not lay panes out
+/// from it yet.
+pub fn layout_template_file(api: &Api, method: &Method, id: Uuid, body: &[u8]) -> Result<Reply, Failure> {
+    find(api, Kind::LayoutTemplate, None, id)?;
+    match *method {
+        Method::GET => Ok(Reply::text(layout_template(api, id).unwrap_or_default())),
+        Method::PUT => {
+            if body.len() > MAX_LAYOUT_TEMPLATE {
+                return Err(Failure::parameter("template", "tooLong"));
+            }
+            let text = std::str::from_utf8(body).map_err(|_| Failure::parameter("template", "invalidValue"))?;
+            let json: serde_json::Value =
+                serde_json::from_str(text).map_err(|_| Failure::parameter("template", "invalidValue"))?;
+            if !json.is_object() {
+                return Err(Failure::parameter("template", "invalidValue"));
+            }
+            let write = RecordWrite { collection: LAYOUT_TEMPLATES, id, body: Some(text.trim().to_string()) };
+            api.store.write_records(&[write]).map_err(store_failure)?;
+            Ok(Reply::empty())
+        }
+        _ => Err(Failure::MethodNotAllowed),
+    }
 }
 
 /// `GET` of a singleton.

@@ -36,6 +36,8 @@ pub enum Target {
     ClusterLicensingRaw,
     /// `webBridges/<id>/updateCustomization`.
     UpdateCustomization(Uuid),
+    /// `layoutTemplates/<id>/template`: the JSON template itself.
+    LayoutTemplateFile(Uuid),
     /// `system/MPLicenseUsage`: license usage snapshots.
     LicenseUsage,
     /// `system/MPLicenseUsage/knownHosts`: the hosts snapshots come from.
@@ -145,6 +147,9 @@ pub fn route(path: &str) -> Result<Target, RouteError> {
         }
         ["streamers", id, "status"] => {
             return Ok(Target::NodeStatus(Kind::Streamer, id_of(id, "streamerDoesNotExist")?))
+        }
+        ["layouttemplates", id, "template"] => {
+            return Ok(Target::LayoutTemplateFile(id_of(id, "layoutTemplateDoesNotExist")?))
         }
         ["turnservers", id, "status"] => return Ok(Target::TurnServerStatus(id_of(id, "turnServerDoesNotExist")?)),
         ["webbridges", id, "updatecustomization"] => {

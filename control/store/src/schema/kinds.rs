@@ -351,6 +351,10 @@ static USER_PROFILE: &[Field] = &[
 ];
 
 /// CMS 3.0's dial-in security: the shortest passcode allowed (0: no check).
+/// The template's JSON is a record of its own (`layoutTemplates`
+/// collection), its size computed.
+static LAYOUT_TEMPLATE: &[Field] = &[s("name", T), s("templateSize", Ty::ReadOnly)];
+
 static DIAL_IN_SECURITY_PROFILE: &[Field] = &[s("name", T), s("minPasscodeLength", Ty::Int(0, 32))];
 
 static CDR_RECEIVER: &[Field] = &[req("uri", Ty::Url)];
@@ -704,6 +708,14 @@ pub static SPECS: &[KindSpec] = &[
             USER_CO_SPACE_TEMPLATE,
         )
     },
+    kind(
+        Kind::LayoutTemplate,
+        "layoutTemplates",
+        "layoutTemplates",
+        "layoutTemplate",
+        "layoutTemplateDoesNotExist",
+        LAYOUT_TEMPLATE,
+    ),
 ];
 
 /// The description of `kind`.

@@ -93,6 +93,9 @@ pub enum Kind {
     /// (`/users/<id>/usercoSpaceTemplates`): what the user may schedule
     /// temporary spaces from.
     UserCoSpaceTemplate,
+    /// A custom pane layout (`/layoutTemplates`, CMS 2.8): a name here, the
+    /// JSON template itself at `/layoutTemplates/<id>/template`.
+    LayoutTemplate,
 }
 
 impl Kind {
