@@ -543,3 +543,85 @@ fn the_meeting_controls_change_the_browser_s_own_leg() {
     assert!(eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 0), "Leave did not end the leg");
     println!("{}", browser.join().expect("browser thread"));
 }
+
+/// A coturn on loopback (long-term credentials), ended by PID.
+struct Coturn {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn coturn(dir: &Path, port: u16, user: &str) -> Coturn {
+    let log = dir.join("turnserver.log");
+    let child = Command::new("turnserver")
+        .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", "--no-tls", "--no-dtls", "--no-cli"])
+        .args(["--lt-cred-mech", "--realm=confero.test", "--allow-loopback-peers", "--simple-log"])
+        .arg(format!("--user={user}"))
+        .arg(format!("--listening-port={port}"))
+        .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+        .arg(format!("--log-file={}", log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver (coturn)");
+    let c = Coturn { child, log };
+    wait_listening(port, "coturn", || std::fs::read_to_string(&c.log).unwrap_or_default());
+    c
+}
+
+/// The call bridge's `turnServers` reach browsers: the web app's meeting
+/// lookup names them (UDP and TCP, with the credentials), and a browser
+/// allowed relayed candidates only (as behind a firewall that lets nothing
+/// but the TURN server through) joins through coturn: its chosen candidate
+/// is a relay, media flows both ways, and the call bridge hears it.
+#[test]
+fn a_relay_only_browser_joins_through_the_turn_server() {
+    let (c, web) = with_web_bridge(&[]);
+    let local = only_web_bridge(&c);
+    link_status(&c, &local, "connected");
+    c.create("/api/v1/coSpaces", &format!("name={SPACE}&callId={CALL_ID}&passcode={PASSCODE}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _turn = coturn(dir.path(), port, "confero:turn-secret");
+    c.create(
+        "/api/v1/turnServers",
+        &format!(
+            "serverAddress=127.0.0.1:{port}&clientAddress=127.0.0.1:{port}&username=confero&password=turn-secret&type=standard"
+        ),
+    );
+    let info = agent().get(format!("https://127.0.0.1:{web}/api/meeting?id={CALL_ID}")).send().expect("meeting");
+    let info: serde_json::Value = serde_json::from_str(&info.text().unwrap_or_default()).expect("JSON");
+    let servers = &info["iceServers"];
+    assert_eq!(servers[0]["username"], "confero", "{info}");
+    assert_eq!(servers[0]["credential"], "turn-secret", "{info}");
+    let tcp = format!("turn:127.0.0.1:{port}?transport=tcp");
+    assert!(servers[0]["urls"].as_array().unwrap().iter().any(|u| u == tcp.as_str()), "{info}");
+
+    let arg = serde_like::Json(vec![
+        ("base", format!("https://127.0.0.1:{web}")),
+        ("callId", CALL_ID.into()),
+        ("passcode", PASSCODE.into()),
+        ("stayMs", "4000".into()),
+    ]);
+    let browser = std::thread::spawn(move || peers::run_browser("web_turn.mjs", &arg));
+    // While it is in: the leg's audio arrives (it can only come through coturn).
+    let mut heard = String::new();
+    let arrived = eventually(|| {
+        let legs = c.get("/api/v1/callLegs").body;
+        let Some(leg) = common::ids(&legs).into_iter().next() else { return false };
+        heard = c.get(&format!("/api/v1/callLegs/{leg}")).body;
+        let rx = heard.split("<rxAudio>").nth(1).unwrap_or("");
+        element(rx, "bitRate").and_then(|b| b.parse::<u64>().ok()).is_some_and(|b| b > 0)
+    });
+    let out = browser.join().expect("browser thread");
+    println!("{out}");
+    assert!(out.contains("\"localType\":\"relay\""), "{out}");
+    assert!(arrived, "the call bridge never heard the relayed browser: {heard}");
+}

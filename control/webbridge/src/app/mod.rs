@@ -176,8 +176,8 @@ impl WebApp {
             return c2w_error(C2wError::Refused(ErrorKind::MeetingNotFound));
         }
         match self.locate_for(source, &id, secret).await {
-            Ok((_, Message::MeetingInfo { name, passcode_required })) => {
-                json_ok(json!({ "name": name, "passcodeRequired": passcode_required }))
+            Ok((_, Message::MeetingInfo { name, passcode_required, ice_servers })) => {
+                json_ok(json!({ "name": name, "passcodeRequired": passcode_required, "iceServers": ice_servers }))
             }
             Ok(_) => c2w_error(C2wError::Unexpected),
             Err(response) => response,

@@ -24,7 +24,7 @@ use confero_store::form::Form;
 use confero_store::schema::{validate_changes, Kind};
 use confero_store::Store;
 
-use super::frame::{self, ErrorKind, Message, Space};
+use super::frame::{self, ErrorKind, IceServer, Message, Space};
 use confero_api::web_policy::WebPolicy;
 
 /// How often the list of `webBridges` objects is read again.
@@ -205,7 +205,11 @@ impl C2wClient {
             Message::Meeting { call_id, secret } => {
                 let secret = secret.filter(|_| policy.allow_secrets);
                 match self.bridge.web_meeting(&call_id, secret.as_deref()) {
-                    Ok(m) => Message::MeetingInfo { name: m.name, passcode_required: m.passcode_required },
+                    Ok(m) => Message::MeetingInfo {
+                        name: m.name,
+                        passcode_required: m.passcode_required,
+                        ice_servers: ice_servers_of(&*self.store),
+                    },
                     Err(e) => join_error(e),
                 }
             }
@@ -263,6 +267,41 @@ impl C2wClient {
             _ => refuse(ErrorKind::Unsupported, "not a request"),
         }
     }
+}
+
+/// The browsers' ICE servers: each `turnServers` object, at its
+/// `clientAddress` (where clients reach it; else `serverAddress`), port 3478
+/// unless the address names one, over UDP and over TCP (on
+/// `tcpPortNumberOverride` if set), with its username and password. One
+/// without a username is offered as STUN only.
+pub fn ice_servers_of(store: &dyn Store) -> Vec<IceServer> {
+    let mut servers = Vec::new();
+    for turn in store.all(Kind::TurnServer, None) {
+        let Some(address) = turn.get("clientAddress").or_else(|| turn.get("serverAddress")) else { continue };
+        let address = address.trim();
+        let (host, port) = match address.parse::<std::net::SocketAddr>() {
+            Ok(a) => (a.ip().to_string(), a.port()),
+            Err(_) => match address.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') && p.parse::<u16>().is_ok() => {
+                    (h.to_string(), p.parse().unwrap_or(3478))
+                }
+                _ => (address.trim_start_matches('[').trim_end_matches(']').to_string(), 3478),
+            },
+        };
+        if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+            continue;
+        }
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        let tcp = turn.get("tcpPortNumberOverride").and_then(|p| p.parse::<u16>().ok()).unwrap_or(port);
+        let username = turn.get("username").filter(|u| !u.is_empty()).map(str::to_string);
+        let urls = match username {
+            Some(_) => vec![format!("turn:{host}:{port}?transport=udp"), format!("turn:{host}:{tcp}?transport=tcp")],
+            None => vec![format!("stun:{host}:{port}")],
+        };
+        let credential = username.as_ref().and(turn.get("password")).map(str::to_string);
+        servers.push(IceServer { urls, username, credential });
+    }
+    servers
 }
 
 fn encode(s: &str) -> String {

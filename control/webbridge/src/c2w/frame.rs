@@ -122,6 +122,10 @@ pub enum Message {
         /// A passcode must be typed.
         #[serde(rename = "passcodeRequired")]
         passcode_required: bool,
+        /// The TURN servers the browser may relay its media through (the
+        /// call bridge's `turnServers`); absent from older peers.
+        #[serde(default, rename = "iceServers", skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// Reply to [`Message::Join`].
     Joined {
@@ -192,6 +196,19 @@ pub enum Message {
         #[serde(default)]
         detail: String,
     },
+}
+
+/// A STUN or TURN server as a browser's `RTCPeerConnection` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turn:host:port?transport=udp|tcp`, or `stun:host:port`.
+    pub urls: Vec<String>,
+    /// The TURN username, if the server wants one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The TURN password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// A space as "My spaces" lists it.
@@ -311,7 +328,16 @@ mod tests {
             Message::Leave { leg: "l".into() },
             Message::Participants { leg: "l".into() },
             Message::Spaces { user: "ann".into() },
-            Message::MeetingInfo { name: "Room".into(), passcode_required: true },
+            Message::MeetingInfo { name: "Room".into(), passcode_required: true, ice_servers: Vec::new() },
+            Message::MeetingInfo {
+                name: "Room".into(),
+                passcode_required: false,
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:192.0.2.1:3478?transport=udp".into()],
+                    username: Some("u".into()),
+                    credential: Some("p".into()),
+                }],
+            },
             Message::Joined { call: "c".into(), leg: "l".into(), answer: "v=0".into() },
             Message::Done,
             Message::ParticipantList { names: vec!["Ann".into()] },

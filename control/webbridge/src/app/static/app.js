@@ -79,7 +79,8 @@ async function join(event) {
   $('join-button').disabled = true;
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    // The call bridge's TURN servers, for browsers that cannot reach it directly.
+    const pc = new RTCPeerConnection({ iceServers: found.data.iceServers || [] });
     state.pc = pc;
     const audio = state.stream.getAudioTracks()[0];
     const video = state.stream.getVideoTracks()[0];
