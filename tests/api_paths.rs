@@ -148,3 +148,25 @@ fn layout_templates_keep_their_json() {
     let gone = c.get(&format!("/api/v1/layoutTemplates/{id}/template"));
     assert!(gone.status == 404 && gone.body.contains("layoutTemplateDoesNotExist"), "{} {}", gone.status, gone.body);
 }
+
+/// User profiles where Confero has the feature: `hasLicense` in the profile
+/// `system/profiles` names gives every user a personal license
+/// (`personalLicenses`, and `pmpAssigned` in the usage snapshots), unless a
+/// user's own profile says otherwise.
+#[test]
+fn user_profiles_assign_personal_licenses() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Confero::start_in(dir.path(), &[("CONFERO_LICENSE_SNAPSHOT_SECONDS", "1")]);
+    let licensed = c.create("/api/v1/userProfiles", "hasLicense=true");
+    let unlicensed = c.create("/api/v1/userProfiles", "hasLicense=false&canCreateCoSpaces=false");
+    c.create("/api/v1/users", "userJid=ann@example.test&name=Ann");
+    c.create("/api/v1/users", "userJid=bob@example.test&name=Bob");
+    c.create("/api/v1/users", &format!("userJid=eve@example.test&name=Eve&userProfile={unlicensed}"));
+    let licenses =
+        || common::element(&c.get("/api/v1/system/multipartyLicensing").body, "personalLicenses").map(str::to_string);
+    assert_eq!(licenses().as_deref(), Some("0"));
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("userProfile={licensed}")).status, 200);
+    assert_eq!(licenses().as_deref(), Some("2"), "Eve's own profile withholds hers");
+    let snapshot = || c.get("/api/v1/system/MPLicenseUsage?limit=1").body;
+    assert!(common::eventually(|| snapshot().contains("<pmpAssigned>2.00</pmpAssigned>")), "{}", snapshot());
+}

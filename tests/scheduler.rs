@@ -554,3 +554,42 @@ fn an_edge_web_bridge_schedules_over_the_scheduler_s_c2w_link() {
     assert!(common::eventually(|| ask("GET", "/api/me", None).1["scheduling"] == false), "{}", c.log_text());
     assert!(c.log_text().contains("getWebBridges - totalCount=0"), "{}", c.log_text());
 }
+
+/// A web user whose user profile says `canCreateCoSpaces=false` schedules
+/// in a space they own but not in one made from a template, and the wizard
+/// offers them no template.
+#[test]
+fn a_user_profile_that_forbids_new_spaces_keeps_scheduling_to_existing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let c = start(&data, &scheduler_env(port));
+    let (t, external, _) = template(&c);
+    let profile = c.create("/api/v1/userProfiles", "canCreateCoSpaces=false");
+    let user = c.create("/api/v1/users", &format!("userJid=fay@example.com&name=Fay&userProfile={profile}"));
+    c.create(&format!("/api/v1/users/{user}/usercoSpaceTemplates"), &format!("coSpaceTemplate={t}"));
+    let own = c.create("/api/v1/coSpaces", "name=Fay's room&callId=5544332211&ownerJid=fay@example.com");
+    confero_ok(&data, &["user", "add", "fay", "user"], "fay-password\n");
+    let post = |venue: Value| {
+        let mut body = json!({"name": "Review", "start": "2027-05-03T10:00", "end": "2027-05-03T11:00",
+                              "timeZone": "UTC", "attendees": [{"email": "g@example.test", "accessMethodTemplate": external}]});
+        body.as_object_mut().unwrap().extend(venue.as_object().unwrap().clone());
+        let r = common::agent()
+            .post(format!("https://127.0.0.1:{port}/api/v1/meetings"))
+            .basic_auth("fay", Some("fay-password"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, serde_json::from_str::<Value>(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
+    };
+    let (status, refusal) = post(json!({"coSpaceTemplate": t}));
+    assert_eq!(status, 400, "{refusal}");
+    assert_eq!(refusal["error"]["field"], "coSpaceTemplate", "{refusal}");
+    assert!(refusal["error"]["reason"].as_str().unwrap_or("").contains("profile"), "{refusal}");
+    let (status, made) = post(json!({"coSpace": own}));
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(space_count(&c), 1, "no temporary space was made");
+}

@@ -16,6 +16,7 @@ pub mod failure;
 pub mod license_usage;
 pub mod route;
 pub mod turn_probe;
+pub mod user_policy;
 pub mod web_links;
 pub mod web_policy;
 pub mod xml;

@@ -62,14 +62,51 @@ pub struct Snapshot {
     pub str: f64,
 }
 
-/// Counts `calls` by license: a call with no legs takes none; one where no
-/// leg has video is audio-only; one with video and two legs or fewer is
-/// point-to-point; the rest take a full shared license.
-pub fn snapshot(time: SystemTime, host: Uuid, calls: &[LiveCall], legs: &[LiveCallLeg]) -> Snapshot {
-    let mut s = Snapshot { time: unix(time), host, ..Snapshot::default() };
+/// Who holds personal licenses: the spaces whose owner does, and how many
+/// users have one assigned.
+#[derive(Debug, Clone, Default)]
+pub struct PersonalLicenses {
+    /// Spaces whose `ownerJid` is a user holding a license.
+    pub spaces: std::collections::HashSet<Uuid>,
+    /// Users holding a license.
+    pub assigned: usize,
+}
+
+impl PersonalLicenses {
+    /// Read from the store: users whose profile says `hasLicense`
+    /// ([`crate::user_policy::UserPolicy`]) and the spaces they own.
+    pub fn of(store: &dyn confero_store::Store) -> PersonalLicenses {
+        let licensed = crate::user_policy::UserPolicy::licensed(store);
+        let jids: Vec<String> = licensed.iter().filter_map(|u| u.get("userJid")).map(str::to_ascii_lowercase).collect();
+        let spaces = store
+            .all(confero_store::schema::Kind::CoSpace, None)
+            .into_iter()
+            .filter(|s| s.get("ownerJid").is_some_and(|j| jids.contains(&j.trim().to_ascii_lowercase())))
+            .map(|s| s.id)
+            .collect();
+        PersonalLicenses { spaces, assigned: licensed.len() }
+    }
+}
+
+/// Counts `calls` by license: a call with no legs takes none; one in a
+/// space whose owner holds a personal license takes that; of the others,
+/// one where no leg has video is audio-only, one with video and two legs
+/// or fewer point-to-point, the rest a full shared license.
+pub fn snapshot(
+    time: SystemTime,
+    host: Uuid,
+    calls: &[LiveCall],
+    legs: &[LiveCallLeg],
+    personal: &PersonalLicenses,
+) -> Snapshot {
+    let mut s = Snapshot { time: unix(time), host, pmp_assigned: personal.assigned as f64, ..Snapshot::default() };
     for call in calls {
         let mine: Vec<&LiveCallLeg> = legs.iter().filter(|l| l.call == call.id).collect();
         if mine.is_empty() {
+            continue;
+        }
+        if call.co_space.is_some_and(|space| personal.spaces.contains(&space)) {
+            s.pmp += 1.0;
             continue;
         }
         let video = mine.iter().any(|l| l.rx_video.is_some() || l.tx_video.is_some());
@@ -109,7 +146,8 @@ pub async fn run(api: std::sync::Arc<Api>, interval: Duration, shutdown: impl st
 
 /// Takes and keeps one snapshot at `now`, dropping expired ones.
 pub fn take(api: &Api, now: SystemTime) -> Result<(), confero_store::StoreError> {
-    let s = snapshot(now, api.host_id, &api.bridge.calls(), &api.bridge.call_legs());
+    let personal = PersonalLicenses::of(&*api.store);
+    let s = snapshot(now, api.host_id, &api.bridge.calls(), &api.bridge.call_legs(), &personal);
     let mut writes = vec![RecordWrite {
         collection: COLLECTION,
         id: Uuid::new_v4(),
@@ -265,8 +303,15 @@ mod tests {
             leg(3, false),
         ];
         let host = Uuid::from_u128(9);
-        let s = snapshot(SystemTime::UNIX_EPOCH + Duration::from_secs(60), host, &calls, &legs);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(60);
+        let s = snapshot(at, host, &calls, &legs, &PersonalLicenses::default());
         assert_eq!((s.smp_aud, s.smp_pt_p, s.smp_full, s.pmp), (1.0, 1.0, 1.0, 0.0), "call 4 has no legs");
         assert_eq!((s.time, s.host), (60, host));
+        // Call 3's space is owned by a licensed user: a personal license.
+        let mut calls = calls;
+        calls[2].co_space = Some(Uuid::from_u128(33));
+        let personal = PersonalLicenses { spaces: [Uuid::from_u128(33)].into_iter().collect(), assigned: 2 };
+        let s = snapshot(at, host, &calls, &legs, &personal);
+        assert_eq!((s.smp_aud, s.smp_pt_p, s.smp_full, s.pmp, s.pmp_assigned), (1.0, 1.0, 0.0, 1.0, 2.0));
     }
 }

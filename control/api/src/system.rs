@@ -130,7 +130,11 @@ const OPEN_LICENSE_LIMIT: u32 = 1_000_000;
 /// store, live participants and calls — against limits nobody reaches.
 pub fn multiparty_licensing(api: &Api) -> Reply {
     let users = api.store.all(confero_store::schema::Kind::User, None).len();
-    let calls = api.bridge.calls().len();
+    let live = api.bridge.calls();
+    let calls = live.len();
+    let personal = crate::license_usage::PersonalLicenses::of(&*api.store);
+    let licensed_calls = live.iter().filter(|c| c.co_space.is_some_and(|s| personal.spaces.contains(&s))).count();
+    let shared_calls = calls - licensed_calls;
     let participants = api.bridge.participants().len();
     let mut w = XmlWriter::new();
     w.open("multipartyLicensing", &[])
@@ -139,12 +143,12 @@ pub fn multiparty_licensing(api: &Api) -> Reply {
         .text("sharedLicenseLimit", &OPEN_LICENSE_LIMIT.to_string())
         .text("capacityUnitLimit", &OPEN_LICENSE_LIMIT.to_string())
         .text("users", &users.to_string())
-        .text("personalLicenses", "0")
+        .text("personalLicenses", &personal.assigned.to_string())
         .text("participantsActive", &participants.to_string())
         .text("callsActive", &calls.to_string())
         .text("weightedCallsActive", &format!("{calls}.000"))
-        .text("callsWithoutPersonalLicense", &calls.to_string())
-        .text("weightedCallsWithoutPersonalLicense", &format!("{calls}.000"))
+        .text("callsWithoutPersonalLicense", &shared_calls.to_string())
+        .text("weightedCallsWithoutPersonalLicense", &format!("{shared_calls}.000"))
         .close("multipartyLicensing");
     Reply::xml(w.finish())
 }

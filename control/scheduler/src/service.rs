@@ -113,17 +113,33 @@ pub fn spaces_of(store: &dyn Store, user: &str) -> Vec<(Uuid, String)> {
         .collect()
 }
 
-/// The templates assigned to a web user (`users/<id>/usercoSpaceTemplates`
-/// of the `users` object whose `userJid` names them), or `None` when no
-/// `users` object names them (a local account): then every template.
-pub fn templates_of(store: &dyn Store, user: &str) -> Option<Vec<Uuid>> {
-    let users: Vec<_> = store
+/// The `users` objects naming web user `user` by their `userJid`.
+fn users_named(store: &dyn Store, user: &str) -> Vec<confero_store::Object> {
+    store
         .all(Kind::User, None)
         .into_iter()
         .filter(|u| u.get("userJid").is_some_and(|j| jid_names_user(j, user)))
-        .collect();
+        .collect()
+}
+
+/// Whether web user `user` may make spaces: not when the user profile of a
+/// `users` object naming them says `canCreateCoSpaces=false`.
+pub fn may_create_spaces(store: &dyn Store, user: &str) -> bool {
+    users_named(store, user).iter().all(|u| confero_api::user_policy::UserPolicy::of(store, u).can_create_co_spaces)
+}
+
+/// The templates a web user may schedule from: those assigned to them
+/// (`users/<id>/usercoSpaceTemplates` of the `users` object whose `userJid`
+/// names them) — none when their user profile forbids making spaces — or
+/// `None` when no `users` object names them (a local account): then every
+/// template.
+pub fn templates_of(store: &dyn Store, user: &str) -> Option<Vec<Uuid>> {
+    let users = users_named(store, user);
     if users.is_empty() {
         return None;
+    }
+    if !may_create_spaces(store, user) {
+        return Some(Vec::new());
     }
     Some(
         users
@@ -252,6 +268,12 @@ impl Scheduler {
             Venue::Template { template, .. } => {
                 if self.store.get(Kind::CoSpaceTemplate, template).is_none() {
                     return Err(FieldError::new("coSpaceTemplate", "coSpaceTemplateDoesNotExist"));
+                }
+                if caller.web_user && !may_create_spaces(&*self.store, &caller.name) {
+                    return Err(FieldError::new(
+                        "coSpaceTemplate",
+                        "the user's profile does not allow creating spaces",
+                    ));
                 }
                 if caller.web_user
                     && templates_of(&*self.store, &caller.name).is_some_and(|assigned| !assigned.contains(&template))

@@ -350,11 +350,11 @@ static USER_PROFILE: &[Field] = &[
     f("hasLicense", B),
 ];
 
-/// CMS 3.0's dial-in security: the shortest passcode allowed (0: no check).
 /// The template's JSON is a record of its own (`layoutTemplates`
 /// collection), its size computed.
 static LAYOUT_TEMPLATE: &[Field] = &[s("name", T), s("templateSize", Ty::ReadOnly)];
 
+/// CMS 3.0's dial-in security: the shortest passcode allowed (0: no check).
 static DIAL_IN_SECURITY_PROFILE: &[Field] = &[s("name", T), s("minPasscodeLength", Ty::Int(0, 32))];
 
 static CDR_RECEIVER: &[Field] = &[req("uri", Ty::Url)];
