@@ -183,3 +183,30 @@ fn srv_records_locate_the_target_and_the_second_answers_when_the_first_does_not(
     let log = c.log_text();
     assert!(log.contains(&format!("cannot reach 127.0.0.1:{dead} over Tcp")), "the first record was tried: {log}");
 }
+
+/// A call whose call profile's `participantLimit` is reached turns a caller
+/// away on the wire with 486 Busy Here (sipp expects exactly that), and no
+/// leg or call is left behind. (Limits of more than one, and the tenant's,
+/// are tested in virtual time in src/bridge/tests.)
+#[test]
+fn a_full_call_answers_486() {
+    let sip = free_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{sip}");
+    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    let full = c.create("/api/v1/callProfiles", "participantLimit=0");
+    c.create("/api/v1/coSpaces", &format!("name=Closed&uri=closed&callProfile={full}"));
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/sipp/call-full.xml");
+    let sipp_port = free_pair();
+    let status = Command::new("sipp")
+        .args(["-sf", scenario.to_str().unwrap(), "-s", "closed", "-m", "1", "-i", "127.0.0.1"])
+        .args(["-p", &sipp_port.to_string(), "-timeout", "20", "-nostdin"])
+        .arg(format!("127.0.0.1:{sip}"))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("sipp");
+    assert!(status.success(), "sipp did not get its 486\n{}", c.log_text());
+    assert_eq!(common::total(&c.get("/api/v1/calls").body), 0, "no call left behind");
+}

@@ -94,7 +94,7 @@ impl Bridge {
     /// if it has one) and its media moves there by our re-INVITE.
     fn ivr_join(&mut self, now: Instant, id: Uuid, destination: Destination) {
         let (profiles, passcode) = self.profiles_at(&destination);
-        let Ok(call) = self.call_for_space(now, &destination.space) else {
+        let Ok(call) = self.call_with_room(now, &destination.space) else {
             return self.end_leg(now, id, "callCapacityExceeded").unwrap_or(());
         };
         let Some(conference) = self.conference_of(call) else { return };

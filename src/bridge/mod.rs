@@ -21,6 +21,7 @@ mod dtmf;
 mod handle;
 mod ivr;
 mod leg;
+mod limits;
 mod media;
 mod meters;
 mod settings;

@@ -269,7 +269,10 @@ impl Bridge {
         };
         let Ok(offer) = SessionDescription::parse(offer) else { return reject(self, 488) };
         let (profiles, passcode) = self.profiles_at(&destination);
-        let Ok(call) = self.call_for_space(now, &destination.space) else { return reject(self, 503) };
+        let call = match self.call_with_room(now, &destination.space) {
+            Ok(call) => call,
+            Err(e) => return reject(self, super::limits::sip_refusal(e)),
+        };
         let Some(conference) = self.conference_of(call) else { return reject(self, 503) };
         let session = (u64::from(self.rng.next_u32()), 1);
         let policy = profiles.media_encryption();
@@ -348,8 +351,9 @@ impl Bridge {
         user: &str,
     ) {
         let (profiles, passcode) = self.profiles_at(&destination);
-        let Ok(call) = self.call_for_space(now, &destination.space) else {
-            return self.sip(SipCommand::Reject { leg: id, code: 503 });
+        let call = match self.call_with_room(now, &destination.space) {
+            Ok(call) => call,
+            Err(e) => return self.sip(SipCommand::Reject { leg: id, code: super::limits::sip_refusal(e) }),
         };
         let Some(conference) = self.conference_of(call) else {
             return self.sip(SipCommand::Reject { leg: id, code: 503 });
@@ -491,6 +495,7 @@ impl Bridge {
             return Err(BridgeError::Overloaded);
         }
         let conference = self.conference_of(call).ok_or(BridgeError::CallDoesNotExist)?;
+        self.room_for_one_more(call)?;
         let mut live = self.new_live_leg(call, Direction::Outgoing, String::new(), remote_party.to_string());
         live.id = self.new_id();
         super::apply(&mut live.config, config);

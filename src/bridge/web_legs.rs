@@ -81,7 +81,7 @@ impl Bridge {
             space: Some(&destination.space),
         };
         let profiles = ProfileChain::resolve(&*self.store, place);
-        let call = self.call_for_space(now, &destination.space)?;
+        let call = self.call_with_room(now, &destination.space)?;
         let conference = self.conference_of(call).ok_or(BridgeError::CallDoesNotExist)?;
         let Ok((address, _)) = self.media.conference_addresses(conference) else {
             self.end_if_empty(now, call);

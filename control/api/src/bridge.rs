@@ -238,6 +238,9 @@ pub enum BridgeError {
     /// The call's participant limit is reached.
     #[error("participantLimitReached")]
     ParticipantLimitReached,
+    /// The tenant's participant limit is reached.
+    #[error("tenantParticipantLimitReached")]
+    TenantParticipantLimitReached,
     /// The bridge is over capacity; clients retry.
     #[error("overloaded")]
     Overloaded,
@@ -251,6 +254,7 @@ impl BridgeError {
             BridgeError::CallLegDoesNotExist => "callLegDoesNotExist",
             BridgeError::ParticipantDoesNotExist => "participantDoesNotExist",
             BridgeError::ParticipantLimitReached => "participantLimitReached",
+            BridgeError::TenantParticipantLimitReached => "tenantParticipantLimitReached",
             BridgeError::Overloaded => "callBridgeOverloaded",
         }
     }

@@ -73,7 +73,9 @@ fn bridge_failure(e: BridgeError) -> Failure {
         BridgeError::CallLegDoesNotExist | BridgeError::ParticipantDoesNotExist => {
             Failure::DoesNotExist { reason: e.reason(), in_path: true }
         }
-        BridgeError::ParticipantLimitReached => Failure::Reason(e.reason()),
+        BridgeError::ParticipantLimitReached | BridgeError::TenantParticipantLimitReached => {
+            Failure::Reason(e.reason())
+        }
         BridgeError::Overloaded => Failure::Unavailable,
     }
 }

@@ -617,3 +617,42 @@ fn an_ivr_takes_a_meeting_id_and_moves_the_caller_into_that_meeting() {
     dtmf(&mut h, we, "1#2#3#");
     assert!(h.phones[wrong].hung_up_on(wrong_call), "three wrong IDs hang up");
 }
+
+#[test]
+fn participant_limits_of_the_call_profile_and_the_tenant_turn_callers_away() {
+    let mut h = Harness::new();
+    // The system's call profile caps a call at two; the space's own says three.
+    let two = create(&*h.store, Kind::CallProfile, None, &[("participantLimit", "2")]);
+    set(&*h.store, Kind::SystemProfiles, &[("callProfile", &two.id.to_string())]);
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Small"), ("uri", "small")]);
+    let callers_in = callers(&mut h, 3, "small");
+    let answered: Vec<bool> = callers_in.iter().map(|(p, c)| h.phones[*p].answered(*c)).collect();
+    assert_eq!(answered, [true, true, false]);
+    let (p, c) = callers_in[2];
+    assert_eq!(h.phones[p].failed(c), Some(486), "the third is told the call is full");
+    // An API dial into the full call is refused with CMS's reason.
+    let call = h.with(|b, now| b.calls(now))[0].id;
+    let refused = h.with(|b, now| b.dial(now, call, "sip:x@127.0.0.1", &[]));
+    assert_eq!(refused.err(), Some(confero_api::bridge::BridgeError::ParticipantLimitReached));
+
+    // A tenant capped at three across its calls: two spaces, four callers.
+    let tenant = create(&*h.store, Kind::Tenant, None, &[("name", "Acme"), ("participantLimit", "3")]);
+    let tenant = tenant.id.to_string();
+    let three = create(&*h.store, Kind::CallProfile, None, &[("participantLimit", "3")]);
+    let three = three.id.to_string();
+    for (name, uri) in [("A", "acme-a"), ("B", "acme-b")] {
+        create(
+            &*h.store,
+            Kind::CoSpace,
+            None,
+            &[("name", name), ("uri", uri), ("tenant", &tenant), ("callProfile", &three)],
+        );
+    }
+    let a = callers(&mut h, 2, "acme-a");
+    let b = callers(&mut h, 2, "acme-b");
+    let got: Vec<bool> = a.iter().chain(&b).map(|(p, c)| h.phones[*p].answered(*c)).collect();
+    assert_eq!(got, [true, true, true, false], "the tenant's fourth participant is refused");
+    let acme_b = h.with(|b, now| b.calls(now)).into_iter().find(|c| c.name == "B").expect("B's call").id;
+    let refused = h.with(|b, now| b.dial(now, acme_b, "sip:y@127.0.0.1", &[]));
+    assert_eq!(refused.err(), Some(confero_api::bridge::BridgeError::TenantParticipantLimitReached));
+}
