@@ -170,3 +170,49 @@ fn user_profiles_assign_personal_licenses() {
     let snapshot = || c.get("/api/v1/system/MPLicenseUsage?limit=1").body;
     assert!(common::eventually(|| snapshot().contains("<pmpAssigned>2.00</pmpAssigned>")), "{}", snapshot());
 }
+
+/// Failure reasons as the reference names them: a member whose JID names
+/// no user is `userDoesNotExist` (a local web user counts as one), a
+/// template assigned twice to a user `duplicateUserCoSpaceTemplate`, and a
+/// call set recording or streaming `callRecordingCannotBeModified` /
+/// `callStreamingCannotBeModified`.
+#[test]
+fn failure_reasons_as_the_reference_names_them() {
+    let c = Confero::start();
+    let space = c.create("/api/v1/coSpaces", "name=Team&uri=team");
+    let members = format!("/api/v1/coSpaces/{space}/coSpaceUsers");
+    let refused = c.post(&members, "userJid=nobody@example.test");
+    assert!(
+        refused.status == 400 && refused.body.contains("<userDoesNotExist />"),
+        "{} {}",
+        refused.status,
+        refused.body
+    );
+    c.create("/api/v1/users", "userJid=ann@example.test&name=Ann");
+    c.create(&members, "userJid=ann@example.test");
+    let mut add = std::process::Command::new(common::binary())
+        .args(["user", "add", "kim", "user"])
+        .env("CONFERO_DATA_DIR", &c.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"kim-password\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    c.create(&members, "userJid=kim@example.test");
+
+    let user = c.create("/api/v1/users", "userJid=bo@example.test&name=Bo");
+    let template = c.create("/api/v1/coSpaceTemplates", "name=Weekly");
+    let assigned = format!("/api/v1/users/{user}/userCoSpaceTemplates");
+    c.create(&assigned, &format!("coSpaceTemplate={template}"));
+    let twice = c.post(&assigned, &format!("coSpaceTemplate={template}"));
+    assert!(twice.body.contains("<duplicateUserCoSpaceTemplate />"), "{} {}", twice.status, twice.body);
+
+    // Confero records and streams nothing: a call cannot be set to.
+    let call = common::id_from_location(c.post("/api/v1/calls", "name=Adhoc").location.as_deref().expect("Location"));
+    let rec = c.put(&format!("/api/v1/calls/{call}"), "recording=true");
+    assert!(rec.body.contains("<callRecordingCannotBeModified />"), "{} {}", rec.status, rec.body);
+    let stream = c.put(&format!("/api/v1/calls/{call}"), "streaming=true");
+    assert!(stream.body.contains("<callStreamingCannotBeModified />"), "{} {}", stream.status, stream.body);
+    assert_eq!(c.put(&format!("/api/v1/calls/{call}"), "recording=false").status, 200);
+}

@@ -23,6 +23,8 @@ fn restart_keeps_every_configuration_object() {
     );
     let am =
         c.create(&format!("/api/v1/coSpaces/{space}/accessMethods"), &format!("uri=kept.guest&callLegProfile={clp}"));
+    // A member must be a user (CMS refuses a JID that names none).
+    let bob = c.create("/api/v1/users", "userJid=bob@example.com&name=Bob");
     let member = c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), "userJid=bob@example.com");
     let tpl = c.create("/api/v1/coSpaceTemplates", "name=Tpl");
     let amt = c.create(&format!("/api/v1/coSpaceTemplates/{tpl}/accessMethodTemplates"), "uriGenerator=$.x");
@@ -52,7 +54,7 @@ fn restart_keeps_every_configuration_object() {
         format!("/api/v1/dialTransforms/{}", c.create("/api/v1/dialTransforms", "type=raw&priority=2")),
         format!("/api/v1/webBridges/{}", c.create("/api/v1/webBridges", "url=c2w://w:1")),
         format!("/api/v1/system/cdrReceivers/{}", c.create("/api/v1/system/cdrReceivers", "uri=http://127.0.0.1:9/")),
-        format!("/api/v1/users/{}", c.create("/api/v1/users", "userJid=bob@example.com&name=Bob")),
+        format!("/api/v1/users/{bob}"),
         format!("/api/v1/callBridges/{}", c.create("/api/v1/callBridges", "name=cb")),
         "/api/v1/coSpaces?limit=100".to_string(),
         "/api/v1/system/profiles".to_string(),

@@ -82,6 +82,8 @@ fn every_object_reads_back_as_cms_writes_it() {
         &format!("/api/v1/coSpaces/{space}/accessMethods"),
         &format!("name=Guests&uri=team.guest&callId=1002&passcode=99&scope=public&callLegProfile={clp}"),
     );
+    // A member must be a user (CMS refuses a JID that names none).
+    c.create("/api/v1/users", "userJid=ann@example.com&name=Ann");
     let member = c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), "userJid=ann@example.com&canDestroy=true");
     let tpl =
         c.create("/api/v1/coSpaceTemplates", &format!("name=Meeting&description=Scheduled meetings&callProfile={cp}"));

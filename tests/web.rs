@@ -162,9 +162,9 @@ fn the_web_app_joins_by_id_passcode_link_and_my_spaces() {
 
     let space = c.create("/api/v1/coSpaces", &format!("name={SPACE}&uri=team&callId={CALL_ID}&passcode={PASSCODE}"));
     let secret = element(&c.get(&format!("/api/v1/coSpaces/{space}")).body, "secret").expect("secret").to_string();
-    c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), &format!("userJid={WEB_USER}@example.com"));
     let added = confero(&c.data_dir, &["user", "add", WEB_USER, "user"], Some(&format!("{WEB_PASSWORD}\n")));
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), &format!("userJid={WEB_USER}@example.com"));
 
     // A web user is refused by the API, whatever it asks.
     let refused = c.send_with("GET", "/api/v1/coSpaces", None, Some((WEB_USER, WEB_PASSWORD)), None);

@@ -166,6 +166,7 @@ pub fn list_calls(api: &Api, query: &Form) -> Result<Reply, Failure> {
 /// `POST /calls`: `coSpace=<id>` (or an ad hoc `name=`) makes a conference live.
 pub fn create_call(api: &Api, form: &Form) -> Result<Reply, Failure> {
     let config = validate_changes(CALL_FIELDS, form, true)?;
+    refuse_recording(&config)?;
     let mut call = NewCall { config, ..NewCall::default() };
     match form.get("coSpace").filter(|v| !v.is_empty()) {
         Some(raw) => {
@@ -231,9 +232,24 @@ pub fn get_call(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     Ok(Reply::xml(w.finish()))
 }
 
+/// Confero neither records nor streams: a call cannot be set recording or
+/// streaming, and saying so (CMS's reasons for a call whose recording or
+/// streaming cannot change) beats showing `true` while nothing happens.
+fn refuse_recording(changes: &[Change]) -> Result<(), Failure> {
+    for (field, reason) in
+        [("recording", "callRecordingCannotBeModified"), ("streaming", "callStreamingCannotBeModified")]
+    {
+        if changes.iter().any(|c| c.field.name == field && c.value.as_deref() == Some("true")) {
+            return Err(Failure::Reason(reason));
+        }
+    }
+    Ok(())
+}
+
 /// `PUT /calls/<id>`.
 pub fn update_call(api: &Api, id: Uuid, form: &Form) -> Result<Reply, Failure> {
     let changes = validate_changes(CALL_FIELDS, form, false)?;
+    refuse_recording(&changes)?;
     api.bridge.update_call(id, &changes).map_err(bridge_failure)?;
     Ok(Reply::default())
 }

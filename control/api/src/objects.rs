@@ -291,6 +291,22 @@ fn required_call_id(api: &Api, obj: Option<&Object>, form: &Form, changes: &mut 
     Ok(())
 }
 
+/// Whether `jid` names someone a space can have as a member: a `users`
+/// object with that `userJid`, as CMS requires, or a local web user
+/// (`confero user add NAME user`) named by the JID or its part before `@`,
+/// which has no `users` object (see docs/c2w.md).
+fn names_a_user(api: &Api, jid: &str) -> bool {
+    let jid = jid.trim();
+    if jid.is_empty() {
+        return false;
+    }
+    if api.store.claim_owner(ClaimSpace::Jid, jid).is_some() {
+        return true;
+    }
+    let local = jid.split_once('@').map_or(jid, |(l, _)| l);
+    [jid, local].iter().any(|name| api.store.api_user(name).ok().flatten().is_some_and(|u| u.role == "user"))
+}
+
 /// `POST` to a collection.
 pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Result<Reply, Failure> {
     let s = spec(kind);
@@ -313,6 +329,19 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
         Kind::CoSpaceMessage => {
             let time = s.field("time").ok_or(Failure::Unavailable)?;
             changes.push(Change { field: time, value: Some(crate::cdr::cms_time(std::time::SystemTime::now())) });
+        }
+        Kind::UserCoSpaceTemplate => {
+            let template = changes.iter().find(|c| c.field.name == "coSpaceTemplate").and_then(|c| c.value.clone());
+            let taken = api.store.all(kind, parent).iter().any(|a| a.get("coSpaceTemplate") == template.as_deref());
+            if taken {
+                return Err(Failure::Reason("duplicateUserCoSpaceTemplate"));
+            }
+        }
+        Kind::CoSpaceUser => {
+            let jid = changes.iter().find(|c| c.field.name == "userJid").and_then(|c| c.value.clone());
+            if !names_a_user(api, jid.as_deref().unwrap_or_default()) {
+                return Err(Failure::DoesNotExist { reason: "userDoesNotExist", in_path: false });
+            }
         }
         _ => {}
     }
