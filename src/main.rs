@@ -2,6 +2,7 @@
 //! webbridge run`), and the MMP-style admin commands (`confero user
 //! add|list|remove`, `confero webbridge3 ...`, `confero callbridge trust c2w`).
 
+mod branding;
 mod config;
 mod mmp;
 mod open_files;
@@ -266,7 +267,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             sip_events_tx,
         )
         .await?;
-        let config = BridgeConfig { video: settings.video, sip_local: Some(sip.local_addr()) };
+        let branding = Arc::new(confero::bridge::branding::Branding::default());
+        let config =
+            BridgeConfig { video: settings.video, sip_local: Some(sip.local_addr()), branding: branding.clone() };
         let core = Bridge::new(store.clone(), media.clone(), config, Box::new(rand::rngs::StdRng::from_entropy()));
         let bridge = CallBridge::new(core, cdr.clone(), sip_commands);
         let locator = confero::sip::locate::Locator::new(settings.dns_server);
@@ -291,6 +294,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             None => confero_api::license_usage::INTERVAL,
         };
         tokio::spawn(confero_api::license_usage::run(api.clone(), every, stopped()));
+        tokio::spawn(branding::run(store.clone(), branding, stopped()));
         // A scheduler that cannot start is reported and left out too.
         let scheduling = scheduler::start(&settings, store.clone(), &stopped).await.unwrap_or_else(|e| {
             tracing::error!("the scheduler did not start, running without it: {e:#}");

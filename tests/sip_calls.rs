@@ -627,3 +627,51 @@ fn a_baresip_dials_an_ivr_types_a_meeting_id_and_joins_that_meeting() {
     assert!(caller_hears[0] > -20.0 && caller_hears[1] < -40.0, "the caller hears {caller_hears:?}");
     assert!(host_hears[0] > -20.0 && host_hears[1] < -40.0, "the host hears {host_hears:?}");
 }
+
+/// A web server for branding files (python3's http.server on loopback),
+/// ended by PID.
+struct FileServer(std::process::Child);
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A call branding profile's recording replaces the passcode tones: the
+/// profile (named by `system/profiles`) points at a web directory holding
+/// `passcode_entry.wav` (a 1 kHz tone recorded at 16 kHz, as CMS takes
+/// them); once fetched, a caller to a space with a passcode hears it, not
+/// the tones.
+#[test]
+fn a_call_branding_profile_s_recording_is_the_passcode_prompt() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let files = dir.path().join("brand");
+    std::fs::create_dir_all(&files).unwrap();
+    let tone: Vec<i16> = (0..24_000)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 16_000.0).sin()) as i16)
+        .collect();
+    std::fs::write(files.join("passcode_entry.wav"), confero_media::engine::wav::write_wav(&tone, 16_000)).unwrap();
+    let port = common::free_port();
+    let server = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .arg(&files)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    let _server = FileServer(server);
+    let location = format!("http://127.0.0.1:{port}/");
+    let profile = c.create("/api/v1/callBrandingProfiles", &format!("resourceLocation={location}"));
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("callBrandingProfile={profile}")).status, 200);
+    let fetched = format!("branding: {location}: 1 of 3 prompts recorded");
+    assert!(common::eventually(|| c.log_text().contains(&fetched)), "{}", c.log_text());
+
+    c.create("/api/v1/coSpaces", "name=Branded&uri=branded&passcode=2468");
+    let setup = BaresipSetup::opus("caller", 440.0, 22_600);
+    let mut caller = Baresip::dial(dir.path(), &setup, &format!("sip:branded@127.0.0.1:{sip}"), 5);
+    caller.wait(Duration::from_secs(15));
+    let heard = levels(&caller.heard(), &[1000.0, 523.25], 0.5, 3.5);
+    assert!(heard[0] > -45.0 && heard[1] < -40.0, "the recording, not the tones: {heard:?}\n{}", caller.log());
+}

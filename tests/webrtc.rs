@@ -110,7 +110,7 @@ fn two_browsers_hear_and_see_each_other_through_the_bridge() {
     let core = Bridge::new(
         store.clone(),
         media.clone(),
-        BridgeConfig { video: true, sip_local: None },
+        BridgeConfig { video: true, sip_local: None, branding: Default::default() },
         Box::new(rand::rngs::StdRng::seed_from_u64(3)),
     );
     let (sip_commands, _sip_queue) = tokio::sync::mpsc::unbounded_channel();

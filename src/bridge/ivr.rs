@@ -12,7 +12,6 @@
 use std::time::Instant;
 
 use confero_api::bridge::NewCall;
-use confero_media::engine::Prompt;
 use confero_sdp::SessionDescription;
 use confero_sip::ua::IncomingCall;
 use confero_store::Object;
@@ -52,8 +51,8 @@ impl Bridge {
         };
         let sip = super::leg::SipLeg::new(policy, session.0);
         let mut leg = self.incoming_leg(now, id, &ic, call, sip, profiles, None);
+        let prompt = Some(self.meeting_id_prompt(&ivr));
         leg.ivr = Some(IvrStage { ivr, entered: String::new(), failures: 0, moving: false });
-        let prompt = Some(Prompt::enter_meeting_id());
         match self.admit_answered(now, leg, answered, prompt, ic.source.addr.ip()) {
             Ok(()) => tracing::info!("SIP call to an IVR: leg {id} asked for a meeting ID"),
             Err(e) => tracing::warn!("SIP call to an IVR: media: {e}"),
@@ -84,7 +83,7 @@ impl Bridge {
                 if failures >= MAX_FAILURES {
                     self.end_leg(now, id, "localTeardown");
                 } else if let Some(e) = self.leg(id).and_then(|l| l.endpoint) {
-                    let _ = self.media.set_prompt(e, Some(Prompt::wrong_meeting_id()));
+                    let _ = self.media.set_prompt(e, Some(self.wrong_meeting_id_prompt(&ivr, usize::from(failures))));
                 }
             }
         }

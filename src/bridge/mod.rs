@@ -16,6 +16,7 @@
 //! goes through [`Bridge::end_leg`] (which asks its signalling to hang up)
 //! or [`Bridge::drop_leg`] (when its signalling already ended).
 
+pub mod branding;
 mod cdr;
 mod dtmf;
 mod handle;
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 use confero_api::bridge::{
     BridgeCounters, BridgeError, Direction, LegState, LiveCall, LiveCallLeg, LiveParticipant, NewCall,
 };
-use confero_media::engine::{EndpointId, Prompt, VideoSettings};
+use confero_media::engine::{EndpointId, VideoSettings};
 use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent};
 use confero_sip::resolve::Hop;
 use confero_sip::transaction::Peer;
@@ -68,6 +69,8 @@ pub struct BridgeConfig {
     /// Our SIP address, for From and Contact of calls we make; `None`: SIP
     /// is not running and dial-outs fail.
     pub sip_local: Option<SocketAddr>,
+    /// Recorded prompts fetched from branding profiles' locations.
+    pub branding: Arc<branding::Branding>,
 }
 
 /// A dial-out's next hop to locate (RFC 3263: NAPTR, SRV, then A/AAAA).
@@ -165,6 +168,11 @@ impl Bridge {
 
     fn conference_of(&self, call: Uuid) -> Option<ConferenceId> {
         self.calls.iter().find(|c| c.live.id == call).map(|c| c.conference)
+    }
+
+    /// The space whose call `call` is, if any.
+    fn space_of_call(&self, call: Uuid) -> Option<Uuid> {
+        self.calls.iter().find(|c| c.live.id == call).and_then(|c| c.live.co_space)
     }
 
     fn count_legs(&self, call: Uuid) -> usize {
@@ -425,6 +433,7 @@ impl Bridge {
     fn digit(&mut self, now: Instant, id: Uuid, digit: char) {
         let Some(leg) = self.legs.iter_mut().find(|l| l.live.id == id) else { return };
         let endpoint = leg.endpoint;
+        let call = leg.live.call;
         if leg.ivr.is_some() {
             return self.ivr_digit(now, id, digit);
         }
@@ -451,7 +460,8 @@ impl Bridge {
         if failures >= MAX_PASSCODE_FAILURES {
             self.end_leg(now, id, "localTeardown");
         } else if let Some(e) = endpoint {
-            let _ = self.media.set_prompt(e, Some(Prompt::wrong_passcode()));
+            let prompt = self.wrong_passcode_prompt(self.space_of_call(call), usize::from(failures));
+            let _ = self.media.set_prompt(e, Some(prompt));
         }
     }
 

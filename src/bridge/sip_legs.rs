@@ -286,7 +286,7 @@ impl Bridge {
         let remote_rtp = answered.1.remote_rtp;
         let sip = SipLeg::new(policy, session.0);
         let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, passcode);
-        let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
+        let prompt = leg.lobby.as_ref().map(|_| self.passcode_prompt(Some(destination.space.id)));
         match self.admit_answered(now, leg, answered, prompt, ic.source.addr.ip()) {
             Ok(()) => {
                 let leg = self.leg(id);
@@ -468,7 +468,7 @@ impl Bridge {
             Err(code) => return refuse(self, code),
         };
         let Some(leg) = self.leg(id) else { return };
-        let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
+        let prompt = leg.lobby.as_ref().map(|_| self.passcode_prompt(self.space_of_call(leg.live.call)));
         let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, signalling_ip);
         // New keys or codec: a new endpoint in place of the old one.
         match self.connect(id, spec, negotiated) {
@@ -648,13 +648,15 @@ impl Bridge {
 
     /// The far end answered our INVITE.
     pub(super) fn answered(&mut self, now: Instant, id: Uuid, sdp_bytes: Option<Vec<u8>>) {
+        // A late-offer caller still owes its passcode.
+        let lobby_prompt =
+            self.leg(id).filter(|l| l.lobby.is_some()).map(|l| self.passcode_prompt(self.space_of_call(l.live.call)));
         let Some(leg) = self.leg_mut(id) else {
             self.sip(SipCommand::Hangup { leg: id });
             return;
         };
         let layout = leg.settings.layout;
-        // A late-offer caller still owes its passcode.
-        let prompt = leg.lobby.as_ref().map(|_| Prompt::enter_passcode());
+        let prompt = lobby_prompt;
         let Signalling::Sip(sip) = &mut leg.signalling else { return };
         let answer = sdp_bytes.as_deref().and_then(|b| SessionDescription::parse(b).ok());
         let video = match (sip.video_offer.take(), &answer) {

@@ -12,6 +12,7 @@ pub mod dtmf;
 mod prompt;
 mod session;
 mod video;
+pub mod wav;
 
 #[cfg(test)]
 mod tests;

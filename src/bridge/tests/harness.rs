@@ -252,6 +252,8 @@ pub struct Harness {
     /// Names located to several servers in order (as SRV records give).
     pub servers: HashMap<String, Vec<Peer>>,
     pub store: Arc<dyn Store>,
+    /// The recorded prompts the bridge reads (filled by tests).
+    pub branding: Arc<crate::bridge::branding::Branding>,
     _dir: tempfile::TempDir,
 }
 
@@ -260,7 +262,8 @@ impl Harness {
     pub fn with_max_calls(max_calls: usize) -> Harness {
         let (dir, store) = crate::testing::store();
         let media = Arc::new(FakeMedia::default());
-        let config = BridgeConfig { video: true, sip_local: Some(BRIDGE_SIP) };
+        let branding = Arc::new(crate::bridge::branding::Branding::default());
+        let config = BridgeConfig { video: true, sip_local: Some(BRIDGE_SIP), branding: branding.clone() };
         let bridge = Bridge::new(store.clone(), media.clone(), config, Box::new(StdRng::seed_from_u64(1)));
         let ua = UserAgent::new(
             UaConfig { local_addr: BRIDGE_SIP, max_calls, ..UaConfig::default() },
@@ -276,6 +279,7 @@ impl Harness {
             dns: HashMap::new(),
             servers: HashMap::new(),
             store,
+            branding,
             _dir: dir,
         }
     }

@@ -656,3 +656,49 @@ fn participant_limits_of_the_call_profile_and_the_tenant_turn_callers_away() {
     let refused = h.with(|b, now| b.dial(now, acme_b, "sip:y@127.0.0.1", &[]));
     assert_eq!(refused.err(), Some(confero_api::bridge::BridgeError::TenantParticipantLimitReached));
 }
+
+#[test]
+fn a_branding_profile_s_recordings_replace_the_lobby_and_ivr_tones() {
+    let mut h = Harness::new();
+    let calls = create(&*h.store, Kind::CallBrandingProfile, None, &[("resourceLocation", "http://brand.test/calls/")]);
+    let ivrs = create(&*h.store, Kind::IvrBrandingProfile, None, &[("resourceLocation", "http://brand.test/ivr")]);
+    set(&*h.store, Kind::SystemProfiles, &[("callBrandingProfile", &calls.id.to_string())]);
+    create(
+        &*h.store,
+        Kind::CoSpace,
+        None,
+        &[("name", "Locked"), ("uri", "locked"), ("callId", "77"), ("passcode", "4321")],
+    );
+    create(&*h.store, Kind::Ivr, None, &[("uri", "ivr"), ("ivrBrandingProfile", &ivrs.id.to_string())]);
+    let entry: std::sync::Arc<[i16]> = vec![1000i16; 480].into();
+    let wrong: std::sync::Arc<[i16]> = vec![-1000i16; 240].into();
+    let recorded = |pairs: &[(&'static str, &std::sync::Arc<[i16]>)]| {
+        pairs.iter().map(|(n, p)| (*n, (*p).clone())).collect::<std::collections::HashMap<_, _>>()
+    };
+    h.branding.set(
+        "http://brand.test/calls/",
+        recorded(&[("passcode_entry.wav", &entry), ("passcode_incorrect_try_again.wav", &wrong)]),
+    );
+    // The IVR's location holds no entry prompt: its tones stay.
+    h.branding.set("http://brand.test/ivr", recorded(&[("ivr_id_incorrect_try_again.wav", &wrong)]));
+
+    let p = h.phone();
+    let call = h.dial_in(p, "locked");
+    assert!(h.phones[p].answered(call));
+    let e = endpoint_of(&h, p).unwrap();
+    let prompt = |h: &Harness, e: EndpointId| h.media.state().endpoints[&e].prompt.clone().expect("a prompt");
+    let lobby = prompt(&h, e);
+    assert_eq!(&lobby.pcm[..480], &entry[..], "the recording, then time to type");
+    assert_eq!(lobby.pcm.len(), 480 + 48 * 3000);
+    assert_eq!(lobby.loop_from, Some(0));
+    dtmf(&mut h, e, "9#");
+    let again = prompt(&h, e);
+    assert_eq!(&again.pcm[..240], &wrong[..], "the wrong-passcode recording first");
+    assert_eq!(again.loop_from, Some(240 + 48 * 300), "then the entry prompt, repeated");
+
+    let q = h.phone();
+    let at_ivr = h.dial_in(q, "ivr");
+    assert!(h.phones[q].answered(at_ivr));
+    let e = endpoint_of(&h, q).unwrap();
+    assert!(prompt(&h, e) == Prompt::enter_meeting_id(), "no recorded entry prompt: the tones");
+}
