@@ -8,7 +8,9 @@
 //! request and compared.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -144,6 +146,8 @@ pub struct Authenticator {
     /// Users of other roles are unknown here: a web user's password must
     /// never open the API.
     roles: &'static [Role],
+    /// Accounts checked by another system (LDAP users), if any.
+    directory: Option<Arc<dyn Directory>>,
 }
 
 /// Verifies `password` against the PHC string `hash` with `memory` as the
@@ -172,9 +176,44 @@ fn verify_in(memory: &mut Vec<Block>, hash: &str, password: &str) -> bool {
     Output::new(&out).is_ok_and(|o| o == expected)
 }
 
+/// A user another system vouches for: an LDAP-imported user, whose
+/// password is checked by a bind to the directory, not against a hash here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryAccount {
+    /// The directory's handle on the account (for LDAP, the `users` id).
+    pub handle: String,
+}
+
+/// Accounts checked elsewhere (an LDAP directory). The [`Authenticator`]
+/// asks it about names it has no local user for, inside the same throttle
+/// and the same bounded gate as its own checks.
+pub trait Directory: Send + Sync {
+    /// Whether any directory is configured; when none is, checks are as if
+    /// there were no directory at all. Called on the blocking pool.
+    fn configured(&self) -> bool;
+    /// The account `name` signs in as, if the directory has one. Called on
+    /// the blocking pool (a store read).
+    fn find(&self, name: &str) -> Option<DirectoryAccount>;
+    /// Whether `password` is `account`'s. With `None` it makes the same
+    /// round trips for a made-up account and answers false, so that a name
+    /// the directory does not know costs what one it knows does.
+    fn verify(&self, account: Option<DirectoryAccount>, password: String)
+        -> Pin<Box<dyn Future<Output = bool> + Send>>;
+}
+
+/// Longest a directory check may take before it counts as a refusal; it
+/// holds one of the [`MAX_HASHING`] slots meanwhile.
+pub const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(8);
+
 enum Lookup {
     Verified,
-    Hash(Option<String>),
+    /// The stored hash of a local user (none for an unknown name), the
+    /// directory account the name is, and whether a directory is configured.
+    Candidate {
+        hash: Option<String>,
+        account: Option<DirectoryAccount>,
+        directory: bool,
+    },
 }
 
 impl Authenticator {
@@ -199,7 +238,17 @@ impl Authenticator {
             throttle: Throttle::new(policy),
             memory: Mutex::new(Vec::new()),
             roles,
+            directory: None,
         }
+    }
+
+    /// Also admits the accounts of `directory` (the web app's LDAP users).
+    /// Every check then asks the directory too — about a decoy when the name
+    /// is local or unknown — alongside the Argon2 check, so that which kind
+    /// of name it was does not show in the time the answer takes.
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Authenticator {
+        self.directory = Some(directory);
+        self
     }
 
     /// Checks `user` and `password` from `source`. A pair verified before
@@ -212,10 +261,10 @@ impl Authenticator {
         let me = self.clone();
         let (name, k) = (user.to_string(), key.clone());
         let lookup = tokio::task::spawn_blocking(move || me.lookup(&name, &k, &digest)).await;
-        let stored = match lookup {
+        let (stored, account, directory) = match lookup {
             Ok(Lookup::Verified) => return Verdict::Allowed,
-            Ok(Lookup::Hash(stored)) => stored,
-            Err(_) => None,
+            Ok(Lookup::Candidate { hash, account, directory }) => (hash, account, directory),
+            Err(_) => (None, None, false),
         };
         if let Some(wait) = self.throttle.blocked(source, Instant::now()) {
             return Verdict::Throttled(wait);
@@ -232,15 +281,28 @@ impl Authenticator {
         let pw = password.to_string();
         let checked = hash.clone();
         let me = self.clone();
-        let ok = tokio::task::spawn_blocking(move || {
+        let hashed = tokio::task::spawn_blocking(move || {
             let mut memory = me.memory.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
             let ok = verify_in(&mut memory, &checked, &pw);
             me.memory.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
             ok
-        })
-        .await
-        .unwrap_or(false);
-        if ok && known {
+        });
+        let by_directory = account.is_some();
+        let asked = async {
+            match (&self.directory, directory) {
+                (Some(d), true) => {
+                    let check = d.verify(account, password.to_string());
+                    tokio::time::timeout(DIRECTORY_TIMEOUT, check).await.unwrap_or(false)
+                }
+                _ => false,
+            }
+        };
+        let (hashed, asked) = tokio::join!(hashed, asked);
+        let hashed = hashed.unwrap_or(false);
+        if by_directory && asked {
+            self.throttle.succeeded(source);
+            Verdict::Allowed
+        } else if hashed && known {
             self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (hash, digest));
             self.throttle.succeeded(source);
             Verdict::Allowed
@@ -250,16 +312,24 @@ impl Authenticator {
     }
 
     /// The stored hash of `user` (read on every request, so a change by the
-    /// CLI shows at once), or `Verified` when this pair matched it before.
+    /// CLI shows at once), or `Verified` when this pair matched it before;
+    /// for a name with no local user, the directory's account, if any.
     fn lookup(&self, user: &str, key: &str, digest: &[u8; 32]) -> Lookup {
-        let Ok(Some(ApiUser { hash: stored, role, .. })) = self.store.api_user(user) else { return Lookup::Hash(None) };
-        if !Role::parse(&role).is_some_and(|r| self.roles.contains(&r)) {
-            return Lookup::Hash(None);
-        }
+        let directory = self.directory.as_ref().is_some_and(|d| d.configured());
+        let local = match self.store.api_user(user) {
+            Ok(Some(ApiUser { hash, role, .. })) if Role::parse(&role).is_some_and(|r| self.roles.contains(&r)) => {
+                Some(hash)
+            }
+            _ => None,
+        };
+        let Some(stored) = local else {
+            let account = if directory { self.directory.as_ref().and_then(|d| d.find(user)) } else { None };
+            return Lookup::Candidate { hash: None, account, directory };
+        };
         let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         match cache.get(key) {
             Some((hash, d)) if *hash == stored && d == digest => Lookup::Verified,
-            _ => Lookup::Hash(Some(stored)),
+            _ => Lookup::Candidate { hash: Some(stored), account: None, directory },
         }
     }
 }
