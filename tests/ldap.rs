@@ -255,7 +255,7 @@ fn a_sync_imports_users_and_spaces_and_follows_the_directory() {
     let bobs = all.iter().find(|s| element(s, "uri") == Some("bob.space")).expect("bob's space");
     assert_eq!(element(bobs, "callId"), Some("7102"));
     assert_eq!(element(bobs, "name"), Some("Robert Stone personal space"));
-    assert_eq!(c.get("/api/v1/coSpaces?filter=7003").body.contains("<coSpace "), false);
+    assert!(!c.get("/api/v1/coSpaces?filter=7003").body.contains("<coSpace "));
 
     // A sync left to the default removes itself when it is done.
     let gone = c.create("/api/v1/ldapSyncs", "");

@@ -389,4 +389,51 @@ mod tests {
         assert!(matches!(auth.check(HERE, "admin", "c").await, Verdict::Throttled(_)));
         assert_eq!(auth.check(HERE, "admin", "s3cret").await, Verdict::Allowed);
     }
+
+    /// A directory that knows `ana` (password `ana-pw`) and counts the
+    /// decoy checks made for other names.
+    struct FakeDirectory {
+        decoys: AtomicUsize,
+    }
+
+    impl Directory for FakeDirectory {
+        fn configured(&self) -> bool {
+            true
+        }
+        fn find(&self, name: &str) -> Option<DirectoryAccount> {
+            (name == "ana").then(|| DirectoryAccount { handle: "ana-handle".into() })
+        }
+        fn verify(
+            &self,
+            account: Option<DirectoryAccount>,
+            password: String,
+        ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+            if account.is_none() {
+                self.decoys.fetch_add(1, Ordering::SeqCst);
+            }
+            let ok = account.is_some_and(|a| a.handle == "ana-handle") && password == "ana-pw";
+            Box::pin(async move { ok })
+        }
+    }
+
+    #[tokio::test]
+    async fn directory_accounts_sign_in_and_other_names_ask_it_a_decoy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        set_user(&*store, "carol", Role::User, "carol-pw").unwrap();
+        let directory = Arc::new(FakeDirectory { decoys: AtomicUsize::new(0) });
+        let policy = ThrottlePolicy { failures: 3, ..ThrottlePolicy::default() };
+        let web = Arc::new(Authenticator::for_roles(store, policy, WEB_ROLES).with_directory(directory.clone()));
+        let denied = Verdict::Denied { throttled_now: false };
+        assert_eq!(web.check(HERE, "ana", "ana-pw").await, Verdict::Allowed);
+        assert_eq!(web.check(HERE, "ana", "ana-pw").await, Verdict::Allowed, "asked again, not cached");
+        assert_eq!(directory.decoys.load(Ordering::SeqCst), 0);
+        assert_eq!(web.check(HERE, "carol", "carol-pw").await, Verdict::Allowed);
+        assert_eq!(web.check(HERE, "nobody", "ana-pw").await, denied);
+        assert_eq!(directory.decoys.load(Ordering::SeqCst), 2, "a local and an unknown name each ask a decoy");
+        assert_eq!(web.check(HERE, "ana", "wrong").await, denied);
+        // Wrong directory passwords count towards the source's throttle.
+        assert_eq!(web.check(HERE, "ana", "wrong").await, Verdict::Denied { throttled_now: true });
+        assert!(matches!(web.check(HERE, "ana", "ana-pw").await, Verdict::Throttled(_)));
+    }
 }

@@ -510,3 +510,95 @@ fn remove_user(store: &dyn Store, user: Uuid, record: &ImportedUser) {
     write_record(store, user, None);
     tracing::info!("LDAP: removed user {user} ({}), gone from the directory", record.dn);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confero_store::SqliteStore;
+
+    fn entry(uid: &str, unique: &str, number: &str) -> Entry {
+        let attrs = [
+            ("uid", uid),
+            ("cn", &format!("{uid} person")),
+            ("mail", &format!("{uid}@example.test")),
+            ("employeenumber", number),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+        .collect();
+        Entry { dn: format!("uid={uid},ou=people,dc=x"), attrs, unique_id: Some(unique.to_string()) }
+    }
+
+    fn setup() -> (tempfile::TempDir, Arc<dyn Store>, Object, Mapping) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let source = Object {
+            id: Uuid::new_v4(),
+            kind: Kind::LdapSource,
+            parent: None,
+            origin: None,
+            seq: 0,
+            fields: Default::default(),
+        };
+        let mapping = Mapping {
+            jid: Template::parse("$uid$@example.test").unwrap(),
+            name: Template::parse("$cn$").unwrap(),
+            space_uri: Template::parse("$uid$.space").unwrap(),
+            space_call_id: Template::parse("$employeeNumber$").unwrap(),
+            ..Mapping::default()
+        };
+        (dir, store, source, mapping)
+    }
+
+    fn jids(store: &dyn Store) -> Vec<String> {
+        let mut j: Vec<String> =
+            store.all(Kind::User, None).iter().filter_map(|u| u.get("userJid").map(String::from)).collect();
+        j.sort();
+        j
+    }
+
+    #[test]
+    fn a_rename_updates_in_place_and_a_gone_entry_is_removed() {
+        let (_dir, store, source, mapping) = setup();
+        let applied = apply(&*store, &source, &mapping, &[entry("ana", "u1", "7001"), entry("bob", "u2", "7002")]);
+        assert_eq!(applied, Applied { imported: 2, removed: 0, clashes: 0 });
+        let ana =
+            store.all(Kind::User, None).into_iter().find(|u| u.get("userJid") == Some("ana@example.test")).unwrap();
+        let space = imported_users(&*store).into_iter().find(|(id, _)| *id == ana.id).unwrap().1.co_space.unwrap();
+
+        // ana's entry is renamed (same entryUUID); bob's is gone.
+        let applied = apply(&*store, &source, &mapping, &[entry("anna", "u1", "7001")]);
+        assert_eq!(applied, Applied { imported: 1, removed: 1, clashes: 0 });
+        assert_eq!(jids(&*store), ["anna@example.test"]);
+        let anna = store.get(Kind::User, ana.id).expect("the same user");
+        assert_eq!(anna.get("name"), Some("anna person"));
+        let space = store.get(Kind::CoSpace, space).expect("the same space");
+        assert_eq!(space.get("uri"), Some("anna.space"));
+        assert_eq!(space.get("ownerJid"), Some("anna@example.test"));
+        let members: Vec<_> = store
+            .all(Kind::CoSpaceUser, Some(space.id))
+            .iter()
+            .filter_map(|m| m.get("userJid").map(String::from))
+            .collect();
+        assert_eq!(members, ["anna@example.test"]);
+        assert_eq!(store.all(Kind::CoSpace, None).len(), 1, "bob's space went with him");
+    }
+
+    #[test]
+    fn a_clash_skips_the_entry_and_keeps_the_others() {
+        let (_dir, store, source, mapping) = setup();
+        let taken = changes_for(Kind::User, &[("userJid", Some("bob@example.test".into()))]).unwrap();
+        store.create(Kind::User, None, &taken).unwrap();
+        let applied = apply(&*store, &source, &mapping, &[entry("ana", "u1", "7001"), entry("bob", "u2", "7002")]);
+        assert_eq!(applied, Applied { imported: 1, removed: 0, clashes: 1 });
+        // The same call ID twice: the second user is made, its space is not.
+        let applied = apply(&*store, &source, &mapping, &[entry("ana", "u1", "7001"), entry("cyd", "u3", "7001")]);
+        assert_eq!(applied.clashes, 1);
+        assert_eq!(jids(&*store), ["ana@example.test", "bob@example.test", "cyd@example.test"]);
+        assert_eq!(store.all(Kind::CoSpace, None).len(), 1);
+        // The next sync without cyd removes the user it did make.
+        let applied = apply(&*store, &source, &mapping, &[entry("ana", "u1", "7001")]);
+        assert_eq!(applied.removed, 1);
+        assert_eq!(jids(&*store), ["ana@example.test", "bob@example.test"]);
+    }
+}
