@@ -406,7 +406,7 @@ pub fn delete(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<R
     let obj = find(api, kind, parent, id)?;
     // A sync that has started runs to its end (CMS refuses this too).
     if kind == Kind::LdapSync && obj.get("state") == Some("inProgress") {
-        return Err(Failure::Reason("invalidOperation"));
+        return Err(Failure::Reason("ldapSyncCannotBeCancelled"));
     }
     api.store.delete(kind, id).map_err(store_failure)?;
     if kind == Kind::LayoutTemplate {
