@@ -120,6 +120,7 @@ pub fn c2w_client(
 /// machine; web users sign in against this data directory's users (local,
 /// and LDAP-imported ones by a bind to their directory).
 pub fn run_alone(settings: Settings) -> anyhow::Result<()> {
+    crate::install_ldap_trust(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.data_dir).context("opening the store")?);

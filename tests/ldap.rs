@@ -29,9 +29,14 @@ const CYD: Person = Person { uid: "cyd", cn: "Cyd Moss", mail: "cyd@example.test
 /// A server, a mapping with every template form and a source of people
 /// (the group entry under the same base is filtered out); the source's id.
 fn configure(c: &Confero, slapd: &Slapd, password: &str) -> String {
+    configure_at(c, slapd.port, false, password)
+}
+
+/// [`configure`] for the server at `port`, over LDAPS when `secure`.
+fn configure_at(c: &Confero, port: u16, secure: bool, password: &str) -> String {
     let server = c.create(
         "/api/v1/ldapServers",
-        &format!("address=127.0.0.1&portNumber={}&secure=false&username={READER_DN}&password={password}", slapd.port),
+        &format!("address=127.0.0.1&portNumber={port}&secure={secure}&username={READER_DN}&password={password}"),
     );
     let mapping = c.create(
         "/api/v1/ldapMappings",
@@ -281,6 +286,48 @@ fn a_wrong_bind_password_fails_the_sync_not_the_server() {
     let report = sync(&c);
     assert_eq!(element(&report, "failureReason"), Some("ldapError"), "{report}");
     assert_eq!(c.get("/api/v1/system/status").status, 200);
+}
+
+/// A CA and a certificate for `names` signed by it: (CA, certificate, key)
+/// in PEM.
+fn ca_and_leaf(names: &[&str]) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `secure=true`: the sync speaks LDAPS and checks the directory's
+/// certificate against `CONFERO_LDAP_TRUST`; without the bundle the same
+/// server is refused (`ldapError`).
+#[test]
+fn ldaps_checks_the_directory_certificate_against_the_trust_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_and_leaf(&["127.0.0.1"]);
+    for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key)] {
+        std::fs::write(dir.path().join(name), pem).unwrap();
+    }
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let slapd = Slapd::start_with_tls(&dir.path().join("slapd"), &[ANA], Some((&cert, &key)));
+    let tls_port = slapd.tls_port.expect("an LDAPS port");
+    let trust = dir.path().join("ca.pem");
+    let trust = trust.to_str().unwrap();
+    let trusting = start_with(&dir.path().join("trusting"), &[("CONFERO_LDAP_TRUST".into(), trust.into())]);
+    configure_at(&trusting, tls_port, true, READER_PASSWORD);
+    let report = sync(&trusting);
+    assert_eq!(element(&report, "state"), Some("complete"), "{report}\n{}", trusting.log_text());
+    assert!(user_by_jid(&trusting, "ana@example.test").is_some());
+
+    let other = Confero::start();
+    configure_at(&other, tls_port, true, READER_PASSWORD);
+    let report = sync(&other);
+    assert_eq!(element(&report, "failureReason"), Some("ldapError"), "{report}");
+    assert!(users(&other).is_empty());
 }
 
 /// The web app on free ports.

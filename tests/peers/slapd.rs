@@ -26,6 +26,8 @@ pub struct Slapd {
     dir: PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its LDAPS port, when started with a certificate.
+    pub tls_port: Option<u16>,
 }
 
 /// One person of the test directory.
@@ -59,12 +61,23 @@ impl Slapd {
     /// Makes the database in `dir` with these people (and a group entry the
     /// tests' filters leave out) and starts slapd on a free port.
     pub fn start(dir: &Path, people: &[Person]) -> Slapd {
+        Slapd::start_with_tls(dir, people, None)
+    }
+
+    /// As [`Slapd::start`], and with `tls` (certificate and key PEM files)
+    /// also on an LDAPS port.
+    pub fn start_with_tls(dir: &Path, people: &[Person], tls: Option<(&Path, &Path)>) -> Slapd {
         std::fs::create_dir_all(dir.join("db")).expect("slapd dir");
+        let tls_lines = tls
+            .map(|(cert, key)| {
+                format!("TLSCertificateFile {}\nTLSCertificateKeyFile {}\n", cert.display(), key.display())
+            })
+            .unwrap_or_default();
         let conf = dir.join("slapd.conf");
         std::fs::write(
             &conf,
             format!(
-                "include /etc/ldap/schema/core.schema\n\
+                "{tls_lines}include /etc/ldap/schema/core.schema\n\
                  include /etc/ldap/schema/cosine.schema\n\
                  include /etc/ldap/schema/inetorgperson.schema\n\
                  modulepath /usr/lib/ldap\n\
@@ -97,22 +110,29 @@ impl Slapd {
         let out = Command::new("slapadd").arg("-f").arg(&conf).arg("-l").arg(&data).output().expect("slapadd (slapd)");
         assert!(out.status.success(), "slapadd: {}", String::from_utf8_lossy(&out.stderr));
         let port = crate::common::free_port();
+        let tls_port = tls.map(|_| crate::common::free_port());
+        let mut urls = format!("ldap://127.0.0.1:{port}/");
+        if let Some(p) = tls_port {
+            urls.push_str(&format!(" ldaps://127.0.0.1:{p}/"));
+        }
         let log = std::fs::File::create(dir.join("slapd.log")).expect("slapd log");
         // `-d 0`: in the foreground, so the child's PID is slapd's.
         let child = Command::new("slapd")
             .arg("-f")
             .arg(&conf)
-            .args(["-h", &format!("ldap://127.0.0.1:{port}/"), "-d", "0"])
+            .args(["-h", &urls, "-d", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("slapd");
-        let slapd = Slapd { child: Some(child), dir: dir.to_path_buf(), port };
+        let slapd = Slapd { child: Some(child), dir: dir.to_path_buf(), port, tls_port };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "slapd did not listen on {port}: {}", slapd.log());
-            std::thread::sleep(Duration::from_millis(50));
+        for p in std::iter::once(port).chain(tls_port) {
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                assert!(Instant::now() < deadline, "slapd did not listen on {p}: {}", slapd.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         slapd
     }

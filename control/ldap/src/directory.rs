@@ -4,8 +4,10 @@
 //! thin async shell around ldap3; what entries mean is [`crate::sync`]'s.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
@@ -128,13 +130,35 @@ pub enum DirectoryError {
     TooMany,
 }
 
+/// The certificates an LDAPS server's must chain to, when configured
+/// (`CONFERO_LDAP_TRUST`): a directory's certificate usually comes from an
+/// enterprise CA, which no public root list has.
+static TRUST: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+
+/// Sets the trust bundle for LDAPS, once per process, before any sync or
+/// sign-in; false if one was set already. Without one, the web PKI's roots.
+pub fn set_trust(certs: Vec<CertificateDer<'static>>) -> bool {
+    TRUST.set(certs).is_ok()
+}
+
 /// The TLS configuration for LDAPS: the process's default provider (ring)
-/// and the web PKI roots.
+/// and the configured bundle, else the web PKI roots; the certificate must
+/// name the server's `address`.
 fn tls_config() -> Option<Arc<rustls::ClientConfig>> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let roots = match TRUST.get() {
+        Some(certs) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let (_, refused) = roots.add_parsable_certificates(certs.iter().cloned());
+            if refused > 0 {
+                tracing::warn!("LDAP: {refused} certificates of the trust bundle are not usable");
+            }
+            roots
+        }
+        None => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
+    };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .ok()?
