@@ -222,6 +222,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.data_dir).context("opening the store")?);
         ensure_admin(&*store, &settings)?;
+        confero_ldap::sync::resume(store.clone());
         let tls = confero_https::tls::server_config(
             settings.tls_cert.as_deref(),
             settings.tls_key.as_deref(),

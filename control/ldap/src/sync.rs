@@ -124,6 +124,19 @@ pub fn start(store: Arc<dyn Store>, sync: Uuid) {
     }
 }
 
+/// Starts again the syncs a stopped process left `pending` or
+/// `inProgress` (a sync is safe to repeat: it matches entries to the users
+/// it made), so none stays unfinished — and undeletable — for ever.
+pub fn resume(store: Arc<dyn Store>) {
+    for job in store.all(Kind::LdapSync, None) {
+        if matches!(job.get("state"), Some("pending" | "inProgress")) {
+            tracing::info!("LDAP sync {}: left unfinished by the last run; starting it again", job.id);
+            report(&*store, job.id, &[("state", Some("pending"))]);
+            start(store.clone(), job.id);
+        }
+    }
+}
+
 /// Writes report fields on the sync object (`None` unsets).
 fn report(store: &dyn Store, sync: Uuid, values: &[(&str, Option<&str>)]) {
     let s = spec(Kind::LdapSync);
@@ -600,5 +613,25 @@ mod tests {
         let applied = apply(&*store, &source, &mapping, &[entry("ana", "u1", "7001")]);
         assert_eq!(applied.removed, 1);
         assert_eq!(jids(&*store), ["ana@example.test", "bob@example.test"]);
+    }
+
+    #[test]
+    fn a_sync_left_in_progress_is_run_again() {
+        let (_dir, store, _, _) = setup();
+        let s = spec(Kind::LdapSync);
+        let field = |name| s.field(name).unwrap();
+        let changes = [
+            Change { field: field("removeWhenFinished"), value: Some("false".into()) },
+            Change { field: field("state"), value: Some("inProgress".into()) },
+        ];
+        let job = store.create(Kind::LdapSync, None, &changes).unwrap();
+        resume(store.clone());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.get(Kind::LdapSync, job.id).and_then(|j| j.get("state").map(String::from)).as_deref()
+            != Some("complete")
+        {
+            assert!(std::time::Instant::now() < deadline, "never finished");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
