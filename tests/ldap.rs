@@ -288,27 +288,13 @@ fn a_wrong_bind_password_fails_the_sync_not_the_server() {
     assert_eq!(c.get("/api/v1/system/status").status, 200);
 }
 
-/// A CA and a certificate for `names` signed by it: (CA, certificate, key)
-/// in PEM.
-fn ca_and_leaf(names: &[&str]) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
-}
-
 /// `secure=true`: the sync speaks LDAPS and checks the directory's
 /// certificate against `CONFERO_LDAP_TRUST`; without the bundle the same
 /// server is refused (`ldapError`).
 #[test]
 fn ldaps_checks_the_directory_certificate_against_the_trust_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = ca_and_leaf(&["127.0.0.1"]);
+    let (ca, cert, key) = common::ca_and_leaf(&["127.0.0.1"]);
     for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key)] {
         std::fs::write(dir.path().join(name), pem).unwrap();
     }
