@@ -398,7 +398,15 @@ fn ldap_users_sign_in_to_the_web_app_by_a_bind() {
         me.contains("Ana Lopez personal space")
     });
     assert!(listed, "{me}");
-    assert_eq!(sign_in(web, "bob", "bob-pw").0, 200, "the part before @ names one user");
+    let bob = agent()
+        .post(format!("https://127.0.0.1:{web}/api/signin"))
+        .header("content-type", "application/json")
+        .body(json!({"username": "bob", "password": "bob-pw"}).to_string())
+        .send()
+        .expect("sign in");
+    assert_eq!(bob.status().as_u16(), 200, "the part before @ names one user");
+    let signed_in: serde_json::Value = serde_json::from_str(&bob.text().unwrap()).unwrap();
+    assert_eq!(signed_in["user"], "bob@example.test", "known by the JID");
     assert_eq!(sign_in(web, "carol", "carol-pw").0, 200, "local accounts still sign in");
     assert_eq!(sign_in(web, "ana@example.test", "bob-pw").0, 401);
     assert_eq!(sign_in(web, "ana@example.test", "").0, 401, "no unauthenticated bind");
@@ -457,4 +465,15 @@ fn an_ldap_user_schedules_a_meeting_with_the_wizard() {
     let invitation = mails.iter().find(|m| m["method"] == "REQUEST").expect("the attendee's invitation");
     assert_eq!(invitation["to"], "dana@example.test", "{invitation}");
     assert_eq!(invitation["events"][0]["rrule"], "FREQ=WEEKLY;COUNT=3;INTERVAL=1;BYDAY=MO", "{invitation}");
+    // The meeting is ana's, by her JID.
+    let list = agent()
+        .get(format!(
+            "https://127.0.0.1:{scheduler_port}/api/v1/meetings?fromTime=2027-03-01T00:00:00Z&untilTime=2027-05-01T00:00:00Z"
+        ))
+        .basic_auth(common::USER, Some(common::PASSWORD))
+        .send()
+        .and_then(|r| r.text())
+        .expect("the meetings list");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("JSON");
+    assert_eq!(list["meetings"][0]["organizer"], "ana@example.test", "{list}");
 }

@@ -182,6 +182,9 @@ fn verify_in(memory: &mut Vec<Block>, hash: &str, password: &str) -> bool {
 pub struct DirectoryAccount {
     /// The directory's handle on the account (for LDAP, the `users` id).
     pub handle: String,
+    /// The name the account is known by once signed in (for LDAP, its JID,
+    /// whatever form of it was typed).
+    pub name: String,
 }
 
 /// Accounts checked elsewhere (an LDAP directory). The [`Authenticator`]
@@ -256,26 +259,38 @@ impl Authenticator {
     /// source — it proves the password, and a throttled address may be shared
     /// with an attacker. Anything else waits for one of [`MAX_HASHING`] slots.
     pub async fn check(self: &Arc<Self>, source: IpAddr, user: &str, password: &str) -> Verdict {
+        self.check_as(source, user, password).await.0
+    }
+
+    /// [`Authenticator::check`], and the name the user is known by: the
+    /// directory's for a directory account (an LDAP user's JID, when the
+    /// part before `@` was typed), else `user` as given.
+    pub async fn check_as(self: &Arc<Self>, source: IpAddr, user: &str, password: &str) -> (Verdict, String) {
+        let (verdict, name) = self.check_inner(source, user, password).await;
+        (verdict, name.unwrap_or_else(|| user.to_string()))
+    }
+
+    async fn check_inner(self: &Arc<Self>, source: IpAddr, user: &str, password: &str) -> (Verdict, Option<String>) {
         let digest: [u8; 32] = Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
         let key = user.to_ascii_lowercase();
         let me = self.clone();
         let (name, k) = (user.to_string(), key.clone());
         let lookup = tokio::task::spawn_blocking(move || me.lookup(&name, &k, &digest)).await;
         let (stored, account, directory) = match lookup {
-            Ok(Lookup::Verified) => return Verdict::Allowed,
+            Ok(Lookup::Verified) => return (Verdict::Allowed, None),
             Ok(Lookup::Candidate { hash, account, directory }) => (hash, account, directory),
             Err(_) => (None, None, false),
         };
         if let Some(wait) = self.throttle.blocked(source, Instant::now()) {
-            return Verdict::Throttled(wait);
+            return (Verdict::Throttled(wait), None);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Verdict::Busy;
+            return (Verdict::Busy, None);
         }
         let permit = self.hashing.acquire().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let Ok(_permit) = permit else { return Verdict::Busy };
+        let Ok(_permit) = permit else { return (Verdict::Busy, None) };
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy.clone());
         let pw = password.to_string();
@@ -287,7 +302,7 @@ impl Authenticator {
             me.memory.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
             ok
         });
-        let by_directory = account.is_some();
+        let directory_name = account.as_ref().map(|a| a.name.clone());
         let asked = async {
             match (&self.directory, directory) {
                 (Some(d), true) => {
@@ -299,15 +314,15 @@ impl Authenticator {
         };
         let (hashed, asked) = tokio::join!(hashed, asked);
         let hashed = hashed.unwrap_or(false);
-        if by_directory && asked {
+        if directory_name.is_some() && asked {
             self.throttle.succeeded(source);
-            Verdict::Allowed
+            (Verdict::Allowed, directory_name)
         } else if hashed && known {
             self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (hash, digest));
             self.throttle.succeeded(source);
-            Verdict::Allowed
+            (Verdict::Allowed, None)
         } else {
-            Verdict::Denied { throttled_now: self.throttle.failed(source, Instant::now()) }
+            (Verdict::Denied { throttled_now: self.throttle.failed(source, Instant::now()) }, None)
         }
     }
 
@@ -401,7 +416,7 @@ mod tests {
             true
         }
         fn find(&self, name: &str) -> Option<DirectoryAccount> {
-            (name == "ana").then(|| DirectoryAccount { handle: "ana-handle".into() })
+            (name == "ana").then(|| DirectoryAccount { handle: "ana-handle".into(), name: "ana@example.test".into() })
         }
         fn verify(
             &self,
@@ -425,10 +440,10 @@ mod tests {
         let policy = ThrottlePolicy { failures: 3, ..ThrottlePolicy::default() };
         let web = Arc::new(Authenticator::for_roles(store, policy, WEB_ROLES).with_directory(directory.clone()));
         let denied = Verdict::Denied { throttled_now: false };
-        assert_eq!(web.check(HERE, "ana", "ana-pw").await, Verdict::Allowed);
+        assert_eq!(web.check_as(HERE, "ana", "ana-pw").await, (Verdict::Allowed, "ana@example.test".to_string()));
         assert_eq!(web.check(HERE, "ana", "ana-pw").await, Verdict::Allowed, "asked again, not cached");
         assert_eq!(directory.decoys.load(Ordering::SeqCst), 0);
-        assert_eq!(web.check(HERE, "carol", "carol-pw").await, Verdict::Allowed);
+        assert_eq!(web.check_as(HERE, "carol", "carol-pw").await, (Verdict::Allowed, "carol".to_string()));
         assert_eq!(web.check(HERE, "nobody", "ana-pw").await, denied);
         assert_eq!(directory.decoys.load(Ordering::SeqCst), 2, "a local and an unknown name each ask a decoy");
         assert_eq!(web.check(HERE, "ana", "wrong").await, denied);

@@ -86,14 +86,14 @@ impl Directory for LdapAccounts {
             let jid = user.get("userJid")?;
             let named = jid.eq_ignore_ascii_case(name)
                 || jid.split_once('@').is_some_and(|(l, _)| l.eq_ignore_ascii_case(name));
-            named.then_some(id)
+            named.then(|| (id, jid.to_string()))
         });
-        let first = found.next()?;
+        let (id, jid) = found.next()?;
         // A bare name two users share names neither.
         if found.next().is_some() {
             return None;
         }
-        Some(DirectoryAccount { handle: first.to_string() })
+        Some(DirectoryAccount { handle: id.to_string(), name: jid })
     }
 
     fn verify(
