@@ -59,16 +59,11 @@ fn target_of(store: &dyn Store, user: Uuid) -> Option<BindTarget> {
 fn decoy(store: &dyn Store) -> Option<BindTarget> {
     let source = store.all(Kind::LdapSource, None).into_iter().next()?;
     let base = source.get("baseDn").unwrap_or("");
-    let rdn: u128 = rand_id();
     Some(BindTarget {
         server: server_of(store, &source)?,
-        dn: format!("cn=x{rdn:032x},{base}"),
+        dn: format!("cn=x{:032x},{base}", Uuid::new_v4().as_u128()),
         filter: source.get("filter").unwrap_or("").to_string(),
     })
-}
-
-fn rand_id() -> u128 {
-    Uuid::new_v4().as_u128()
 }
 
 impl Directory for LdapAccounts {

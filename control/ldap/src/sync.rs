@@ -314,13 +314,15 @@ pub fn apply(store: &dyn Store, source: &Object, mapping: &Mapping, entries: &[E
     let mut seen: HashSet<String> = HashSet::new();
     for entry in entries {
         let key = entry.unique_id.clone().unwrap_or_else(|| entry.dn.to_ascii_lowercase());
-        if !seen.insert(key.clone()) {
-            continue;
-        }
+        // An entry that no longer makes a JID is as good as gone: its user
+        // is removed below.
         let Some(jid) = fill(&mapping.jid, entry) else {
             tracing::debug!("LDAP source {}: {} makes no JID; not imported", source.id, entry.dn);
             continue;
         };
+        if !seen.insert(key.clone()) {
+            continue;
+        }
         let previous = mine.get(&key);
         match import_one(store, source, mapping, entry, &jid, previous, &templates) {
             Ok(record) => {
@@ -595,6 +597,14 @@ mod tests {
             .collect();
         assert_eq!(members, ["anna@example.test"]);
         assert_eq!(store.all(Kind::CoSpace, None).len(), 1, "bob's space went with him");
+
+        // An entry that loses the attribute its JID is made of goes too.
+        let mut nameless = entry("anna", "u1", "7001");
+        nameless.attrs.remove("uid");
+        let applied = apply(&*store, &source, &mapping, &[nameless]);
+        assert_eq!(applied, Applied { imported: 0, removed: 1, clashes: 0 });
+        assert!(jids(&*store).is_empty());
+        assert!(store.all(Kind::CoSpace, None).is_empty());
     }
 
     #[test]
