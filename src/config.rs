@@ -49,6 +49,7 @@ struct FileSettings {
     xmpp_component_tls: Option<bool>,
     callbridge_xmpp_trust: Option<PathBuf>,
     xmpp_listen: Option<String>,
+    ldap_trust: Option<PathBuf>,
 }
 
 /// What the MMP-style commands (`confero webbridge3 ...`, `confero
@@ -213,6 +214,9 @@ pub struct Settings {
     /// The bundle the XMPP server's certificate must chain to; the web
     /// PKI's roots when absent.
     pub callbridge_xmpp_trust: Option<PathBuf>,
+    /// The bundle LDAPS servers' certificates (`ldapServers` with
+    /// `secure=true`) must chain to; the web PKI's roots when absent.
+    pub ldap_trust: Option<PathBuf>,
     /// Our XMPP server's domain (`xmpp domain`); none: no server.
     pub xmpp_domain: Option<String>,
     /// Run our XMPP server in `confero run` (on once a domain is set, unless
@@ -385,6 +389,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .or(mmp.callbridge_xmpp_trust)
                 .or(f.callbridge_xmpp_trust),
+            ldap_trust: env("CONFERO_LDAP_TRUST").map(PathBuf::from).or(f.ldap_trust),
             xmpp_server: xmpp_domain.is_some() && mmp.xmpp_enabled.unwrap_or(true),
             xmpp_domain,
             xmpp_listen: addr("CONFERO_XMPP_LISTEN", &xmpp_listen)?,

@@ -206,11 +206,24 @@ fn host_id(dir: &std::path::Path) -> anyhow::Result<uuid::Uuid> {
     Ok(id)
 }
 
+/// Hands `CONFERO_LDAP_TRUST` to the LDAP client, for LDAPS servers whose
+/// certificates come from an enterprise CA.
+pub(crate) fn install_ldap_trust(settings: &Settings) -> anyhow::Result<()> {
+    if let Some(bundle) = &settings.ldap_trust {
+        let certs = confero_https::tls::read_certs(bundle)
+            .with_context(|| format!("the LDAP trust bundle {}", bundle.display()))?;
+        confero_ldap::directory::set_trust(certs);
+    }
+    Ok(())
+}
+
 fn run(settings: Settings) -> anyhow::Result<()> {
+    install_ldap_trust(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.data_dir).context("opening the store")?);
         ensure_admin(&*store, &settings)?;
+        confero_ldap::sync::resume(store.clone());
         let tls = confero_https::tls::server_config(
             settings.tls_cert.as_deref(),
             settings.tls_key.as_deref(),

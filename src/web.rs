@@ -54,6 +54,7 @@ fn config(settings: &Settings, api_tls: &Arc<rustls::ServerConfig>) -> anyhow::R
         c2w_tls: pki::server_config(&identity).context("the C2W certificate, key or trust bundle")?,
         limits: confero_https::Limits::default(),
         scheduling: None,
+        directory: None,
     })
 }
 
@@ -68,6 +69,7 @@ pub async fn start_embedded(
     let guid = confero_webbridge::guid(&settings.data_dir)?;
     let mut config = config(settings, api_tls)?;
     config.scheduling = scheduling;
+    config.directory = Some(confero_ldap::signin::LdapAccounts::new(store.clone()));
     let running = confero_webbridge::start(config, store.clone(), guid, shutdown).await?;
     register_local(&*store, &settings.data_dir, running.c2w_addr)?;
     Ok(running)
@@ -115,8 +117,10 @@ pub fn c2w_client(
 }
 
 /// `confero webbridge run`: the web app and C2W alone, as on an edge
-/// machine; web users sign in against this data directory's users.
+/// machine; web users sign in against this data directory's users (local,
+/// and LDAP-imported ones by a bind to their directory).
 pub fn run_alone(settings: Settings) -> anyhow::Result<()> {
+    crate::install_ldap_trust(&settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.data_dir).context("opening the store")?);
@@ -126,8 +130,9 @@ pub fn run_alone(settings: Settings) -> anyhow::Result<()> {
             &settings.data_dir,
         )?;
         let guid = confero_webbridge::guid(&settings.data_dir)?;
-        let running =
-            confero_webbridge::start(config(&settings, &api_tls)?, store, guid, crate::shutdown_signal()).await?;
+        let mut config = config(&settings, &api_tls)?;
+        config.directory = Some(confero_ldap::signin::LdapAccounts::new(store.clone()));
+        let running = confero_webbridge::start(config, store, guid, crate::shutdown_signal()).await?;
         let _ = running.task.await;
         tracing::info!("stopped");
         Ok(())

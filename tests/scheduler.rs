@@ -8,6 +8,8 @@
 
 mod common;
 mod peers;
+#[path = "peers/smtp.rs"]
+mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,63 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{element, free_port, Confero, PASSWORD, USER};
 use serde_json::{json, Value};
-
-/// Debian's Python, which has aiosmtpd and icalendar whatever `python3` is first on PATH.
-const PYTHON: &str = "/usr/bin/python3";
-
-/// aiosmtpd storing every mail in a Maildir; killed by PID on drop.
-struct Smtp {
-    child: Child,
-}
-
-impl Smtp {
-    fn start(port: u16, maildir: &Path) -> Smtp {
-        let child = Command::new(PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd (python3-aiosmtpd)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Smtp { child }
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Every stored mail as python3-icalendar reads it.
-fn invitations(maildir: &Path) -> Vec<Value> {
-    if !maildir.join("new").exists() {
-        return Vec::new();
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/read_invitations.py");
-    let out = Command::new(PYTHON).arg(script).arg(maildir).output().expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
-}
-
-/// Waits (at most 60 s: retries back off to 30 s) until `n` mails are stored.
-fn wait_for_mails(maildir: &Path, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = invitations(maildir);
-        if got.len() >= n || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use smtp::{invitations, wait_for_mails, Smtp};
 
 /// The scheduler's JSON API.
 struct Meetings {

@@ -76,15 +76,8 @@ fn late_offer(scenario: &str) {
 /// A CA and a certificate for `names` signed by it: (CA PEM, certificate +
 /// key PEM, as baresip's `sip_certificate` takes them).
 fn ca_and_leaf(names: &[&str]) -> (String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
-    (ca_cert.pem(), format!("{}{}", cert.pem(), key.serialize_pem()))
+    let (ca, cert, key) = common::ca_and_leaf(names);
+    (ca, format!("{cert}{key}"))
 }
 
 /// Starts a call in a new space and dials `remote` into it: the leg's path.

@@ -43,6 +43,14 @@ ensure_scheduler_peers() {
   apt_install python3-aiosmtpd python3-icalendar
 }
 
+# The LDAP directory the LDAP tests import users from and bind to
+# (tests/ldap.rs): OpenLDAP's slapd, which the tests configure and start
+# themselves in a temporary directory (never the system service), and
+# ldap-utils' ldapmodify to change entries between syncs.
+ensure_ldap_peers() {
+  apt_install slapd ldap-utils
+}
+
 # Only for scripts/bench-audio: Janus (the AudioBridge it is measured against),
 # espeak-ng for the speech it replays, sox to resample that to 48 kHz, curl to
 # see when Janus is up.

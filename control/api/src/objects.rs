@@ -326,6 +326,10 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
             let status = s.field("status").ok_or(Failure::Unavailable)?;
             changes.push(Change { field: status, value: Some("pending".into()) });
         }
+        Kind::LdapSync => {
+            let state = s.field("state").ok_or(Failure::Unavailable)?;
+            changes.push(Change { field: state, value: Some("pending".into()) });
+        }
         Kind::CoSpaceMessage => {
             let time = s.field("time").ok_or(Failure::Unavailable)?;
             changes.push(Change { field: time, value: Some(crate::cdr::cms_time(std::time::SystemTime::now())) });
@@ -346,18 +350,38 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
         _ => {}
     }
     check_passcode_length(api, kind, parent, None, &changes)?;
+    check_ldap_syntax(kind, &changes)?;
     let obj = api.store.create(kind, parent, &changes).map_err(store_failure)?;
     tracing::info!("API created {} {}", s.element, obj.id);
-    if kind == Kind::BulkSync {
-        bulk::start(api, obj.id);
+    match kind {
+        Kind::BulkSync => bulk::start(api, obj.id),
+        Kind::LdapSync => confero_ldap::sync::start(api.store.clone(), obj.id),
+        _ => {}
     }
     Ok(Reply::created(location(kind, parent, obj.id)))
+}
+
+/// The templates of an `ldapMappings` object and the filter of an
+/// `ldapSources` one must parse: a sync must not be the first to find out.
+fn check_ldap_syntax(kind: Kind, changes: &[Change]) -> Result<(), Failure> {
+    for c in changes {
+        let Some(value) = c.value.as_deref() else { continue };
+        let ok = match (kind, c.field.name) {
+            (Kind::LdapMapping, _) => confero_ldap::Template::parse(value).is_ok(),
+            (Kind::LdapSource, "filter") => confero_ldap::directory::filter_is_valid(value),
+            _ => true,
+        };
+        if !ok {
+            return Err(Failure::parameter(c.field.name, "invalidValue"));
+        }
+    }
+    Ok(())
 }
 
 /// `PUT` of one object.
 pub fn update(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid, form: &Form) -> Result<Reply, Failure> {
     let s = spec(kind);
-    if kind == Kind::BulkSync {
+    if matches!(kind, Kind::BulkSync | Kind::LdapSync) {
         return Err(Failure::Reason("invalidOperation"));
     }
     let obj = find(api, kind, parent, id)?;
@@ -367,6 +391,7 @@ pub fn update(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid, form: &Form
         required_call_id(api, Some(&obj), &form, &mut changes)?;
     }
     check_passcode_length(api, kind, parent, Some(&obj), &changes)?;
+    check_ldap_syntax(kind, &changes)?;
     api.store.update(kind, id, &changes).map_err(store_failure)?;
     tracing::info!("API modified {} {}", s.element, id);
     Ok(Reply::empty())
@@ -378,7 +403,11 @@ pub fn delete(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<R
     if !s.creatable {
         return Err(Failure::Reason("invalidOperation"));
     }
-    find(api, kind, parent, id)?;
+    let obj = find(api, kind, parent, id)?;
+    // A sync that has started runs to its end (CMS refuses this too).
+    if kind == Kind::LdapSync && obj.get("state") == Some("inProgress") {
+        return Err(Failure::Reason("ldapSyncCannotBeCancelled"));
+    }
     api.store.delete(kind, id).map_err(store_failure)?;
     if kind == Kind::LayoutTemplate {
         let gone = RecordWrite { collection: LAYOUT_TEMPLATES, id, body: None };

@@ -8,7 +8,9 @@
 //! request and compared.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -144,6 +146,8 @@ pub struct Authenticator {
     /// Users of other roles are unknown here: a web user's password must
     /// never open the API.
     roles: &'static [Role],
+    /// Accounts checked by another system (LDAP users), if any.
+    directory: Option<Arc<dyn Directory>>,
 }
 
 /// Verifies `password` against the PHC string `hash` with `memory` as the
@@ -172,9 +176,47 @@ fn verify_in(memory: &mut Vec<Block>, hash: &str, password: &str) -> bool {
     Output::new(&out).is_ok_and(|o| o == expected)
 }
 
+/// A user another system vouches for: an LDAP-imported user, whose
+/// password is checked by a bind to the directory, not against a hash here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryAccount {
+    /// The directory's handle on the account (for LDAP, the `users` id).
+    pub handle: String,
+    /// The name the account is known by once signed in (for LDAP, its JID,
+    /// whatever form of it was typed).
+    pub name: String,
+}
+
+/// Accounts checked elsewhere (an LDAP directory). The [`Authenticator`]
+/// asks it about names it has no local user for, inside the same throttle
+/// and the same bounded gate as its own checks.
+pub trait Directory: Send + Sync {
+    /// Whether any directory is configured; when none is, checks are as if
+    /// there were no directory at all. Called on the blocking pool.
+    fn configured(&self) -> bool;
+    /// The account `name` signs in as, if the directory has one. Called on
+    /// the blocking pool (a store read).
+    fn find(&self, name: &str) -> Option<DirectoryAccount>;
+    /// Whether `password` is `account`'s. With `None` it makes the same
+    /// round trips for a made-up account and answers false, so that a name
+    /// the directory does not know costs what one it knows does.
+    fn verify(&self, account: Option<DirectoryAccount>, password: String)
+        -> Pin<Box<dyn Future<Output = bool> + Send>>;
+}
+
+/// Longest a directory check may take before it counts as a refusal; it
+/// holds one of the [`MAX_HASHING`] slots meanwhile.
+pub const DIRECTORY_TIMEOUT: Duration = Duration::from_secs(8);
+
 enum Lookup {
     Verified,
-    Hash(Option<String>),
+    /// The stored hash of a local user (none for an unknown name), the
+    /// directory account the name is, and whether a directory is configured.
+    Candidate {
+        hash: Option<String>,
+        account: Option<DirectoryAccount>,
+        directory: bool,
+    },
 }
 
 impl Authenticator {
@@ -199,7 +241,17 @@ impl Authenticator {
             throttle: Throttle::new(policy),
             memory: Mutex::new(Vec::new()),
             roles,
+            directory: None,
         }
+    }
+
+    /// Also admits the accounts of `directory` (the web app's LDAP users).
+    /// Every check then asks the directory too — about a decoy when the name
+    /// is local or unknown — alongside the Argon2 check, so that which kind
+    /// of name it was does not show in the time the answer takes.
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Authenticator {
+        self.directory = Some(directory);
+        self
     }
 
     /// Checks `user` and `password` from `source`. A pair verified before
@@ -207,59 +259,92 @@ impl Authenticator {
     /// source — it proves the password, and a throttled address may be shared
     /// with an attacker. Anything else waits for one of [`MAX_HASHING`] slots.
     pub async fn check(self: &Arc<Self>, source: IpAddr, user: &str, password: &str) -> Verdict {
+        self.check_as(source, user, password).await.0
+    }
+
+    /// [`Authenticator::check`], and the name the user is known by: the
+    /// directory's for a directory account (an LDAP user's JID, when the
+    /// part before `@` was typed), else `user` as given.
+    pub async fn check_as(self: &Arc<Self>, source: IpAddr, user: &str, password: &str) -> (Verdict, String) {
+        let (verdict, name) = self.check_inner(source, user, password).await;
+        (verdict, name.unwrap_or_else(|| user.to_string()))
+    }
+
+    async fn check_inner(self: &Arc<Self>, source: IpAddr, user: &str, password: &str) -> (Verdict, Option<String>) {
         let digest: [u8; 32] = Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
         let key = user.to_ascii_lowercase();
         let me = self.clone();
         let (name, k) = (user.to_string(), key.clone());
         let lookup = tokio::task::spawn_blocking(move || me.lookup(&name, &k, &digest)).await;
-        let stored = match lookup {
-            Ok(Lookup::Verified) => return Verdict::Allowed,
-            Ok(Lookup::Hash(stored)) => stored,
-            Err(_) => None,
+        let (stored, account, directory) = match lookup {
+            Ok(Lookup::Verified) => return (Verdict::Allowed, None),
+            Ok(Lookup::Candidate { hash, account, directory }) => (hash, account, directory),
+            Err(_) => (None, None, false),
         };
         if let Some(wait) = self.throttle.blocked(source, Instant::now()) {
-            return Verdict::Throttled(wait);
+            return (Verdict::Throttled(wait), None);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Verdict::Busy;
+            return (Verdict::Busy, None);
         }
         let permit = self.hashing.acquire().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let Ok(_permit) = permit else { return Verdict::Busy };
+        let Ok(_permit) = permit else { return (Verdict::Busy, None) };
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy.clone());
         let pw = password.to_string();
         let checked = hash.clone();
         let me = self.clone();
-        let ok = tokio::task::spawn_blocking(move || {
+        let hashed = tokio::task::spawn_blocking(move || {
             let mut memory = me.memory.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
             let ok = verify_in(&mut memory, &checked, &pw);
             me.memory.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
             ok
-        })
-        .await
-        .unwrap_or(false);
-        if ok && known {
+        });
+        let directory_name = account.as_ref().map(|a| a.name.clone());
+        let asked = async {
+            match (&self.directory, directory) {
+                (Some(d), true) => {
+                    let check = d.verify(account, password.to_string());
+                    tokio::time::timeout(DIRECTORY_TIMEOUT, check).await.unwrap_or(false)
+                }
+                _ => false,
+            }
+        };
+        let (hashed, asked) = tokio::join!(hashed, asked);
+        let hashed = hashed.unwrap_or(false);
+        if directory_name.is_some() && asked {
+            self.throttle.succeeded(source);
+            (Verdict::Allowed, directory_name)
+        } else if hashed && known {
             self.verified.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (hash, digest));
             self.throttle.succeeded(source);
-            Verdict::Allowed
+            (Verdict::Allowed, None)
         } else {
-            Verdict::Denied { throttled_now: self.throttle.failed(source, Instant::now()) }
+            (Verdict::Denied { throttled_now: self.throttle.failed(source, Instant::now()) }, None)
         }
     }
 
     /// The stored hash of `user` (read on every request, so a change by the
-    /// CLI shows at once), or `Verified` when this pair matched it before.
+    /// CLI shows at once), or `Verified` when this pair matched it before;
+    /// for a name with no local user, the directory's account, if any.
     fn lookup(&self, user: &str, key: &str, digest: &[u8; 32]) -> Lookup {
-        let Ok(Some(ApiUser { hash: stored, role, .. })) = self.store.api_user(user) else { return Lookup::Hash(None) };
-        if !Role::parse(&role).is_some_and(|r| self.roles.contains(&r)) {
-            return Lookup::Hash(None);
-        }
+        let directory = self.directory.as_ref().is_some_and(|d| d.configured());
+        let local = match self.store.api_user(user) {
+            Ok(Some(ApiUser { hash, role, .. })) if Role::parse(&role).is_some_and(|r| self.roles.contains(&r)) => {
+                Some(hash)
+            }
+            _ => None,
+        };
+        let Some(stored) = local else {
+            let account = if directory { self.directory.as_ref().and_then(|d| d.find(user)) } else { None };
+            return Lookup::Candidate { hash: None, account, directory };
+        };
         let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         match cache.get(key) {
             Some((hash, d)) if *hash == stored && d == digest => Lookup::Verified,
-            _ => Lookup::Hash(Some(stored)),
+            _ => Lookup::Candidate { hash: Some(stored), account: None, directory },
         }
     }
 }
@@ -318,5 +403,52 @@ mod tests {
         assert_eq!(auth.check(HERE, "nobody", "b").await, Verdict::Denied { throttled_now: true });
         assert!(matches!(auth.check(HERE, "admin", "c").await, Verdict::Throttled(_)));
         assert_eq!(auth.check(HERE, "admin", "s3cret").await, Verdict::Allowed);
+    }
+
+    /// A directory that knows `ana` (password `ana-pw`) and counts the
+    /// decoy checks made for other names.
+    struct FakeDirectory {
+        decoys: AtomicUsize,
+    }
+
+    impl Directory for FakeDirectory {
+        fn configured(&self) -> bool {
+            true
+        }
+        fn find(&self, name: &str) -> Option<DirectoryAccount> {
+            (name == "ana").then(|| DirectoryAccount { handle: "ana-handle".into(), name: "ana@example.test".into() })
+        }
+        fn verify(
+            &self,
+            account: Option<DirectoryAccount>,
+            password: String,
+        ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+            if account.is_none() {
+                self.decoys.fetch_add(1, Ordering::SeqCst);
+            }
+            let ok = account.is_some_and(|a| a.handle == "ana-handle") && password == "ana-pw";
+            Box::pin(async move { ok })
+        }
+    }
+
+    #[tokio::test]
+    async fn directory_accounts_sign_in_and_other_names_ask_it_a_decoy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        set_user(&*store, "carol", Role::User, "carol-pw").unwrap();
+        let directory = Arc::new(FakeDirectory { decoys: AtomicUsize::new(0) });
+        let policy = ThrottlePolicy { failures: 3, ..ThrottlePolicy::default() };
+        let web = Arc::new(Authenticator::for_roles(store, policy, WEB_ROLES).with_directory(directory.clone()));
+        let denied = Verdict::Denied { throttled_now: false };
+        assert_eq!(web.check_as(HERE, "ana", "ana-pw").await, (Verdict::Allowed, "ana@example.test".to_string()));
+        assert_eq!(web.check(HERE, "ana", "ana-pw").await, Verdict::Allowed, "asked again, not cached");
+        assert_eq!(directory.decoys.load(Ordering::SeqCst), 0);
+        assert_eq!(web.check_as(HERE, "carol", "carol-pw").await, (Verdict::Allowed, "carol".to_string()));
+        assert_eq!(web.check(HERE, "nobody", "ana-pw").await, denied);
+        assert_eq!(directory.decoys.load(Ordering::SeqCst), 2, "a local and an unknown name each ask a decoy");
+        assert_eq!(web.check(HERE, "ana", "wrong").await, denied);
+        // Wrong directory passwords count towards the source's throttle.
+        assert_eq!(web.check(HERE, "ana", "wrong").await, Verdict::Denied { throttled_now: true });
+        assert!(matches!(web.check(HERE, "ana", "ana-pw").await, Verdict::Throttled(_)));
     }
 }

@@ -47,6 +47,9 @@ pub struct WebBridgeConfig {
     pub limits: confero_https::Limits,
     /// The scheduler beside this web bridge, if any (`confero run`'s).
     pub scheduling: Option<Arc<dyn app::scheduling::Scheduling>>,
+    /// Accounts that sign in by another system's check (LDAP-imported
+    /// users, by a bind to the directory), beside the local `user`s.
+    pub directory: Option<Arc<dyn confero_https::users::Directory>>,
 }
 
 /// Why a web bridge could not start.
@@ -94,7 +97,8 @@ pub struct RunningWebBridge {
 }
 
 /// Binds both listeners and serves them until `shutdown` resolves. Web
-/// users sign in against `store`'s `user`-role users.
+/// users sign in against `store`'s `user`-role users, and the directory's
+/// accounts when there is one.
 pub async fn start(
     config: WebBridgeConfig,
     store: Arc<dyn Store>,
@@ -114,7 +118,11 @@ pub async fn start(
     tracing::info!("C2W listening on c2w://{c2w_addr} (web bridge guid {guid})");
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("https://{web_addr}"));
     let server = c2w::server::C2wServer::new(guid, Some(public_url));
-    let auth = Arc::new(Authenticator::for_roles(store, ThrottlePolicy::default(), WEB_ROLES));
+    let mut auth = Authenticator::for_roles(store, ThrottlePolicy::default(), WEB_ROLES);
+    if let Some(directory) = config.directory.clone() {
+        auth = auth.with_directory(directory);
+    }
+    let auth = Arc::new(auth);
     let scheduling =
         config.scheduling.clone().unwrap_or_else(|| Arc::new(app::scheduling::C2wScheduling::new(server.clone())));
     let app = app::WebApp::new(server.clone(), auth, &config.frame_ancestors, scheduling);

@@ -385,6 +385,55 @@ static USER: &[Field] = &[
 
 static USER_CO_SPACE_TEMPLATE: &[Field] = &[req("coSpaceTemplate", Ty::Ref(Kind::CoSpaceTemplate))];
 
+/// In the order of the reference's list example (`username` between the
+/// address and the port).
+static LDAP_SERVER: &[Field] = &[
+    req("address", T),
+    f("name", T),
+    s("username", T),
+    f("password", Ty::Password),
+    req("portNumber", Ty::Int(1, 65535)),
+    req("secure", B),
+    f("usePagedResults", B),
+];
+
+/// `$attribute$` templates; checked by the API's LDAP hook (the store knows
+/// no template syntax).
+static LDAP_MAPPING: &[Field] = &[
+    s("jidMapping", T),
+    s("nameMapping", T),
+    f("cdrTagMapping", T),
+    f("coSpaceNameMapping", T),
+    f("coSpaceUriMapping", T),
+    f("coSpaceSecondaryUriMapping", T),
+    f("coSpaceCallIdMapping", T),
+    f("authenticationIdMapping", T),
+];
+
+static LDAP_SOURCE: &[Field] = &[
+    req("server", Ty::Ref(Kind::LdapServer)),
+    req("mapping", Ty::Ref(Kind::LdapMapping)),
+    req("baseDn", T),
+    s("filter", T),
+    s("tenant", Ty::Ref(Kind::Tenant)),
+    f("userProfile", Ty::Ref(Kind::UserProfile)),
+    s("nonMemberAccess", B),
+];
+
+/// `state` and what follows are the sync's own report.
+static LDAP_SYNC: &[Field] = &[
+    f("tenant", Ty::Ref(Kind::Tenant)),
+    f("ldapSource", Ty::Ref(Kind::LdapSource)),
+    f("removeWhenFinished", B),
+    s("state", Ty::ReadOnly),
+    s("failureReason", Ty::ReadOnly),
+    s("numUsersImported", Ty::ReadOnly),
+    s("numLdapSourcesComplete", Ty::ReadOnly),
+];
+
+static LDAP_USER_CO_SPACE_TEMPLATE_SOURCE: &[Field] =
+    &[req("coSpaceTemplate", Ty::Ref(Kind::CoSpaceTemplate)), req("ldapSource", Ty::Ref(Kind::LdapSource))];
+
 static SYSTEM_PROFILES: &[Field] = &[
     f("callProfile", Ty::Ref(Kind::CallProfile)),
     f("callLegProfile", Ty::Ref(Kind::CallLegProfile)),
@@ -716,6 +765,40 @@ pub static SPECS: &[KindSpec] = &[
         "layoutTemplateDoesNotExist",
         LAYOUT_TEMPLATE,
     ),
+    KindSpec {
+        filter_fields: &["address", "name"],
+        ..kind(Kind::LdapServer, "ldapServers", "ldapServers", "ldapServer", "ldapServerDoesNotExist", LDAP_SERVER)
+    },
+    KindSpec {
+        filter_fields: &["jidMapping", "nameMapping"],
+        ..kind(
+            Kind::LdapMapping,
+            "ldapMappings",
+            "ldapMappings",
+            "ldapMapping",
+            "ldapMappingDoesNotExist",
+            LDAP_MAPPING,
+        )
+    },
+    KindSpec {
+        filter_fields: &["baseDn", "filter"],
+        ..kind(Kind::LdapSource, "ldapSources", "ldapSources", "ldapSource", "ldapSourceDoesNotExist", LDAP_SOURCE)
+    },
+    KindSpec {
+        filter_fields: &[],
+        ..kind(Kind::LdapSync, "ldapSyncs", "ldapSyncs", "ldapSync", "ldapSyncDoesNotExist", LDAP_SYNC)
+    },
+    KindSpec {
+        filter_fields: &[],
+        ..kind(
+            Kind::LdapUserCoSpaceTemplateSource,
+            "ldapUserCoSpaceTemplateSources",
+            "ldapUserCoSpaceTemplateSources",
+            "ldapUserCoSpaceTemplateSource",
+            "ldapUserCoSpaceTemplateSourceDoesNotExist",
+            LDAP_USER_CO_SPACE_TEMPLATE_SOURCE,
+        )
+    },
 ];
 
 /// The description of `kind`.

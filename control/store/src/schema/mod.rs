@@ -96,6 +96,19 @@ pub enum Kind {
     /// A custom pane layout (`/layoutTemplates`, CMS 2.8): a name here, the
     /// JSON template itself at `/layoutTemplates/<id>/template`.
     LayoutTemplate,
+    /// A directory users are imported from (`/ldapServers`).
+    LdapServer,
+    /// How a directory entry becomes a user and a personal space
+    /// (`/ldapMappings`): `$attribute$` templates.
+    LdapMapping,
+    /// Which entries of which server are imported with which mapping
+    /// (`/ldapSources`).
+    LdapSource,
+    /// One run importing the sources' users (`/ldapSyncs`).
+    LdapSync,
+    /// A space template given to every user an LDAP source imports
+    /// (`/ldapUserCoSpaceTemplateSources`).
+    LdapUserCoSpaceTemplateSource,
 }
 
 impl Kind {

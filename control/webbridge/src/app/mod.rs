@@ -307,13 +307,15 @@ impl WebApp {
             Ok(c) => c,
             Err(r) => return r,
         };
-        match self.auth.check(source, creds.username.trim(), &creds.password).await {
-            Verdict::Allowed if !self.portal_enabled(creds.username.trim()).await => {
+        // An LDAP user is known by its JID, whatever form of it was typed.
+        let (verdict, user) = self.auth.check_as(source, creds.username.trim(), &creds.password).await;
+        match verdict {
+            Verdict::Allowed if !self.portal_enabled(&user).await => {
                 c2w_error(C2wError::Refused(ErrorKind::PortalDisabled))
             }
             Verdict::Allowed => {
-                let token = self.sessions.open(creds.username.trim());
-                let mut r = json_ok(json!({ "user": creds.username.trim() }));
+                let token = self.sessions.open(&user);
+                let mut r = json_ok(json!({ "user": user }));
                 let cookie = format!(
                     "{COOKIE_NAME}={token}; Path=/; Max-Age={}; Secure; HttpOnly; SameSite=Strict",
                     SESSION_LIFETIME.as_secs()
