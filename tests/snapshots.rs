@@ -83,7 +83,8 @@ fn every_object_reads_back_as_cms_writes_it() {
         &format!("name=Guests&uri=team.guest&callId=1002&passcode=99&scope=public&callLegProfile={clp}"),
     );
     // A member must be a user (CMS refuses a JID that names none).
-    c.create("/api/v1/users", "userJid=ann@example.com&name=Ann");
+    // A member must be a user (CMS refuses a JID that names none).
+    let user = c.create("/api/v1/users", "userJid=ann@example.com&name=Ann Example&email=ann@example.com");
     let member = c.create(&format!("/api/v1/coSpaces/{space}/coSpaceUsers"), "userJid=ann@example.com&canDestroy=true");
     let tpl =
         c.create("/api/v1/coSpaceTemplates", &format!("name=Meeting&description=Scheduled meetings&callProfile={cp}"));
@@ -113,7 +114,6 @@ fn every_object_reads_back_as_cms_writes_it() {
         c.create("/api/v1/dialTransforms", "type=strip&match=($1/^9/)&transform=$1&priority=1&action=accept");
     let web = c.create("/api/v1/webBridges", "url=c2w://wb.example.com:9999&idEntryMode=secure");
     let cdr = c.create("/api/v1/system/cdrReceivers", "uri=http://127.0.0.1:9/cdr");
-    let user = c.create("/api/v1/users", "userJid=ann@example.com&name=Ann Example&email=ann@example.com");
     let bridge =
         c.create("/api/v1/callBridges", "name=CallBridge-Core1&address=https://127.0.0.1:8445&sipDomain=example.com");
     // The reference's own example (CMS sends unset sequences as empty elements).

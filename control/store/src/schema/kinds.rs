@@ -387,6 +387,25 @@ static USER_CO_SPACE_TEMPLATE: &[Field] = &[req("coSpaceTemplate", Ty::Ref(Kind:
 
 /// In the order of the reference's list example (`username` between the
 /// address and the port).
+/// CMS's external directory search locations: the summary fields, then the
+/// attribute names shown for each person found.
+static DIRECTORY_SEARCH_LOCATION: &[Field] = &[
+    s("ldapServer", Ty::Ref(Kind::LdapServer)),
+    f("tenant", Ty::Ref(Kind::Tenant)),
+    s("baseDn", T),
+    s("filterFormat", T),
+    s("priority", Ty::Int(0, 1_000_000)),
+    s("label", T),
+    f("firstName", T),
+    f("lastName", T),
+    f("displayName", T),
+    f("phone", T),
+    f("mobile", T),
+    f("email", T),
+    f("sip", T),
+    f("organisation", T),
+];
+
 static LDAP_SERVER: &[Field] = &[
     req("address", T),
     f("name", T),
@@ -797,6 +816,17 @@ pub static SPECS: &[KindSpec] = &[
             "ldapUserCoSpaceTemplateSource",
             "ldapUserCoSpaceTemplateSourceDoesNotExist",
             LDAP_USER_CO_SPACE_TEMPLATE_SOURCE,
+        )
+    },
+    KindSpec {
+        filter_fields: &["label"],
+        ..kind(
+            Kind::DirectorySearchLocation,
+            "directorySearchLocations",
+            "directorySearchLocations",
+            "directorySearchLocation",
+            "directorySearchLocationDoesNotExist",
+            DIRECTORY_SEARCH_LOCATION,
         )
     },
 ];

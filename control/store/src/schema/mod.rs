@@ -109,6 +109,10 @@ pub enum Kind {
     /// A space template given to every user an LDAP source imports
     /// (`/ldapUserCoSpaceTemplateSources`).
     LdapUserCoSpaceTemplateSource,
+    /// Where the web app searches an external directory for people
+    /// (`/directorySearchLocations`): an LDAP server, base DN, filter and
+    /// the attributes shown.
+    DirectorySearchLocation,
 }
 
 impl Kind {
