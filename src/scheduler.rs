@@ -16,6 +16,7 @@ use confero_scheduler::clock::{Clock, SystemClock};
 use confero_scheduler::http::MeetingsApi;
 use confero_scheduler::mail::{EmailSettings, MailQueue, MAILS};
 use confero_scheduler::service::{Caller, Scheduler};
+use confero_scheduler::timed_logging::TimedLogging;
 use confero_store::schema::Kind;
 use confero_store::{SqliteStore, Store};
 use confero_webbridge::app::scheduling::{Answer, Scheduling};
@@ -65,7 +66,8 @@ pub struct SchedulerSettings {
     pub email_username: Option<String>,
     /// `scheduler email trust`.
     pub email_trust: Option<PathBuf>,
-    /// `scheduler timedLogging (webBridge|api|email) <seconds>`.
+    /// `scheduler timedLogging (webBridge|api|email) <seconds>`: when each
+    /// part's detailed logging ends (Unix seconds; 0 or past: off).
     pub timed_logging: std::collections::BTreeMap<String, u64>,
 }
 
@@ -187,6 +189,10 @@ fn check_pair(what: &str, key: &Path, cert: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// `confero scheduler ...`.
 pub fn command(settings: &Settings, words: &[String]) -> anyhow::Result<()> {
     let dir = &settings.data_dir;
@@ -256,14 +262,18 @@ pub fn command(settings: &Settings, words: &[String]) -> anyhow::Result<()> {
             s.email_trust = Some(bundle);
         }
         ["timedLogging"] => {
+            // The seconds each part has left.
+            let now = unix_now();
             for what in ["webBridge", "api", "email"] {
-                println!("{what:<10}: {}", s.timed_logging.get(what).copied().unwrap_or(0));
+                let until = s.timed_logging.get(what).copied().unwrap_or(0);
+                println!("{what:<10}: {}", until.saturating_sub(now));
             }
             return Ok(());
         }
         ["timedLogging", what @ ("webBridge" | "api" | "email"), seconds] => {
             let seconds: u64 = seconds.parse().with_context(|| format!("{seconds}: not whole seconds"))?;
-            s.timed_logging.insert(what.to_string(), seconds);
+            let until = if seconds == 0 { 0 } else { unix_now() + seconds };
+            s.timed_logging.insert(what.to_string(), until);
         }
         ["enable"] => {
             if let (Some(k), Some(c)) = (&s.https_key, &s.https_cert) {
@@ -339,7 +349,12 @@ where
     } else {
         settings.api_listen
     };
-    let bridge = CallBridge::new(api_addr, cert, API_USER, &password);
+    // `timedLogging`, read again from scheduler.toml as the MMP command changes it.
+    let dir = settings.data_dir.clone();
+    let verbose = Arc::new(TimedLogging::new(Box::new(move || {
+        SchedulerSettings::load(&dir).map(|s| s.timed_logging).unwrap_or_default()
+    })));
+    let bridge = CallBridge::new(api_addr, cert, API_USER, &password).with_timed_logging(verbose.clone());
     let clock: Arc<dyn Clock> = match std::env::var("CONFERO_SCHEDULER_CLOCK").ok().filter(|v| !v.is_empty()) {
         Some(t) => Arc::new(
             SystemClock::starting_at_rfc3339(&t)
@@ -347,7 +362,8 @@ where
         ),
         None => Arc::new(SystemClock::default()),
     };
-    let mail = MailQueue::new(store.clone(), s.email(&settings.data_dir)?, clock.clone());
+    let mail =
+        MailQueue::with_timed_logging(store.clone(), s.email(&settings.data_dir)?, clock.clone(), verbose.clone());
     let web_base = settings.web.then(|| format!("https://{}", settings.web_listen));
     let scheduler = Scheduler::new(store.clone(), bridge, mail.clone(), clock.clone(), web_base)?;
     tokio::spawn(mail.run(shutdown()));
@@ -379,6 +395,7 @@ where
         tls: pki::client_config(&c2w_identity(settings, &s)?)
             .context("the scheduler's C2W certificate or trust bundle")?,
         name: API_USER.into(),
+        verbose,
     };
     tokio::spawn(supervisor.run(shutdown()));
     Ok(Some(scheduling))

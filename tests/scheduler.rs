@@ -539,3 +539,41 @@ fn a_user_profile_that_forbids_new_spaces_keeps_scheduling_to_existing_ones() {
     assert_eq!(status, 201, "{made}");
     assert_eq!(space_count(&c), 1, "no temporary space was made");
 }
+
+/// `scheduler timedLogging api <seconds>`, given while the scheduler runs,
+/// turns on a line per request to the call bridge's API (fields named,
+/// values never: they may be passcodes) without a restart; the listing
+/// shows the seconds left.
+#[test]
+fn timed_logging_shows_the_scheduler_s_api_requests_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let c = start(&data, &scheduler_env(port));
+    let (t, external, _) = template(&c);
+    mmp(&data, &["timedLogging", "api", "300"]);
+    let listed = mmp(&data, &["timedLogging"]);
+    let left: u64 = listed
+        .lines()
+        .find(|l| l.starts_with("api"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the api line");
+    assert!((1..=300).contains(&left), "{listed}");
+    // The running scheduler reads the setting again within two seconds.
+    std::thread::sleep(Duration::from_secs(3));
+    let meetings = Meetings { port };
+    let (status, _, made) = meetings.send(
+        "POST",
+        "/api/v1/meetings",
+        Some(&json!({"name": "Logged", "coSpaceTemplate": t, "start": "2027-06-01T10:00", "end": "2027-06-01T11:00",
+                     "timeZone": "UTC", "passcodes": {external.clone(): "8642"},
+                     "attendees": [{"email": "h@example.test", "accessMethodTemplate": external}]})),
+    );
+    assert_eq!(status, 201, "{made}");
+    let log = c.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("timedLogging::api")).collect();
+    assert!(lines.iter().any(|l| l.contains("POST /api/v1/coSpaces") && l.contains("-> 200")), "{lines:#?}\n{log}");
+    assert!(!log.contains("8642"), "a passcode reached the log");
+}

@@ -48,6 +48,8 @@ pub struct C2wSupervisor {
     pub tls: Arc<rustls::ClientConfig>,
     /// How we greet (the web bridge logs it).
     pub name: String,
+    /// `timedLogging webBridge`.
+    pub verbose: Arc<crate::timed_logging::TimedLogging>,
 }
 
 /// A `webBridges` object as the API lists it: its id and `url`.
@@ -262,6 +264,16 @@ impl C2wSupervisor {
             };
             let scheduling = self.scheduling.clone();
             let reply_to = tx.clone();
+            let verbose = self.verbose.on(crate::timed_logging::Part::WebBridge).then(|| {
+                let what = match &request {
+                    Message::ScheduleOptions { user } => format!("scheduleOptions for {user}"),
+                    Message::ScheduleMeetings { user, method, rest, .. } => {
+                        format!("scheduleMeetings {method} /api/v1/meetings{rest} for {user}")
+                    }
+                    _ => "a call bridge's request".to_string(),
+                };
+                (at.to_string(), what)
+            });
             requests.spawn(async move {
                 let _permit = permit;
                 let reply = match request {
@@ -276,6 +288,13 @@ impl C2wSupervisor {
                     // Meeting requests are a call bridge's.
                     _ => refuse(ErrorKind::Unsupported, "a scheduler answers scheduling only"),
                 };
+                if let Some((at, what)) = verbose {
+                    let status = match &reply {
+                        Message::ScheduleAnswer { status, .. } => status.to_string(),
+                        other => format!("{other:?}").chars().take(80).collect(),
+                    };
+                    tracing::info!(target: "scheduler::timedLogging::webBridge", "webbridge {at}: {what} -> {status}");
+                }
                 let _ = reply_to.send(frame::encode(id, &reply));
             });
         }

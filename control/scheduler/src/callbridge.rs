@@ -98,6 +98,8 @@ pub struct CallBridge {
     addr: SocketAddr,
     connector: tokio_rustls::TlsConnector,
     authorization: String,
+    /// `timedLogging api`.
+    verbose: std::sync::Arc<crate::timed_logging::TimedLogging>,
 }
 
 /// How long one request may take.
@@ -123,14 +125,32 @@ impl CallBridge {
             addr,
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             authorization: format!("Basic {token}"),
+            verbose: Arc::new(crate::timed_logging::TimedLogging::off()),
         }
+    }
+
+    /// Logs each request and its status while `timedLogging api` is on.
+    pub fn with_timed_logging(mut self, verbose: Arc<crate::timed_logging::TimedLogging>) -> CallBridge {
+        self.verbose = verbose;
+        self
     }
 
     /// Sends one request (a form body for POST and PUT) and reads the answer.
     pub async fn request(&self, method: &str, path: &str, form: &[(&str, &str)]) -> Result<Answer, CallBridgeError> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, path, form))
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, path, form))
             .await
-            .unwrap_or_else(|_| Err(CallBridgeError::Unreachable("timed out".into())))
+            .unwrap_or_else(|_| Err(CallBridgeError::Unreachable("timed out".into())));
+        if self.verbose.on(crate::timed_logging::Part::Api) {
+            // Field names only: values may be passcodes.
+            let fields: Vec<&str> = form.iter().map(|(k, _)| *k).collect();
+            let outcome = match &answer {
+                Ok(a) => a.status.to_string(),
+                Err(CallBridgeError::Refused { status, .. }) => status.to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::info!(target: "scheduler::timedLogging::api", "{method} {path} {fields:?} -> {outcome}");
+        }
+        answer
     }
 
     async fn exchange(&self, method: &str, path: &str, form: &[(&str, &str)]) -> Result<Answer, CallBridgeError> {

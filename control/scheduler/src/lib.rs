@@ -19,3 +19,4 @@ pub mod mail;
 pub mod meeting;
 pub mod recurrence;
 pub mod service;
+pub mod timed_logging;

@@ -138,12 +138,24 @@ pub struct MailQueue {
     settings: Option<EmailSettings>,
     clock: Arc<dyn Clock>,
     wake: tokio::sync::Notify,
+    /// `timedLogging email`.
+    verbose: Arc<crate::timed_logging::TimedLogging>,
 }
 
 impl MailQueue {
     /// A sender of the mails in `store`; with no settings mails wait.
     pub fn new(store: Arc<dyn Store>, settings: Option<EmailSettings>, clock: Arc<dyn Clock>) -> Arc<MailQueue> {
-        Arc::new(MailQueue { store, settings, clock, wake: tokio::sync::Notify::new() })
+        MailQueue::with_timed_logging(store, settings, clock, Arc::new(crate::timed_logging::TimedLogging::off()))
+    }
+
+    /// The same, logging each attempt while `timedLogging email` is on.
+    pub fn with_timed_logging(
+        store: Arc<dyn Store>,
+        settings: Option<EmailSettings>,
+        clock: Arc<dyn Clock>,
+        verbose: Arc<crate::timed_logging::TimedLogging>,
+    ) -> Arc<MailQueue> {
+        Arc::new(MailQueue { store, settings, clock, wake: tokio::sync::Notify::new(), verbose })
     }
 
     /// Whether an SMTP server is configured.
@@ -209,6 +221,21 @@ impl MailQueue {
                 Ok(message) => transport.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string())),
                 Err(e) => Err((true, e)),
             };
+            if self.verbose.on(crate::timed_logging::Part::Email) {
+                let result = match &outcome {
+                    Ok(()) => "accepted".to_string(),
+                    Err((permanent, e)) => format!("{} ({e})", if *permanent { "refused" } else { "failed" }),
+                };
+                tracing::info!(
+                    target: "scheduler::timedLogging::email",
+                    "SMTP {}:{} {} to {} (try {}): {result}",
+                    settings.server,
+                    settings.port,
+                    mail.method,
+                    mail.to,
+                    mail.attempts + 1
+                );
+            }
             match outcome {
                 Ok(()) => {
                     tracing::info!("scheduler: {} invitation sent to {}", mail.method, mail.to);
