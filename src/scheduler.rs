@@ -376,7 +376,8 @@ where
                 .await
                 .with_context(|| format!("binding the scheduler to {listen}"))?;
             tracing::info!("scheduler listening on https://{}/api/v1/meetings", listener.local_addr()?);
-            let api = MeetingsApi::new(scheduler.clone(), store);
+            let directory = confero_ldap::signin::LdapAccounts::new(store.clone());
+            let api = MeetingsApi::new(scheduler.clone(), store, Some(directory));
             tokio::spawn(confero_https::serve(
                 "scheduler",
                 listener,

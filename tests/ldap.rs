@@ -476,4 +476,31 @@ fn an_ldap_user_schedules_a_meeting_with_the_wizard() {
         .expect("the meetings list");
     let list: serde_json::Value = serde_json::from_str(&list).expect("JSON");
     assert_eq!(list["meetings"][0]["organizer"], "ana@example.test", "{list}");
+
+    // An API user's meeting in the same weeks, then ana herself over the
+    // scheduler's API, signed in by a bind: a web user, who sees her own only.
+    let base = format!("https://127.0.0.1:{scheduler_port}/api/v1/meetings");
+    let admins = agent()
+        .post(&base)
+        .basic_auth(common::USER, Some(common::PASSWORD))
+        .header("content-type", "application/json")
+        .body(
+            json!({"name": "Not ana's", "coSpaceTemplate": t, "start": "2027-03-24T10:00", "end": "2027-03-24T11:00",
+                   "timeZone": "UTC", "attendees": []})
+            .to_string(),
+        )
+        .send()
+        .expect("an API user's meeting");
+    assert_eq!(admins.status().as_u16(), 201);
+    let window = "?fromTime=2027-03-01T00:00:00Z&untilTime=2027-05-01T00:00:00Z";
+    let as_ana = |password: &str| {
+        let r = agent().get(format!("{base}{window}")).basic_auth("ana@example.test", Some(password)).send().unwrap();
+        let status = r.status().as_u16();
+        (status, serde_json::from_str::<serde_json::Value>(&r.text().unwrap_or_default()).unwrap_or_default())
+    };
+    let (status, mine) = as_ana("ana-pw");
+    assert_eq!(status, 200, "{mine}");
+    let names: Vec<&str> = mine["meetings"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
+    assert!(!names.is_empty() && !names.contains(&"Not ana's"), "{mine}");
+    assert_eq!(as_ana("wrong").0, 401);
 }

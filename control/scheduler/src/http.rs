@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use confero_https::throttle::ThrottlePolicy;
-use confero_https::users::{Authenticator, Role, Verdict};
+use confero_https::users::{Authenticator, Directory, Role, Verdict};
 use confero_store::Store;
 
 use crate::meeting::{format_local, Meeting};
@@ -47,10 +47,18 @@ pub struct MeetingsApi {
 }
 
 impl MeetingsApi {
-    /// The API over `scheduler`, checking users in `store`.
-    pub fn new(scheduler: Arc<Scheduler>, store: Arc<dyn Store>) -> Arc<MeetingsApi> {
-        let auth = Arc::new(Authenticator::for_roles(store.clone(), ThrottlePolicy::default(), ROLES));
-        Arc::new(MeetingsApi { scheduler, store, auth })
+    /// The API over `scheduler`, checking users in `store`, and in
+    /// `directory` (LDAP-imported users, who are web users here).
+    pub fn new(
+        scheduler: Arc<Scheduler>,
+        store: Arc<dyn Store>,
+        directory: Option<Arc<dyn Directory>>,
+    ) -> Arc<MeetingsApi> {
+        let mut auth = Authenticator::for_roles(store.clone(), ThrottlePolicy::default(), ROLES);
+        if let Some(directory) = directory {
+            auth = auth.with_directory(directory);
+        }
+        Arc::new(MeetingsApi { scheduler, store, auth: Arc::new(auth) })
     }
 }
 
@@ -182,7 +190,8 @@ pub async fn handle(api: Arc<MeetingsApi>, peer: SocketAddr, req: Request<Incomi
     else {
         return error(StatusCode::UNAUTHORIZED, None, "authenticationRequired");
     };
-    match api.auth.check(peer.ip(), &user, &password).await {
+    let (verdict, user) = api.auth.check_as(peer.ip(), &user, &password).await;
+    match verdict {
         Verdict::Allowed => {}
         Verdict::Denied { .. } => return error(StatusCode::UNAUTHORIZED, None, "authenticationFailed"),
         Verdict::Throttled(after) => {
@@ -197,7 +206,10 @@ pub async fn handle(api: Arc<MeetingsApi>, peer: SocketAddr, req: Request<Incomi
     let store = api.store.clone();
     let name = user.clone();
     let role = tokio::task::spawn_blocking(move || store.api_user(&name)).await;
-    let web_user = matches!(role, Ok(Ok(Some(u))) if u.role == Role::User.as_str());
+    // Only a local admin or api user acts on every meeting; a local web user
+    // and a directory (LDAP) user, known by its JID, on their own.
+    let api_user = matches!(role, Ok(Ok(Some(u))) if u.role == Role::Admin.as_str() || u.role == Role::Api.as_str());
+    let web_user = !api_user;
     let caller = Caller { name: user, web_user };
 
     let Some(rest) = path.strip_prefix("/api/v1/meetings") else {
