@@ -439,10 +439,21 @@ fn attributes(start: &BytesStart<'_>) -> Result<(Vec<(String, String)>, Vec<(Opt
 /// Whether quick-xml's name is one XML allows, as far as framing cares: no
 /// quotes, markup or spaces in it (quick-xml takes `<a'>` as element `a'`,
 /// which our scanner, and any peer, would read as the start of a value).
+///
+/// A qualified name is a local name with at most one prefix, both parts
+/// non-empty: `stream:` or `a:b:c` would lose a part when the namespace is
+/// resolved and no longer read back as what we write.
 fn valid_name(name: &str) -> bool {
+    match name.split_once(':') {
+        Some((prefix, local)) => valid_part(prefix) && valid_part(local),
+        None => valid_part(name),
+    }
+}
+
+fn valid_part(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
-        && name.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"\"'<>&=/!?;,()[]{}".contains(c))
+        && name.chars().all(|c| c != ':' && !c.is_whitespace() && !c.is_control() && !"\"'<>&=/!?;,()[]{}".contains(c))
 }
 
 fn push_text(parent: &mut Element, text: &str) {
@@ -550,6 +561,22 @@ mod tests {
         reader.feed(format!("{HEADER}<a>&custom;</a>").as_bytes());
         reader.next_event().expect("header");
         assert!(matches!(reader.next_event(), Err(StreamError::Malformed(_))));
+    }
+
+    /// Found by the fuzz campaign: `<stream:/>` has an empty local name and
+    /// was written back as `< xmlns='…'/>`, which reads as nothing.
+    #[test]
+    fn refuses_names_with_an_empty_or_second_part() {
+        for bad in ["<stream: xmlns:stream='x'/>", "<:a/>", "<a:b:c xmlns:a='x'/>", "<a b:='1'/>", "<a xmlns:='x'/>"] {
+            let mut reader = StreamReader::new(Limits::default());
+            reader.feed(format!("{HEADER}{bad}").as_bytes());
+            reader.next_event().expect("header");
+            assert!(matches!(reader.next_event(), Err(StreamError::Malformed(_))), "{bad}");
+        }
+        let mut reader = StreamReader::new(Limits::default());
+        reader.feed(format!("{HEADER}<a xml:lang='en'/>").as_bytes());
+        reader.next_event().expect("header");
+        assert!(matches!(reader.next_event(), Ok(Some(StreamEvent::Stanza(_)))));
     }
 
     #[test]
