@@ -93,7 +93,7 @@ fn compose(c: &mut Criterion) {
         [("telepresence_720p_10_inputs", Layout::Telepresence), ("all_equal_720p_10_inputs", Layout::AllEqual)]
     {
         // The last in the order sees what a non-speaker sees.
-        let view = ViewKey::for_receiver(layout, SelfPaneMode::Skip, (W, H), ParticipantId(PARTIES), &order);
+        let view = ViewKey::for_receiver(layout.into(), SelfPaneMode::Skip, (W, H), ParticipantId(PARTIES), &order);
         g.bench_function(name, |b| {
             b.iter(|| {
                 compositor.begin_frame();
@@ -104,7 +104,7 @@ fn compose(c: &mut Criterion) {
     }
     let views: Vec<ViewKey> = order
         .iter()
-        .map(|&r| ViewKey::for_receiver(Layout::Telepresence, SelfPaneMode::Skip, (W, H), r, &order))
+        .map(|&r| ViewKey::for_receiver(Layout::Telepresence.into(), SelfPaneMode::Skip, (W, H), r, &order))
         .collect();
     g.bench_function("telepresence_720p_all_10_views", |b| {
         b.iter(|| {

@@ -114,7 +114,7 @@ fn status_operations_answer_what_is_true() {
 
 /// Layout templates (CMS 2.8): created by name, the JSON uploaded to
 /// `/template` and served back as sent, `templateSize` its length; a body
-/// that is not a JSON object is refused naming `template`; the template
+/// that is not a template we can draw is refused naming `template`; the template
 /// outlives a restart and goes with its object.
 #[test]
 fn layout_templates_keep_their_json() {
@@ -124,11 +124,22 @@ fn layout_templates_keep_their_json() {
     let one = c.get(&format!("/api/v1/layoutTemplates/{id}")).body;
     assert_eq!(common::element(&one, "name"), Some("Two big panes"), "{one}");
     assert_eq!(common::element(&one, "templateSize"), Some("0"), "{one}");
-    let template = r#"{"layouts":[{"panes":[{"x":0,"y":0,"width":5000,"height":10000},{"x":5000,"y":0,"width":5000,"height":10000}]}]}"#;
+    let template =
+        r#"{"layouts":[{"panes":[{"x":0,"y":0,"width":50,"height":100},{"x":50,"y":0,"width":50,"height":100}]}]}"#;
     let put = c.put(&format!("/api/v1/layoutTemplates/{id}/template"), template);
     assert_eq!(put.status, 200, "{}", put.body);
     let bad = c.put(&format!("/api/v1/layoutTemplates/{id}/template"), "panes=2");
     assert!(bad.status == 400 && bad.body.contains(r#"parameter="template""#), "{} {}", bad.status, bad.body);
+    // JSON the compositor could not draw (a pane reaching outside the
+    // picture) is refused too, and the template kept is unchanged.
+    let outside = r#"{"layouts":[{"panes":[{"x":60,"y":0,"width":50,"height":100}]}]}"#;
+    let bad = c.put(&format!("/api/v1/layoutTemplates/{id}/template"), outside);
+    assert!(bad.status == 400 && bad.body.contains(r#"parameter="template""#), "{} {}", bad.status, bad.body);
+    assert_eq!(c.get(&format!("/api/v1/layoutTemplates/{id}/template")).body, template);
+    // Call leg profiles name templates that exist.
+    let missing = c.post("/api/v1/callLegProfiles", &format!("layoutTemplate={}", uuid::Uuid::new_v4()));
+    assert!(missing.body.contains("layoutTemplateDoesNotExist"), "{} {}", missing.status, missing.body);
+    c.create("/api/v1/callLegProfiles", &format!("layoutTemplate={id}"));
     let list = c.get("/api/v1/layoutTemplates?filter=big").body;
     assert_eq!(common::total(&list), 1, "{list}");
     assert!(list.contains(&format!("<templateSize>{}</templateSize>", template.len())), "{list}");

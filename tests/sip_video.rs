@@ -16,7 +16,7 @@ use confero_media::video::frame::{I420Frame, Rect, Yuv};
 use confero_media::video::h264::H264Decoder;
 use confero_media::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer};
 use confero_media::video::label::label_box;
-use confero_media::video::layout::Layout;
+use confero_media::video::layout::{Layout, LayoutTemplate, TemplateLayout, ViewLayout};
 use confero_media::video::scale::fit_rect;
 use peers::{free_pair, similar, Baresip, BaresipSetup, Picture, RawPhone};
 
@@ -70,21 +70,22 @@ fn video_bridge(dir: &Path) -> (Confero, u16) {
 
 /// The rectangles (x, y, width, height) of `layout`'s panes for `shown`
 /// participants in a picture of this size.
-fn panes(layout: Layout, shown: usize, picture: &Picture) -> Vec<(u32, u32, u32, u32)> {
+fn panes(layout: impl Into<ViewLayout>, shown: usize, picture: &Picture) -> Vec<(u32, u32, u32, u32)> {
     let mut out: Vec<Rect> = Vec::new();
-    layout.panes(shown, picture.width, picture.height, &mut out);
+    layout.into().panes(shown, picture.width, picture.height, &mut out);
     out.into_iter().map(|r| (r.x, r.y, r.width, r.height)).collect()
 }
 
 /// Snapshots what party `n` receives until its panes show `expected`
 /// (indices of parties, in pane order) or the time is up; the last picture
 /// and whether it matched.
-fn sees(parties: &[Party], n: usize, layout: Layout, expected: &[usize], dir: &Path) -> (bool, String) {
+fn sees(parties: &[Party], n: usize, layout: impl Into<ViewLayout>, expected: &[usize], dir: &Path) -> (bool, String) {
+    let layout = layout.into();
     let mut last = String::from("no snapshot");
     for attempt in 0..20 {
         let path = dir.join(format!("recv-{n}-{attempt}.png"));
         let Some(picture) = parties[n].phone.snapshot(parties[n].ctrl, "recv", &path) else { continue };
-        let rects = panes(layout, expected.len(), &picture);
+        let rects = panes(layout.clone(), expected.len(), &picture);
         let got: Vec<[u8; 3]> = rects.iter().map(|&r| picture.centre_of(r)).collect();
         let ok = got.iter().zip(expected).all(|(&g, &e)| similar(g, parties[e].camera, TOLERANCE));
         last = format!(
@@ -198,6 +199,33 @@ fn three_video_endpoints_see_the_composed_layout_and_a_chosen_layout_and_importa
     assert!(ok, "party 0 after the bulk layout: {detail}");
     let status = c.get(&format!("/api/v1/callLegs/{}", leg_of(&c, &legs_xml, "v1"))).body;
     assert_eq!(element(&status, "layout"), Some("automatic"), "{status}");
+
+    // A layout template (`layoutTemplates` and its JSON) named on party 1's
+    // leg: it sees the important party 2 in a big left pane, party 0 in a
+    // small one at the top right, and black below that.
+    let template = c.create("/api/v1/layoutTemplates", "name=Side%20column");
+    let json = r#"{"layouts": [{"minParticipants": 2, "maxParticipants": 4, "panes": [
+        {"x": 0, "y": 0, "width": 70, "height": 100}, {"x": 70, "y": 0, "width": 30, "height": 50}]}]}"#;
+    let answer = c.put(&format!("/api/v1/layoutTemplates/{template}/template"), json);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let leg1 = leg_of(&c, &legs_xml, "v1");
+    let missing = c.put(&format!("/api/v1/callLegs/{leg1}"), &format!("layoutTemplate={}", uuid::Uuid::new_v4()));
+    assert!(missing.body.contains("layoutTemplateDoesNotExist"), "{}", missing.body);
+    let answer = c.put(&format!("/api/v1/callLegs/{leg1}"), &format!("layoutTemplate={template}"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let side = TemplateLayout { min_shown: 2, max_shown: 4, panes: vec![[0, 0, 7000, 10_000], [7000, 0, 3000, 5000]] };
+    let side = ViewLayout::Template(std::sync::Arc::new(LayoutTemplate::new(vec![side]).expect("drawable")));
+    let (ok, detail) = sees(&parties, 1, side.clone(), &[2, 0], peers_dir.path());
+    assert!(ok, "party 1 with the layout template: {detail}\nconfero log:\n{}", c.log_text());
+    let path = peers_dir.path().join("template-below.png");
+    let picture = parties[1].phone.snapshot(parties[1].ctrl, "recv", &path).expect("a snapshot");
+    let below = picture.pixel(picture.width * 85 / 100, picture.height * 3 / 4);
+    assert!(below.iter().all(|&v| v < 40), "below the small pane is background: {below:?}");
+    // Cleared, the leg's layout is back.
+    let answer = c.put(&format!("/api/v1/callLegs/{leg1}"), "layoutTemplate=");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let (ok, detail) = sees(&parties, 1, Layout::AllEqual, &[2, 0], peers_dir.path());
+    assert!(ok, "party 1 after the template was cleared: {detail}");
 
     for p in &mut parties {
         p.phone.wait(Duration::ZERO);

@@ -231,7 +231,7 @@ fn video_spec(text: &str) -> Result<(VideoConfig, SocketAddr), String> {
     let pt: u8 = pt.parse().ok().filter(|p| *p < 128).ok_or_else(|| format!("video payload type {pt}"))?;
     let layout = Layout::from_api(layout).ok_or_else(|| format!("layout {layout}"))?;
     let mut config = VideoConfig::new(pt);
-    config.layout = layout;
+    config.layout = layout.into();
     config.bitrate_request = bitrate_request;
     Ok((config, remote))
 }

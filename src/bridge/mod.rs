@@ -41,8 +41,10 @@ use confero_api::bridge::{
 };
 use confero_media::engine::{EndpointId, VideoSettings};
 use confero_media::runtime::{ConferenceId, EndpointSpec, MediaEvent};
+use confero_media::video::layout::{LayoutTemplate, TemplateLayout, ViewLayout};
 use confero_sip::resolve::Hop;
 use confero_sip::transaction::Peer;
+use confero_store::layout_template::{TemplateSpec, LAYOUT_TEMPLATES};
 use confero_store::schema::Change;
 use confero_store::Store;
 use rand::RngCore;
@@ -395,8 +397,12 @@ impl Bridge {
         let _ = self.media.set_tx_muted(e, s.tx_audio_mute || leg.held);
         let _ = self.media.set_importance(e, s.importance);
         // Also for a leg without video: its name labels its placeholder pane.
+        let layout = match s.layout_template.and_then(|t| self.layout_template(t)) {
+            Some(template) => ViewLayout::Template(template),
+            None => ViewLayout::Cms(s.layout),
+        };
         let video = VideoSettings {
-            layout: s.layout,
+            layout,
             rx_muted: s.rx_video_mute,
             tx_muted: s.tx_video_mute || leg.held,
             max_size: s.max_picture,
@@ -404,6 +410,22 @@ impl Bridge {
             label: Some(leg.label()),
         };
         let _ = self.media.set_video(e, video);
+    }
+
+    /// The panes of layout template `id`, read from the store: a leg names
+    /// one rarely (when its settings change), and the API only keeps
+    /// templates this reads. `None` for a template deleted or never
+    /// uploaded: the leg keeps its CMS layout.
+    fn layout_template(&self, id: Uuid) -> Option<Arc<LayoutTemplate>> {
+        let records = self.store.records(LAYOUT_TEMPLATES).ok()?;
+        let (_, text) = records.into_iter().find(|(r, _)| *r == id)?;
+        let spec = TemplateSpec::parse(&text).ok()?;
+        let layouts = spec.layouts.into_iter().map(|l| TemplateLayout {
+            min_shown: l.min_participants,
+            max_shown: l.max_participants,
+            panes: l.panes.into_iter().map(|p| [p.x, p.y, p.width, p.height]).collect(),
+        });
+        LayoutTemplate::new(layouts.collect()).map(Arc::new)
     }
 
     /// Sends a connected leg its `dtmfSequence` as RFC 4733 telephone-events,

@@ -147,6 +147,9 @@ pub struct LegSettings {
     pub importance: i32,
     /// The layout it is sent.
     pub layout: Layout,
+    /// The layout template drawn instead, while one is named: the leg's
+    /// own `layoutTemplate`, else its profiles'.
+    pub layout_template: Option<Uuid>,
     /// The largest picture it may be sent (`qualityMain`).
     pub max_picture: (u32, u32),
     /// Whether its panes carry participants' names.
@@ -174,6 +177,7 @@ impl LegSettings {
             tx_video_mute: flag("txVideoMute"),
             importance: own.get("importance").and_then(|v| v.parse().ok()).unwrap_or(0),
             layout,
+            layout_template: value("layoutTemplate").and_then(|v| Uuid::parse_str(v).ok()),
             max_picture: value("qualityMain").and_then(quality_main_size).unwrap_or(MAX_VIDEO_SIZE),
             participant_labels: value("participantLabels") != Some("false"),
             name_label_override: own.get("nameLabelOverride").filter(|n| !n.trim().is_empty()).cloned(),
@@ -239,6 +243,19 @@ mod tests {
         let chain = ProfileChain::resolve(&*store, LegPlace { space: Some(&bare), ..LegPlace::default() });
         assert_eq!(LegSettings::resolve(&BTreeMap::new(), &chain).layout, Layout::AllEqual);
         assert!(LegSettings::resolve(&BTreeMap::new(), &chain).rx_audio_mute, "the system profile's mute");
+        assert_eq!(LegSettings::resolve(&BTreeMap::new(), &chain).layout_template, None);
+
+        // A profile's layoutTemplate, and the leg's own over it.
+        let template = create(&*store, Kind::LayoutTemplate, None, &[("name", "side column")]);
+        let template_id = template.id.to_string();
+        let own_profile = create(&*store, Kind::CallLegProfile, None, &[("layoutTemplate", &template_id)]);
+        let own_profile_id = own_profile.id.to_string();
+        let place = LegPlace { own_profile: Some(&own_profile_id), space: Some(&space), ..LegPlace::default() };
+        let chain = ProfileChain::resolve(&*store, place);
+        assert_eq!(LegSettings::resolve(&BTreeMap::new(), &chain).layout_template, Some(template.id));
+        let other = Uuid::new_v4();
+        let own = BTreeMap::from([("layoutTemplate", other.to_string())]);
+        assert_eq!(LegSettings::resolve(&own, &chain).layout_template, Some(other));
     }
 
     #[test]

@@ -82,7 +82,7 @@ fn video_config(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoConfig
     }
     config.receives = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::SendOnly);
     config.sends = matches!(n.direction, SdpDirection::SendRecv | SdpDirection::RecvOnly);
-    config.layout = layout;
+    config.layout = layout.into();
     config.cname = cname.to_string();
     config
 }

@@ -65,6 +65,7 @@ pub static LEG_FIELDS: &[Field] = &[
     f("qualityMain", Ty::Enum(&["unrestricted", "max1080p30", "max720p30", "max480p30"])),
     f("qualityPresentation", Ty::Enum(&["unrestricted", "max1080p30", "max720p5"])),
     f("participantCounter", Ty::Enum(&["never", "auto", "always"])),
+    f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
 ];
 
 fn bridge_failure(e: BridgeError) -> Failure {
@@ -468,13 +469,18 @@ pub fn update_leg(api: &Api, id: Uuid, form: &Form) -> Result<Reply, Failure> {
 }
 
 /// What `PUT /participants/<id>` may change (CMS 2.2+).
-pub static PARTICIPANT_FIELDS: &[Field] =
-    &[f("importance", Ty::Int(0, i32::MAX as i64)), f("nameLabelOverride", Ty::Text)];
+pub static PARTICIPANT_FIELDS: &[Field] = &[
+    f("importance", Ty::Int(0, i32::MAX as i64)),
+    f("nameLabelOverride", Ty::Text),
+    f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
+];
 
 /// `PUT /participants/<id>`: importance (Meeting Management's "important"),
+/// name label and layout template,
 /// applied to the participant's call legs, live.
 pub fn update_participant(api: &Api, id: Uuid, form: &Form) -> Result<Reply, Failure> {
     let changes = validate_changes(PARTICIPANT_FIELDS, form, false)?;
+    check_refs(api, &changes)?;
     let legs: Vec<Uuid> = api.bridge.call_legs().into_iter().filter(|l| l.participant == id).map(|l| l.id).collect();
     if legs.is_empty() {
         return Err(Failure::DoesNotExist { reason: "participantDoesNotExist", in_path: true });

@@ -14,6 +14,7 @@ use super::route::location;
 use super::xml::XmlWriter;
 use super::{bulk, page_of, Api, Reply};
 use confero_store::form::Form;
+use confero_store::layout_template::{TemplateSpec, LAYOUT_TEMPLATES};
 use confero_store::schema::{spec, validate_changes, Change, ClaimSpace, Kind, KindSpec, Ty};
 use confero_store::{singleton_id, Object, RecordWrite, StoreError};
 use hyper::Method;
@@ -422,19 +423,18 @@ pub fn delete(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<R
     Ok(Reply::empty())
 }
 
-/// Where layout templates' JSON is kept, by the object's id.
-pub const LAYOUT_TEMPLATES: &str = "layoutTemplates";
-/// The largest template taken: CMS's are a few KiB of panes.
+/// The largest template taken: a template of 32 layouts of 25 panes is
+/// under 64 KiB.
 const MAX_LAYOUT_TEMPLATE: usize = 256 * 1024;
 
 fn layout_template(api: &Api, id: Uuid) -> Option<String> {
     api.store.records(LAYOUT_TEMPLATES).ok()?.into_iter().find(|(r, _)| *r == id).map(|(_, body)| body)
 }
 
-/// `GET`/`PUT layoutTemplates/<id>/template`: the template's JSON, as
-/// uploaded (a JSON object, at most 256 KiB). Kept, counted in
-/// `templateSize` and served back; the compositor does not lay panes out
-/// from it yet.
+/// `GET`/`PUT layoutTemplates/<id>/template`: the template's JSON
+/// (`confero_store::layout_template` says what it holds). A template the
+/// compositor could not draw is refused (`parameterError template`), so a
+/// leg's `layoutTemplate` always names one it can.
 pub fn layout_template_file(api: &Api, method: &Method, id: Uuid, body: &[u8]) -> Result<Reply, Failure> {
     find(api, Kind::LayoutTemplate, None, id)?;
     match *method {
@@ -444,9 +444,8 @@ pub fn layout_template_file(api: &Api, method: &Method, id: Uuid, body: &[u8]) -
                 return Err(Failure::parameter("template", "tooLong"));
             }
             let text = std::str::from_utf8(body).map_err(|_| Failure::parameter("template", "invalidValue"))?;
-            let json: serde_json::Value =
-                serde_json::from_str(text).map_err(|_| Failure::parameter("template", "invalidValue"))?;
-            if !json.is_object() {
+            if let Err(e) = TemplateSpec::parse(text) {
+                tracing::info!("API refused layoutTemplate {id}'s template: {e}");
                 return Err(Failure::parameter("template", "invalidValue"));
             }
             let write = RecordWrite { collection: LAYOUT_TEMPLATES, id, body: Some(text.trim().to_string()) };

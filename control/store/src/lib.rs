@@ -20,6 +20,7 @@ mod cache;
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod form;
+pub mod layout_template;
 pub mod schema;
 mod sqlite;
 

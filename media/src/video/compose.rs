@@ -25,15 +25,16 @@ use std::collections::HashMap;
 
 use super::frame::{FrameError, I420Frame, Rect, Yuv};
 use super::label::draw_label;
-use super::layout::{Layout, PaneContent, SelfPane, SelfPaneMode};
+use super::layout::{PaneContent, SelfPane, SelfPaneMode, ViewLayout};
 use super::scale::Scaler;
 use crate::mixer::ParticipantId;
 
 /// What one receiver sees; equal keys see equal pictures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ViewKey {
-    /// The layout (the leg's `chosenLayout`, else the `defaultLayout`).
-    pub layout: Layout,
+    /// The layout (the leg's `layoutTemplate`, else its `chosenLayout`, else
+    /// its `defaultLayout`).
+    pub layout: ViewLayout,
     /// Output width in pixels.
     pub width: u32,
     /// Output height in pixels.
@@ -48,13 +49,13 @@ impl ViewKey {
     /// The view of `receiver` in a conference whose speaker order is
     /// `order`. Keys of receivers that would see the same picture are equal.
     pub fn for_receiver(
-        layout: Layout,
+        layout: ViewLayout,
         mode: SelfPaneMode,
         (width, height): (u32, u32),
         receiver: ParticipantId,
         order: &[ParticipantId],
     ) -> Self {
-        let self_pane = SelfPane::for_receiver(layout, mode, receiver, order);
+        let self_pane = SelfPane::for_receiver(&layout, mode, receiver, order);
         Self { layout, width, height, self_pane, labels: false }
     }
 
@@ -243,7 +244,7 @@ impl Compositor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::video::layout::SpeakerOrder;
+    use crate::video::layout::{Layout, SpeakerOrder};
 
     fn colour(i: u64) -> Yuv {
         let c = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 255)];
@@ -283,7 +284,8 @@ mod tests {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
         c.begin_frame();
-        let view = ViewKey::for_receiver(Layout::AllEqual, SelfPaneMode::Skip, (1280, 720), ParticipantId(2), &order);
+        let view =
+            ViewKey::for_receiver(Layout::AllEqual.into(), SelfPaneMode::Skip, (1280, 720), ParticipantId(2), &order);
         c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
         assert_eq!((out.width(), out.height()), (1280, 720));
         let centres = pane_centres(&view, &order, &out);
@@ -297,15 +299,25 @@ mod tests {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
         c.begin_frame();
-        let shared =
-            ViewKey::for_receiver(Layout::Telepresence, SelfPaneMode::Skip, (1280, 720), ParticipantId(10), &order);
+        let shared = ViewKey::for_receiver(
+            Layout::Telepresence.into(),
+            SelfPaneMode::Skip,
+            (1280, 720),
+            ParticipantId(10),
+            &order,
+        );
         c.compose(&shared, &order, |p| frames.get(&p), &mut out).unwrap();
         let centres = pane_centres(&shared, &order, &out);
         let expected: Vec<Yuv> = (1..=9).map(colour).collect();
         assert_eq!(centres, expected);
         // The floor holder sees participant 2 big and 3..=10 small.
-        let own =
-            ViewKey::for_receiver(Layout::Telepresence, SelfPaneMode::Skip, (1280, 720), ParticipantId(1), &order);
+        let own = ViewKey::for_receiver(
+            Layout::Telepresence.into(),
+            SelfPaneMode::Skip,
+            (1280, 720),
+            ParticipantId(1),
+            &order,
+        );
         c.compose(&own, &order, |p| frames.get(&p), &mut out).unwrap();
         let expected: Vec<Yuv> = (2..=10).map(colour).collect();
         assert_eq!(pane_centres(&own, &order, &out), expected);
@@ -325,7 +337,7 @@ mod tests {
         for layout in [Layout::SpeakerOnly, Layout::Telepresence] {
             let mut out = I420Frame::new(640, 360).unwrap();
             out.fill(Yuv::from_rgb(255, 255, 255));
-            let view = ViewKey::for_receiver(layout, SelfPaneMode::Skip, (640, 360), ParticipantId(1), &order);
+            let view = ViewKey::for_receiver(layout.into(), SelfPaneMode::Skip, (640, 360), ParticipantId(1), &order);
             c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
             let white = Yuv::from_rgb(255, 255, 255);
             for y in 0..360 {
@@ -347,7 +359,8 @@ mod tests {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
         c.begin_frame();
-        let view = ViewKey::for_receiver(Layout::AllEqual, SelfPaneMode::Blank, (640, 360), ParticipantId(1), &order);
+        let view =
+            ViewKey::for_receiver(Layout::AllEqual.into(), SelfPaneMode::Blank, (640, 360), ParticipantId(1), &order);
         c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
         let mut panes = Vec::new();
         view.layout.panes(3, 640, 360, &mut panes);
@@ -365,8 +378,9 @@ mod tests {
         let mut c = Compositor::new();
         c.set_label(ParticipantId(2), Some("Bob"));
         c.set_label(ParticipantId(3), Some("Carol"));
-        let plain = ViewKey::for_receiver(Layout::AllEqual, SelfPaneMode::Skip, (1280, 720), ParticipantId(1), &order);
-        let labelled = plain.with_labels(true);
+        let plain =
+            ViewKey::for_receiver(Layout::AllEqual.into(), SelfPaneMode::Skip, (1280, 720), ParticipantId(1), &order);
+        let labelled = plain.clone().with_labels(true);
         let mut panes = Vec::new();
         plain.layout.panes(2, 1280, 720, &mut panes);
         // Bob's label lies on his picture, letterboxed in his pane.
@@ -400,8 +414,13 @@ mod tests {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
         c.begin_frame();
-        let view =
-            ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown, labels: false };
+        let view = ViewKey {
+            layout: Layout::SpeakerOnly.into(),
+            width: 640,
+            height: 360,
+            self_pane: SelfPane::Shown,
+            labels: false,
+        };
         c.compose(&view, &order, |_| Some(&frame), &mut out).unwrap();
         assert_eq!(out.pixel(320, 180), Some(colour(1)));
         assert_eq!(out.pixel(10, 180), Some(Yuv::BLACK));
@@ -413,8 +432,13 @@ mod tests {
         let mut frames = inputs(2, 320, 180);
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
-        let view =
-            ViewKey { layout: Layout::SpeakerOnly, width: 640, height: 360, self_pane: SelfPane::Shown, labels: false };
+        let view = ViewKey {
+            layout: Layout::SpeakerOnly.into(),
+            width: 640,
+            height: 360,
+            self_pane: SelfPane::Shown,
+            labels: false,
+        };
         c.begin_frame();
         c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
         assert_eq!(out.pixel(320, 180), Some(colour(1)));
@@ -428,8 +452,13 @@ mod tests {
     fn bad_view_sizes_are_errors() {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
-        let view =
-            ViewKey { layout: Layout::AllEqual, width: 0, height: 360, self_pane: SelfPane::Shown, labels: false };
+        let view = ViewKey {
+            layout: Layout::AllEqual.into(),
+            width: 0,
+            height: 360,
+            self_pane: SelfPane::Shown,
+            labels: false,
+        };
         assert!(c.compose(&view, &[], |_| None, &mut out).is_err());
     }
 }

@@ -3,7 +3,9 @@
 //! Three separate questions, three separate pieces:
 //! - [`Layout::panes`]: the pane rectangles for an output size and a number of
 //!   participants to show. Pure geometry; pane 0 is always the most
-//!   important (the big pane where the layout has one).
+//!   important (the big pane where the layout has one). A leg whose
+//!   `layoutTemplate` names a [`LayoutTemplate`] is drawn in that instead
+//!   ([`ViewLayout`] is either).
 //! - [`SpeakerOrder`]: the conference's speaker history, most recent speaker
 //!   first, fed by the audio mixer's active speaker once per tick. A new
 //!   speaker must hold the floor for `hold_ticks` ticks in a row before it
@@ -11,6 +13,8 @@
 //! - [`SelfPane`]: the `panePlacementSelfPaneMode` rule for one receiver,
 //!   normalised so that receivers who would see the same picture get the same
 //!   value (and so share one composition and one encode).
+
+use std::sync::Arc;
 
 use super::frame::Rect;
 use crate::mixer::ParticipantId;
@@ -174,6 +178,105 @@ impl Layout {
                 }
             }
         }
+    }
+}
+
+/// A layout template's panes (CMS `layoutTemplates`), as the compositor
+/// draws them: for ranges of the number of participants shown, pane
+/// rectangles in ten-thousandths of the picture, most important first; a
+/// later pane lies over an earlier one it overlaps. The control plane reads
+/// and checks the template's JSON; this is only its geometry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LayoutTemplate {
+    layouts: Vec<TemplateLayout>,
+}
+
+/// One of a template's layouts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TemplateLayout {
+    /// The fewest participants shown it is for.
+    pub min_shown: u32,
+    /// The most.
+    pub max_shown: u32,
+    /// `[x, y, width, height]` in ten-thousandths of the picture.
+    pub panes: Vec<[u16; 4]>,
+}
+
+impl LayoutTemplate {
+    /// Ten-thousandths: a pane's coordinates are out of this.
+    pub const WHOLE: u32 = 10_000;
+
+    /// A template of these layouts; `None` if there is none, one has no
+    /// pane, or a pane is empty or reaches outside the picture.
+    pub fn new(layouts: Vec<TemplateLayout>) -> Option<Self> {
+        let inside = |&[x, y, w, h]: &[u16; 4]| {
+            w > 0 && h > 0 && u32::from(x) + u32::from(w) <= Self::WHOLE && u32::from(y) + u32::from(h) <= Self::WHOLE
+        };
+        let drawable = !layouts.is_empty() && layouts.iter().all(|l| !l.panes.is_empty() && l.panes.iter().all(inside));
+        drawable.then_some(Self { layouts })
+    }
+
+    /// The layout for `shown` participants: the first whose range holds
+    /// the number, else the last that starts below it, else the first.
+    fn layout_for(&self, shown: usize) -> &TemplateLayout {
+        let n = u32::try_from(shown).unwrap_or(u32::MAX);
+        self.layouts
+            .iter()
+            .find(|l| (l.min_shown..=l.max_shown).contains(&n))
+            .or_else(|| self.layouts.iter().rev().find(|l| l.min_shown <= n))
+            .unwrap_or(&self.layouts[0])
+    }
+
+    /// How many panes [`panes`](Self::panes) gives for `shown` participants.
+    pub fn pane_count(&self, shown: usize) -> usize {
+        self.layout_for(shown).panes.len()
+    }
+
+    /// The panes for `shown` participants in a `width` × `height` picture,
+    /// most important first, into `out` (cleared first), with even edges;
+    /// panes that touch in the template share their edge exactly.
+    pub fn panes(&self, shown: usize, width: u32, height: u32, out: &mut Vec<Rect>) {
+        out.clear();
+        let (w, h) = (u64::from(even(width)), u64::from(even(height)));
+        let at = |v: u16, side: u64| even((u64::from(v) * side / u64::from(Self::WHOLE)) as u32);
+        out.extend(self.layout_for(shown).panes.iter().map(|&[x, y, pw, ph]| {
+            let (x0, y0) = (at(x, w), at(y, h));
+            Rect::new(x0, y0, at(x + pw, w) - x0, at(y + ph, h) - y0)
+        }));
+    }
+}
+
+/// What a view is drawn in: one of CMS's layouts, or a layout template
+/// that replaces it while the leg names one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ViewLayout {
+    /// The leg's `chosenLayout`, else its `defaultLayout`.
+    Cms(Layout),
+    /// The leg's `layoutTemplate`.
+    Template(Arc<LayoutTemplate>),
+}
+
+impl ViewLayout {
+    /// How many panes [`panes`](Self::panes) gives for `shown` participants.
+    pub fn pane_count(&self, shown: usize) -> usize {
+        match self {
+            ViewLayout::Cms(l) => l.pane_count(shown),
+            ViewLayout::Template(t) => t.pane_count(shown),
+        }
+    }
+
+    /// The panes for `shown` participants, most important first.
+    pub fn panes(&self, shown: usize, width: u32, height: u32, out: &mut Vec<Rect>) {
+        match self {
+            ViewLayout::Cms(l) => l.panes(shown, width, height, out),
+            ViewLayout::Template(t) => t.panes(shown, width, height, out),
+        }
+    }
+}
+
+impl From<Layout> for ViewLayout {
+    fn from(layout: Layout) -> Self {
+        ViewLayout::Cms(layout)
     }
 }
 
@@ -378,7 +481,12 @@ pub enum SelfPane {
 impl SelfPane {
     /// The rule for `receiver` watching `layout` in a conference whose
     /// speaker order is `order`.
-    pub fn for_receiver(layout: Layout, mode: SelfPaneMode, receiver: ParticipantId, order: &[ParticipantId]) -> Self {
+    pub fn for_receiver(
+        layout: &ViewLayout,
+        mode: SelfPaneMode,
+        receiver: ParticipantId,
+        order: &[ParticipantId],
+    ) -> Self {
         let Some(index) = order.iter().position(|&p| p == receiver) else {
             return SelfPane::Shown;
         };
@@ -417,7 +525,7 @@ impl SelfPane {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn ids(n: u64) -> Vec<ParticipantId> {
@@ -550,27 +658,77 @@ mod tests {
         assert!(at_once.tick(Some(ParticipantId(2))));
     }
 
+    /// A big pane and a column of small ones for two to four, one pane
+    /// alone, and a 2×2 beyond.
+    pub(crate) fn side_column_template() -> LayoutTemplate {
+        let layout =
+            |min_shown, max_shown, panes: &[[u16; 4]]| TemplateLayout { min_shown, max_shown, panes: panes.to_vec() };
+        LayoutTemplate::new(vec![
+            layout(0, 1, &[[0, 0, 10_000, 10_000]]),
+            layout(2, 4, &[[0, 0, 7_500, 10_000], [7_500, 0, 2_500, 3_333], [7_500, 3_333, 2_500, 3_334]]),
+            layout(
+                5,
+                9,
+                &[
+                    [0, 0, 5_000, 5_000],
+                    [5_000, 0, 5_000, 5_000],
+                    [0, 5_000, 5_000, 5_000],
+                    [5_000, 5_000, 5_000, 5_000],
+                ],
+            ),
+        ])
+        .expect("a drawable template")
+    }
+
+    #[test]
+    fn a_template_gives_the_panes_of_the_range_that_holds_the_count() {
+        let t = ViewLayout::Template(Arc::new(side_column_template()));
+        let mut out = Vec::new();
+        t.panes(1, 1280, 720, &mut out);
+        assert_eq!(out, [Rect::new(0, 0, 1280, 720)]);
+        t.panes(3, 1280, 720, &mut out);
+        assert_eq!(out, [Rect::new(0, 0, 960, 720), Rect::new(960, 0, 320, 238), Rect::new(960, 238, 320, 242)]);
+        assert_eq!(t.pane_count(4), 3);
+        // Touching panes share their edge; every edge is even.
+        t.panes(5, 1279, 719, &mut out);
+        assert_eq!(out[0].x + out[0].width, out[1].x);
+        assert_eq!(out[0].y + out[0].height, out[2].y);
+        assert!(out.iter().all(|r| r.x % 2 == 0 && r.y % 2 == 0 && r.width % 2 == 0 && r.height % 2 == 0));
+        // Past every range: the last layout that starts below the count.
+        assert_eq!(t.pane_count(30), 4);
+        // Nothing drawable is refused.
+        assert!(LayoutTemplate::new(Vec::new()).is_none());
+        let outside = TemplateLayout { min_shown: 0, max_shown: 9, panes: vec![[6_000, 0, 5_000, 100]] };
+        assert!(LayoutTemplate::new(vec![outside]).is_none());
+        // A receiver shown in the template's panes has a view of its own.
+        let order = ids(3);
+        assert_eq!(
+            SelfPane::for_receiver(&t, SelfPaneMode::Skip, ParticipantId(2), &order),
+            SelfPane::Skipped(ParticipantId(2))
+        );
+    }
+
     #[test]
     fn self_skip_leaves_the_receiver_out() {
         let order = ids(4);
         let l = Layout::AllEqual;
         let mut out = Vec::new();
         // The floor holder sees the others, the previous speaker big.
-        let me = SelfPane::for_receiver(l, SelfPaneMode::Skip, ParticipantId(1), &order);
+        let me = SelfPane::for_receiver(&l.into(), SelfPaneMode::Skip, ParticipantId(1), &order);
         assert_eq!(me, SelfPane::Skipped(ParticipantId(1)));
         assert_eq!(me.shown(&order), 3);
         me.contents(&order, l.pane_count(3), &mut out);
         assert_eq!(out, [2, 3, 4].map(|p| PaneContent::Participant(ParticipantId(p))));
         // speakerOnly: only the floor holder has a view of its own.
         let l = Layout::SpeakerOnly;
-        assert_eq!(SelfPane::for_receiver(l, SelfPaneMode::Skip, ParticipantId(1), &order), me);
-        let other = SelfPane::for_receiver(l, SelfPaneMode::Skip, ParticipantId(3), &order);
+        assert_eq!(SelfPane::for_receiver(&l.into(), SelfPaneMode::Skip, ParticipantId(1), &order), me);
+        let other = SelfPane::for_receiver(&l.into(), SelfPaneMode::Skip, ParticipantId(3), &order);
         assert_eq!(other, SelfPane::SkippedUnseen);
-        assert_eq!(SelfPane::for_receiver(l, SelfPaneMode::Skip, ParticipantId(4), &order), other);
+        assert_eq!(SelfPane::for_receiver(&l.into(), SelfPaneMode::Skip, ParticipantId(4), &order), other);
         other.contents(&order, l.pane_count(other.shown(&order)), &mut out);
         assert_eq!(out, [PaneContent::Participant(ParticipantId(1))]);
         // A receiver that is not a participant sees everyone.
-        assert_eq!(SelfPane::for_receiver(l, SelfPaneMode::Skip, ParticipantId(9), &order), SelfPane::Shown);
+        assert_eq!(SelfPane::for_receiver(&l.into(), SelfPaneMode::Skip, ParticipantId(9), &order), SelfPane::Shown);
     }
 
     #[test]
@@ -578,17 +736,17 @@ mod tests {
         let order = ids(3);
         let l = Layout::AllEqual;
         let mut out = Vec::new();
-        let shown = SelfPane::for_receiver(l, SelfPaneMode::ShowSelf, ParticipantId(2), &order);
+        let shown = SelfPane::for_receiver(&l.into(), SelfPaneMode::ShowSelf, ParticipantId(2), &order);
         assert_eq!(shown, SelfPane::Shown);
         shown.contents(&order, l.pane_count(3), &mut out);
         assert_eq!(out.len(), 3);
-        let blank = SelfPane::for_receiver(l, SelfPaneMode::Blank, ParticipantId(2), &order);
+        let blank = SelfPane::for_receiver(&l.into(), SelfPaneMode::Blank, ParticipantId(2), &order);
         assert_eq!(blank, SelfPane::Blank(ParticipantId(2)));
         blank.contents(&order, l.pane_count(3), &mut out);
         assert_eq!(out[1], PaneContent::Blank);
         assert_eq!(out[2], PaneContent::Participant(ParticipantId(3)));
         // Beyond the panes, blank mode changes nothing.
-        let blank = SelfPane::for_receiver(Layout::SpeakerOnly, SelfPaneMode::Blank, ParticipantId(2), &order);
+        let blank = SelfPane::for_receiver(&Layout::SpeakerOnly.into(), SelfPaneMode::Blank, ParticipantId(2), &order);
         assert_eq!(blank, SelfPane::Shown);
     }
 
@@ -601,7 +759,7 @@ mod tests {
         let order = ids(10);
         let views = |l: Layout| {
             let mut v: Vec<SelfPane> =
-                order.iter().map(|&r| SelfPane::for_receiver(l, SelfPaneMode::Skip, r, &order)).collect();
+                order.iter().map(|&r| SelfPane::for_receiver(&l.into(), SelfPaneMode::Skip, r, &order)).collect();
             v.sort_by_key(|s| format!("{s:?}"));
             v.dedup();
             v.len()

@@ -375,8 +375,43 @@ fn a_profile_chain_decides_a_dialled_in_leg_s_settings() {
     let e = endpoint_of(&h, p).expect("its endpoint");
     let state = h.media.state();
     assert!(state.endpoints[&e].rx_muted, "the system profile's rxAudioMute");
-    let layout = state.endpoints[&e].video.as_ref().map(|v| v.layout);
-    assert_eq!(layout, Some(confero_media::video::layout::Layout::SpeakerOnly));
+    let layout = state.endpoints[&e].video.as_ref().map(|v| v.layout.clone());
+    assert_eq!(layout, Some(confero_media::video::layout::Layout::SpeakerOnly.into()));
+}
+
+/// A call leg profile's `layoutTemplate` is drawn in place of the leg's
+/// layout; a template that is missing or was never uploaded leaves it.
+#[test]
+fn a_profile_s_layout_template_replaces_the_layout() {
+    use confero_media::video::layout::{Layout, ViewLayout};
+    let mut h = Harness::new();
+    let template = create(&*h.store, Kind::LayoutTemplate, None, &[("name", "side")]);
+    let profile = create(&*h.store, Kind::CallLegProfile, None, &[("layoutTemplate", &template.id.to_string())]);
+    let profile_id = profile.id.to_string();
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team"), ("callLegProfile", &profile_id)]);
+    let layout_of = |h: &Harness, p| {
+        let e = endpoint_of(h, p).expect("its endpoint");
+        h.media.state().endpoints[&e].video.as_ref().map(|v| v.layout.clone())
+    };
+    // No JSON uploaded yet: the CMS layout.
+    let first = h.phone();
+    h.dial_in(first, "team");
+    assert_eq!(layout_of(&h, first), Some(ViewLayout::Cms(Layout::Automatic)));
+    let json = r#"{"layouts": [{"panes": [{"x": 0, "y": 0, "width": 60, "height": 100},
+                                           {"x": 60, "y": 0, "width": 40, "height": 50}]}]}"#;
+    let write = confero_store::RecordWrite {
+        collection: confero_store::layout_template::LAYOUT_TEMPLATES,
+        id: template.id,
+        body: Some(json.to_string()),
+    };
+    h.store.write_records(&[write]).unwrap();
+    let second = h.phone();
+    h.dial_in(second, "team");
+    let Some(ViewLayout::Template(t)) = layout_of(&h, second) else { panic!("{:?}", layout_of(&h, second)) };
+    assert_eq!(t.pane_count(1), 2);
+    let mut panes = Vec::new();
+    t.panes(1, 1000, 500, &mut panes);
+    assert_eq!((panes[1].x, panes[1].width, panes[1].height), (600, 400, 250));
 }
 
 #[test]
@@ -537,7 +572,7 @@ fn a_dtmf_profile_s_sequences_act_on_the_call_as_its_profiles_allow() {
     let leg_b = legs.iter().find(|l| l.config.get("rxAudioMute").map(String::as_str) == Some("true"));
     assert!(leg_b.is_some(), "the API shows the mute: {legs:?}");
 
-    let layout = |h: &Harness, e: EndpointId| h.media.state().endpoints[&e].video.as_ref().map(|v| v.layout);
+    let layout = |h: &Harness, e: EndpointId| h.media.state().endpoints[&e].video.as_ref().map(|v| v.layout.clone());
     let before = layout(&h, a);
     dtmf(&mut h, a, "#3");
     assert_ne!(layout(&h, a), before, "#3 changes the presser's layout");

@@ -110,7 +110,7 @@ static CALL_LEG_PROFILE: &[Field] = &[
     f("participantCounter", Ty::Enum(&["never", "auto", "always"])),
     f("panePlacementHighestImportance", U32),
     f("panePlacementSelfPaneMode", Ty::Enum(&["skip", "self", "blank"])),
-    f("layoutTemplate", T),
+    f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
     f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
 ];
 

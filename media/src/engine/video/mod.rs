@@ -48,7 +48,7 @@ use crate::video::frame::Rect;
 use crate::video::h264::H264EncoderConfig;
 use crate::video::h264_rtp::{DepacketizerConfig, H264Depacketizer, H264Packetizer, PacketizationMode};
 use crate::video::keyframe_request::{KeyframeRequestLimiter, KeyframeRequestMethod};
-use crate::video::layout::{Layout, PaneContent, SelfPaneMode, SpeakerOrder};
+use crate::video::layout::{Layout, PaneContent, SelfPaneMode, SpeakerOrder, ViewLayout};
 use crate::video::source_rate::{BitrateRequestMethod, SourceRate};
 
 /// The RTP clock of video.
@@ -91,8 +91,9 @@ pub struct VideoConfig {
     pub receives: bool,
     /// It sends us video.
     pub sends: bool,
-    /// What it sees: the leg's `chosenLayout`, else its `defaultLayout`.
-    pub layout: Layout,
+    /// What it sees: the leg's `layoutTemplate`, else its `chosenLayout`,
+    /// else its `defaultLayout`.
+    pub layout: ViewLayout,
     /// CMS `panePlacementSelfPaneMode`.
     pub self_pane: SelfPaneMode,
     /// Our SSRC towards it; `None`: random.
@@ -119,7 +120,7 @@ impl VideoConfig {
             srtp_pending: false,
             receives: true,
             sends: true,
-            layout: Layout::Automatic,
+            layout: ViewLayout::Cms(Layout::Automatic),
             self_pane: SelfPaneMode::Skip,
             ssrc: None,
             cname: String::from("confero"),
@@ -131,8 +132,9 @@ impl VideoConfig {
 /// What the API changes on a live video stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoSettings {
-    /// What it sees: the leg's `chosenLayout`, else its `defaultLayout`.
-    pub layout: Layout,
+    /// What it sees: the leg's `layoutTemplate`, else its `chosenLayout`,
+    /// else its `defaultLayout`.
+    pub layout: ViewLayout,
     /// `rxVideoMute`: the others see its placeholder instead of its video.
     pub rx_muted: bool,
     /// `txVideoMute`: it is sent no video.
@@ -148,8 +150,15 @@ pub struct VideoSettings {
 
 impl VideoSettings {
     /// `layout`, nothing muted, no cap beyond the SDP's.
-    pub fn new(layout: Layout) -> Self {
-        Self { layout, rx_muted: false, tx_muted: false, max_size: MAX_VIDEO_SIZE, labels: true, label: None }
+    pub fn new(layout: impl Into<ViewLayout>) -> Self {
+        Self {
+            layout: layout.into(),
+            rx_muted: false,
+            tx_muted: false,
+            max_size: MAX_VIDEO_SIZE,
+            labels: true,
+            label: None,
+        }
     }
 }
 
@@ -464,7 +473,7 @@ impl VideoMix {
         senders.sort_unstable();
         // Popped from the back: keep them in order.
         senders.reverse();
-        let mut views: Vec<ViewKey> = self.receivers.keys().copied().collect();
+        let mut views: Vec<ViewKey> = self.receivers.keys().cloned().collect();
         views.reverse();
         let order = self.shown_order.clone();
         self.frame = Some(FrameWork { now, ntp, ticks_90k, order, senders, views });
@@ -575,7 +584,8 @@ impl VideoMix {
                 continue;
             }
             let size = view_size(e.config.max_size, e.quality_cap);
-            let key = ViewKey::for_receiver(e.config.layout, e.config.self_pane, size, id, order).with_labels(e.labels);
+            let key = ViewKey::for_receiver(e.config.layout.clone(), e.config.self_pane, size, id, order)
+                .with_labels(e.labels);
             self.receivers.entry(key).or_default().push(id);
         }
         self.receivers.retain(|_, ids| !ids.is_empty());

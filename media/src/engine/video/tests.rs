@@ -12,6 +12,7 @@ use crate::rtp::{RtpHeader, RtpPacket};
 use crate::video::frame::{I420Frame, Rect, Yuv};
 use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use crate::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer, H264Packetizer, RtpPayloads};
+use crate::video::layout::{LayoutTemplate, ViewLayout};
 
 const PT: u8 = 96;
 const FRAME: Duration = Duration::from_nanos(33_333_333);
@@ -92,7 +93,7 @@ impl Harness {
             let mut config = VideoConfig::new(PT);
             config.max_size = VIEW;
             config.bitrate = 400_000;
-            config.layout = layout;
+            config.layout = layout.into();
             config.self_pane = self_pane;
             configure(n, &mut config);
             h.mix.join(id);
@@ -217,9 +218,9 @@ impl Harness {
     }
 
     /// Party `n` sees these parties, in this layout's pane order.
-    fn assert_sees(&self, n: usize, layout: Layout, shown: &[usize]) {
+    fn assert_sees(&self, n: usize, layout: impl Into<ViewLayout>, shown: &[usize]) {
         let mut panes = Vec::new();
-        layout.panes(shown.len(), VIEW.0, VIEW.1, &mut panes);
+        layout.into().panes(shown.len(), VIEW.0, VIEW.1, &mut panes);
         let p = &self.parties[n];
         assert!(p.frames_seen > 0, "party {n} decoded nothing");
         assert_eq!((p.seen.width(), p.seen.height()), VIEW);
@@ -292,6 +293,42 @@ fn a_chosen_layout_changes_what_one_receiver_sees_live() {
     // The others are unchanged.
     h.assert_sees(0, Layout::AllEqual, &[1, 2]);
     h.assert_sees(1, Layout::AllEqual, &[0, 2]);
+}
+
+/// A leg's `layoutTemplate`: its panes where the template puts them, live,
+/// and receivers with the same template share one view (one encode).
+#[test]
+fn a_layout_template_places_the_panes_and_is_shared_by_its_receivers() {
+    let mut h = Harness::new(3, Layout::AllEqual, SelfPaneMode::Skip);
+    h.run(6);
+    let template = ViewLayout::Template(std::sync::Arc::new(crate::video::layout::tests::side_column_template()));
+    let settings = VideoSettings::new(template.clone());
+    h.mix.set_settings(h.parties[2].id, settings).unwrap();
+    h.run(6);
+    // Two others shown: the template's 2–4 layout, big pane then column.
+    h.assert_sees(2, template.clone(), &[0, 1]);
+    let mut panes = Vec::new();
+    template.panes(2, VIEW.0, VIEW.1, &mut panes);
+    assert_eq!(panes[0].width, VIEW.0 * 3 / 4, "the big pane is three quarters wide: {panes:?}");
+    // Its third pane stays background.
+    assert!(close(h.seen_at(2, panes[2]), Yuv::BLACK), "{:?}", h.seen_at(2, panes[2]));
+    h.assert_sees(0, Layout::AllEqual, &[1, 2]);
+    // A one-pane template for parties 1 and 2: both see the floor holder
+    // (party 0) alone, in one shared view, so the tick encodes two views.
+    let one_pane =
+        crate::video::layout::TemplateLayout { min_shown: 0, max_shown: 99, panes: vec![[0, 0, 10_000, 10_000]] };
+    let one_pane = ViewLayout::Template(std::sync::Arc::new(LayoutTemplate::new(vec![one_pane]).unwrap()));
+    for n in [1, 2] {
+        h.mix.set_settings(h.parties[n].id, VideoSettings::new(one_pane.clone())).unwrap();
+    }
+    h.run(6);
+    h.assert_sees(1, one_pane.clone(), &[0]);
+    h.assert_sees(2, one_pane, &[0]);
+    assert_eq!(h.summary.encodes, 2, "parties 1 and 2 share one view");
+    // Back to the CMS layout when the template is cleared.
+    h.mix.set_settings(h.parties[2].id, VideoSettings::new(Layout::SpeakerOnly)).unwrap();
+    h.run(6);
+    h.assert_sees(2, Layout::SpeakerOnly, &[0]);
 }
 
 #[test]

@@ -48,7 +48,7 @@ impl VideoMix {
         let mut result = Ok(());
         for key in keys {
             match self.prepare_view(now, key, order) {
-                Ok(Some(view)) => jobs.push((*key, view)),
+                Ok(Some(view)) => jobs.push((key.clone(), view)),
                 Ok(None) => {}
                 Err(e) => {
                     result = Err(e);
@@ -132,7 +132,7 @@ impl VideoMix {
             match new_encoder(key, target, max_nal_size) {
                 Ok(encoder) => view.encoder = encoder,
                 Err(e) => {
-                    self.views.insert(*key, view);
+                    self.views.insert(key.clone(), view);
                     return Err(e);
                 }
             }
@@ -140,14 +140,14 @@ impl VideoMix {
         }
         for id in ids {
             if let Some(e) = self.endpoints.get_mut(id) {
-                if e.view != Some(*key) {
+                if e.view.as_ref() != Some(key) {
                     e.awaiting_keyframe = true;
                 }
                 if e.wants_keyframe || e.awaiting_keyframe {
                     view.encoder.request_keyframe();
                 }
                 e.wants_keyframe = false;
-                e.view = Some(*key);
+                e.view = Some(key.clone());
             }
         }
         Ok(Some(view))
