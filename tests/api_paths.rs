@@ -140,6 +140,10 @@ fn layout_templates_keep_their_json() {
     let missing = c.post("/api/v1/callLegProfiles", &format!("layoutTemplate={}", uuid::Uuid::new_v4()));
     assert!(missing.body.contains("layoutTemplateDoesNotExist"), "{} {}", missing.status, missing.body);
     c.create("/api/v1/callLegProfiles", &format!("layoutTemplate={id}"));
+    // A parameter the object does not have is ignored, as CMS does, and
+    // named in a warning (a misspelt one in a script is then found).
+    c.create("/api/v1/callLegProfiles", "defaultLayuot=allEqual&name=typo");
+    assert!(c.log_text().contains(r#"API ignored parameter "defaultLayuot""#), "{}", c.log_text());
     let list = c.get("/api/v1/layoutTemplates?filter=big").body;
     assert_eq!(common::total(&list), 1, "{list}");
     assert!(list.contains(&format!("<templateSize>{}</templateSize>", template.len())), "{list}");

@@ -15,7 +15,7 @@ use super::xml::XmlWriter;
 use super::{bulk, page_of, Api, Reply};
 use confero_store::form::Form;
 use confero_store::layout_template::{TemplateSpec, LAYOUT_TEMPLATES};
-use confero_store::schema::{spec, validate_changes, Change, ClaimSpace, Kind, KindSpec, Ty};
+use confero_store::schema::{spec, validate_changes, Change, ClaimSpace, Field, Kind, KindSpec, Ty};
 use confero_store::{singleton_id, Object, RecordWrite, StoreError};
 use hyper::Method;
 
@@ -250,6 +250,23 @@ fn prepare_form(kind: Kind, form: &Form) -> Form {
     form.clone()
 }
 
+/// Parameters an object has no field for are ignored, as CMS ignores the
+/// parameters of other versions (the reference says nothing else, and TMS
+/// sends some that older and newer versions take). A warning names each, so
+/// a misspelt parameter in an admin script is found in the log; only its
+/// name, as its value may be a passcode.
+fn warn_ignored(fields: &[Field], form: &Form) {
+    const TAKEN_ELSEWHERE: [&str; 2] = ["regenerateSecret", "requireCallId"];
+    for (name, _) in form.pairs() {
+        let known = fields.iter().any(|f| f.name.eq_ignore_ascii_case(name))
+            || TAKEN_ELSEWHERE.iter().any(|t| t.eq_ignore_ascii_case(name));
+        if !known {
+            let shown: String = name.chars().take(64).collect();
+            tracing::warn!("API ignored parameter {shown:?}: the object has no such field");
+        }
+    }
+}
+
 /// A failure about `uri` names `url` when that is what the client sent (the
 /// alias `prepare_form` takes for CDR receivers).
 fn named_as_sent(sent: &Form, failure: Failure) -> Failure {
@@ -317,6 +334,7 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
     check_parent(api, kind, parent)?;
     let sent = form;
     let form = prepare_form(kind, form);
+    warn_ignored(s.fields, &form);
     let mut changes = validate_changes(s.fields, &form, true).map_err(|e| named_as_sent(sent, e.into()))?;
     match kind {
         Kind::CoSpace => required_call_id(api, None, &form, &mut changes)?,
@@ -387,6 +405,7 @@ pub fn update(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid, form: &Form
     }
     let obj = find(api, kind, parent, id)?;
     let form = prepare_form(kind, form);
+    warn_ignored(s.fields, &form);
     let mut changes = validate_changes(s.fields, &form, false)?;
     if kind == Kind::CoSpace {
         required_call_id(api, Some(&obj), &form, &mut changes)?;
@@ -466,6 +485,7 @@ pub fn get_singleton(api: &Api, kind: Kind) -> Reply {
 
 /// `PUT` of a singleton.
 pub fn put_singleton(api: &Api, kind: Kind, form: &Form) -> Result<Reply, Failure> {
+    warn_ignored(spec(kind).fields, form);
     let changes = validate_changes(spec(kind).fields, form, false)?;
     api.store.update(kind, singleton_id(kind), &changes).map_err(store_failure)?;
     Ok(Reply::empty())
