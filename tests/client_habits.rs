@@ -238,6 +238,8 @@ fn errors_are_failure_details_with_the_right_reason_and_code() {
     assert!(c.post("/api/v1/coSpaces", "name=b&uri=second").body.contains("<duplicateCoSpaceUri />"));
     let a = c.get("/api/v1/nonsense");
     assert_eq!((a.status, a.body.contains("<unrecognizedObject />")), (404, true));
+    let a = c.get("/api/v2/coSpaces");
+    assert_eq!((a.status, a.body.contains("<invalidVersion />")), (400, true), "{}", a.body);
     let a = c.post("/api/v1/coSpaces", "passcode=12ab");
     assert!(a.body.contains("parameter=\"passcode\""), "{}", a.body);
     let a = c.post("/api/v1/coSpaces", "callId=12.5");

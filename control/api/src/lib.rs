@@ -160,6 +160,7 @@ impl Api {
         let target = route(path).map_err(|e| match e {
             RouteError::Unrecognized => Failure::UnrecognizedObject,
             RouteError::NoSuchObject(reason) => Failure::DoesNotExist { reason, in_path: true },
+            RouteError::InvalidVersion => Failure::Reason("invalidVersion"),
         })?;
         // A layout template is JSON, not a form.
         if let Target::LayoutTemplateFile(id) = target {

@@ -125,6 +125,8 @@ pub enum RouteError {
     Unrecognized,
     /// An id that is not a GUID, or names nothing: the kind's `...DoesNotExist`.
     NoSuchObject(&'static str),
+    /// `/api/v2/...` and the like: CMS's `invalidVersion` (only v1 exists).
+    InvalidVersion,
 }
 
 const PREFIX: [&str; 2] = ["api", "v1"];
@@ -132,8 +134,13 @@ const PREFIX: [&str; 2] = ["api", "v1"];
 /// Resolves a request path (without the query string).
 pub fn route(path: &str) -> Result<Target, RouteError> {
     let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()).collect();
-    if segments.len() < 2 || segments[0] != PREFIX[0] || segments[1] != PREFIX[1] {
+    if segments.len() < 2 || segments[0] != PREFIX[0] {
         return Err(RouteError::Unrecognized);
+    }
+    if segments[1] != PREFIX[1] {
+        let version =
+            segments[1].strip_prefix('v').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        return Err(if version { RouteError::InvalidVersion } else { RouteError::Unrecognized });
     }
     let rest: Vec<&str> = segments[2..].iter().map(String::as_str).collect();
     match rest.as_slice() {
@@ -322,7 +329,9 @@ mod tests {
     #[test]
     fn nothing_named() {
         assert_eq!(route("/api/v1/teapots"), Err(RouteError::Unrecognized));
-        assert_eq!(route("/api/v2/coSpaces"), Err(RouteError::Unrecognized));
+        assert_eq!(route("/api/v2/coSpaces"), Err(RouteError::InvalidVersion));
+        assert_eq!(route("/api/V0/coSpaces"), Err(RouteError::InvalidVersion));
+        assert_eq!(route("/api/vx/coSpaces"), Err(RouteError::Unrecognized));
         assert_eq!(route("/api/v1/coSpaces/nope"), Err(RouteError::NoSuchObject("coSpaceDoesNotExist")));
         assert_eq!(route(&format!("/api/v1/coSpaces/{ID}/widgets")), Err(RouteError::Unrecognized));
         assert_eq!(route("/"), Err(RouteError::Unrecognized));
