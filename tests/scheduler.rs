@@ -577,3 +577,69 @@ fn timed_logging_shows_the_scheduler_s_api_requests_for_a_while() {
     assert!(lines.iter().any(|l| l.contains("POST /api/v1/coSpaces") && l.contains("-> 200")), "{lines:#?}\n{log}");
     assert!(!log.contains("8642"), "a passcode reached the log");
 }
+
+/// A call branding profile's `invitationTemplate` words the invitations of
+/// the spaces it brands: the space's own profile names a template served
+/// over HTTP, and its meeting's mail is that template with the meeting put
+/// in. `system/profiles` names a template the scheduler cannot use (an
+/// unknown value): a meeting in another space gets the built-in wording,
+/// and the log says why.
+#[test]
+fn a_branding_profile_s_invitation_template_words_the_mails() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let data = dir.path().join("data");
+    let (smtp_port, scheduler_port) = (free_port(), free_port());
+    mmp(&data, &["email", "server", "127.0.0.1", &smtp_port.to_string()]);
+    let _smtp = Smtp::start(smtp_port, &maildir);
+    let files = dir.path().join("branding");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(
+        files.join("invite.txt"),
+        "Hello {{ attendee }},\njoin \"{{ name }}\" at {{ start }} ({{ time_zone }}).\n\
+         {% if passcode %}\nPasscode: {{ passcode }}\n{% else %}\nNo passcode needed.\n{% endif %}\nDial {{ call_id }}.\n",
+    )
+    .unwrap();
+    std::fs::write(files.join("broken.txt"), "Your secret is {{ secret }}\n").unwrap();
+    let server = peers::FileServer::start(&files);
+    let c = start(&data, &scheduler_env(scheduler_port));
+    let meetings = Meetings { port: scheduler_port };
+
+    let branded = c.create("/api/v1/callBrandingProfiles", &format!("invitationTemplate={}", server.url("invite.txt")));
+    let broken = c.create("/api/v1/callBrandingProfiles", &format!("invitationTemplate={}", server.url("broken.txt")));
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("callBrandingProfile={broken}")).status, 200);
+    let room = c.create(
+        "/api/v1/coSpaces",
+        &format!("name=Board&callId=5544332211&passcode=2468&callBrandingProfile={branded}"),
+    );
+    let plain = c.create("/api/v1/coSpaces", "name=Plain&callId=1122334455");
+    let (_, role, _) = template(&c);
+    let meeting = |name: &str, space: &str, to: &str| {
+        let body = json!({"name": name, "coSpace": space, "start": "2027-05-03T10:00", "end": "2027-05-03T11:00",
+                          "timeZone": "Europe/Madrid", "attendees": [{"email": to, "accessMethodTemplate": role}]});
+        let (status, _, made) = meetings.send("POST", "/api/v1/meetings", Some(&body));
+        assert_eq!(status, 201, "{made}");
+    };
+    meeting("Board review", &room, "ana@example.test");
+    let mails = wait_for_mails(&maildir, 1);
+    assert_eq!(mails.len(), 1, "{mails:?}\n{}", c.log_text());
+    assert_eq!(
+        mails[0]["text"].as_str().map(|t| t.replace("\r\n", "\n")).as_deref(),
+        Some(
+            "Hello ana@example.test,\njoin \"Board review\" at Mon 03 May 2027 10:00 (Europe/Madrid).\n\
+             Passcode: 2468\nDial 5544332211.\n"
+        ),
+        "{mails:?}"
+    );
+    // The calendar part carries the same words.
+    let description = mails[0]["events"][0]["description"].as_str().unwrap_or_default().replace("\r\n", "\n");
+    assert!(description.starts_with("Hello ana@example.test,"), "{description}");
+
+    meeting("Catch-up", &plain, "bob@example.test");
+    let mails = wait_for_mails(&maildir, 2);
+    let bob = mails.iter().find(|m| m["to"].as_str().is_some_and(|t| t.contains("bob@"))).expect("bob's mail");
+    let text = bob["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("You are invited to \"Catch-up\".") && text.contains("Call ID: 1122334455"), "{text}");
+    let refused = format!("invitation template {} not used", server.url("broken.txt"));
+    assert!(c.log_text().contains(&refused) && c.log_text().contains("\"secret\""), "{}", c.log_text());
+}

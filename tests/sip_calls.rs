@@ -628,17 +628,6 @@ fn a_baresip_dials_an_ivr_types_a_meeting_id_and_joins_that_meeting() {
     assert!(host_hears[0] > -20.0 && host_hears[1] < -40.0, "the host hears {host_hears:?}");
 }
 
-/// A web server for branding files (python3's http.server on loopback),
-/// ended by PID.
-struct FileServer(std::process::Child);
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A call branding profile's recording replaces the passcode tones: the
 /// profile (named by `system/profiles`) points at a web directory holding
 /// `passcode_entry.wav` (a 1 kHz tone recorded at 16 kHz, as CMS takes
@@ -653,16 +642,8 @@ fn a_call_branding_profile_s_recording_is_the_passcode_prompt() {
         .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 16_000.0).sin()) as i16)
         .collect();
     std::fs::write(files.join("passcode_entry.wav"), confero_media::engine::wav::write_wav(&tone, 16_000)).unwrap();
-    let port = common::free_port();
-    let server = std::process::Command::new("/usr/bin/python3")
-        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
-        .arg(&files)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3 http.server");
-    let _server = FileServer(server);
-    let location = format!("http://127.0.0.1:{port}/");
+    let server = peers::FileServer::start(&files);
+    let location = server.url("");
     let profile = c.create("/api/v1/callBrandingProfiles", &format!("resourceLocation={location}"));
     assert_eq!(c.put("/api/v1/system/profiles", &format!("callBrandingProfile={profile}")).status, 200);
     let fetched = format!("branding: {location}: 1 of 3 prompts recorded");

@@ -6,8 +6,8 @@
 //! leaves the tones. The files are fetched outside the bridge
 //! (`src/branding.rs`) into [`Branding`], which the bridge only reads.
 //!
-//! Which profile: a call's is its space's tenant's `callBrandingProfile`,
-//! else `system/profiles`'; an IVR's is its own `ivrBrandingProfile`, else
+//! Which profile: a call's is its space's own `callBrandingProfile`, else
+//! its tenant's, else `system/profiles`'; an IVR's is its own `ivrBrandingProfile`, else
 //! its tenant's, else `system/profiles'`.
 
 use std::collections::HashMap;
@@ -96,7 +96,8 @@ impl Bridge {
         let space = space.and_then(|s| self.store.get(Kind::CoSpace, s));
         let tenant = self.tenant_of(space.as_ref());
         let system = self.store.singleton(Kind::SystemProfiles);
-        location(&*self.store, Kind::CallBrandingProfile, "callBrandingProfile", &[tenant.as_ref(), Some(&system)])
+        let holders = [space.as_ref(), tenant.as_ref(), Some(&system)];
+        location(&*self.store, Kind::CallBrandingProfile, "callBrandingProfile", &holders)
     }
 
     /// The IVR branding location of `ivr`.

@@ -544,3 +544,44 @@ pub fn run_browser(script: &str, arg: &dyn std::fmt::Display) -> String {
     assert!(out.status.success(), "{script} failed:\n{text}");
     text
 }
+
+/// Python's http.server serving a directory on loopback (branding files,
+/// invitation templates), ended by PID when dropped.
+pub struct FileServer {
+    child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl FileServer {
+    /// Serves `dir`; waits until it listens.
+    pub fn start(dir: &Path) -> FileServer {
+        let port = free_pair();
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 http.server");
+        let server = FileServer { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "http.server did not listen on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// The URL of `file` (or the directory, for "").
+    pub fn url(&self, file: &str) -> String {
+        format!("http://127.0.0.1:{}/{file}", self.port)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -15,6 +15,7 @@ pub mod cleanup;
 pub mod clock;
 pub mod http;
 pub mod ical;
+pub mod invitation;
 pub mod mail;
 pub mod meeting;
 pub mod recurrence;

@@ -22,6 +22,7 @@ use confero_store::{RecordWrite, Store, StoreError};
 use crate::callbridge::{CallBridge, CallBridgeError};
 use crate::clock::Clock;
 use crate::ical::{self, Details};
+use crate::invitation::Template;
 use crate::mail::{MailQueue, QueuedMail};
 use crate::meeting::{format_local, Access, FieldError, Meeting, Venue};
 use crate::recurrence::{End, Occurrence};
@@ -68,7 +69,13 @@ pub struct Scheduler {
     /// Where mails' join links (`https://host:port/meeting/...`) point: the web app beside us, else the
     /// first web bridge linked over C2W says where it is.
     web_base: RwLock<Option<String>>,
+    /// Fetches invitation templates (`callBrandingProfiles` `invitationTemplate`).
+    http: reqwest::Client,
 }
+
+/// How long an invitation template may take to fetch before the built-in
+/// wording is used.
+const TEMPLATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One occurrence of a meeting in a list.
 #[derive(Debug, Clone)]
@@ -185,6 +192,7 @@ impl Scheduler {
             meetings: RwLock::new(meetings),
             changes: tokio::sync::Mutex::new(()),
             web_base: RwLock::new(web_base),
+            http: reqwest::Client::new(),
         }))
     }
 
@@ -408,8 +416,8 @@ impl Scheduler {
         }
     }
 
-    /// What the invitation says to one role.
-    fn details(&self, m: &Meeting, email: &str, role: Uuid) -> Details {
+    /// What the invitation says to one role, worded by `template`.
+    fn details(&self, m: &Meeting, email: &str, role: Uuid, template: &Template) -> Details {
         let access = match m.venue {
             Venue::Space(id) => self
                 .store
@@ -429,53 +437,81 @@ impl Scheduler {
             .and_then(|(am, _)| self.store.get(Kind::AccessMethod, am))
             .and_then(|o| o.get("secret").map(str::to_string));
         let s = &m.schedule;
-        let mut text = format!("You are invited to \"{}\".\n", m.name);
-        if let Some(o) = &m.organizer {
-            text.push_str(&format!("Organizer: {o}\n"));
-        }
-        text.push_str(&format!(
-            "When: {} to {} ({})\n",
-            s.start.format("%a %d %b %Y %H:%M"),
-            s.end.format("%H:%M"),
-            s.zone.name()
-        ));
-        if let Some(r) = &s.recurrence {
+        let repeats = s.recurrence.as_ref().map(|r| {
             let end = match r.end {
                 End::Count(n) => format!(", {n} times"),
                 End::Until(d) => format!(", until {d}"),
                 End::Never => String::new(),
             };
-            text.push_str(&format!("Repeats: {} every {}{end}\n", r.frequency.as_str(), r.interval));
-        }
-        if let Some(u) = &access.uri {
-            text.push_str(&format!("Video address (SIP): {u}\n"));
-        }
-        if let Some(c) = &access.call_id {
-            text.push_str(&format!("Call ID: {c}\n"));
-            let base = self.web_base.read().unwrap_or_else(|p| p.into_inner()).clone();
-            if let Some(base) = base {
-                match &secret {
-                    Some(sec) => text.push_str(&format!("Web link: {base}/meeting/{c}?secret={sec}\n")),
-                    None => text.push_str(&format!("Web link: {base}/meeting/{c}\n")),
-                }
+            format!("{} every {}{end}", r.frequency.as_str(), r.interval)
+        });
+        let base = self.web_base.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let web_link = match (&access.call_id, base, &secret) {
+            (Some(c), Some(base), Some(sec)) => Some(format!("{base}/meeting/{c}?secret={sec}")),
+            (Some(c), Some(base), None) => Some(format!("{base}/meeting/{c}")),
+            _ => None,
+        };
+        let value = |name: &str| -> Option<String> {
+            match name {
+                "name" => Some(m.name.clone()),
+                "organizer" => m.organizer.clone(),
+                "attendee" => Some(email.to_string()),
+                "start" => Some(s.start.format("%a %d %b %Y %H:%M").to_string()),
+                "end" => Some(s.end.format("%H:%M").to_string()),
+                "time_zone" => Some(s.zone.name().to_string()),
+                "repeats" => repeats.clone(),
+                "uri" => access.uri.clone(),
+                "call_id" => access.call_id.clone(),
+                "web_link" => web_link.clone(),
+                "passcode" => access.passcode.clone(),
+                _ => None,
             }
-        }
-        if let Some(p) = &access.passcode {
-            text.push_str(&format!("Passcode: {p}\n"));
-        }
+        };
         Details {
             attendee: email.to_string(),
             organizer: m.organizer.as_ref().filter(|o| o.contains('@')).cloned(),
             location: access.uri.clone(),
-            description: text,
+            description: template.render(&value),
         }
     }
 
-    fn request_mails(&self, m: &Meeting, subject: &str, now: DateTime<Utc>) -> Vec<QueuedMail> {
+    /// The wording of `m`'s invitations: the `invitationTemplate` of the
+    /// call branding profile of its space (the space's own, else its
+    /// tenant's, else `system/profiles`'), fetched now; the built-in wording
+    /// when none is named or it cannot be used (said in the log).
+    async fn invitation_template(&self, m: &Meeting) -> Template {
+        let Some(url) = self.invitation_template_url(m) else { return Template::default() };
+        match crate::invitation::fetch(&self.http, &url, TEMPLATE_TIMEOUT).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("scheduler: invitation template {url} not used ({e}); the built-in wording is");
+                Template::default()
+            }
+        }
+    }
+
+    fn invitation_template_url(&self, m: &Meeting) -> Option<String> {
+        let space = m.space().and_then(|id| self.store.get(Kind::CoSpace, id));
+        let tenant = space
+            .as_ref()
+            .and_then(|s| s.get("tenant"))
+            .and_then(|t| Uuid::parse_str(t).ok())
+            .and_then(|t| self.store.get(Kind::Tenant, t));
+        let system = self.store.singleton(Kind::SystemProfiles);
+        let profile = [space.as_ref(), tenant.as_ref(), Some(&system)]
+            .into_iter()
+            .flatten()
+            .find_map(|holder| holder.get("callBrandingProfile"))
+            .and_then(|p| Uuid::parse_str(p).ok())
+            .and_then(|p| self.store.get(Kind::CallBrandingProfile, p))?;
+        profile.get("invitationTemplate").map(str::to_string)
+    }
+
+    fn request_mails(&self, m: &Meeting, subject: &str, template: &Template, now: DateTime<Utc>) -> Vec<QueuedMail> {
         m.attendees
             .iter()
             .map(|a| {
-                let details = self.details(m, &a.email, a.access_method_template);
+                let details = self.details(m, &a.email, a.access_method_template, template);
                 QueuedMail {
                     to: a.email.clone(),
                     subject: format!("{subject}: {}", m.name),
@@ -494,12 +530,13 @@ impl Scheduler {
         m: &Meeting,
         attendees: &[crate::meeting::Attendee],
         occurrence: Option<chrono::NaiveDateTime>,
+        template: &Template,
         now: DateTime<Utc>,
     ) -> Vec<QueuedMail> {
         attendees
             .iter()
             .map(|a| {
-                let details = self.details(m, &a.email, a.access_method_template);
+                let details = self.details(m, &a.email, a.access_method_template, template);
                 let what = match occurrence {
                     Some(o) => format!("Cancelled: {} on {}", m.name, format_local(o)),
                     None => format!("Cancelled: {}", m.name),
@@ -572,8 +609,9 @@ impl Scheduler {
         } else {
             None
         };
+        let template = self.invitation_template(&m).await;
         let now = self.clock.now();
-        let mails = self.request_mails(&m, "Invitation", now);
+        let mails = self.request_mails(&m, "Invitation", &template, now);
         if let Err(e) = self.commit(Some(&m), None, mails).await {
             if let Some(space) = made {
                 self.delete_space(space).await;
@@ -621,6 +659,7 @@ impl Scheduler {
             }
             (Venue::Space(_), _) => old_space = old.temporary_space(),
         }
+        let template = self.invitation_template(&m).await;
         let now = self.clock.now();
         let newly_cancelled: Vec<chrono::NaiveDateTime> = m
             .schedule
@@ -641,14 +680,14 @@ impl Scheduler {
         let mut mails = Vec::new();
         if only_cancellations {
             for o in &newly_cancelled {
-                mails.extend(self.cancel_mails(&m, &m.attendees, Some(*o), now));
+                mails.extend(self.cancel_mails(&m, &m.attendees, Some(*o), &template, now));
             }
         } else {
-            mails.extend(self.request_mails(&m, "Updated invitation", now));
+            mails.extend(self.request_mails(&m, "Updated invitation", &template, now));
         }
         let gone: Vec<_> =
             old.attendees.iter().filter(|a| !m.attendees.iter().any(|n| n.email == a.email)).cloned().collect();
-        mails.extend(self.cancel_mails(&m, &gone, None, now));
+        mails.extend(self.cancel_mails(&m, &gone, None, &template, now));
         if let Err(e) = self.commit(Some(&m), None, mails).await {
             if let Some(space) = made {
                 self.delete_space(space).await;
@@ -673,8 +712,9 @@ impl Scheduler {
         }
         let mut m = (*old).clone();
         m.sequence += 1;
+        let template = self.invitation_template(&m).await;
         let now = self.clock.now();
-        let mails = self.cancel_mails(&m, &m.attendees, None, now);
+        let mails = self.cancel_mails(&m, &m.attendees, None, &template, now);
         self.commit(None, Some(id), mails).await?;
         tracing::info!("scheduler: meeting {id} deleted");
         Ok(())
