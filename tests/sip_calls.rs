@@ -646,7 +646,7 @@ fn a_call_branding_profile_s_recording_is_the_passcode_prompt() {
     let location = server.url("");
     let profile = c.create("/api/v1/callBrandingProfiles", &format!("resourceLocation={location}"));
     assert_eq!(c.put("/api/v1/system/profiles", &format!("callBrandingProfile={profile}")).status, 200);
-    let fetched = format!("branding: {location}: 1 of 3 prompts recorded");
+    let fetched = format!("branding: {location}: 1 of 4 prompts recorded");
     assert!(common::eventually(|| c.log_text().contains(&fetched)), "{}", c.log_text());
 
     c.create("/api/v1/coSpaces", "name=Branded&uri=branded&passcode=2468");
@@ -655,4 +655,44 @@ fn a_call_branding_profile_s_recording_is_the_passcode_prompt() {
     caller.wait(Duration::from_secs(15));
     let heard = levels(&caller.heard(), &[1000.0, 523.25], 0.5, 3.5);
     assert!(heard[0] > -45.0 && heard[1] < -40.0, "the recording, not the tones: {heard:?}\n{}", caller.log());
+}
+
+/// Guests wait for their host (`needsActivation`): a baresip dialling the
+/// guests' access method hears the waiting tones and is `deactivated`
+/// until a host dials the space; then the two hear each other; when the
+/// host hangs up, the guest waits again.
+#[test]
+fn a_guest_waits_for_the_host_then_they_hear_each_other() {
+    let (c, sip, dir) = bridge_with_space(&[]);
+    let guests = c.create("/api/v1/callLegProfiles", "needsActivation=true");
+    let space = c.create("/api/v1/coSpaces", "name=Clinic&uri=clinic");
+    c.create(&format!("/api/v1/coSpaces/{space}/accessMethods"), &format!("uri=clinic.guest&callLegProfile={guests}"));
+    let (guest_setup, host_setup) =
+        (BaresipSetup::opus("guest", 600.0, 24_300), BaresipSetup::opus("host", 900.0, 24_320));
+    let mut guest = Baresip::dial(dir.path(), &guest_setup, &format!("sip:clinic.guest@127.0.0.1:{sip}"), 26);
+    let leg = || {
+        let legs = c.get("/api/v1/callLegs").body;
+        common::ids(&legs).first().map(|id| c.get(&format!("/api/v1/callLegs/{id}")).body).unwrap_or_default()
+    };
+    assert!(common::eventually(|| element(&leg(), "deactivated") == Some("true")), "{}\n{}", leg(), guest.log());
+    std::thread::sleep(Duration::from_secs(6));
+    let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:clinic@127.0.0.1:{sip}"), 12);
+    assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2), "{}", host.log());
+    assert!(common::eventually(|| element(&leg(), "deactivated") == Some("false")), "{}", leg());
+    host.wait(Duration::from_secs(25));
+    guest.wait(Duration::from_secs(25));
+
+    // The guest's first seconds: the waiting tones (G4 every 5 s), no host;
+    // with the host: the host's tone and no waiting tones; after the host
+    // left (deactivationMode deactivate): waiting again.
+    let heard = guest.heard();
+    let waiting = levels(&heard, &[392.0, 900.0], 0.0, 1.5);
+    assert!(waiting[0] > -45.0 && waiting[1] < -60.0, "while waiting the guest hears {waiting:?}");
+    let with_host = levels(&heard, &[900.0, 392.0], 9.0, 14.0);
+    assert!(with_host[0] > -20.0 && with_host[1] < -60.0, "with the host the guest hears {with_host:?}");
+    let seconds = heard.0.len() as f64 / f64::from(heard.1);
+    let again = levels(&heard, &[392.0, 900.0], seconds - 6.0, seconds - 0.5);
+    assert!(again[0] > -45.0 && again[1] < -60.0, "after the host left the guest hears {again:?}");
+    let host_hears = levels(&host.heard(), &[600.0], 1.0, 6.0);
+    assert!(host_hears[0] > -20.0, "the host hears {host_hears:?}");
 }

@@ -21,8 +21,12 @@ use uuid::Uuid;
 use super::Bridge;
 
 /// The prompts a call branding location may hold.
-pub const CALL_PROMPTS: [&str; 3] =
-    ["passcode_entry.wav", "passcode_incorrect_try_again.wav", "passcode_incorrect_final_attempt.wav"];
+pub const CALL_PROMPTS: [&str; 4] = [
+    "passcode_entry.wav",
+    "passcode_incorrect_try_again.wav",
+    "passcode_incorrect_final_attempt.wav",
+    super::activation::WAITING_PROMPT,
+];
 /// The prompts an IVR branding location may hold.
 pub const IVR_PROMPTS: [&str; 3] =
     ["ivr_id_entry.wav", "ivr_id_incorrect_try_again.wav", "ivr_id_incorrect_final_attempt.wav"];
@@ -54,7 +58,9 @@ impl Branding {
     /// each kind may hold.
     pub fn locations(store: &dyn Store) -> Vec<(String, &'static [&'static str])> {
         let mut out: Vec<(String, &'static [&'static str])> = Vec::new();
-        for (kind, names) in [(Kind::CallBrandingProfile, &CALL_PROMPTS), (Kind::IvrBrandingProfile, &IVR_PROMPTS)] {
+        for (kind, names) in
+            [(Kind::CallBrandingProfile, &CALL_PROMPTS[..]), (Kind::IvrBrandingProfile, &IVR_PROMPTS[..])]
+        {
             for profile in store.all(kind, None) {
                 if let Some(location) = profile.get("resourceLocation").filter(|l| !l.trim().is_empty()) {
                     out.push((location.trim().to_string(), names));
@@ -115,6 +121,16 @@ impl Bridge {
         let branding = &self.config.branding;
         match branding.recording(&location, entry) {
             Some(recording) => spoken(recording, wrong.and_then(|w| branding.recording(&location, w))),
+            None => tones,
+        }
+    }
+
+    /// A call prompt that is heard over and over as it is (`waiting_for_host.wav`,
+    /// which CMS says to record with its own pause at the end), else `tones`.
+    pub(super) fn branded_call_prompt(&self, space: Option<Uuid>, name: &str, tones: Prompt) -> Prompt {
+        let Some(location) = self.call_branding(space) else { return tones };
+        match self.config.branding.recording(&location, name) {
+            Some(recording) => Prompt { pcm: recording, loop_from: Some(0) },
             None => tones,
         }
     }

@@ -54,13 +54,17 @@ pub enum DtmfAction {
     PreviousLayout,
     /// End the call for everyone.
     EndCall,
+    /// Keep new guests waiting even while an activator is in (`locked`).
+    LockCall,
+    /// Let the waiting guests in.
+    UnlockCall,
 }
 
 /// The `dtmfProfiles` fields with an action here, in the reference's order.
-/// The profile's other fields (lockCall, recording, streaming, presentation
+/// The profile's other fields (recording, streaming, presentation
 /// permissions, the participant count prompt) are stored and shown; pressing
-/// them does nothing, as Confero has no activation lock, recorder, streamer
-/// or spoken prompts.
+/// them does nothing, as Confero has no recorder, streamer or spoken
+/// prompts.
 pub const ACTIONS: &[(&str, DtmfAction)] = &[
     ("muteSelfAudio", DtmfAction::MuteSelfAudio),
     ("unmuteSelfAudio", DtmfAction::UnmuteSelfAudio),
@@ -75,6 +79,8 @@ pub const ACTIONS: &[(&str, DtmfAction)] = &[
     ("nextLayout", DtmfAction::NextLayout),
     ("previousLayout", DtmfAction::PreviousLayout),
     ("endCall", DtmfAction::EndCall),
+    ("lockCall", DtmfAction::LockCall),
+    ("unlockCall", DtmfAction::UnlockCall),
 ];
 
 /// The sequences of one DTMF profile that do something.
@@ -166,6 +172,7 @@ impl Bridge {
             }
             DtmfAction::NextLayout | DtmfAction::PreviousLayout => "changeLayoutAllowed",
             DtmfAction::EndCall => "endCallAllowed",
+            DtmfAction::LockCall | DtmfAction::UnlockCall => "callLockAllowed",
             DtmfAction::MuteAllNewAudio | DtmfAction::UnmuteAllNewAudio | DtmfAction::DefaultMuteAllNewAudio => {
                 "changeJoinAudioMuteOverrideAllowed"
             }
@@ -181,7 +188,7 @@ impl Bridge {
         let layout = leg.settings.layout;
         let set_self = |me: &mut Bridge, field: &str, value: &str| {
             if let Some(c) = change(LEG_FIELDS, field, Some(value)) {
-                let _ = me.update_call_leg(id, &[c]);
+                let _ = me.update_call_leg(now, id, &[c]);
             }
         };
         let others = |me: &Bridge| -> Vec<Uuid> {
@@ -190,13 +197,13 @@ impl Bridge {
         let mute_others = |me: &mut Bridge, mute: bool| {
             for other in others(me) {
                 if let Some(c) = change(LEG_FIELDS, "rxAudioMute", Some(if mute { "true" } else { "false" })) {
-                    let _ = me.update_call_leg(other, &[c]);
+                    let _ = me.update_call_leg(now, other, &[c]);
                 }
             }
         };
         let join_muted = |me: &mut Bridge, value: Option<&str>| {
             if let Some(c) = change(CALL_FIELDS, "joinAudioMuteOverride", value) {
-                let _ = me.update_call(call, &[c]);
+                let _ = me.update_call(now, call, &[c]);
             }
         };
         match action {
@@ -225,6 +232,12 @@ impl Bridge {
             DtmfAction::EndCall => {
                 let _ = self.end_call(now, call);
             }
+            DtmfAction::LockCall | DtmfAction::UnlockCall => {
+                let locked = if action == DtmfAction::LockCall { "true" } else { "false" };
+                if let Some(c) = change(CALL_FIELDS, "locked", Some(locked)) {
+                    let _ = self.update_call(now, call, &[c]);
+                }
+            }
         }
     }
 }
@@ -242,7 +255,12 @@ mod tests {
             &*s,
             Kind::DtmfProfile,
             None,
-            &[("toggleMuteSelfAudio", "*6"), ("muteAllExceptSelfAudio", "**6"), ("endCall", "*0"), ("lockCall", "*9")],
+            &[
+                ("toggleMuteSelfAudio", "*6"),
+                ("muteAllExceptSelfAudio", "**6"),
+                ("endCall", "*0"),
+                ("startRecording", "*9"),
+            ],
         );
         let commands = DtmfCommands::of(&profile);
         let t0 = Instant::now();

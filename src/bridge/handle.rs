@@ -115,7 +115,7 @@ impl BridgeHandle for CallBridge {
     }
 
     fn update_call(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
-        self.with(|b, _| b.update_call(id, changes))
+        self.with(|b, now| b.update_call(now, id, changes))
     }
 
     fn end_call(&self, id: Uuid) -> Result<(), BridgeError> {
@@ -131,7 +131,7 @@ impl BridgeHandle for CallBridge {
     }
 
     fn update_call_leg(&self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
-        self.with(|b, _| b.update_call_leg(id, changes))
+        self.with(|b, now| b.update_call_leg(now, id, changes))
     }
 
     fn generate_keyframe(&self, id: Uuid) -> Result<(), BridgeError> {

@@ -18,6 +18,7 @@ use confero_sip::resolve::Hop;
 use confero_sip::transaction::Peer;
 use confero_store::Object;
 
+use super::activation::Activation;
 use super::cdr::LegKind;
 use super::dtmf::KeyBuffer;
 use super::meters::{RateMeter, VideoMeter};
@@ -81,6 +82,8 @@ pub(super) struct Leg {
     pub telephone_event: bool,
     /// The keys it pressed lately, for its DTMF profile's sequences.
     pub keys: KeyBuffer,
+    /// In the conference, waiting for an activator, or not in the call yet.
+    pub activation: Activation,
 }
 
 impl Leg {
@@ -102,6 +105,7 @@ impl Leg {
             telephone_event: false,
             keys: KeyBuffer::default(),
             ivr: None,
+            activation: Activation::Outside,
         }
     }
 

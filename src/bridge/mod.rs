@@ -16,6 +16,7 @@
 //! goes through [`Bridge::end_leg`] (which asks its signalling to hang up)
 //! or [`Bridge::drop_leg`] (when its signalling already ended).
 
+mod activation;
 pub mod branding;
 mod cdr;
 mod dtmf;
@@ -286,6 +287,7 @@ impl Bridge {
             tx_video: None,
             layout: None,
             refusals: None,
+            deactivated: false,
         }
     }
 
@@ -322,7 +324,7 @@ impl Bridge {
     /// Connects a leg's media: attaches `spec` to its call's conference in
     /// place of any endpoint it had (new keys, codec or address), then the
     /// leg is connected (or on hold) and its settings apply.
-    fn connect(&mut self, id: Uuid, spec: EndpointSpec, media: NegotiatedMedia) -> Result<(), String> {
+    fn connect(&mut self, now: Instant, id: Uuid, spec: EndpointSpec, media: NegotiatedMedia) -> Result<(), String> {
         let conference = self.leg(id).and_then(|l| self.conference_of(l.live.call)).ok_or("the call ended")?;
         let old = self.leg_mut(id).and_then(|l| l.endpoint.take());
         if let Some(old) = old {
@@ -342,6 +344,7 @@ impl Bridge {
         let state = if leg.held { LegState::OnHold } else { LegState::Connected };
         self.set_state(id, state);
         self.apply_media_settings(id);
+        self.enter_call(now, id);
         Ok(())
     }
 
@@ -374,6 +377,9 @@ impl Bridge {
             call.legs_completed += 1;
         }
         self.cdr(CdrRecord::CallLegEnd { leg: id, reason, duration: now.saturating_duration_since(leg.started) });
+        if leg.activation == activation::Activation::Active && !leg.settings.needs_activation {
+            self.review_activation(now, leg.live.call);
+        }
         self.end_if_empty(now, leg.live.call);
         Some(())
     }
@@ -469,10 +475,9 @@ impl Bridge {
         if lobby.entered == lobby.passcode {
             tracing::info!("call leg {id}: passcode ***** accepted");
             leg.lobby = None;
-            if let Some(e) = endpoint {
-                let _ = self.media.set_prompt(e, None);
-            }
-            self.apply_media_settings(id);
+            // In, or (a guest) on to waiting for its host, with no moment
+            // between the two prompts.
+            self.enter_call(now, id);
             return;
         }
         lobby.failures += 1;
@@ -547,10 +552,11 @@ impl Bridge {
         self.calls.iter().find(|c| c.live.id == id).map(|c| c.live.clone()).ok_or(BridgeError::CallDoesNotExist)
     }
 
-    /// Changes a call's settings.
-    pub fn update_call(&mut self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
+    /// Changes a call's settings (`locked` lets waiting guests in, or not).
+    pub fn update_call(&mut self, now: Instant, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
         let call = self.call_mut(id).ok_or(BridgeError::CallDoesNotExist)?;
         apply(&mut call.live.config, changes);
+        self.review_activation(now, id);
         Ok(())
     }
 
@@ -583,11 +589,14 @@ impl Bridge {
     }
 
     /// Changes a leg's settings (mutes, layout, importance, DTMF) live.
-    pub fn update_call_leg(&mut self, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
+    pub fn update_call_leg(&mut self, now: Instant, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
         let leg = self.leg_mut(id).ok_or(BridgeError::CallLegDoesNotExist)?;
         apply(&mut leg.live.config, changes);
         leg.resolve_settings();
+        let call = leg.live.call;
         self.apply_media_settings(id);
+        // It may have become a guest, or an activator.
+        self.review_activation(now, call);
         // Each PUT with a `dtmfSequence` sends it once (a leg still ringing
         // is sent it when it answers).
         if changes.iter().any(|c| c.field.name == "dtmfSequence" && c.value.is_some()) {
@@ -664,6 +673,7 @@ impl Bridge {
                 num_call_legs: 1,
                 state: l.live.state,
                 importance: l.live.config.get("importance").and_then(|v| v.parse().ok()),
+                is_activator: !l.settings.needs_activation,
             })
             .collect()
     }

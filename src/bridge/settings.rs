@@ -156,6 +156,22 @@ pub struct LegSettings {
     pub participant_labels: bool,
     /// The name on its own panes, when set (`nameLabelOverride`).
     pub name_label_override: Option<String>,
+    /// A guest: it waits for an activator (`needsActivation`).
+    pub needs_activation: bool,
+    /// What it does when the last activator leaves (`deactivationMode`).
+    pub deactivation_mode: DeactivationMode,
+}
+
+/// CMS `deactivationMode`: a guest's lot when the last activator leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeactivationMode {
+    /// It waits again (`deactivate`, the default).
+    #[default]
+    Deactivate,
+    /// It is hung up (`disconnect`).
+    Disconnect,
+    /// It stays in (`remainActivated`).
+    RemainActivated,
 }
 
 impl LegSettings {
@@ -181,6 +197,12 @@ impl LegSettings {
             max_picture: value("qualityMain").and_then(quality_main_size).unwrap_or(MAX_VIDEO_SIZE),
             participant_labels: value("participantLabels") != Some("false"),
             name_label_override: own.get("nameLabelOverride").filter(|n| !n.trim().is_empty()).cloned(),
+            needs_activation: flag("needsActivation"),
+            deactivation_mode: match value("deactivationMode") {
+                Some("disconnect") => DeactivationMode::Disconnect,
+                Some("remainActivated") => DeactivationMode::RemainActivated,
+                _ => DeactivationMode::Deactivate,
+            },
         }
     }
 }

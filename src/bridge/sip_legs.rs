@@ -224,7 +224,7 @@ impl Bridge {
             SipEvent::Ringing { leg } => self.set_state(leg, LegState::Ringing),
             SipEvent::Answered { leg, sdp } => self.answered(now, leg, sdp),
             SipEvent::Failed { leg, code, reason } => self.failed(now, leg, code, &reason),
-            SipEvent::Reoffer { leg, offer } => self.reoffer(leg, offer),
+            SipEvent::Reoffer { leg, offer } => self.reoffer(now, leg, offer),
             SipEvent::AckAnswer { leg, sdp } => self.ack_answer(now, leg, sdp),
             SipEvent::Dtmf { leg, digit } => self.digit(now, leg, digit),
             SipEvent::ReinviteAnswered { leg, sdp } => self.moved(now, leg, sdp),
@@ -315,7 +315,7 @@ impl Bridge {
         let id = leg.live.id;
         let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(signalling_ip));
         self.admit(leg);
-        match self.connect(id, spec, negotiated) {
+        match self.connect(now, id, spec, negotiated) {
             Ok(()) => {
                 self.sip(SipCommand::Accept { leg: id, answer: answer.to_text().into_bytes() });
                 Ok(())
@@ -435,7 +435,7 @@ impl Bridge {
 
     /// A new offer in the dialog: hold, resume, a new address or new keys.
     /// An offerless re-INVITE gets our offer, its answer comes in the ACK.
-    fn reoffer(&mut self, id: Uuid, offer: Option<Vec<u8>>) {
+    fn reoffer(&mut self, now: Instant, id: Uuid, offer: Option<Vec<u8>>) {
         let refuse = |me: &mut Bridge, code: u16| me.sip(SipCommand::AnswerReoffer { leg: id, answer: Err(code) });
         let Some(offer) = offer else {
             let Some(conference) = self.leg(id).and_then(|l| self.conference_of(l.live.call)) else {
@@ -471,7 +471,7 @@ impl Bridge {
         let prompt = leg.lobby.as_ref().map(|_| self.passcode_prompt(self.space_of_call(leg.live.call)));
         let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, signalling_ip);
         // New keys or codec: a new endpoint in place of the old one.
-        match self.connect(id, spec, negotiated) {
+        match self.connect(now, id, spec, negotiated) {
             Ok(()) => self.sip(SipCommand::AnswerReoffer { leg: id, answer: Ok(answer.to_text().into_bytes()) }),
             Err(e) => {
                 tracing::warn!("call leg {id}: re-INVITE: media: {e}");
@@ -670,7 +670,7 @@ impl Bridge {
         let signalling_ip = sip.signalling_ip;
         let connected = negotiated.and_then(|audio| {
             let (spec, media) = media_of(&audio, video.as_ref(), layout, prompt, signalling_ip);
-            self.connect(id, spec, media)
+            self.connect(now, id, spec, media)
         });
         match connected {
             // A dial-out's `dtmfSequence` (a PIN for the far end's menu)

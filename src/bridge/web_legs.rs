@@ -139,7 +139,7 @@ impl Bridge {
         };
         let spec = EndpointSpec { config, video, transport: MediaTransport::Ice(transport) };
         self.admit(leg);
-        if let Err(e) = self.connect(id, spec, negotiated) {
+        if let Err(e) = self.connect(now, id, spec, negotiated) {
             tracing::warn!("web join of {}: media: {e}", join.call_id);
             self.drop_leg(now, id, "mediaNegotiationFailure");
             return Err(refused(e));

@@ -161,6 +161,9 @@ pub struct LiveCallLeg {
     pub layout: Option<String>,
     /// Media packets from it refused, by why, while it has media.
     pub refusals: Option<MediaRefusals>,
+    /// A guest waiting for an activator (`needsActivation`): kept out of
+    /// the conference.
+    pub deactivated: bool,
 }
 
 /// Media packets refused, by why: for one leg (its audio), or for the
@@ -197,6 +200,8 @@ pub struct LiveParticipant {
     pub state: LegState,
     /// Importance, when set.
     pub importance: Option<u32>,
+    /// It activates guests (its `needsActivation` is false).
+    pub is_activator: bool,
 }
 
 /// Counters for `system/status`.

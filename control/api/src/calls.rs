@@ -66,6 +66,7 @@ pub static LEG_FIELDS: &[Field] = &[
     f("qualityPresentation", Ty::Enum(&["unrestricted", "max1080p30", "max720p5"])),
     f("participantCounter", Ty::Enum(&["never", "auto", "always"])),
     f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
+    f("deactivationMode", Ty::Enum(&["deactivate", "disconnect", "remainActivated"])),
 ];
 
 fn bridge_failure(e: BridgeError) -> Failure {
@@ -422,7 +423,8 @@ pub fn get_leg(api: &Api, id: Uuid) -> Result<Reply, Failure> {
         w.text("sipCallID", id);
     }
     w.text("encryptedMedia", if l.encrypted_media { "true" } else { "false" })
-        .text("unencryptedMedia", if l.encrypted_media { "false" } else { "true" });
+        .text("unencryptedMedia", if l.encrypted_media { "false" } else { "true" })
+        .text("deactivated", if l.deactivated { "true" } else { "false" });
     if let Some(suite) = &l.cipher_suite {
         w.text("cipherSuite", suite);
     }
@@ -596,7 +598,10 @@ pub fn get_participant(api: &Api, id: Uuid) -> Result<Reply, Failure> {
         w.text("importance", &i.to_string());
     }
     w.close("configuration");
-    w.open("status", &[]).text("state", p.state.as_str()).close("status");
+    w.open("status", &[])
+        .text("state", p.state.as_str())
+        .text("isActivator", if p.is_activator { "true" } else { "false" })
+        .close("status");
     w.close("participant");
     Ok(Reply::xml(w.finish()))
 }

@@ -286,6 +286,7 @@ mod tests {
             tx_video: video.then(StreamStatus::default),
             layout: None,
             refusals: None,
+            deactivated: false,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Audio the bridge plays to one endpoint instead of the conference: the
-//! lobby of a space with a passcode, and an IVR asking for a meeting ID. Tone prompts are generated here (no
+//! lobby of a space with a passcode, a guest waiting for its host, and an
+//! IVR asking for a meeting ID. Tone prompts are generated here (no
 //! recordings to ship); a spoken prompt is just another clip of PCM.
 
 use std::sync::Arc;
@@ -50,6 +51,18 @@ impl Prompt {
     /// then 3 s for the caller to type, repeated.
     pub fn enter_meeting_id() -> Self {
         Self::tones_then_wait(&[523.25, 783.99, 523.25, 783.99], 120, 3000)
+    }
+
+    /// "Waiting for the host": a soft falling pair (G4 E4) every 5 s, while
+    /// a guest waits for an activator (CMS's `needsActivation`).
+    pub fn waiting_for_host() -> Self {
+        let mut pcm = Vec::new();
+        for hz in [392.0, 329.63] {
+            tone(&mut pcm, hz, 300, 4000.0);
+            tone(&mut pcm, 0.0, 100, 0.0);
+        }
+        tone(&mut pcm, 0.0, 4200, 0.0);
+        Self { pcm: pcm.into(), loop_from: Some(0) }
     }
 
     /// Tones of `ms` each, 30 ms apart, then `wait_ms` for the caller to

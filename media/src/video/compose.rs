@@ -299,25 +299,22 @@ mod tests {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
         c.begin_frame();
-        let shared = ViewKey::for_receiver(
-            Layout::Telepresence.into(),
-            SelfPaneMode::Skip,
-            (1280, 720),
-            ParticipantId(10),
-            &order,
-        );
+        let view_of = |p| {
+            ViewKey::for_receiver(
+                Layout::Telepresence.into(),
+                SelfPaneMode::Skip,
+                (1280, 720),
+                ParticipantId(p),
+                &order,
+            )
+        };
+        let shared = view_of(10);
         c.compose(&shared, &order, |p| frames.get(&p), &mut out).unwrap();
         let centres = pane_centres(&shared, &order, &out);
         let expected: Vec<Yuv> = (1..=9).map(colour).collect();
         assert_eq!(centres, expected);
         // The floor holder sees participant 2 big and 3..=10 small.
-        let own = ViewKey::for_receiver(
-            Layout::Telepresence.into(),
-            SelfPaneMode::Skip,
-            (1280, 720),
-            ParticipantId(1),
-            &order,
-        );
+        let own = view_of(1);
         c.compose(&own, &order, |p| frames.get(&p), &mut out).unwrap();
         let expected: Vec<Yuv> = (2..=10).map(colour).collect();
         assert_eq!(pane_centres(&own, &order, &out), expected);

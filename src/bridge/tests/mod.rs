@@ -516,7 +516,7 @@ fn dtmf_to_a_leg_without_telephone_event_goes_by_info() {
         required: false,
     };
     let changes = [confero_store::schema::Change { field: &DTMF, value: Some("12".into()) }];
-    h.with(|b, _| b.update_call_leg(leg, &changes)).unwrap();
+    h.with(|b, now| b.update_call_leg(now, leg, &changes)).unwrap();
     for _ in 0..10 {
         h.advance(Duration::from_millis(200));
     }
@@ -589,7 +589,7 @@ fn a_dtmf_profile_s_sequences_act_on_the_call_as_its_profiles_allow() {
     let leg_a = h.with(|bridge, now| bridge.call_legs(now))[0].id;
     let allow = confero_api::LEG_FIELDS.iter().find(|f| f.name == "endCallAllowed").unwrap();
     let change = confero_store::schema::Change { field: allow, value: Some("true".into()) };
-    h.with(|bridge, _| bridge.update_call_leg(leg_a, &[change])).unwrap();
+    h.with(|bridge, now| bridge.update_call_leg(now, leg_a, &[change])).unwrap();
     dtmf(&mut h, a, "*0");
     assert!(h.with(|bridge, now| bridge.calls(now)).is_empty(), "*0 ends the call");
 }
@@ -736,4 +736,70 @@ fn a_branding_profile_s_recordings_replace_the_lobby_and_ivr_tones() {
     assert!(h.phones[q].answered(at_ivr));
     let e = endpoint_of(&h, q).unwrap();
     assert!(prompt(&h, e) == Prompt::enter_meeting_id(), "no recorded entry prompt: the tones");
+}
+
+/// `needsActivation`: a guest waits, hearing the waiting prompt and kept out
+/// of the conference, until an activator joins; then it is in. When the
+/// activator leaves, `deactivate` guests wait again and `disconnect` guests
+/// are hung up (`callDeactivated`). A locked call keeps new guests waiting;
+/// unlocking lets them in.
+#[test]
+fn guests_wait_for_an_activator_and_follow_their_deactivation_mode() {
+    let mut h = Harness::new();
+    let guest = create(&*h.store, Kind::CallLegProfile, None, &[("needsActivation", "true")]);
+    let leaving = create(
+        &*h.store,
+        Kind::CallLegProfile,
+        None,
+        &[("needsActivation", "true"), ("deactivationMode", "disconnect")],
+    );
+    let space = create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let for_guests = [("uri", "guest"), ("callLegProfile", &*guest.id.to_string())];
+    create(&*h.store, Kind::AccessMethod, Some(space.id), &for_guests);
+    let for_leavers = [("uri", "leaver"), ("callLegProfile", &*leaving.id.to_string())];
+    create(&*h.store, Kind::AccessMethod, Some(space.id), &for_leavers);
+    let waiting = |h: &Harness, p: usize| {
+        let e = endpoint_of(h, p).expect("its endpoint");
+        h.media.state().endpoints[&e].prompt.clone()
+    };
+
+    // Guests alone: both wait, hearing the waiting tones.
+    let first = h.phone();
+    h.dial_in(first, "guest");
+    let second = h.phone();
+    let second_call = h.dial_in(second, "leaver");
+    assert_eq!(waiting(&h, first), Some(Prompt::waiting_for_host()));
+    assert_eq!(waiting(&h, second), Some(Prompt::waiting_for_host()));
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert!(legs.iter().all(|l| l.deactivated), "{legs:?}");
+    let participants = h.with(|b, _| b.participants());
+    assert!(participants.iter().all(|p| !p.is_activator));
+
+    // The host (the space's own URI: needsActivation unset) lets them in.
+    let host = h.phone();
+    let host_call = h.dial_in(host, "team");
+    assert_eq!(waiting(&h, host), None);
+    assert_eq!((waiting(&h, first), waiting(&h, second)), (None, None), "activated");
+    assert!(h.with(|b, now| b.call_legs(now)).iter().all(|l| !l.deactivated));
+
+    // The host leaves: the `deactivate` guest waits again, the
+    // `disconnect` one is hung up.
+    h.on_phone(host, |ph, now| ph.ua.hangup(now, host_call)).expect("BYE");
+    h.settle();
+    assert_eq!(waiting(&h, first), Some(Prompt::waiting_for_host()));
+    assert!(h.phones[second].hung_up_on(second_call), "the disconnect guest got a BYE");
+    assert!(leg_ends(&h).contains(&"callDeactivated"), "{:?}", leg_ends(&h));
+
+    // Locked: a new host does not let the waiting guest in; unlocking does.
+    let call = h.with(|b, now| b.calls(now))[0].id;
+    let lock = |locked: &str| confero_store::schema::Change {
+        field: confero_api::CALL_FIELDS.iter().find(|f| f.name == "locked").unwrap(),
+        value: Some(locked.to_string()),
+    };
+    h.with(|b, now| b.update_call(now, call, &[lock("true")])).unwrap();
+    let host = h.phone();
+    h.dial_in(host, "team");
+    assert_eq!(waiting(&h, first), Some(Prompt::waiting_for_host()), "locked: still waiting");
+    h.with(|b, now| b.update_call(now, call, &[lock("false")])).unwrap();
+    assert_eq!(waiting(&h, first), None, "unlocked: in");
 }

@@ -1,0 +1,146 @@
+//! Activation: guests wait for their host (CMS's `needsActivation`).
+//!
+//! A leg whose settings say `needsActivation=true` is a guest: it enters a
+//! call *waiting*, hearing "waiting for your host" (a call branding
+//! profile's `waiting_for_host.wav`, else soft tones) with its own audio and
+//! video kept out of the conference, until an *activator* (a leg with
+//! `needsActivation` false, the default) is in the call. A locked call
+//! (`locked=true`, or the DTMF `lockCall`) keeps new guests waiting even
+//! then; guests already in stay, and unlocking lets the waiting ones in.
+//! When the last activator leaves, each guest does what its
+//! `deactivationMode` says: `deactivate` (the default) waits again,
+//! `disconnect` is hung up (`callDeactivated`), `remainActivated` stays.
+//!
+//! One rule, [`Bridge::review_activation`], is applied to a call whenever
+//! something it depends on changes: a leg enters or leaves, a leg's
+//! settings change, the call is locked or unlocked.
+//!
+//! Not yet: `deactivationModeTime` (the action is taken at once).
+
+use std::time::Instant;
+
+use confero_media::engine::Prompt;
+use uuid::Uuid;
+
+use super::settings::DeactivationMode;
+use super::Bridge;
+
+/// Where a leg stands with activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Activation {
+    /// Not in the call yet (ringing, in the passcode lobby, at an IVR).
+    #[default]
+    Outside,
+    /// A guest waiting for an activator.
+    Waiting,
+    /// In the conference.
+    Active,
+}
+
+/// The waiting prompt a call branding location may hold.
+pub const WAITING_PROMPT: &str = "waiting_for_host.wav";
+
+impl Bridge {
+    /// Leg `id` enters its call (connected, past any passcode): in, or
+    /// waiting for an activator. A leg already waiting (its media was
+    /// attached again) gets its prompt again; one already in stays in.
+    pub(super) fn enter_call(&mut self, now: Instant, id: Uuid) {
+        let Some(leg) = self.leg(id) else { return };
+        if leg.lobby.is_some() || leg.ivr.is_some() {
+            return;
+        }
+        let call = leg.live.call;
+        match leg.activation {
+            Activation::Active => {}
+            Activation::Waiting => self.start_waiting(id),
+            Activation::Outside => {
+                let guest = leg.settings.needs_activation;
+                if guest && (self.call_locked(call) || !self.has_activator(call)) {
+                    self.start_waiting(id);
+                } else {
+                    if let Some(leg) = self.leg_mut(id) {
+                        leg.activation = Activation::Active;
+                    }
+                    // Out of any passcode prompt, into the conference.
+                    self.stop_waiting(id);
+                }
+                self.review_activation(now, call);
+            }
+        }
+    }
+
+    /// The rule: while an activator is in and the call is not locked,
+    /// waiting guests go in; while none is, guests who are in do what their
+    /// `deactivationMode` says.
+    pub(super) fn review_activation(&mut self, now: Instant, call: Uuid) {
+        let in_call = |b: &Bridge, state: Activation| -> Vec<(Uuid, bool, DeactivationMode)> {
+            b.legs
+                .iter()
+                .filter(|l| l.live.call == call && l.activation == state)
+                .map(|l| (l.live.id, l.settings.needs_activation, l.settings.deactivation_mode))
+                .collect()
+        };
+        if self.has_activator(call) {
+            if self.call_locked(call) {
+                return;
+            }
+            for (id, _, _) in in_call(self, Activation::Waiting) {
+                tracing::info!("call leg {id}: activated (an activator is in the call)");
+                if let Some(leg) = self.leg_mut(id) {
+                    leg.activation = Activation::Active;
+                }
+                self.stop_waiting(id);
+            }
+            return;
+        }
+        for (id, _, mode) in in_call(self, Activation::Active).into_iter().filter(|(_, guest, _)| *guest) {
+            match mode {
+                DeactivationMode::Deactivate => {
+                    tracing::info!("call leg {id}: deactivated (the last activator left); waiting again");
+                    self.start_waiting(id);
+                }
+                DeactivationMode::Disconnect => {
+                    tracing::info!("call leg {id}: deactivated (the last activator left); disconnected");
+                    self.end_leg(now, id, "callDeactivated");
+                }
+                DeactivationMode::RemainActivated => {}
+            }
+        }
+    }
+
+    fn has_activator(&self, call: Uuid) -> bool {
+        self.legs
+            .iter()
+            .any(|l| l.live.call == call && l.activation == Activation::Active && !l.settings.needs_activation)
+    }
+
+    fn call_locked(&self, call: Uuid) -> bool {
+        self.calls
+            .iter()
+            .find(|c| c.live.id == call)
+            .is_some_and(|c| c.live.config.get("locked").map(String::as_str) == Some("true"))
+    }
+
+    /// Keeps leg `id` out of the conference, hearing the waiting prompt.
+    fn start_waiting(&mut self, id: Uuid) {
+        let Some(leg) = self.leg_mut(id) else { return };
+        leg.activation = Activation::Waiting;
+        leg.live.deactivated = true;
+        let (endpoint, call) = (leg.endpoint, leg.live.call);
+        if let Some(e) = endpoint {
+            let prompt = self.branded_call_prompt(self.space_of_call(call), WAITING_PROMPT, Prompt::waiting_for_host());
+            let _ = self.media.set_prompt(e, Some(prompt));
+        }
+    }
+
+    /// Lets leg `id` into the conference (ending any prompt), with the
+    /// mutes its settings say.
+    fn stop_waiting(&mut self, id: Uuid) {
+        let Some(leg) = self.leg_mut(id) else { return };
+        leg.live.deactivated = false;
+        if let Some(e) = leg.endpoint {
+            let _ = self.media.set_prompt(e, None);
+        }
+        self.apply_media_settings(id);
+    }
+}
