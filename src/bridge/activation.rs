@@ -8,16 +8,17 @@
 //! (`locked=true`, or the DTMF `lockCall`) keeps new guests waiting even
 //! then; guests already in stay, and unlocking lets the waiting ones in.
 //! When the last activator leaves, each guest does what its
-//! `deactivationMode` says: `deactivate` (the default) waits again,
-//! `disconnect` is hung up (`callDeactivated`), `remainActivated` stays.
+//! `deactivationMode` says, `deactivationModeTime` seconds later (0: at
+//! once) unless an activator is back by then: `deactivate` (the default)
+//! waits again, `disconnect` is hung up (`callDeactivated`),
+//! `remainActivated` stays. The delay is a sans-IO timer:
+//! [`Bridge::next_timeout`] says when, [`Bridge::handle_timeout`] acts.
 //!
 //! One rule, [`Bridge::review_activation`], is applied to a call whenever
 //! something it depends on changes: a leg enters or leaves, a leg's
 //! settings change, the call is locked or unlocked.
-//!
-//! Not yet: `deactivationModeTime` (the action is taken at once).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use confero_media::engine::Prompt;
 use uuid::Uuid;
@@ -73,18 +74,24 @@ impl Bridge {
     /// waiting guests go in; while none is, guests who are in do what their
     /// `deactivationMode` says.
     pub(super) fn review_activation(&mut self, now: Instant, call: Uuid) {
-        let in_call = |b: &Bridge, state: Activation| -> Vec<(Uuid, bool, DeactivationMode)> {
+        let in_call = |b: &Bridge, state: Activation| -> Vec<(Uuid, bool, DeactivationMode, Duration)> {
             b.legs
                 .iter()
                 .filter(|l| l.live.call == call && l.activation == state)
-                .map(|l| (l.live.id, l.settings.needs_activation, l.settings.deactivation_mode))
+                .map(|l| {
+                    let s = &l.settings;
+                    (l.live.id, s.needs_activation, s.deactivation_mode, s.deactivation_time)
+                })
                 .collect()
         };
         if self.has_activator(call) {
+            if let Some(c) = self.call_mut(call) {
+                c.no_activator_since = None;
+            }
             if self.call_locked(call) {
                 return;
             }
-            for (id, _, _) in in_call(self, Activation::Waiting) {
+            for (id, ..) in in_call(self, Activation::Waiting) {
                 tracing::info!("call leg {id}: activated (an activator is in the call)");
                 if let Some(leg) = self.leg_mut(id) {
                     leg.activation = Activation::Active;
@@ -93,18 +100,47 @@ impl Bridge {
             }
             return;
         }
-        for (id, _, mode) in in_call(self, Activation::Active).into_iter().filter(|(_, guest, _)| *guest) {
+        let Some(c) = self.call_mut(call) else { return };
+        let since = *c.no_activator_since.get_or_insert(now);
+        let guests = in_call(self, Activation::Active).into_iter().filter(|(_, guest, ..)| *guest);
+        for (id, _, mode, _) in guests.filter(|(.., after)| now >= since + *after) {
             match mode {
                 DeactivationMode::Deactivate => {
-                    tracing::info!("call leg {id}: deactivated (the last activator left); waiting again");
+                    tracing::info!("call leg {id}: deactivated (no activator in the call); waiting again");
                     self.start_waiting(id);
                 }
                 DeactivationMode::Disconnect => {
-                    tracing::info!("call leg {id}: deactivated (the last activator left); disconnected");
+                    tracing::info!("call leg {id}: deactivated (no activator in the call); disconnected");
                     self.end_leg(now, id, "callDeactivated");
                 }
                 DeactivationMode::RemainActivated => {}
             }
+        }
+    }
+
+    /// When a guest's `deactivationModeTime` runs out next, if one is
+    /// running.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.calls
+            .iter()
+            .filter_map(|c| Some((c.live.id, c.no_activator_since?)))
+            .flat_map(|(call, since)| {
+                self.legs
+                    .iter()
+                    .filter(move |l| l.live.call == call && l.activation == Activation::Active)
+                    .filter(|l| {
+                        l.settings.needs_activation && l.settings.deactivation_mode != DeactivationMode::RemainActivated
+                    })
+                    .map(move |l| since + l.settings.deactivation_time)
+            })
+            .min()
+    }
+
+    /// Time passed: guests whose `deactivationModeTime` ran out act.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<Uuid> = self.calls.iter().filter(|c| c.no_activator_since.is_some()).map(|c| c.live.id).collect();
+        for call in due {
+            self.review_activation(now, call);
         }
     }
 

@@ -81,7 +81,13 @@ impl CallBridge {
         let (answers_tx, mut answers) = unbounded_channel::<(Lookup, Vec<Peer>)>();
         let locator = Arc::new(locator);
         loop {
+            // The bridge's own timer (guests' deactivationModeTime).
+            let deadline = self.with(|b, _| b.next_timeout());
+            let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(
+                deadline.unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(3600)),
+            ));
             tokio::select! {
+                () = timer, if deadline.is_some() => self.with(|b, now| b.handle_timeout(now)),
                 Some(event) = sip_events.recv() => self.with(|b, now| b.handle_sip(now, event)),
                 Some(event) = media_events.recv() => self.with(|b, now| b.handle_media(now, event)),
                 Some(lookup) = lookups.recv() => {

@@ -37,6 +37,9 @@ pub(super) struct Call {
     /// An IVR's own conference for one caller typing a meeting ID: not a
     /// CMS call, so not in `/calls` and without CDRs of its own.
     pub hidden: bool,
+    /// Since when no activator has been in (for guests'
+    /// `deactivationModeTime`); `None` while one is.
+    pub no_activator_since: Option<Instant>,
 }
 
 /// A caller at an IVR, typing a meeting ID.

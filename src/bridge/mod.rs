@@ -223,6 +223,7 @@ impl Bridge {
             conference,
             ends_when_empty,
             hidden,
+            no_activator_since: None,
         };
         if hidden {
             self.calls.push(call);

@@ -13,6 +13,7 @@
 //! values whenever those change, so no other code reads settings as strings.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use confero_media::engine::MAX_VIDEO_SIZE;
 use confero_media::video::layout::Layout;
@@ -160,6 +161,8 @@ pub struct LegSettings {
     pub needs_activation: bool,
     /// What it does when the last activator leaves (`deactivationMode`).
     pub deactivation_mode: DeactivationMode,
+    /// How long after that (`deactivationModeTime`, seconds; 0: at once).
+    pub deactivation_time: Duration,
 }
 
 /// CMS `deactivationMode`: a guest's lot when the last activator leaves.
@@ -203,6 +206,9 @@ impl LegSettings {
                 Some("remainActivated") => DeactivationMode::RemainActivated,
                 _ => DeactivationMode::Deactivate,
             },
+            deactivation_time: Duration::from_secs(
+                value("deactivationModeTime").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
+            ),
         }
     }
 }

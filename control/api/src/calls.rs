@@ -67,6 +67,7 @@ pub static LEG_FIELDS: &[Field] = &[
     f("participantCounter", Ty::Enum(&["never", "auto", "always"])),
     f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
     f("deactivationMode", Ty::Enum(&["deactivate", "disconnect", "remainActivated"])),
+    f("deactivationModeTime", Ty::Int(0, u32::MAX as i64)),
 ];
 
 fn bridge_failure(e: BridgeError) -> Failure {

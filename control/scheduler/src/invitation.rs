@@ -108,7 +108,9 @@ impl Template {
             let refuse = |problem: String| TemplateError { line: n + 1, problem };
             // A line that is one block tag alone leaves no trace.
             let trimmed = line.trim();
-            let alone = trimmed.starts_with("{%")
+            // (At least 4 bytes: in `{%}` the two marks overlap.)
+            let alone = trimmed.len() >= 4
+                && trimmed.starts_with("{%")
                 && trimmed.ends_with("%}")
                 && trimmed[2..].find("%}") == Some(trimmed.len() - 4);
             let mut rest = if alone { trimmed } else { line };
@@ -280,6 +282,8 @@ mod tests {
             ("{% if uri %}{% else %}{% else %}{% endif %}", 1),
             ("{{ name", 1),
             ("{% for x in y %}{% endfor %}", 1),
+            // Found by the fuzz campaign: the marks overlap.
+            ("x\n {%} \n", 2),
             (&"{% if uri %}".repeat(20), 1),
         ] {
             assert_eq!(Template::parse(text).map_err(|e| e.line), Err(line), "{text}");

@@ -416,7 +416,9 @@ impl Harness {
         let end = self.now + d;
         loop {
             self.settle();
+            let bridge = self.with(|b, _| b.next_timeout());
             let next = std::iter::once(self.sip.next_timeout())
+                .chain(std::iter::once(bridge))
                 .chain(self.phones.iter().map(|p| p.ua.next_timeout()))
                 .flatten()
                 .filter(|t| *t <= end)
@@ -424,6 +426,7 @@ impl Harness {
             let Some(at) = next else { break };
             self.now = self.now.max(at);
             self.sip.handle_timeout(self.now);
+            self.with(|b, now| b.handle_timeout(now));
             for phone in &mut self.phones {
                 phone.ua.handle_timeout(self.now);
             }

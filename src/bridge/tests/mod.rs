@@ -803,3 +803,42 @@ fn guests_wait_for_an_activator_and_follow_their_deactivation_mode() {
     h.with(|b, now| b.update_call(now, call, &[lock("false")])).unwrap();
     assert_eq!(waiting(&h, first), None, "unlocked: in");
 }
+
+/// `deactivationModeTime`: a guest acts on the last activator leaving only
+/// that many seconds later, and not at all if an activator is back by then.
+#[test]
+fn deactivation_waits_deactivation_mode_time_for_the_host_to_come_back() {
+    let mut h = Harness::new();
+    let guest = create(
+        &*h.store,
+        Kind::CallLegProfile,
+        None,
+        &[("needsActivation", "true"), ("deactivationMode", "disconnect"), ("deactivationModeTime", "10")],
+    );
+    let space = create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
+    let for_guests = [("uri", "guest"), ("callLegProfile", &*guest.id.to_string())];
+    create(&*h.store, Kind::AccessMethod, Some(space.id), &for_guests);
+    let g = h.phone();
+    let guest_call = h.dial_in(g, "guest");
+    let host = h.phone();
+    let host_call = h.dial_in(host, "team");
+    let guest_in = |h: &Harness| endpoint_of(h, g).is_some_and(|e| h.media.state().endpoints[&e].prompt.is_none());
+    assert!(guest_in(&h));
+
+    // The host leaves and is back within the 10 s: the guest stays.
+    h.on_phone(host, |ph, now| ph.ua.hangup(now, host_call)).expect("BYE");
+    h.advance(Duration::from_secs(5));
+    assert!(guest_in(&h) && !h.phones[g].hung_up_on(guest_call), "still in after 5 s");
+    let back = h.phone();
+    let back_call = h.dial_in(back, "team");
+    h.advance(Duration::from_secs(10));
+    assert!(guest_in(&h) && !h.phones[g].hung_up_on(guest_call), "the host came back in time");
+
+    // It leaves for good: 10 s later the guest is hung up.
+    h.on_phone(back, |ph, now| ph.ua.hangup(now, back_call)).expect("BYE");
+    h.advance(Duration::from_secs(9));
+    assert!(!h.phones[g].hung_up_on(guest_call), "not before the 10 s");
+    h.advance(Duration::from_secs(2));
+    assert!(h.phones[g].hung_up_on(guest_call), "hung up after the 10 s");
+    assert!(leg_ends(&h).contains(&"callDeactivated"), "{:?}", leg_ends(&h));
+}
