@@ -646,7 +646,7 @@ fn a_call_branding_profile_s_recording_is_the_passcode_prompt() {
     let location = server.url("");
     let profile = c.create("/api/v1/callBrandingProfiles", &format!("resourceLocation={location}"));
     assert_eq!(c.put("/api/v1/system/profiles", &format!("callBrandingProfile={profile}")).status, 200);
-    let fetched = format!("branding: {location}: 1 of 4 prompts recorded");
+    let fetched = format!("branding: {location}: 1 of 5 prompts recorded");
     assert!(common::eventually(|| c.log_text().contains(&fetched)), "{}", c.log_text());
 
     c.create("/api/v1/coSpaces", "name=Branded&uri=branded&passcode=2468");

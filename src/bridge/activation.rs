@@ -11,8 +11,8 @@
 //! `deactivationMode` says, `deactivationModeTime` seconds later (0: at
 //! once) unless an activator is back by then: `deactivate` (the default)
 //! waits again, `disconnect` is hung up (`callDeactivated`),
-//! `remainActivated` stays. The delay is a sans-IO timer:
-//! [`Bridge::next_timeout`] says when, [`Bridge::handle_timeout`] acts.
+//! `remainActivated` stays. The delay runs on the bridge's sans-IO timer
+//! ([`Bridge::next_timeout`], [`Bridge::handle_timeout`]).
 //!
 //! One rule, [`Bridge::review_activation`], is applied to a call whenever
 //! something it depends on changes: a leg enters or leaves, a leg's
@@ -120,7 +120,7 @@ impl Bridge {
 
     /// When a guest's `deactivationModeTime` runs out next, if one is
     /// running.
-    pub fn next_timeout(&self) -> Option<Instant> {
+    pub(super) fn deactivation_due(&self) -> Option<Instant> {
         self.calls
             .iter()
             .filter_map(|c| Some((c.live.id, c.no_activator_since?)))
@@ -137,7 +137,7 @@ impl Bridge {
     }
 
     /// Time passed: guests whose `deactivationModeTime` ran out act.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(super) fn handle_deactivation_timeout(&mut self, now: Instant) {
         let due: Vec<Uuid> = self.calls.iter().filter(|c| c.no_activator_since.is_some()).map(|c| c.live.id).collect();
         for call in due {
             self.review_activation(now, call);

@@ -21,11 +21,12 @@ use uuid::Uuid;
 use super::Bridge;
 
 /// The prompts a call branding location may hold.
-pub const CALL_PROMPTS: [&str; 4] = [
+pub const CALL_PROMPTS: [&str; 5] = [
     "passcode_entry.wav",
     "passcode_incorrect_try_again.wav",
     "passcode_incorrect_final_attempt.wav",
     super::activation::WAITING_PROMPT,
+    "passcode_incorrect_goodbye.wav",
 ];
 /// The prompts an IVR branding location may hold.
 pub const IVR_PROMPTS: [&str; 3] =
@@ -132,6 +133,16 @@ impl Bridge {
         match self.config.branding.recording(&location, name) {
             Some(recording) => Prompt { pcm: recording, loop_from: Some(0) },
             None => tones,
+        }
+    }
+
+    /// "That passcode is not correct; goodbye", once, after the last wrong
+    /// passcode.
+    pub(super) fn goodbye_prompt(&self, space: Option<Uuid>) -> Prompt {
+        let Some(location) = self.call_branding(space) else { return Prompt::goodbye() };
+        match self.config.branding.recording(&location, CALL_PROMPTS[4]) {
+            Some(recording) => Prompt { pcm: recording, loop_from: None },
+            None => Prompt::goodbye(),
         }
     }
 

@@ -87,6 +87,8 @@ pub(super) struct Leg {
     pub keys: KeyBuffer,
     /// In the conference, waiting for an activator, or not in the call yet.
     pub activation: Activation,
+    /// When to hang up, once a last prompt (the passcode goodbye) is heard.
+    pub hang_up_at: Option<Instant>,
 }
 
 impl Leg {
@@ -109,6 +111,7 @@ impl Leg {
             keys: KeyBuffer::default(),
             ivr: None,
             activation: Activation::Outside,
+            hang_up_at: None,
         }
     }
 

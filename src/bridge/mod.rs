@@ -467,6 +467,9 @@ impl Bridge {
             return self.ivr_digit(now, id, digit);
         }
         let Some(lobby) = leg.lobby.as_mut() else { return self.key_pressed(now, id, digit) };
+        if leg.hang_up_at.is_some() {
+            return; // Saying goodbye.
+        }
         if digit != '#' {
             if lobby.entered.len() < MAX_PASSCODE_DIGITS {
                 lobby.entered.push(digit);
@@ -486,7 +489,20 @@ impl Bridge {
         let failures = lobby.failures;
         tracing::info!("call leg {id}: wrong passcode ({failures} of {MAX_PASSCODE_FAILURES})");
         if failures >= MAX_PASSCODE_FAILURES {
-            self.end_leg(now, id, "localTeardown");
+            // "Goodbye", heard to its end, then the hang-up (the bridge's
+            // timer); without media, at once.
+            let goodbye = self.goodbye_prompt(self.space_of_call(call));
+            let heard = goodbye.duration() + std::time::Duration::from_millis(300);
+            match endpoint {
+                Some(e) if self.media.set_prompt(e, Some(goodbye)).is_ok() => {
+                    if let Some(leg) = self.leg_mut(id) {
+                        leg.hang_up_at = Some(now + heard);
+                    }
+                }
+                _ => {
+                    self.end_leg(now, id, "localTeardown");
+                }
+            }
         } else if let Some(e) = endpoint {
             let prompt = self.wrong_passcode_prompt(self.space_of_call(call), usize::from(failures));
             let _ = self.media.set_prompt(e, Some(prompt));
@@ -494,6 +510,23 @@ impl Bridge {
     }
 
     // ---- inputs -------------------------------------------------------------
+
+    /// When the bridge's timer is due next: a leg to hang up once its last
+    /// prompt is heard, or a guest's `deactivationModeTime` running out.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.legs.iter().filter_map(|l| l.hang_up_at).chain(self.deactivation_due()).min()
+    }
+
+    /// Time passed to `now`: whatever [`next_timeout`](Self::next_timeout)
+    /// said is due is done.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let done: Vec<Uuid> =
+            self.legs.iter().filter(|l| l.hang_up_at.is_some_and(|t| t <= now)).map(|l| l.live.id).collect();
+        for id in done {
+            self.end_leg(now, id, "localTeardown");
+        }
+        self.handle_deactivation_timeout(now);
+    }
 
     /// What a SIP leg's signalling reports.
     pub fn handle_sip(&mut self, now: Instant, event: SipEvent) {

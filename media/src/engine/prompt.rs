@@ -53,6 +53,22 @@ impl Prompt {
         Self::tones_then_wait(&[523.25, 783.99, 523.25, 783.99], 120, 3000)
     }
 
+    /// "That passcode is not correct; goodbye": the wrong-entry tones and a
+    /// low one, once, before the call is hung up.
+    pub fn goodbye() -> Self {
+        let mut pcm = Vec::new();
+        for (hz, ms) in [(329.63, 250), (261.63, 250), (196.0, 600)] {
+            tone(&mut pcm, hz, ms, 8000.0);
+            tone(&mut pcm, 0.0, 50, 0.0);
+        }
+        Self { pcm: pcm.into(), loop_from: None }
+    }
+
+    /// How long it plays once through.
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.pcm.len() as u64 / 48)
+    }
+
     /// "Waiting for the host": a soft falling pair (G4 E4) every 5 s, while
     /// a guest waits for an activator (CMS's `needsActivation`).
     pub fn waiting_for_host() -> Self {

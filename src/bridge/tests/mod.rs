@@ -155,6 +155,9 @@ fn the_passcode_lobby_lets_in_the_right_digits_by_rfc_4733_or_info_and_drops_thr
     info_digits(&mut h, c, "2#");
     assert!(!h.phones[c].hung_up_on(call_c), "two wrong are allowed");
     dtmf(&mut h, ec, "3#");
+    assert_eq!(prompt(&h, ec), Some(Prompt::goodbye()), "goodbye after the third wrong passcode");
+    assert!(!h.phones[c].hung_up_on(call_c), "heard to its end first");
+    h.advance(Prompt::goodbye().duration() + Duration::from_millis(500));
     assert!(h.phones[c].hung_up_on(call_c), "the third wrong passcode hangs up");
     assert!(!h.media.state().endpoints.contains_key(&ec));
     assert_eq!(leg_ends(&h), vec!["localTeardown"]);
