@@ -104,7 +104,8 @@ pub fn resolve_ivr(store: &dyn Store, user: &str, domain: &str) -> Option<Object
 
 /// The meeting a caller typed at `ivr`: a space's or access method's
 /// `callId` (unless the IVR's `resolveCoSpaceCallIds` is false), within the
-/// IVR's tenant when it has one.
+/// IVR's tenant when it has one, else within the tenants of its
+/// `tenantGroup` when it names one.
 pub fn resolve_meeting_id(store: &dyn Store, ivr: &Object, meeting_id: &str) -> Option<Destination> {
     if ivr.get("resolveCoSpaceCallIds") == Some("false") || meeting_id.is_empty() {
         return None;
@@ -118,10 +119,16 @@ pub fn resolve_meeting_id(store: &dyn Store, ivr: &Object, meeting_id: &str) -> 
         }
         _ => return None,
     };
-    match ivr.get("tenant") {
-        Some(tenant) if destination.space.get("tenant") != Some(tenant) => None,
-        _ => Some(destination),
-    }
+    let space_tenant = destination.space.get("tenant");
+    let within = match (ivr.get("tenant"), ivr.get("tenantGroup")) {
+        (Some(tenant), _) => space_tenant == Some(tenant),
+        (None, Some(group)) => space_tenant
+            .and_then(|t| uuid::Uuid::parse_str(t).ok())
+            .and_then(|t| store.get(Kind::Tenant, t))
+            .is_some_and(|t| t.get("tenantGroup") == Some(group)),
+        (None, None) => true,
+    };
+    within.then_some(destination)
 }
 
 fn priority(o: &Object) -> i64 {
@@ -358,6 +365,33 @@ mod tests {
         assert!(resolve_inbound(&*s, "room", "VIDEO.example.com").is_ok());
         assert_eq!(resolve_inbound(&*s, "room", "other.com"), Err(InboundRefusal::DomainNotServed));
         assert_eq!(resolve_inbound(&*s, "room", "users.example.com"), Err(InboundRefusal::DomainNotServed));
+    }
+
+    /// An IVR resolves call IDs within its tenant, else within its tenant
+    /// group's tenants, else everywhere.
+    #[test]
+    fn an_ivr_resolves_call_ids_within_its_tenant_or_tenant_group() {
+        let (_d, s) = store();
+        let group = create(&*s, Kind::TenantGroup, None, &[]);
+        let group_id = group.id.to_string();
+        let inside = create(&*s, Kind::Tenant, None, &[("name", "In"), ("tenantGroup", &group_id)]);
+        let outside = create(&*s, Kind::Tenant, None, &[("name", "Out")]);
+        let space = |name: &str, call_id: &str, tenant: &Object| {
+            let tenant = tenant.id.to_string();
+            create(&*s, Kind::CoSpace, None, &[("name", name), ("callId", call_id), ("tenant", &tenant)])
+        };
+        space("A", "1001", &inside);
+        space("B", "1002", &outside);
+        let ivr = |fields: &[(&str, &str)]| create(&*s, Kind::Ivr, None, fields);
+        let grouped = ivr(&[("uri", "grouped"), ("tenantGroup", &group_id)]);
+        assert!(resolve_meeting_id(&*s, &grouped, "1001").is_some());
+        assert!(resolve_meeting_id(&*s, &grouped, "1002").is_none(), "another group's tenant");
+        let tenant_id = outside.id.to_string();
+        let own = ivr(&[("uri", "own"), ("tenant", &tenant_id), ("tenantGroup", &group_id)]);
+        assert!(resolve_meeting_id(&*s, &own, "1002").is_some(), "the tenant wins over the group");
+        assert!(resolve_meeting_id(&*s, &own, "1001").is_none());
+        let open = ivr(&[("uri", "open")]);
+        assert!(resolve_meeting_id(&*s, &open, "1001").is_some() && resolve_meeting_id(&*s, &open, "1002").is_some());
     }
 
     #[test]
