@@ -80,7 +80,7 @@ impl Bridge {
                 .filter(|l| l.live.call == call && l.activation == state)
                 .map(|l| {
                     let s = &l.settings;
-                    (l.live.id, s.needs_activation, s.deactivation_mode, s.deactivation_time)
+                    (l.live.id, s.needs_activation && !l.admitted, s.deactivation_mode, s.deactivation_time)
                 })
                 .collect()
         };
@@ -118,6 +118,27 @@ impl Bridge {
         }
     }
 
+    /// The API's `deactivated`: `false` admits a waiting guest (it then
+    /// stays in until an API client says otherwise), `true` sends a leg in
+    /// the call back to wait.
+    pub(super) fn set_deactivated(&mut self, id: Uuid, deactivated: bool) {
+        let Some(leg) = self.leg_mut(id) else { return };
+        match (leg.activation, deactivated) {
+            (Activation::Waiting, false) => {
+                tracing::info!("call leg {id}: admitted by the API");
+                leg.activation = Activation::Active;
+                leg.admitted = true;
+                self.stop_waiting(id);
+            }
+            (Activation::Active, true) => {
+                tracing::info!("call leg {id}: sent back to wait by the API");
+                leg.admitted = false;
+                self.start_waiting(id);
+            }
+            _ => {}
+        }
+    }
+
     /// When a guest's `deactivationModeTime` runs out next, if one is
     /// running.
     pub(super) fn deactivation_due(&self) -> Option<Instant> {
@@ -127,7 +148,7 @@ impl Bridge {
             .flat_map(|(call, since)| {
                 self.legs
                     .iter()
-                    .filter(move |l| l.live.call == call && l.activation == Activation::Active)
+                    .filter(move |l| l.live.call == call && l.activation == Activation::Active && !l.admitted)
                     .filter(|l| {
                         l.settings.needs_activation && l.settings.deactivation_mode != DeactivationMode::RemainActivated
                     })

@@ -89,6 +89,9 @@ pub(super) struct Leg {
     pub activation: Activation,
     /// When to hang up, once a last prompt (the passcode goodbye) is heard.
     pub hang_up_at: Option<Instant>,
+    /// A guest the API let in (`deactivated=false`): it stays in when no
+    /// activator is.
+    pub admitted: bool,
 }
 
 impl Leg {
@@ -112,6 +115,7 @@ impl Leg {
             ivr: None,
             activation: Activation::Outside,
             hang_up_at: None,
+            admitted: false,
         }
     }
 

@@ -625,10 +625,20 @@ impl Bridge {
     /// Changes a leg's settings (mutes, layout, importance, DTMF) live.
     pub fn update_call_leg(&mut self, now: Instant, id: Uuid, changes: &[Change]) -> Result<(), BridgeError> {
         let leg = self.leg_mut(id).ok_or(BridgeError::CallLegDoesNotExist)?;
+        // `deactivated` is an act (admit, or send back to wait), not a setting.
+        let (acts, changes): (Vec<&Change>, Vec<Change>) = {
+            let (acts, settings): (Vec<&Change>, Vec<&Change>) =
+                changes.iter().partition(|c| c.field.name == "deactivated");
+            (acts, settings.into_iter().cloned().collect())
+        };
+        let changes = changes.as_slice();
         apply(&mut leg.live.config, changes);
         leg.resolve_settings();
         let call = leg.live.call;
         self.apply_media_settings(id);
+        if let Some(deactivated) = acts.last().and_then(|c| c.value.as_deref()) {
+            self.set_deactivated(id, deactivated == "true");
+        }
         // It may have become a guest, or an activator.
         self.review_activation(now, call);
         // Each PUT with a `dtmfSequence` sends it once (a leg still ringing

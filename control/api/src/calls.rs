@@ -476,10 +476,13 @@ pub static PARTICIPANT_FIELDS: &[Field] = &[
     f("importance", Ty::Int(0, i32::MAX as i64)),
     f("nameLabelOverride", Ty::Text),
     f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
+    // CMS 2.9: `false` lets a guest waiting for its host in (Meeting
+    // Management's "admit"); `true` sends it back to wait.
+    f("deactivated", B),
 ];
 
 /// `PUT /participants/<id>`: importance (Meeting Management's "important"),
-/// name label and layout template,
+/// name label, layout template and `deactivated` (admitting a waiting guest),
 /// applied to the participant's call legs, live.
 pub fn update_participant(api: &Api, id: Uuid, form: &Form) -> Result<Reply, Failure> {
     let changes = validate_changes(PARTICIPANT_FIELDS, form, false)?;

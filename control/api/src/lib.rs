@@ -24,7 +24,7 @@ pub mod xmpp_link;
 
 mod bulk;
 mod calls;
-pub use calls::{CALL_FIELDS, LEG_FIELDS};
+pub use calls::{CALL_FIELDS, LEG_FIELDS, PARTICIPANT_FIELDS};
 mod objects;
 mod queries;
 mod system;

@@ -845,3 +845,32 @@ fn deactivation_waits_deactivation_mode_time_for_the_host_to_come_back() {
     assert!(h.phones[g].hung_up_on(guest_call), "hung up after the 10 s");
     assert!(leg_ends(&h).contains(&"callDeactivated"), "{:?}", leg_ends(&h));
 }
+
+/// Meeting Management's "admit": `PUT /participants/<id> deactivated=false`
+/// lets a waiting guest in with no host there, and it stays in; `true`
+/// sends it back to wait.
+#[test]
+fn the_api_admits_a_waiting_guest_and_can_send_it_back() {
+    let mut h = Harness::new();
+    let guest = create(&*h.store, Kind::CallLegProfile, None, &[("needsActivation", "true")]);
+    let guest_id = guest.id.to_string();
+    create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team"), ("callLegProfile", &guest_id)]);
+    let p = h.phone();
+    h.dial_in(p, "team");
+    let e = endpoint_of(&h, p).expect("its endpoint");
+    let prompt = |h: &Harness| h.media.state().endpoints[&e].prompt.clone();
+    assert_eq!(prompt(&h), Some(Prompt::waiting_for_host()));
+    let leg = h.with(|b, now| b.call_legs(now))[0].id;
+    let deactivated = |value: &str| confero_store::schema::Change {
+        field: confero_api::PARTICIPANT_FIELDS.iter().find(|f| f.name == "deactivated").unwrap(),
+        value: Some(value.to_string()),
+    };
+    h.with(|b, now| b.update_call_leg(now, leg, &[deactivated("false")])).unwrap();
+    assert_eq!(prompt(&h), None, "admitted");
+    h.advance(Duration::from_secs(60));
+    assert_eq!(prompt(&h), None, "it stays in with no host");
+    let legs = h.with(|b, now| b.call_legs(now));
+    assert!(!legs[0].deactivated && !legs[0].config.contains_key("deactivated"), "an act, not a setting");
+    h.with(|b, now| b.update_call_leg(now, leg, &[deactivated("true")])).unwrap();
+    assert_eq!(prompt(&h), Some(Prompt::waiting_for_host()), "sent back to wait");
+}
