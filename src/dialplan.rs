@@ -26,9 +26,52 @@ pub struct Destination {
     pub space: Object,
     /// The access method dialled, if the user part was one of its.
     pub access_method: Option<Object>,
+    /// The rest of the space's family holding the same URI or call ID
+    /// (`None`: the space itself), told apart by passcode: a host's and a
+    /// guests' access method on one number.
+    pub shared: Vec<Option<Object>>,
 }
 
 impl Destination {
+    /// The first of `owners` (a space, or an access method of one) with the
+    /// others of its family that hold the same value; `None` when the first
+    /// is neither or its space is gone.
+    pub fn of_owners(store: &dyn Store, owners: Vec<Object>) -> Option<Destination> {
+        let mut owners = owners.into_iter();
+        let first = owners.next()?;
+        let (space, access_method) = match first.kind {
+            Kind::CoSpace => (first, None),
+            Kind::AccessMethod => (store.get(Kind::CoSpace, first.parent?)?, Some(first)),
+            _ => return None,
+        };
+        let shared = owners
+            .filter(|o| o.id == space.id || (o.kind == Kind::AccessMethod && o.parent == Some(space.id)))
+            .map(|o| (o.kind == Kind::AccessMethod).then_some(o))
+            .collect();
+        Some(Destination { space, access_method, shared })
+    }
+
+    /// Whether several of the family hold what was dialled, so the
+    /// passcode typed says which.
+    pub fn is_shared(&self) -> bool {
+        !self.shared.is_empty()
+    }
+
+    /// Each way in and the passcode it takes (empty: none), the one dialled
+    /// first.
+    pub fn choices(&self) -> Vec<Destination> {
+        std::iter::once(self.access_method.clone())
+            .chain(self.shared.iter().cloned())
+            .map(|access_method| Destination { space: self.space.clone(), access_method, shared: Vec::new() })
+            .collect()
+    }
+
+    /// The way in whose passcode is `typed` (nothing typed: one without a
+    /// passcode).
+    pub fn choose(&self, typed: &str) -> Option<Destination> {
+        self.choices().into_iter().find(|d| d.passcode().unwrap_or_default() == typed)
+    }
+
     /// The passcode a caller must enter: an access method's own (each
     /// access method has its own, unset meaning none), else the space's.
     /// `None` or empty: none.
@@ -75,15 +118,11 @@ pub fn resolve_inbound(store: &dyn Store, user: &str, domain: &str) -> Result<De
         }
     }
     let user = user.to_lowercase();
-    let owner = store.claim_owner(ClaimSpace::Uri, &user).or_else(|| store.claim_owner(ClaimSpace::CallId, &user));
-    match owner {
-        Some(o) if o.kind == Kind::CoSpace => Ok(Destination { space: o, access_method: None }),
-        Some(o) if o.kind == Kind::AccessMethod => {
-            let space = o.parent.and_then(|p| store.get(Kind::CoSpace, p)).ok_or(InboundRefusal::NotFound)?;
-            Ok(Destination { space, access_method: Some(o) })
-        }
-        _ => Err(InboundRefusal::NotFound),
+    let mut owners = store.claim_owners(ClaimSpace::Uri, &user);
+    if owners.is_empty() {
+        owners = store.claim_owners(ClaimSpace::CallId, &user);
     }
+    Destination::of_owners(store, owners).ok_or(InboundRefusal::NotFound)
 }
 
 /// The IVR an inbound call's `user@domain` dials, if any: an `ivrs` object
@@ -110,15 +149,7 @@ pub fn resolve_meeting_id(store: &dyn Store, ivr: &Object, meeting_id: &str) -> 
     if ivr.get("resolveCoSpaceCallIds") == Some("false") || meeting_id.is_empty() {
         return None;
     }
-    let owner = store.claim_owner(ClaimSpace::CallId, meeting_id)?;
-    let destination = match owner.kind {
-        Kind::CoSpace => Destination { space: owner, access_method: None },
-        Kind::AccessMethod => {
-            let space = owner.parent.and_then(|p| store.get(Kind::CoSpace, p))?;
-            Destination { space, access_method: Some(owner) }
-        }
-        _ => return None,
-    };
+    let destination = Destination::of_owners(store, store.claim_owners(ClaimSpace::CallId, meeting_id))?;
     let space_tenant = destination.space.get("tenant");
     let within = match (ivr.get("tenant"), ivr.get("tenantGroup")) {
         (Some(tenant), _) => space_tenant == Some(tenant),

@@ -238,6 +238,18 @@ fn errors_are_failure_details_with_the_right_reason_and_code() {
     assert!(c.post("/api/v1/coSpaces", "name=b&uri=second").body.contains("<duplicateCoSpaceUri />"));
     let a = c.get("/api/v1/nonsense");
     assert_eq!((a.status, a.body.contains("<unrecognizedObject />")), (404, true));
+    // A space's access methods may share its URI or call ID with another
+    // passcode (host and guests on one number); the same passcode is refused.
+    let shared = c.create("/api/v1/coSpaces", "name=shared&uri=clinic&callId=5555&passcode=1111");
+    let methods = format!("/api/v1/coSpaces/{shared}/accessMethods");
+    let a = c.post(&methods, "uri=clinic&passcode=1111");
+    assert!(a.body.contains("<duplicateCoSpaceUriPasscode />"), "{}", a.body);
+    let a = c.post(&methods, "callId=5555&passcode=1111");
+    assert!(a.body.contains("<duplicateCoSpaceIdPasscode />"), "{}", a.body);
+    let guests = c.create(&methods, "uri=clinic&callId=5555&passcode=2222");
+    let a = c.put(&format!("{methods}/{guests}"), "passcode=1111");
+    assert!(a.body.contains("Passcode />"), "{}", a.body);
+    assert!(c.post("/api/v1/coSpaces", "name=other&uri=clinic").body.contains("<duplicateCoSpaceUri />"));
     let a = c.get("/api/v2/coSpaces");
     assert_eq!((a.status, a.body.contains("<invalidVersion />")), (400, true), "{}", a.body);
     let a = c.post("/api/v1/coSpaces", "passcode=12ab");

@@ -17,7 +17,7 @@ use confero_sip::ua::IncomingCall;
 use confero_store::Object;
 use uuid::Uuid;
 
-use super::leg::{IvrStage, Lobby, Signalling};
+use super::leg::{IvrStage, Signalling};
 use super::settings::{LegPlace, ProfileChain};
 use super::Bridge;
 use crate::dialplan::{self, Destination};
@@ -92,7 +92,7 @@ impl Bridge {
     /// The meeting was found: the leg joins its call (in the passcode lobby
     /// if it has one) and its media moves there by our re-INVITE.
     fn ivr_join(&mut self, now: Instant, id: Uuid, destination: Destination) {
-        let (profiles, passcode) = self.profiles_at(&destination);
+        let (profiles, lobby) = self.profiles_at(&destination);
         let Ok(call) = self.call_with_room(now, &destination.space) else {
             return self.end_leg(now, id, "callCapacityExceeded").unwrap_or(());
         };
@@ -109,7 +109,7 @@ impl Bridge {
         let ivr_call = std::mem::replace(&mut leg.live.call, call);
         leg.profiles = profiles;
         leg.resolve_settings();
-        leg.lobby = passcode.map(|passcode| Lobby { passcode, entered: String::new(), failures: 0 });
+        leg.lobby = lobby;
         if let Some(stage) = leg.ivr.as_mut() {
             stage.moving = true;
         }

@@ -18,6 +18,8 @@ use confero_sip::resolve::Hop;
 use confero_sip::transaction::Peer;
 use confero_store::Object;
 
+use crate::dialplan::Destination;
+
 use super::activation::Activation;
 use super::cdr::LegKind;
 use super::dtmf::KeyBuffer;
@@ -54,9 +56,30 @@ pub(super) struct IvrStage {
 
 /// A passcode being entered.
 pub(super) struct Lobby {
-    pub passcode: String,
+    /// Each passcode that lets the caller in (empty: just `#`), with the
+    /// way in it is — more than one where a space and its access methods
+    /// share the number dialled (a host's and a guests' passcode).
+    pub choices: Vec<(String, Destination)>,
     pub entered: String,
     pub failures: u8,
+}
+
+impl Lobby {
+    /// The lobby a caller reaching `destination` waits in; `None` when it
+    /// owes no passcode.
+    pub fn for_destination(destination: &Destination) -> Option<Lobby> {
+        if !destination.is_shared() && destination.passcode().is_none() {
+            return None;
+        }
+        let choices =
+            destination.choices().into_iter().map(|d| (d.passcode().unwrap_or_default().to_string(), d)).collect();
+        Some(Lobby { choices, entered: String::new(), failures: 0 })
+    }
+
+    /// The way in the digits entered open, if any.
+    pub fn chosen(&self) -> Option<&Destination> {
+        self.choices.iter().find(|(p, _)| *p == self.entered).map(|(_, d)| d)
+    }
 }
 
 /// One call leg.

@@ -476,8 +476,21 @@ impl Bridge {
             }
             return;
         }
-        if lobby.entered == lobby.passcode {
+        if let Some(chosen) = lobby.chosen() {
             tracing::info!("call leg {id}: passcode ***** accepted");
+            // Where the number is shared, the passcode said which way in:
+            // that one's call leg profiles apply.
+            if lobby.choices.len() > 1 {
+                let place = LegPlace {
+                    own_profile: None,
+                    access_method: chosen.access_method.as_ref(),
+                    space: Some(&chosen.space),
+                };
+                leg.profiles = ProfileChain::resolve(&*self.store, place);
+                leg.resolve_settings();
+                self.apply_media_settings(id);
+            }
+            let Some(leg) = self.leg_mut(id) else { return };
             leg.lobby = None;
             // In, or (a guest) on to waiting for its host, with no moment
             // between the two prompts.

@@ -268,7 +268,7 @@ impl Bridge {
             return self.incoming_without_offer(now, id, ic, destination, &user);
         };
         let Ok(offer) = SessionDescription::parse(offer) else { return reject(self, 488) };
-        let (profiles, passcode) = self.profiles_at(&destination);
+        let (profiles, lobby) = self.profiles_at(&destination);
         let call = match self.call_with_room(now, &destination.space) {
             Ok(call) => call,
             Err(e) => return reject(self, super::limits::sip_refusal(e)),
@@ -285,7 +285,7 @@ impl Bridge {
         };
         let remote_rtp = answered.1.remote_rtp;
         let sip = SipLeg::new(policy, session.0);
-        let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, passcode);
+        let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, lobby);
         let prompt = leg.lobby.as_ref().map(|_| self.passcode_prompt(Some(destination.space.id)));
         match self.admit_answered(now, leg, answered, prompt, ic.source.addr.ip()) {
             Ok(()) => {
@@ -329,14 +329,14 @@ impl Bridge {
     }
 
     /// The call leg profiles of a caller reaching `destination`, and the
-    /// passcode it owes.
-    pub(super) fn profiles_at(&self, destination: &dialplan::Destination) -> (ProfileChain, Option<String>) {
+    /// passcode lobby it waits in, if it owes one.
+    pub(super) fn profiles_at(&self, destination: &dialplan::Destination) -> (ProfileChain, Option<Lobby>) {
         let place = LegPlace {
             own_profile: None,
             access_method: destination.access_method.as_ref(),
             space: Some(&destination.space),
         };
-        (ProfileChain::resolve(&*self.store, place), destination.passcode().map(str::to_string))
+        (ProfileChain::resolve(&*self.store, place), Lobby::for_destination(destination))
     }
 
     /// An offerless INVITE (a late offer): the leg joins its space's call
@@ -350,7 +350,7 @@ impl Bridge {
         destination: dialplan::Destination,
         user: &str,
     ) {
-        let (profiles, passcode) = self.profiles_at(&destination);
+        let (profiles, lobby) = self.profiles_at(&destination);
         let call = match self.call_with_room(now, &destination.space) {
             Ok(call) => call,
             Err(e) => return self.sip(SipCommand::Reject { leg: id, code: super::limits::sip_refusal(e) }),
@@ -368,7 +368,7 @@ impl Bridge {
         let body = offer.sdp.to_text().into_bytes();
         sip.offer = Some(offer);
         sip.video_offer = video_offer;
-        let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, passcode);
+        let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, lobby);
         self.admit(leg);
         self.sip(SipCommand::Accept { leg: id, answer: body });
         tracing::info!("SIP call to {user} without an offer: our offer went in the 200 (leg {id})");
@@ -386,7 +386,7 @@ impl Bridge {
         call: Uuid,
         mut sip: SipLeg,
         profiles: ProfileChain,
-        passcode: Option<String>,
+        lobby: Option<Lobby>,
     ) -> Leg {
         let mut live = self.new_live_leg(
             call,
@@ -397,7 +397,7 @@ impl Bridge {
         live.id = id;
         sip.signalling_ip = Some(ic.source.addr.ip());
         let mut leg = Leg::new(live, now, Signalling::Sip(Box::new(sip)), profiles);
-        leg.lobby = passcode.map(|passcode| Lobby { passcode, entered: String::new(), failures: 0 });
+        leg.lobby = lobby;
         leg
     }
 

@@ -10,7 +10,7 @@ use confero_media::runtime::{EndpointSpec, IceTransport, MediaTransport};
 use confero_media::transport::dtls::Fingerprint;
 use confero_media::transport::ice::IceCredentials;
 use confero_sdp::{answer_bundle, LocalBundle, SessionDescription};
-use confero_store::schema::{ClaimSpace, Kind};
+use confero_store::schema::ClaimSpace;
 
 use super::leg::{Leg, Signalling, WebLeg};
 use super::settings::{LegPlace, ProfileChain};
@@ -25,16 +25,8 @@ impl Bridge {
         if call_id.is_empty() {
             return Err(WebJoinError::MeetingNotFound);
         }
-        let owner = self.store.claim_owner(ClaimSpace::CallId, &call_id.to_lowercase());
-        match owner {
-            Some(o) if o.kind == Kind::CoSpace => Ok(Destination { space: o, access_method: None }),
-            Some(o) if o.kind == Kind::AccessMethod => {
-                let space = o.parent.and_then(|p| self.store.get(Kind::CoSpace, p));
-                let space = space.ok_or(WebJoinError::MeetingNotFound)?;
-                Ok(Destination { space, access_method: Some(o) })
-            }
-            _ => Err(WebJoinError::MeetingNotFound),
-        }
+        let owners = self.store.claim_owners(ClaimSpace::CallId, &call_id.to_lowercase());
+        Destination::of_owners(&*self.store, owners).ok_or(WebJoinError::MeetingNotFound)
     }
 
     /// See [`BridgeHandle::web_meeting`](confero_api::bridge::BridgeHandle::web_meeting).
@@ -43,7 +35,9 @@ impl Bridge {
         if !destination.admits_non_members() {
             return Err(WebJoinError::MeetingNotFound);
         }
-        let passcode_required = destination.passcode().is_some() && !secret_matches(&destination, secret);
+        // A shared call ID always asks: the passcode says which way in.
+        let passcode_required =
+            (destination.passcode().is_some() || destination.is_shared()) && !secret_matches(&destination, secret);
         let name = destination.space.get("name").unwrap_or_default().to_string();
         Ok(WebMeeting { name, passcode_required })
     }
@@ -55,13 +49,17 @@ impl Bridge {
         if !destination.admits_non_members() {
             return Err(WebJoinError::MeetingNotFound);
         }
-        if let Some(passcode) = destination.passcode() {
-            let typed = join.passcode.as_deref().map(str::trim);
-            if typed != Some(passcode) && !secret_matches(&destination, join.secret.as_deref()) {
-                return Err(WebJoinError::WrongPasscode);
-            }
+        if secret_matches(&destination, join.secret.as_deref()) {
+            return Ok(Destination { shared: Vec::new(), ..destination });
         }
-        Ok(destination)
+        let typed = join.passcode.as_deref().map(str::trim).unwrap_or_default();
+        if !destination.is_shared() {
+            return match destination.passcode() {
+                Some(passcode) if passcode != typed => Err(WebJoinError::WrongPasscode),
+                _ => Ok(destination),
+            };
+        }
+        destination.choose(typed).ok_or(WebJoinError::WrongPasscode)
     }
 
     /// See [`BridgeHandle::join_web`](confero_api::bridge::BridgeHandle::join_web):

@@ -195,6 +195,60 @@ pub fn get(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<Repl
 /// lowest dial-in security profile that sets it — the access method's, the
 /// space's, the tenant's, `system/profiles`' — else `passcodeTooShort`. No
 /// passcode at all is not checked.
+/// A space and its access methods may share a URI or call ID only with
+/// different passcodes (how a caller to the shared value is told apart, as
+/// CMS does for host and guest access methods): the same value with the
+/// same passcode is `duplicateCoSpaceUriPasscode` / `duplicateCoSpaceIdPasscode`.
+/// (Another space's values the store refuses outright.)
+fn check_shared_values(
+    api: &Api,
+    kind: Kind,
+    parent: Option<Uuid>,
+    current: Option<&Object>,
+    changes: &[Change],
+) -> Result<(), Failure> {
+    let space = match kind {
+        Kind::AccessMethod => parent,
+        Kind::CoSpace => current.map(|o| o.id),
+        _ => return Ok(()),
+    };
+    let Some(space) = space else { return Ok(()) };
+    let after = |name: &str| -> Option<String> {
+        match changes.iter().find(|c| c.field.name == name) {
+            Some(c) => c.value.clone(),
+            None => current.and_then(|o| o.get(name)).map(str::to_string),
+        }
+    };
+    let me = current.map(|o| o.id);
+    let family: Vec<Object> = api
+        .store
+        .get(Kind::CoSpace, space)
+        .into_iter()
+        .chain(api.store.all(Kind::AccessMethod, Some(space)))
+        .filter(|o| Some(o.id) != me)
+        .collect();
+    let passcode = after("passcode").unwrap_or_default();
+    for (claim, names, reason) in [
+        (ClaimSpace::Uri, ["uri", "secondaryUri"].as_slice(), "duplicateCoSpaceUriPasscode"),
+        (ClaimSpace::CallId, ["callId"].as_slice(), "duplicateCoSpaceIdPasscode"),
+    ] {
+        for value in names.iter().filter_map(|n| after(n)).filter(|v| !v.is_empty()) {
+            let clash = family.iter().any(|o| {
+                let holds = spec(o.kind)
+                    .fields
+                    .iter()
+                    .filter(|f| f.claim_space().is_some_and(|(c, _)| c == claim))
+                    .any(|f| o.get(f.name).is_some_and(|v| v.eq_ignore_ascii_case(&value)));
+                holds && o.get("passcode").unwrap_or_default() == passcode
+            });
+            if clash {
+                return Err(Failure::Reason(reason));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_passcode_length(
     api: &Api,
     kind: Kind,
@@ -380,6 +434,7 @@ pub fn create(api: &Api, kind: Kind, parent: Option<Uuid>, form: &Form) -> Resul
         _ => {}
     }
     check_passcode_length(api, kind, parent, None, &changes)?;
+    check_shared_values(api, kind, parent, None, &changes)?;
     check_ldap_syntax(kind, &changes)?;
     let obj = api.store.create(kind, parent, &changes).map_err(store_failure)?;
     tracing::info!("API created {} {}", s.element, obj.id);
@@ -422,6 +477,7 @@ pub fn update(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid, form: &Form
         required_call_id(api, Some(&obj), &form, &mut changes)?;
     }
     check_passcode_length(api, kind, parent, Some(&obj), &changes)?;
+    check_shared_values(api, kind, parent, Some(&obj), &changes)?;
     check_ldap_syntax(kind, &changes)?;
     api.store.update(kind, id, &changes).map_err(store_failure)?;
     tracing::info!("API modified {} {}", s.element, id);

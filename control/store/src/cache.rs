@@ -18,8 +18,10 @@ pub(super) struct Cache {
     objects: HashMap<Uuid, Object>,
     /// Ids per (kind, parent), in creation order.
     lists: HashMap<(Kind, Option<Uuid>), BTreeMap<u64, Uuid>>,
-    /// Unique values: (namespace, value) → owner.
-    claims: HashMap<(ClaimSpace, String), Uuid>,
+    /// Claimed values: (namespace, value) → owners, in the order they
+    /// claimed it (more than one only within a family: a space and its
+    /// access methods sharing a URI or call ID).
+    claims: HashMap<(ClaimSpace, String), Vec<Uuid>>,
 }
 
 impl Cache {
@@ -37,7 +39,10 @@ impl Cache {
         self.remove(o.id);
         for f in spec(o.kind).fields {
             if let (Some((space, _)), Some(v)) = (f.claim_space(), o.get(f.name)) {
-                self.claims.insert((space, v.to_string()), o.id);
+                let owners = self.claims.entry((space, v.to_string())).or_default();
+                if !owners.contains(&o.id) {
+                    owners.push(o.id);
+                }
             }
         }
         self.lists.entry((o.kind, o.parent)).or_default().insert(o.seq, o.id);
@@ -50,8 +55,11 @@ impl Cache {
         for f in spec(o.kind).fields {
             if let (Some((space, _)), Some(v)) = (f.claim_space(), o.get(f.name)) {
                 let key = (space, v.to_string());
-                if self.claims.get(&key) == Some(&id) {
-                    self.claims.remove(&key);
+                if let Some(owners) = self.claims.get_mut(&key) {
+                    owners.retain(|o| *o != id);
+                    if owners.is_empty() {
+                        self.claims.remove(&key);
+                    }
                 }
             }
         }
@@ -118,7 +126,12 @@ impl Cache {
 
     /// See [`super::Store::claim_owner`].
     pub(super) fn claim_owner(&self, space: ClaimSpace, value: &str) -> Option<Object> {
-        let id = self.claims.get(&(space, value.to_lowercase()))?;
-        self.objects.get(id).cloned()
+        self.claim_owners(space, value).into_iter().next()
+    }
+
+    /// See [`super::Store::claim_owners`].
+    pub(super) fn claim_owners(&self, space: ClaimSpace, value: &str) -> Vec<Object> {
+        let owners = self.claims.get(&(space, value.to_lowercase()));
+        owners.into_iter().flatten().filter_map(|id| self.objects.get(id).cloned()).collect()
     }
 }

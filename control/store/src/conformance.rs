@@ -164,6 +164,8 @@ pub(crate) fn singletons_exist_empty_until_written(open: Open) {
 
 /// URIs (uri, secondaryUri, an access method's uri) share one namespace, call
 /// IDs another, whatever object holds them; an object keeps its own values.
+/// Within one family — a space and its access methods — a value may be
+/// shared (CMS tells them apart by passcode; the API checks that).
 pub(crate) fn uris_and_call_ids_are_unique_across_spaces_and_access_methods(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
@@ -178,13 +180,19 @@ pub(crate) fn uris_and_call_ids_are_unique_across_spaces_and_access_methods(open
         "one space cannot hold a URI twice"
     );
     assert_eq!(dup("name=b&callId=1"), Err(StoreError::Duplicate("duplicateCoSpaceId")));
-    assert!(matches!(create(&*store, Kind::AccessMethod, Some(a.id), "uri=room"), Err(StoreError::Duplicate(_))));
-    assert!(matches!(create(&*store, Kind::AccessMethod, Some(a.id), "callId=1"), Err(StoreError::Duplicate(_))));
+    let shared = create(&*store, Kind::AccessMethod, Some(a.id), "uri=room&callId=1").expect("its own space's values");
+    let owners = store.claim_owners(ClaimSpace::Uri, "ROOM").into_iter().map(|o| o.id).collect::<Vec<_>>();
+    assert_eq!(owners, [a.id, shared.id], "both, the first claimant first");
+    assert_eq!(store.claim_owner(ClaimSpace::CallId, "1").map(|o| o.id), Some(a.id));
+    store.delete(Kind::AccessMethod, shared.id).unwrap();
+    assert_eq!(store.claim_owners(ClaimSpace::Uri, "room").len(), 1);
     let am = create(&*store, Kind::AccessMethod, Some(a.id), "uri=guest&callId=2").unwrap();
     assert!(matches!(dup("name=b&uri=guest"), Err(StoreError::Duplicate(_))));
     assert!(matches!(dup("name=b&callId=2"), Err(StoreError::Duplicate(_))));
     let b = dup("name=b&uri=b").unwrap();
     assert!(matches!(update(&*store, Kind::CoSpace, b.id, "uri=guest"), Err(StoreError::Duplicate(_))));
+    let other_family = create(&*store, Kind::AccessMethod, Some(b.id), "uri=guest");
+    assert!(matches!(other_family, Err(StoreError::Duplicate(_))), "another space's access method may not");
     assert_eq!(store.get(Kind::CoSpace, b.id).and_then(|o| o.get("uri").map(str::to_string)), Some("b".into()));
     update(&*store, Kind::CoSpace, a.id, "name=a2&uri=room").expect("a space keeps its own URI");
     update(&*store, Kind::CoSpace, a.id, "uri=moved").unwrap();
@@ -219,16 +227,18 @@ pub(crate) fn secrets_jids_and_bridge_names_are_unique(open: Open) {
     create(&*store, Kind::CallBridge, None, "name=cb1").expect("a renamed bridge frees its name");
 }
 
-/// Threads racing to claim one URI on one store: exactly one wins.
+/// Threads racing to claim one URI on one store, each for another space
+/// (a space itself, or an access method of its own space): exactly one wins.
 pub(crate) fn racing_writers_claim_a_uri_once(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let space = create(&*store, Kind::CoSpace, None, "name=host").unwrap();
+    let hosts: Vec<Uuid> =
+        (0..8).map(|i| create(&*store, Kind::CoSpace, None, &format!("name=host{i}")).unwrap().id).collect();
     let results = race(std::slice::from_ref(&store), 8, move |store, i| {
         if i % 2 == 0 {
             create(store, Kind::CoSpace, None, &format!("name=r{i}&uri=race"))
         } else {
-            create(store, Kind::AccessMethod, Some(space.id), "uri=race")
+            create(store, Kind::AccessMethod, Some(hosts[i]), "uri=race")
         }
     });
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");

@@ -150,6 +150,11 @@ pub trait Store: Send + Sync {
     /// call ID, a user by JID); the value is matched case-insensitively.
     fn claim_owner(&self, space: ClaimSpace, value: &str) -> Option<Object>;
 
+    /// Every object that claims a value, first claimant first: more than
+    /// one only where a space and its access methods share a URI or call ID
+    /// (told apart by passcode).
+    fn claim_owners(&self, space: ClaimSpace, value: &str) -> Vec<Object>;
+
     /// Creates an object from checked changes, under `parent` when its kind
     /// lives under another; refused if the parent or a referenced object is
     /// missing or a unique value is taken.

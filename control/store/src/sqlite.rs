@@ -37,8 +37,10 @@ use super::{apply, singleton_id, ApiUser, Object, Page, RecordWrite, Store, Stor
 use crate::schema::{spec, Change, ClaimSpace, Kind, Ty};
 
 /// The layout version written to `PRAGMA user_version` once the claims table
-/// has been filled from the objects (databases made before it existed).
-const SCHEMA_VERSION: i64 = 1;
+/// has been made from the objects in its current layout (1: the table
+/// exists; 2: claims keyed by owner, with the family that may share a
+/// value).
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long the write connection waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -364,7 +366,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              value TEXT NOT NULL,
              owner TEXT NOT NULL,
              field TEXT NOT NULL,
-             PRIMARY KEY (space, value)
+             family TEXT NOT NULL,
+             PRIMARY KEY (space, value, owner)
          );
          CREATE INDEX IF NOT EXISTS claims_owner ON claims (owner);
          CREATE TABLE IF NOT EXISTS api_users (
@@ -397,12 +400,28 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version < SCHEMA_VERSION {
-        let mut claim =
-            tx.prepare("INSERT OR IGNORE INTO claims (space, value, owner, field) VALUES (?1, ?2, ?3, ?4)")?;
+        // Claims are derived from the objects: made afresh in the current
+        // layout (version 2 keys them by owner, with the family that may
+        // share a value).
+        tx.execute_batch(
+            "DROP TABLE claims;
+             CREATE TABLE claims (
+                 space TEXT NOT NULL,
+                 value TEXT NOT NULL,
+                 owner TEXT NOT NULL,
+                 field TEXT NOT NULL,
+                 family TEXT NOT NULL,
+                 PRIMARY KEY (space, value, owner)
+             );
+             CREATE INDEX IF NOT EXISTS claims_owner ON claims (owner);",
+        )?;
+        let mut claim = tx
+            .prepare("INSERT OR IGNORE INTO claims (space, value, owner, field, family) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         for o in load(&tx)? {
             for f in spec(o.kind).fields {
                 if let (Some((space, _)), Some(v)) = (f.claim_space(), o.get(f.name)) {
-                    claim.execute(params![space.db_name(), v, o.id.to_string(), f.name])?;
+                    let family = f.claim_family(&o).to_string();
+                    claim.execute(params![space.db_name(), v, o.id.to_string(), f.name, family])?;
                 }
             }
         }
@@ -485,7 +504,12 @@ fn put(conn: &Connection, obj: &Object) -> Result<(), StoreError> {
         fields
     ])?;
     conn.prepare_cached("DELETE FROM claims WHERE owner = ?1")?.execute(params![obj.id.to_string()])?;
-    let mut claim = conn.prepare_cached("INSERT INTO claims (space, value, owner, field) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut claim =
+        conn.prepare_cached("INSERT INTO claims (space, value, owner, field, family) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    // A value another family holds is taken; within a family it may be
+    // shared (the API tells members apart by passcode).
+    let mut held_elsewhere =
+        conn.prepare_cached("SELECT 1 FROM claims WHERE space = ?1 AND value = ?2 AND family != ?3 LIMIT 1")?;
     for f in spec(obj.kind).fields {
         let Some(v) = obj.get(f.name) else { continue };
         if let Ty::Ref(target) = f.ty {
@@ -498,7 +522,13 @@ fn put(conn: &Connection, obj: &Object) -> Result<(), StoreError> {
             }
         }
         if let Some((space, reason)) = f.claim_space() {
-            claim.execute(params![space.db_name(), v, obj.id.to_string(), f.name]).map_err(|e| taken(e, reason))?;
+            let family = f.claim_family(obj).to_string();
+            if held_elsewhere.exists(params![space.db_name(), v, family])? {
+                return Err(StoreError::Duplicate(reason));
+            }
+            claim
+                .execute(params![space.db_name(), v, obj.id.to_string(), f.name, family])
+                .map_err(|e| taken(e, reason))?;
         }
     }
     Ok(())
@@ -565,6 +595,10 @@ impl Store for SqliteStore {
 
     fn claim_owner(&self, space: ClaimSpace, value: &str) -> Option<Object> {
         self.read(|c| c.claim_owner(space, value))
+    }
+
+    fn claim_owners(&self, space: ClaimSpace, value: &str) -> Vec<Object> {
+        self.read(|c| c.claim_owners(space, value))
     }
 
     fn create(&self, kind: Kind, parent: Option<Uuid>, changes: &[Change]) -> Result<Object, StoreError> {
@@ -760,6 +794,35 @@ mod tests {
             Err(StoreError::Duplicate("duplicateCoSpaceUri"))
         );
         assert_eq!(store.claim_owner(ClaimSpace::Uri, "OLD").map(|o| o.id), Some(space.id));
+    }
+
+    /// A database whose claims table has the first layout (one owner per
+    /// value) gets the current one: values stay taken across spaces, and
+    /// a space's access method may now share its space's URI.
+    #[test]
+    fn a_database_with_first_layout_claims_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let space = store.create(Kind::CoSpace, None, &conformance::changes(Kind::CoSpace, "name=a&uri=old")).unwrap();
+        drop(store);
+        let conn = Connection::open(dir.path().join("confero.db")).unwrap();
+        conn.execute_batch(
+            "DROP TABLE claims;
+             CREATE TABLE claims (space TEXT NOT NULL, value TEXT NOT NULL, owner TEXT NOT NULL,
+                                  field TEXT NOT NULL, PRIMARY KEY (space, value));
+             INSERT INTO claims SELECT 'uri', 'old', id, 'uri' FROM objects;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let store = open(dir.path());
+        assert_eq!(
+            store.create(Kind::CoSpace, None, &conformance::changes(Kind::CoSpace, "name=b&uri=old")),
+            Err(StoreError::Duplicate("duplicateCoSpaceUri"))
+        );
+        let am = store.create(Kind::AccessMethod, Some(space.id), &conformance::changes(Kind::AccessMethod, "uri=old"));
+        assert!(am.is_ok(), "{am:?}");
+        assert_eq!(store.claim_owners(ClaimSpace::Uri, "old").len(), 2);
     }
 
     /// The call bridge's dial plan lookups must not wait for a write: while

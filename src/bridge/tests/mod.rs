@@ -874,3 +874,35 @@ fn the_api_admits_a_waiting_guest_and_can_send_it_back() {
     h.with(|b, now| b.update_call_leg(now, leg, &[deactivated("true")])).unwrap();
     assert_eq!(prompt(&h), Some(Prompt::waiting_for_host()), "sent back to wait");
 }
+
+/// Host and guests dial one number and are told apart by passcode, as the
+/// CMS reference describes: the space's passcode makes an activator, its
+/// access method's (same URI, another passcode, a `needsActivation`
+/// profile) a guest who waits for it.
+#[test]
+fn host_and_guests_share_a_number_and_the_passcode_says_which() {
+    let mut h = Harness::new();
+    let guests = create(&*h.store, Kind::CallLegProfile, None, &[("needsActivation", "true")]);
+    let space = create(&*h.store, Kind::CoSpace, None, &[("name", "Clinic"), ("uri", "clinic"), ("passcode", "1111")]);
+    let guest_way = [("uri", "clinic"), ("passcode", "2222"), ("callLegProfile", &*guests.id.to_string())];
+    create(&*h.store, Kind::AccessMethod, Some(space.id), &guest_way);
+    let prompt = |h: &Harness, e: EndpointId| h.media.state().endpoints[&e].prompt.clone();
+
+    let guest = h.phone();
+    h.dial_in(guest, "clinic");
+    let eg = endpoint_of(&h, guest).expect("its endpoint");
+    assert_eq!(prompt(&h, eg), Some(Prompt::enter_passcode()));
+    dtmf(&mut h, eg, "2222#");
+    assert_eq!(prompt(&h, eg), Some(Prompt::waiting_for_host()), "the guests' passcode: a guest");
+
+    let host = h.phone();
+    h.dial_in(host, "clinic");
+    let eh = endpoint_of(&h, host).expect("its endpoint");
+    dtmf(&mut h, eh, "3333#");
+    assert_eq!(prompt(&h, eh), Some(Prompt::wrong_passcode()), "neither passcode");
+    dtmf(&mut h, eh, "1111#");
+    assert_eq!(prompt(&h, eh), None, "the host's passcode: in");
+    assert_eq!(prompt(&h, eg), None, "and the guest with it");
+    let participants = h.with(|b, _| b.participants());
+    assert_eq!(participants.iter().filter(|p| p.is_activator).count(), 1);
+}

@@ -7,6 +7,10 @@
 mod kinds;
 mod validate;
 
+use uuid::Uuid;
+
+use crate::Object;
+
 pub use kinds::{spec, LAYOUTS, SPECS};
 pub use validate::{
     check_value, expand_index_mapping, is_xml_char, new_secret, validate_changes, Change, Changes, Invalid,
@@ -228,6 +232,17 @@ impl Field {
             Ty::Jid(reason) => Some((ClaimSpace::Jid, reason)),
             Ty::Unique(reason) => Some((ClaimSpace::Name, reason)),
             _ => None,
+        }
+    }
+
+    /// The family that may share this field's claimed value: a space and
+    /// its access methods may use one URI or call ID among themselves (CMS
+    /// tells them apart by passcode, `duplicateCoSpaceUriPasscode`), so
+    /// their family is the space; anything else is its own family.
+    pub fn claim_family(&self, owner: &Object) -> Uuid {
+        match (self.claim_space(), owner.kind) {
+            (Some((ClaimSpace::Uri | ClaimSpace::CallId, _)), Kind::AccessMethod) => owner.parent.unwrap_or(owner.id),
+            _ => owner.id,
         }
     }
 
