@@ -195,6 +195,15 @@ pub fn get(api: &Api, kind: Kind, parent: Option<Uuid>, id: Uuid) -> Result<Repl
 /// lowest dial-in security profile that sets it — the access method's, the
 /// space's, the tenant's, `system/profiles`' — else `passcodeTooShort`. No
 /// passcode at all is not checked.
+/// A field's value once `changes` apply to `current` (nothing: a new
+/// object).
+fn value_after(current: Option<&Object>, changes: &[Change], name: &str) -> Option<String> {
+    match changes.iter().find(|c| c.field.name == name) {
+        Some(c) => c.value.clone(),
+        None => current.and_then(|o| o.get(name)).map(str::to_string),
+    }
+}
+
 /// A space and its access methods may share a URI or call ID only with
 /// different passcodes (how a caller to the shared value is told apart, as
 /// CMS does for host and guest access methods): the same value with the
@@ -213,12 +222,7 @@ fn check_shared_values(
         _ => return Ok(()),
     };
     let Some(space) = space else { return Ok(()) };
-    let after = |name: &str| -> Option<String> {
-        match changes.iter().find(|c| c.field.name == name) {
-            Some(c) => c.value.clone(),
-            None => current.and_then(|o| o.get(name)).map(str::to_string),
-        }
-    };
+    let after = |name: &str| value_after(current, changes, name);
     let me = current.map(|o| o.id);
     let family: Vec<Object> = api
         .store
@@ -259,12 +263,7 @@ fn check_passcode_length(
     if !matches!(kind, Kind::CoSpace | Kind::AccessMethod) {
         return Ok(());
     }
-    let after = |name: &str| -> Option<String> {
-        match changes.iter().find(|c| c.field.name == name) {
-            Some(c) => c.value.clone(),
-            None => current.and_then(|o| o.get(name)).map(str::to_string),
-        }
-    };
+    let after = |name: &str| value_after(current, changes, name);
     let Some(passcode) = after("passcode").filter(|p| !p.is_empty()) else { return Ok(()) };
     let space = match kind {
         Kind::AccessMethod => parent.and_then(|p| api.store.get(Kind::CoSpace, p)),
