@@ -23,6 +23,7 @@
 //! addresses at once; if the worker's engine then refuses the endpoint,
 //! [`MediaEvent::AttachFailed`] says so.
 
+mod load;
 mod udp;
 mod worker;
 

@@ -7,6 +7,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::load::LoadMeter;
 use super::{
     lock, BatchSocket, Command, ConferenceId, EndpointSpec, EventSink, IceTransport, MediaEvent, MediaTransport,
     Published, RecvBatch, RtpAddresses, RuntimeConfig, RuntimeStats, SendBatch,
@@ -154,12 +155,8 @@ pub(super) struct Worker {
     /// ([`Worker::dtls_work`]): when each came, and from where.
     dtls_queue: std::collections::VecDeque<(Instant, SocketAddr, Vec<u8>)>,
     stats: RuntimeStats,
-    /// `stats.busy_nanos` and the instant at the last housekeeping, for the
-    /// load over the last second.
-    load_mark: (u64, Instant),
-    /// When the worker last woke from a wait: the time since is busy time
-    /// not yet in `stats.busy_nanos`.
-    awake_since: Instant,
+    /// Busy time between waits, for `stats.busy_nanos` and `stats.load`.
+    load: LoadMeter,
     /// A received datagram, handed to the engine (which unprotects in place).
     scratch: Vec<u8>,
     recv: RecvBatch,
@@ -202,8 +199,7 @@ impl Worker {
             reply: Vec::with_capacity(super::MAX_DATAGRAM),
             dtls_queue: std::collections::VecDeque::new(),
             stats: RuntimeStats::default(),
-            load_mark: (0, Instant::now()),
-            awake_since: Instant::now(),
+            load: LoadMeter::new(Instant::now()),
             scratch: Vec::with_capacity(super::MAX_DATAGRAM),
             recv: RecvBatch::default(),
             send: SendBatch::default(),
@@ -229,9 +225,9 @@ impl Worker {
             // Busy time is the time between waits; a wait of zero (video in
             // progress) does not count as rest.
             if !timeout.is_zero() {
-                self.count_busy(Instant::now());
+                self.load.sleeping(Instant::now());
                 self.wait(timeout);
-                self.awake_since = Instant::now();
+                self.load.woke(Instant::now());
             } else {
                 self.wait(timeout);
             }
@@ -253,12 +249,6 @@ impl Worker {
                 self.housekeeping();
             }
         }
-    }
-
-    /// Adds the time awake up to `now` to the busy time.
-    fn count_busy(&mut self, now: Instant) {
-        self.stats.busy_nanos += now.saturating_duration_since(self.awake_since).as_nanos() as u64;
-        self.awake_since = now;
     }
 
     /// Sleeps until a socket is readable or `timeout` passes.
@@ -899,13 +889,11 @@ impl Worker {
     fn housekeeping(&mut self) {
         let now = Instant::now();
         self.next_housekeeping = now + HOUSEKEEPING;
-        self.count_busy(now);
-        let (busy_then, then) = self.load_mark;
-        let elapsed = now.saturating_duration_since(then).as_nanos() as u64;
-        if let Some(load) = (self.stats.busy_nanos.saturating_sub(busy_then) * 1000).checked_div(elapsed) {
-            self.stats.load = load.min(1000);
+        let (busy_nanos, load) = self.load.sample(now);
+        self.stats.busy_nanos = busy_nanos;
+        if let Some(load) = load {
+            self.stats.load = load;
         }
-        self.load_mark = (self.stats.busy_nanos, now);
         let mut timeouts = Vec::new();
         let mut published = lock(&self.published);
         for (&id, remote) in &mut self.remotes {
