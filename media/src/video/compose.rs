@@ -411,16 +411,21 @@ mod tests {
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
         c.begin_frame();
-        let view = ViewKey {
+        let view = speaker_only_view();
+        c.compose(&view, &order, |_| Some(&frame), &mut out).unwrap();
+        assert_eq!(out.pixel(320, 180), Some(colour(1)));
+        assert_eq!(out.pixel(10, 180), Some(Yuv::BLACK));
+    }
+
+    /// Everyone shown, speakerOnly, 640×360, no labels.
+    fn speaker_only_view() -> ViewKey {
+        ViewKey {
             layout: Layout::SpeakerOnly.into(),
             width: 640,
             height: 360,
             self_pane: SelfPane::Shown,
             labels: false,
-        };
-        c.compose(&view, &order, |_| Some(&frame), &mut out).unwrap();
-        assert_eq!(out.pixel(320, 180), Some(colour(1)));
-        assert_eq!(out.pixel(10, 180), Some(Yuv::BLACK));
+        }
     }
 
     #[test]
@@ -429,13 +434,7 @@ mod tests {
         let mut frames = inputs(2, 320, 180);
         let mut c = Compositor::new();
         let mut out = I420Frame::new(2, 2).unwrap();
-        let view = ViewKey {
-            layout: Layout::SpeakerOnly.into(),
-            width: 640,
-            height: 360,
-            self_pane: SelfPane::Shown,
-            labels: false,
-        };
+        let view = speaker_only_view();
         c.begin_frame();
         c.compose(&view, &order, |p| frames.get(&p), &mut out).unwrap();
         assert_eq!(out.pixel(320, 180), Some(colour(1)));
