@@ -57,8 +57,9 @@ impl Drop for Coturn {
 /// The status operations that look outward: a TURN server's is a STUN
 /// Binding request to a real coturn (reachable, the address it saw us
 /// from), and to a port nobody answers on (unreachable); a recorder or
-/// streamer is never used by this call bridge; far-end camera control and a
-/// customization archive are refused rather than pretended.
+/// streamer is never used by this call bridge; far-end camera control is
+/// refused rather than pretended. (`updateCustomization` at work:
+/// `tests/web.rs`.)
 #[test]
 fn status_operations_answer_what_is_true() {
     let c = Confero::start();
@@ -105,9 +106,8 @@ fn status_operations_answer_what_is_true() {
     assert!(leg.status == 404 && leg.body.contains("callLegDoesNotExist"), "{} {}", leg.status, leg.body);
     let bridge = c.create("/api/v1/webBridges", "url=c2w://127.0.0.1:9");
     assert_eq!(c.post(&format!("/api/v1/webBridges/{bridge}/updateCustomization"), "").status, 200);
-    c.put(&format!("/api/v1/webBridges/{bridge}"), "resourceArchive=https://example.test/custom.zip");
-    let refused = c.post(&format!("/api/v1/webBridges/{bridge}/updateCustomization"), "");
-    assert!(refused.body.contains("invalidOperation"), "{} {}", refused.status, refused.body);
+    let missing = c.post("/api/v1/webBridges/5d684c79-2e9f-4d72-bb07-eceb4673567c/updateCustomization", "");
+    assert!(missing.body.contains("webBridgeDoesNotExist"), "{} {}", missing.status, missing.body);
     let raw = c.get("/api/v1/clusterLicensing/raw");
     assert_eq!(raw.status, 200, "{}", raw.body);
 }

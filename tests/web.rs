@@ -625,3 +625,105 @@ fn a_relay_only_browser_joins_through_the_turn_server() {
     assert!(out.contains("\"localType\":\"relay\""), "{out}");
     assert!(arrived, "the call bridge never heard the relayed browser: {heard}");
 }
+
+/// Writes `dst`, a copy of the test customization archive whose brand name
+/// is `brand` (by Python's `zipfile`, deflated, as administrators' tools
+/// make them); replaced whole, so the file server never serves half of it.
+fn brand_archive(dst: &Path, brand: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("control/webbridge/testdata/deflated.zip");
+    let script = r#"
+import json, os, sys, zipfile
+src, dst, brand = sys.argv[1:4]
+with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst + '.tmp', 'w', zipfile.ZIP_DEFLATED) as b:
+    for name in a.namelist():
+        data = a.read(name)
+        if name == 'text_strings.json':
+            data = json.dumps({**json.loads(data), 'brand_name': brand}).encode()
+        b.writestr(name, data)
+os.replace(dst + '.tmp', dst)
+"#;
+    let out =
+        Command::new("/usr/bin/python3").args(["-c", script]).arg(&src).arg(dst).arg(brand).output().expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// What the web app's `/api/branding` says now.
+fn branding(web: u16) -> serde_json::Value {
+    let r = agent().get(format!("https://127.0.0.1:{web}/api/branding")).send().expect("branding");
+    serde_json::from_str(&r.text().expect("body")).expect("JSON")
+}
+
+#[test]
+fn a_customization_archive_brands_the_sign_in_page() {
+    let files = tempfile::tempdir().expect("tempdir");
+    brand_archive(&files.path().join("brand.zip"), "Example Corp Meetings");
+    std::fs::write(files.path().join("not-a-zip.zip"), "<html>surprise</html>").expect("write");
+    let server = peers::FileServer::start(files.path());
+    let (c, web) = with_web_bridge(&[]);
+    let local = only_web_bridge(&c);
+    link_status(&c, &local, "connected");
+    assert_eq!(branding(web)["brandName"], serde_json::Value::Null, "no archive: the web app's own look");
+
+    // CMS 3's way: the archive on a web bridge profile, here the system's.
+    let profile =
+        c.create("/api/v1/webBridgeProfiles", &format!("name=brand&resourceArchive={}", server.url("brand.zip")));
+    assert_eq!(c.put("/api/v1/system/profiles", &format!("webBridgeProfile={profile}")).status, 200);
+    let mut last = serde_json::Value::Null;
+    let shown = eventually(|| {
+        last = branding(web);
+        last["brandName"] == "Example Corp Meetings"
+    });
+    assert!(shown, "the archive never reached the web app: {last}\n{}", c.log_text());
+    assert_eq!(last["brandTagLine"], "Meet from anywhere");
+    assert_eq!(last["images"]["logo"], "/branding/logo", "{last}");
+    assert_eq!(last["images"].get("icon"), None, "the archive has no icon: {last}");
+    let logo = agent().get(format!("https://127.0.0.1:{web}/branding/logo")).send().expect("logo");
+    assert_eq!(logo.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
+    assert!(logo.bytes().expect("bytes").starts_with(b"\x89PNG"), "the logo's own bytes");
+    let missing = agent().get(format!("https://127.0.0.1:{web}/branding/icon")).send().expect("icon");
+    assert_eq!(missing.status().as_u16(), 404);
+
+    let arg = serde_like::Json(vec![
+        ("base", format!("https://127.0.0.1:{web}")),
+        ("brandName", "Example Corp Meetings".into()),
+        ("tagLine", "Meet from anywhere".into()),
+        ("logoWidth", "40".into()),
+    ]);
+    println!("{}", peers::run_browser("web_branding.mjs", &arg));
+
+    // The archive changed in place: re-retrieved on updateCustomization.
+    brand_archive(&files.path().join("brand.zip"), "Renamed Corp");
+    let update = c.post(&format!("/api/v1/webBridges/{local}/updateCustomization"), "");
+    assert_eq!(update.status, 200, "{}", update.body);
+    let renamed = eventually(|| {
+        last = branding(web);
+        last["brandName"] == "Renamed Corp"
+    });
+    assert!(renamed, "updateCustomization did not re-retrieve: {last}");
+
+    // The web bridge's own resourceArchive (CMS 2's place) comes first. One
+    // that cannot be retrieved, or used, raises CMS's alarm with its reason
+    // and leaves the web app as it was.
+    for (file, reason) in [("missing.zip", "fileNotFound"), ("not-a-zip.zip", "dataFormatInvalid")] {
+        let put = c.put(&format!("/api/v1/webBridges/{local}"), &format!("resourceArchive={}", server.url(file)));
+        assert_eq!(put.status, 200, "{}", put.body);
+        let mut alarms = String::new();
+        let raised = eventually(|| {
+            alarms = c.get("/api/v1/system/alarms").body;
+            alarms.contains("webBridgeArchiveRetrievalFailure") && alarms.contains(reason)
+        });
+        assert!(raised, "no {reason} alarm for {file}: {alarms}");
+        assert_eq!(branding(web)["brandName"], "Renamed Corp", "a failed archive changes nothing");
+    }
+
+    // No archive anywhere: the alarm clears and the web app's own look is back.
+    assert_eq!(c.put(&format!("/api/v1/webBridges/{local}"), "resourceArchive=").status, 200);
+    assert_eq!(c.put(&format!("/api/v1/webBridgeProfiles/{profile}"), "resourceArchive=").status, 200);
+    let plain = eventually(|| {
+        last = branding(web);
+        last["brandName"].is_null() && !c.get("/api/v1/system/alarms").body.contains("webBridgeArchive")
+    });
+    assert!(plain, "customization not withdrawn: {last}");
+    let home = agent().get(format!("https://127.0.0.1:{web}/branding/logo")).send().expect("logo");
+    assert_eq!(home.status().as_u16(), 404);
+}

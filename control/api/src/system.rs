@@ -237,19 +237,17 @@ pub fn turn_server_status(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
     Ok(Reply::xml(w.finish()))
 }
 
-/// `POST webBridges/<id>/updateCustomization`: re-fetch the web bridge's
-/// `resourceArchive`. A web bridge without one has nothing to update (200);
-/// Confero's web bridges do not take customization archives yet, so one
-/// that names an archive is refused rather than told it was applied.
+/// `POST webBridges/<id>/updateCustomization`: re-retrieve the web bridge's
+/// customization archive (its `resourceArchive`, else its web bridge
+/// profile's) and push it again; done by the C2W client at once, a failure
+/// raising `webBridgeArchiveRetrievalFailure`. A web bridge without an
+/// archive gets the web app's own look pushed again.
 pub fn update_customization(api: &Api, id: uuid::Uuid) -> Result<Reply, Failure> {
-    let object = api
-        .store
+    api.store
         .get(confero_store::schema::Kind::WebBridge, id)
         .ok_or(Failure::DoesNotExist { reason: "webBridgeDoesNotExist", in_path: true })?;
-    match object.get("resourceArchive").filter(|a| !a.trim().is_empty()) {
-        None => Ok(Reply::empty()),
-        Some(_) => Err(Failure::Reason("invalidOperation")),
-    }
+    api.web_links.request_customization(id);
+    Ok(Reply::empty())
 }
 
 /// `GET system/database`: the embedded store is not a database cluster.

@@ -44,10 +44,19 @@ pub struct LinkStatus {
     pub since: Instant,
 }
 
+/// The alarm raised while a web bridge's customization archive cannot be
+/// retrieved or used (subject: the `webBridges` object's id).
+pub const WEB_BRIDGE_ARCHIVE_RETRIEVAL_FAILURE: &str = "webBridgeArchiveRetrievalFailure";
+
 /// Every link, by `webBridges` object id.
 #[derive(Debug, Default)]
 pub struct WebBridgeLinks {
     links: Mutex<HashMap<Uuid, LinkStatus>>,
+    /// `updateCustomization` requests so far, per web bridge: the C2W
+    /// client re-retrieves the archive when its count moves.
+    customization_requests: Mutex<HashMap<Uuid, u64>>,
+    /// Woken on each such request, so it happens at once.
+    customization_wanted: tokio::sync::Notify,
 }
 
 impl WebBridgeLinks {
@@ -80,6 +89,23 @@ impl WebBridgeLinks {
             .collect();
         up.sort();
         up.first().map(|(_, a)| a.to_string())
+    }
+
+    /// Asks for web bridge `id`'s customization archive to be retrieved and
+    /// pushed again (`POST webBridges/<id>/updateCustomization`).
+    pub fn request_customization(&self, id: Uuid) {
+        *self.customization_requests.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default() += 1;
+        self.customization_wanted.notify_waiters();
+    }
+
+    /// How many times `id`'s customization was asked for.
+    pub fn customization_requests(&self, id: Uuid) -> u64 {
+        self.customization_requests.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied().unwrap_or(0)
+    }
+
+    /// Resolves at the next [`WebBridgeLinks::request_customization`].
+    pub async fn customization_requested(&self) {
+        self.customization_wanted.notified().await
     }
 
     /// The link to `id`, if one is kept.

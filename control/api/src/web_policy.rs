@@ -78,6 +78,23 @@ impl WebPolicy {
     }
 }
 
+/// The customization archive web bridge `web_bridge` uses: its own
+/// `resourceArchive` (CMS before 3.0), else the lowest of its web bridge
+/// profiles that names one (its own, its tenant's, the system's).
+pub fn resource_archive(store: &dyn Store, web_bridge: Uuid) -> Option<String> {
+    let own = store.get(Kind::WebBridge, web_bridge)?;
+    let set = |o: &Object| o.get("resourceArchive").map(str::trim).filter(|a| !a.is_empty()).map(str::to_string);
+    if let Some(archive) = set(&own) {
+        return Some(archive);
+    }
+    let tenant = own.get("tenant").and_then(|t| Uuid::parse_str(t).ok()).and_then(|t| store.get(Kind::Tenant, t));
+    let system = store.singleton(Kind::SystemProfiles);
+    [profile_of(store, Some(&own)), profile_of(store, tenant.as_ref()), profile_of(store, Some(&system))]
+        .into_iter()
+        .flatten()
+        .find_map(|p| set(&p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +132,35 @@ mod tests {
         assert!(p.allow_secrets, "the tenant's over the system's");
         assert!(!p.user_portal_enabled, "the tenant's");
         assert!(p.allow_unauthenticated_guests, "set nowhere");
+    }
+
+    #[test]
+    fn the_archive_is_the_web_bridge_s_own_else_its_lowest_profile_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let system_profile = create(&store, Kind::WebBridgeProfile, "name=s&resourceArchive=http://h/system.zip");
+        let tenant_profile = create(&store, Kind::WebBridgeProfile, "name=t&resourceArchive=http://h/tenant.zip");
+        let plain = create(&store, Kind::WebBridgeProfile, "name=p");
+        let tenant = create(&store, Kind::Tenant, &format!("name=T&webBridgeProfile={tenant_profile}"));
+        let bare = create(&store, Kind::WebBridge, "url=c2w://a:1");
+        assert_eq!(resource_archive(&store, bare), None);
+        let system = validate_changes(
+            spec(Kind::SystemProfiles).fields,
+            &Form::parse(format!("webBridgeProfile={system_profile}").as_bytes()).unwrap(),
+            false,
+        )
+        .unwrap();
+        store.update(Kind::SystemProfiles, confero_store::singleton_id(Kind::SystemProfiles), &system).unwrap();
+        assert_eq!(resource_archive(&store, bare).as_deref(), Some("http://h/system.zip"));
+        let of_tenant =
+            create(&store, Kind::WebBridge, &format!("url=c2w://b:1&tenant={tenant}&webBridgeProfile={plain}"));
+        assert_eq!(
+            resource_archive(&store, of_tenant).as_deref(),
+            Some("http://h/tenant.zip"),
+            "a profile without one is passed over"
+        );
+        let own =
+            create(&store, Kind::WebBridge, &format!("url=c2w://c:1&tenant={tenant}&resourceArchive=http://h/own.zip"));
+        assert_eq!(resource_archive(&store, own).as_deref(), Some("http://h/own.zip"));
     }
 }

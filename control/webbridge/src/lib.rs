@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod c2w;
+pub mod customization;
 pub mod pki;
 
 use std::net::SocketAddr;

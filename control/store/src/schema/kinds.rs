@@ -263,6 +263,7 @@ static WEB_BRIDGE: &[Field] = &[
 
 static WEB_BRIDGE_PROFILE: &[Field] = &[
     s("name", T),
+    f("resourceArchive", T),
     f("allowPasscodes", B),
     f("allowSecrets", B),
     f("userPortalEnabled", B),

@@ -9,6 +9,8 @@
 //! - `POST /api/leg` (`update` mutes/layout, `leave`) and
 //!   `GET /api/leg/participants`, authorised by the leg token
 //!   (`Authorization: Bearer`): a browser can only act on its own leg.
+//! - `GET /api/branding`, `GET /branding/<image>`: the customization a call
+//!   bridge pushed (the sign-in page's brand words and images).
 //! - `POST /api/signin`, `POST /api/signout`, `GET /api/me` (with "My
 //!   spaces"): web users (`user` role), a session cookie.
 //! - `GET /api/schedule/options`, `GET|POST /api/schedule/meetings`,
@@ -39,6 +41,7 @@ use confero_https::users::{Authenticator, Verdict};
 use crate::c2w::client::BROWSER_FIELDS;
 use crate::c2w::frame::{ErrorKind, Message};
 use crate::c2w::server::{C2wError, C2wServer, LinkId};
+use crate::customization::Image;
 pub use sessions::{LegBinding, Sessions, SESSION_LIFETIME};
 
 const INDEX_HTML: &str = include_str!("static/index.html");
@@ -107,6 +110,8 @@ impl WebApp {
             }
             (&Method::GET | &Method::HEAD, "/static/app.js") => page(APP_JS, "text/javascript; charset=utf-8"),
             (&Method::GET | &Method::HEAD, "/static/app.css") => page(APP_CSS, "text/css; charset=utf-8"),
+            (&Method::GET, "/api/branding") => self.branding(),
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/branding/") => self.branding_image(&p[10..]),
             (&Method::GET, "/api/meeting") => self.meeting(peer.ip(), req.uri().query().unwrap_or("")).await,
             (&Method::POST, "/api/join") => self.join(peer.ip(), req).await,
             (&Method::POST, "/api/leg") => self.leg_action(req).await,
@@ -126,6 +131,32 @@ impl WebApp {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         response
+    }
+
+    /// The customization the page applies: the brand words, and which
+    /// images `/branding/<name>` serves. Public, as the sign-in page is.
+    fn branding(&self) -> Response<Full<Bytes>> {
+        let custom = self.c2w.customization();
+        let mut images = serde_json::Map::new();
+        for image in Image::ALL {
+            if custom.image(image).is_some() {
+                images.insert(image.slug().into(), format!("/branding/{}", image.slug()).into());
+            }
+        }
+        json_ok(json!({ "brandName": custom.brand_name, "brandTagLine": custom.brand_tag_line, "images": images }))
+    }
+
+    /// One customization image, with the type its checked bytes are; never
+    /// cached for long, so an updated archive shows on the next load.
+    fn branding_image(&self, slug: &str) -> Response<Full<Bytes>> {
+        let custom = self.c2w.customization();
+        let Some((content_type, bytes)) = Image::from_slug(slug).and_then(|i| custom.image(i)) else {
+            return error(StatusCode::NOT_FOUND, "notFound", "No such image.");
+        };
+        let mut r = Response::new(Full::new(Bytes::copy_from_slice(bytes)));
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        r
     }
 
     /// [`WebApp::locate`] for `source`, throttled: a source that asked for too

@@ -19,13 +19,16 @@ use uuid::Uuid;
 
 use confero_api::alarms::Alarms;
 use confero_api::bridge::{BridgeError, BridgeHandle, WebJoin, WebJoinError};
-use confero_api::web_links::{LinkState, WebBridgeLinks, WEB_BRIDGE_CONNECTION_FAILURE};
+use confero_api::web_links::{
+    LinkState, WebBridgeLinks, WEB_BRIDGE_ARCHIVE_RETRIEVAL_FAILURE, WEB_BRIDGE_CONNECTION_FAILURE,
+};
 use confero_store::form::Form;
 use confero_store::schema::{validate_changes, Kind};
 use confero_store::Store;
 
-use super::frame::{self, ErrorKind, IceServer, Message, Space};
-use confero_api::web_policy::WebPolicy;
+use super::frame::{self, CustomFile, ErrorKind, IceServer, Message, Space};
+use crate::customization::{Customization, MAX_ARCHIVE};
+use confero_api::web_policy::{resource_archive, WebPolicy};
 
 /// How often the list of `webBridges` objects is read again.
 const RESCAN: Duration = Duration::from_secs(2);
@@ -36,6 +39,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests served at once on one link; past this the web bridge is told
 /// `unavailable`, so no web bridge can queue unbounded blocking work here.
 const MAX_IN_FLIGHT: usize = 64;
+/// How long retrieving a customization archive may take.
+const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// When a failed retrieval is tried again (at once on a change of the
+/// archive or an `updateCustomization`).
+const ARCHIVE_RETRY: Duration = Duration::from_secs(60);
 /// The fields a browser may change on its own leg.
 pub const BROWSER_FIELDS: &[&str] = &["rxAudioMute", "rxVideoMute", "txAudioMute", "txVideoMute", "chosenLayout"];
 
@@ -85,6 +93,7 @@ impl C2wClient {
                     task.abort();
                     self.links.remove(*id);
                     self.alarms.clear(WEB_BRIDGE_CONNECTION_FAILURE, &id.to_string());
+                    self.alarms.clear(WEB_BRIDGE_ARCHIVE_RETRIEVAL_FAILURE, &id.to_string());
                 }
                 keep
             });
@@ -145,6 +154,7 @@ impl C2wClient {
                 }
             }
         });
+        let customizer = tokio::spawn(self.clone().customize(id, tx.clone()));
         loop {
             // The web bridge pings every 20 s: silence means it is gone.
             let received = match tokio::time::timeout(super::server::SILENCE_LIMIT, stream.next()).await {
@@ -192,8 +202,68 @@ impl C2wClient {
             });
         }
         writer.abort();
+        customizer.abort();
         tracing::info!("C2W: link to web bridge {url} closed");
         Ok(())
+    }
+
+    /// Keeps web bridge `id`'s customization pushed over this link, as CMS's
+    /// call bridge does: retrieved and pushed on linking, whenever its
+    /// archive changes (`resourceArchive`, or its profiles'), on
+    /// `updateCustomization`, and a minute after a failed retrieval. A
+    /// failure raises `webBridgeArchiveRetrievalFailure` with CMS's reason
+    /// and leaves the web bridge with what it had; no archive pushes the web
+    /// app's own look.
+    async fn customize(self, id: Uuid, out: tokio::sync::mpsc::UnboundedSender<String>) {
+        let http = match reqwest::Client::builder().timeout(ARCHIVE_TIMEOUT).build() {
+            Ok(http) => http,
+            Err(e) => {
+                tracing::warn!("C2W: no HTTP client for customization archives: {e}");
+                return;
+            }
+        };
+        let subject = id.to_string();
+        // The archive last tried (None: none configured), and when.
+        let mut tried: Option<Option<String>> = None;
+        let mut seen = self.links.customization_requests(id);
+        let mut retry: Option<tokio::time::Instant> = None;
+        loop {
+            let archive = resource_archive(&*self.store, id);
+            let requested = self.links.customization_requests(id);
+            let due = tried.as_ref() != Some(&archive)
+                || requested != seen
+                || retry.is_some_and(|at| tokio::time::Instant::now() >= at);
+            if due {
+                (seen, retry) = (requested, None);
+                tried = Some(archive.clone());
+                let outcome = match &archive {
+                    None => Ok(Customization::default()),
+                    Some(url) => retrieve(&http, url).await,
+                };
+                match outcome {
+                    Ok(custom) => {
+                        self.alarms.clear(WEB_BRIDGE_ARCHIVE_RETRIEVAL_FAILURE, &subject);
+                        tracing::info!(
+                            "C2W: web bridge {id}: customization of {} file(s) pushed",
+                            custom.files().len()
+                        );
+                        if out.send(frame::encode(0, &customization_message(&custom))).is_err() {
+                            return;
+                        }
+                    }
+                    Err((reason, why)) => {
+                        // Not the URL: it may carry credentials.
+                        tracing::warn!("C2W: web bridge {id}: customization archive not used ({reason}): {why}");
+                        self.alarms.raise(WEB_BRIDGE_ARCHIVE_RETRIEVAL_FAILURE, &subject, Some(reason));
+                        retry = Some(tokio::time::Instant::now() + ARCHIVE_RETRY);
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RESCAN) => {}
+                _ = self.links.customization_requested() => {}
+            }
+        }
     }
 
     /// Answers one request from the web bridge `web_bridge` (its
@@ -302,6 +372,53 @@ pub fn ice_servers_of(store: &dyn Store) -> Vec<IceServer> {
         servers.push(IceServer { urls, username, credential });
     }
     servers
+}
+
+/// Retrieves and checks a customization archive; a failure is CMS's alarm
+/// reason and words for the log.
+async fn retrieve(http: &reqwest::Client, url: &str) -> Result<Customization, (&'static str, String)> {
+    let failed = |e: reqwest::Error| {
+        let e = e.without_url();
+        let reason =
+            if format!("{e:?}").to_ascii_lowercase().contains("dns") { "dnsFailure" } else { "connectFailure" };
+        (reason, e.to_string())
+    };
+    let mut response = http.get(url).send().await.map_err(failed)?;
+    let status = response.status();
+    if !status.is_success() {
+        let reason = match status.as_u16() {
+            503 => "serviceUnavailable",
+            500..=599 => "internalServerError",
+            _ => "fileNotFound",
+        };
+        return Err((reason, format!("HTTP {status}")));
+    }
+    let too_large = || ("fileSizeLimitExceeded", format!("over {MAX_ARCHIVE} bytes"));
+    if response.content_length().is_some_and(|n| n > MAX_ARCHIVE as u64) {
+        return Err(too_large());
+    }
+    let mut archive = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if archive.len() + chunk.len() > MAX_ARCHIVE {
+            return Err(too_large());
+        }
+        archive.extend_from_slice(&chunk);
+    }
+    Customization::from_archive(&archive).map_err(|e| (e.reason(), e.to_string()))
+}
+
+/// The C2W push of `custom`.
+fn customization_message(custom: &Customization) -> Message {
+    use base64::Engine as _;
+    let files = custom
+        .files()
+        .iter()
+        .map(|(name, bytes)| CustomFile {
+            name: name.clone(),
+            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
+        .collect();
+    Message::Customization { files }
 }
 
 fn encode(s: &str) -> String {

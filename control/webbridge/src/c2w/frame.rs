@@ -14,9 +14,11 @@ use thiserror::Error;
 /// [`ErrorKind::Unsupported`] reply, never a dropped link.
 pub const VERSION: u32 = 1;
 
-/// Largest frame accepted: an SDP offer with many candidates is a few KiB;
-/// anything near this is a mistake or an attack.
-pub const MAX_FRAME: usize = 256 * 1024;
+/// Largest frame accepted. A request is a few KiB (an SDP offer with many
+/// candidates); the largest frame is a [`Message::Customization`], whose
+/// files are bounded to about 1.1 MiB (1.5 MiB in base64). Links are
+/// mutually authenticated, and anything past this is a mistake or an attack.
+pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 
 /// Why a frame could not be read.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -188,6 +190,15 @@ pub enum Message {
         #[serde(default)]
         body: serde_json::Value,
     },
+    /// The call bridge's push of the web app's customization (no reply):
+    /// the used files of the web bridge's `resourceArchive`, checked by
+    /// [`crate::customization::Customization::from_files`] on both sides. An
+    /// empty list restores the web app's own look. Sent on linking and on
+    /// every change.
+    Customization {
+        /// The files.
+        files: Vec<CustomFile>,
+    },
     /// A refused request.
     Error {
         /// Why, in a word the web app understands.
@@ -209,6 +220,15 @@ pub struct IceServer {
     /// The TURN password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+}
+
+/// One file of a [`Message::Customization`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomFile {
+    /// Its name (`sign_in_logo.png`, ...).
+    pub name: String,
+    /// Its bytes, in standard base64.
+    pub data: String,
 }
 
 /// A space as "My spaces" lists it.
@@ -355,6 +375,10 @@ mod tests {
                 body: Some(serde_json::json!({"name": "Weekly"})),
             },
             Message::ScheduleAnswer { status: 201, body: serde_json::json!({"id": "m"}) },
+            Message::Customization {
+                files: vec![CustomFile { name: "sign_in_logo.png".into(), data: "iVBORw0KGgo=".into() }],
+            },
+            Message::Customization { files: Vec::new() },
         ];
         for (i, m) in messages.into_iter().enumerate() {
             let text = encode(i as u64, &m);

@@ -19,7 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::frame::{self, ErrorKind, Message};
+use super::frame::{self, CustomFile, ErrorKind, Message};
+use crate::customization::Customization;
 
 /// Call bridges (and, later, schedulers) linked at once.
 const MAX_LINKS: usize = 64;
@@ -81,6 +82,9 @@ pub struct C2wServer {
     guid: String,
     web_address: Option<String>,
     links: Mutex<HashMap<LinkId, Link>>,
+    /// The web app's customization, as a call bridge last pushed it (kept
+    /// when that call bridge unlinks: its archive still applies).
+    customization: Mutex<Arc<Customization>>,
     next_link: AtomicU64,
     next_request: AtomicU64,
 }
@@ -92,6 +96,7 @@ impl C2wServer {
             guid,
             web_address,
             links: Mutex::new(HashMap::new()),
+            customization: Mutex::default(),
             next_link: AtomicU64::new(1),
             next_request: AtomicU64::new(1),
         })
@@ -100,6 +105,32 @@ impl C2wServer {
     /// Our guid.
     pub fn guid(&self) -> &str {
         &self.guid
+    }
+
+    /// The web app's customization now.
+    pub fn customization(&self) -> Arc<Customization> {
+        self.customization.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes a pushed customization: checked again here, so a web bridge
+    /// serves only what the rules allow, whoever sent it.
+    fn customize(&self, peer: SocketAddr, files: Vec<CustomFile>) {
+        use base64::Engine as _;
+        let decoded: Option<Vec<(String, Vec<u8>)>> = files
+            .into_iter()
+            .map(|f| Some((f.name, base64::engine::general_purpose::STANDARD.decode(f.data).ok()?)))
+            .collect();
+        let Some(files) = decoded else {
+            tracing::warn!("C2W: customization from {peer} refused: a file not in base64");
+            return;
+        };
+        match Customization::from_files(files) {
+            Ok(c) => {
+                tracing::info!("C2W: customization from {peer}: {} file(s)", c.files().len());
+                *self.customization.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
+            }
+            Err(e) => tracing::warn!("C2W: customization from {peer} refused: {e}"),
+        }
     }
 
     /// The linked call bridges, oldest first, with their addresses.
@@ -231,6 +262,7 @@ impl C2wServer {
                             // The name is the peer's own words: shown escaped.
                             tracing::info!("C2W: {peer} is scheduler {:?}; offering scheduling", name.chars().take(64).collect::<String>());
                         }
+                        Ok((_, Message::Customization { files })) => self.customize(peer, files),
                         Ok((rid, reply)) if !frame::is_request(&reply) => {
                             let waiter = pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&rid);
                             if let Some(w) = waiter {

@@ -457,6 +457,27 @@ $('camera').addEventListener('click', toggleCamera);
 $('layout').addEventListener('change', (e) => { if (e.target.value) update({ chosenLayout: e.target.value }); });
 $('leave').addEventListener('click', leave);
 
+// The customization the call bridge pushed (its resourceArchive): brand
+// words, logo, tab icon and background. Without one the page keeps its own look.
+async function applyBranding() {
+  const r = await api('GET', '/api/branding');
+  if (!r.ok) return;
+  const b = r.data;
+  if (b.brandName) { $('brand-name').textContent = b.brandName; document.title = b.brandName; }
+  $('brand-tag-line').textContent = b.brandTagLine || '';
+  show('brand-tag-line', !!b.brandTagLine);
+  const images = b.images || {};
+  if (images.logo) { $('brand-logo').src = images.logo; show('brand-logo', true); }
+  if (images.icon) {
+    const icon = document.createElement('link');
+    icon.rel = 'icon';
+    icon.href = images.icon;
+    document.head.append(icon);
+  }
+  document.body.classList.toggle('branded-background', !!images.background);
+}
+
 const link = joinLink();
 if (link) prepareLink(link);
+applyBranding();
 refreshMe();
