@@ -483,17 +483,27 @@ fn an_ldap_user_schedules_a_meeting_with_the_wizard() {
     let source = configure(&c, &slapd, READER_PASSWORD);
     c.create("/api/v1/ldapUserCoSpaceTemplateSources", &format!("ldapSource={source}&coSpaceTemplate={t}"));
     assert_eq!(element(&sync(&c), "state"), Some("complete"));
+    // Cyd is in the directory only: found through a search location.
+    add_to_directory(&slapd, &CYD);
+    search_location(&c, &source, "label=Corporate directory&filterFormat=(cn=$1*)");
     wait_listening(web);
 
     let out = peers::run_browser(
         "web_schedule.mjs",
         &json!({"base": format!("https://127.0.0.1:{web}"), "user": "ana@example.test", "password": "ana-pw",
-                "template": "CoSpaceTemp-Scheduler", "role": "ExternalAccessMeth", "attendee": "dana@example.test"}),
+                "template": "CoSpaceTemp-Scheduler", "role": "ExternalAccessMeth", "attendee": "dana@example.test",
+                "find": "Cyd", "foundName": "Cyd Moss", "foundEmail": "cyd@example.test"}),
     );
     println!("{out}");
-    let mails = smtp::wait_for_mails(&maildir, 1);
-    let invitation = mails.iter().find(|m| m["method"] == "REQUEST").expect("the attendee's invitation");
-    assert_eq!(invitation["to"], "dana@example.test", "{invitation}");
+    let mails = smtp::wait_for_mails(&maildir, 2);
+    let invitation = mails
+        .iter()
+        .find(|m| m["method"] == "REQUEST" && m["to"] == "dana@example.test")
+        .unwrap_or_else(|| panic!("the attendee's invitation: {mails:?}"));
+    assert!(
+        mails.iter().any(|m| m["method"] == "REQUEST" && m["to"] == "cyd@example.test"),
+        "the attendee found in the directory is invited: {mails:?}"
+    );
     assert_eq!(invitation["events"][0]["rrule"], "FREQ=WEEKLY;COUNT=3;INTERVAL=1;BYDAY=MO", "{invitation}");
     // The meeting is ana's, by her JID.
     let list = agent()
@@ -533,4 +543,99 @@ fn an_ldap_user_schedules_a_meeting_with_the_wizard() {
     let names: Vec<&str> = mine["meetings"].as_array().unwrap().iter().filter_map(|m| m["name"].as_str()).collect();
     assert!(!names.is_empty() && !names.contains(&"Not ana's"), "{mine}");
     assert_eq!(as_ana("wrong").0, 401);
+}
+
+/// Adds `person` to the directory (after a sync: the directory has them, the
+/// deployment's users do not).
+fn add_to_directory(slapd: &Slapd, person: &Person) {
+    let ldif = slapd::person_ldif(person);
+    let (dn, rest) = ldif.split_once('\n').expect("a dn line");
+    slapd.modify(&format!("{dn}\nchangetype: add\n{rest}"));
+}
+
+/// A `directorySearchLocations` object over the sync's LDAP server; its id.
+fn search_location(c: &Confero, source: &str, extra: &str) -> String {
+    let server = element(&c.get(&format!("/api/v1/ldapSources/{source}")).body, "server").expect("server").to_string();
+    c.create(
+        "/api/v1/directorySearchLocations",
+        &format!("ldapServer={server}&baseDn={PEOPLE}&displayName=cn&email=mail&phone=employeeNumber&{extra}"),
+    )
+}
+
+/// `GET /api/directory?q=` as the session `cookie` (or none): the status and
+/// the people found.
+fn find_people(web: u16, cookie: Option<&str>, query: &str) -> (u16, Vec<serde_json::Value>) {
+    let mut request = agent().get(format!("https://127.0.0.1:{web}/api/directory")).query(&[("q", query)]);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let r = request.send().expect("directory");
+    let status = r.status().as_u16();
+    let body: serde_json::Value = serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or_default();
+    (status, body["people"].as_array().cloned().unwrap_or_default())
+}
+
+/// CMS's external directory search locations at work: a signed-in web user
+/// searching finds the deployment's users, then each location that applies
+/// (no tenant, or theirs) by priority, with its label and the fields it maps;
+/// what is typed cannot widen the filter; a location whose directory is down
+/// is skipped, not fatal; and no one signed out searches at all.
+#[test]
+fn a_web_user_finds_people_in_the_users_and_the_directory_search_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(&dir.path().join("slapd"), &[ANA, BOB]);
+    let data = dir.path().join("data");
+    let (web, c2w) = (free_port(), free_port());
+    let c = start_with(&data, &web_env(web, c2w));
+    let source = configure(&c, &slapd, READER_PASSWORD);
+    assert_eq!(element(&sync(&c), "state"), Some("complete"));
+    add_to_directory(&slapd, &CYD);
+    search_location(&c, &source, "label=Corporate directory&priority=5&filterFormat=(|(cn=$1*)(mail=$1*))");
+    let tenant = c.create("/api/v1/tenants", "name=Elsewhere");
+    search_location(&c, &source, &format!("label=Their directory&tenant={tenant}&filterFormat=(cn=$1*)"));
+    let down = c.create(
+        "/api/v1/ldapServers",
+        &format!("address=127.0.0.1&portNumber={}&secure=false&username={READER_DN}&password=x", free_port()),
+    );
+    c.create(
+        "/api/v1/directorySearchLocations",
+        &format!("ldapServer={down}&label=Down&priority=9&filterFormat=(cn=$1*)"),
+    );
+    add_web_user(&data, "carol", "carol-pw");
+    wait_listening(web);
+    let (status, cookie) = sign_in(web, "carol", "carol-pw");
+    assert_eq!(status, 200);
+    let cookie = cookie.expect("a session cookie");
+
+    assert_eq!(find_people(web, None, "cyd").0, 401, "signed out: no search");
+    let mut found = Vec::new();
+    let answered = common::eventually(|| {
+        let (status, people) = find_people(web, Some(&cookie), "cyd");
+        found = people;
+        status == 200 && !found.is_empty()
+    });
+    assert!(answered, "{found:?}\n{}", c.log_text());
+    assert_eq!(found.len(), 1, "{found:?}");
+    let cyd = &found[0];
+    assert_eq!(cyd["name"], "Cyd Moss");
+    assert_eq!(cyd["email"], "cyd@example.test");
+    assert_eq!(cyd["phone"], "7003", "the location's phone=employeeNumber");
+    assert_eq!(cyd["label"], "Corporate directory", "{cyd}");
+
+    // Bob is a user (imported): listed first, without a label, and once.
+    let (_, bobs) = find_people(web, Some(&cookie), "bo");
+    assert_eq!(bobs.len(), 1, "{bobs:?}");
+    assert_eq!((&bobs[0]["name"], &bobs[0]["label"]), (&json!("Bob Stone"), &serde_json::Value::Null));
+    // By mail too, as the filter format says.
+    let (_, by_mail) = find_people(web, Some(&cookie), "cyd@");
+    assert!(by_mail.iter().any(|p| p["name"] == "Cyd Moss"), "{by_mail:?}");
+    // What is typed is a value, never filter syntax: no one is named "*".
+    let (status, everyone) = find_people(web, Some(&cookie), "*");
+    assert_eq!((status, everyone.len()), (200, 0), "{everyone:?}");
+    let (_, injected) = find_people(web, Some(&cookie), "x*)(objectClass=*");
+    assert!(injected.is_empty(), "{injected:?}");
+    assert_eq!(find_people(web, Some(&cookie), "   ").1.len(), 0);
+    let log = c.log_text();
+    assert!(log.contains("\"Down\" failed"), "the dead directory is named in the log");
+    assert!(!log.contains("carol-pw") && !log.contains(READER_PASSWORD), "no password in the log");
 }

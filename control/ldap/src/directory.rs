@@ -234,6 +234,49 @@ async fn search_bound(
     Ok(entries)
 }
 
+/// LDAP result code 4: the size limit cut the results short (what a
+/// people search asks for).
+const SIZE_LIMIT_EXCEEDED: u32 = 4;
+/// How long a people search may take, all of it.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// At most `limit` entries under `base_dn` that `filter` selects, with the
+/// attributes `attributes`, as someone waiting for an answer needs them:
+/// one unpaged search with a size and time limit, all within 8 s; more
+/// entries than `limit` are not an error.
+pub async fn lookup(
+    server: &Server,
+    base_dn: &str,
+    filter: &str,
+    attributes: Vec<String>,
+    limit: usize,
+) -> Result<Vec<Entry>, DirectoryError> {
+    let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+    let searching = async {
+        let mut ldap = connect(server).await?;
+        let result = async {
+            bind_service(&mut ldap, server).await?;
+            let options = ldap3::SearchOptions::new().sizelimit(limit).timelimit(LOOKUP_TIMEOUT.as_secs() as i32);
+            let ldap3::SearchResult(found, done) = ldap
+                .with_timeout(LOOKUP_TIMEOUT)
+                .with_search_options(options)
+                .search(base_dn, Scope::Subtree, filter, attributes)
+                .await
+                .map_err(|e| DirectoryError::Search(e.to_string()))?;
+            if done.rc != 0 && done.rc != SIZE_LIMIT_EXCEEDED {
+                return Err(DirectoryError::Search(format!("result code {}: {}", done.rc, done.text)));
+            }
+            Ok(found.into_iter().take(limit as usize).map(|e| Entry::from_search(SearchEntry::construct(e))).collect())
+        }
+        .await;
+        let _ = ldap.unbind().await;
+        result
+    };
+    tokio::time::timeout(LOOKUP_TIMEOUT, searching)
+        .await
+        .map_err(|_| DirectoryError::Connect(server.url(), "timed out".into()))?
+}
+
 /// Whether `password` is `dn`'s: the entry is looked up with the server's
 /// credentials (it must still be there and still match `filter`, so a user
 /// removed from the directory or the source stops signing in at once), then

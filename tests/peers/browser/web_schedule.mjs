@@ -41,8 +41,18 @@ await run('web_schedule', async () => {
   check((await page.locator('#schedule-step').textContent()) === 'Step 3 of 3', 'step 3 of 3');
   await page.getByLabel('Attendee', { exact: true }).fill(cfg.attendee);
   await page.getByLabel('Role', { exact: true }).selectOption({ label: cfg.role });
-  await page.getByRole('button', { name: 'Add' }).click();
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
   await page.getByRole('list', { name: 'Attendees' }).getByText(cfg.attendee).waitFor({ timeout: 5_000 });
+  if (cfg.find) {
+    // "Find people": someone from the directory, added in the same role.
+    await page.getByLabel('Find people', { exact: true }).fill(cfg.find);
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    const found = page.getByRole('list', { name: 'People found' });
+    await found.getByText(cfg.foundName).waitFor({ timeout: 15_000 });
+    console.log(`found: ${JSON.stringify(await found.getByRole('listitem').allTextContents())}`);
+    await page.getByRole('button', { name: `Add ${cfg.foundName}`, exact: true }).click();
+    await page.getByRole('list', { name: 'Attendees' }).getByText(cfg.foundEmail).waitFor({ timeout: 5_000 });
+  }
   await page.getByRole('button', { name: 'Create' }).click();
 
   await page.locator('#meetings-message').filter({ hasText: /created successfully/ }).waitFor({ timeout: 20_000 });

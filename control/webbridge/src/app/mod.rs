@@ -13,6 +13,7 @@
 //!   bridge pushed (the sign-in page's brand words and images).
 //! - `POST /api/signin`, `POST /api/signout`, `GET /api/me` (with "My
 //!   spaces"): web users (`user` role), a session cookie.
+//! - `GET /api/directory?q=`: people search for a signed-in user.
 //! - `GET /api/schedule/options`, `GET|POST /api/schedule/meetings`,
 //!   `GET|PUT|DELETE /api/schedule/meetings/<id>`: a signed-in user's
 //!   meetings, handed to the scheduler ([`scheduling`]) when there is one.
@@ -119,6 +120,7 @@ impl WebApp {
             (&Method::POST, "/api/signin") => self.sign_in(peer.ip(), req).await,
             (&Method::POST, "/api/signout") => self.sign_out(&req),
             (&Method::GET, "/api/me") => self.me(&req).await,
+            (&Method::GET, "/api/directory") => self.directory(&req).await,
             (_, p) if p.starts_with("/api/schedule/") => self.schedule(req).await,
             (_, p) if p.starts_with("/api/") => error(StatusCode::NOT_FOUND, "notFound", "No such operation."),
             _ => error(StatusCode::NOT_FOUND, "notFound", "No such page."),
@@ -404,6 +406,25 @@ impl WebApp {
         let spaces: Vec<_> =
             spaces.into_iter().map(|s| json!({ "name": s.name, "callId": s.call_id, "secret": s.secret })).collect();
         json_ok(json!({ "user": user, "spaces": spaces, "scheduling": self.scheduling.available() }))
+    }
+
+    /// `GET /api/directory?q=`: whom the signed-in user finds (the
+    /// deployment's users and its directory search locations), asked of the
+    /// first linked call bridge, which knows the user's tenant.
+    async fn directory(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let Some(user) = session_cookie(req).and_then(|t| self.sessions.user(&t)) else {
+            return error(StatusCode::UNAUTHORIZED, "notSignedIn", "Not signed in.");
+        };
+        let form = confero_store::form::Form::parse(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
+        let query = form.get("q").unwrap_or("").to_string();
+        let Some((link, _)) = self.c2w.linked().into_iter().next() else {
+            return c2w_error(C2wError::NoCallBridge);
+        };
+        match self.c2w.request(link, Message::Directory { user, query }).await {
+            Ok(Message::People { people }) => json_ok(json!({ "people": people })),
+            Ok(_) => c2w_error(C2wError::Unexpected),
+            Err(e) => c2w_error(e),
+        }
     }
 
     /// A signed-in user's scheduling request, handed to the scheduler.

@@ -334,6 +334,19 @@ impl C2wClient {
             }
             Message::Spaces { .. } if !policy.user_portal_enabled => refuse(ErrorKind::PortalDisabled, ""),
             Message::Spaces { user } => Message::SpaceList { spaces: spaces_of(&*self.store, &user) },
+            Message::Directory { .. } if !policy.user_portal_enabled => refuse(ErrorKind::PortalDisabled, ""),
+            Message::Directory { user, query } => {
+                let plan = confero_ldap::people::plan(&*self.store, &user, &query);
+                // On the blocking pool: wait here for the directories.
+                let people = match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => runtime.block_on(confero_ldap::people::run(plan)),
+                    Err(_) => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(runtime) => runtime.block_on(confero_ldap::people::run(plan)),
+                        Err(_) => return refuse(ErrorKind::Unavailable, "no runtime"),
+                    },
+                };
+                Message::People { people }
+            }
             _ => refuse(ErrorKind::Unsupported, "not a request"),
         }
     }

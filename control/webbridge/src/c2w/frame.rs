@@ -8,6 +8,8 @@
 //! what it is, `body` its fields. `docs/c2w.md` is the reference.
 
 use serde::{Deserialize, Serialize};
+
+pub use confero_ldap::people::Person;
 use thiserror::Error;
 
 /// The protocol version this build speaks. A peer sending another gets an
@@ -149,6 +151,20 @@ pub enum Message {
     SpaceList {
         /// The spaces.
         spaces: Vec<Space>,
+    },
+    /// Whom a signed-in web user finds for `query` (the wizard's "Find
+    /// people"): the deployment's users and its directory search locations
+    /// that apply to `user`.
+    Directory {
+        /// The signed-in web user searching.
+        user: String,
+        /// What they typed.
+        query: String,
+    },
+    /// Reply to [`Message::Directory`].
+    People {
+        /// Everyone found, in order.
+        people: Vec<Person>,
     },
     /// The connecting side's greeting when it is a scheduler rather than a
     /// call bridge: from then on the web bridge sends this link the
@@ -321,6 +337,7 @@ pub fn is_request(message: &Message) -> bool {
             | Message::Leave { .. }
             | Message::Participants { .. }
             | Message::Spaces { .. }
+            | Message::Directory { .. }
             | Message::ScheduleOptions { .. }
             | Message::ScheduleMeetings { .. }
     )
@@ -379,6 +396,18 @@ mod tests {
                 files: vec![CustomFile { name: "sign_in_logo.png".into(), data: "iVBORw0KGgo=".into() }],
             },
             Message::Customization { files: Vec::new() },
+            Message::Directory { user: "ann".into(), query: "bo".into() },
+            Message::People {
+                people: vec![Person {
+                    name: "Bob Stone".into(),
+                    email: Some("bob@example.test".into()),
+                    sip: None,
+                    phone: Some("7002".into()),
+                    mobile: None,
+                    organisation: None,
+                    label: Some("Corporate directory".into()),
+                }],
+            },
         ];
         for (i, m) in messages.into_iter().enumerate() {
             let text = encode(i as u64, &m);

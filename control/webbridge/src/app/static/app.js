@@ -332,6 +332,8 @@ async function openWizard(meeting) {
   show('s-count-row', false);
   updateDuration();
   $('s-attendees').replaceChildren();
+  $('s-found').replaceChildren();
+  $('s-find').value = '';
   $('s-create').textContent = 'Create';
   const m = wizard.editing;
   if (m) {
@@ -386,6 +388,38 @@ function addAttendee() {
   $('schedule-message').textContent = '';
 }
 
+// "Find people": the deployment's users and its directory search
+// locations, as the call bridge answers for this user; one with an email
+// address can be added as an attendee in the role chosen.
+async function findPeople() {
+  const q = $('s-find').value.trim();
+  const list = $('s-found');
+  list.replaceChildren();
+  if (!q) return;
+  const r = await api('GET', `/api/directory?${new URLSearchParams({ q })}`);
+  if (!r.ok) { $('schedule-message').textContent = r.data.message || 'The directory could not be searched.'; return; }
+  const people = r.data.people || [];
+  if (!people.length) {
+    const li = document.createElement('li');
+    li.textContent = 'No one found.';
+    list.append(li);
+    return;
+  }
+  for (const p of people) {
+    const li = document.createElement('li');
+    li.textContent = `${p.name}${p.email ? ` <${p.email}>` : ''}${p.label ? ` (${p.label})` : ''} `;
+    if (p.email) {
+      const add = document.createElement('button');
+      add.type = 'button';
+      add.textContent = 'Add';
+      add.setAttribute('aria-label', `Add ${p.name}`);
+      add.addEventListener('click', () => { $('s-attendee').value = p.email; addAttendee(); });
+      li.append(add);
+    }
+    list.append(li);
+  }
+}
+
 async function createMeeting() {
   const date = $('s-date').value;
   const body = {
@@ -436,6 +470,8 @@ $('s-back').addEventListener('click', () => showStep(wizard.step - 1));
 $('s-next').addEventListener('click', nextStep);
 $('s-create').addEventListener('click', createMeeting);
 $('s-add').addEventListener('click', addAttendee);
+$('s-find-button').addEventListener('click', findPeople);
+$('s-find').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); findPeople(); } });
 $('s-from').addEventListener('change', updateDuration);
 $('s-to').addEventListener('change', updateDuration);
 $('s-from').addEventListener('input', updateDuration);
