@@ -727,3 +727,79 @@ fn a_customization_archive_brands_the_sign_in_page() {
     let home = agent().get(format!("https://127.0.0.1:{web}/branding/logo")).send().expect("logo");
     assert_eq!(home.status().as_u16(), 404);
 }
+
+/// Host and guests on one meeting ID, in the web app: the space and its
+/// guests' access method share the call ID, told apart by passcode. A
+/// browser typing the guests' passcode joins by the access method (its
+/// `needsActivation` profile applies): it waits, `deactivated`, hearing the
+/// waiting tones, until a baresip typing the host's passcode is in; then it
+/// hears the host.
+#[test]
+fn a_browser_guest_on_a_shared_meeting_id_waits_for_the_host() {
+    use peers::{Baresip, BaresipSetup};
+    const HOST_HZ: f64 = 900.0;
+    const WAITING_HZ: f64 = 392.0;
+    let sip = peers::free_pair();
+    let sip_listen = format!("127.0.0.1:{sip}");
+    let (c, web) = with_web_bridge(&[("CONFERO_SIP_LISTEN", sip_listen.as_str())]);
+    link_status(&c, &only_web_bridge(&c), "connected");
+    let guests = c.create("/api/v1/callLegProfiles", "needsActivation=true");
+    let space = c.create("/api/v1/coSpaces", &format!("name=Clinic&uri=clinic&callId={CALL_ID}&passcode=1111"));
+    c.create(
+        &format!("/api/v1/coSpaces/{space}/accessMethods"),
+        &format!("uri=clinic&callId={CALL_ID}&passcode=2222&callLegProfile={guests}"),
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tone = dir.path().join("browser-tone.wav");
+    peers::write_tone(&tone, 700.0, 40, 0.25);
+    let arg = serde_like::Json(vec![
+        ("base", format!("https://127.0.0.1:{web}")),
+        ("callId", CALL_ID.into()),
+        ("passcode", "2222".into()),
+        ("toneWav", tone.display().to_string()),
+        ("hearHz", format!("{HOST_HZ},{WAITING_HZ}")),
+        ("listenMs", "22000".into()),
+    ]);
+    let browser = std::thread::spawn(move || peers::run_browser("web_listen.mjs", &arg));
+    let leg = || {
+        common::ids(&c.get("/api/v1/callLegs").body)
+            .first()
+            .map(|id| c.get(&format!("/api/v1/callLegs/{id}")).body)
+            .unwrap_or_default()
+    };
+    assert!(eventually(|| element(&leg(), "deactivated") == Some("true")), "the guest does not wait: {}", leg());
+    let guest_leg = leg();
+    // Waiting long enough to hear the waiting tones (every 5 s) first.
+    std::thread::sleep(Duration::from_secs(7));
+    let host_setup = BaresipSetup::opus("host", HOST_HZ, 24_340);
+    let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:clinic@127.0.0.1:{sip}"), 16);
+    assert!(eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 2), "{}", host.log());
+    std::thread::sleep(Duration::from_millis(800));
+    host.send_dtmf(host_setup.ctrl_port, "1111#");
+    assert!(eventually(|| element(&leg(), "deactivated") == Some("false")), "not admitted: {}", leg());
+    let out = browser.join().expect("browser thread");
+    host.wait(Duration::from_secs(20));
+    println!("{out}");
+
+    let levels: Vec<Vec<f64>> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("levels "))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_else(|| panic!("no levels from the browser:\n{out}"));
+    // 250 ms apart: the first 6 s waiting, the last 4 s with the host.
+    let loudest = |from: usize, to: usize, k: usize| levels[from..to].iter().map(|l| l[k]).fold(-200.0, f64::max);
+    let n = levels.len();
+    assert!(n > 60, "{n} samples");
+    let (host_while_waiting, tones_while_waiting) = (loudest(0, 24, 0), loudest(0, 24, 1));
+    let (host_after, tones_after) = (loudest(n - 16, n, 0), loudest(n - 16, n, 1));
+    assert!(
+        tones_while_waiting > -70.0 && host_while_waiting < -80.0,
+        "while waiting the browser heard the tones at {tones_while_waiting} dB, the host at {host_while_waiting} dB"
+    );
+    assert!(
+        host_after > -50.0 && host_after > tones_after + 20.0,
+        "with the host in the browser heard it at {host_after} dB (the waiting tones at {tones_after} dB)"
+    );
+    assert!(guest_leg.contains("<deactivated>true</deactivated>"));
+}
