@@ -43,3 +43,14 @@ export async function run(name, body) {
 export function check(cond, what) {
   if (!cond) throw new Error(what);
 }
+
+// Joins the meeting `callId` from the home page as a guest typing
+// `passcode`, and waits until the meeting is on screen.
+export async function joinAsGuest(page, { base, callId, passcode }, name) {
+  await page.goto(base);
+  await page.getByLabel('Meeting ID', { exact: true }).fill(callId);
+  await page.getByLabel('Passcode', { exact: true }).fill(passcode);
+  await page.getByLabel('Your name', { exact: true }).fill(name);
+  await page.getByRole('button', { name: 'Join meeting' }).click();
+  await page.getByRole('button', { name: 'Leave' }).waitFor({ timeout: 30_000 });
+}

@@ -2,7 +2,7 @@
 // can see each take effect on the call leg: "Mute microphone", the "Layout"
 // selector (Speaker only), "Stop camera", then "Leave". Arguments: one JSON
 // object with base, callId, passcode, stepMs.
-import { launch, run, check } from './chromium.mjs';
+import { launch, run, check, joinAsGuest } from './chromium.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 const step = Number(cfg.stepMs || 2500);
@@ -10,12 +10,7 @@ const step = Number(cfg.stepMs || 2500);
 await run('web_controls', async () => {
   const context = await launch();
   const page = await context.newPage();
-  await page.goto(cfg.base);
-  await page.getByLabel('Meeting ID', { exact: true }).fill(cfg.callId);
-  await page.getByLabel('Passcode', { exact: true }).fill(cfg.passcode);
-  await page.getByLabel('Your name', { exact: true }).fill('Controls guest');
-  await page.getByRole('button', { name: 'Join meeting' }).click();
-  await page.getByRole('button', { name: 'Leave' }).waitFor({ timeout: 30_000 });
+  await joinAsGuest(page, cfg, 'Controls guest');
   // The participant list names us.
   await page.getByRole('list', { name: 'Participants' }).getByText('Controls guest').waitFor({ timeout: 10_000 });
   await page.waitForTimeout(step);

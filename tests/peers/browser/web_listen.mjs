@@ -3,19 +3,14 @@
 // frequencies in what the meeting sends, for a while. Arguments: one JSON
 // object with base, callId, passcode, toneWav, hearHz (comma-separated),
 // listenMs. Prints `levels [[dB per frequency], ...]`.
-import { launch, run } from './chromium.mjs';
+import { launch, run, joinAsGuest } from './chromium.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 
 await run('web_listen', async () => {
   const context = await launch({ fakeAudio: cfg.toneWav });
   const page = await context.newPage();
-  await page.goto(cfg.base);
-  await page.getByLabel('Meeting ID', { exact: true }).fill(cfg.callId);
-  await page.getByLabel('Passcode', { exact: true }).fill(cfg.passcode);
-  await page.getByLabel('Your name', { exact: true }).fill('Browser guest');
-  await page.getByRole('button', { name: 'Join meeting' }).click();
-  await page.getByRole('button', { name: 'Leave' }).waitFor({ timeout: 30_000 });
+  await joinAsGuest(page, cfg, 'Browser guest');
   console.log('joined');
   const series = await page.evaluate(async ({ hearHz, listenMs }) => {
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

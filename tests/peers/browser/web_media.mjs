@@ -4,19 +4,14 @@
 // meeting's audio and a screenshot of the meeting. Arguments: one JSON object
 // with base, callId, passcode, toneWav, cameraY4m, screenshot, hearHz (one
 // frequency, or several comma-separated: every one must be heard), ownHz.
-import { launch, run, check } from './chromium.mjs';
+import { launch, run, check, joinAsGuest } from './chromium.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 
 await run('web_media', async () => {
   const context = await launch({ fakeAudio: cfg.toneWav, fakeVideo: cfg.cameraY4m });
   const page = await context.newPage();
-  await page.goto(cfg.base);
-  await page.getByLabel('Meeting ID', { exact: true }).fill(cfg.callId);
-  await page.getByLabel('Passcode', { exact: true }).fill(cfg.passcode);
-  await page.getByLabel('Your name', { exact: true }).fill('Browser guest');
-  await page.getByRole('button', { name: 'Join meeting' }).click();
-  await page.getByRole('button', { name: 'Leave' }).waitFor({ timeout: 30_000 });
+  await joinAsGuest(page, cfg, 'Browser guest');
   // Video: the composed meeting arrives and plays.
   await page.waitForFunction(() => {
     const v = document.getElementById('remote-video');

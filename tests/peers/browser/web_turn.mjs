@@ -4,7 +4,7 @@
 // only flow through the TURN server the call bridge names. It joins, waits until the meeting's video plays, stays a while so
 // its audio reaches the call bridge, and reports the candidate pair it used.
 // Arguments: one JSON object with base, callId, passcode, stayMs.
-import { launch, run, check } from './chromium.mjs';
+import { launch, run, check, joinAsGuest } from './chromium.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 
@@ -23,12 +23,7 @@ await run('web_turn', async () => {
     };
     window.RTCPeerConnection.prototype = Original.prototype;
   });
-  await page.goto(cfg.base);
-  await page.getByLabel('Meeting ID', { exact: true }).fill(cfg.callId);
-  await page.getByLabel('Passcode', { exact: true }).fill(cfg.passcode);
-  await page.getByLabel('Your name', { exact: true }).fill('Relayed guest');
-  await page.getByRole('button', { name: 'Join meeting' }).click();
-  await page.getByRole('button', { name: 'Leave' }).waitFor({ timeout: 30_000 });
+  await joinAsGuest(page, cfg, 'Relayed guest');
   await page.waitForFunction(() => {
     const v = document.getElementById('remote-video');
     return v.videoWidth > 0 && v.currentTime > 1;
