@@ -10,7 +10,8 @@
 //! with its `label`.
 //!
 //! [`plan`] reads the store (blocking); [`run`] asks the directories (async,
-//! bounded: 25 results, 8 s per directory, all of them at once).
+//! bounded: 25 results, 8 s per directory, all of them at once, and at most
+//! 8 searches doing so at a time).
 
 use std::collections::HashSet;
 
@@ -25,6 +26,10 @@ use crate::directory::{self, Entry, Server};
 pub const MAX_RESULTS: usize = 25;
 /// The longest search, in characters.
 pub const MAX_QUERY: usize = 64;
+/// Searches asking directories at once, whoever asks: a signed-in user
+/// typing fast, or many users, must not open connections without bound to
+/// the directories (each search asks every location).
+static SEARCHES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 /// The filter of a location with no `filterFormat`.
 const DEFAULT_FILTER: &str = "(cn=*$1*)";
 
@@ -232,6 +237,10 @@ fn person_of(entry: &Entry, location: &Location) -> Person {
 /// email already listed left out, at most [`MAX_RESULTS`]. A directory that
 /// fails is logged and skipped.
 pub async fn run(plan: Plan) -> Vec<Person> {
+    if plan.locations.is_empty() {
+        return plan.found;
+    }
+    let Ok(_permit) = SEARCHES.acquire().await else { return plan.found };
     let mut asking = tokio::task::JoinSet::new();
     for (i, location) in plan.locations.into_iter().enumerate() {
         let filter = filter_for(&location.filter_format, &plan.query);
