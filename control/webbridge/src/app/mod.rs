@@ -112,7 +112,9 @@ impl WebApp {
             (&Method::GET | &Method::HEAD, "/static/app.js") => page(APP_JS, "text/javascript; charset=utf-8"),
             (&Method::GET | &Method::HEAD, "/static/app.css") => page(APP_CSS, "text/css; charset=utf-8"),
             (&Method::GET, "/api/branding") => self.branding(),
-            (&Method::GET | &Method::HEAD, p) if p.starts_with("/branding/") => self.branding_image(&p[10..]),
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/branding/") => {
+                self.branding_image(p.trim_start_matches("/branding/"))
+            }
             (&Method::GET, "/api/meeting") => self.meeting(peer.ip(), req.uri().query().unwrap_or("")).await,
             (&Method::POST, "/api/join") => self.join(peer.ip(), req).await,
             (&Method::POST, "/api/leg") => self.leg_action(req).await,

@@ -223,7 +223,7 @@ impl C2wClient {
             }
         };
         let subject = id.to_string();
-        // The archive last tried (None: none configured), and when.
+        // The archive last tried (Some(None): none was configured).
         let mut tried: Option<Option<String>> = None;
         let mut seen = self.links.customization_requests(id);
         let mut retry: Option<tokio::time::Instant> = None;
