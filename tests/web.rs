@@ -658,6 +658,7 @@ fn a_customization_archive_brands_the_sign_in_page() {
     let files = tempfile::tempdir().expect("tempdir");
     brand_archive(&files.path().join("brand.zip"), "Example Corp Meetings");
     std::fs::write(files.path().join("not-a-zip.zip"), "<html>surprise</html>").expect("write");
+    std::fs::write(files.path().join("huge.zip"), vec![0u8; 9 * 1024 * 1024]).expect("write");
     let server = peers::FileServer::start(files.path());
     let (c, web) = with_web_bridge(&[]);
     let local = only_web_bridge(&c);
@@ -704,7 +705,9 @@ fn a_customization_archive_brands_the_sign_in_page() {
     // The web bridge's own resourceArchive (CMS 2's place) comes first. One
     // that cannot be retrieved, or used, raises CMS's alarm with its reason
     // and leaves the web app as it was.
-    for (file, reason) in [("missing.zip", "fileNotFound"), ("not-a-zip.zip", "dataFormatInvalid")] {
+    for (file, reason) in
+        [("missing.zip", "fileNotFound"), ("not-a-zip.zip", "dataFormatInvalid"), ("huge.zip", "fileSizeLimitExceeded")]
+    {
         let put = c.put(&format!("/api/v1/webBridges/{local}"), &format!("resourceArchive={}", server.url(file)));
         assert_eq!(put.status, 200, "{}", put.body);
         let mut alarms = String::new();
