@@ -98,14 +98,8 @@ pub fn resource_archive(store: &dyn Store, web_bridge: Uuid) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use confero_store::form::Form;
-    use confero_store::schema::{spec, validate_changes};
+    use confero_store::testing::{create, set};
     use confero_store::SqliteStore;
-
-    fn create(store: &dyn Store, kind: Kind, body: &str) -> Uuid {
-        let changes = validate_changes(spec(kind).fields, &Form::parse(body.as_bytes()).unwrap(), true).unwrap();
-        store.create(kind, None, &changes).unwrap().id
-    }
 
     #[test]
     fn the_lowest_profile_that_sets_a_field_wins() {
@@ -117,13 +111,7 @@ mod tests {
         let tenant = create(&store, Kind::Tenant, &format!("name=T&webBridgeProfile={tenant_profile}"));
         let bare = create(&store, Kind::WebBridge, "url=c2w://a:1");
         assert_eq!(WebPolicy::of(&store, bare), WebPolicy::default(), "nothing assigned: everything allowed");
-        let system = validate_changes(
-            spec(Kind::SystemProfiles).fields,
-            &Form::parse(format!("webBridgeProfile={strict}").as_bytes()).unwrap(),
-            false,
-        )
-        .unwrap();
-        store.update(Kind::SystemProfiles, confero_store::singleton_id(Kind::SystemProfiles), &system).unwrap();
+        set(&store, Kind::SystemProfiles, &format!("webBridgeProfile={strict}"));
         let p = WebPolicy::of(&store, bare);
         assert!(!p.allow_passcodes && !p.allow_secrets && p.user_portal_enabled);
         let wb = create(&store, Kind::WebBridge, &format!("url=c2w://b:1&tenant={tenant}&webBridgeProfile={own}"));
@@ -144,13 +132,7 @@ mod tests {
         let tenant = create(&store, Kind::Tenant, &format!("name=T&webBridgeProfile={tenant_profile}"));
         let bare = create(&store, Kind::WebBridge, "url=c2w://a:1");
         assert_eq!(resource_archive(&store, bare), None);
-        let system = validate_changes(
-            spec(Kind::SystemProfiles).fields,
-            &Form::parse(format!("webBridgeProfile={system_profile}").as_bytes()).unwrap(),
-            false,
-        )
-        .unwrap();
-        store.update(Kind::SystemProfiles, confero_store::singleton_id(Kind::SystemProfiles), &system).unwrap();
+        set(&store, Kind::SystemProfiles, &format!("webBridgeProfile={system_profile}"));
         assert_eq!(resource_archive(&store, bare).as_deref(), Some("http://h/system.zip"));
         let of_tenant =
             create(&store, Kind::WebBridge, &format!("url=c2w://b:1&tenant={tenant}&webBridgeProfile={plain}"));

@@ -290,14 +290,8 @@ pub async fn run(plan: Plan) -> Vec<Person> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use confero_store::form::Form;
-    use confero_store::schema::{spec, validate_changes};
+    use confero_store::testing::create;
     use confero_store::SqliteStore;
-
-    fn create(store: &dyn Store, kind: Kind, body: &str) -> Uuid {
-        let changes = validate_changes(spec(kind).fields, &Form::parse(body.as_bytes()).unwrap(), true).unwrap();
-        store.create(kind, None, &changes).unwrap().id
-    }
 
     #[test]
     fn what_is_typed_cannot_change_the_filter() {

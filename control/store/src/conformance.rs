@@ -13,8 +13,7 @@ use std::sync::{Arc, Barrier};
 use uuid::Uuid;
 
 use super::{ApiUser, Object, Page, Store, StoreError};
-use crate::form::Form;
-use crate::schema::{spec, validate_changes, Change, ClaimSpace, Kind};
+use crate::schema::{Change, ClaimSpace, Kind};
 
 /// Opens a backend's database for a directory.
 pub(crate) type Open<'a> = &'a dyn Fn(&Path) -> Arc<dyn Store>;
@@ -52,8 +51,7 @@ pub(crate) use suite;
 
 /// Checked changes from a form body, as the API makes them.
 pub(crate) fn changes(kind: Kind, body: &str) -> Vec<Change> {
-    let form = Form::parse(body.as_bytes()).expect("a test form body");
-    validate_changes(spec(kind).fields, &form, true).expect("valid test changes")
+    crate::testing::changes(kind, body, true)
 }
 
 fn create(store: &dyn Store, kind: Kind, parent: Option<Uuid>, body: &str) -> Result<Object, StoreError> {
@@ -61,8 +59,7 @@ fn create(store: &dyn Store, kind: Kind, parent: Option<Uuid>, body: &str) -> Re
 }
 
 fn update(store: &dyn Store, kind: Kind, id: Uuid, body: &str) -> Result<Object, StoreError> {
-    let form = Form::parse(body.as_bytes()).expect("a test form body");
-    store.update(kind, id, &validate_changes(spec(kind).fields, &form, false).expect("valid test changes"))
+    store.update(kind, id, &crate::testing::changes(kind, body, false))
 }
 
 fn names(objects: &[Object]) -> Vec<&str> {

@@ -23,6 +23,8 @@ pub mod form;
 pub mod layout_template;
 pub mod schema;
 mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::collections::{BTreeMap, HashSet};
 
