@@ -45,6 +45,9 @@ impl BridgeHandle for Idle {
     fn generate_keyframe(&self, _: Uuid) -> Result<(), BridgeError> {
         Err(BridgeError::CallLegDoesNotExist)
     }
+    fn camera_control(&self, _: Uuid, _: &[confero_api::bridge::CameraMove]) -> Result<(), BridgeError> {
+        Err(BridgeError::CallLegDoesNotExist)
+    }
     fn call_leg_profile_trace(&self, _: Uuid) -> Result<Vec<confero_api::bridge::ProfileLayer>, BridgeError> {
         Err(BridgeError::CallLegDoesNotExist)
     }

@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod engine;
+pub mod fecc;
 pub mod jitter;
 pub mod mixer;
 pub mod rtcp;

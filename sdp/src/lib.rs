@@ -1,6 +1,7 @@
 //! SDP (RFC 4566): a lenient line parser and writer, our audio
 //! offer/answer ([`negotiate`]) with SDES-SRTP ([`crypto`]), and H.264 video
-//! ([`h264`] parameters, [`video`] answers).
+//! ([`h264`] parameters, [`video`] answers), and far-end camera control's
+//! H.224 stream ([`fecc`]).
 //!
 //! A crate of its own, apart from SIP, because WebRTC's JSEP offer/answer
 //! (ICE, DTLS fingerprints, BUNDLE) is SDP too. Sans-IO: randomness (SDES
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod fecc;
 pub mod h264;
 pub mod jsep;
 pub mod negotiate;
@@ -23,6 +25,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 pub use crypto::{CryptoSuite, SrtpParams};
+pub use fecc::{answer_fecc, FeccOffer, NegotiatedFecc};
 pub use h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
 pub use jsep::{answer_bundle, JsepError, LocalBundle, NegotiatedBundle};
 pub use negotiate::{answer, AudioCodec, AudioOffer, Codec, Direction, LocalMedia, MediaEncryption, NegotiatedAudio};

@@ -144,6 +144,10 @@ impl BridgeHandle for CallBridge {
         self.with(|b, _| b.generate_keyframe(id))
     }
 
+    fn camera_control(&self, id: Uuid, moves: &[confero_api::bridge::CameraMove]) -> Result<(), BridgeError> {
+        self.with(|b, _| b.camera_control(id, moves))
+    }
+
     fn call_leg_profile_trace(&self, id: Uuid) -> Result<Vec<confero_api::bridge::ProfileLayer>, BridgeError> {
         self.with(|b, _| b.call_leg_profile_trace(id))
     }

@@ -101,7 +101,7 @@ impl Bridge {
         let Signalling::Sip(sip) = &mut leg.signalling else { return };
         sip.session.1 += 1;
         let (policy, session) = (sip.policy, sip.session);
-        let Some((offer, video_offer)) = self.our_offer(conference, policy, session) else {
+        let Some(ours) = self.our_offer(conference, policy, session) else {
             self.end_leg(now, id, "mediaNegotiationFailure");
             return self.end_if_empty(now, call);
         };
@@ -114,9 +114,7 @@ impl Bridge {
             stage.moving = true;
         }
         let Signalling::Sip(sip) = &mut leg.signalling else { return };
-        let body = offer.sdp.to_text().into_bytes();
-        sip.offer = Some(offer);
-        sip.video_offer = video_offer;
+        let body = sip.offered(ours);
         tracing::info!("call leg {id}: IVR: joining {}", destination.space.get("name").unwrap_or_default());
         self.sip(SipCommand::Reinvite { leg: id, offer: body });
         // The IVR's own conference goes with its only leg gone.

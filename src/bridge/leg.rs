@@ -13,7 +13,7 @@ use std::time::Instant;
 use confero_api::bridge::{LiveCall, LiveCallLeg};
 use confero_media::engine::EndpointId;
 use confero_media::runtime::ConferenceId;
-use confero_sdp::{AudioOffer, MediaEncryption, VideoOffer};
+use confero_sdp::{AudioOffer, FeccOffer, MediaEncryption, VideoOffer};
 use confero_sip::resolve::Hop;
 use confero_sip::transaction::Peer;
 use confero_store::Object;
@@ -42,6 +42,9 @@ pub(super) struct Call {
     /// Since when no activator has been in (for guests'
     /// `deactivationModeTime`); `None` while one is.
     pub no_activator_since: Option<Instant>,
+    /// Its dominant speakers' endpoints, most recent first (whose camera
+    /// far-end camera controls move).
+    pub speakers: Vec<EndpointId>,
 }
 
 /// A caller at an IVR, typing a meeting ID.
@@ -205,6 +208,8 @@ pub(super) struct SipLeg {
     pub offer: Option<AudioOffer>,
     /// Our video offer beside it, when video is on.
     pub video_offer: Option<VideoOffer>,
+    /// Our H.224 offer beside it, when `sipH224` allows it.
+    pub fecc_offer: Option<FeccOffer>,
     /// A dial-out's routes not yet tried (`failureAction=continue`).
     pub routes: VecDeque<Route>,
     /// The route being tried, once taken from `routes`.
@@ -220,7 +225,24 @@ pub(super) struct SipLeg {
     pub dialled: bool,
 }
 
+/// Our offer (a dial-out, a late offer, an IVR's move): its streams,
+/// kept until the answer.
+pub(super) struct OurOffer {
+    pub audio: AudioOffer,
+    pub video: Option<VideoOffer>,
+    pub fecc: Option<FeccOffer>,
+}
+
 impl SipLeg {
+    /// Keeps our offer for its answer; its body.
+    pub fn offered(&mut self, ours: OurOffer) -> Vec<u8> {
+        let body = ours.audio.sdp.to_text().into_bytes();
+        self.offer = Some(ours.audio);
+        self.video_offer = ours.video;
+        self.fecc_offer = ours.fecc;
+        body
+    }
+
     pub fn new(policy: MediaEncryption, session_id: u64) -> SipLeg {
         SipLeg {
             policy,
@@ -228,6 +250,7 @@ impl SipLeg {
             signalling_ip: None,
             offer: None,
             video_offer: None,
+            fecc_offer: None,
             routes: VecDeque::new(),
             current: None,
             targets: VecDeque::new(),

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use confero_media::engine::{EndpointId, EndpointStats, Prompt, VideoSettings};
+use confero_media::fecc::{Moves, H281};
 use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaRuntime, RuntimeError, RuntimeStats};
 
 /// What the bridge asks of the media engine.
@@ -36,6 +37,12 @@ pub trait MediaPort: Send + Sync {
     fn set_video(&self, id: EndpointId, settings: VideoSettings) -> Result<(), RuntimeError>;
     /// Sends it an IDR with its view's next picture.
     fn generate_keyframe(&self, id: EndpointId) -> Result<(), RuntimeError>;
+    /// Where every endpoint's H.224 stream goes (far-end camera control), for SDP.
+    fn fecc_address(&self) -> SocketAddr;
+    /// Moves its camera a step (H.281 START, then STOP).
+    fn camera_control(&self, id: EndpointId, moves: Moves) -> Result<(), RuntimeError>;
+    /// Sends another endpoint's H.281 message on to its camera.
+    fn relay_camera_control(&self, id: EndpointId, message: H281) -> Result<(), RuntimeError>;
     /// Plays it a prompt in place of the conference (`None`: lets it in).
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError>;
     /// Its latest statistics.
@@ -84,6 +91,15 @@ impl MediaPort for MediaRuntime {
     }
     fn generate_keyframe(&self, id: EndpointId) -> Result<(), RuntimeError> {
         MediaRuntime::generate_keyframe(self, id)
+    }
+    fn fecc_address(&self) -> SocketAddr {
+        MediaRuntime::fecc_address(self)
+    }
+    fn camera_control(&self, id: EndpointId, moves: Moves) -> Result<(), RuntimeError> {
+        MediaRuntime::camera_control(self, id, moves)
+    }
+    fn relay_camera_control(&self, id: EndpointId, message: H281) -> Result<(), RuntimeError> {
+        MediaRuntime::relay_camera_control(self, id, message)
     }
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError> {
         MediaRuntime::set_prompt(self, id, prompt)

@@ -20,6 +20,7 @@ mod activation;
 pub mod branding;
 mod cdr;
 mod dtmf;
+mod fecc;
 mod handle;
 mod ivr;
 mod leg;
@@ -224,6 +225,7 @@ impl Bridge {
             ends_when_empty,
             hidden,
             no_activator_since: None,
+            speakers: Vec::new(),
         };
         if hidden {
             self.calls.push(call);
@@ -289,6 +291,7 @@ impl Bridge {
             layout: None,
             refusals: None,
             deactivated: false,
+            camera_control_available: false,
         }
     }
 
@@ -339,6 +342,8 @@ impl Bridge {
         leg.codec = media.codec;
         leg.telephone_event = media.telephone_event;
         leg.video = media.video;
+        // A new endpoint says again whether it has H.281.
+        leg.live.camera_control_available = false;
         leg.held = media.held;
         leg.live.encrypted_media = media.cipher_suite.is_some();
         leg.live.cipher_suite = media.cipher_suite;
@@ -567,7 +572,9 @@ impl Bridge {
                 tracing::warn!("call leg {id}: the media engine refused it: {reason}");
                 self.end_leg(now, id, "mediaNegotiationFailure");
             }
-            MediaEvent::ActiveSpeaker { .. } => {}
+            MediaEvent::ActiveSpeaker { conference, endpoint } => self.on_speaker(conference, endpoint),
+            MediaEvent::CameraControlAvailable { endpoint, .. } => self.on_camera_control_available(endpoint),
+            MediaEvent::CameraControl { endpoint, message, .. } => self.on_camera_control(endpoint, message),
         }
     }
 
@@ -731,6 +738,7 @@ impl Bridge {
                 state: l.live.state,
                 importance: l.live.config.get("importance").and_then(|v| v.parse().ok()),
                 is_activator: !l.settings.needs_activation,
+                camera_control_available: l.live.camera_control_available,
             })
             .collect()
     }

@@ -163,6 +163,9 @@ pub struct LegSettings {
     pub deactivation_mode: DeactivationMode,
     /// How long after that (`deactivationModeTime`, seconds; 0: at once).
     pub deactivation_time: Duration,
+    /// Its camera controls may move the camera it sees
+    /// (`controlRemoteCameraAllowed`, unless `false`).
+    pub control_remote_camera: bool,
 }
 
 /// CMS `deactivationMode`: a guest's lot when the last activator leaves.
@@ -209,6 +212,7 @@ impl LegSettings {
             deactivation_time: Duration::from_secs(
                 value("deactivationModeTime").and_then(|v| v.trim().parse().ok()).unwrap_or(0),
             ),
+            control_remote_camera: value("controlRemoteCameraAllowed") != Some("false"),
         }
     }
 }

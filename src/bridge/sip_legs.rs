@@ -12,15 +12,15 @@ use std::time::Instant;
 use confero_api::bridge::{BridgeError, Direction, LegState, LiveCallLeg, NewCall};
 use confero_media::codec::{AudioFormat, CodecKind};
 use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys, VideoConfig, MAX_VIDEO_SIZE};
-use confero_media::runtime::{ConferenceId, EndpointSpec, MediaTransport, RtpAddresses, RtpTransport};
+use confero_media::runtime::{ConferenceId, EndpointSpec, FeccStream, MediaTransport, RtpAddresses, RtpTransport};
 use confero_media::srtp::SrtpProfile;
 use confero_media::video::h264_rtp::PacketizationMode;
 use confero_media::video::keyframe_request::KeyframeRequestMethod;
 use confero_media::video::layout::Layout;
 use confero_media::video::source_rate::BitrateRequestMethod;
 use confero_sdp::{
-    self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, LocalMedia, LocalVideo, MediaEncryption,
-    NegotiatedAudio, NegotiatedVideo, SessionDescription, SrtpParams, VideoOffer,
+    self, AudioCodec, AudioOffer, CryptoSuite, Direction as SdpDirection, FeccOffer, LocalMedia, LocalVideo,
+    MediaEncryption, NegotiatedAudio, NegotiatedFecc, NegotiatedVideo, SessionDescription, SrtpParams, VideoOffer,
 };
 use confero_sip::message::SipUri;
 use confero_sip::resolve::{self, ControlEncryption, Hop};
@@ -30,7 +30,8 @@ use confero_store::schema::{Change, Kind};
 use confero_store::Object;
 use uuid::Uuid;
 
-use super::leg::{Leg, Lobby, Route, Signalling, SipLeg};
+use super::fecc::fecc_stream;
+use super::leg::{Leg, Lobby, OurOffer, Route, Signalling, SipLeg};
 use super::settings::{LegPlace, ProfileChain};
 use super::{Bridge, Lookup, NegotiatedMedia, Output};
 use crate::dialplan::{self, InboundRefusal};
@@ -55,7 +56,7 @@ fn srtp_profile(suite: CryptoSuite) -> SrtpProfile {
 }
 
 /// SDES keys each way, as the engine takes them.
-fn srtp_keys(s: &SrtpParams) -> (SrtpKeys, SrtpKeys) {
+pub(super) fn srtp_keys(s: &SrtpParams) -> (SrtpKeys, SrtpKeys) {
     let profile = srtp_profile(s.suite);
     (
         SrtpKeys { profile, key: s.remote_key.clone(), salt: s.remote_salt.clone() },
@@ -125,6 +126,7 @@ pub(super) fn streams_of(
 pub(super) fn media_of(
     audio: &NegotiatedAudio,
     video: Option<&NegotiatedVideo>,
+    fecc: Option<FeccStream>,
     layout: Layout,
     prompt: Option<Prompt>,
     signalling_ip: Option<IpAddr>,
@@ -133,6 +135,7 @@ pub(super) fn media_of(
     let transport = RtpTransport {
         audio: RtpAddresses { rtp: audio.remote_rtp, rtcp: (!audio.rtcp_mux).then_some(audio.remote_rtcp) },
         video: video.map(|v| RtpAddresses { rtp: v.remote_rtp, rtcp: (!v.rtcp_mux).then_some(v.remote_rtcp) }),
+        fecc,
         signalling_ip,
     };
     let spec = EndpointSpec { config, video: video_config, transport: MediaTransport::Rtp(transport) };
@@ -151,7 +154,7 @@ fn party(uri: &str) -> String {
     bare.split(';').next().unwrap_or(bare).to_string()
 }
 
-type Answer = (SessionDescription, NegotiatedAudio, Option<NegotiatedVideo>);
+type Answer = (SessionDescription, NegotiatedAudio, Option<NegotiatedVideo>, Option<NegotiatedFecc>);
 
 impl Bridge {
     fn sip_leg_mut(&mut self, id: Uuid) -> Option<&mut SipLeg> {
@@ -196,10 +199,17 @@ impl Bridge {
             Some(v) => confero_sdp::answer_with_video(offer, &local, &LocalVideo::hd720(v.port()), policy, rng),
             None => confero_sdp::answer(offer, &local, policy, rng).map(|(answer, audio)| (answer, audio, None)),
         };
-        answered.map_err(|e| {
+        let (mut answer, audio, video) = answered.map_err(|e| {
             tracing::info!("SIP offer refused: {e}");
             e.status()
-        })
+        })?;
+        let fecc = if self.sip_h224_allowed() {
+            let port = self.media.fecc_address().port();
+            confero_sdp::answer_fecc(&mut answer, offer, port, policy, &mut *self.rng)
+        } else {
+            None
+        };
+        Ok((answer, audio, video, fecc))
     }
 
     /// The live call of a space, or a new one that ends with its last leg.
@@ -308,12 +318,14 @@ impl Bridge {
         &mut self,
         now: Instant,
         leg: Leg,
-        (answer, audio, video): Answer,
+        (answer, audio, video, fecc): Answer,
         prompt: Option<Prompt>,
         signalling_ip: IpAddr,
     ) -> Result<(), String> {
         let id = leg.live.id;
-        let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, Some(signalling_ip));
+        let fecc = fecc.map(|f| fecc_stream(&f, self.rng.next_u32()));
+        let layout = leg.settings.layout;
+        let (spec, negotiated) = media_of(&audio, video.as_ref(), fecc, layout, prompt, Some(signalling_ip));
         self.admit(leg);
         match self.connect(now, id, spec, negotiated) {
             Ok(()) => {
@@ -360,14 +372,12 @@ impl Bridge {
         };
         let policy = profiles.media_encryption();
         let session_id = u64::from(self.rng.next_u32());
-        let Some((offer, video_offer)) = self.our_offer(conference, policy, (session_id, 1)) else {
+        let Some(ours) = self.our_offer(conference, policy, (session_id, 1)) else {
             self.sip(SipCommand::Reject { leg: id, code: 503 });
             return self.end_if_empty(now, call);
         };
         let mut sip = SipLeg::new(policy, session_id);
-        let body = offer.sdp.to_text().into_bytes();
-        sip.offer = Some(offer);
-        sip.video_offer = video_offer;
+        let body = sip.offered(ours);
         let leg = self.incoming_leg(now, id, &ic, call, sip, profiles, lobby);
         self.admit(leg);
         self.sip(SipCommand::Accept { leg: id, answer: body });
@@ -401,14 +411,14 @@ impl Bridge {
         leg
     }
 
-    /// Our offer at a conference's addresses (audio, and H.264 when video is
-    /// on), for a dial-out or a late offer.
+    /// Our offer at a conference's addresses (audio, H.264 when video is
+    /// on, H.224 when `sipH224` allows), for a dial-out or a late offer.
     pub(super) fn our_offer(
         &mut self,
         conference: ConferenceId,
         policy: MediaEncryption,
         session: (u64, u64),
-    ) -> Option<(AudioOffer, Option<VideoOffer>)> {
+    ) -> Option<OurOffer> {
         let (rtp, _) = self.media.conference_addresses(conference).ok()?;
         let local = LocalMedia {
             address: rtp.ip(),
@@ -421,7 +431,10 @@ impl Bridge {
         let video = self
             .video_address(conference)
             .map(|v| VideoOffer::add_to(&mut offer.sdp, &LocalVideo::hd720(v.port()), policy, &mut *self.rng));
-        Some((offer, video))
+        let fecc = self
+            .sip_h224_allowed()
+            .then(|| FeccOffer::add_to(&mut offer.sdp, self.media.fecc_address().port(), policy, &mut *self.rng));
+        Some(OurOffer { audio: offer, video, fecc })
     }
 
     /// The answer an ACK brought to the offer in our 200: connects the leg's
@@ -444,14 +457,11 @@ impl Bridge {
             let Some(sip) = self.sip_leg_mut(id) else { return refuse(self, 481) };
             sip.session.1 += 1;
             let (session, policy) = (sip.session, sip.policy);
-            let Some((offer, video_offer)) = self.our_offer(conference, policy, session) else {
+            let Some(ours) = self.our_offer(conference, policy, session) else {
                 return refuse(self, 500);
             };
-            let body = offer.sdp.to_text().into_bytes();
-            if let Some(sip) = self.sip_leg_mut(id) {
-                sip.offer = Some(offer);
-                sip.video_offer = video_offer;
-            }
+            let Some(sip) = self.sip_leg_mut(id) else { return refuse(self, 481) };
+            let body = sip.offered(ours);
             return self.sip(SipCommand::AnswerReoffer { leg: id, answer: Ok(body) });
         };
         let Some(offer) = SessionDescription::parse(&offer).ok() else {
@@ -463,13 +473,14 @@ impl Bridge {
         let Some(sip) = self.sip_leg_mut(id) else { return refuse(self, 481) };
         sip.session.1 += 1;
         let (session, policy, signalling_ip) = (sip.session, sip.policy, sip.signalling_ip);
-        let (answer, audio, video) = match self.answer_offer(conference, &offer, session, policy) {
+        let (answer, audio, video, fecc) = match self.answer_offer(conference, &offer, session, policy) {
             Ok(a) => a,
             Err(code) => return refuse(self, code),
         };
+        let fecc = fecc.map(|f| fecc_stream(&f, self.rng.next_u32()));
         let Some(leg) = self.leg(id) else { return };
         let prompt = leg.lobby.as_ref().map(|_| self.passcode_prompt(self.space_of_call(leg.live.call)));
-        let (spec, negotiated) = media_of(&audio, video.as_ref(), leg.settings.layout, prompt, signalling_ip);
+        let (spec, negotiated) = media_of(&audio, video.as_ref(), fecc, leg.settings.layout, prompt, signalling_ip);
         // New keys or codec: a new endpoint in place of the old one.
         match self.connect(now, id, spec, negotiated) {
             Ok(()) => self.sip(SipCommand::AnswerReoffer { leg: id, answer: Ok(answer.to_text().into_bytes()) }),
@@ -513,7 +524,7 @@ impl Bridge {
 
         let routes = self.routes(remote_party);
         let offers = self.our_offer(conference, policy, (session_id, 1));
-        let (routes, (offer, video_offer)) = match (routes, self.config.sip_local, offers) {
+        let (routes, ours) = match (routes, self.config.sip_local, offers) {
             (Err(reason), ..) => {
                 tracing::info!("call leg {id} to {remote_party}: {reason}");
                 self.drop_leg(now, id, reason);
@@ -530,9 +541,7 @@ impl Bridge {
             (Ok(r), Some(_), Some(offers)) => (r, offers),
         };
         if let Some(sip) = self.sip_leg_mut(id) {
-            sip.body = offer.sdp.to_text().into_bytes();
-            sip.offer = Some(offer);
-            sip.video_offer = video_offer;
+            sip.body = sip.offered(ours);
             sip.routes = routes;
         }
         self.next_route(now, id);
@@ -663,13 +672,18 @@ impl Bridge {
             (Some(offer), Some(answer)) => offer.accept(answer),
             _ => None,
         };
+        let fecc = match (sip.fecc_offer.take(), &answer) {
+            (Some(offer), Some(answer)) => offer.accept(answer),
+            _ => None,
+        };
         let negotiated = match (sip.offer.take(), &answer) {
             (Some(offer), Some(answer)) => offer.accept(answer).map_err(|e| e.to_string()),
             _ => Err("no SDP answer".to_string()),
         };
         let signalling_ip = sip.signalling_ip;
+        let fecc = fecc.map(|f| fecc_stream(&f, self.rng.next_u32()));
         let connected = negotiated.and_then(|audio| {
-            let (spec, media) = media_of(&audio, video.as_ref(), layout, prompt, signalling_ip);
+            let (spec, media) = media_of(&audio, video.as_ref(), fecc, layout, prompt, signalling_ip);
             self.connect(now, id, spec, media)
         });
         match connected {

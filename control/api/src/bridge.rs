@@ -164,6 +164,9 @@ pub struct LiveCallLeg {
     /// A guest waiting for an activator (`needsActivation`): kept out of
     /// the conference.
     pub deactivated: bool,
+    /// Its endpoint said it has an H.281 client over a negotiated H.224
+    /// stream: `cameraControl` can move its camera.
+    pub camera_control_available: bool,
 }
 
 /// Media packets refused, by why: for one leg (its audio), or for the
@@ -202,6 +205,30 @@ pub struct LiveParticipant {
     pub importance: Option<u32>,
     /// It activates guests (its `needsActivation` is false).
     pub is_activator: bool,
+    /// Its camera can be moved (its leg's `cameraControlAvailable`).
+    pub camera_control_available: bool,
+}
+
+/// One direction of one thing far-end camera control moves
+/// (`PUT /callLegs/<id>/cameraControl`: `pan`, `tilt`, `zoom`, `focus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraMove {
+    /// `pan=left`.
+    PanLeft,
+    /// `pan=right`.
+    PanRight,
+    /// `tilt=up`.
+    TiltUp,
+    /// `tilt=down`.
+    TiltDown,
+    /// `zoom=in`.
+    ZoomIn,
+    /// `zoom=out`.
+    ZoomOut,
+    /// `focus=in`.
+    FocusIn,
+    /// `focus=out`.
+    FocusOut,
 }
 
 /// Counters for `system/status`.
@@ -249,6 +276,9 @@ pub enum BridgeError {
     /// The bridge is over capacity; clients retry.
     #[error("overloaded")]
     Overloaded,
+    /// The leg's camera cannot be controlled (no H.224, or no H.281 client).
+    #[error("invalidOperation")]
+    CameraControlUnavailable,
 }
 
 impl BridgeError {
@@ -261,6 +291,7 @@ impl BridgeError {
             BridgeError::ParticipantLimitReached => "participantLimitReached",
             BridgeError::TenantParticipantLimitReached => "tenantParticipantLimitReached",
             BridgeError::Overloaded => "callBridgeOverloaded",
+            BridgeError::CameraControlUnavailable => "invalidOperation",
         }
     }
 }
@@ -350,6 +381,9 @@ pub trait BridgeHandle: Send + Sync + 'static {
     fn end_call_leg(&self, id: Uuid) -> Result<(), BridgeError>;
     /// Sends a leg an IDR with its next picture (nothing for an audio leg).
     fn generate_keyframe(&self, id: Uuid) -> Result<(), BridgeError>;
+    /// Moves a leg's camera a step (far-end camera control);
+    /// `CameraControlUnavailable` when its camera cannot be controlled.
+    fn camera_control(&self, id: Uuid, moves: &[CameraMove]) -> Result<(), BridgeError>;
     /// The call leg profiles in force on a leg, most general first.
     fn call_leg_profile_trace(&self, id: Uuid) -> Result<Vec<ProfileLayer>, BridgeError>;
     /// Live legs, in the order they started.

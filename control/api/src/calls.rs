@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::failure::Failure;
 use super::xml::XmlWriter;
 use super::{page_of, Api, Reply};
-use crate::bridge::{BridgeError, LiveCall, LiveCallLeg, LiveParticipant, MediaRefusals, NewCall, StreamStatus};
+use crate::bridge::{
+    BridgeError, CameraMove, LiveCall, LiveCallLeg, LiveParticipant, MediaRefusals, NewCall, StreamStatus,
+};
 use confero_store::form::Form;
 use confero_store::schema::{spec, validate_changes, Change, Field, Kind, Ty, LAYOUTS};
 
@@ -68,6 +70,7 @@ pub static LEG_FIELDS: &[Field] = &[
     f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
     f("deactivationMode", Ty::Enum(&["deactivate", "disconnect", "remainActivated"])),
     f("deactivationModeTime", Ty::Int(0, u32::MAX as i64)),
+    f("controlRemoteCameraAllowed", B),
 ];
 
 fn bridge_failure(e: BridgeError) -> Failure {
@@ -80,6 +83,7 @@ fn bridge_failure(e: BridgeError) -> Failure {
             Failure::Reason(e.reason())
         }
         BridgeError::Overloaded => Failure::Unavailable,
+        BridgeError::CameraControlUnavailable => Failure::Reason(e.reason()),
     }
 }
 
@@ -313,24 +317,34 @@ pub fn generate_keyframe(api: &Api, id: Uuid) -> Result<Reply, Failure> {
 }
 
 /// `PUT /callLegs/<id>/cameraControl` (`pan` left|right, `tilt` up|down,
-/// `zoom` in|out, `focus` in|out): far-end camera control moves the remote
-/// camera over H.224, which Confero does not negotiate, so no leg has
-/// `cameraControlAvailable`: a valid request on a live leg is refused
-/// `invalidOperation`, never answered as if the camera moved.
+/// `zoom` in|out, `focus` in|out): moves the leg's camera a step over H.281
+/// (START, then STOP half a second later; `docs/fecc.md`). A leg whose
+/// endpoint did not say it has an H.281 client over a negotiated H.224
+/// stream (`cameraControlAvailable` false) is refused `invalidOperation`.
 pub fn camera_control(api: &Api, id: Uuid, body: &Form) -> Result<Reply, Failure> {
-    const MOVES: [(&str, [&str; 2]); 4] =
-        [("pan", ["left", "right"]), ("tilt", ["up", "down"]), ("zoom", ["in", "out"]), ("focus", ["in", "out"])];
+    use CameraMove::*;
+    const MOVES: [(&str, [(&str, CameraMove); 2]); 4] = [
+        ("pan", [("left", PanLeft), ("right", PanRight)]),
+        ("tilt", [("up", TiltUp), ("down", TiltDown)]),
+        ("zoom", [("in", ZoomIn), ("out", ZoomOut)]),
+        ("focus", [("in", FocusIn), ("out", FocusOut)]),
+    ];
     if !api.bridge.call_legs().iter().any(|l| l.id == id) {
         return Err(Failure::DoesNotExist { reason: "callLegDoesNotExist", in_path: true });
     }
+    let mut moves = Vec::new();
     for (name, values) in MOVES {
         if let Some(v) = body.get(name) {
-            if !values.contains(&v.trim()) {
-                return Err(Failure::parameter(name, "invalidValue"));
-            }
+            let (_, m) = values
+                .iter()
+                .find(|(word, _)| *word == v.trim())
+                .ok_or_else(|| Failure::parameter(name, "invalidValue"))?;
+            moves.push(*m);
         }
     }
-    Err(Failure::Reason("invalidOperation"))
+    api.bridge.camera_control(id, &moves).map_err(bridge_failure)?;
+    // CMS answers with the leg's Location.
+    Ok(Reply::created(format!("/api/v1/callLegs/{id}")))
 }
 
 /// `GET /callLegs/<id>/callLegProfileTrace`: each call leg profile in force
@@ -432,6 +446,7 @@ pub fn get_leg(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     if let Some(layout) = l.layout.as_deref().or(l.config.get("chosenLayout").map(String::as_str)) {
         w.text("layout", layout);
     }
+    w.text("cameraControlAvailable", if l.camera_control_available { "true" } else { "false" });
     for (name, s, video) in [
         ("rxAudio", &l.rx_audio, false),
         ("txAudio", &l.tx_audio, false),
@@ -476,6 +491,7 @@ pub static PARTICIPANT_FIELDS: &[Field] = &[
     f("importance", Ty::Int(0, i32::MAX as i64)),
     f("nameLabelOverride", Ty::Text),
     f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
+    f("controlRemoteCameraAllowed", B),
     // CMS 2.9: `false` lets a guest waiting for its host in (Meeting
     // Management's "admit"); `true` sends it back to wait.
     f("deactivated", B),
@@ -605,6 +621,7 @@ pub fn get_participant(api: &Api, id: Uuid) -> Result<Reply, Failure> {
     w.open("status", &[])
         .text("state", p.state.as_str())
         .text("isActivator", if p.is_activator { "true" } else { "false" })
+        .text("cameraControlAvailable", if p.camera_control_available { "true" } else { "false" })
         .close("status");
     w.close("participant");
     Ok(Reply::xml(w.finish()))

@@ -287,6 +287,7 @@ mod tests {
             layout: None,
             refusals: None,
             deactivated: false,
+            camera_control_available: false,
         }
     }
 

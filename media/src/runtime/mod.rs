@@ -23,6 +23,7 @@
 //! addresses at once; if the worker's engine then refuses the endpoint,
 //! [`MediaEvent::AttachFailed`] says so.
 
+mod fecc;
 mod load;
 mod udp;
 mod worker;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use crate::engine::{
     EndpointConfig, EndpointId, EndpointStats, EngineError, MediaKind, Prompt, SrtpKeys, VideoConfig, VideoSettings,
 };
+use crate::fecc::{FeccConfig, Moves, H281};
 use crate::mixer::MixerConfig;
 use crate::srtp::SrtpContext;
 use crate::transport::dtls::{DtlsIdentity, Fingerprint};
@@ -137,6 +139,9 @@ pub struct RtpTransport {
     pub audio: RtpAddresses,
     /// Where its video goes, when it has video (its own `m=video` port).
     pub video: Option<RtpAddresses>,
+    /// Its far-end camera control stream (H.224), when negotiated: served
+    /// by the runtime's FECC thread on its own port.
+    pub fecc: Option<FeccStream>,
     /// The address its signalling came from. Behind a NAT, or with an
     /// endpoint that advertises an address it cannot be reached at, media
     /// comes from this host rather than the signalled one; see latching in
@@ -148,8 +153,17 @@ impl RtpTransport {
     /// Audio to `rtp` (RTCP multiplexed on it), no video, no signalling
     /// address.
     pub fn new(rtp: SocketAddr) -> Self {
-        Self { audio: RtpAddresses { rtp, rtcp: None }, video: None, signalling_ip: None }
+        Self { audio: RtpAddresses { rtp, rtcp: None }, video: None, fecc: None, signalling_ip: None }
     }
+}
+
+/// An endpoint's negotiated H.224 stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeccStream {
+    /// Where it goes (and comes from).
+    pub addresses: RtpAddresses,
+    /// Payload type, SSRC, keys.
+    pub config: FeccConfig,
 }
 
 /// One stream's signalled addresses.
@@ -202,6 +216,24 @@ pub enum MediaEvent {
         conference: ConferenceId,
         /// The silent endpoint.
         endpoint: EndpointId,
+    },
+    /// The endpoint has an H.281 client: its camera can be moved
+    /// ([`MediaRuntime::camera_control`]). Said once per endpoint.
+    CameraControlAvailable {
+        /// Its conference.
+        conference: ConferenceId,
+        /// The endpoint.
+        endpoint: EndpointId,
+    },
+    /// The endpoint's user works their far-end camera controls: for the
+    /// camera of whoever they see ([`MediaRuntime::relay_camera_control`]).
+    CameraControl {
+        /// Its conference.
+        conference: ConferenceId,
+        /// Who works the controls.
+        endpoint: EndpointId,
+        /// What they asked.
+        message: H281,
     },
     /// The worker's engine refused an endpoint [`MediaRuntime::attach`]
     /// answered for (a codec or SRTP context could not be made, keys
@@ -342,9 +374,26 @@ impl WorkerHandle {
     }
 }
 
+/// The FECC thread's handle.
+struct FeccHandle {
+    commands: Sender<fecc::FeccCommand>,
+    waker: UdpSocket,
+    local_rtp: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FeccHandle {
+    fn send(&self, command: fecc::FeccCommand) -> Result<(), RuntimeError> {
+        self.commands.send(command).map_err(|_| RuntimeError::Stopped)?;
+        let _ = self.waker.send(&[1]);
+        Ok(())
+    }
+}
+
 /// The running media engine. Dropping it stops the workers.
 pub struct MediaRuntime {
     workers: Vec<WorkerHandle>,
+    fecc: FeccHandle,
     /// conference → worker index, and its endpoints.
     placement: Mutex<HashMap<ConferenceId, (usize, Vec<EndpointId>)>>,
     /// endpoint → conference.
@@ -412,8 +461,10 @@ impl MediaRuntime {
                 thread: Some(thread),
             });
         }
+        let fecc = start_fecc(config.bind, events)?;
         Ok(Self {
             workers,
+            fecc,
             placement: Mutex::new(HashMap::new()),
             endpoints: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -463,6 +514,7 @@ impl MediaRuntime {
         let mut published = lock(&self.published);
         for m in &members {
             published.endpoints.remove(m);
+            let _ = self.fecc.send(fecc::FeccCommand::Detach(*m));
         }
         self.workers[index].send(Command::End(id))
     }
@@ -511,7 +563,15 @@ impl MediaRuntime {
         let (index, members) = placement.get_mut(&conference).ok_or(RuntimeError::UnknownConference(conference))?;
         let id = EndpointId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let worker = &self.workers[*index];
+        let fecc = match &mut spec.transport {
+            MediaTransport::Rtp(t) => t.fecc.take().map(|stream| (stream, t.signalling_ip)),
+            MediaTransport::Ice(_) => None,
+        };
         worker.send(Command::Attach { conference, id, spec: Box::new(spec) })?;
+        if let Some((stream, signalling_ip)) = fecc {
+            let stream = Box::new(stream);
+            self.fecc.send(fecc::FeccCommand::Attach { conference, id, stream, signalling_ip })?;
+        }
         members.push(id);
         lock(&self.endpoints).insert(id, conference);
         worker.endpoints.fetch_add(1, Ordering::Relaxed);
@@ -540,7 +600,27 @@ impl MediaRuntime {
         }
         lock(&self.published).endpoints.remove(&id);
         self.workers[index].endpoints.fetch_sub(1, Ordering::Relaxed);
+        self.fecc.send(fecc::FeccCommand::Detach(id))?;
         self.workers[index].send(Command::Detach(conference, id))
+    }
+
+    /// The local address of every endpoint's H.224 stream (the FECC
+    /// thread's socket; RTCP on the next port), for SDP.
+    pub fn fecc_address(&self) -> SocketAddr {
+        self.fecc.local_rtp
+    }
+
+    /// Moves the endpoint's camera a step (START, then STOP after
+    /// [`crate::fecc::NUDGE`]); nothing when it has no H.224 stream.
+    pub fn camera_control(&self, id: EndpointId, moves: Moves) -> Result<(), RuntimeError> {
+        self.locate(id)?;
+        self.fecc.send(fecc::FeccCommand::Nudge(id, moves))
+    }
+
+    /// Sends another endpoint's H.281 message on to this endpoint's camera.
+    pub fn relay_camera_control(&self, id: EndpointId, message: H281) -> Result<(), RuntimeError> {
+        self.locate(id)?;
+        self.fecc.send(fecc::FeccCommand::Relay(id, message))
     }
 
     /// Points an endpoint's media at new addresses (a re-INVITE moved it).
@@ -656,7 +736,28 @@ impl Drop for MediaRuntime {
                 let _ = t.join();
             }
         }
+        let _ = self.fecc.send(fecc::FeccCommand::Stop);
+        if let Some(t) = self.fecc.thread.take() {
+            let _ = t.join();
+        }
     }
+}
+
+/// Opens the FECC thread's sockets and starts it.
+fn start_fecc(bind: IpAddr, events: EventSink) -> Result<FeccHandle, RuntimeError> {
+    let (rtp, rtcp) = bind_pair(bind)?;
+    let local_rtp = rtp.local_addr()?;
+    let (rtp, rtcp) = (rtp.into_inner(), rtcp.into_inner());
+    let wake = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
+    wake.set_nonblocking(true)?;
+    let waker = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))?;
+    waker.connect(wake.local_addr()?)?;
+    waker.set_nonblocking(true)?;
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("fecc".into())
+        .spawn(move || fecc::FeccThread::new(rtp, rtcp, wake, rx, events).run())?;
+    Ok(FeccHandle { commands: tx, waker, local_rtp, thread: Some(thread) })
 }
 
 /// An RTP socket on an even port and an RTCP socket on the next: SIP

@@ -412,3 +412,118 @@ fn a_browser_endpoint_is_found_by_ice_keyed_by_dtls_and_heard() {
     assert!(stats.packets_in > 100 && stats.auth_failures == 0, "{stats:?}");
     assert!(!events.try_iter().any(|e| matches!(e, MediaEvent::AttachFailed { .. })));
 }
+
+/// An endpoint's H.224 side: its socket and its own session (the same
+/// sans-IO core, facing the runtime's).
+struct Camera {
+    socket: UdpSocket,
+    session: crate::fecc::FeccSession,
+}
+
+impl Camera {
+    /// A camera whose stream is SRTP-keyed with `n` (its sending key) and
+    /// `n + 1`; the stream to attach for it.
+    fn new(n: u8, ssrc: u32) -> (Camera, FeccStream) {
+        use crate::fecc::FeccConfig;
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let config = |ssrc, rx, tx| FeccConfig {
+            payload_type: 107,
+            ssrc,
+            srtp_in: Some(keys(rx)),
+            srtp_out: Some(keys(tx)),
+            sends: true,
+        };
+        let session = crate::fecc::FeccSession::new(config(ssrc, n + 1, n), Instant::now()).unwrap();
+        let addresses = RtpAddresses { rtp: socket.local_addr().unwrap(), rtcp: None };
+        (Camera { socket, session }, FeccStream { addresses, config: config(0xfecc, n, n + 1) })
+    }
+
+    /// Sends what its session has to `to`.
+    fn flush(&mut self, to: SocketAddr) {
+        while let Some(d) = self.session.poll_transmit() {
+            self.socket.send_to(&d, to).unwrap();
+        }
+    }
+
+    /// What it receives for up to `limit` (answering the runtime's CME
+    /// commands as an endpoint does).
+    fn receive(&mut self, limit: Duration, to: SocketAddr) -> Vec<crate::fecc::FeccInput> {
+        let deadline = Instant::now() + limit;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let mut datagram = buf[..n].to_vec();
+                if let Ok(Some(input)) = self.session.handle_datagram(Instant::now(), &mut datagram) {
+                    got.push(input);
+                }
+                self.flush(to);
+            }
+        }
+        got
+    }
+}
+
+#[test]
+fn far_end_cameras_are_announced_moved_and_relayed_over_their_own_srtp_stream() {
+    use crate::fecc::{FeccInput, Move, Moves, H281};
+    let (sink, events) = events();
+    let rt = MediaRuntime::start(RuntimeConfig { workers: 1, ..RuntimeConfig::default() }, sink).unwrap();
+    let conference = rt.create_conference().unwrap();
+    let to = rt.fecc_address();
+    let mut ids = Vec::new();
+    let mut cameras = Vec::new();
+    for n in [10u8, 20] {
+        let mut phone = Phone::new(440.0);
+        let mut spec = phone.spec(None, false);
+        let (mut camera, stream) = Camera::new(n, u32::from(n));
+        let MediaTransport::Rtp(transport) = &mut spec.transport else { unreachable!() };
+        transport.fecc = Some(stream);
+        ids.push(rt.attach(conference, spec).unwrap().id);
+        // The endpoint announces itself as endpoints do when their stream starts.
+        camera.session.handle_timeout(Instant::now());
+        camera.flush(to);
+        cameras.push(camera);
+    }
+    // Each camera hears Confero's H.281 client, and Confero reports each camera once.
+    for camera in &mut cameras {
+        let got = camera.receive(Duration::from_millis(500), to);
+        assert!(got.contains(&FeccInput::CameraControlAvailable), "{got:?}");
+    }
+    let mut available = Vec::new();
+    while let Ok(event) = events.recv_timeout(Duration::from_millis(500)) {
+        if let MediaEvent::CameraControlAvailable { endpoint, .. } = event {
+            available.push(endpoint);
+        }
+    }
+    available.sort();
+    assert_eq!(available, ids);
+
+    // The API nudges the first camera: START, then STOP half a second later.
+    let moves = Moves::of(&[Move::PanLeft]);
+    rt.camera_control(ids[0], moves).unwrap();
+    let got = cameras[0].receive(Duration::from_millis(900), to);
+    assert_eq!(got, [FeccInput::Camera(H281::Start { moves, timeout: 0 }), FeccInput::Camera(H281::Stop(moves))]);
+
+    // The second endpoint's controls come up as events, and relayed reach the first camera.
+    let up = Moves::of(&[Move::TiltUp]);
+    cameras[1].session.relay(Instant::now(), H281::Start { moves: up, timeout: 0 });
+    cameras[1].flush(to);
+    let message = loop {
+        match events.recv_timeout(Duration::from_secs(2)).expect("no CameraControl event") {
+            MediaEvent::CameraControl { endpoint, message, .. } if endpoint == ids[1] => break message,
+            _ => {}
+        }
+    };
+    assert_eq!(message, H281::Start { moves: up, timeout: 0 });
+    rt.relay_camera_control(ids[0], message).unwrap();
+    assert_eq!(cameras[0].receive(Duration::from_millis(300), to), [FeccInput::Camera(message)]);
+
+    // Detached, a camera is sent nothing more.
+    rt.detach(ids[0]).unwrap();
+    assert!(rt.camera_control(ids[0], moves).is_err());
+    rt.relay_camera_control(ids[1], message).unwrap();
+    assert_eq!(cameras[1].receive(Duration::from_millis(300), to), [FeccInput::Camera(message)]);
+    assert!(cameras[0].receive(Duration::from_millis(300), to).is_empty());
+}

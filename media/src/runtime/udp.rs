@@ -84,6 +84,11 @@ impl BatchSocket {
         &self.socket
     }
 
+    /// The socket itself (non-blocking), for a thread that needs no batches.
+    pub fn into_inner(self) -> UdpSocket {
+        self.socket
+    }
+
     /// Receives up to [`BATCH`] waiting datagrams into `batch`; returns how
     /// many (0 when none is waiting).
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {

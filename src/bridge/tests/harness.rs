@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use confero_media::engine::{EndpointId, EndpointStats, Prompt, VideoSettings};
+use confero_media::fecc::{Moves, H281};
 use confero_media::runtime::{AttachedEndpoint, ConferenceId, EndpointSpec, MediaEvent, RuntimeError, RuntimeStats};
 use confero_sdp::{self as sdp, AudioOffer, Direction, LocalMedia, MediaEncryption, SessionDescription};
 use confero_sip::message::Message;
@@ -27,6 +28,8 @@ pub const BRIDGE_SIP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOS
 /// Where the fake media engine says a conference takes audio and video.
 const MEDIA_AUDIO: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20_000);
 const MEDIA_VIDEO: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20_002);
+/// Where it says H.224 streams go.
+pub const MEDIA_FECC: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20_004);
 
 /// One endpoint as the fake media engine holds it.
 #[derive(Debug, Clone)]
@@ -40,6 +43,9 @@ pub struct FakeEndpoint {
     pub dtmf: Vec<String>,
     /// `generate_keyframe` calls.
     pub keyframes: u32,
+    /// What its camera was sent: `camera_control` nudges as STARTs, and
+    /// relayed messages.
+    pub camera: Vec<H281>,
 }
 
 /// What the fake media engine was asked.
@@ -118,6 +124,7 @@ impl MediaPort for FakeMedia {
             video: None,
             dtmf: Vec::new(),
             keyframes: 0,
+            camera: Vec::new(),
         };
         state.endpoints.insert(id, endpoint);
         Ok(AttachedEndpoint {
@@ -151,6 +158,15 @@ impl MediaPort for FakeMedia {
     }
     fn generate_keyframe(&self, id: EndpointId) -> Result<(), RuntimeError> {
         self.endpoint(id, |e| e.keyframes += 1)
+    }
+    fn fecc_address(&self) -> SocketAddr {
+        MEDIA_FECC
+    }
+    fn camera_control(&self, id: EndpointId, moves: Moves) -> Result<(), RuntimeError> {
+        self.endpoint(id, |e| e.camera.push(H281::Start { moves, timeout: 0 }))
+    }
+    fn relay_camera_control(&self, id: EndpointId, message: H281) -> Result<(), RuntimeError> {
+        self.endpoint(id, |e| e.camera.push(message))
     }
     fn set_prompt(&self, id: EndpointId, prompt: Option<Prompt>) -> Result<(), RuntimeError> {
         self.endpoint(id, |e| e.prompt = prompt)
@@ -203,8 +219,11 @@ impl Phone {
             session_version: 1,
             direction: Direction::SendRecv,
         };
-        let (answer, _) =
+        let (mut answer, _) =
             sdp::answer(&offer, &local, MediaEncryption::Optional, &mut self.rng).expect("our offer is answerable");
+        // Phones take far-end camera control when offered.
+        let fecc_port = self.addr.port() + 10_004;
+        sdp::answer_fecc(&mut answer, &offer, fecc_port, MediaEncryption::Optional, &mut self.rng);
         answer.to_text().into_bytes()
     }
 

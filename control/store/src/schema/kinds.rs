@@ -112,6 +112,7 @@ static CALL_LEG_PROFILE: &[Field] = &[
     f("panePlacementSelfPaneMode", Ty::Enum(&["skip", "self", "blank"])),
     f("layoutTemplate", Ty::Ref(Kind::LayoutTemplate)),
     f("dtmfProfile", Ty::Ref(Kind::DtmfProfile)),
+    f("controlRemoteCameraAllowed", B),
 ];
 
 static CO_SPACE: &[Field] = &[
@@ -322,6 +323,7 @@ static COMPATIBILITY_PROFILE: &[Field] = &[
     f("sipMediaPayloadTypeMode", Ty::Enum(&["auto", "broadsoft"])),
     f("chromeWebRtcVideoCodec", Ty::Enum(&["auto", "avoidH264"])),
     f("h264CHPMode", Ty::Enum(&["auto", "basic"])),
+    f("sipH224", B),
 ];
 
 /// Tenant groups have no settings of their own: tenants name them.

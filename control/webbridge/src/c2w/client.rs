@@ -494,9 +494,10 @@ fn bridge_error(e: BridgeError) -> Message {
         BridgeError::CallLegDoesNotExist | BridgeError::CallDoesNotExist | BridgeError::ParticipantDoesNotExist => {
             refuse(ErrorKind::LegNotFound, e.reason())
         }
-        BridgeError::ParticipantLimitReached | BridgeError::TenantParticipantLimitReached | BridgeError::Overloaded => {
-            refuse(ErrorKind::Unavailable, e.reason())
-        }
+        BridgeError::ParticipantLimitReached
+        | BridgeError::TenantParticipantLimitReached
+        | BridgeError::Overloaded
+        | BridgeError::CameraControlUnavailable => refuse(ErrorKind::Unavailable, e.reason()),
     }
 }
 
