@@ -26,6 +26,11 @@ pub fn set(store: &dyn Store, kind: Kind, fields: &[(&str, &str)]) -> Object {
     store.update(kind, singleton_id(kind), &changes).expect("updated")
 }
 
+/// A leg's live settings as `PUT /callLegs/<id>` would take them.
+pub fn leg_changes(fields: &[(&str, &str)]) -> Vec<confero_store::schema::Change> {
+    validate_changes(confero_api::LEG_FIELDS, &form(fields), false).expect("valid leg fields")
+}
+
 /// An empty store in a temporary directory (kept while the guard lives).
 pub fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().expect("a temporary directory");

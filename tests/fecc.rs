@@ -130,6 +130,15 @@ impl FeccPhone {
     }
 }
 
+/// Confero with SIP on a port of its own, and a space `studio`.
+fn bridge(dir: &std::path::Path) -> (Confero, u16) {
+    let sip = free_pair();
+    let listen = format!("127.0.0.1:{sip}");
+    let c = Confero::start_in(dir, &[("CONFERO_SIP_LISTEN", listen.as_str())]);
+    c.create("/api/v1/coSpaces", "name=Studio&uri=studio");
+    (c, sip)
+}
+
 fn leg_ids(c: &Confero) -> Vec<String> {
     let body = c.get("/api/v1/callLegs").body;
     body.split("<callLeg id=\"").skip(1).map(|s| s[..36].to_string()).collect()
@@ -148,10 +157,7 @@ fn available(c: &Confero, leg: &str) -> bool {
 #[test]
 fn cameras_are_announced_moved_by_the_api_and_by_the_other_phone() {
     let dir = tempfile::tempdir().unwrap();
-    let sip = free_pair();
-    let listen = format!("127.0.0.1:{sip}");
-    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
-    c.create("/api/v1/coSpaces", "name=Studio&uri=studio");
+    let (c, sip) = bridge(dir.path());
 
     let mut a = FeccPhone::dial(&c, sip, "fecc-a", "studio");
     // Confero's announcement, as OPAL and h323plus make theirs, and a
@@ -233,10 +239,7 @@ fn cameras_are_announced_moved_by_the_api_and_by_the_other_phone() {
 #[test]
 fn sip_h224_false_refuses_the_stream_and_keeps_the_call() {
     let dir = tempfile::tempdir().unwrap();
-    let sip = free_pair();
-    let listen = format!("127.0.0.1:{sip}");
-    let c = Confero::start_in(dir.path(), &[("CONFERO_SIP_LISTEN", listen.as_str())]);
-    c.create("/api/v1/coSpaces", "name=Studio&uri=studio");
+    let (c, sip) = bridge(dir.path());
     let profile = c.create("/api/v1/compatibilityProfiles", "sipH224=false");
     let shown = c.get(&format!("/api/v1/compatibilityProfiles/{profile}")).body;
     assert_eq!(element(&shown, "sipH224"), Some("false"), "{shown}");

@@ -13,8 +13,8 @@ use rand::RngCore;
 
 use super::crypto::CryptoAttribute;
 use super::negotiate::{
-    answered_srtp, choose_crypto, combine, payload_types, remote_addresses, rtpmap, srtp_params, Direction,
-    MediaEncryption, NegotiationError,
+    answered_stream, choose_crypto, combine, offer_crypto, payload_types, remote_addresses, rtpmap, srtp_params,
+    Direction, MediaEncryption, NegotiationError,
 };
 use super::{MediaDescription, SessionDescription, SrtpParams};
 
@@ -118,14 +118,7 @@ impl FeccOffer {
     /// profile it copies): payload type [`H224_OFFER_PT`], rtcp-mux, and
     /// under `policy` SDES crypto lines of its own.
     pub fn add_to(offer: &mut SessionDescription, port: u16, policy: MediaEncryption, rng: &mut dyn RngCore) -> Self {
-        let crypto: Vec<CryptoAttribute> = match policy {
-            MediaEncryption::Prohibited => Vec::new(),
-            _ => crate::CryptoSuite::OFFER_ORDER
-                .iter()
-                .zip(1..)
-                .map(|(suite, tag)| CryptoAttribute::generate(tag, *suite, rng))
-                .collect(),
-        };
+        let crypto = offer_crypto(policy, rng);
         let proto = offer.media.first().map_or_else(|| "RTP/AVP".to_string(), |m| m.proto.clone());
         let pt = H224_OFFER_PT;
         let mut media = MediaDescription {
@@ -151,18 +144,14 @@ impl FeccOffer {
     pub fn accept(&self, answer: &SessionDescription) -> Option<NegotiatedFecc> {
         let media = answer.media.iter().find(|m| is_h224(m))?;
         let payload_type = h224_payload_type(media)?;
-        let srtp = answered_srtp(media, self.policy, &self.crypto).ok()?;
-        let rtcp_mux = media.has_attribute("rtcp-mux");
-        let (remote_rtp, remote_rtcp, held) = remote_addresses(media, answer, rtcp_mux).ok()?;
-        let answered = Direction::of(media, answer);
-        let answered = if held { combine(answered, Direction::SendOnly) } else { answered };
+        let stream = answered_stream(media, answer, self.policy, &self.crypto, Direction::SendRecv)?;
         Some(NegotiatedFecc {
             payload_type,
-            remote_rtp,
-            remote_rtcp,
-            rtcp_mux,
-            direction: combine(answered.reversed(), Direction::SendRecv),
-            srtp,
+            remote_rtp: stream.remote_rtp,
+            remote_rtcp: stream.remote_rtcp,
+            rtcp_mux: stream.rtcp_mux,
+            direction: stream.direction,
+            srtp: stream.srtp,
         })
     }
 }
@@ -175,13 +164,12 @@ pub fn refusal(offer: &SessionDescription, policy: MediaEncryption) -> Option<Ne
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     use super::*;
-    use crate::{answer_with_video, LocalMedia, LocalVideo};
+    use crate::tests::local;
+    use crate::{answer_with_video, LocalVideo};
 
     fn offer(application: &str) -> SessionDescription {
         let text = format!(
@@ -193,16 +181,6 @@ mod tests {
              {application}"
         );
         SessionDescription::parse(text.as_bytes()).unwrap()
-    }
-
-    fn local() -> LocalMedia {
-        LocalMedia {
-            address: Ipv4Addr::LOCALHOST.into(),
-            audio_port: 40000,
-            session_id: 42,
-            session_version: 1,
-            direction: Direction::SendRecv,
-        }
     }
 
     /// A Cisco endpoint's H.224 section: SRTP, RTCP on the next port.

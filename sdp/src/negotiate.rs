@@ -353,6 +353,46 @@ pub(super) fn choose_crypto(
     }
 }
 
+/// The crypto lines of a section we offer: one per suite, in our order,
+/// unless the policy prohibits SRTP.
+pub(super) fn offer_crypto(policy: MediaEncryption, rng: &mut dyn RngCore) -> Vec<CryptoAttribute> {
+    match policy {
+        MediaEncryption::Prohibited => Vec::new(),
+        _ => CryptoSuite::OFFER_ORDER
+            .iter()
+            .zip(1..)
+            .map(|(suite, tag)| CryptoAttribute::generate(tag, *suite, rng))
+            .collect(),
+    }
+}
+
+/// What an answer to one of our offered sections says of its transport.
+pub(super) struct AnsweredStream {
+    pub srtp: Option<SrtpParams>,
+    pub rtcp_mux: bool,
+    pub remote_rtp: SocketAddr,
+    pub remote_rtcp: SocketAddr,
+    /// The direction from our side, given what we offered.
+    pub direction: Direction,
+}
+
+/// Reads an answered section's keys (against the lines we offered in it),
+/// addresses and direction; `None` when they cannot be used.
+pub(super) fn answered_stream(
+    media: &MediaDescription,
+    answer: &SessionDescription,
+    policy: MediaEncryption,
+    offered: &[CryptoAttribute],
+    ours: Direction,
+) -> Option<AnsweredStream> {
+    let srtp = answered_srtp(media, policy, offered).ok()?;
+    let rtcp_mux = media.has_attribute("rtcp-mux");
+    let (remote_rtp, remote_rtcp, held) = remote_addresses(media, answer, rtcp_mux).ok()?;
+    let answered = Direction::of(media, answer);
+    let answered = if held { combine(answered, Direction::SendOnly) } else { answered };
+    Some(AnsweredStream { srtp, rtcp_mux, remote_rtp, remote_rtcp, direction: combine(answered.reversed(), ours) })
+}
+
 /// The keys both ways from the peer's line and ours.
 pub(super) fn srtp_params(theirs: Option<CryptoAttribute>, ours: Option<&CryptoAttribute>) -> Option<SrtpParams> {
     match (theirs, ours) {
@@ -593,14 +633,7 @@ impl AudioOffer {
     /// (Required), RTP/AVP with best-effort crypto (Optional), or RTP/AVP
     /// alone (Prohibited).
     pub fn new(local: &LocalMedia, policy: MediaEncryption, rng: &mut dyn RngCore) -> AudioOffer {
-        let crypto: Vec<CryptoAttribute> = match policy {
-            MediaEncryption::Prohibited => Vec::new(),
-            _ => CryptoSuite::OFFER_ORDER
-                .iter()
-                .zip(1..)
-                .map(|(suite, tag)| CryptoAttribute::generate(tag, *suite, rng))
-                .collect(),
-        };
+        let crypto = offer_crypto(policy, rng);
         let proto = if policy == MediaEncryption::Required { "RTP/SAVP" } else { "RTP/AVP" };
         let mut media = MediaDescription {
             kind: "audio".into(),

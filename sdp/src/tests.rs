@@ -44,7 +44,7 @@ a=rtcp:7079\r
 a=ptime:30\r
 ";
 
-fn local() -> LocalMedia {
+pub(crate) fn local() -> LocalMedia {
     LocalMedia {
         address: Ipv4Addr::LOCALHOST.into(),
         audio_port: 40000,

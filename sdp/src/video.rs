@@ -14,8 +14,8 @@ use rand::RngCore;
 use super::crypto::CryptoAttribute;
 use super::h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
 use super::negotiate::{
-    answer, answered_srtp, choose_crypto, combine, fmtp, payload_types, remote_addresses, rtpmap, srtp_params,
-    Direction, LocalMedia, MediaEncryption, NegotiatedAudio, NegotiationError,
+    answer, answered_stream, choose_crypto, combine, fmtp, offer_crypto, payload_types, remote_addresses, rtpmap,
+    srtp_params, Direction, LocalMedia, MediaEncryption, NegotiatedAudio, NegotiationError,
 };
 use super::{MediaDescription, SessionDescription, SrtpParams};
 
@@ -252,14 +252,7 @@ impl VideoOffer {
         policy: MediaEncryption,
         rng: &mut dyn RngCore,
     ) -> VideoOffer {
-        let crypto: Vec<CryptoAttribute> = match policy {
-            MediaEncryption::Prohibited => Vec::new(),
-            _ => crate::CryptoSuite::OFFER_ORDER
-                .iter()
-                .zip(1..)
-                .map(|(suite, tag)| CryptoAttribute::generate(tag, *suite, rng))
-                .collect(),
-        };
+        let crypto = offer_crypto(policy, rng);
         let proto = offer.media.first().map_or_else(|| "RTP/AVP".to_string(), |m| m.proto.clone());
         let mut media = MediaDescription {
             kind: "video".into(),
@@ -311,11 +304,7 @@ impl VideoOffer {
             None => H264Fmtp::default(),
         };
         let packetization_mode = if payload_type == Self::PT_MODE_1 { 1 } else { 0 };
-        let srtp = answered_srtp(media, self.policy, &self.crypto).ok()?;
-        let rtcp_mux = media.has_attribute("rtcp-mux");
-        let (remote_rtp, remote_rtcp, held) = remote_addresses(media, answer, rtcp_mux).ok()?;
-        let answered = Direction::of(media, answer);
-        let answered = if held { combine(answered, Direction::SendOnly) } else { answered };
+        let stream = answered_stream(media, answer, self.policy, &self.crypto, self.local.direction)?;
         let level = theirs.profile_level_id.level().min(self.local.level);
         Some(NegotiatedVideo {
             payload_type,
@@ -325,12 +314,12 @@ impl VideoOffer {
             max_fs: theirs.frame_size_limit().min(self.local.max_fs),
             max_mbps: theirs.macroblock_rate_limit().min(self.local.max_mbps),
             max_br: theirs.max_br,
-            remote_rtp,
-            remote_rtcp,
-            rtcp_mux,
+            remote_rtp: stream.remote_rtp,
+            remote_rtcp: stream.remote_rtcp,
+            rtcp_mux: stream.rtcp_mux,
             feedback: RtcpFeedback::of(media, payload_type).intersect(self.local.feedback),
-            direction: combine(answered.reversed(), self.local.direction),
-            srtp,
+            direction: stream.direction,
+            srtp: stream.srtp,
         })
     }
 }

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -88,17 +87,7 @@ impl FeccThread {
     }
 
     fn wait(&self, timeout: Duration) {
-        let mut fds = [&self.rtp, &self.rtcp, &self.wake].map(|s| libc::pollfd {
-            fd: s.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        let spec = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos().into() };
-        // SAFETY: `fds` is a valid array of pollfd for the call's duration;
-        // an error (EINTR) just means we look again.
-        unsafe {
-            libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &spec, std::ptr::null());
-        }
+        super::udp::wait_readable(&[&self.rtp, &self.rtcp, &self.wake], timeout);
         let mut drain = [0u8; 64];
         while self.wake.recv(&mut drain).is_ok() {}
     }

@@ -64,6 +64,19 @@ pub struct SendBatch {
     sys: sys::SendScratch,
 }
 
+/// Sleeps until one of `sockets` is readable or `timeout` passes (a
+/// signal just ends it early: the caller looks again either way).
+pub(super) fn wait_readable(sockets: &[&UdpSocket], timeout: std::time::Duration) {
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> =
+        sockets.iter().map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let spec = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos().into() };
+    // SAFETY: `fds` is a valid array of pollfd for the call's duration.
+    unsafe {
+        libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &spec, std::ptr::null());
+    }
+}
+
 impl BatchSocket {
     /// Binds a non-blocking socket with large buffers.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {

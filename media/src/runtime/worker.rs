@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -255,13 +254,7 @@ impl Worker {
     fn wait(&self, timeout: Duration) {
         let sockets =
             [self.rtp.inner(), self.rtcp.inner(), self.video_rtp.inner(), self.video_rtcp.inner(), &self.wake];
-        let mut fds = sockets.map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        let spec = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos().into() };
-        // SAFETY: `fds` is a valid array of pollfd for the call's duration;
-        // an error (EINTR) just means we look again.
-        unsafe {
-            libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &spec, std::ptr::null());
-        }
+        super::udp::wait_readable(&sockets, timeout);
         let mut drain = [0u8; 64];
         while self.wake.recv(&mut drain).is_ok() {}
     }

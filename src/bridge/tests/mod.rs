@@ -15,7 +15,7 @@ use confero_sip::ua::CallHandle;
 use confero_store::schema::Kind;
 
 use super::CdrRecord;
-use crate::testing::{create, set};
+use crate::testing::{create, leg_changes, set};
 use harness::Harness;
 
 /// Where an endpoint's audio goes.
@@ -518,13 +518,7 @@ fn dtmf_to_a_leg_without_telephone_event_goes_by_info() {
     let call = h.dial_in_with(p, "team", offer.to_text().into_bytes());
     assert!(h.phones[p].answered(call), "the phone was answered");
     let leg = h.with(|b, now| b.call_legs(now))[0].id;
-    static DTMF: confero_store::schema::Field = confero_store::schema::Field {
-        name: "dtmfSequence",
-        ty: confero_store::schema::Ty::Dtmf,
-        summary: false,
-        required: false,
-    };
-    let changes = [confero_store::schema::Change { field: &DTMF, value: Some("12".into()) }];
+    let changes = leg_changes(&[("dtmfSequence", "12")]);
     h.with(|b, now| b.update_call_leg(now, leg, &changes)).unwrap();
     for _ in 0..10 {
         h.advance(Duration::from_millis(200));
@@ -596,9 +590,8 @@ fn a_dtmf_profile_s_sequences_act_on_the_call_as_its_profiles_allow() {
     dtmf(&mut h, a, "*0");
     assert_eq!(h.with(|bridge, now| bridge.calls(now)).len(), 1, "endCallAllowed=false");
     let leg_a = h.with(|bridge, now| bridge.call_legs(now))[0].id;
-    let allow = confero_api::LEG_FIELDS.iter().find(|f| f.name == "endCallAllowed").unwrap();
-    let change = confero_store::schema::Change { field: allow, value: Some("true".into()) };
-    h.with(|bridge, now| bridge.update_call_leg(now, leg_a, &[change])).unwrap();
+    let changes = leg_changes(&[("endCallAllowed", "true")]);
+    h.with(|bridge, now| bridge.update_call_leg(now, leg_a, &changes)).unwrap();
     dtmf(&mut h, a, "*0");
     assert!(h.with(|bridge, now| bridge.calls(now)).is_empty(), "*0 ends the call");
 }
@@ -987,13 +980,7 @@ fn h224_is_negotiated_and_cameras_are_moved_by_the_api_and_by_each_other() {
     assert_eq!(h.media.state().endpoints[&ea].camera.last(), Some(&H281::Stop(Moves::NONE)));
 
     // A leg that may not control remote cameras moves nothing.
-    static ALLOWED: confero_store::schema::Field = confero_store::schema::Field {
-        name: "controlRemoteCameraAllowed",
-        ty: confero_store::schema::Ty::Bool,
-        summary: false,
-        required: false,
-    };
-    let changes = [confero_store::schema::Change { field: &ALLOWED, value: Some("false".into()) }];
+    let changes = leg_changes(&[("controlRemoteCameraAllowed", "false")]);
     h.with(|b, now| b.update_call_leg(now, leg_a, &changes)).unwrap();
     h.media_event(MediaEvent::CameraControl { conference: conference(), endpoint: ea, message: up });
     assert_eq!(h.media.state().endpoints[&eb].camera, [up], "nothing more relayed");
