@@ -227,6 +227,25 @@ pub fn answer_with_video(
     }
 }
 
+/// The payload types our H.264 offer uses (an answer to someone else's
+/// offer keeps the offerer's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoPayloadTypes {
+    /// Packetization mode 1 (offered first).
+    pub mode_1: u8,
+    /// Packetization mode 0.
+    pub mode_0: u8,
+}
+
+impl VideoPayloadTypes {
+    /// Ours: 97 and 96.
+    pub const DEFAULT: VideoPayloadTypes = VideoPayloadTypes { mode_1: 97, mode_0: 96 };
+    /// CMS's `compatibilityProfiles` `sipMediaPayloadTypeMode=broadsoft`:
+    /// "the H.264 video codec is advertised with payload type 109" (our
+    /// main, mode 1, H.264; mode 0 keeps 96).
+    pub const BROADSOFT: VideoPayloadTypes = VideoPayloadTypes { mode_1: 109, mode_0: 96 };
+}
+
 /// Our H.264 offer for a call we make (dial-out): the same video section a
 /// CMS sends, added to the audio offer, and what the answer agreed.
 #[derive(Debug, Clone)]
@@ -234,21 +253,18 @@ pub struct VideoOffer {
     local: LocalVideo,
     policy: MediaEncryption,
     crypto: Vec<CryptoAttribute>,
+    payload_types: VideoPayloadTypes,
 }
 
 impl VideoOffer {
-    /// Payload type of our packetization-mode 1 H.264 (offered first).
-    pub const PT_MODE_1: u8 = 97;
-    /// Payload type of our packetization-mode 0 H.264.
-    pub const PT_MODE_0: u8 = 96;
-
     /// Appends our video section to `offer` (the audio offer's description,
     /// whose transport profile it copies): constrained baseline at our level
-    /// in modes 1 and 0, our feedback, rtcp-mux, and under `policy` SDES
-    /// crypto lines of its own.
+    /// in modes 1 and 0 with these payload types, our feedback, rtcp-mux,
+    /// and under `policy` SDES crypto lines of its own.
     pub fn add_to(
         offer: &mut SessionDescription,
         local: &LocalVideo,
+        payload_types: VideoPayloadTypes,
         policy: MediaEncryption,
         rng: &mut dyn RngCore,
     ) -> VideoOffer {
@@ -259,11 +275,11 @@ impl VideoOffer {
             port: local.port,
             port_count: None,
             proto,
-            formats: vec![Self::PT_MODE_1.to_string(), Self::PT_MODE_0.to_string()],
+            formats: vec![payload_types.mode_1.to_string(), payload_types.mode_0.to_string()],
             lines: Vec::new(),
         };
         let profile_level_id = ProfileLevelId::CONSTRAINED_BASELINE_3_1.with_level(local.level);
-        for (pt, mode) in [(Self::PT_MODE_1, 1), (Self::PT_MODE_0, 0)] {
+        for (pt, mode) in [(payload_types.mode_1, 1), (payload_types.mode_0, 0)] {
             // Level asymmetry: an answerer may say what it can receive
             // above our level; we still send at most our encoder's.
             let fmtp = H264Fmtp {
@@ -286,7 +302,7 @@ impl VideoOffer {
         }
         media.push_attribute(local.direction.attribute());
         offer.media.push(media);
-        VideoOffer { local: *local, policy, crypto }
+        VideoOffer { local: *local, policy, crypto, payload_types }
     }
 
     /// Reads the answer's video section: `None` when video was refused
@@ -294,7 +310,8 @@ impl VideoOffer {
     /// call goes on with audio.
     pub fn accept(&self, answer: &SessionDescription) -> Option<NegotiatedVideo> {
         let media = answer.media.iter().find(|m| m.kind.eq_ignore_ascii_case("video") && m.port != 0)?;
-        let payload_type = payload_types(media).find(|&pt| pt == Self::PT_MODE_1 || pt == Self::PT_MODE_0)?;
+        let ours = self.payload_types;
+        let payload_type = payload_types(media).find(|&pt| pt == ours.mode_1 || pt == ours.mode_0)?;
         let (name, rate, _) = rtpmap(media, payload_type)?;
         if !name.eq_ignore_ascii_case("H264") || rate != VIDEO_CLOCK_RATE {
             return None;
@@ -303,7 +320,7 @@ impl VideoOffer {
             Some(params) => H264Fmtp::parse(&params)?,
             None => H264Fmtp::default(),
         };
-        let packetization_mode = if payload_type == Self::PT_MODE_1 { 1 } else { 0 };
+        let packetization_mode = if payload_type == ours.mode_1 { 1 } else { 0 };
         let stream = answered_stream(media, answer, self.policy, &self.crypto, self.local.direction)?;
         let level = theirs.profile_level_id.level().min(self.local.level);
         Some(NegotiatedVideo {
@@ -507,7 +524,8 @@ mod tests {
         for policy in [MediaEncryption::Optional, MediaEncryption::Required, MediaEncryption::Prohibited] {
             let offer = crate::AudioOffer::new(&local(), policy, &mut rng);
             let mut sdp = offer.sdp.clone();
-            let video_offer = VideoOffer::add_to(&mut sdp, &local_video, policy, &mut rng);
+            let pts = VideoPayloadTypes::DEFAULT;
+            let video_offer = VideoOffer::add_to(&mut sdp, &local_video, pts, policy, &mut rng);
             let text = sdp.to_text();
             assert!(text.contains("m=video 40002"), "{text}");
             assert!(text.contains("a=fmtp:97 profile-level-id=42e01f;packetization-mode=1"), "{text}");
@@ -525,11 +543,32 @@ mod tests {
         }
     }
 
+    /// `sipMediaPayloadTypeMode=broadsoft`: our H.264 goes as payload type
+    /// 109, and an answer keeping it is read as mode 1.
+    #[test]
+    fn the_broadsoft_mode_offers_h264_as_payload_type_109() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut sdp = crate::AudioOffer::new(&local(), MediaEncryption::Optional, &mut rng).sdp;
+        let local_video = LocalVideo::hd720(40002);
+        let pts = VideoPayloadTypes::BROADSOFT;
+        let video_offer = VideoOffer::add_to(&mut sdp, &local_video, pts, MediaEncryption::Optional, &mut rng);
+        let text = sdp.to_text();
+        assert!(text.contains("m=video 40002 RTP/AVP 109 96\r\na=rtpmap:109 H264/90000\r\n"), "{text}");
+        assert!(text.contains("a=fmtp:109 profile-level-id=42e01f;packetization-mode=1"), "{text}");
+        let parsed = SessionDescription::parse(text.as_bytes()).unwrap();
+        let (answer, _, answered) =
+            answer_with_video(&parsed, &local(), &local_video, MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!(answered.map(|v| v.payload_type), Some(109));
+        let video = video_offer.accept(&answer).expect("video agreed");
+        assert_eq!((video.payload_type, video.packetization_mode), (109, 1));
+    }
+
     #[test]
     fn a_refused_or_foreign_video_answer_leaves_the_call_audio_only() {
         let mut rng = StdRng::seed_from_u64(8);
         let mut sdp = crate::AudioOffer::new(&local(), MediaEncryption::Optional, &mut rng).sdp;
-        let video_offer = VideoOffer::add_to(&mut sdp, &LocalVideo::hd720(40002), MediaEncryption::Optional, &mut rng);
+        let (local_video, pts) = (LocalVideo::hd720(40002), VideoPayloadTypes::DEFAULT);
+        let video_offer = VideoOffer::add_to(&mut sdp, &local_video, pts, MediaEncryption::Optional, &mut rng);
         let answer = |video: &str| {
             SessionDescription::parse(
                 format!(

@@ -4,7 +4,7 @@
 //!
 //! The H.224 stream is negotiated beside audio and video on SIP legs, when
 //! the system's compatibility profile allows it (`sipH224`, allowed unless
-//! `false`); the media runtime's FECC thread speaks H.224/H.281 on it and
+//! `false`: `compatibility.rs`); the media runtime's FECC thread speaks H.224/H.281 on it and
 //! tells the bridge when an endpoint says it has an H.281 client
 //! (`cameraControlAvailable`) and when its user works their controls.
 //!
@@ -20,7 +20,6 @@ use confero_media::engine::EndpointId;
 use confero_media::fecc::{FeccConfig, Move, Moves, H281};
 use confero_media::runtime::{ConferenceId, FeccStream, RtpAddresses};
 use confero_sdp::{Direction as SdpDirection, NegotiatedFecc};
-use confero_store::schema::Kind;
 use uuid::Uuid;
 
 use super::Bridge;
@@ -60,17 +59,6 @@ fn to_move(m: CameraMove) -> Move {
 }
 
 impl Bridge {
-    /// Whether SIP legs may negotiate H.224: the system's compatibility
-    /// profile's `sipH224`, allowed unless `false`.
-    pub(super) fn sip_h224_allowed(&self) -> bool {
-        let system = self.store.singleton(Kind::SystemProfiles);
-        let profile = system
-            .get("compatibilityProfile")
-            .and_then(|id| Uuid::parse_str(id).ok())
-            .and_then(|id| self.store.get(Kind::CompatibilityProfile, id));
-        profile.and_then(|p| p.get("sipH224").map(|v| v != "false")).unwrap_or(true)
-    }
-
     /// `PUT /callLegs/<id>/cameraControl`: a step of the leg's camera.
     pub fn camera_control(&mut self, id: Uuid, moves: &[CameraMove]) -> Result<(), BridgeError> {
         let leg = self.leg(id).ok_or(BridgeError::CallLegDoesNotExist)?;

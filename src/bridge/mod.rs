@@ -19,6 +19,7 @@
 mod activation;
 pub mod branding;
 mod cdr;
+mod compatibility;
 mod dtmf;
 mod fecc;
 mod handle;

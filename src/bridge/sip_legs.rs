@@ -30,6 +30,7 @@ use confero_store::schema::{Change, Kind};
 use confero_store::Object;
 use uuid::Uuid;
 
+use super::compatibility::Compatibility;
 use super::fecc::fecc_stream;
 use super::leg::{Leg, Lobby, OurOffer, Route, Signalling, SipLeg};
 use super::settings::{LegPlace, ProfileChain};
@@ -203,7 +204,7 @@ impl Bridge {
             tracing::info!("SIP offer refused: {e}");
             e.status()
         })?;
-        let fecc = if self.sip_h224_allowed() {
+        let fecc = if Compatibility::of(&*self.store).sip_h224 {
             let port = self.media.fecc_address().port();
             confero_sdp::answer_fecc(&mut answer, offer, port, policy, &mut *self.rng)
         } else {
@@ -428,11 +429,13 @@ impl Bridge {
             direction: SdpDirection::SendRecv,
         };
         let mut offer = AudioOffer::new(&local, policy, &mut *self.rng);
-        let video = self
-            .video_address(conference)
-            .map(|v| VideoOffer::add_to(&mut offer.sdp, &LocalVideo::hd720(v.port()), policy, &mut *self.rng));
-        let fecc = self
-            .sip_h224_allowed()
+        let compatibility = Compatibility::of(&*self.store);
+        let video = self.video_address(conference).map(|v| {
+            let (local, pts) = (LocalVideo::hd720(v.port()), compatibility.video_payload_types);
+            VideoOffer::add_to(&mut offer.sdp, &local, pts, policy, &mut *self.rng)
+        });
+        let fecc = compatibility
+            .sip_h224
             .then(|| FeccOffer::add_to(&mut offer.sdp, self.media.fecc_address().port(), policy, &mut *self.rng));
         Some(OurOffer { audio: offer, video, fecc })
     }

@@ -996,3 +996,40 @@ fn h224_is_negotiated_and_cameras_are_moved_by_the_api_and_by_each_other() {
     assert!(String::from_utf8(answer).unwrap().contains("m=application 0 RTP/AVP 107"));
     assert!(fecc_of(&h, endpoint_of(&h, c).unwrap()).is_none());
 }
+
+/// `sipMediaPayloadTypeMode=broadsoft` on the system's compatibility
+/// profile: a dial-out offers its H.264 as payload type 109, and the
+/// answer's 109 is taken as packetization mode 1.
+#[test]
+fn the_broadsoft_mode_dials_out_with_h264_as_payload_type_109() {
+    let mut h = Harness::new();
+    let profile = create(&*h.store, Kind::CompatibilityProfile, None, &[("sipMediaPayloadTypeMode", "broadsoft")]);
+    set(&*h.store, Kind::SystemProfiles, &[("compatibilityProfile", &profile.id.to_string())]);
+    let phone = h.phone();
+    let addr = h.phones[phone].addr;
+    create(&*h.store, Kind::OutboundDialPlanRule, None, &[("domain", "example.com"), ("sipProxy", &addr.to_string())]);
+    let call = h.with(|b, now| b.create_call(now, Default::default())).expect("a call");
+    h.with(|b, now| b.dial(now, call.id, "bob@example.com", &[])).expect("a leg");
+    let (answered, offer) = h.phones[phone].incoming().pop().expect("the INVITE");
+    let text = String::from_utf8_lossy(&offer).to_string();
+    assert!(text.contains("m=video 20002 RTP/AVP 109 96\r\na=rtpmap:109 H264/90000\r\n"), "{text}");
+    // A video phone answers with what we offered first.
+    let offer = confero_sdp::SessionDescription::parse(&offer).unwrap();
+    let local = confero_sdp::LocalMedia {
+        address: addr.ip(),
+        audio_port: addr.port() + 10_000,
+        session_id: 9,
+        session_version: 1,
+        direction: Direction::SendRecv,
+    };
+    let video = confero_sdp::LocalVideo::hd720(addr.port() + 10_002);
+    let policy = confero_sdp::MediaEncryption::Optional;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+    let (answer, _, _) = confero_sdp::answer_with_video(&offer, &local, &video, policy, &mut rng).unwrap();
+    h.on_phone(phone, |p, now| p.ua.accept(now, answered, answer.to_text().into_bytes())).expect("accept");
+    let endpoint = *h.media.state().endpoints.keys().next().expect("attached");
+    let spec = h.media.state().endpoints[&endpoint].spec.clone();
+    let video = spec.video.expect("video agreed");
+    assert_eq!(video.payload_type, 109);
+    assert_eq!(video.packetization_mode, confero_media::video::h264_rtp::PacketizationMode::NonInterleaved);
+}
