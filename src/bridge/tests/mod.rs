@@ -907,8 +907,8 @@ fn host_and_guests_share_a_number_and_the_passcode_says_which() {
 }
 
 /// A phone's offer with an H.224 stream (RFC 4573) after its audio.
-fn offer_with_h224(h: &mut Harness, p: usize) -> Vec<u8> {
-    let offer = h.phones[p].offer(Direction::SendRecv, 1);
+fn offer_with_h224(h: &mut Harness, p: usize, version: u64) -> Vec<u8> {
+    let offer = h.phones[p].offer(Direction::SendRecv, version);
     let port = h.phones[p].addr.port() + 10_004;
     let mut text = String::from_utf8(offer).unwrap();
     text.push_str(&format!("m=application {port} RTP/AVP 107\r\na=rtpmap:107 H224/4800\r\na=sendrecv\r\n"));
@@ -936,10 +936,10 @@ fn h224_is_negotiated_and_cameras_are_moved_by_the_api_and_by_each_other() {
     let mut h = Harness::new();
     create(&*h.store, Kind::CoSpace, None, &[("name", "Team"), ("uri", "team")]);
     let (a, b) = (h.phone(), h.phone());
-    let offer = offer_with_h224(&mut h, a);
+    let offer = offer_with_h224(&mut h, a, 1);
     let call_a = h.dial_in_with(a, "team", offer);
-    let offer = offer_with_h224(&mut h, b);
-    h.dial_in_with(b, "team", offer);
+    let offer = offer_with_h224(&mut h, b, 1);
+    let call_b = h.dial_in_with(b, "team", offer);
     let answer = h.phones[a].received.iter().rev().find(|m| !m.body.is_empty()).map(|m| m.body.clone()).unwrap();
     let answer = String::from_utf8(answer).unwrap();
     assert!(answer.contains("m=application 20004 RTP/AVP 107\r\na=rtpmap:107 H224/4800\r\n"), "{answer}");
@@ -984,13 +984,26 @@ fn h224_is_negotiated_and_cameras_are_moved_by_the_api_and_by_each_other() {
     h.with(|b, now| b.update_call_leg(now, leg_a, &changes)).unwrap();
     h.media_event(MediaEvent::CameraControl { conference: conference(), endpoint: ea, message: up });
     assert_eq!(h.media.state().endpoints[&eb].camera, [up], "nothing more relayed");
-    let _ = leg_b;
+
+    // A re-INVITE gives B a new endpoint: its camera must say again that it
+    // can be controlled; the old endpoint's word counts for nothing.
+    let reoffer = offer_with_h224(&mut h, b, 2);
+    h.on_phone(b, |p, now| p.ua.reinvite(now, call_b, reoffer)).expect("re-INVITE");
+    let eb2 = endpoint_of(&h, b).unwrap();
+    assert_ne!(eb2, eb);
+    assert!(fecc_of(&h, eb2).is_some(), "the new endpoint has its H.224 stream");
+    assert_eq!(h.with(|b, _| b.camera_control(leg_b, &pan)), Err(BridgeError::CameraControlUnavailable));
+    h.media_event(MediaEvent::CameraControlAvailable { conference: conference(), endpoint: eb });
+    assert_eq!(h.with(|b, _| b.camera_control(leg_b, &pan)), Err(BridgeError::CameraControlUnavailable));
+    h.media_event(MediaEvent::CameraControlAvailable { conference: conference(), endpoint: eb2 });
+    h.with(|b, _| b.camera_control(leg_b, &pan)).unwrap();
+    assert_eq!(h.media.state().endpoints[&eb2].camera, [H281::Start { moves, timeout: 0 }]);
 
     // With sipH224=false the stream is refused with port 0 and not attached.
     let profile = create(&*h.store, Kind::CompatibilityProfile, None, &[("sipH224", "false")]);
     set(&*h.store, Kind::SystemProfiles, &[("compatibilityProfile", &profile.id.to_string())]);
     let c = h.phone();
-    let offer = offer_with_h224(&mut h, c);
+    let offer = offer_with_h224(&mut h, c, 1);
     h.dial_in_with(c, "team", offer);
     let answer = h.phones[c].received.iter().rev().find(|m| !m.body.is_empty()).map(|m| m.body.clone()).unwrap();
     assert!(String::from_utf8(answer).unwrap().contains("m=application 0 RTP/AVP 107"));
