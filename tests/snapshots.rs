@@ -129,14 +129,17 @@ fn every_object_reads_back_as_cms_writes_it() {
         "/api/v1/ivrs",
         &format!("uri=411&resolveCoSpaceCallIds=true&resolveLyncConferenceIds=false&ivrBrandingProfile={branding}"),
     );
-    // Stored as CMS stores them (what acts on them is not built: recording,
-    // streaming, TURN for clients, branding files, compatibility switches).
+    // Stored as CMS stores them (what acts on some is not built: recording,
+    // streaming; compatibility switches act in part, src/bridge/compatibility.rs).
     let call_branding = c.create(
         "/api/v1/callBrandingProfiles",
         "invitationTemplate=https://brand.example.com/invite.txt&resourceLocation=https://brand.example.com/",
     );
-    let compatibility =
-        c.create("/api/v1/compatibilityProfiles", "sipMultistream=false&chromeWebRtcVideoCodec=avoidH264");
+    let compatibility = c.create(
+        "/api/v1/compatibilityProfiles",
+        "sipMultistream=false&chromeWebRtcVideoCodec=avoidH264&sipH224=false&sipMediaPayloadTypeMode=broadsoft\
+         &chromeWebRtcH264interopMode=none&distributionLinkMediaTraversal=disabled",
+    );
     let group = c.create("/api/v1/tenantGroups", "");
     let recorder = c.create("/api/v1/recorders", "url=https://recorder.example.com:8443");
     let streamer = c.create("/api/v1/streamers", "url=https://streamer.example.com:8443");

@@ -322,8 +322,10 @@ static COMPATIBILITY_PROFILE: &[Field] = &[
     f("sipMultistream", B),
     f("sipMediaPayloadTypeMode", Ty::Enum(&["auto", "broadsoft"])),
     f("chromeWebRtcVideoCodec", Ty::Enum(&["auto", "avoidH264"])),
+    f("chromeWebRtcH264interopMode", Ty::Enum(&["auto", "none"])),
     f("h264CHPMode", Ty::Enum(&["auto", "basic"])),
     f("sipH224", B),
+    f("distributionLinkMediaTraversal", Ty::Enum(&["enabled", "disabled"])),
 ];
 
 /// Tenant groups have no settings of their own: tenants name them.
