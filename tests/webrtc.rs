@@ -5,6 +5,7 @@
 //! checks, DTLS-SRTP with Chromium's own certificate and profile choice,
 //! BUNDLE, Opus through the mixer and H.264 through the compositor.
 
+mod common;
 mod peers;
 
 use std::io::{BufRead, BufReader, Write};

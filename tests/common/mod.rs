@@ -30,8 +30,28 @@ pub struct Answer {
     pub body: String,
 }
 
+/// The ports tests choose for what they start (Confero's API and SIP, the
+/// peers' listeners): below the kernel's ephemeral range (32768 on), so no
+/// socket bound to port 0 and no outgoing connection — Confero's media
+/// sockets, the peers', every HTTP client's — can take one between the
+/// test's choice and its use; and under the peers' fixed RTP blocks (22_000 on).
+const CHOSEN_PORTS: std::ops::Range<u16> = 12_000..22_000;
+
+/// A port of [`CHOSEN_PORTS`], picked at random, for which `free` holds.
+pub fn chosen_port(free: impl Fn(u16) -> bool) -> u16 {
+    let span = CHOSEN_PORTS.end - CHOSEN_PORTS.start;
+    for _ in 0..1000 {
+        let p = CHOSEN_PORTS.start + rand::random::<u16>() % span;
+        if free(p) {
+            return p;
+        }
+    }
+    panic!("no free port in {CHOSEN_PORTS:?}");
+}
+
+/// A TCP port nothing listens on.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    chosen_port(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
 }
 
 pub fn binary() -> &'static str {

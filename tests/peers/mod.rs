@@ -365,21 +365,16 @@ fn wait_or_kill(mut child: Child, limit: Duration) {
     let _ = child.wait();
 }
 
-/// A free UDP+TCP port pair base (the port and the next are free now).
+/// A free UDP+TCP port pair base (the port and the next are free now), out
+/// of the ephemeral range (`common::chosen_port`).
 pub fn free_pair() -> u16 {
-    for _ in 0..200 {
-        let Ok(s) = std::net::UdpSocket::bind("127.0.0.1:0") else { continue };
-        let p = s.local_addr().unwrap().port();
-        if p % 2 == 0
-            && p < 65_000
+    crate::common::chosen_port(|p| {
+        p % 2 == 0
+            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
             && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
             && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
-            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
-        {
-            return p;
-        }
-    }
-    panic!("no free port pair");
+    })
 }
 
 /// A linphonec (liblinphone) endpoint: a second, independent SIP and media
