@@ -206,7 +206,11 @@ impl Bridge {
         })?;
         let fecc = if Compatibility::of(&*self.store).sip_h224 {
             let port = self.media.fecc_address().port();
-            confero_sdp::answer_fecc(&mut answer, offer, port, policy, &mut *self.rng)
+            let fecc = confero_sdp::answer_fecc(&mut answer, offer, port, policy, &mut *self.rng);
+            if let (None, Some(why)) = (&fecc, confero_sdp::fecc::refusal(offer, policy)) {
+                tracing::info!("SIP offer: H.224 (far-end camera control) refused: {why}");
+            }
+            fecc
         } else {
             None
         };

@@ -84,18 +84,6 @@ pub enum Move {
 }
 
 impl Move {
-    /// Every move, pan first.
-    pub const ALL: [Move; 8] = [
-        Move::PanLeft,
-        Move::PanRight,
-        Move::TiltUp,
-        Move::TiltDown,
-        Move::ZoomIn,
-        Move::ZoomOut,
-        Move::FocusIn,
-        Move::FocusOut,
-    ];
-
     /// Its function's enable and direction bits.
     fn function_mask(self) -> u8 {
         let enable = self.bits() & 0xAA;
@@ -151,11 +139,6 @@ impl Moves {
     /// True when nothing moves.
     pub fn is_empty(self) -> bool {
         self.0 == 0
-    }
-
-    /// The moves, pan first.
-    pub fn moves(self) -> Vec<Move> {
-        Move::ALL.into_iter().filter(|m| self.0 & m.function_mask() == m.bits()).collect()
     }
 }
 
@@ -408,7 +391,6 @@ mod tests {
     fn moves_keep_one_direction_per_function() {
         let m = Moves::of(&[Move::PanLeft, Move::TiltUp, Move::PanRight, Move::FocusOut]);
         assert_eq!(m.octet(), 0xC0 | 0x30 | 0x02);
-        assert_eq!(m.moves(), [Move::PanRight, Move::TiltUp, Move::FocusOut]);
         // A direction bit without its enable bit means nothing.
         assert_eq!(Moves::from_octet(0x40 | 0x10 | 0x0C), Moves::of(&[Move::ZoomIn]));
         assert!(Moves::from_octet(0x55).is_empty());
