@@ -31,6 +31,21 @@ fn levels(heard: &(Vec<i16>, u32), tones: &[f64], from_s: f64, to_s: f64) -> Vec
     tones.iter().map(|&f| tone_level_db(&samples[a..b], f, *rate)).collect()
 }
 
+/// The levels of `tones` in the one-second window (in quarter-second steps)
+/// where the first of them is loudest: for a party whose time in the
+/// recording the test cannot know, such as a caller an IVR moves into a
+/// meeting once a loaded machine gets to it.
+fn loudest_second(heard: &(Vec<i16>, u32), tones: &[f64]) -> Vec<f64> {
+    let (samples, rate) = heard;
+    let (window, step) = (*rate as usize, *rate as usize / 4);
+    assert!(samples.len() > window, "recording too short: {} samples at {rate} Hz", samples.len());
+    (0..=(samples.len() - window) / step)
+        .map(|i| &samples[i * step..i * step + window])
+        .map(|w| tones.iter().map(|&f| tone_level_db(w, f, *rate)).collect::<Vec<f64>>())
+        .max_by(|a, b| a[0].total_cmp(&b[0]))
+        .expect("one window at least")
+}
+
 /// Three parties, each hearing the other two and not itself. The tones are
 /// sent at -12 dBFS.
 fn three_parties(mediaenc: Option<&str>, profile_encryption: Option<&str>) {
@@ -602,8 +617,9 @@ fn a_baresip_dials_an_ivr_types_a_meeting_id_and_joins_that_meeting() {
     c.create("/api/v1/coSpaces", "name=Team&uri=team&callId=4321");
     let (host_setup, caller_setup) =
         (BaresipSetup::opus("host", 440.0, 24_260), BaresipSetup::opus("caller", 880.0, 24_280));
-    let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:team@127.0.0.1:{sip}"), 16);
-    // The caller stays longer, so the host's last seconds have it in them.
+    // The host outlasts the caller, so the caller hears it for as long as it
+    // is in the meeting, however late the move comes on a loaded machine.
+    let mut host = Baresip::dial(dir.path(), &host_setup, &format!("sip:team@127.0.0.1:{sip}"), 26);
     let mut caller = Baresip::dial(dir.path(), &caller_setup, &format!("sip:meet@127.0.0.1:{sip}"), 20);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2), "{}", caller.log());
     assert_eq!(total(&c.get("/api/v1/calls").body), 1, "the IVR is not a call");
@@ -617,15 +633,13 @@ fn a_baresip_dials_an_ivr_types_a_meeting_id_and_joins_that_meeting() {
         c.log_text()
     );
     caller.wait(Duration::from_secs(25));
-    host.wait(Duration::from_secs(25));
+    host.wait(Duration::from_secs(15));
     // Each hears the other: the caller in its newest recording (it began with
-    // our re-INVITE), while the host was still there; the host in its last
-    // seconds.
-    let heard = caller.heard_latest();
-    let caller_hears = levels(&heard, &[440.0, 880.0], 1.0, 4.0);
-    let heard = host.heard();
-    let seconds = heard.0.len() as f64 / f64::from(heard.1);
-    let host_hears = levels(&heard, &[880.0, 440.0], seconds - 4.0, seconds - 0.5);
+    // our re-INVITE); the host in the second it hears the caller best, since
+    // when the caller came in depends on the machine's load (a CI run saw
+    // the move 13 s after the dial).
+    let caller_hears = loudest_second(&caller.heard_latest(), &[440.0, 880.0]);
+    let host_hears = loudest_second(&host.heard(), &[880.0, 440.0]);
     assert!(caller_hears[0] > -20.0 && caller_hears[1] < -40.0, "the caller hears {caller_hears:?}");
     assert!(host_hears[0] > -20.0 && host_hears[1] < -40.0, "the host hears {host_hears:?}");
 }
