@@ -1,5 +1,6 @@
 //! The video hot path, piece by piece: scaling, composing, H.264 encode and
-//! decode (OpenH264 with its assembly), and what sharing an encode saves.
+//! decode (OpenH264 with its assembly), VP8 encode and decode (libvpx) of the
+//! same content, and what sharing an encode saves.
 //!
 //! Inputs are synthetic 720p pictures with texture and motion (a gradient,
 //! noise and a moving block), so the encoder works about as hard as on a
@@ -12,6 +13,8 @@
 //!   ten-party telepresence conference with self-skip, in one frame (each
 //!   participant scaled once per pane size, then copied).
 //! - `h264/encode_720p` and `h264/decode_720p`: one frame at 1.5 Mbit/s.
+//! - `vp8/encode_720p` and `vp8/decode_720p`: the same frames at the same
+//!   bitrate through libvpx, for the ratio to H.264.
 //! - `fanout/shared_encode_10_receivers` vs `fanout/separate_encodes_10_receivers`:
 //!   one encode handed to ten receivers as one `Arc<[u8]>` against an encode
 //!   each.
@@ -33,6 +36,7 @@ use confero_media::video::frame::{I420Frame, Rect, Yuv};
 use confero_media::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
 use confero_media::video::layout::{Layout, SelfPaneMode};
 use confero_media::video::scale::Scaler;
+use confero_media::video::vp8::{Vp8Decoder, Vp8Encoder, Vp8EncoderConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const W: u32 = 1280;
@@ -156,6 +160,50 @@ fn codec(c: &mut Criterion) {
     g.finish();
 }
 
+/// VP8 at H.264's 720p30 class, so the two groups compare like for like.
+fn vp8_encoder() -> Vp8Encoder {
+    let h264 = H264EncoderConfig::HD_720P30;
+    let config =
+        Vp8EncoderConfig { width: h264.width, height: h264.height, bitrate: h264.bitrate, max_fps: h264.max_fps };
+    Vp8Encoder::new(config).expect("720p30 settings are valid")
+}
+
+fn vp8(c: &mut Criterion) {
+    let clip: Vec<I420Frame> = (0..CLIP).map(|t| picture(1, t)).collect();
+    let start = Instant::now();
+    let frame_time = Duration::from_millis(33);
+    let mut g = c.benchmark_group("vp8");
+    g.throughput(Throughput::Elements(1));
+    let mut enc = vp8_encoder();
+    let mut n = 0usize;
+    g.bench_function("encode_720p", |b| {
+        b.iter(|| {
+            let au = enc.encode(start + frame_time * n as u32, &clip[n % CLIP]).expect("encode");
+            black_box(au.data.len());
+            n += 1;
+        })
+    });
+    // One keyframe then inter frames, decoded in a loop (the keyframe resets
+    // the decoder); a frame rate control dropped is left out.
+    let mut enc = vp8_encoder();
+    let encoded: Vec<Vec<u8>> = clip
+        .iter()
+        .enumerate()
+        .map(|(i, f)| enc.encode(start + frame_time * i as u32, f).expect("encode").data.to_vec())
+        .filter(|frame| !frame.is_empty())
+        .collect();
+    let mut dec = Vp8Decoder::new().expect("decoder");
+    let mut out = I420Frame::new(W, H).expect("720p is a valid size");
+    let mut n = 0usize;
+    g.bench_function("decode_720p", |b| {
+        b.iter(|| {
+            black_box(dec.decode(&encoded[n % encoded.len()], &mut out).expect("decode"));
+            n += 1;
+        })
+    });
+    g.finish();
+}
+
 fn fanout(c: &mut Criterion) {
     const RECEIVERS: usize = 10;
     let clip: Vec<I420Frame> = (0..CLIP).map(|t| picture(2, t)).collect();
@@ -194,5 +242,5 @@ fn fanout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, scale, compose, codec, fanout);
+criterion_group!(benches, scale, compose, codec, vp8, fanout);
 criterion_main!(benches);

@@ -19,9 +19,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Build tools: cmake for libopus (opusic-sys), nasm for OpenH264's assembly.
+# Build tools: cmake for libopus (opusic-sys), nasm for OpenH264's assembly;
+# libvpx-dev (found by pkg-config) for VP8 (env-libvpx-sys links Debian's
+# libvpx, whose version must be one the crate ships bindings for).
 ensure_build_tools() {
-  apt_install cmake nasm pkg-config
+  apt_install cmake nasm pkg-config libvpx-dev
 }
 
 # The SIP peers the integration tests call and are called by (tests/peers):

@@ -22,12 +22,16 @@ use openh264::OpenH264API;
 
 use super::frame::{FrameError, I420Frame};
 
-/// Why H.264 could not be encoded or decoded.
+/// Why video (H.264 here, VP8 in [`super::vp8`]) could not be encoded or
+/// decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VideoCodecError {
     /// OpenH264 refused; the text is its own (or the wrapper's).
     #[error("openh264: {0}")]
     OpenH264(String),
+    /// libvpx refused; the text is its own error string and detail.
+    #[error("libvpx: {0}")]
+    Vpx(String),
     /// The frame given to an encoder is not the size it was set up for.
     #[error("frame of {got_width}x{got_height}, encoder is {width}x{height}")]
     FrameSize {
@@ -131,13 +135,16 @@ impl KeyframeGate {
     }
 }
 
-/// One encoded access unit, borrowed from the encoder until the next call.
+/// One encoded picture: Annex-B for H.264, one VP8 frame for VP8. Borrowed
+/// from the encoder until the next call.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessUnit<'a> {
-    /// Annex-B NAL units (SPS and PPS come before each IDR); empty when the
-    /// encoder skipped the frame.
+    /// H.264: Annex-B NAL units (SPS and PPS come before each IDR). VP8: the
+    /// frame as RFC 7741 carries it. Empty when the encoder skipped the
+    /// frame.
     pub data: &'a [u8],
-    /// Whether this is an IDR (a receiver can start decoding here).
+    /// Whether this is a keyframe, an IDR in H.264 (a receiver can start
+    /// decoding here).
     pub keyframe: bool,
 }
 

@@ -14,7 +14,8 @@
 
 mod assembler;
 
-pub use assembler::{AccessUnit, Assembled, DepacketizerConfig, DepacketizerStats, H264Depacketizer};
+pub use super::reorder::{DepacketizerConfig, DepacketizerStats};
+pub use assembler::{AccessUnit, Assembled, H264Depacketizer};
 
 /// NAL unit type of a coded slice of a non-IDR picture.
 pub const NAL_SLICE: u8 = 1;
@@ -121,10 +122,10 @@ fn find_start_code(bytes: &[u8]) -> Option<(usize, usize)> {
     bytes.windows(3).position(|w| w == [0, 0, 1]).map(|at| (at, at + 3))
 }
 
-/// RTP payloads for one access unit, in one reused buffer.
+/// RTP payloads for one access unit (or VP8 frame), in one reused buffer.
 ///
-/// The marker bit belongs on the last one (RFC 6184 §5.1): [`Self::iter`]
-/// says so, so the caller never has to count.
+/// The marker bit belongs on the last one (RFC 6184 §5.1, RFC 7741 §4.1):
+/// [`Self::iter`] says so, so the caller never has to count.
 #[derive(Debug, Default, Clone)]
 pub struct RtpPayloads {
     bytes: Vec<u8>,
@@ -165,6 +166,14 @@ impl RtpPayloads {
 
     fn finish_payload(&mut self) {
         self.ends.push(self.bytes.len());
+    }
+
+    /// Adds one payload made of a header and a body (another codec's
+    /// packetizer: VP8's descriptor and a piece of the frame).
+    pub(crate) fn push_payload(&mut self, header: &[u8], body: &[u8]) {
+        self.bytes.extend_from_slice(header);
+        self.bytes.extend_from_slice(body);
+        self.finish_payload();
     }
 }
 

@@ -1,4 +1,4 @@
-//! Video: H.264 in and out over RTP, and the composed CMS layouts.
+//! Video: H.264 and VP8 in and out over RTP, and the composed CMS layouts.
 //!
 //! Like the audio path, each incoming stream is decoded once, each distinct
 //! view (layout, size, whose self pane is skipped) is composed once, and each
@@ -12,5 +12,8 @@ pub mod h264_rtp;
 pub mod keyframe_request;
 pub mod label;
 pub mod layout;
+pub mod reorder;
 pub mod scale;
 pub mod source_rate;
+pub mod vp8;
+pub mod vp8_rtp;

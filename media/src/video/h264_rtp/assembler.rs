@@ -1,34 +1,15 @@
 //! RTP payloads back into access units, with reordering and loss handling.
 //!
-//! Packets wait in a small ring indexed by (extended) sequence number and are
-//! consumed strictly in order. A hole is declared lost once a packet
-//! `reorder_window` numbers beyond it arrives; from then on frames are dropped
-//! until a complete frame with an IDR slice, because every P frame after a
-//! loss references pictures the decoder never got right.
+//! Packets come in sequence order out of the shared [`ReorderRing`]; after a
+//! loss, frames are dropped until a complete frame with an IDR slice, because
+//! every P frame after a loss references pictures the decoder never got
+//! right.
 
 use std::collections::VecDeque;
 use std::ops::Range;
 
 use super::{check_nal_header, nal_type, H264Error, FU_A, NAL_IDR, NAL_SLICE, STAP_A, START_CODE};
-
-/// Limits of one depacketizer. The defaults suit 1080p at a few Mbit/s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DepacketizerConfig {
-    /// Packets that may arrive ahead of a missing one before it counts as
-    /// lost; also how many packets wait at most (1–1024).
-    pub reorder_window: usize,
-    /// The largest access unit kept, in Annex-B bytes; a bigger one is dropped.
-    pub max_frame_bytes: usize,
-    /// Assembled outputs kept until [`H264Depacketizer::poll`]; beyond that the
-    /// oldest is dropped (a caller that does not poll must not grow memory).
-    pub max_ready: usize,
-}
-
-impl Default for DepacketizerConfig {
-    fn default() -> Self {
-        Self { reorder_window: 32, max_frame_bytes: 2 << 20, max_ready: 8 }
-    }
-}
+use crate::video::reorder::{DepacketizerConfig, DepacketizerStats, PacketSink, ReorderRing};
 
 /// One complete access unit in Annex-B form (4-byte start codes), the input
 /// OpenH264's decoder takes.
@@ -79,30 +60,6 @@ pub enum Assembled {
     KeyframeNeeded,
 }
 
-/// Counters for a call leg's receive statistics and for tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DepacketizerStats {
-    /// Access units handed out.
-    pub frames: u64,
-    /// Frames dropped: damaged, too large, or waiting for a keyframe.
-    pub dropped_frames: u64,
-    /// Sequence numbers given up as lost.
-    pub lost_packets: u64,
-    /// Duplicates and packets that came after their place was given up.
-    pub late_packets: u64,
-    /// Payloads refused as malformed.
-    pub malformed_packets: u64,
-}
-
-/// A packet waiting in the reorder ring.
-#[derive(Debug, Default)]
-struct Slot {
-    sequence: Option<i64>,
-    timestamp: u32,
-    marker: bool,
-    payload: Vec<u8>,
-}
-
 /// The frame being put together from in-order packets.
 #[derive(Debug, Default)]
 struct Frame {
@@ -116,20 +73,19 @@ struct Frame {
     unit: AccessUnit,
 }
 
-/// A sequence number this far behind the next expected one is not a late
-/// packet but a sender that restarted its numbering.
-const RESTART_DISTANCE: i64 = 3000;
-
 /// RTP payloads (with their sequence number, timestamp and marker) in,
 /// complete access units out. Feed it with [`Self::push`], drain it with
 /// [`Self::poll`] after every push.
 #[derive(Debug)]
 pub struct H264Depacketizer {
+    ring: ReorderRing,
+    assembly: Assembly,
+}
+
+/// Access units built from the ring's in-order packets.
+#[derive(Debug)]
+struct Assembly {
     config: DepacketizerConfig,
-    slots: Vec<Slot>,
-    /// The extended sequence number of the next packet to consume.
-    next: Option<i64>,
-    highest: i64,
     frame: Frame,
     /// A loss was seen since the last keyframe (or none has come yet): only a
     /// complete keyframe may pass.
@@ -138,6 +94,7 @@ pub struct H264Depacketizer {
     after_loss: bool,
     ready: VecDeque<Assembled>,
     spare: Vec<AccessUnit>,
+    /// Frame and malformed-packet counts; the ring counts packets.
     stats: DepacketizerStats,
 }
 
@@ -150,47 +107,44 @@ impl Default for H264Depacketizer {
 impl H264Depacketizer {
     /// A depacketizer that waits for the first keyframe.
     pub fn new(config: DepacketizerConfig) -> Self {
-        let config = DepacketizerConfig {
-            reorder_window: config.reorder_window.clamp(1, 1024),
-            max_ready: config.max_ready.max(1),
-            ..config
-        };
+        let config = config.clamped();
         Self {
-            slots: (0..config.reorder_window).map(|_| Slot::default()).collect(),
-            config,
-            next: None,
-            highest: 0,
-            frame: Frame::default(),
-            waiting_for_keyframe: true,
-            // Joining a stream mid-way is like a loss: the first frame must start at macroblock 0.
-            after_loss: true,
-            ready: VecDeque::new(),
-            spare: Vec::new(),
-            stats: DepacketizerStats::default(),
+            ring: ReorderRing::new(config.reorder_window),
+            assembly: Assembly {
+                config,
+                frame: Frame::default(),
+                waiting_for_keyframe: true,
+                // Joining a stream mid-way is like a loss: the first frame must start at macroblock 0.
+                after_loss: true,
+                ready: VecDeque::new(),
+                spare: Vec::new(),
+                stats: DepacketizerStats::default(),
+            },
         }
     }
 
     /// The counters so far.
     pub fn stats(&self) -> DepacketizerStats {
-        self.stats
+        DepacketizerStats {
+            lost_packets: self.ring.lost_packets(),
+            late_packets: self.ring.late_packets(),
+            ..self.assembly.stats
+        }
     }
 
     /// True until a keyframe arrives after a loss (and before the first one).
     pub fn waiting_for_keyframe(&self) -> bool {
-        self.waiting_for_keyframe
+        self.assembly.waiting_for_keyframe
     }
 
     /// The next assembled frame or keyframe request, oldest first.
     pub fn poll(&mut self) -> Option<Assembled> {
-        self.ready.pop_front()
+        self.assembly.ready.pop_front()
     }
 
     /// Gives a decoded frame's buffers back, so the next frames reuse them.
-    pub fn recycle(&mut self, mut unit: AccessUnit) {
-        if self.spare.len() < self.config.max_ready {
-            unit.clear();
-            self.spare.push(unit);
-        }
+    pub fn recycle(&mut self, unit: AccessUnit) {
+        self.assembly.recycle(unit);
     }
 
     /// Takes one RTP packet's H.264 payload. A malformed payload is refused
@@ -198,111 +152,20 @@ impl H264Depacketizer {
     /// Duplicates and packets too late to place are dropped silently.
     pub fn push(&mut self, sequence: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Result<(), H264Error> {
         if let Err(e) = check_payload(payload) {
-            self.stats.malformed_packets += 1;
+            self.assembly.stats.malformed_packets += 1;
             return Err(e);
         }
-        let window = self.slots.len() as i64;
-        let sequence = match self.next {
-            None => {
-                self.next = Some(i64::from(sequence));
-                self.highest = i64::from(sequence);
-                i64::from(sequence)
-            }
-            Some(next) => {
-                let extended = self.highest + i64::from(sequence.wrapping_sub(self.highest as u16) as i16);
-                if extended < next - RESTART_DISTANCE {
-                    self.restart(extended);
-                } else if extended < next {
-                    self.stats.late_packets += 1;
-                    return Ok(());
-                }
-                extended
-            }
-        };
-        // A jump of more than two windows gives up everything before it at once.
-        if let Some(next) = self.next {
-            if sequence - next >= 2 * window {
-                for _ in 0..window {
-                    self.step();
-                }
-                let skipped = sequence - self.next.unwrap_or(sequence);
-                if skipped > 0 {
-                    self.stats.lost_packets += skipped as u64;
-                    self.on_loss();
-                }
-                self.next = Some(sequence);
-            }
-        }
-        // Make room: a hole a window behind this packet is lost.
-        while self.next.is_some_and(|next| sequence - next >= window) {
-            self.step();
-        }
-        let index = sequence.rem_euclid(window) as usize;
-        let Some(slot) = self.slots.get_mut(index) else { return Ok(()) };
-        if slot.sequence == Some(sequence) {
-            self.stats.late_packets += 1;
-            return Ok(());
-        }
-        slot.sequence = Some(sequence);
-        slot.timestamp = timestamp;
-        slot.marker = marker;
-        slot.payload.clear();
-        slot.payload.extend_from_slice(payload);
-        self.highest = self.highest.max(sequence);
-        self.consume_ready();
+        self.ring.push(sequence, timestamp, marker, payload, &mut self.assembly);
         Ok(())
     }
+}
 
-    /// Consumes packets in order while the next one is here. A hole is given
-    /// up early once two later frames are complete behind it: reordering
-    /// across whole frames does not happen on real paths, and waiting longer
-    /// only delays the keyframe request.
-    fn consume_ready(&mut self) {
-        let window = self.slots.len() as i64;
-        while let Some(next) = self.next {
-            let present = self.slots.get(next.rem_euclid(window) as usize).is_some_and(|s| s.sequence == Some(next));
-            let frames_behind =
-                || self.slots.iter().filter(|s| s.marker && s.sequence.is_some_and(|q| q > next)).count();
-            if !present && frames_behind() < 2 {
-                break;
-            }
-            self.step();
-        }
+impl PacketSink for Assembly {
+    fn packet(&mut self, timestamp: u32, marker: bool, payload: &[u8]) {
+        self.consume(timestamp, marker, payload);
     }
 
-    /// A sender that jumped back a long way restarted: drop what we hold.
-    fn restart(&mut self, sequence: i64) {
-        for slot in &mut self.slots {
-            slot.sequence = None;
-        }
-        self.on_loss();
-        self.next = Some(sequence);
-        self.highest = sequence;
-    }
-
-    /// Consumes the packet at `next` if it is here, else gives it up as lost.
-    fn step(&mut self) {
-        let Some(next) = self.next else { return };
-        self.next = Some(next + 1);
-        let window = self.slots.len() as i64;
-        let Some(mut slot) = self.slots.get_mut(next.rem_euclid(window) as usize).map(std::mem::take) else { return };
-        if slot.sequence == Some(next) {
-            slot.sequence = None;
-            self.consume(slot.timestamp, slot.marker, &slot.payload);
-        } else {
-            self.stats.lost_packets += 1;
-            self.on_loss();
-        }
-        // Put the (emptied) buffer back so its capacity is reused.
-        if let Some(place) = self.slots.get_mut(next.rem_euclid(window) as usize) {
-            if place.sequence.is_none() {
-                slot.sequence = None;
-                *place = slot;
-            }
-        }
-    }
-
-    fn on_loss(&mut self) {
+    fn loss(&mut self) {
         if self.frame.open {
             self.frame.damaged = true;
         }
@@ -310,6 +173,15 @@ impl H264Depacketizer {
         if !self.waiting_for_keyframe {
             self.waiting_for_keyframe = true;
             self.emit(Assembled::KeyframeNeeded);
+        }
+    }
+}
+
+impl Assembly {
+    fn recycle(&mut self, mut unit: AccessUnit) {
+        if self.spare.len() < self.config.max_ready {
+            unit.clear();
+            self.spare.push(unit);
         }
     }
 
