@@ -17,7 +17,7 @@
 //! initialisation, and destroyed exactly once, in `Drop`.
 
 use std::ffi::CStr;
-use std::os::raw::{c_char, c_int, c_long, c_uint, c_ulong};
+use std::os::raw::{c_char, c_int, c_uint, c_ulong};
 use std::ptr;
 use std::time::Instant;
 
@@ -124,6 +124,9 @@ pub struct Vp8Encoder {
     last_pts: Option<i64>,
     /// One frame's duration at `max_fps`, in 90 kHz ticks.
     frame_duration: c_ulong,
+    /// A keyframe the gate let through went out as no frame at all (rate
+    /// control dropped it): the next frame is forced instead.
+    keyframe_owed: bool,
     out: Vec<u8>,
 }
 
@@ -220,6 +223,7 @@ impl Vp8Encoder {
             origin: None,
             last_pts: None,
             frame_duration,
+            keyframe_owed: false,
             out: Vec::new(),
         })
     }
@@ -256,10 +260,8 @@ impl Vp8Encoder {
             _ => ticks,
         };
         self.last_pts = Some(pts);
-        let mut flags: vpx::vpx_enc_frame_flags_t = 0;
-        if self.keyframes.take(now) {
-            flags |= vpx::VPX_EFLAG_FORCE_KF as c_long;
-        }
+        let force = self.keyframes.take(now) || std::mem::take(&mut self.keyframe_owed);
+        let flags = if force { vpx::VPX_EFLAG_FORCE_KF as vpx::vpx_enc_frame_flags_t } else { 0 };
         let image = wrap(frame)?;
         // SAFETY: the context is an initialised VP8 encoder; `image`
         // describes `frame`'s planes with their strides and sizes (checked
@@ -305,6 +307,8 @@ impl Vp8Encoder {
         }
         if keyframe {
             self.keyframes.note_idr(now);
+        } else if force {
+            self.keyframe_owed = true;
         }
         Ok(AccessUnit { data: &self.out, keyframe })
     }
