@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use rand::RngCore;
 
 use super::negotiate::{answer, LocalMedia, MediaEncryption, NegotiatedAudio, NegotiationError};
-use super::video::{answer_video, LocalVideo, NegotiatedVideo};
+use super::video::{answer_video, LocalVideo, NegotiatedVideo, VideoCodec};
 use super::{connection_value, Line, MediaDescription, SessionDescription};
 
 /// Our side of the bundle.
@@ -39,6 +39,9 @@ pub struct LocalBundle {
     pub cname: String,
     /// Whether to take video at all.
     pub video: bool,
+    /// The video codec answered when the browser offers both H.264 and VP8
+    /// (VP8 under CMS's `chromeWebRtcVideoCodec=avoidH264`).
+    pub video_codec: VideoCodec,
 }
 
 /// What the offer and our answer agreed.
@@ -46,7 +49,7 @@ pub struct LocalBundle {
 pub struct NegotiatedBundle {
     /// The audio stream (its addresses are meaningless: ICE finds them).
     pub audio: NegotiatedAudio,
-    /// The video stream, when H.264 was offered and video is on.
+    /// The video stream, when H.264 or VP8 was offered and video is on.
     pub video: Option<NegotiatedVideo>,
     /// The browser's `a=ice-ufrag`.
     pub remote_ufrag: String,
@@ -151,6 +154,7 @@ pub fn answer_bundle(
             // send them to answer.
             let mut ours = LocalVideo::hd720(local.port);
             ours.feedback.nack = true;
+            ours.preferred = local.video_codec;
             if let Ok((section, negotiated)) =
                 answer_video(&view, &view.media[index], &ours, MediaEncryption::Optional, rng)
             {
@@ -280,6 +284,7 @@ a=ssrc:2001 cname:x\r\na=ssrc:2002 cname:x\r\n";
             video_ssrc: 22,
             cname: "confero".into(),
             video: true,
+            video_codec: VideoCodec::H264,
         }
     }
 
@@ -310,6 +315,39 @@ a=ssrc:2001 cname:x\r\na=ssrc:2002 cname:x\r\n";
         assert!(agreed.audio.srtp.is_none());
         // The answer parses back.
         SessionDescription::parse(text.as_bytes()).unwrap();
+    }
+
+    /// CMS's `avoidH264`: Chrome's offer answered with its VP8, with the
+    /// feedback it offered for it; without the preference, H.264 as before;
+    /// with it but no VP8 offered, H.264 still.
+    #[test]
+    fn a_browser_is_answered_vp8_when_h264_is_to_be_avoided() {
+        let offer = SessionDescription::parse(CHROME_OFFER.as_bytes()).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let vp8 = LocalBundle { video_codec: VideoCodec::Vp8, ..local() };
+        let (answer, agreed) = answer_bundle(&offer, &vp8, &mut rng).unwrap();
+        let text = answer.to_text();
+        assert!(text.contains("m=video 40000 UDP/TLS/RTP/SAVPF 96\r\n"), "{text}");
+        assert!(text.contains("a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack\r\n"), "{text}");
+        assert!(!text.contains("H264") && !text.contains("a=fmtp:96"), "{text}");
+        let video = agreed.video.expect("VP8 agreed");
+        assert_eq!((video.codec, video.payload_type), (VideoCodec::Vp8, 96));
+        assert_eq!(video.max_frame_16_9(), (1280, 720));
+
+        let no_vp8 = CHROME_OFFER.replace("96 97 102 103", "102 103").replace("a=rtpmap:96 VP8/90000\r\n", "");
+        let offer = SessionDescription::parse(no_vp8.as_bytes()).unwrap();
+        let (_, agreed) = answer_bundle(&offer, &vp8, &mut rng).unwrap();
+        assert_eq!(agreed.video.map(|v| (v.codec, v.payload_type)), Some((VideoCodec::H264, 102)));
+
+        let no_h264: String = CHROME_OFFER
+            .replace("96 97 102 103", "96 97")
+            .lines()
+            .filter(|l| !l.contains(":102") && !l.contains(":103"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        let offer = SessionDescription::parse(no_h264.as_bytes()).unwrap();
+        let (_, agreed) = answer_bundle(&offer, &local(), &mut rng).unwrap();
+        assert_eq!(agreed.video.map(|v| (v.codec, v.payload_type)), Some((VideoCodec::Vp8, 96)), "VP8 alone is taken");
     }
 
     #[test]

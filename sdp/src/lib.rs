@@ -29,7 +29,9 @@ pub use fecc::{answer_fecc, FeccOffer, NegotiatedFecc};
 pub use h264::{H264Fmtp, H264Level, ProfileLevelId, RtcpFeedback};
 pub use jsep::{answer_bundle, JsepError, LocalBundle, NegotiatedBundle};
 pub use negotiate::{answer, AudioCodec, AudioOffer, Codec, Direction, LocalMedia, MediaEncryption, NegotiatedAudio};
-pub use video::{answer_video, answer_with_video, LocalVideo, NegotiatedVideo, VideoOffer, VideoPayloadTypes};
+pub use video::{
+    answer_video, answer_with_video, LocalVideo, NegotiatedVideo, VideoCodec, VideoOffer, VideoPayloadTypes,
+};
 
 /// Why a body is not SDP we can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

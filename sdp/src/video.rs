@@ -1,6 +1,7 @@
-//! Answering an offered H.264 video stream (RFC 6184 §8.2.2 offer/answer).
+//! Answering an offered video stream: H.264 (RFC 6184 §8.2.2 offer/answer)
+//! or VP8 (RFC 7741 §6), whichever the answerer prefers of the two offered.
 //!
-//! We answer with the offerer's payload type and profile, packetization mode 1
+//! For H.264 we answer with the offerer's payload type and profile, packetization mode 1
 //! when offered (FU-A lets a 720p IDR leave in MTU-sized packets) else 0, the
 //! lower of the two levels, and our own `max-fs`/`max-mbps` when they exceed
 //! that level's. What we may send back is bounded by the offer's level and
@@ -22,6 +23,28 @@ use super::{MediaDescription, SessionDescription, SrtpParams};
 /// The RTP clock of every video payload format.
 pub const VIDEO_CLOCK_RATE: u32 = 90_000;
 
+/// The video codecs Confero encodes and decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum VideoCodec {
+    /// H.264 Constrained Baseline: what SIP video endpoints decode, and
+    /// browsers too.
+    #[default]
+    H264,
+    /// VP8: for browsers told to avoid H.264 (CMS `compatibilityProfiles`
+    /// `chromeWebRtcVideoCodec=avoidH264`), or offering nothing else.
+    Vp8,
+}
+
+impl VideoCodec {
+    /// The `a=rtpmap` encoding name.
+    pub fn encoding_name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "H264",
+            VideoCodec::Vp8 => "VP8",
+        }
+    }
+}
+
 /// Our side of a video stream: where we receive, and what we decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalVideo {
@@ -37,6 +60,9 @@ pub struct LocalVideo {
     pub feedback: RtcpFeedback,
     /// What we want: sendrecv normally.
     pub direction: Direction,
+    /// The codec answered when the offer has both; the other is taken when
+    /// it is the only one offered.
+    pub preferred: VideoCodec,
 }
 
 impl LocalVideo {
@@ -50,6 +76,7 @@ impl LocalVideo {
             max_mbps: H264Level::L3_1.max_mbps(),
             feedback: RtcpFeedback { nack: false, pli: true, fir: true, remb: true, tmmbr: true },
             direction: Direction::SendRecv,
+            preferred: VideoCodec::H264,
         }
     }
 }
@@ -57,13 +84,16 @@ impl LocalVideo {
 /// What the bridge hands the media engine for one video stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NegotiatedVideo {
-    /// The H.264 payload type, the offerer's number, both ways.
+    /// H.264 or VP8.
+    pub codec: VideoCodec,
+    /// The payload type, the offerer's number, both ways.
     pub payload_type: u8,
-    /// 0 (single NAL unit packets) or 1 (STAP-A and FU-A too).
+    /// H.264: 0 (single NAL unit packets) or 1 (STAP-A and FU-A too). VP8: 1.
     pub packetization_mode: u8,
-    /// The profile-level-id in our answer: the offer's profile at the agreed level.
+    /// H.264: the profile-level-id in our answer, the offer's profile at the
+    /// agreed level. VP8: ours.
     pub profile_level_id: ProfileLevelId,
-    /// The agreed level: the lower of the offer's and ours.
+    /// H.264: the agreed level, the lower of the offer's and ours. VP8: ours.
     pub level: H264Level,
     /// The largest frame we may send, in macroblocks: the peer's limit capped by our encoder's.
     pub max_fs: u32,
@@ -116,6 +146,48 @@ fn h264_payload_types(media: &MediaDescription) -> impl Iterator<Item = (u8, H26
     })
 }
 
+/// The first offered VP8 payload type, with the frame-size limit of its
+/// `max-fs` (macroblocks, RFC 7741 §6.1) if it gives one.
+fn vp8_payload_type(media: &MediaDescription) -> Option<(u8, Option<u32>)> {
+    payload_types(media).find_map(|pt| {
+        let (name, rate, _) = rtpmap(media, pt)?;
+        if !name.eq_ignore_ascii_case("VP8") || rate != VIDEO_CLOCK_RATE {
+            return None;
+        }
+        let max_fs = fmtp(media, pt).and_then(|params| {
+            params.split(';').find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("max-fs").then(|| v.trim().parse().ok()).flatten()
+            })
+        });
+        Some((pt, max_fs))
+    })
+}
+
+/// The offered format we answer: its codec, payload type and H.264 fmtp
+/// (VP8's stands in as ours, with its `max-fs`).
+fn choose_format(offered: &MediaDescription, local: &LocalVideo) -> Option<(VideoCodec, u8, H264Fmtp)> {
+    let h264 = h264_payload_types(offered)
+        .find(|(_, f)| f.packetization_mode == 1)
+        .or_else(|| h264_payload_types(offered).next())
+        .map(|(pt, fmtp)| (VideoCodec::H264, pt, fmtp));
+    let vp8 = vp8_payload_type(offered).map(|(pt, max_fs)| {
+        let ours = H264Fmtp {
+            profile_level_id: ProfileLevelId::CONSTRAINED_BASELINE_3_1.with_level(local.level),
+            packetization_mode: 1,
+            level_asymmetry_allowed: false,
+            max_fs,
+            max_mbps: None,
+            max_br: None,
+        };
+        (VideoCodec::Vp8, pt, ours)
+    });
+    match local.preferred {
+        VideoCodec::H264 => h264.or(vp8),
+        VideoCodec::Vp8 => vp8.or(h264),
+    }
+}
+
 /// Answers one offered video section: our section and what was agreed.
 /// Errors leave the section to be refused with port 0 (the call goes on
 /// with audio).
@@ -133,10 +205,7 @@ pub fn answer_video(
         return Err(NegotiationError::NoVideo);
     }
     let crypto = choose_crypto(offered, policy)?;
-    let (payload_type, theirs) = h264_payload_types(offered)
-        .find(|(_, f)| f.packetization_mode == 1)
-        .or_else(|| h264_payload_types(offered).next())
-        .ok_or(NegotiationError::NoCommonVideoCodec)?;
+    let (codec, payload_type, theirs) = choose_format(offered, local).ok_or(NegotiationError::NoCommonVideoCodec)?;
     let rtcp_mux = offered.has_attribute("rtcp-mux");
     let (remote_rtp, remote_rtcp, held) = remote_addresses(offered, offer, rtcp_mux)?;
     let offered_direction = Direction::of(offered, offer);
@@ -171,8 +240,10 @@ pub fn answer_video(
         formats: vec![payload_type.to_string()],
         lines: Vec::new(),
     };
-    media.push_attribute(format!("rtpmap:{payload_type} H264/{VIDEO_CLOCK_RATE}"));
-    media.push_attribute(format!("fmtp:{payload_type} {}", ours.to_value()));
+    media.push_attribute(format!("rtpmap:{payload_type} {}/{VIDEO_CLOCK_RATE}", codec.encoding_name()));
+    if codec == VideoCodec::H264 {
+        media.push_attribute(format!("fmtp:{payload_type} {}", ours.to_value()));
+    }
     for value in feedback.attribute_values(payload_type) {
         media.push_attribute(value);
     }
@@ -185,11 +256,17 @@ pub fn answer_video(
     media.push_attribute(direction.attribute());
 
     let negotiated = NegotiatedVideo {
+        codec,
         payload_type,
         packetization_mode: theirs.packetization_mode,
         profile_level_id,
         level,
-        max_fs: theirs.frame_size_limit().min(local.max_fs),
+        max_fs: match codec {
+            VideoCodec::H264 => theirs.frame_size_limit(),
+            // VP8's max-fs is the whole limit, not a raise on a level's.
+            VideoCodec::Vp8 => theirs.max_fs.unwrap_or(u32::MAX),
+        }
+        .min(local.max_fs),
         max_mbps: theirs.macroblock_rate_limit().min(local.max_mbps),
         max_br: theirs.max_br,
         remote_rtp,
@@ -324,6 +401,7 @@ impl VideoOffer {
         let stream = answered_stream(media, answer, self.policy, &self.crypto, self.local.direction)?;
         let level = theirs.profile_level_id.level().min(self.local.level);
         Some(NegotiatedVideo {
+            codec: VideoCodec::H264,
             payload_type,
             packetization_mode,
             profile_level_id: theirs.profile_level_id.with_level(level),
@@ -472,7 +550,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let local = LocalVideo::hd720(40002);
         for (video, error) in [
-            ("m=video 5002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n", NegotiationError::NoCommonVideoCodec),
+            ("m=video 5002 RTP/AVP 96\r\na=rtpmap:96 VP9/90000\r\n", NegotiationError::NoCommonVideoCodec),
             (
                 "m=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=2\r\n",
                 NegotiationError::NoCommonVideoCodec,
@@ -496,6 +574,30 @@ mod tests {
         assert_eq!((video.level, video.packetization_mode, video.max_fs), (H264Level::L1, 0, 99));
     }
 
+    /// VP8 offered alone is answered; with H.264 too, the local preference
+    /// picks; a VP8 `max-fs` below ours bounds what we send.
+    #[test]
+    fn vp8_is_answered_alone_or_when_preferred() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let sdp = offer(
+            "m=video 5002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\na=fmtp:100 max-fs=920\r\n\
+                         a=rtcp-fb:100 nack pli\r\n",
+        );
+        let (media, video) =
+            answer_video(&sdp, &sdp.media[1], &LocalVideo::hd720(40002), MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!((video.codec, video.payload_type, video.max_fs), (VideoCodec::Vp8, 100, 920));
+        assert_eq!(video.max_frame_16_9(), (512, 288), "the largest 16:9 in 920 macroblocks");
+        assert!(video.feedback.pli);
+        let text = SessionDescription { session: vec![], media: vec![media] }.to_text();
+        assert!(text.starts_with("m=video 40002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n"), "{text}");
+        assert!(!text.contains("fmtp"), "{text}");
+
+        let sdp = offer(TWO_MODES);
+        let local = LocalVideo { preferred: VideoCodec::Vp8, ..LocalVideo::hd720(40002) };
+        let (_, video) = answer_video(&sdp, &sdp.media[1], &local, MediaEncryption::Optional, &mut rng).unwrap();
+        assert_eq!((video.codec, video.payload_type), (VideoCodec::Vp8, 98));
+    }
+
     #[test]
     fn answer_with_video_fills_the_video_section_and_answer_still_refuses_it() {
         let sdp = offer(TWO_MODES);
@@ -510,7 +612,7 @@ mod tests {
         assert_eq!(with_video.media[1].port, 40002);
         assert_eq!(video.map(|v| v.payload_type), Some(99));
         // A video section we cannot take stays refused, and the call goes on.
-        let sdp = offer("m=video 5002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n");
+        let sdp = offer("m=video 5002 RTP/AVP 96\r\na=rtpmap:96 VP9/90000\r\n");
         let (answered, _, video) =
             answer_with_video(&sdp, &local(), &local_video, MediaEncryption::Optional, &mut StdRng::seed_from_u64(1))
                 .unwrap();

@@ -4,15 +4,16 @@
 //! to the next call.
 //!
 //! Acted on: `sipH224` (far-end camera control's stream, allowed unless
-//! `false`) and `sipMediaPayloadTypeMode` (`broadsoft`: our H.264 offered as
-//! payload type 109). Met as they stand: `h264CHPMode` (Confero sends
-//! Constrained Baseline only, so never a part of Constrained High) and
-//! `chromeWebRtcH264interopMode` (browsers' High Profile is never chosen,
-//! whatever they offer). Not acted on, for want of what they switch:
-//! `sipUdt` and `sipMultistream` (Cisco's own protocols), `chromeWebRtcVideoCodec=avoidH264`
-//! (VP8), `distributionLinkMediaTraversal` (no cluster).
+//! `false`), `sipMediaPayloadTypeMode` (`broadsoft`: our H.264 offered as
+//! payload type 109) and `chromeWebRtcVideoCodec` (`avoidH264`: browsers
+//! are answered VP8 when they offer it). Met as they stand: `h264CHPMode`
+//! (Confero sends Constrained Baseline only, so never a part of Constrained
+//! High) and `chromeWebRtcH264interopMode` (browsers' High Profile is never
+//! chosen, whatever they offer). Not acted on, for want of what they
+//! switch: `sipUdt` and `sipMultistream` (Cisco's own protocols),
+//! `distributionLinkMediaTraversal` (no cluster).
 
-use confero_sdp::VideoPayloadTypes;
+use confero_sdp::{VideoCodec, VideoPayloadTypes};
 use confero_store::schema::Kind;
 use confero_store::Store;
 use uuid::Uuid;
@@ -24,6 +25,8 @@ pub(super) struct Compatibility {
     pub sip_h224: bool,
     /// The payload types of our H.264 offers.
     pub video_payload_types: VideoPayloadTypes,
+    /// The video codec a browser is answered when it offers H.264 and VP8.
+    pub browser_video_codec: VideoCodec,
 }
 
 impl Compatibility {
@@ -40,6 +43,10 @@ impl Compatibility {
             video_payload_types: match field("sipMediaPayloadTypeMode").as_deref() {
                 Some("broadsoft") => VideoPayloadTypes::BROADSOFT,
                 _ => VideoPayloadTypes::DEFAULT,
+            },
+            browser_video_codec: match field("chromeWebRtcVideoCodec").as_deref() {
+                Some("avoidH264") => VideoCodec::Vp8,
+                _ => VideoCodec::H264,
             },
         }
     }

@@ -111,7 +111,7 @@ impl VideoMeter {
         }
         let rtt = rtt.map(|d| d.as_millis().min(u128::from(u32::MAX)) as u32);
         let status = |bit_rate: u64, (w, h): (u32, u32), frame_rate: f32| StreamStatus {
-            codec: "h264".to_string(),
+            codec: v.codec.cms_name().to_string(),
             bit_rate,
             round_trip_time_ms: rtt,
             width: Some(w),

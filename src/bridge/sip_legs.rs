@@ -14,6 +14,7 @@ use confero_media::codec::{AudioFormat, CodecKind};
 use confero_media::engine::{EndpointConfig, Prompt, SrtpKeys, VideoConfig, MAX_VIDEO_SIZE};
 use confero_media::runtime::{ConferenceId, EndpointSpec, FeccStream, MediaTransport, RtpAddresses, RtpTransport};
 use confero_media::srtp::SrtpProfile;
+use confero_media::video::codec::VideoCodec;
 use confero_media::video::h264_rtp::PacketizationMode;
 use confero_media::video::keyframe_request::KeyframeRequestMethod;
 use confero_media::video::layout::Layout;
@@ -68,6 +69,10 @@ pub(super) fn srtp_keys(s: &SrtpParams) -> (SrtpKeys, SrtpKeys) {
 /// What the media engine needs from a negotiated video stream.
 fn video_config(n: &NegotiatedVideo, layout: Layout, cname: &str) -> VideoConfig {
     let mut config = VideoConfig::new(n.payload_type);
+    config.codec = match n.codec {
+        confero_sdp::VideoCodec::H264 => VideoCodec::H264,
+        confero_sdp::VideoCodec::Vp8 => VideoCodec::Vp8,
+    };
     config.packetization_mode =
         if n.packetization_mode == 0 { PacketizationMode::SingleNalUnit } else { PacketizationMode::NonInterleaved };
     let (w, h) = n.max_frame_16_9();

@@ -12,6 +12,7 @@ use confero_media::transport::ice::IceCredentials;
 use confero_sdp::{answer_bundle, LocalBundle, SessionDescription};
 use confero_store::schema::ClaimSpace;
 
+use super::compatibility::Compatibility;
 use super::leg::{Leg, Signalling, WebLeg};
 use super::settings::{LegPlace, ProfileChain};
 use super::sip_legs::streams_of;
@@ -97,6 +98,7 @@ impl Bridge {
             video_ssrc: self.rng.next_u32(),
             cname: format!("confero-{:08x}", self.rng.next_u32()),
             video: self.config.video,
+            video_codec: Compatibility::of(&*self.store).browser_video_codec,
         };
         let answered = answer_bundle(&offer, &local, &mut *self.rng);
         let (answer, agreed) = match answered {

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 
+use super::codec::VideoCodec;
 use super::frame::{FrameError, I420Frame, Rect, Yuv};
 use super::label::draw_label;
 use super::layout::{PaneContent, SelfPane, SelfPaneMode, ViewLayout};
@@ -43,6 +44,9 @@ pub struct ViewKey {
     pub self_pane: SelfPane,
     /// Panes carry the participants' name labels (CMS `participantLabels`).
     pub labels: bool,
+    /// The codec the picture is encoded in: receivers of equal pictures in
+    /// two codecs share the scaled panes, not the encode.
+    pub codec: VideoCodec,
 }
 
 impl ViewKey {
@@ -56,12 +60,17 @@ impl ViewKey {
         order: &[ParticipantId],
     ) -> Self {
         let self_pane = SelfPane::for_receiver(&layout, mode, receiver, order);
-        Self { layout, width, height, self_pane, labels: false }
+        Self { layout, width, height, self_pane, labels: false, codec: VideoCodec::H264 }
     }
 
     /// The same view with (or without) name labels on its panes.
     pub fn with_labels(self, labels: bool) -> Self {
         Self { labels, ..self }
+    }
+
+    /// The same view encoded in `codec`.
+    pub fn with_codec(self, codec: VideoCodec) -> Self {
+        Self { codec, ..self }
     }
 }
 
@@ -425,6 +434,7 @@ mod tests {
             height: 360,
             self_pane: SelfPane::Shown,
             labels: false,
+            codec: VideoCodec::H264,
         }
     }
 
@@ -454,6 +464,7 @@ mod tests {
             height: 360,
             self_pane: SelfPane::Shown,
             labels: false,
+            codec: VideoCodec::H264,
         };
         assert!(c.compose(&view, &[], |_| None, &mut out).is_err());
     }

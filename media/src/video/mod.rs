@@ -5,6 +5,7 @@
 //! view is encoded once per resolution class and shared by its receivers;
 //! keyframe requests keep decoders fed without flooding encoders.
 
+pub mod codec;
 pub mod compose;
 pub mod frame;
 pub mod h264;

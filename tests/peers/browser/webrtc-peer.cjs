@@ -3,7 +3,8 @@
 // microphone makes an offer (non-trickle), prints it as one JSON line, reads
 // the answer as one JSON line, then listens for SECONDS and prints what it
 // received: RTP statistics, the level of each frequency asked for in the
-// remote audio (WebAudio FFT), and the mean colour of the remote video.
+// remote audio (WebAudio FFT), the mean colour of the remote video, and the
+// codec (MIME type) of each RTP stream.
 //
 // usage: node webrtc-peer.cjs TONE_WAV SECONDS FREQ[,FREQ...]
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
@@ -100,11 +101,14 @@ function line(rl) {
         colour = sum.map((s) => Math.round(s / n));
       }
       const stats = {};
-      (await window.pc.getStats()).forEach((s) => {
+      const report = await window.pc.getStats();
+      const codecs = {};
+      report.forEach((s) => { if (s.type === 'codec') codecs[s.id] = s.mimeType; });
+      report.forEach((s) => {
         if (s.type === 'inbound-rtp' || s.type === 'outbound-rtp') {
           stats[`${s.type}:${s.kind}`] = {
             bytes: s.bytesReceived ?? s.bytesSent, packets: s.packetsReceived ?? s.packetsSent,
-            framesDecoded: s.framesDecoded, framesEncoded: s.framesEncoded, codec: s.codecId,
+            framesDecoded: s.framesDecoded, framesEncoded: s.framesEncoded, codec: codecs[s.codecId] ?? s.codecId,
           };
         }
         if (s.type === 'transport') stats.transport = { dtls: s.dtlsState, ice: s.iceState, srtp: s.srtpCipher };

@@ -11,10 +11,9 @@ use crate::engine::session::{RtpSession, Source};
 use crate::engine::{EndpointId, EngineError, Flow, Outgoing};
 use crate::rtcp::{self, FirEntry, FullIntraRequest, NtpTime, PictureLossIndication, RtcpPacket, Tmmbn};
 use crate::rtp::RtpPacket;
+use crate::video::codec::{Received, VideoDecoder, VideoDepacketizer};
 use crate::video::compose::ViewKey;
 use crate::video::frame::I420Frame;
-use crate::video::h264::H264Decoder;
-use crate::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer};
 use crate::video::keyframe_request::{KeyframeRequest, KeyframeRequestLimiter};
 use crate::video::source_rate::SourceRate;
 
@@ -34,10 +33,10 @@ pub(super) struct VideoEndpoint {
     pub(super) labels: bool,
     /// Our RTP session with it: SSRC, sequence, timestamp, SRTP, reports.
     pub(super) session: RtpSession,
-    pub(super) depacketizer: H264Depacketizer,
+    pub(super) depacketizer: VideoDepacketizer,
     /// Made on the first frame a view needs: an endpoint nobody sees costs
     /// no decoder.
-    pub(super) decoder: Option<H264Decoder>,
+    pub(super) decoder: Option<VideoDecoder>,
     /// The newest decoded picture.
     pub(super) picture: Option<I420Frame>,
     /// Frames were skipped (it was out of view) or lost: decode nothing
@@ -90,7 +89,7 @@ impl VideoEndpoint {
         }
         match e.session.on_rtp(now, &rtp) {
             // A new source (a re-INVITE, a restarted camera): start afresh.
-            Source::First | Source::Changed => e.depacketizer = H264Depacketizer::new(DepacketizerConfig::default()),
+            Source::First | Source::Changed => e.depacketizer = VideoDepacketizer::new(e.config.codec),
             Source::Refused => {
                 e.stats.refused += 1;
                 return Err(EngineError::SsrcRefused(rtp.ssrc()));
@@ -146,8 +145,8 @@ pub(super) fn take_frames(
     let mut needs_keyframe = false;
     while let Some(assembled) = e.depacketizer.poll() {
         let unit = match assembled {
-            Assembled::Frame(unit) => unit,
-            Assembled::KeyframeNeeded => {
+            Received::Frame(unit) => unit,
+            Received::KeyframeNeeded => {
                 e.stale = true;
                 needs_keyframe = true;
                 continue;
@@ -159,10 +158,10 @@ pub(super) fn take_frames(
         } else if !e.stale || unit.is_keyframe() {
             let decoder = match &mut e.decoder {
                 Some(d) => Some(d),
-                None => H264Decoder::new().ok().map(|d| e.decoder.insert(d)),
+                None => VideoDecoder::new(e.config.codec).ok().map(|d| e.decoder.insert(d)),
             };
             let picture = e.picture.get_or_insert_with(|| I420Frame::new(2, 2).expect("2×2 is valid"));
-            match decoder.map(|d| d.decode(unit.annex_b(), picture)) {
+            match decoder.map(|d| d.decode(&unit, picture)) {
                 Some(Ok(decoded)) => {
                     e.stale = false;
                     summary.decodes += 1;

@@ -1,4 +1,4 @@
-//! One conference's video, sans-IO: H.264 over (S)RTP in, a decode of only
+//! One conference's video, sans-IO: H.264 or VP8 over (S)RTP in, a decode of only
 //! the streams that some view shows, each distinct view composed once and
 //! encoded once, and its packets fanned out to every receiver of that view.
 //!
@@ -43,10 +43,11 @@ use self::view::{view_size, View};
 use super::session::{Keying, OurStream, RtpSession};
 use super::{EndpointId, EngineError, Outgoing, SrtpKeys};
 use crate::rtcp::NtpTime;
+use crate::video::codec::{VideoCodec, VideoDepacketizer};
 use crate::video::compose::{Compositor, ViewKey};
 use crate::video::frame::Rect;
 use crate::video::h264::H264EncoderConfig;
-use crate::video::h264_rtp::{DepacketizerConfig, H264Depacketizer, H264Packetizer, PacketizationMode};
+use crate::video::h264_rtp::PacketizationMode;
 use crate::video::keyframe_request::{KeyframeRequestLimiter, KeyframeRequestMethod};
 use crate::video::layout::{Layout, PaneContent, SelfPaneMode, SpeakerOrder, ViewLayout};
 use crate::video::source_rate::{BitrateRequestMethod, SourceRate};
@@ -60,12 +61,14 @@ const MAX_PAYLOAD: usize = 1100;
 /// 720p is what `LocalVideo::hd720` advertises.
 pub const MAX_VIDEO_SIZE: (u32, u32) = (1280, 720);
 
-/// What was negotiated for one endpoint's video (SDP `m=video`, H.264).
+/// What was negotiated for one endpoint's video (SDP `m=video`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoConfig {
-    /// The H.264 payload type, both ways.
+    /// H.264 or VP8, both ways.
+    pub codec: VideoCodec,
+    /// The payload type, both ways.
     pub payload_type: u8,
-    /// Mode 0 or 1 (RFC 6184), both ways.
+    /// H.264: mode 0 or 1 (RFC 6184), both ways.
     pub packetization_mode: PacketizationMode,
     /// The largest picture we may send it (from its `max-fs`), capped at
     /// [`MAX_VIDEO_SIZE`].
@@ -106,9 +109,10 @@ pub struct VideoConfig {
 }
 
 impl VideoConfig {
-    /// 720p at 1.5 Mbit/s both ways, mode 1, PLI, plain RTP, `automatic`.
+    /// H.264 at 720p and 1.5 Mbit/s both ways, mode 1, PLI, plain RTP, `automatic`.
     pub fn new(payload_type: u8) -> Self {
         Self {
+            codec: VideoCodec::H264,
             payload_type,
             packetization_mode: PacketizationMode::NonInterleaved,
             max_size: MAX_VIDEO_SIZE,
@@ -165,6 +169,8 @@ impl VideoSettings {
 /// One endpoint's video counters, for the call leg's `rxVideo`/`txVideo`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VideoStats {
+    /// The stream's codec.
+    pub codec: VideoCodec,
     /// RTP packets accepted from it.
     pub packets_in: u64,
     /// Their bytes on the wire.
@@ -240,8 +246,6 @@ pub struct VideoMix {
     /// Threads a frame time's decodes and views may run on at once; `None`:
     /// the caller's thread alone.
     pool: Option<Arc<rayon::ThreadPool>>,
-    packetizer: H264Packetizer,
-    single_nal_packetizer: H264Packetizer,
     /// Who some view shows this tick, with the share of our largest picture
     /// ([`MAX_VIDEO_SIZE`]) its largest pane covers: what it needs to send
     /// depends on how many pixels it fills, wherever they are.
@@ -287,10 +291,6 @@ impl VideoMix {
             views: HashMap::new(),
             receivers: BTreeMap::new(),
             pool: None,
-            packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::NonInterleaved)
-                .expect("the payload size is valid"),
-            single_nal_packetizer: H264Packetizer::new(MAX_PAYLOAD, PacketizationMode::SingleNalUnit)
-                .expect("the payload size is valid"),
             visible: HashMap::new(),
             lobby: Vec::new(),
             importance: HashMap::new(),
@@ -372,7 +372,7 @@ impl VideoMix {
         self.speakers.join(id);
         let endpoint = VideoEndpoint {
             session,
-            depacketizer: H264Depacketizer::new(DepacketizerConfig::default()),
+            depacketizer: VideoDepacketizer::new(config.codec),
             decoder: None,
             picture: None,
             stale: false,
@@ -424,6 +424,7 @@ impl VideoMix {
     /// An endpoint's video counters, if it has video.
     pub fn stats(&self, id: EndpointId) -> Option<VideoStats> {
         self.endpoints.get(&id).map(|e| VideoStats {
+            codec: e.config.codec,
             packets_out: e.session.packets_out(),
             bytes_out: e.session.bytes_out(),
             unkeyed: e.session.unkeyed(),
@@ -585,7 +586,8 @@ impl VideoMix {
             }
             let size = view_size(e.config.max_size, e.quality_cap);
             let key = ViewKey::for_receiver(e.config.layout.clone(), e.config.self_pane, size, id, order)
-                .with_labels(e.labels);
+                .with_labels(e.labels)
+                .with_codec(e.config.codec);
             self.receivers.entry(key).or_default().push(id);
         }
         self.receivers.retain(|_, ids| !ids.is_empty());

@@ -1,6 +1,6 @@
-//! The conference's video half end to end in one process: real H.264
-//! streams of solid colours in, what each receiver decodes checked pane by
-//! pane. Time is injected; nothing reads a clock.
+//! The conference's video half end to end in one process: real H.264 (or
+//! VP8) streams of solid colours in, what each receiver decodes checked pane
+//! by pane. Time is injected; nothing reads a clock.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +9,12 @@ use crate::engine::Flow;
 use crate::rtcp;
 use crate::rtcp::{Nack, PictureLossIndication, ReceiverReport, RtcpPacket};
 use crate::rtp::{RtpHeader, RtpPacket};
+use crate::video::codec::{
+    EncoderSettings, Received, VideoCodec, VideoDecoder, VideoDepacketizer, VideoEncoder, VideoPacketizer,
+};
 use crate::video::frame::{I420Frame, Rect, Yuv};
-use crate::video::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
-use crate::video::h264_rtp::{Assembled, DepacketizerConfig, H264Depacketizer, H264Packetizer, RtpPayloads};
+use crate::video::h264::H264EncoderConfig;
+use crate::video::h264_rtp::RtpPayloads;
 use crate::video::layout::{LayoutTemplate, ViewLayout};
 
 const PT: u8 = 96;
@@ -25,12 +28,14 @@ const VIEW: (u32, u32) = (320, 180);
 struct Party {
     id: EndpointId,
     colour: Yuv,
-    encoder: H264Encoder,
+    codec: VideoCodec,
+    encoder: VideoEncoder,
+    packetizer: VideoPacketizer,
     picture: I420Frame,
     seq: u16,
     ssrc: u32,
-    depacketizer: H264Depacketizer,
-    decoder: H264Decoder,
+    depacketizer: VideoDepacketizer,
+    decoder: VideoDecoder,
     seen: I420Frame,
     frames_seen: usize,
     keyframes_seen: usize,
@@ -96,19 +101,29 @@ impl Harness {
             config.layout = layout.into();
             config.self_pane = self_pane;
             configure(n, &mut config);
+            let codec = config.codec;
             h.mix.join(id);
             h.mix.attach(id, config).unwrap();
             let mut picture = I420Frame::new(SOURCE.width, SOURCE.height).unwrap();
             picture.fill(colour(n));
+            let settings = EncoderSettings {
+                codec,
+                width: SOURCE.width,
+                height: SOURCE.height,
+                bitrate: SOURCE.bitrate,
+                max_nal_size: None,
+            };
             h.parties.push(Party {
                 id,
                 colour: colour(n),
-                encoder: H264Encoder::new(SOURCE).unwrap(),
+                codec,
+                encoder: VideoEncoder::new(settings).unwrap().0,
+                packetizer: VideoPacketizer::new(codec, 1100).unwrap(),
                 picture,
                 seq: 100 * n as u16,
                 ssrc: 0xabc0 + n as u32,
-                depacketizer: H264Depacketizer::new(DepacketizerConfig::default()),
-                decoder: H264Decoder::new().unwrap(),
+                depacketizer: VideoDepacketizer::new(codec),
+                decoder: VideoDecoder::new(codec).unwrap(),
                 seen: I420Frame::new(2, 2).unwrap(),
                 frames_seen: 0,
                 keyframes_seen: 0,
@@ -132,11 +147,13 @@ impl Harness {
     /// party decodes what it got.
     fn step(&mut self) {
         let now = self.now();
-        let packetizer = H264Packetizer::new(1100, crate::video::h264_rtp::PacketizationMode::NonInterleaved).unwrap();
         let mut payloads = RtpPayloads::new();
         for p in &mut self.parties {
             let unit = p.encoder.encode(now, &p.picture).unwrap();
-            packetizer.packetize_annex_b(unit.data, &mut payloads).unwrap();
+            payloads.clear();
+            if !unit.data.is_empty() {
+                p.packetizer.packetize(unit.data, &mut payloads).unwrap();
+            }
             for (payload, marker) in payloads.iter() {
                 let header = RtpHeader {
                     marker,
@@ -187,15 +204,16 @@ impl Harness {
             let rtp = RtpPacket::parse(&o.bytes).unwrap();
             assert_eq!(rtp.payload_type(), PT);
             p.mix_ssrc = Some(rtp.ssrc());
-            if !(1..=23).contains(&(rtp.payload().first().copied().unwrap_or(0) & 0x1f)) {
+            if p.codec == VideoCodec::H264 && !(1..=23).contains(&(rtp.payload().first().copied().unwrap_or(0) & 0x1f))
+            {
                 p.aggregated_or_fragmented += 1;
             }
             p.largest_payload = p.largest_payload.max(rtp.payload().len());
             p.depacketizer.push(rtp.sequence_number(), rtp.timestamp(), rtp.marker(), rtp.payload()).unwrap();
             while let Some(a) = p.depacketizer.poll() {
-                if let Assembled::Frame(unit) = a {
+                if let Received::Frame(unit) = a {
                     p.keyframes_seen += usize::from(unit.is_keyframe());
-                    if p.decoder.decode(unit.annex_b(), &mut p.seen).unwrap_or(false) {
+                    if p.decoder.decode(&unit, &mut p.seen).unwrap_or(false) {
                         p.frames_seen += 1;
                     }
                     p.depacketizer.recycle(unit);
@@ -247,6 +265,33 @@ fn each_receiver_sees_the_others_in_its_layout_and_not_itself() {
         assert_eq!(stats.rx_size, (SOURCE.width, SOURCE.height));
         assert!(stats.frames_out >= 10 && stats.frames_decoded >= 10);
     }
+}
+
+/// A browser in VP8 among H.264 endpoints: it is sent the same layout in
+/// VP8 (its own view, since an encode is in one codec), and its VP8 camera
+/// is decoded into the others' H.264 views. Receivers in one codec still
+/// share an encode.
+#[test]
+fn a_vp8_receiver_gets_its_own_encode_and_its_vp8_camera_is_shown_to_h264_receivers() {
+    let mut h = Harness::with(3, Layout::AllEqual, SelfPaneMode::ShowSelf, |n, c| {
+        if n == 2 {
+            c.codec = VideoCodec::Vp8;
+        }
+    });
+    h.run(12);
+    for n in 0..3 {
+        h.assert_sees(n, Layout::AllEqual, &[0, 1, 2]);
+    }
+    assert_eq!((h.summary.encodes, h.summary.decodes), (2, 3), "one H.264 view and one VP8 view");
+    let stats = h.mix.stats(h.parties[2].id).unwrap();
+    assert_eq!((stats.codec, stats.rx_size), (VideoCodec::Vp8, (SOURCE.width, SOURCE.height)));
+    assert!(stats.frames_out >= 10 && stats.frames_decoded >= 10, "{stats:?}");
+    // Its PLI gets it a keyframe of its own view.
+    let before = h.parties[2].keyframes_seen;
+    let ssrc = h.parties[2].mix_ssrc.unwrap();
+    h.send_rtcp(2, &[RtcpPacket::PictureLossIndication(PictureLossIndication { sender_ssrc: 1, media_ssrc: ssrc })]);
+    h.run(20);
+    assert!(h.parties[2].keyframes_seen > before);
 }
 
 #[test]

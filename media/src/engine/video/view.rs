@@ -1,6 +1,7 @@
-//! Views and their encoders: each distinct [`ViewKey`] is composed once,
-//! encoded once (at the bitrate its most limited receiver can take), and
-//! packetized once per packetization mode; then only the RTP header and
+//! Views and their encoders: each distinct [`ViewKey`] (which names the
+//! codec) is composed once, encoded once (at the bitrate its most limited
+//! receiver can take), and packetized once (per packetization mode for
+//! H.264); then only the RTP header and
 //! SRTP are per receiver, in each receiver's [`RtpSession`](crate::engine::session::RtpSession).
 
 use std::time::Instant;
@@ -10,14 +11,18 @@ use rayon::prelude::*;
 use super::rate::{rebuild_due, view_target};
 use super::{VideoMix, VideoTickSummary, MAX_VIDEO_SIZE};
 use crate::engine::{EndpointId, EngineError, Flow, Outgoing};
+use crate::video::codec::{EncoderSettings, VideoCodec, VideoEncoder, VideoPacketizer};
 use crate::video::compose::ViewKey;
 use crate::video::frame::I420Frame;
-use crate::video::h264::{H264Encoder, H264EncoderConfig};
 use crate::video::h264_rtp::{PacketizationMode, RtpPayloads};
 
 /// One distinct view's encoder and this tick's packets of it.
 pub(super) struct View {
-    encoder: H264Encoder,
+    encoder: VideoEncoder,
+    /// What the encoder was built with.
+    settings: EncoderSettings,
+    /// Its own, for VP8's picture IDs, which count the view's frames.
+    packetizer: VideoPacketizer,
     /// When the encoder was (re)built, for [`BITRATE_HOLD`].
     built: Instant,
     /// The view's picture: each view has its own, so that views compose and
@@ -109,28 +114,34 @@ impl VideoMix {
             .iter()
             .filter_map(|id| self.endpoints.get(id))
             .any(|e| e.config.packetization_mode == PacketizationMode::SingleNalUnit);
-        let max_nal_size = mode_0.then_some(super::MAX_PAYLOAD as u32);
+        let max_nal_size = (mode_0 && key.codec == VideoCodec::H264).then_some(super::MAX_PAYLOAD as u32);
         let endpoints = &self.endpoints;
         self.compositor
             .prepare(key, order, |p| endpoints.get(&p).filter(|e| !e.rx_muted).and_then(|e| e.picture.as_ref()))
             .map_err(|e| EngineError::Video(e.to_string()))?;
         let mut view = match self.views.remove(key) {
             Some(view) => view,
-            None => View {
-                encoder: new_encoder(key, target, max_nal_size)?,
-                built: now,
-                canvas: I420Frame::new(key.width, key.height).map_err(|e| EngineError::Video(e.to_string()))?,
-                encoded: Vec::new(),
-                keyframe: false,
-                payloads: RtpPayloads::new(),
-                single_nal_payloads: None,
-            },
+            None => {
+                let (encoder, settings) = new_encoder(key, target, max_nal_size)?;
+                let packetizer = VideoPacketizer::new(key.codec, super::MAX_PAYLOAD).map_err(EngineError::Video)?;
+                View {
+                    encoder,
+                    settings,
+                    packetizer,
+                    built: now,
+                    canvas: I420Frame::new(key.width, key.height).map_err(|e| EngineError::Video(e.to_string()))?,
+                    encoded: Vec::new(),
+                    keyframe: false,
+                    payloads: RtpPayloads::new(),
+                    single_nal_payloads: None,
+                }
+            }
         };
-        let slicing_changed = view.encoder.config().max_nal_size != max_nal_size;
-        if slicing_changed || rebuild_due(view.encoder.config().bitrate, target, view.built, now) {
+        let slicing_changed = view.settings.max_nal_size != max_nal_size;
+        if slicing_changed || rebuild_due(view.settings.bitrate, target, view.built, now) {
             // Its first frame is an IDR, which every receiver of the view can take.
             match new_encoder(key, target, max_nal_size) {
-                Ok(encoder) => view.encoder = encoder,
+                Ok((encoder, settings)) => (view.encoder, view.settings) = (encoder, settings),
                 Err(e) => {
                     self.views.insert(key.clone(), view);
                     return Err(e);
@@ -168,24 +179,20 @@ impl VideoMix {
         if view.encoded.is_empty() {
             return Ok(());
         }
-        self.packetizer
-            .packetize_annex_b(&view.encoded, &mut view.payloads)
-            .map_err(|e| EngineError::Video(e.to_string()))?;
+        view.packetizer.packetize(&view.encoded, &mut view.payloads).map_err(EngineError::Video)?;
         view.single_nal_payloads = None;
         let needs_mode_0 = ids
             .iter()
             .filter_map(|id| self.endpoints.get(id))
             .any(|e| e.config.packetization_mode == PacketizationMode::SingleNalUnit);
         if needs_mode_0 {
-            let mut payloads = RtpPayloads::new();
             // A NAL unit over the payload size cannot go in mode 0: those
             // receivers miss the frame and will ask for a keyframe.
-            if self.single_nal_packetizer.packetize_annex_b(&view.encoded, &mut payloads).is_ok() {
-                view.single_nal_payloads = Some(payloads);
-            }
+            view.single_nal_payloads = view.packetizer.packetize_single_nal(&view.encoded);
         }
         for id in ids {
             let Some(e) = self.endpoints.get_mut(id) else { continue };
+            // A view is in one codec; VP8 receivers' mode is left at 1.
             let payloads = match e.config.packetization_mode {
                 PacketizationMode::NonInterleaved => Some(&view.payloads),
                 PacketizationMode::SingleNalUnit => view.single_nal_payloads.as_ref(),
@@ -203,7 +210,7 @@ impl VideoMix {
             e.session.set_timestamp(timestamp);
             e.stats.frames_out += 1;
             e.stats.tx_size = (key.width, key.height);
-            e.stats.tx_target_bitrate = view.encoder.config().bitrate;
+            e.stats.tx_target_bitrate = view.settings.bitrate;
             for (payload, marker) in payloads.iter() {
                 let mut bytes = Vec::with_capacity(payload.len() + 40);
                 e.session.write_rtp(marker, e.config.payload_type, timestamp, &[], payload, &mut bytes)?;
@@ -226,8 +233,12 @@ pub(super) fn view_size(sdp: (u32, u32), quality: (u32, u32)) -> (u32, u32) {
     (side(sdp.0, quality.0, MAX_VIDEO_SIZE.0), side(sdp.1, quality.1, MAX_VIDEO_SIZE.1))
 }
 
-/// An encoder for `key`'s picture at `bitrate`.
-fn new_encoder(key: &ViewKey, bitrate: u32, max_nal_size: Option<u32>) -> Result<H264Encoder, EngineError> {
-    let config = H264EncoderConfig { width: key.width, height: key.height, bitrate, max_fps: 30.0, max_nal_size };
-    H264Encoder::new(config).map_err(|e| EngineError::Video(e.to_string()))
+/// An encoder for `key`'s picture, in its codec, at `bitrate`.
+fn new_encoder(
+    key: &ViewKey,
+    bitrate: u32,
+    max_nal_size: Option<u32>,
+) -> Result<(VideoEncoder, EncoderSettings), EngineError> {
+    let settings = EncoderSettings { codec: key.codec, width: key.width, height: key.height, bitrate, max_nal_size };
+    VideoEncoder::new(settings).map_err(|e| EngineError::Video(e.to_string()))
 }
