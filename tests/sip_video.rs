@@ -264,6 +264,38 @@ fn two_video_endpoints_see_each_other_over_srtp() {
     }
 }
 
+/// A SIP endpoint whose only video codec is VP8 (baresip's `vp8` module)
+/// beside an H.264 one: the offer's VP8 is answered, each sees the other's
+/// camera (the VP8 one's decoded into the H.264 one's view, and the view
+/// encoded again in VP8 for it), and each leg's `rxVideo` names its codec.
+#[test]
+fn a_vp8_only_endpoint_and_an_h264_one_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, sip) = video_bridge(dir.path());
+    c.create("/api/v1/coSpaces", "name=Mixed&uri=mixed");
+    let peers_dir = tempfile::tempdir().unwrap();
+    let uri = format!("sip:mixed@127.0.0.1:{sip}");
+    let vp8 = BaresipSetup::opus("vp8", 0.0, 23_500);
+    let phone = Baresip::dial_vp8_video(peers_dir.path(), &vp8, COLOURS[0], &uri, 60);
+    phone.wait_ready();
+    assert!(common::eventually(|| common::total(&c.get("/api/v1/callLegs").body) == 1), "{}", phone.log());
+    let mut parties = vec![Party::seen(phone, vp8.ctrl_port, peers_dir.path(), "vp8")];
+    let h264 = BaresipSetup::opus("h264", 0.0, 23_520);
+    parties.push(Party::join(&c, peers_dir.path(), &h264, COLOURS[2], &uri, 2));
+    for (n, other) in [(0, 1), (1, 0)] {
+        let (ok, detail) = sees(&parties, n, Layout::SpeakerOnly, &[other], peers_dir.path());
+        assert!(ok, "party {n}: {detail}\n{}\nconfero log:\n{}", parties[n].phone.log(), c.log_text());
+    }
+    for (user, codec) in [("vp8", "vp8"), ("h264", "h264")] {
+        let leg = c.get(&format!("/api/v1/callLegs/{}", leg_of(&c, &c.get("/api/v1/callLegs").body, user))).body;
+        let rx_video = element(&leg, "rxVideo").unwrap_or_else(|| panic!("no rxVideo: {leg}"));
+        assert_eq!(element(rx_video, "codec"), Some(codec), "{leg}");
+    }
+    for p in &mut parties {
+        p.phone.wait(Duration::ZERO);
+    }
+}
+
 /// The id of the leg whose remote party starts with `user@`.
 fn leg_of(c: &Confero, list: &str, user: &str) -> String {
     for id in common::ids(list) {

@@ -226,6 +226,14 @@ impl Baresip {
         Self::spawn(dir, &["-t", &seconds.to_string()])
     }
 
+    /// A video endpoint (as [`Baresip::dial_video`]) whose one video codec
+    /// is VP8 (baresip's `vp8` module, libvpx), not H.264.
+    pub fn dial_vp8_video(base: &Path, setup: &BaresipSetup, rgb: u32, uri: &str, seconds: u32) -> Baresip {
+        let lines = Self::video_lines(rgb).replace("module avcodec.so\n", "module vp8.so\n");
+        let dir = Self::configure_with(base, setup, &lines);
+        Self::spawn(dir, &["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+    }
+
     fn video_lines(rgb: u32) -> String {
         format!(
             "video_source avformat,lavfi,color=c=0x{rgb:06X}:s=320x180:r=15\nvideo_display fakevideo,nil\n\
