@@ -681,6 +681,7 @@ fn a_call_branding_profile_s_recording_is_the_passcode_prompt() {
 /// when the host hangs up, the guest waits again.
 #[test]
 fn a_guest_waits_for_the_host_then_they_hear_each_other() {
+    const HOST_SECONDS: u32 = 16;
     let (c, sip, dir) = bridge_with_space(&[]);
     let guests = c.create("/api/v1/callLegProfiles", "needsActivation=true");
     let space = c.create("/api/v1/coSpaces", "name=Clinic&uri=clinic&passcode=1111");
@@ -689,34 +690,53 @@ fn a_guest_waits_for_the_host_then_they_hear_each_other() {
     let (guest_setup, host_setup) =
         (BaresipSetup::opus("guest", 600.0, 24_300), BaresipSetup::opus("host", 900.0, 24_320));
     let uri = format!("sip:clinic@127.0.0.1:{sip}");
-    let mut guest = Baresip::dial(dir.path(), &guest_setup, &uri, 30);
+    // When things happened, on the wall clock: the guest's recording starts
+    // when its call is set up, between its dial and its leg showing, so a
+    // moment of the call is known in the recording to within that span.
+    let dialled = std::time::Instant::now();
+    let mut guest = Baresip::dial(dir.path(), &guest_setup, &uri, 38);
     let leg = || {
         let legs = c.get("/api/v1/callLegs").body;
         common::ids(&legs).first().map(|id| c.get(&format!("/api/v1/callLegs/{id}")).body).unwrap_or_default()
     };
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1), "{}", guest.log());
+    let shown = dialled.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(800));
     guest.send_dtmf(guest_setup.ctrl_port, "2222#");
     assert!(common::eventually(|| element(&leg(), "deactivated") == Some("true")), "{}\n{}", leg(), guest.log());
     std::thread::sleep(Duration::from_secs(6));
-    let mut host = Baresip::dial(dir.path(), &host_setup, &uri, 12);
+    let host_dialled = dialled.elapsed().as_secs_f64();
+    let mut host = Baresip::dial(dir.path(), &host_setup, &uri, HOST_SECONDS);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2), "{}", host.log());
     std::thread::sleep(Duration::from_millis(800));
+    let host_typed = dialled.elapsed().as_secs_f64();
     host.send_dtmf(host_setup.ctrl_port, "1111#");
     assert!(common::eventually(|| element(&leg(), "deactivated") == Some("false")), "{}", leg());
+    let activated = dialled.elapsed().as_secs_f64();
     host.wait(Duration::from_secs(25));
+    let host_gone = dialled.elapsed().as_secs_f64();
     guest.wait(Duration::from_secs(25));
 
     // The guest waiting: the waiting tones (G4 every 5 s), no host; with
     // the host: the host's tone and no waiting tones; after the host left
-    // (deactivationMode deactivate): waiting again.
+    // (deactivationMode deactivate): waiting again. Each window is where
+    // that state surely held: a moment between two wall-clock marks lies in
+    // the recording between the earlier mark less `shown` and the later one.
     let heard = guest.heard();
-    let waiting = levels(&heard, &[392.0, 900.0], 1.5, 7.0);
+    let waiting = levels(&heard, &[392.0, 900.0], 1.5, host_typed - shown);
     assert!(waiting[0] > -45.0 && waiting[1] < -60.0, "while waiting the guest hears {waiting:?}");
-    let with_host = levels(&heard, &[900.0, 392.0], 12.0, 17.0);
-    assert!(with_host[0] > -20.0 && with_host[1] < -60.0, "with the host the guest hears {with_host:?}");
+    // The host stays its seconds from its dial (baresip's timer starts later).
+    let with_host = (activated + 0.5, host_dialled + f64::from(HOST_SECONDS) - shown - 0.5);
+    let no_waiting = levels(&heard, &[392.0], with_host.0, with_host.1)[0];
+    let rate = f64::from(heard.1);
+    let part = heard.0[(with_host.0 * rate) as usize..((with_host.1 * rate) as usize).min(heard.0.len())].to_vec();
+    let host_loudest = loudest_second(&(part, heard.1), &[900.0]);
+    assert!(
+        host_loudest[0] > -20.0 && no_waiting < -60.0,
+        "with the host ({with_host:?} s) the guest hears it at {host_loudest:?} dB and the waiting tones at {no_waiting} dB"
+    );
     let seconds = heard.0.len() as f64 / f64::from(heard.1);
-    let again = levels(&heard, &[392.0, 900.0], seconds - 6.0, seconds - 0.5);
+    let again = levels(&heard, &[392.0, 900.0], host_gone + 1.0, seconds - 0.5);
     assert!(again[0] > -45.0 && again[1] < -60.0, "after the host left the guest hears {again:?}");
     let host_hears = levels(&host.heard(), &[600.0], 3.0, 8.0);
     assert!(host_hears[0] > -20.0, "the host hears {host_hears:?}");
