@@ -306,30 +306,43 @@ fn linphonec_joins_baresip_endpoints() {
 /// others stop hearing that leg; `false` brings it back.
 #[test]
 fn muting_a_leg_through_the_api_silences_it_live() {
+    const TALKER_SECONDS: u32 = 16;
     let (c, sip, dir) = bridge_with_space(&[]);
     c.create("/api/v1/coSpaces", "name=Room&uri=room");
     let talker_setup = BaresipSetup::opus("talker", 440.0, 22_800);
-    let mut talker = Baresip::dial(dir.path(), &talker_setup, &format!("sip:room@127.0.0.1:{sip}"), 13);
+    let talker_dialled = std::time::Instant::now();
+    let uri = format!("sip:room@127.0.0.1:{sip}");
+    let mut talker = Baresip::dial(dir.path(), &talker_setup, &uri, TALKER_SECONDS);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 1));
     let talker_leg = common::ids(&c.get("/api/v1/callLegs").body)[0].clone();
-    let mut listener = Baresip::dial(
-        dir.path(),
-        &BaresipSetup::opus("listener", 700.0, 22_820),
-        &format!("sip:room@127.0.0.1:{sip}"),
-        12,
-    );
+    // Wall-clock marks from the listener's dial: its recording starts when
+    // its call is set up, before its leg shows, so a moment between two
+    // marks lies in the recording between the earlier less `shown` and the
+    // later.
+    let dialled = std::time::Instant::now();
+    let at = || dialled.elapsed().as_secs_f64();
+    let mut listener = Baresip::dial(dir.path(), &BaresipSetup::opus("listener", 700.0, 22_820), &uri, 12);
     assert!(common::eventually(|| total(&c.get("/api/v1/callLegs").body) == 2));
+    let shown = at();
     std::thread::sleep(Duration::from_secs(4));
+    let mute_sent = at();
     assert_eq!(c.put(&format!("/api/v1/callLegs/{talker_leg}"), "rxAudioMute=true").status, 200);
+    let mute_done = at();
     std::thread::sleep(Duration::from_secs(4));
+    let unmute_sent = at();
     assert_eq!(c.put(&format!("/api/v1/callLegs/{talker_leg}"), "rxAudioMute=false").status, 200);
+    let unmute_done = at();
     for p in [&mut talker, &mut listener] {
         p.wait(Duration::from_secs(20));
     }
     let heard = listener.heard();
-    let before = levels(&heard, &[440.0], 1.5, 3.5)[0];
-    let muted = levels(&heard, &[440.0], 5.0, 7.5)[0];
-    let after = levels(&heard, &[440.0], 9.0, 11.0)[0];
+    let seconds = heard.0.len() as f64 / f64::from(heard.1);
+    // The talker leaves its seconds after its own dial, at the earliest.
+    let talker_gone = f64::from(TALKER_SECONDS) - (dialled - talker_dialled).as_secs_f64() - shown;
+    // 0.3 s for what was already in the jitter buffer and on the way.
+    let before = levels(&heard, &[440.0], 1.5, mute_sent - shown)[0];
+    let muted = levels(&heard, &[440.0], mute_done + 0.3, unmute_sent - shown)[0];
+    let after = levels(&heard, &[440.0], unmute_done + 0.3, talker_gone.min(seconds - 0.5))[0];
     assert!((-16.0..-8.0).contains(&before), "before: {before:.1} dB");
     assert!(muted < -40.0, "while muted: {muted:.1} dB");
     assert!((-16.0..-8.0).contains(&after), "after: {after:.1} dB");
