@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use vpx_sys as vpx;
 
-use super::frame::{FrameError, I420Frame};
+use super::frame::{FrameError, I420Frame, MAX_DIMENSION};
 use super::h264::{AccessUnit, KeyframeGate, VideoCodecError, MIN_IDR_INTERVAL};
 
 /// The RTP clock of video, and so the encoder's timebase: a pts is then an
@@ -392,6 +392,17 @@ impl Vp8Decoder {
         let keyframe = tag & 1 == 0;
         if !self.seen_keyframe && !keyframe {
             return Ok(false);
+        }
+        if let (true, Some(&[w0, w1, h0, h1])) = (keyframe, frame.get(6..10)) {
+            // A keyframe's header gives its size, 14 bits a side after the
+            // start code (RFC 6386 §9.1). libvpx would allocate what it says,
+            // up to 16383x16383 (about 400 MB) for a ten-byte packet; a size
+            // we could not hold anyway is refused first.
+            let (width, height) =
+                (u32::from(u16::from_le_bytes([w0, w1]) & 0x3fff), u32::from(u16::from_le_bytes([h0, h1]) & 0x3fff));
+            if width > MAX_DIMENSION || height > MAX_DIMENSION {
+                return Err(FrameError::Size { width, height }.into());
+            }
         }
         let Ok(len) = c_uint::try_from(frame.len()) else {
             return Err(VideoCodecError::Vpx(format!("frame of {} bytes", frame.len())));

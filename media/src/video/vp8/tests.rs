@@ -192,6 +192,19 @@ fn garbage_never_panics_the_decoder() {
 }
 
 #[test]
+fn a_keyframe_larger_than_a_frame_may_be_is_refused_unread() {
+    // Frame tag (key, shown, first partition of 0 bytes), start code, then
+    // 16383x16383: what libvpx would allocate about 400 MB for.
+    let huge = [0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0xff, 0x3f, 0xff, 0x3f, 0x00, 0x00];
+    let mut dec = Vp8Decoder::new().unwrap();
+    let mut out = I420Frame::new(2, 2).unwrap();
+    assert_eq!(
+        dec.decode(&huge, &mut out),
+        Err(VideoCodecError::Frame(FrameError::Size { width: 16383, height: 16383 }))
+    );
+}
+
+#[test]
 fn codecs_move_between_threads() {
     fn assert_send<T: Send>() {}
     assert_send::<Vp8Encoder>();
