@@ -52,6 +52,16 @@ pub enum VideoCodecError {
     Frame(#[from] FrameError),
 }
 
+impl VideoCodecError {
+    /// `FrameSize` unless `frame` is `width`×`height`, the encoder's size.
+    pub(crate) fn check_frame_size(frame: &I420Frame, width: u32, height: u32) -> Result<(), VideoCodecError> {
+        if (frame.width(), frame.height()) == (width, height) {
+            return Ok(());
+        }
+        Err(VideoCodecError::FrameSize { width, height, got_width: frame.width(), got_height: frame.height() })
+    }
+}
+
 impl From<openh264::Error> for VideoCodecError {
     fn from(e: openh264::Error) -> Self {
         Self::OpenH264(e.to_string())
@@ -214,15 +224,7 @@ impl H264Encoder {
 
     /// Encodes `frame`, captured at `now`, into one Annex-B access unit.
     pub fn encode(&mut self, now: Instant, frame: &I420Frame) -> Result<AccessUnit<'_>, VideoCodecError> {
-        let c = &self.config;
-        if (frame.width(), frame.height()) != (c.width, c.height) {
-            return Err(VideoCodecError::FrameSize {
-                width: c.width,
-                height: c.height,
-                got_width: frame.width(),
-                got_height: frame.height(),
-            });
-        }
+        VideoCodecError::check_frame_size(frame, self.config.width, self.config.height)?;
         let origin = *self.origin.get_or_insert(now);
         if self.keyframes.take(now) {
             self.inner.force_intra_frame();

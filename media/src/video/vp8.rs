@@ -244,15 +244,7 @@ impl Vp8Encoder {
     /// Encodes `frame`, captured at `now`, into one VP8 frame; its data is
     /// empty when rate control dropped the frame.
     pub fn encode(&mut self, now: Instant, frame: &I420Frame) -> Result<AccessUnit<'_>, VideoCodecError> {
-        let c = &self.config;
-        if (frame.width(), frame.height()) != (c.width, c.height) {
-            return Err(VideoCodecError::FrameSize {
-                width: c.width,
-                height: c.height,
-                got_width: frame.width(),
-                got_height: frame.height(),
-            });
-        }
+        VideoCodecError::check_frame_size(frame, self.config.width, self.config.height)?;
         let origin = *self.origin.get_or_insert(now);
         let ticks = now.saturating_duration_since(origin).as_micros() * u128::from(TIMEBASE_HZ) / 1_000_000;
         let ticks = i64::try_from(ticks).unwrap_or(i64::MAX);
