@@ -5,7 +5,9 @@
 #![no_main]
 use std::net::Ipv4Addr;
 
-use confero_sdp::{answer, answer_bundle, Direction, LocalBundle, LocalMedia, MediaEncryption, SessionDescription};
+use confero_sdp::{
+    answer, answer_bundle, Direction, LocalBundle, LocalMedia, MediaEncryption, SessionDescription, VideoCodec,
+};
 use libfuzzer_sys::fuzz_target;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -30,21 +32,25 @@ fuzz_target!(|data: &[u8]| {
             assert!(negotiated.srtp.is_some() || policy != MediaEncryption::Required);
         }
     }
-    // The same offer from a browser: answered bundled, or refused.
-    let bundle = LocalBundle {
-        address: Ipv4Addr::LOCALHOST.into(),
-        port: 40000,
-        session_id: 1,
-        ice_ufrag: "ufrag123".into(),
-        ice_pwd: "password1234567890abcdef".into(),
-        fingerprint: "sha-256 AB:CD".into(),
-        audio_ssrc: 1,
-        video_ssrc: 2,
-        cname: "c".into(),
-        video: true,
-    };
-    if let Ok((sdp, _)) = answer_bundle(&offer, &bundle, &mut rng) {
-        let again = SessionDescription::parse(sdp.to_text().as_bytes()).expect("our bundled answer parses");
-        assert_eq!(again.media.len(), offer.media.len());
+    // The same offer from a browser: answered bundled, or refused, with
+    // either video codec preferred.
+    for video_codec in [VideoCodec::H264, VideoCodec::Vp8] {
+        let bundle = LocalBundle {
+            address: Ipv4Addr::LOCALHOST.into(),
+            port: 40000,
+            session_id: 1,
+            ice_ufrag: "ufrag123".into(),
+            ice_pwd: "password1234567890abcdef".into(),
+            fingerprint: "sha-256 AB:CD".into(),
+            audio_ssrc: 1,
+            video_ssrc: 2,
+            cname: "c".into(),
+            video: true,
+            video_codec,
+        };
+        if let Ok((sdp, _)) = answer_bundle(&offer, &bundle, &mut rng) {
+            let again = SessionDescription::parse(sdp.to_text().as_bytes()).expect("our bundled answer parses");
+            assert_eq!(again.media.len(), offer.media.len());
+        }
     }
 });
